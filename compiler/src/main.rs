@@ -1,0 +1,277 @@
+//! The `schemac` command line: reads files, runs the library, prints results.
+//!
+//! Exit codes: 0 when every input is fine (warnings allowed), 1 when an input has errors (or
+//! `fmt --check` found a file to reformat), 2 for usage and I/O errors.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use schemac::diagnostics::{Code, Diagnostic, SourceFile};
+use schemac::{Checked, Priors};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "schemac", version, about = "The Cairn schema compiler")]
+struct Cli {
+    /// How to print diagnostics.
+    #[arg(long, value_enum, global = true, default_value_t = MessageFormat::Human)]
+    message_format: MessageFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum MessageFormat {
+    /// rustc-style text, coloured on a terminal.
+    Human,
+    /// One JSON object per diagnostic per line.
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check schema files and report every error and warning.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// A previous version that a migration may upgrade from (in addition to the other
+        /// .schema files in the same directory).
+        #[arg(long = "prior")]
+        priors: Vec<PathBuf>,
+    },
+    /// Print schema files in canonical layout.
+    Fmt {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Rewrite the files in place.
+        #[arg(long, conflicts_with = "check")]
+        write: bool,
+        /// Change nothing; exit 1 and name the files that are not in canonical layout.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Print the content hash of a schema: `blake3:<hex>`.
+    Hash {
+        file: PathBuf,
+        #[arg(long = "prior")]
+        priors: Vec<PathBuf>,
+    },
+    /// Print the checked IR as JSON.
+    Ir {
+        file: PathBuf,
+        #[arg(long = "prior")]
+        priors: Vec<PathBuf>,
+    },
+    /// Explain a diagnostic code, with a wrong and a corrected example.
+    Explain { code: String },
+}
+
+/// Why a run failed: bad input (exit 1) or a usage or I/O problem (exit 2).
+enum Failure {
+    InputErrors,
+    Usage(String),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Check { files, priors } => check_files(&cli, files, priors),
+        Command::Fmt {
+            files,
+            write,
+            check,
+        } => format_files(&cli, files, *write, *check),
+        Command::Hash { file, priors } => {
+            compile_one(&cli, file, priors).map(|ir| println!("{}", schemac::schema_hash(&ir)))
+        }
+        Command::Ir { file, priors } => compile_one(&cli, file, priors).and_then(|ir| {
+            let json = serde_json::to_string_pretty(&ir)
+                .map_err(|error| Failure::Usage(error.to_string()))?;
+            println!("{json}");
+            Ok(())
+        }),
+        Command::Explain { code } => code
+            .parse::<Code>()
+            .map(|code| print!("{}", schemac::explain::render(code)))
+            .map_err(|error| Failure::Usage(error.to_string())),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::InputErrors) => ExitCode::from(1),
+        Err(Failure::Usage(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path)
+        .map_err(|error| Failure::Usage(format!("cannot read {}: {error}", path.display())))
+}
+
+fn print_diagnostics(cli: &Cli, source: &SourceFile, diagnostics: &[Diagnostic]) {
+    match cli.message_format {
+        MessageFormat::Json => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            for diagnostic in diagnostics {
+                if let Ok(line) = serde_json::to_string(&source.to_json(diagnostic)) {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+        }
+        MessageFormat::Human => {
+            use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
+            let choice = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                ColorChoice::Auto
+            } else {
+                ColorChoice::Never
+            };
+            let mut stream = StandardStream::stderr(choice);
+            for diagnostic in diagnostics {
+                if source.render_to_terminal(&mut stream, diagnostic).is_err() {
+                    eprint!("{}", source.render(diagnostic));
+                }
+            }
+        }
+    }
+}
+
+/// The schemas a file's migrations may name: `--prior` files, then the other `.schema` files in
+/// its directory. Files that do not compile are skipped; they cannot be anyone's source.
+fn load_priors(file: &Path, explicit: &[PathBuf]) -> Result<Priors, Failure> {
+    let mut candidates: Vec<PathBuf> = explicit.to_vec();
+    let directory = file
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if let Ok(entries) = std::fs::read_dir(directory) {
+        let mut siblings: Vec<PathBuf> = entries
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| {
+                path.extension()
+                    .is_some_and(|extension| extension == "schema")
+            })
+            .filter(|path| !same_file(path, file))
+            .collect();
+        siblings.sort();
+        candidates.extend(siblings);
+    }
+    let mut priors = Priors::new();
+    for candidate in candidates {
+        let text = match std::fs::read_to_string(&candidate) {
+            Ok(text) => text,
+            Err(error) if explicit.contains(&candidate) => {
+                return Err(Failure::Usage(format!(
+                    "cannot read {}: {error}",
+                    candidate.display()
+                )))
+            }
+            Err(_) => continue,
+        };
+        if let Some(ir) = schemac::compile(&text, None).ir {
+            priors.insert(ir);
+        }
+    }
+    Ok(priors)
+}
+
+fn same_file(left: &Path, right: &Path) -> bool {
+    match (left.canonicalize(), right.canonicalize()) {
+        (Ok(left), Ok(right)) => left == right,
+        _ => left == right,
+    }
+}
+
+/// Compiles one file, loading priors only when the file has a migration.
+fn compile_file(path: &Path, text: &str, explicit_priors: &[PathBuf]) -> Result<Checked, Failure> {
+    let has_migrations = text.contains("migrate");
+    let priors = if has_migrations {
+        load_priors(path, explicit_priors)?
+    } else {
+        Priors::new()
+    };
+    Ok(schemac::compile(text, Some(&priors)))
+}
+
+fn check_files(cli: &Cli, files: &[PathBuf], priors: &[PathBuf]) -> Result<(), Failure> {
+    let mut failed = false;
+    for path in files {
+        let text = read(path)?;
+        let checked = compile_file(path, &text, priors)?;
+        let name = path.display().to_string();
+        let source = SourceFile {
+            name: &name,
+            text: &text,
+        };
+        print_diagnostics(cli, &source, &checked.diagnostics);
+        if checked.ir.is_none() {
+            failed = true;
+        }
+    }
+    if failed {
+        Err(Failure::InputErrors)
+    } else {
+        Ok(())
+    }
+}
+
+fn compile_one(cli: &Cli, path: &Path, priors: &[PathBuf]) -> Result<schemac::ir::Schema, Failure> {
+    let text = read(path)?;
+    let checked = compile_file(path, &text, priors)?;
+    let name = path.display().to_string();
+    let source = SourceFile {
+        name: &name,
+        text: &text,
+    };
+    let errors: Vec<Diagnostic> = checked
+        .diagnostics
+        .into_iter()
+        .filter(Diagnostic::is_error)
+        .collect();
+    print_diagnostics(cli, &source, &errors);
+    checked.ir.ok_or(Failure::InputErrors)
+}
+
+fn format_files(cli: &Cli, files: &[PathBuf], write: bool, check: bool) -> Result<(), Failure> {
+    let mut failed = false;
+    for path in files {
+        let text = read(path)?;
+        let formatted = match schemac::format::format_source(&text) {
+            Ok(formatted) => formatted,
+            Err(diagnostic) => {
+                let name = path.display().to_string();
+                print_diagnostics(
+                    cli,
+                    &SourceFile {
+                        name: &name,
+                        text: &text,
+                    },
+                    &[diagnostic],
+                );
+                failed = true;
+                continue;
+            }
+        };
+        if check {
+            if formatted != text {
+                println!("{}", path.display());
+                failed = true;
+            }
+        } else if write {
+            if formatted != text {
+                std::fs::write(path, formatted).map_err(|error| {
+                    Failure::Usage(format!("cannot write {}: {error}", path.display()))
+                })?;
+            }
+        } else {
+            print!("{formatted}");
+        }
+    }
+    if failed {
+        Err(Failure::InputErrors)
+    } else {
+        Ok(())
+    }
+}

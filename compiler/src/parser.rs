@@ -1,0 +1,656 @@
+//! Text → spanned AST. The pest grammar sits beside this file (`grammar.pest`).
+//!
+//! A syntax error becomes one [`Diagnostic`] (E0001) whose message says, in words, what was
+//! expected; pest's rule names never reach the user.
+
+use crate::ast::*;
+use crate::diagnostics::{Code, Diagnostic};
+use pest::iterators::Pair;
+use pest::Parser as _;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "grammar.pest"]
+struct SchemaParser;
+
+/// Parses one `.schema` file.
+pub fn parse(text: &str) -> Result<File, Diagnostic> {
+    let mut pairs = SchemaParser::parse(Rule::file, text).map_err(syntax_error)?;
+    let file = pairs
+        .next()
+        .ok_or_else(|| Diagnostic::new(Code::E0001, 0..0, "empty parse tree").with_label("here"))?;
+    build_file(file)
+}
+
+fn syntax_error(error: pest::error::Error<Rule>) -> Diagnostic {
+    let span = match error.location {
+        pest::error::InputLocation::Pos(position) => position..position,
+        pest::error::InputLocation::Span((start, end)) => start..end,
+    };
+    let message = match &error.variant {
+        pest::error::ErrorVariant::ParsingError {
+            positives,
+            negatives,
+        } => {
+            let mut expected: Vec<&str> = positives
+                .iter()
+                .filter_map(|rule| describe_rule(*rule))
+                .collect();
+            expected.sort_unstable();
+            expected.dedup();
+            let mut unexpected: Vec<&str> = negatives
+                .iter()
+                .filter_map(|rule| describe_rule(*rule))
+                .collect();
+            unexpected.sort_unstable();
+            unexpected.dedup();
+            if !expected.is_empty() {
+                format!("expected {}", join_alternatives(&expected))
+            } else if !unexpected.is_empty() {
+                format!("unexpected {}", join_alternatives(&unexpected))
+            } else {
+                "unexpected input".to_owned()
+            }
+        }
+        pest::error::ErrorVariant::CustomError { message } => message.clone(),
+    };
+    Diagnostic::new(Code::E0001, span, format!("syntax error: {message}")).with_label(message)
+}
+
+fn join_alternatives(words: &[&str]) -> String {
+    match words {
+        [] => String::new(),
+        [only] => (*only).to_owned(),
+        [init @ .., last] => format!("{} or {}", init.join(", "), last),
+    }
+}
+
+/// Words for the grammar rules that can appear in "expected …"; `None` hides a rule.
+fn describe_rule(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::EOI => "end of file",
+        Rule::schema_header => "`schema <name>;`",
+        Rule::identifier | Rule::field_name | Rule::field_reference => "a name",
+        Rule::enum_decl => "`enum`",
+        Rule::record_decl => "`type`",
+        Rule::collection_decl => "`collection`",
+        Rule::migration => "`migrate`",
+        Rule::enum_variant => "an enum variant",
+        Rule::field => "a field",
+        Rule::allow_rule => "`allow`",
+        Rule::readonly | Rule::default_value | Rule::check => {
+            "a field modifier (`readonly`, `default`, `check`)"
+        }
+        Rule::type_expr
+        | Rule::named_type
+        | Rule::ref_type
+        | Rule::list_type
+        | Rule::set_type
+        | Rule::map_type => "a type",
+        Rule::optional_marker => "`?`",
+        Rule::action | Rule::insert_action | Rule::update_action | Rule::delete_action => {
+            "an action (`insert`, `update`, `delete`)"
+        }
+        Rule::expr
+        | Rule::disjunction
+        | Rule::conjunction
+        | Rule::negation
+        | Rule::comparison
+        | Rule::exists
+        | Rule::parenthesized
+        | Rule::call
+        | Rule::path
+        | Rule::integer_literal
+        | Rule::float_literal
+        | Rule::string_literal
+        | Rule::bool_literal
+        | Rule::null_literal => "an expression",
+        Rule::or_operator | Rule::and_operator => "`and`, `or`",
+        Rule::not_operator => "`not`",
+        Rule::comparison_operator => "a comparison operator",
+        Rule::in_list | Rule::kw_in => "`in (…)`",
+        Rule::kw_exists => "`exists`",
+        Rule::kw_where => "`where`",
+        Rule::add_step | Rule::rename_step | Rule::drop_step | Rule::set_step => {
+            "a migration step (`add`, `rename`, `drop`, `set`)"
+        }
+        Rule::qualified_name => "`Collection.field`",
+        Rule::doc_comment => "a doc comment",
+        _ => return None,
+    })
+}
+
+fn span_of(pair: &Pair<Rule>) -> Span {
+    let span = pair.as_span();
+    span.start()..span.end()
+}
+
+fn name(pair: Pair<Rule>) -> Name {
+    Name {
+        span: span_of(&pair),
+        text: pair.as_str().to_owned(),
+    }
+}
+
+/// An internal inconsistency between the grammar and this builder. It cannot come from user
+/// input once the two agree, but it is still reported instead of panicking.
+fn unexpected(pair: &Pair<Rule>) -> Diagnostic {
+    Diagnostic::new(
+        Code::E0001,
+        span_of(pair),
+        format!("internal parser error: unexpected {:?}", pair.as_rule()),
+    )
+}
+
+fn build_file(pair: Pair<Rule>) -> Result<File, Diagnostic> {
+    let mut docs = Docs::default();
+    let mut header = None;
+    let mut items = Vec::new();
+    for inner in pair.into_inner() {
+        match inner.as_rule() {
+            Rule::docs => docs = build_docs(inner),
+            Rule::schema_header => {
+                let span = span_of(&inner);
+                let schema_name = inner.into_inner().next().map(name);
+                header = schema_name.map(|schema_name| (schema_name, span));
+            }
+            Rule::enum_decl => items.push(Item::Enum(build_enum(inner)?)),
+            Rule::record_decl => items.push(Item::Record(build_record(inner)?)),
+            Rule::collection_decl => items.push(Item::Collection(build_collection(inner)?)),
+            Rule::migration => items.push(Item::Migration(build_migration(inner)?)),
+            Rule::EOI => {}
+            _ => return Err(unexpected(&inner)),
+        }
+    }
+    let (name, header_span) = header
+        .ok_or_else(|| Diagnostic::new(Code::E0001, 0..0, "missing `schema <name>;` header"))?;
+    Ok(File {
+        docs,
+        name,
+        header_span,
+        items,
+    })
+}
+
+fn build_docs(pair: Pair<Rule>) -> Docs {
+    let lines = pair
+        .into_inner()
+        .filter_map(|comment| comment.into_inner().next())
+        .map(|text| {
+            let text = text.as_str();
+            text.strip_prefix(' ').unwrap_or(text).trim_end().to_owned()
+        })
+        .collect();
+    Docs { lines }
+}
+
+fn build_enum(pair: Pair<Rule>) -> Result<EnumDecl, Diagnostic> {
+    let span = span_of(&pair);
+    let mut inner = pair.into_inner();
+    let docs = inner.next().map(build_docs).unwrap_or_default();
+    let enum_name = inner
+        .next()
+        .map(name)
+        .ok_or_else(|| Diagnostic::new(Code::E0001, span.clone(), "enum without a name"))?;
+    let variants = inner
+        .map(|variant| {
+            let mut parts = variant.into_inner();
+            let docs = parts.next().map(build_docs).unwrap_or_default();
+            parts.next().map(|variant_name| EnumVariant {
+                docs,
+                name: name(variant_name),
+            })
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| Diagnostic::new(Code::E0001, span.clone(), "malformed enum variant"))?;
+    Ok(EnumDecl {
+        docs,
+        name: enum_name,
+        variants,
+        span,
+    })
+}
+
+fn build_record(pair: Pair<Rule>) -> Result<RecordDecl, Diagnostic> {
+    let span = span_of(&pair);
+    let mut inner = pair.into_inner();
+    let docs = inner.next().map(build_docs).unwrap_or_default();
+    let record_name = inner
+        .next()
+        .map(name)
+        .ok_or_else(|| Diagnostic::new(Code::E0001, span.clone(), "type without a name"))?;
+    let fields = inner.map(build_field).collect::<Result<_, _>>()?;
+    Ok(RecordDecl {
+        docs,
+        name: record_name,
+        fields,
+        span,
+    })
+}
+
+fn build_collection(pair: Pair<Rule>) -> Result<CollectionDecl, Diagnostic> {
+    let span = span_of(&pair);
+    let mut inner = pair.into_inner();
+    let docs = inner.next().map(build_docs).unwrap_or_default();
+    let collection_name = inner
+        .next()
+        .map(name)
+        .ok_or_else(|| Diagnostic::new(Code::E0001, span.clone(), "collection without a name"))?;
+    let mut members = Vec::new();
+    for member in inner {
+        members.push(match member.as_rule() {
+            Rule::field => Member::Field(build_field(member)?),
+            Rule::allow_rule => Member::Rule(build_rule(member)?),
+            Rule::collection_decl => Member::Collection(build_collection(member)?),
+            _ => return Err(unexpected(&member)),
+        });
+    }
+    Ok(CollectionDecl {
+        docs,
+        name: collection_name,
+        members,
+        span,
+    })
+}
+
+fn build_field(pair: Pair<Rule>) -> Result<Field, Diagnostic> {
+    let span = span_of(&pair);
+    let mut docs = Docs::default();
+    let mut field_name = None;
+    let mut ty = None;
+    let mut modifiers = Vec::new();
+    for inner in pair.into_inner() {
+        match inner.as_rule() {
+            Rule::docs => docs = build_docs(inner),
+            Rule::field_name => field_name = Some(name(inner)),
+            Rule::type_expr => ty = Some(build_type(inner)?),
+            Rule::readonly => modifiers.push(FieldModifier::Readonly(span_of(&inner))),
+            Rule::default_value => modifiers.push(FieldModifier::Default(build_first_expr(inner)?)),
+            Rule::check => modifiers.push(FieldModifier::Check(build_first_expr(inner)?)),
+            _ => return Err(unexpected(&inner)),
+        }
+    }
+    match (field_name, ty) {
+        (Some(name), Some(ty)) => Ok(Field {
+            docs,
+            name,
+            ty,
+            modifiers,
+            span,
+        }),
+        _ => Err(Diagnostic::new(Code::E0001, span, "malformed field")),
+    }
+}
+
+fn build_type(pair: Pair<Rule>) -> Result<TypeExpr, Diagnostic> {
+    let span = span_of(&pair);
+    let mut inner = pair.into_inner();
+    let atom = inner
+        .next()
+        .ok_or_else(|| Diagnostic::new(Code::E0001, span.clone(), "missing type"))?;
+    let optional = inner.next().is_some();
+    let atom_span = span_of(&atom);
+    let missing = || Diagnostic::new(Code::E0001, atom_span.clone(), "malformed type");
+    let kind = match atom.as_rule() {
+        Rule::named_type => {
+            TypeExprKind::Named(atom.into_inner().next().map(name).ok_or_else(missing)?)
+        }
+        Rule::ref_type => {
+            TypeExprKind::Ref(atom.into_inner().next().map(name).ok_or_else(missing)?)
+        }
+        Rule::list_type => {
+            let element = atom.into_inner().next().ok_or_else(missing)?;
+            TypeExprKind::List(Box::new(build_type(element)?))
+        }
+        Rule::set_type => {
+            let element = atom.into_inner().next().ok_or_else(missing)?;
+            TypeExprKind::Set(Box::new(build_type(element)?))
+        }
+        Rule::map_type => {
+            let mut parts = atom.into_inner();
+            let (Some(key), Some(value)) = (parts.next(), parts.next()) else {
+                return Err(missing());
+            };
+            TypeExprKind::Map(Box::new(build_type(key)?), Box::new(build_type(value)?))
+        }
+        _ => return Err(unexpected(&atom)),
+    };
+    Ok(TypeExpr {
+        kind,
+        optional,
+        span,
+    })
+}
+
+fn build_rule(pair: Pair<Rule>) -> Result<crate::ast::Rule, Diagnostic> {
+    let span = span_of(&pair);
+    let mut docs = Docs::default();
+    let mut actions = Vec::new();
+    let mut condition = None;
+    for inner in pair.into_inner() {
+        match inner.as_rule() {
+            Rule::docs => docs = build_docs(inner),
+            Rule::action => actions.push(build_action(inner)?),
+            Rule::expr => condition = Some(build_expr(inner)?),
+            _ => return Err(unexpected(&inner)),
+        }
+    }
+    let condition = condition
+        .ok_or_else(|| Diagnostic::new(Code::E0001, span.clone(), "rule without a condition"))?;
+    Ok(crate::ast::Rule {
+        docs,
+        actions,
+        condition,
+        span,
+    })
+}
+
+fn build_action(pair: Pair<Rule>) -> Result<Action, Diagnostic> {
+    let span = span_of(&pair);
+    let kind_pair = pair
+        .into_inner()
+        .next()
+        .ok_or_else(|| Diagnostic::new(Code::E0001, span.clone(), "missing action"))?;
+    let kind = match kind_pair.as_rule() {
+        Rule::insert_action => ActionKind::Insert,
+        Rule::delete_action => ActionKind::Delete,
+        Rule::update_action => ActionKind::Update(kind_pair.into_inner().next().map(|list| {
+            list.into_inner()
+                .filter_map(|reference| reference.into_inner().next().map(name))
+                .collect()
+        })),
+        _ => return Err(unexpected(&kind_pair)),
+    };
+    Ok(Action { kind, span })
+}
+
+fn build_first_expr(pair: Pair<Rule>) -> Result<Expr, Diagnostic> {
+    let span = span_of(&pair);
+    match pair
+        .into_inner()
+        .find(|inner| inner.as_rule() == Rule::expr)
+    {
+        Some(expr) => build_expr(expr),
+        None => Err(Diagnostic::new(Code::E0001, span, "missing expression")),
+    }
+}
+
+/// Builds the expression layers of the grammar; single-child layers collapse into their child.
+fn build_expr(pair: Pair<Rule>) -> Result<Expr, Diagnostic> {
+    let span = span_of(&pair);
+    let rule = pair.as_rule();
+    let text = pair.as_str();
+    let mut inner = pair.into_inner();
+    let missing = || Diagnostic::new(Code::E0001, span.clone(), "malformed expression");
+    match rule {
+        Rule::expr => build_expr(inner.next().ok_or_else(missing)?),
+        Rule::disjunction | Rule::conjunction => {
+            let mut left = build_expr(inner.next().ok_or_else(missing)?)?;
+            while let Some(operator) = inner.next() {
+                let right = build_expr(inner.next().ok_or_else(missing)?)?;
+                let span = left.span.start..right.span.end;
+                let kind = if operator.as_rule() == Rule::or_operator {
+                    ExprKind::Or(Box::new(left), Box::new(right))
+                } else {
+                    ExprKind::And(Box::new(left), Box::new(right))
+                };
+                left = Expr { kind, span };
+            }
+            Ok(left)
+        }
+        Rule::negation => {
+            let first = inner.next().ok_or_else(missing)?;
+            if first.as_rule() == Rule::not_operator {
+                let operand = build_expr(inner.next().ok_or_else(missing)?)?;
+                Ok(Expr {
+                    kind: ExprKind::Not(Box::new(operand)),
+                    span,
+                })
+            } else {
+                build_expr(first)
+            }
+        }
+        Rule::comparison => {
+            let left = build_expr(inner.next().ok_or_else(missing)?)?;
+            match inner.next() {
+                None => Ok(left),
+                Some(next) if next.as_rule() == Rule::in_list => {
+                    let options = next
+                        .into_inner()
+                        .filter(|option| option.as_rule() == Rule::expr)
+                        .map(build_expr)
+                        .collect::<Result<_, _>>()?;
+                    Ok(Expr {
+                        kind: ExprKind::In {
+                            value: Box::new(left),
+                            options,
+                        },
+                        span,
+                    })
+                }
+                Some(operator) => {
+                    let op = match operator.as_str() {
+                        "=" => CompareOp::Equal,
+                        "!=" => CompareOp::NotEqual,
+                        "<" => CompareOp::Less,
+                        "<=" => CompareOp::LessOrEqual,
+                        ">" => CompareOp::Greater,
+                        ">=" => CompareOp::GreaterOrEqual,
+                        _ => return Err(unexpected(&operator)),
+                    };
+                    let right = build_expr(inner.next().ok_or_else(missing)?)?;
+                    Ok(Expr {
+                        kind: ExprKind::Compare {
+                            op,
+                            left: Box::new(left),
+                            right: Box::new(right),
+                        },
+                        span,
+                    })
+                }
+            }
+        }
+        Rule::exists => {
+            let significant: Vec<_> = inner
+                .filter(|part| !matches!(part.as_rule(), Rule::kw_exists | Rule::kw_where))
+                .collect();
+            let mut parts = significant.into_iter();
+            let collection = parts.next().map(name).ok_or_else(missing)?;
+            let variable = parts.next().map(name).ok_or_else(missing)?;
+            let condition = parts.next().map(build_expr).transpose()?.map(Box::new);
+            Ok(Expr {
+                kind: ExprKind::Exists {
+                    collection,
+                    variable,
+                    condition,
+                },
+                span,
+            })
+        }
+        Rule::parenthesized => {
+            let expr = build_expr(inner.next().ok_or_else(missing)?)?;
+            Ok(Expr {
+                kind: ExprKind::Paren(Box::new(expr)),
+                span,
+            })
+        }
+        Rule::call => {
+            let function = inner.next().map(name).ok_or_else(missing)?;
+            let argument = build_expr(inner.next().ok_or_else(missing)?)?;
+            Ok(Expr {
+                kind: ExprKind::Call {
+                    function,
+                    argument: Box::new(argument),
+                },
+                span,
+            })
+        }
+        Rule::path => Ok(Expr {
+            kind: ExprKind::Path(inner.map(name).collect()),
+            span,
+        }),
+        Rule::integer_literal => text
+            .parse::<i64>()
+            .map(|value| Expr {
+                kind: ExprKind::Int(value),
+                span: span.clone(),
+            })
+            .map_err(|_| {
+                Diagnostic::new(
+                    Code::E0002,
+                    span.clone(),
+                    format!("integer literal `{text}` does not fit in 64 bits"),
+                )
+                .with_label("out of range")
+                .with_help(
+                    "integers are signed 64-bit: from -9223372036854775808 to 9223372036854775807",
+                )
+            }),
+        _ => build_literal(rule, span, text),
+    }
+}
+
+fn build_literal(rule: Rule, span: Span, text: &str) -> Result<Expr, Diagnostic> {
+    let kind = match rule {
+        Rule::float_literal => match text.parse::<f64>() {
+            Ok(value) if value.is_finite() => ExprKind::Float(value),
+            _ => {
+                return Err(Diagnostic::new(
+                    Code::E0002,
+                    span,
+                    format!("float literal `{text}` is out of range"),
+                )
+                .with_label("not a finite 64-bit float"))
+            }
+        },
+        Rule::string_literal => {
+            ExprKind::String(unescape(&text[1..text.len() - 1], span.start + 1)?)
+        }
+        Rule::bool_literal => ExprKind::Bool(text == "true"),
+        Rule::null_literal => ExprKind::Null,
+        _ => {
+            return Err(Diagnostic::new(
+                Code::E0001,
+                span,
+                format!("internal parser error: unexpected {rule:?}"),
+            ));
+        }
+    };
+    Ok(Expr { kind, span })
+}
+
+/// Resolves the escapes the grammar admits: `\" \\ \n \t \r \u{…}`.
+pub(crate) fn unescape(text: &str, offset: usize) -> Result<String, Diagnostic> {
+    let mut result = String::with_capacity(text.len());
+    let mut chars = text.char_indices();
+    while let Some((index, character)) = chars.next() {
+        if character != '\\' {
+            result.push(character);
+            continue;
+        }
+        let escaped = chars.next().map(|(_, escaped)| escaped);
+        match escaped {
+            Some('"') => result.push('"'),
+            Some('\\') => result.push('\\'),
+            Some('n') => result.push('\n'),
+            Some('t') => result.push('\t'),
+            Some('r') => result.push('\r'),
+            Some('u') => {
+                let rest = &text[index + 2..];
+                let close = rest.find('}').unwrap_or(rest.len());
+                let digits = rest.get(1..close).unwrap_or("");
+                let code_point = u32::from_str_radix(digits, 16)
+                    .ok()
+                    .and_then(char::from_u32);
+                match code_point {
+                    Some(decoded) => result.push(decoded),
+                    None => {
+                        let span = offset + index..offset + index + 2 + close + 1;
+                        return Err(Diagnostic::new(
+                            Code::E0002,
+                            span,
+                            format!("`\\u{{{digits}}}` is not a Unicode scalar value"),
+                        )
+                        .with_label("invalid escape"));
+                    }
+                }
+                for _ in 0..close + 1 {
+                    chars.next();
+                }
+            }
+            _ => {
+                return Err(Diagnostic::new(
+                    Code::E0002,
+                    offset + index..offset + index + 2,
+                    "unknown escape",
+                )
+                .with_label("invalid escape")
+                .with_help("the escapes are \\\" \\\\ \\n \\t \\r and \\u{…}"));
+            }
+        }
+    }
+    Ok(result)
+}
+
+fn build_migration(pair: Pair<Rule>) -> Result<MigrationDecl, Diagnostic> {
+    let span = span_of(&pair);
+    let mut docs = Docs::default();
+    let mut from = None;
+    let mut steps = Vec::new();
+    for inner in pair.into_inner() {
+        match inner.as_rule() {
+            Rule::docs => docs = build_docs(inner),
+            Rule::string_literal => {
+                let text = inner.as_str();
+                from = Some((text[1..text.len() - 1].to_owned(), span_of(&inner)));
+            }
+            Rule::add_step | Rule::rename_step | Rule::drop_step | Rule::set_step => {
+                steps.push(build_step(inner)?)
+            }
+            _ => return Err(unexpected(&inner)),
+        }
+    }
+    let (from, from_span) = from.ok_or_else(|| {
+        Diagnostic::new(Code::E0001, span.clone(), "migration without a source hash")
+    })?;
+    Ok(MigrationDecl {
+        docs,
+        from,
+        from_span,
+        steps,
+        span,
+    })
+}
+
+fn build_step(pair: Pair<Rule>) -> Result<MigrationStep, Diagnostic> {
+    let span = span_of(&pair);
+    let rule = pair.as_rule();
+    let mut inner = pair.into_inner();
+    let missing = || Diagnostic::new(Code::E0001, span.clone(), "malformed migration step");
+    let target_pair = inner.next().ok_or_else(missing)?;
+    let target_span = span_of(&target_pair);
+    let mut target_parts = target_pair.into_inner();
+    let collection = target_parts.next().map(name).ok_or_else(missing)?;
+    let field = target_parts.next().map(name);
+    let target = QualifiedName {
+        collection,
+        field,
+        span: target_span,
+    };
+    let kind = match rule {
+        Rule::add_step => MigrationStepKind::Add {
+            target,
+            value: build_expr(inner.next().ok_or_else(missing)?)?,
+        },
+        Rule::set_step => MigrationStepKind::Set {
+            target,
+            value: build_expr(inner.next().ok_or_else(missing)?)?,
+        },
+        Rule::rename_step => MigrationStepKind::Rename {
+            target,
+            new_name: inner.next().map(name).ok_or_else(missing)?,
+        },
+        Rule::drop_step => MigrationStepKind::Drop { target },
+        _ => return Err(missing()),
+    };
+    Ok(MigrationStep { kind, span })
+}

@@ -1,0 +1,1 @@
+//! Procedural macros for Cairn. `schema!` and the derives land here with code generation.
