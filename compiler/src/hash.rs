@@ -60,11 +60,7 @@ pub fn canonical_encoding(schema: &ir::Schema) -> Vec<u8> {
         Err(error) => unreachable!("the IR always serializes: {error}"),
     };
     sort_maps(&mut value);
-    let mut bytes = Vec::new();
-    if let Err(error) = ciborium::into_writer(&value, &mut bytes) {
-        unreachable!("writing to a Vec cannot fail: {error}");
-    }
-    bytes
+    encode(&value)
 }
 
 /// The content hash of a checked schema.
@@ -96,6 +92,24 @@ fn without_docs(schema: &ir::Schema) -> ir::Schema {
     stripped
 }
 
+/// Compares two map keys by their deterministic encodings. For text keys (all the IR has) the
+/// encoding is a length header that grows with the length, then the bytes, so comparing
+/// (length, bytes) gives the same order without encoding anything.
+fn compare_encoded_keys(left: &Value, right: &Value) -> std::cmp::Ordering {
+    match (left, right) {
+        (Value::Text(left), Value::Text(right)) => (left.len(), left.as_bytes()).cmp(&(right.len(), right.as_bytes())),
+        _ => encode(left).cmp(&encode(right)),
+    }
+}
+
+fn encode(value: &Value) -> Vec<u8> {
+    let mut encoded = Vec::new();
+    if let Err(error) = ciborium::into_writer(value, &mut encoded) {
+        unreachable!("writing to a Vec cannot fail: {error}");
+    }
+    encoded
+}
+
 /// Orders every map's entries by the bytes of their encoded keys, as RFC 8949 §4.2.1 requires.
 fn sort_maps(value: &mut Value) {
     match value {
@@ -104,12 +118,7 @@ fn sort_maps(value: &mut Value) {
                 sort_maps(key);
                 sort_maps(entry);
             }
-            entries.sort_by_cached_key(|(key, _)| {
-                let mut encoded = Vec::new();
-                // Encoding into memory cannot fail; an empty key would only reorder, not break.
-                let _ = ciborium::into_writer(key, &mut encoded);
-                encoded
-            });
+            entries.sort_by(|(left, _), (right, _)| compare_encoded_keys(left, right));
         }
         Value::Array(items) => items.iter_mut().for_each(sort_maps),
         Value::Tag(_, inner) => sort_maps(inner),

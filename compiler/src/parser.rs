@@ -14,52 +14,137 @@ struct SchemaParser;
 
 /// Parses one `.schema` file.
 pub fn parse(text: &str) -> Result<File, Diagnostic> {
-    let mut pairs = SchemaParser::parse(Rule::file, text).map_err(syntax_error)?;
-    let file = pairs
-        .next()
-        .ok_or_else(|| Diagnostic::new(Code::E0001, 0..0, "empty parse tree").with_label("here"))?;
+    let mut pairs = match SchemaParser::parse(Rule::file, text) {
+        Ok(pairs) => pairs,
+        Err(_) => return Err(syntax_error(text)),
+    };
+    let file = pairs.next().ok_or_else(|| {
+        Diagnostic::new(Code::E0001, 0..0, "empty parse tree").with_label("here")
+    })?;
     build_file(file)
 }
 
-fn syntax_error(error: pest::error::Error<Rule>) -> Diagnostic {
-    let span = match error.location {
-        pest::error::InputLocation::Pos(position) => position..position,
-        pest::error::InputLocation::Span((start, end)) => start..end,
+/// Describes a syntax error in words: which tokens and constructs would have been accepted,
+/// what was found instead, and where the missing piece belongs.
+fn syntax_error(text: &str) -> Diagnostic {
+    // pest records the literal tokens it tried (`,`, `;`, …) only in its detailed mode, which
+    // slows parsing down. The fast parse has already failed; parse again in detailed mode to
+    // name them. The flag is process-wide and stays on, so concurrent parses never switch it
+    // off under one another; it only costs time on the (rare) parses that follow an error.
+    pest::set_error_detail(true);
+    let error = match SchemaParser::parse(Rule::file, text) {
+        Err(error) => error,
+        Ok(_) => return Diagnostic::new(Code::E0001, 0..0, "syntax error").with_label("here"),
     };
-    let message = match &error.variant {
-        pest::error::ErrorVariant::ParsingError {
-            positives,
-            negatives,
-        } => {
-            let mut expected: Vec<&str> = positives
-                .iter()
-                .filter_map(|rule| describe_rule(*rule))
-                .collect();
-            expected.sort_unstable();
-            expected.dedup();
-            let mut unexpected: Vec<&str> = negatives
-                .iter()
-                .filter_map(|rule| describe_rule(*rule))
-                .collect();
-            unexpected.sort_unstable();
-            unexpected.dedup();
-            if !expected.is_empty() {
-                format!("expected {}", join_alternatives(&expected))
-            } else if !unexpected.is_empty() {
-                format!("unexpected {}", join_alternatives(&unexpected))
-            } else {
-                "unexpected input".to_owned()
+    let location = match error.location {
+        pest::error::InputLocation::Pos(position) => position,
+        pest::error::InputLocation::Span((start, _)) => start,
+    };
+    // The farthest position where a literal token was expected is where the text stopped making
+    // sense (pest's own location is where the last rule started). Positions reached only inside
+    // a negative lookahead (`where` is not a name) say nothing, so they are not used.
+    let position = error
+        .parse_attempts()
+        .filter(|attempts| !attempts.expected_tokens().is_empty())
+        .map_or(location, |attempts| attempts.max_position.max(location))
+        .min(text.len());
+    if let Some(diagnostic) = unterminated_string(text, position) {
+        return diagnostic;
+    }
+    let mut rules: Vec<&str> = Vec::new();
+    if let pest::error::ErrorVariant::ParsingError { positives, .. } = &error.variant {
+        rules.extend(positives.iter().filter_map(|rule| describe_rule(*rule)));
+    }
+    let comparison_expected = rules.contains(&"a comparison operator");
+    let mut expected: Vec<String> = Vec::new();
+    if let Some(attempts) = error.parse_attempts() {
+        for token in attempts.expected_tokens() {
+            // Literal tokens print as themselves; character ranges print as `a..z` and are
+            // covered by the rule descriptions instead.
+            let token = token.to_string();
+            let is_operator = matches!(token.as_str(), "!=" | "<" | "<=" | "=" | ">" | ">=");
+            let helpful = matches!(token.as_str(), "," | ";" | "{" | "}" | "(" | ")" | ":" | "?" | "<" | ">" | "=")
+                || is_structural_keyword(&token);
+            if helpful && !(is_operator && comparison_expected) {
+                expected.push(format!("`{token}`"));
             }
         }
-        pest::error::ErrorVariant::CustomError { message } => message.clone(),
-    };
-    Diagnostic::new(Code::E0001, span, format!("syntax error: {message}")).with_label(message)
+    }
+    expected.extend(rules.iter().map(|rule| (*rule).to_owned()));
+    let mut seen = std::collections::BTreeSet::new();
+    expected.retain(|item| seen.insert(item.clone()));
+    // Point at the next token, not at the whitespace before it.
+    let position = position + (text[position..].len() - text[position..].trim_start().len());
+    let found = found_at(text, position);
+    let expected_text = if expected.is_empty() { "something else".to_owned() } else { join_alternatives(&expected) };
+    let message = format!("syntax error: expected {expected_text}, found {found}");
+    // When the unexpected token starts a new line, the missing piece belongs at the end of the
+    // previous one, as with a forgotten `,` or `;`.
+    let previous_end = text[..position].trim_end().len();
+    let missing_before_newline = text[previous_end..position].contains('\n') && previous_end > 0;
+    let found_span = position..position + found_length(text, position);
+    if missing_before_newline {
+        Diagnostic::new(Code::E0001, previous_end..previous_end, message)
+            .with_label(format!("expected {expected_text} here"))
+            .with_secondary(found_span, format!("found {found}"))
+    } else {
+        Diagnostic::new(Code::E0001, found_span, message).with_label(format!("expected {expected_text}"))
+    }
 }
 
-fn join_alternatives(words: &[&str]) -> String {
+/// A string literal left open on the line where parsing stopped, if there is one.
+fn unterminated_string(text: &str, position: usize) -> Option<Diagnostic> {
+    let line_start = text[..position].rfind('\n').map_or(0, |index| index + 1);
+    let line_end = text[position..].find('\n').map_or(text.len(), |index| position + index);
+    let line = &text[line_start..line_end];
+    let mut open_quote = None;
+    let mut characters = line.char_indices();
+    while let Some((index, character)) = characters.next() {
+        match character {
+            '/' if open_quote.is_none() && line[index..].starts_with("//") => break,
+            '"' => open_quote = if open_quote.is_some() { None } else { Some(index) },
+            '\\' if open_quote.is_some() => {
+                characters.next();
+            }
+            _ => {}
+        }
+    }
+    let quote = line_start + open_quote?;
+    Some(
+        Diagnostic::new(Code::E0001, quote..quote + 1, "syntax error: unterminated string literal")
+            .with_label("this string has no closing `\"` on its line")
+            .with_help("strings cannot span lines; write a line break as `\\n`"),
+    )
+}
+
+fn is_structural_keyword(token: &str) -> bool {
+    matches!(token, "allow" | "if" | "schema" | "migrate" | "from" | "to" | "where")
+}
+
+/// The length of the token at `position`: a word, a string, or one character.
+fn found_length(text: &str, position: usize) -> usize {
+    let rest = &text[position..];
+    let word = rest.chars().take_while(|character| character.is_alphanumeric() || *character == '_').map(char::len_utf8).sum::<usize>();
+    if word > 0 {
+        word
+    } else {
+        rest.chars().next().map_or(0, char::len_utf8)
+    }
+}
+
+fn found_at(text: &str, position: usize) -> String {
+    let length = found_length(text, position);
+    if length == 0 {
+        "the end of the file".to_owned()
+    } else {
+        format!("`{}`", &text[position..position + length])
+    }
+}
+
+fn join_alternatives(words: &[String]) -> String {
     match words {
         [] => String::new(),
-        [only] => (*only).to_owned(),
+        [only] => only.clone(),
         [init @ .., last] => format!("{} or {}", init.join(", "), last),
     }
 }
@@ -104,7 +189,8 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         | Rule::string_literal
         | Rule::bool_literal
         | Rule::null_literal => "an expression",
-        Rule::or_operator | Rule::and_operator => "`and`, `or`",
+        Rule::or_operator => "`or`",
+        Rule::and_operator => "`and`",
         Rule::not_operator => "`not`",
         Rule::comparison_operator => "a comparison operator",
         Rule::in_list | Rule::kw_in => "`in (…)`",
@@ -114,7 +200,6 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
             "a migration step (`add`, `rename`, `drop`, `set`)"
         }
         Rule::qualified_name => "`Collection.field`",
-        Rule::doc_comment => "a doc comment",
         _ => return None,
     })
 }

@@ -898,67 +898,39 @@ fn lower_path(
             }
         }
         name => {
-            if let (Some(Type::Enum(enum_name)), [_]) = (expected.map(comparable_type), segments) {
-                let variants = scope
-                    .enums
-                    .get(&enum_name)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
-                scope.mark_used(&enum_name);
-                if variants.iter().any(|variant| variant == name) {
-                    return Some((
-                        ir::Expr::Literal(ir::Value::EnumVariant {
-                            r#enum: enum_name.clone(),
-                            variant: name.to_owned(),
-                        }),
-                        known(Type::Enum(enum_name)),
-                    ));
-                }
-                if context.fields.order.is_empty() || strsim_close(name, variants) {
-                    diagnostics.push(unknown_variant(
-                        name,
-                        first.span.clone(),
-                        &enum_name,
-                        variants,
-                    ));
-                    return None;
-                }
-            }
             let candidates: Vec<&str> = context
                 .variables
                 .iter()
                 .map(|variable| variable.name.as_str())
                 .chain(context.fields.names())
                 .collect();
-            let mut diagnostic = Diagnostic::new(
-                Code::E0107,
-                first.span.clone(),
-                format!("unknown name `{name}`"),
-            )
-            .with_label("not a field, variable or enum variant here")
-            .with_suggestion(name, candidates.iter().copied());
-            if diagnostic.help.is_none() {
-                if let Some(Type::Enum(enum_name)) = expected.map(comparable_type) {
-                    let variants = scope
-                        .enums
-                        .get(&enum_name)
-                        .map(Vec::as_slice)
-                        .unwrap_or_default();
-                    diagnostic = diagnostic.with_help(format!(
-                        "`{enum_name}` has the variants: {}",
-                        variants.join(", ")
+            if let (Some(Type::Enum(enum_name)), [_]) = (expected.map(comparable_type), segments) {
+                // Where an enum is expected, a lone unknown name is read as a variant.
+                let variants = scope.enums.get(&enum_name).map(Vec::as_slice).unwrap_or_default();
+                scope.mark_used(&enum_name);
+                if variants.iter().any(|variant| variant == name) {
+                    return Some((
+                        ir::Expr::Literal(ir::Value::EnumVariant { r#enum: enum_name.clone(), variant: name.to_owned() }),
+                        known(Type::Enum(enum_name)),
                     ));
                 }
+                let mut diagnostic = unknown_variant(name, first.span.clone(), &enum_name, variants);
+                if crate::diagnostics::closest_name(name, variants.iter().map(String::as_str)).is_none() {
+                    if let Some(field) = crate::diagnostics::closest_name(name, candidates.iter().copied()) {
+                        diagnostic.help = Some(format!("did you mean `{field}`?"));
+                    }
+                }
+                diagnostics.push(diagnostic);
+                return None;
             }
-            diagnostics.push(diagnostic);
+            diagnostics.push(
+                Diagnostic::new(Code::E0107, first.span.clone(), format!("unknown name `{name}`"))
+                    .with_label("not a field, variable or enum variant here")
+                    .with_suggestion(name, candidates.iter().copied()),
+            );
             None
         }
     }
-}
-
-/// Whether `name` looks like a misspelling of one of `variants`.
-fn strsim_close(name: &str, variants: &[String]) -> bool {
-    crate::diagnostics::closest_name(name, variants.iter().map(String::as_str)).is_some()
 }
 
 /// Follows `segments` from a row's fields through record types.
