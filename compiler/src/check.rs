@@ -47,7 +47,10 @@ pub struct Checked {
 }
 
 /// Names that expressions give a meaning of their own, so no field may be called them.
-const RESERVED_FIELD_NAMES: &[&str] = &["id", "self", "op", "db", "old", "new"];
+const RESERVED_FIELD_NAMES: &[&str] = &[
+    "id", "self", "op", "db", "old", "new", "and", "or", "not", "in", "exists", "where", "true",
+    "false", "null",
+];
 
 const BUILTIN_TYPES: &[&str] = &[
     "bool",
@@ -230,12 +233,11 @@ fn collect_declarations<'a>(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> BTreeMap<&'a str, Declaration<'a>> {
     let mut declarations = BTreeMap::new();
-    let mut add = |name: &'a ast::Name,
-                   declaration: Declaration<'a>,
-                   diagnostics: &mut Vec<Diagnostic>| {
-        if let Some(first) = declarations.get(name.text.as_str()) {
-            let first: &Declaration = first;
-            diagnostics.push(
+    let mut add =
+        |name: &'a ast::Name, declaration: Declaration<'a>, diagnostics: &mut Vec<Diagnostic>| {
+            if let Some(first) = declarations.get(name.text.as_str()) {
+                let first: &Declaration = first;
+                diagnostics.push(
                 Diagnostic::new(
                     Code::E0101,
                     name.span.clone(),
@@ -247,21 +249,21 @@ fn collect_declarations<'a>(
                     "collections, enums and record types share one namespace; rename one of them",
                 ),
             );
-        } else if BUILTIN_TYPES.contains(&name.text.as_str())
-            && !matches!(declaration, Declaration::Collection { .. })
-        {
-            diagnostics.push(
-                Diagnostic::new(
-                    Code::E0101,
-                    name.span.clone(),
-                    format!("`{}` is a built-in type", name.text),
-                )
-                .with_label("this name is taken by the built-in type"),
-            );
-        } else {
-            declarations.insert(name.text.as_str(), declaration);
-        }
-    };
+            } else if BUILTIN_TYPES.contains(&name.text.as_str())
+                && !matches!(declaration, Declaration::Collection { .. })
+            {
+                diagnostics.push(
+                    Diagnostic::new(
+                        Code::E0101,
+                        name.span.clone(),
+                        format!("`{}` is a built-in type", name.text),
+                    )
+                    .with_label("this name is taken by the built-in type"),
+                );
+            } else {
+                declarations.insert(name.text.as_str(), declaration);
+            }
+        };
     fn add_collection<'a>(
         decl: &'a ast::CollectionDecl,
         parent: Option<&'a str>,

@@ -5,7 +5,10 @@
 //! every semantic change does. docs/SPEC.md specifies the encoding with a worked example.
 
 use crate::ir;
-use ciborium::Value;
+
+mod canonical_cbor;
+
+pub use canonical_cbor::{to_canonical_cbor, EncodeError};
 
 /// A schema's identity, printed `blake3:<64 lowercase hex digits>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -52,76 +55,16 @@ pub fn is_well_formed(text: &str) -> bool {
 }
 
 /// The canonical encoding the hash is taken over: deterministic CBOR (RFC 8949 §4.2.1) of the
-/// IR with every `docs` field removed.
+/// IR with every `docs` field left out.
 pub fn canonical_encoding(schema: &ir::Schema) -> Vec<u8> {
-    let mut value = match Value::serialized(&without_docs(schema)) {
-        Ok(value) => value,
-        // The IR is plain data (strings, integers, floats, maps, lists); serde cannot fail on it.
-        Err(error) => unreachable!("the IR always serializes: {error}"),
-    };
-    sort_maps(&mut value);
-    encode(&value)
+    match canonical_cbor::to_canonical_cbor(schema) {
+        Ok(bytes) => bytes,
+        // The IR is plain data (strings, integers, floats, maps, lists); encoding cannot fail.
+        Err(error) => unreachable!("the IR always encodes: {error}"),
+    }
 }
 
 /// The content hash of a checked schema.
 pub fn schema_hash(schema: &ir::Schema) -> SchemaHash {
     SchemaHash(*blake3::hash(&canonical_encoding(schema)).as_bytes())
-}
-
-fn without_docs(schema: &ir::Schema) -> ir::Schema {
-    let mut stripped = schema.clone();
-    stripped.docs = None;
-    for item in stripped.enums.values_mut() {
-        item.docs = None;
-    }
-    for record in stripped.records.values_mut() {
-        record.docs = None;
-        record.fields.iter_mut().for_each(|field| field.docs = None);
-    }
-    for collection in stripped.collections.values_mut() {
-        collection.docs = None;
-        collection
-            .fields
-            .iter_mut()
-            .for_each(|field| field.docs = None);
-        collection
-            .rules
-            .iter_mut()
-            .for_each(|rule| rule.docs = None);
-    }
-    stripped
-}
-
-/// Compares two map keys by their deterministic encodings. For text keys (all the IR has) the
-/// encoding is a length header that grows with the length, then the bytes, so comparing
-/// (length, bytes) gives the same order without encoding anything.
-fn compare_encoded_keys(left: &Value, right: &Value) -> std::cmp::Ordering {
-    match (left, right) {
-        (Value::Text(left), Value::Text(right)) => (left.len(), left.as_bytes()).cmp(&(right.len(), right.as_bytes())),
-        _ => encode(left).cmp(&encode(right)),
-    }
-}
-
-fn encode(value: &Value) -> Vec<u8> {
-    let mut encoded = Vec::new();
-    if let Err(error) = ciborium::into_writer(value, &mut encoded) {
-        unreachable!("writing to a Vec cannot fail: {error}");
-    }
-    encoded
-}
-
-/// Orders every map's entries by the bytes of their encoded keys, as RFC 8949 §4.2.1 requires.
-fn sort_maps(value: &mut Value) {
-    match value {
-        Value::Map(entries) => {
-            for (key, entry) in entries.iter_mut() {
-                sort_maps(key);
-                sort_maps(entry);
-            }
-            entries.sort_by(|(left, _), (right, _)| compare_encoded_keys(left, right));
-        }
-        Value::Array(items) => items.iter_mut().for_each(sort_maps),
-        Value::Tag(_, inner) => sort_maps(inner),
-        _ => {}
-    }
 }

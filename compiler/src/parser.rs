@@ -6,6 +6,7 @@
 use crate::ast::*;
 use crate::diagnostics::{Code, Diagnostic};
 use pest::iterators::Pair;
+use pest::pratt_parser::{Assoc, Op, PrattParser};
 use pest::Parser as _;
 
 #[derive(pest_derive::Parser)]
@@ -18,9 +19,9 @@ pub fn parse(text: &str) -> Result<File, Diagnostic> {
         Ok(pairs) => pairs,
         Err(_) => return Err(syntax_error(text)),
     };
-    let file = pairs.next().ok_or_else(|| {
-        Diagnostic::new(Code::E0001, 0..0, "empty parse tree").with_label("here")
-    })?;
+    let file = pairs
+        .next()
+        .ok_or_else(|| Diagnostic::new(Code::E0001, 0..0, "empty parse tree").with_label("here"))?;
     build_file(file)
 }
 
@@ -63,8 +64,10 @@ fn syntax_error(text: &str) -> Diagnostic {
             // covered by the rule descriptions instead.
             let token = token.to_string();
             let is_operator = matches!(token.as_str(), "!=" | "<" | "<=" | "=" | ">" | ">=");
-            let helpful = matches!(token.as_str(), "," | ";" | "{" | "}" | "(" | ")" | ":" | "?" | "<" | ">" | "=")
-                || is_structural_keyword(&token);
+            let helpful = matches!(
+                token.as_str(),
+                "," | ";" | "{" | "}" | "(" | ")" | ":" | "?" | "<" | ">" | "="
+            ) || is_structural_keyword(&token);
             if helpful && !(is_operator && comparison_expected) {
                 expected.push(format!("`{token}`"));
             }
@@ -76,7 +79,11 @@ fn syntax_error(text: &str) -> Diagnostic {
     // Point at the next token, not at the whitespace before it.
     let position = position + (text[position..].len() - text[position..].trim_start().len());
     let found = found_at(text, position);
-    let expected_text = if expected.is_empty() { "something else".to_owned() } else { join_alternatives(&expected) };
+    let expected_text = if expected.is_empty() {
+        "something else".to_owned()
+    } else {
+        join_alternatives(&expected)
+    };
     let message = format!("syntax error: expected {expected_text}, found {found}");
     // When the unexpected token starts a new line, the missing piece belongs at the end of the
     // previous one, as with a forgotten `,` or `;`.
@@ -88,21 +95,30 @@ fn syntax_error(text: &str) -> Diagnostic {
             .with_label(format!("expected {expected_text} here"))
             .with_secondary(found_span, format!("found {found}"))
     } else {
-        Diagnostic::new(Code::E0001, found_span, message).with_label(format!("expected {expected_text}"))
+        Diagnostic::new(Code::E0001, found_span, message)
+            .with_label(format!("expected {expected_text}"))
     }
 }
 
 /// A string literal left open on the line where parsing stopped, if there is one.
 fn unterminated_string(text: &str, position: usize) -> Option<Diagnostic> {
     let line_start = text[..position].rfind('\n').map_or(0, |index| index + 1);
-    let line_end = text[position..].find('\n').map_or(text.len(), |index| position + index);
+    let line_end = text[position..]
+        .find('\n')
+        .map_or(text.len(), |index| position + index);
     let line = &text[line_start..line_end];
     let mut open_quote = None;
     let mut characters = line.char_indices();
     while let Some((index, character)) = characters.next() {
         match character {
             '/' if open_quote.is_none() && line[index..].starts_with("//") => break,
-            '"' => open_quote = if open_quote.is_some() { None } else { Some(index) },
+            '"' => {
+                open_quote = if open_quote.is_some() {
+                    None
+                } else {
+                    Some(index)
+                }
+            }
             '\\' if open_quote.is_some() => {
                 characters.next();
             }
@@ -111,20 +127,31 @@ fn unterminated_string(text: &str, position: usize) -> Option<Diagnostic> {
     }
     let quote = line_start + open_quote?;
     Some(
-        Diagnostic::new(Code::E0001, quote..quote + 1, "syntax error: unterminated string literal")
-            .with_label("this string has no closing `\"` on its line")
-            .with_help("strings cannot span lines; write a line break as `\\n`"),
+        Diagnostic::new(
+            Code::E0001,
+            quote..quote + 1,
+            "syntax error: unterminated string literal",
+        )
+        .with_label("this string has no closing `\"` on its line")
+        .with_help("strings cannot span lines; write a line break as `\\n`"),
     )
 }
 
 fn is_structural_keyword(token: &str) -> bool {
-    matches!(token, "allow" | "if" | "schema" | "migrate" | "from" | "to" | "where")
+    matches!(
+        token,
+        "allow" | "if" | "schema" | "migrate" | "from" | "to" | "where"
+    )
 }
 
 /// The length of the token at `position`: a word, a string, or one character.
 fn found_length(text: &str, position: usize) -> usize {
     let rest = &text[position..];
-    let word = rest.chars().take_while(|character| character.is_alphanumeric() || *character == '_').map(char::len_utf8).sum::<usize>();
+    let word = rest
+        .chars()
+        .take_while(|character| character.is_alphanumeric() || *character == '_')
+        .map(char::len_utf8)
+        .sum::<usize>();
     if word > 0 {
         word
     } else {
@@ -154,7 +181,30 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
     Some(match rule {
         Rule::EOI => "end of file",
         Rule::schema_header => "`schema <name>;`",
-        Rule::identifier | Rule::field_name | Rule::field_reference => "a name",
+        Rule::identifier
+        | Rule::field_name
+        | Rule::field_reference
+        | Rule::type_name
+        | Rule::function_name => "a name",
+        Rule::kw_schema => "`schema`",
+        Rule::kw_enum => "`enum`",
+        Rule::kw_type => "`type`",
+        Rule::kw_collection => "`collection`",
+        Rule::kw_allow => "`allow`",
+        Rule::kw_if => "`if`",
+        Rule::kw_insert | Rule::kw_update | Rule::kw_delete => {
+            "an action (`insert`, `update`, `delete`)"
+        }
+        Rule::kw_readonly | Rule::kw_default | Rule::kw_check => {
+            "a field modifier (`readonly`, `default`, `check`)"
+        }
+        Rule::kw_ref => "`ref`",
+        Rule::kw_migrate => "`migrate`",
+        Rule::kw_from => "`from`",
+        Rule::kw_to => "`to`",
+        Rule::kw_add | Rule::kw_rename | Rule::kw_drop | Rule::kw_set => {
+            "a migration step (`add`, `rename`, `drop`, `set`)"
+        }
         Rule::enum_decl => "`enum`",
         Rule::record_decl => "`type`",
         Rule::collection_decl => "`collection`",
@@ -176,10 +226,6 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
             "an action (`insert`, `update`, `delete`)"
         }
         Rule::expr
-        | Rule::disjunction
-        | Rule::conjunction
-        | Rule::negation
-        | Rule::comparison
         | Rule::exists
         | Rule::parenthesized
         | Rule::call
@@ -227,15 +273,14 @@ fn unexpected(pair: &Pair<Rule>) -> Diagnostic {
 }
 
 fn build_file(pair: Pair<Rule>) -> Result<File, Diagnostic> {
-    let mut docs = Docs::default();
+    let (docs, children) = split_docs(pair);
     let mut header = None;
     let mut items = Vec::new();
-    for inner in pair.into_inner() {
+    for inner in children {
         match inner.as_rule() {
-            Rule::docs => docs = build_docs(inner),
             Rule::schema_header => {
                 let span = span_of(&inner);
-                let schema_name = inner.into_inner().next().map(name);
+                let schema_name = significant(inner).next().map(name);
                 header = schema_name.map(|schema_name| (schema_name, span));
             }
             Rule::enum_decl => items.push(Item::Enum(build_enum(inner)?)),
@@ -256,31 +301,73 @@ fn build_file(pair: Pair<Rule>) -> Result<File, Diagnostic> {
     })
 }
 
-fn build_docs(pair: Pair<Rule>) -> Docs {
-    let lines = pair
-        .into_inner()
-        .filter_map(|comment| comment.into_inner().next())
-        .map(|text| {
-            let text = text.as_str();
-            text.strip_prefix(' ').unwrap_or(text).trim_end().to_owned()
-        })
-        .collect();
-    Docs { lines }
+/// Whether a pair is a keyword token, which carries no information for the tree.
+fn is_keyword_token(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::kw_schema
+            | Rule::kw_enum
+            | Rule::kw_type
+            | Rule::kw_collection
+            | Rule::kw_allow
+            | Rule::kw_if
+            | Rule::kw_insert
+            | Rule::kw_update
+            | Rule::kw_delete
+            | Rule::kw_readonly
+            | Rule::kw_default
+            | Rule::kw_check
+            | Rule::kw_ref
+            | Rule::kw_migrate
+            | Rule::kw_from
+            | Rule::kw_add
+            | Rule::kw_rename
+            | Rule::kw_to
+            | Rule::kw_drop
+            | Rule::kw_set
+            | Rule::kw_exists
+            | Rule::kw_where
+            | Rule::kw_in
+    )
+}
+
+/// Splits a node's children into its leading `///` lines and the rest, without keyword tokens.
+fn split_docs(pair: Pair<Rule>) -> (Docs, Vec<Pair<Rule>>) {
+    let mut docs = Docs::default();
+    let mut rest = Vec::new();
+    for inner in pair.into_inner() {
+        if is_keyword_token(inner.as_rule()) {
+            continue;
+        }
+        if inner.as_rule() == Rule::doc_comment && rest.is_empty() {
+            let text = inner.into_inner().next().map_or("", |text| text.as_str());
+            docs.lines
+                .push(text.strip_prefix(' ').unwrap_or(text).trim_end().to_owned());
+        } else {
+            rest.push(inner);
+        }
+    }
+    (docs, rest)
+}
+
+/// The children of a node that carry information (no keyword tokens).
+fn significant(pair: Pair<Rule>) -> impl Iterator<Item = Pair<Rule>> {
+    pair.into_inner()
+        .filter(|inner| !is_keyword_token(inner.as_rule()))
 }
 
 fn build_enum(pair: Pair<Rule>) -> Result<EnumDecl, Diagnostic> {
     let span = span_of(&pair);
-    let mut inner = pair.into_inner();
-    let docs = inner.next().map(build_docs).unwrap_or_default();
+    let (docs, children) = split_docs(pair);
+    let mut inner = children.into_iter();
     let enum_name = inner
         .next()
         .map(name)
         .ok_or_else(|| Diagnostic::new(Code::E0001, span.clone(), "enum without a name"))?;
     let variants = inner
         .map(|variant| {
-            let mut parts = variant.into_inner();
-            let docs = parts.next().map(build_docs).unwrap_or_default();
-            parts.next().map(|variant_name| EnumVariant {
+            let (docs, parts) = split_docs(variant);
+            parts.into_iter().next().map(|variant_name| EnumVariant {
                 docs,
                 name: name(variant_name),
             })
@@ -297,8 +384,8 @@ fn build_enum(pair: Pair<Rule>) -> Result<EnumDecl, Diagnostic> {
 
 fn build_record(pair: Pair<Rule>) -> Result<RecordDecl, Diagnostic> {
     let span = span_of(&pair);
-    let mut inner = pair.into_inner();
-    let docs = inner.next().map(build_docs).unwrap_or_default();
+    let (docs, children) = split_docs(pair);
+    let mut inner = children.into_iter();
     let record_name = inner
         .next()
         .map(name)
@@ -314,8 +401,8 @@ fn build_record(pair: Pair<Rule>) -> Result<RecordDecl, Diagnostic> {
 
 fn build_collection(pair: Pair<Rule>) -> Result<CollectionDecl, Diagnostic> {
     let span = span_of(&pair);
-    let mut inner = pair.into_inner();
-    let docs = inner.next().map(build_docs).unwrap_or_default();
+    let (docs, children) = split_docs(pair);
+    let mut inner = children.into_iter();
     let collection_name = inner
         .next()
         .map(name)
@@ -339,13 +426,12 @@ fn build_collection(pair: Pair<Rule>) -> Result<CollectionDecl, Diagnostic> {
 
 fn build_field(pair: Pair<Rule>) -> Result<Field, Diagnostic> {
     let span = span_of(&pair);
-    let mut docs = Docs::default();
+    let (docs, children) = split_docs(pair);
     let mut field_name = None;
     let mut ty = None;
     let mut modifiers = Vec::new();
-    for inner in pair.into_inner() {
+    for inner in children {
         match inner.as_rule() {
-            Rule::docs => docs = build_docs(inner),
             Rule::field_name => field_name = Some(name(inner)),
             Rule::type_expr => ty = Some(build_type(inner)?),
             Rule::readonly => modifiers.push(FieldModifier::Readonly(span_of(&inner))),
@@ -380,7 +466,7 @@ fn build_type(pair: Pair<Rule>) -> Result<TypeExpr, Diagnostic> {
             TypeExprKind::Named(atom.into_inner().next().map(name).ok_or_else(missing)?)
         }
         Rule::ref_type => {
-            TypeExprKind::Ref(atom.into_inner().next().map(name).ok_or_else(missing)?)
+            TypeExprKind::Ref(significant(atom).next().map(name).ok_or_else(missing)?)
         }
         Rule::list_type => {
             let element = atom.into_inner().next().ok_or_else(missing)?;
@@ -408,14 +494,13 @@ fn build_type(pair: Pair<Rule>) -> Result<TypeExpr, Diagnostic> {
 
 fn build_rule(pair: Pair<Rule>) -> Result<crate::ast::Rule, Diagnostic> {
     let span = span_of(&pair);
-    let mut docs = Docs::default();
+    let (docs, children) = split_docs(pair);
     let mut actions = Vec::new();
     let mut condition = None;
-    for inner in pair.into_inner() {
+    for inner in children {
         match inner.as_rule() {
-            Rule::docs => docs = build_docs(inner),
             Rule::action => actions.push(build_action(inner)?),
-            Rule::expr => condition = Some(build_expr(inner)?),
+            Rule::expr => condition = Some(build_expr(inner, 0)?),
             _ => return Err(unexpected(&inner)),
         }
     }
@@ -438,7 +523,7 @@ fn build_action(pair: Pair<Rule>) -> Result<Action, Diagnostic> {
     let kind = match kind_pair.as_rule() {
         Rule::insert_action => ActionKind::Insert,
         Rule::delete_action => ActionKind::Delete,
-        Rule::update_action => ActionKind::Update(kind_pair.into_inner().next().map(|list| {
+        Rule::update_action => ActionKind::Update(significant(kind_pair).next().map(|list| {
             list.into_inner()
                 .filter_map(|reference| reference.into_inner().next().map(name))
                 .collect()
@@ -454,65 +539,87 @@ fn build_first_expr(pair: Pair<Rule>) -> Result<Expr, Diagnostic> {
         .into_inner()
         .find(|inner| inner.as_rule() == Rule::expr)
     {
-        Some(expr) => build_expr(expr),
+        Some(expr) => build_expr(expr, 0),
         None => Err(Diagnostic::new(Code::E0001, span, "missing expression")),
     }
 }
 
-/// Builds the expression layers of the grammar; single-child layers collapse into their child.
-fn build_expr(pair: Pair<Rule>) -> Result<Expr, Diagnostic> {
+/// How deeply expressions may nest. Later passes recurse over the tree, so a bound here keeps
+/// any input, however contrived, from exhausting the stack.
+const MAX_EXPRESSION_DEPTH: usize = 128;
+
+static PRATT: std::sync::LazyLock<PrattParser<Rule>> = std::sync::LazyLock::new(|| {
+    PrattParser::new()
+        .op(Op::infix(Rule::or_operator, Assoc::Left))
+        .op(Op::infix(Rule::and_operator, Assoc::Left))
+        .op(Op::prefix(Rule::not_operator))
+        .op(Op::infix(Rule::comparison_operator, Assoc::Left) | Op::postfix(Rule::in_list))
+});
+
+fn is_comparison(expr: &Expr) -> bool {
+    matches!(expr.kind, ExprKind::Compare { .. } | ExprKind::In { .. })
+}
+
+fn chained_comparison(span: Span) -> Diagnostic {
+    Diagnostic::new(
+        Code::E0001,
+        span,
+        "syntax error: comparisons cannot be chained",
+    )
+    .with_label("two comparisons in a row")
+    .with_help("combine them with `and`, or add parentheses to say which comes first")
+}
+
+/// Builds an expression from the flat operand/operator sequence of an `expr` node.
+fn build_expr(pair: Pair<Rule>, depth: usize) -> Result<Expr, Diagnostic> {
     let span = span_of(&pair);
-    let rule = pair.as_rule();
-    let text = pair.as_str();
-    let mut inner = pair.into_inner();
-    let missing = || Diagnostic::new(Code::E0001, span.clone(), "malformed expression");
-    match rule {
-        Rule::expr => build_expr(inner.next().ok_or_else(missing)?),
-        Rule::disjunction | Rule::conjunction => {
-            let mut left = build_expr(inner.next().ok_or_else(missing)?)?;
-            while let Some(operator) = inner.next() {
-                let right = build_expr(inner.next().ok_or_else(missing)?)?;
-                let span = left.span.start..right.span.end;
-                let kind = if operator.as_rule() == Rule::or_operator {
-                    ExprKind::Or(Box::new(left), Box::new(right))
-                } else {
-                    ExprKind::And(Box::new(left), Box::new(right))
-                };
-                left = Expr { kind, span };
+    if depth > MAX_EXPRESSION_DEPTH {
+        return Err(Diagnostic::new(
+            Code::E0001,
+            span,
+            format!("expression nested more than {MAX_EXPRESSION_DEPTH} levels deep"),
+        )
+        .with_label("too deeply nested"));
+    }
+    PRATT
+        .map_primary(|primary| build_operand(primary, depth + 1))
+        .map_prefix(|operator, operand| {
+            let operand = operand?;
+            let span = operator.as_span().start()..operand.span.end;
+            Ok(Expr {
+                kind: ExprKind::Not(Box::new(operand)),
+                span,
+            })
+        })
+        .map_postfix(|value, list| {
+            let value = value?;
+            if is_comparison(&value) {
+                return Err(chained_comparison(value.span.start..list.as_span().end()));
             }
-            Ok(left)
-        }
-        Rule::negation => {
-            let first = inner.next().ok_or_else(missing)?;
-            if first.as_rule() == Rule::not_operator {
-                let operand = build_expr(inner.next().ok_or_else(missing)?)?;
-                Ok(Expr {
-                    kind: ExprKind::Not(Box::new(operand)),
-                    span,
-                })
-            } else {
-                build_expr(first)
-            }
-        }
-        Rule::comparison => {
-            let left = build_expr(inner.next().ok_or_else(missing)?)?;
-            match inner.next() {
-                None => Ok(left),
-                Some(next) if next.as_rule() == Rule::in_list => {
-                    let options = next
-                        .into_inner()
-                        .filter(|option| option.as_rule() == Rule::expr)
-                        .map(build_expr)
-                        .collect::<Result<_, _>>()?;
-                    Ok(Expr {
-                        kind: ExprKind::In {
-                            value: Box::new(left),
-                            options,
-                        },
-                        span,
-                    })
-                }
-                Some(operator) => {
+            let span = value.span.start..list.as_span().end();
+            let options = list
+                .into_inner()
+                .filter(|option| option.as_rule() == Rule::expr)
+                .map(|option| build_expr(option, depth + 1))
+                .collect::<Result<_, _>>()?;
+            Ok(Expr {
+                kind: ExprKind::In {
+                    value: Box::new(value),
+                    options,
+                },
+                span,
+            })
+        })
+        .map_infix(|left, operator, right| {
+            let (left, right) = (left?, right?);
+            let span = left.span.start..right.span.end;
+            let kind = match operator.as_rule() {
+                Rule::or_operator => ExprKind::Or(Box::new(left), Box::new(right)),
+                Rule::and_operator => ExprKind::And(Box::new(left), Box::new(right)),
+                _ => {
+                    if is_comparison(&left) || is_comparison(&right) {
+                        return Err(chained_comparison(span));
+                    }
                     let op = match operator.as_str() {
                         "=" => CompareOp::Equal,
                         "!=" => CompareOp::NotEqual,
@@ -522,18 +629,26 @@ fn build_expr(pair: Pair<Rule>) -> Result<Expr, Diagnostic> {
                         ">=" => CompareOp::GreaterOrEqual,
                         _ => return Err(unexpected(&operator)),
                     };
-                    let right = build_expr(inner.next().ok_or_else(missing)?)?;
-                    Ok(Expr {
-                        kind: ExprKind::Compare {
-                            op,
-                            left: Box::new(left),
-                            right: Box::new(right),
-                        },
-                        span,
-                    })
+                    ExprKind::Compare {
+                        op,
+                        left: Box::new(left),
+                        right: Box::new(right),
+                    }
                 }
-            }
-        }
+            };
+            Ok(Expr { kind, span })
+        })
+        .parse(pair.into_inner())
+}
+
+/// One operand: a literal, a path, a call, a parenthesized expression or an `exists`.
+fn build_operand(pair: Pair<Rule>, depth: usize) -> Result<Expr, Diagnostic> {
+    let span = span_of(&pair);
+    let rule = pair.as_rule();
+    let text = pair.as_str();
+    let mut inner = pair.into_inner();
+    let missing = || Diagnostic::new(Code::E0001, span.clone(), "malformed expression");
+    match rule {
         Rule::exists => {
             let significant: Vec<_> = inner
                 .filter(|part| !matches!(part.as_rule(), Rule::kw_exists | Rule::kw_where))
@@ -541,7 +656,11 @@ fn build_expr(pair: Pair<Rule>) -> Result<Expr, Diagnostic> {
             let mut parts = significant.into_iter();
             let collection = parts.next().map(name).ok_or_else(missing)?;
             let variable = parts.next().map(name).ok_or_else(missing)?;
-            let condition = parts.next().map(build_expr).transpose()?.map(Box::new);
+            let condition = parts
+                .next()
+                .map(|condition| build_expr(condition, depth))
+                .transpose()?
+                .map(Box::new);
             Ok(Expr {
                 kind: ExprKind::Exists {
                     collection,
@@ -552,7 +671,7 @@ fn build_expr(pair: Pair<Rule>) -> Result<Expr, Diagnostic> {
             })
         }
         Rule::parenthesized => {
-            let expr = build_expr(inner.next().ok_or_else(missing)?)?;
+            let expr = build_expr(inner.next().ok_or_else(missing)?, depth)?;
             Ok(Expr {
                 kind: ExprKind::Paren(Box::new(expr)),
                 span,
@@ -560,7 +679,7 @@ fn build_expr(pair: Pair<Rule>) -> Result<Expr, Diagnostic> {
         }
         Rule::call => {
             let function = inner.next().map(name).ok_or_else(missing)?;
-            let argument = build_expr(inner.next().ok_or_else(missing)?)?;
+            let argument = build_expr(inner.next().ok_or_else(missing)?, depth)?;
             Ok(Expr {
                 kind: ExprKind::Call {
                     function,
@@ -678,12 +797,11 @@ pub(crate) fn unescape(text: &str, offset: usize) -> Result<String, Diagnostic> 
 
 fn build_migration(pair: Pair<Rule>) -> Result<MigrationDecl, Diagnostic> {
     let span = span_of(&pair);
-    let mut docs = Docs::default();
+    let (docs, children) = split_docs(pair);
     let mut from = None;
     let mut steps = Vec::new();
-    for inner in pair.into_inner() {
+    for inner in children {
         match inner.as_rule() {
-            Rule::docs => docs = build_docs(inner),
             Rule::string_literal => {
                 let text = inner.as_str();
                 from = Some((text[1..text.len() - 1].to_owned(), span_of(&inner)));
@@ -709,7 +827,7 @@ fn build_migration(pair: Pair<Rule>) -> Result<MigrationDecl, Diagnostic> {
 fn build_step(pair: Pair<Rule>) -> Result<MigrationStep, Diagnostic> {
     let span = span_of(&pair);
     let rule = pair.as_rule();
-    let mut inner = pair.into_inner();
+    let mut inner = significant(pair);
     let missing = || Diagnostic::new(Code::E0001, span.clone(), "malformed migration step");
     let target_pair = inner.next().ok_or_else(missing)?;
     let target_span = span_of(&target_pair);
@@ -724,11 +842,11 @@ fn build_step(pair: Pair<Rule>) -> Result<MigrationStep, Diagnostic> {
     let kind = match rule {
         Rule::add_step => MigrationStepKind::Add {
             target,
-            value: build_expr(inner.next().ok_or_else(missing)?)?,
+            value: build_expr(inner.next().ok_or_else(missing)?, 0)?,
         },
         Rule::set_step => MigrationStepKind::Set {
             target,
-            value: build_expr(inner.next().ok_or_else(missing)?)?,
+            value: build_expr(inner.next().ok_or_else(missing)?, 0)?,
         },
         Rule::rename_step => MigrationStepKind::Rename {
             target,

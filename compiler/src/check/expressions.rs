@@ -906,17 +906,29 @@ fn lower_path(
                 .collect();
             if let (Some(Type::Enum(enum_name)), [_]) = (expected.map(comparable_type), segments) {
                 // Where an enum is expected, a lone unknown name is read as a variant.
-                let variants = scope.enums.get(&enum_name).map(Vec::as_slice).unwrap_or_default();
+                let variants = scope
+                    .enums
+                    .get(&enum_name)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
                 scope.mark_used(&enum_name);
                 if variants.iter().any(|variant| variant == name) {
                     return Some((
-                        ir::Expr::Literal(ir::Value::EnumVariant { r#enum: enum_name.clone(), variant: name.to_owned() }),
+                        ir::Expr::Literal(ir::Value::EnumVariant {
+                            r#enum: enum_name.clone(),
+                            variant: name.to_owned(),
+                        }),
                         known(Type::Enum(enum_name)),
                     ));
                 }
-                let mut diagnostic = unknown_variant(name, first.span.clone(), &enum_name, variants);
-                if crate::diagnostics::closest_name(name, variants.iter().map(String::as_str)).is_none() {
-                    if let Some(field) = crate::diagnostics::closest_name(name, candidates.iter().copied()) {
+                let mut diagnostic =
+                    unknown_variant(name, first.span.clone(), &enum_name, variants);
+                if crate::diagnostics::closest_name(name, variants.iter().map(String::as_str))
+                    .is_none()
+                {
+                    if let Some(field) =
+                        crate::diagnostics::closest_name(name, candidates.iter().copied())
+                    {
                         diagnostic.help = Some(format!("did you mean `{field}`?"));
                     }
                 }
@@ -924,9 +936,13 @@ fn lower_path(
                 return None;
             }
             diagnostics.push(
-                Diagnostic::new(Code::E0107, first.span.clone(), format!("unknown name `{name}`"))
-                    .with_label("not a field, variable or enum variant here")
-                    .with_suggestion(name, candidates.iter().copied()),
+                Diagnostic::new(
+                    Code::E0107,
+                    first.span.clone(),
+                    format!("unknown name `{name}`"),
+                )
+                .with_label("not a field, variable or enum variant here")
+                .with_suggestion(name, candidates.iter().copied()),
             );
             None
         }

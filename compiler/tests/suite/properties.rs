@@ -12,7 +12,9 @@ fn corpus() -> Vec<(String, Priors, String)> {
         .into_iter()
         .map(|path| {
             let (text, checked) = compile_path(&path);
-            let ir = checked.ir.unwrap_or_else(|| panic!("{} must compile", path.display()));
+            let ir = checked
+                .ir
+                .unwrap_or_else(|| panic!("{} must compile", path.display()));
             let priors = priors_in(path.parent().unwrap_or(Path::new(".")));
             (text, priors, schemac::schema_hash(&ir).to_string())
         })
@@ -20,7 +22,9 @@ fn corpus() -> Vec<(String, Priors, String)> {
 }
 
 fn hash_of(text: &str, priors: &Priors) -> Option<String> {
-    schemac::compile(text, Some(priors)).ir.map(|ir| schemac::schema_hash(&ir).to_string())
+    schemac::compile(text, Some(priors))
+        .ir
+        .map(|ir| schemac::schema_hash(&ir).to_string())
 }
 
 /// Takes decisions from a proptest-generated list, cycling when it runs out.
@@ -84,7 +88,11 @@ fn shuffle_items(text: &str, decisions: &mut Decisions) -> String {
         let other = decisions.next(index + 1);
         items.swap(index, other);
     }
-    format!("{}\n\n{}\n", &text[file.header_span.clone()], items.join("\n\n"))
+    format!(
+        "{}\n\n{}\n",
+        &text[file.header_span.clone()],
+        items.join("\n\n")
+    )
 }
 
 proptest! {
@@ -150,7 +158,9 @@ fn for_each_expr(file: &mut ast::File, visit: &mut dyn FnMut(&mut ast::Expr)) {
         match &mut expr.kind {
             ExprKind::Call { argument, .. } => walk(argument, visit),
             ExprKind::Not(inner) | ExprKind::Paren(inner) => walk(inner, visit),
-            ExprKind::And(left, right) | ExprKind::Or(left, right) | ExprKind::Compare { left, right, .. } => {
+            ExprKind::And(left, right)
+            | ExprKind::Or(left, right)
+            | ExprKind::Compare { left, right, .. } => {
                 walk(left, visit);
                 walk(right, visit);
             }
@@ -158,7 +168,10 @@ fn for_each_expr(file: &mut ast::File, visit: &mut dyn FnMut(&mut ast::Expr)) {
                 walk(value, visit);
                 options.iter_mut().for_each(|option| walk(option, visit));
             }
-            ExprKind::Exists { condition: Some(condition), .. } => walk(condition, visit),
+            ExprKind::Exists {
+                condition: Some(condition),
+                ..
+            } => walk(condition, visit),
             _ => {}
         }
     }
@@ -181,7 +194,10 @@ fn for_each_expr(file: &mut ast::File, visit: &mut dyn FnMut(&mut ast::Expr)) {
     for item in &mut file.items {
         match item {
             Item::Collection(decl) => collection(decl, visit),
-            Item::Record(decl) => decl.fields.iter_mut().for_each(|field| fields(field, visit)),
+            Item::Record(decl) => decl
+                .fields
+                .iter_mut()
+                .for_each(|field| fields(field, visit)),
             _ => {}
         }
     }
@@ -221,9 +237,18 @@ fn mutate(file: &mut ast::File, choice: usize, target: usize) -> bool {
     match choice {
         0 => for_each_expr(file, &mut |expr| {
             at_target(expr, &|expr| match &mut expr.kind {
-                ExprKind::Int(value) => { *value = value.wrapping_add(1); true }
-                ExprKind::Bool(value) => { *value = !*value; true }
-                ExprKind::String(value) => { value.push('!'); true }
+                ExprKind::Int(value) => {
+                    *value = value.wrapping_add(1);
+                    true
+                }
+                ExprKind::Bool(value) => {
+                    *value = !*value;
+                    true
+                }
+                ExprKind::String(value) => {
+                    value.push('!');
+                    true
+                }
                 _ => false,
             })
         }),
@@ -259,19 +284,37 @@ fn mutate(file: &mut ast::File, choice: usize, target: usize) -> bool {
             let mut fields = all_fields(file);
             let count = fields.len();
             if let Some(field) = fields.get_mut(target % count.max(1)) {
-                let readonly = field.modifiers.iter().position(|modifier| matches!(modifier, FieldModifier::Readonly(_)));
+                let readonly = field
+                    .modifiers
+                    .iter()
+                    .position(|modifier| matches!(modifier, FieldModifier::Readonly(_)));
                 match readonly {
-                    Some(index) => { field.modifiers.remove(index); }
+                    Some(index) => {
+                        field.modifiers.remove(index);
+                    }
                     None => field.modifiers.push(FieldModifier::Readonly(0..0)),
                 }
                 changed = true;
             }
         }
         4 => {
-            let enums: Vec<&mut ast::EnumDecl> = file.items.iter_mut().filter_map(|item| match item { Item::Enum(decl) => Some(decl), _ => None }).collect();
+            let enums: Vec<&mut ast::EnumDecl> = file
+                .items
+                .iter_mut()
+                .filter_map(|item| match item {
+                    Item::Enum(decl) => Some(decl),
+                    _ => None,
+                })
+                .collect();
             let count = enums.len();
             if let Some(decl) = enums.into_iter().nth(target % count.max(1)) {
-                decl.variants.push(ast::EnumVariant { docs: ast::Docs::default(), name: ast::Name { text: "added_variant".into(), span: 0..0 } });
+                decl.variants.push(ast::EnumVariant {
+                    docs: ast::Docs::default(),
+                    name: ast::Name {
+                        text: "added_variant".into(),
+                        span: 0..0,
+                    },
+                });
                 changed = true;
             }
         }
@@ -299,11 +342,17 @@ fn semantic_mutations_change_the_hash() {
                 }
                 let mutated = format_file(&file, "");
                 if let Some(mutated_hash) = hash_of(&mutated, &priors) {
-                    assert_ne!(mutated_hash, hash, "mutation {choice}/{target} kept the hash:\n{mutated}");
+                    assert_ne!(
+                        mutated_hash, hash,
+                        "mutation {choice}/{target} kept the hash:\n{mutated}"
+                    );
                     compared += 1;
                 }
             }
         }
     }
-    assert!(compared >= 100, "only {compared} mutations still compiled; the test would prove little");
+    assert!(
+        compared >= 100,
+        "only {compared} mutations still compiled; the test would prove little"
+    );
 }
