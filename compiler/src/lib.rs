@@ -1,7 +1,7 @@
 //! `schemac`: the Cairn schema compiler.
 //!
 //! Data flows one way: text → [`parser`] → [`ast`] → [`check`] → [`ir`] → [`hash`]. The
-//! formatter ([`format`]) prints the AST back in canonical layout. Nothing in this library does
+//! formatter ([`mod@format`]) prints the AST back in canonical layout. Nothing in this library does
 //! IO: each entry point is a function from text (and previously compiled schemas) to output
 //! and [`Diagnostic`]s. The `schemac` binary does the reading and printing.
 

@@ -53,6 +53,9 @@ enum Command {
     /// Print the content hash of a schema: `blake3:<hex>`.
     Hash {
         file: PathBuf,
+        /// Also print the canonical encoding the hash is taken over, in hex, on a first line.
+        #[arg(long)]
+        show_encoding: bool,
         #[arg(long = "prior")]
         priors: Vec<PathBuf>,
     },
@@ -81,9 +84,23 @@ fn main() -> ExitCode {
             write,
             check,
         } => format_files(&cli, files, *write, *check),
-        Command::Hash { file, priors } => {
-            compile_one(&cli, file, priors).map(|ir| println!("{}", schemac::schema_hash(&ir)))
-        }
+        Command::Hash {
+            file,
+            priors,
+            show_encoding,
+        } => compile_one(&cli, file, priors).map(|ir| {
+            if *show_encoding {
+                let encoding = schemac::hash::canonical_encoding(&ir);
+                println!(
+                    "{}",
+                    encoding
+                        .iter()
+                        .map(|byte| format!("{byte:02x}"))
+                        .collect::<String>()
+                );
+            }
+            println!("{}", schemac::schema_hash(&ir));
+        }),
         Command::Ir { file, priors } => compile_one(&cli, file, priors).and_then(|ir| {
             let json = serde_json::to_string_pretty(&ir)
                 .map_err(|error| Failure::Usage(error.to_string()))?;

@@ -493,3 +493,103 @@ impl ser::SerializeStructVariant for VariantMapWriter<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::to_canonical_cbor;
+    use ciborium::Value;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// The reference: ciborium's value tree with every map sorted by encoded key.
+    fn reference<T: serde::Serialize>(value: &T) -> Vec<u8> {
+        fn sort(value: &mut Value) {
+            match value {
+                Value::Map(entries) => {
+                    for (key, entry) in entries.iter_mut() {
+                        sort(key);
+                        sort(entry);
+                    }
+                    entries.sort_by_key(|(key, _)| encode(key));
+                }
+                Value::Array(items) => items.iter_mut().for_each(sort),
+                _ => {}
+            }
+        }
+        fn encode(value: &Value) -> Vec<u8> {
+            let mut bytes = Vec::new();
+            ciborium::into_writer(value, &mut bytes).expect("encodes");
+            bytes
+        }
+        let mut tree = Value::serialized(value).expect("serializes");
+        sort(&mut tree);
+        encode(&tree)
+    }
+
+    #[derive(Debug, Clone, serde::Serialize)]
+    enum Shape {
+        Unit,
+        Newtype(i64),
+        Tuple(u8, String),
+        Struct { width: f64, label: Option<String> },
+    }
+
+    #[derive(Debug, serde::Serialize)]
+    struct Sample {
+        integer: i64,
+        unsigned: u64,
+        float: f64,
+        text: String,
+        flag: bool,
+        list: Vec<i32>,
+        map: BTreeMap<String, Option<i64>>,
+        shapes: Vec<Shape>,
+    }
+
+    fn shape() -> impl Strategy<Value = Shape> {
+        prop_oneof![
+            Just(Shape::Unit),
+            any::<i64>().prop_map(Shape::Newtype),
+            (any::<u8>(), ".{0,8}").prop_map(|(number, text)| Shape::Tuple(number, text)),
+            (any::<f64>(), proptest::option::of(".{0,30}"))
+                .prop_map(|(width, label)| Shape::Struct { width, label }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn matches_the_sorted_value_tree(
+            integer in any::<i64>(),
+            unsigned in any::<u64>(),
+            float in prop_oneof![any::<f64>(), Just(0.5), Just(-0.0), Just(65504.0), Just(5.960464477539063e-8), Just(1.0e300), Just(f64::INFINITY)],
+            text in ".{0,40}",
+            flag in any::<bool>(),
+            list in proptest::collection::vec(any::<i32>(), 0..30),
+            map in proptest::collection::btree_map("[a-z]{0,30}", proptest::option::of(any::<i64>()), 0..20),
+            shapes in proptest::collection::vec(shape(), 0..5),
+        ) {
+            let sample = Sample { integer, unsigned, float, text, flag, list, map, shapes };
+            prop_assert_eq!(to_canonical_cbor(&sample).expect("encodes"), reference(&sample));
+        }
+    }
+
+    #[test]
+    fn floats_take_their_shortest_exact_form() {
+        let hex = |value: f64| {
+            to_canonical_cbor(&value)
+                .expect("encodes")
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect::<String>()
+        };
+        assert_eq!(hex(0.0), "f90000");
+        assert_eq!(hex(-0.0), "f98000");
+        assert_eq!(hex(1.5), "f93e00");
+        assert_eq!(hex(65504.0), "f97bff");
+        assert_eq!(hex(5.960464477539063e-8), "f90001");
+        assert_eq!(hex(100000.0), "fa47c35000");
+        assert_eq!(hex(1.1), "fb3ff199999999999a");
+        assert_eq!(hex(f64::INFINITY), "f97c00");
+        assert_eq!(hex(f64::NAN), "f97e00");
+    }
+}

@@ -7,6 +7,7 @@ mod cli;
 mod data_driven;
 mod explain_examples;
 mod properties;
+mod spec;
 
 use schemac::{Checked, Priors, SourceFile};
 use std::path::{Path, PathBuf};
