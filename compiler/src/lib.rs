@@ -9,6 +9,7 @@ pub mod ast;
 pub mod check;
 pub mod diagnostics;
 pub mod explain;
+pub mod files;
 pub mod format;
 pub mod hash;
 pub mod ir;

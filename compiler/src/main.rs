@@ -5,7 +5,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use schemac::diagnostics::{Code, Diagnostic, SourceFile};
-use schemac::{Checked, Priors};
+use schemac::Checked;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -155,61 +155,10 @@ fn print_diagnostics(cli: &Cli, source: &SourceFile, diagnostics: &[Diagnostic])
     }
 }
 
-/// The schemas a file's migrations may name: `--prior` files, then the other `.schema` files in
-/// its directory. Files that do not compile are skipped; they cannot be anyone's source.
-fn load_priors(file: &Path, explicit: &[PathBuf]) -> Result<Priors, Failure> {
-    let mut candidates: Vec<PathBuf> = explicit.to_vec();
-    let directory = file
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if let Ok(entries) = std::fs::read_dir(directory) {
-        let mut siblings: Vec<PathBuf> = entries
-            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-            .filter(|path| {
-                path.extension()
-                    .is_some_and(|extension| extension == "schema")
-            })
-            .filter(|path| !same_file(path, file))
-            .collect();
-        siblings.sort();
-        candidates.extend(siblings);
-    }
-    let mut priors = Priors::new();
-    for candidate in candidates {
-        let text = match std::fs::read_to_string(&candidate) {
-            Ok(text) => text,
-            Err(error) if explicit.contains(&candidate) => {
-                return Err(Failure::Usage(format!(
-                    "cannot read {}: {error}",
-                    candidate.display()
-                )))
-            }
-            Err(_) => continue,
-        };
-        if let Some(ir) = schemac::compile(&text, None).ir {
-            priors.insert(ir);
-        }
-    }
-    Ok(priors)
-}
-
-fn same_file(left: &Path, right: &Path) -> bool {
-    match (left.canonicalize(), right.canonicalize()) {
-        (Ok(left), Ok(right)) => left == right,
-        _ => left == right,
-    }
-}
-
 /// Compiles one file, loading priors only when the file has a migration.
 fn compile_file(path: &Path, text: &str, explicit_priors: &[PathBuf]) -> Result<Checked, Failure> {
-    let has_migrations = text.contains("migrate");
-    let priors = if has_migrations {
-        load_priors(path, explicit_priors)?
-    } else {
-        Priors::new()
-    };
-    Ok(schemac::compile(text, Some(&priors)))
+    schemac::files::compile_text(path, text, explicit_priors)
+        .map_err(|error| Failure::Usage(error.to_string()))
 }
 
 fn check_files(cli: &Cli, files: &[PathBuf], priors: &[PathBuf]) -> Result<(), Failure> {

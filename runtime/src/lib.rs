@@ -1,1 +1,24 @@
-//! The Cairn runtime. The op log, storage, rules engine, events and sync land here (see the open issues).
+//! The Cairn runtime.
+//!
+//! This crate holds the op log: typed ids ([`ids`]), the crypto seam ([`crypto`]), keys
+//! ([`keys`]), the canonical CBOR ops are made of ([`cbor`]), ops themselves ([`op`]), payload
+//! checks against a schema's IR ([`validate`], [`eval`]), the redb store ([`store`]) and the
+//! [`Replica`] that ties them together. Materialized state, rules, events and sync build on it.
+
+pub mod cbor;
+pub mod crypto;
+pub mod eval;
+pub mod ids;
+pub mod json;
+pub mod keys;
+pub mod op;
+pub mod replica;
+pub mod store;
+pub mod validate;
+
+pub use crypto::{CryptoSuite, Ed25519Blake3};
+pub use ids::{DatabaseId, Identity, OpHash, RowId};
+pub use keys::Keypair;
+pub use op::{Change, Edit, Op, VerifiedOp};
+pub use replica::{IngestError, Ingested, Replica, WriteError};
+pub use store::Storage;

@@ -1,0 +1,458 @@
+//! The CBOR subset ops are made of, and its canonical encoding.
+//!
+//! [`Value`] is schema-independent: ops decode before their schema is looked up. Encoding is
+//! deterministic (RFC 8949 §4.2.1: shortest heads, definite lengths, map keys sorted by their
+//! encoded bytes), with one documented simplification: every float is a binary64 (`fb` + 8
+//! bytes). Decoding uses minicbor and then re-encodes: input whose re-encoding differs is not
+//! canonical and is rejected, so decode → encode is the identity on everything accepted.
+
+/// A CBOR data item as ops use it. Map keys are text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+    Bytes(Vec<u8>),
+    Array(Vec<Value>),
+    Map(Vec<(String, Value)>),
+}
+
+/// Why bytes are not an acceptable CBOR item.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    #[error("malformed CBOR at byte {position}: {reason}")]
+    Malformed { position: usize, reason: String },
+    #[error("unsupported CBOR item at byte {position}: {kind}")]
+    Unsupported { position: usize, kind: String },
+    #[error("CBOR nested more than {limit} levels deep")]
+    TooDeep { limit: usize },
+    #[error("duplicate map key `{key}`")]
+    DuplicateKey { key: String },
+    #[error("{extra} bytes after the end of the item")]
+    TrailingBytes { extra: usize },
+    #[error("not the canonical encoding (the canonical form differs from byte {position})")]
+    NotCanonical { position: usize },
+}
+
+/// How deeply arrays and maps may nest; decoding recurses, and peer input must not be able to
+/// exhaust the stack.
+pub const MAX_NESTING: usize = 32;
+
+/// Appends canonical CBOR to a buffer.
+#[derive(Debug, Default)]
+pub struct Writer {
+    pub bytes: Vec<u8>,
+}
+
+const UNSIGNED: u8 = 0;
+const NEGATIVE: u8 = 1;
+const BYTES: u8 = 2;
+const TEXT: u8 = 3;
+const ARRAY: u8 = 4;
+const MAP: u8 = 5;
+
+impl Writer {
+    pub fn new() -> Writer {
+        Writer::default()
+    }
+
+    fn head(&mut self, major: u8, argument: u64) {
+        let major = major << 5;
+        match argument {
+            0..=23 => self.bytes.push(major | argument as u8),
+            24..=0xff => self.bytes.extend_from_slice(&[major | 24, argument as u8]),
+            0x100..=0xffff => {
+                self.bytes.push(major | 25);
+                self.bytes
+                    .extend_from_slice(&(argument as u16).to_be_bytes());
+            }
+            0x1_0000..=0xffff_ffff => {
+                self.bytes.push(major | 26);
+                self.bytes
+                    .extend_from_slice(&(argument as u32).to_be_bytes());
+            }
+            _ => {
+                self.bytes.push(major | 27);
+                self.bytes.extend_from_slice(&argument.to_be_bytes());
+            }
+        }
+    }
+
+    pub fn unsigned(&mut self, value: u64) -> &mut Writer {
+        self.head(UNSIGNED, value);
+        self
+    }
+
+    pub fn int(&mut self, value: i64) -> &mut Writer {
+        if value >= 0 {
+            self.head(UNSIGNED, value as u64);
+        } else {
+            self.head(NEGATIVE, !(value as u64));
+        }
+        self
+    }
+
+    pub fn bytes(&mut self, value: &[u8]) -> &mut Writer {
+        self.head(BYTES, value.len() as u64);
+        self.bytes.extend_from_slice(value);
+        self
+    }
+
+    pub fn text(&mut self, value: &str) -> &mut Writer {
+        self.head(TEXT, value.len() as u64);
+        self.bytes.extend_from_slice(value.as_bytes());
+        self
+    }
+
+    pub fn array(&mut self, length: usize) -> &mut Writer {
+        self.head(ARRAY, length as u64);
+        self
+    }
+
+    pub fn null(&mut self) -> &mut Writer {
+        self.bytes.push(0xf6);
+        self
+    }
+
+    pub fn bool(&mut self, value: bool) -> &mut Writer {
+        self.bytes.push(if value { 0xf5 } else { 0xf4 });
+        self
+    }
+
+    pub fn float(&mut self, value: f64) -> &mut Writer {
+        self.bytes.push(0xfb);
+        self.bytes.extend_from_slice(&value.to_bits().to_be_bytes());
+        self
+    }
+
+    pub fn value(&mut self, value: &Value) -> &mut Writer {
+        match value {
+            Value::Null => self.null(),
+            Value::Bool(value) => self.bool(*value),
+            Value::Int(value) => self.int(*value),
+            Value::Float(value) => self.float(*value),
+            Value::Text(value) => self.text(value),
+            Value::Bytes(value) => self.bytes(value),
+            Value::Array(items) => {
+                self.array(items.len());
+                for item in items {
+                    self.value(item);
+                }
+                self
+            }
+            Value::Map(entries) => {
+                // Canonical order: shorter keys first, then bytewise (the order of the
+                // encoded keys for text).
+                let mut sorted: Vec<&(String, Value)> = entries.iter().collect();
+                sorted.sort_by(|left, right| {
+                    (left.0.len(), left.0.as_bytes()).cmp(&(right.0.len(), right.0.as_bytes()))
+                });
+                self.head(MAP, sorted.len() as u64);
+                for (key, entry) in sorted {
+                    self.text(key);
+                    self.value(entry);
+                }
+                self
+            }
+        }
+    }
+}
+
+/// Reads CBOR items from a byte slice.
+pub struct Reader<'b> {
+    decoder: minicbor::Decoder<'b>,
+}
+
+fn malformed(position: usize, error: impl std::fmt::Display) -> DecodeError {
+    DecodeError::Malformed {
+        position,
+        reason: error.to_string(),
+    }
+}
+
+impl<'b> Reader<'b> {
+    pub fn new(bytes: &'b [u8]) -> Reader<'b> {
+        Reader {
+            decoder: minicbor::Decoder::new(bytes),
+        }
+    }
+
+    pub fn position(&self) -> usize {
+        self.decoder.position()
+    }
+
+    pub fn is_at_end(&self) -> bool {
+        self.decoder.position() >= self.decoder.input().len()
+    }
+
+    /// Fails unless every byte was consumed.
+    pub fn finish(&self) -> Result<(), DecodeError> {
+        let extra = self
+            .decoder
+            .input()
+            .len()
+            .saturating_sub(self.decoder.position());
+        if extra == 0 {
+            Ok(())
+        } else {
+            Err(DecodeError::TrailingBytes { extra })
+        }
+    }
+
+    /// The bytes of the next data item, whatever it is (for reading a sequence of items).
+    pub fn next_item(&mut self) -> Result<&'b [u8], DecodeError> {
+        let start = self.position();
+        self.decoder
+            .skip()
+            .map_err(|error| malformed(start, error))?;
+        Ok(&self.decoder.input()[start..self.position()])
+    }
+
+    /// A definite-length array header; returns its length.
+    pub fn array(&mut self) -> Result<usize, DecodeError> {
+        let position = self.position();
+        match self
+            .decoder
+            .array()
+            .map_err(|error| malformed(position, error))?
+        {
+            Some(length) => {
+                usize::try_from(length).map_err(|_| malformed(position, "array too long"))
+            }
+            None => Err(DecodeError::Unsupported {
+                position,
+                kind: "indefinite-length array".into(),
+            }),
+        }
+    }
+
+    pub fn unsigned(&mut self) -> Result<u64, DecodeError> {
+        let position = self.position();
+        self.decoder
+            .u64()
+            .map_err(|error| malformed(position, error))
+    }
+
+    pub fn bytes(&mut self) -> Result<&'b [u8], DecodeError> {
+        let position = self.position();
+        self.decoder
+            .bytes()
+            .map_err(|error| malformed(position, error))
+    }
+
+    pub fn fixed_bytes<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let position = self.position();
+        let bytes = self.bytes()?;
+        bytes.try_into().map_err(|_| {
+            malformed(
+                position,
+                format!("expected {N} bytes, found {}", bytes.len()),
+            )
+        })
+    }
+
+    pub fn text(&mut self) -> Result<&'b str, DecodeError> {
+        let position = self.position();
+        self.decoder
+            .str()
+            .map_err(|error| malformed(position, error))
+    }
+
+    /// `null` (returns `true`) or nothing consumed (returns `false`).
+    pub fn null(&mut self) -> Result<bool, DecodeError> {
+        let position = self.position();
+        if matches!(self.decoder.datatype(), Ok(minicbor::data::Type::Null)) {
+            self.decoder
+                .null()
+                .map_err(|error| malformed(position, error))?;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// Any supported item, as a [`Value`].
+    pub fn value(&mut self, depth: usize) -> Result<Value, DecodeError> {
+        use minicbor::data::Type;
+        if depth > MAX_NESTING {
+            return Err(DecodeError::TooDeep { limit: MAX_NESTING });
+        }
+        let position = self.position();
+        let kind = self
+            .decoder
+            .datatype()
+            .map_err(|error| malformed(position, error))?;
+        let value =
+            match kind {
+                Type::Null => {
+                    self.decoder
+                        .null()
+                        .map_err(|error| malformed(position, error))?;
+                    Value::Null
+                }
+                Type::Bool => Value::Bool(
+                    self.decoder
+                        .bool()
+                        .map_err(|error| malformed(position, error))?,
+                ),
+                Type::U8
+                | Type::U16
+                | Type::U32
+                | Type::U64
+                | Type::I8
+                | Type::I16
+                | Type::I32
+                | Type::I64
+                | Type::Int => {
+                    let integer = self
+                        .decoder
+                        .int()
+                        .map_err(|error| malformed(position, error))?;
+                    Value::Int(i64::try_from(integer).map_err(|_| {
+                        malformed(position, "integer outside the 64-bit signed range")
+                    })?)
+                }
+                Type::F64 => Value::Float(
+                    self.decoder
+                        .f64()
+                        .map_err(|error| malformed(position, error))?,
+                ),
+                Type::Bytes => Value::Bytes(self.bytes()?.to_vec()),
+                Type::String => Value::Text(self.text()?.to_owned()),
+                Type::Array => {
+                    let length = self.array()?;
+                    let mut items = Vec::with_capacity(length.min(1024));
+                    for _ in 0..length {
+                        items.push(self.value(depth + 1)?);
+                    }
+                    Value::Array(items)
+                }
+                Type::Map => {
+                    let length = match self
+                        .decoder
+                        .map()
+                        .map_err(|error| malformed(position, error))?
+                    {
+                        Some(length) => length,
+                        None => {
+                            return Err(DecodeError::Unsupported {
+                                position,
+                                kind: "indefinite-length map".into(),
+                            })
+                        }
+                    };
+                    let mut entries: Vec<(String, Value)> = Vec::new();
+                    for _ in 0..length {
+                        let key = self.text()?.to_owned();
+                        if entries.iter().any(|(existing, _)| *existing == key) {
+                            return Err(DecodeError::DuplicateKey { key });
+                        }
+                        let entry = self.value(depth + 1)?;
+                        entries.push((key, entry));
+                    }
+                    Value::Map(entries)
+                }
+                other => {
+                    return Err(DecodeError::Unsupported {
+                        position,
+                        kind: format!("{other:?}"),
+                    })
+                }
+            };
+        Ok(value)
+    }
+}
+
+/// Compares an input with its canonical re-encoding.
+pub fn require_canonical(input: &[u8], canonical: &[u8]) -> Result<(), DecodeError> {
+    if input == canonical {
+        return Ok(());
+    }
+    let position = input
+        .iter()
+        .zip(canonical)
+        .position(|(left, right)| left != right)
+        .unwrap_or(input.len().min(canonical.len()));
+    Err(DecodeError::NotCanonical { position })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(value: &Value) -> Vec<u8> {
+        let mut writer = Writer::new();
+        writer.value(value);
+        writer.bytes
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Value, DecodeError> {
+        let mut reader = Reader::new(bytes);
+        let value = reader.value(0)?;
+        reader.finish()?;
+        require_canonical(bytes, &encode(&value))?;
+        Ok(value)
+    }
+
+    #[test]
+    fn non_canonical_forms_are_rejected() {
+        // 1 written with a one-byte argument instead of inline.
+        assert!(matches!(
+            decode(&[0x18, 0x01]),
+            Err(DecodeError::NotCanonical { .. })
+        ));
+        // A map with keys out of order: {"bb": 1, "a": 2}.
+        assert!(matches!(
+            decode(&[0xa2, 0x62, b'b', b'b', 0x01, 0x61, b'a', 0x02]),
+            Err(DecodeError::NotCanonical { .. })
+        ));
+        // Duplicate keys.
+        assert!(matches!(
+            decode(&[0xa2, 0x61, b'a', 0x01, 0x61, b'a', 0x02]),
+            Err(DecodeError::DuplicateKey { .. })
+        ));
+        // Indefinite-length array.
+        assert!(matches!(
+            decode(&[0x9f, 0x01, 0xff]),
+            Err(DecodeError::Unsupported { .. })
+        ));
+        // A float in half precision (we write every float as binary64).
+        assert!(matches!(
+            decode(&[0xf9, 0x3c, 0x00]),
+            Err(DecodeError::Unsupported { .. }) | Err(DecodeError::NotCanonical { .. })
+        ));
+        // Trailing bytes.
+        assert!(matches!(
+            decode(&[0x01, 0x02]),
+            Err(DecodeError::TrailingBytes { .. })
+        ));
+        // Deep nesting.
+        let mut deep = vec![0x81; 100];
+        deep.push(0x01);
+        assert!(matches!(decode(&deep), Err(DecodeError::TooDeep { .. })));
+    }
+
+    #[test]
+    fn canonical_values_round_trip() {
+        let value = Value::Map(vec![
+            (
+                "b".into(),
+                Value::Array(vec![
+                    Value::Int(-1),
+                    Value::Int(24),
+                    Value::Int(i64::MIN),
+                    Value::Float(1.5),
+                ]),
+            ),
+            ("aa".into(), Value::Bytes(vec![1, 2, 3])),
+            ("c".into(), Value::Text("ünï".into())),
+            ("d".into(), Value::Null),
+        ]);
+        let bytes = encode(&value);
+        let decoded = decode(&bytes).expect("canonical");
+        assert_eq!(encode(&decoded), bytes);
+    }
+}

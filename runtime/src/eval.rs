@@ -1,0 +1,115 @@
+//! Evaluation of `check` constraints: stateless expressions over one row's fields.
+//!
+//! A check sees only the row (the checker guarantees it reads no other row, author or op).
+//! Null semantics: `=` and `!=` compare null like any value; an ordering comparison or `len`
+//! that reads null is false or null; `and`/`or` treat null as false.
+//! `len` of a string counts Unicode scalar values, of bytes counts bytes, of a list, set or map
+//! counts elements.
+
+use crate::cbor::Value;
+use schemac::ir::{self, Comparison, Expr, RowRef};
+use std::cmp::Ordering;
+
+/// Evaluates a check against a row given field by field. `None` when the row lacks a field the
+/// check reads (an update that leaves it unchanged), so the check cannot be decided here.
+pub fn evaluate_check<'v>(check: &Expr, row: &dyn Fn(&str) -> Option<&'v Value>) -> Option<bool> {
+    match evaluate(check, row)? {
+        Value::Bool(value) => Some(value),
+        _ => Some(false),
+    }
+}
+
+fn literal(value: &ir::Value) -> Value {
+    match value {
+        ir::Value::Null => Value::Null,
+        ir::Value::Bool(value) => Value::Bool(*value),
+        ir::Value::Int(value) => Value::Int(*value),
+        ir::Value::Float(value) => Value::Float(*value),
+        ir::Value::String(value) => Value::Text(value.clone()),
+        ir::Value::EnumVariant { variant, .. } => Value::Text(variant.clone()),
+    }
+}
+
+fn truthy(value: &Value) -> bool {
+    matches!(value, Value::Bool(true))
+}
+
+fn evaluate<'v>(expr: &Expr, row: &dyn Fn(&str) -> Option<&'v Value>) -> Option<Value> {
+    Some(match expr {
+        Expr::Literal(value) => literal(value),
+        Expr::Field {
+            row: RowRef::Subject,
+            path,
+        } => {
+            let (first, rest) = path.split_first()?;
+            let mut current = row(first)?.clone();
+            for segment in rest {
+                current = match current {
+                    Value::Map(entries) => entries
+                        .into_iter()
+                        .find(|(key, _)| key == segment)
+                        .map_or(Value::Null, |(_, value)| value),
+                    _ => Value::Null,
+                };
+            }
+            current
+        }
+        Expr::Not(inner) => Value::Bool(!truthy(&evaluate(inner, row)?)),
+        Expr::And(left, right) => {
+            Value::Bool(truthy(&evaluate(left, row)?) && truthy(&evaluate(right, row)?))
+        }
+        Expr::Or(left, right) => {
+            Value::Bool(truthy(&evaluate(left, row)?) || truthy(&evaluate(right, row)?))
+        }
+        Expr::Compare { op, left, right } => {
+            let (left, right) = (evaluate(left, row)?, evaluate(right, row)?);
+            Value::Bool(compare(*op, &left, &right))
+        }
+        Expr::In { value, options } => {
+            let value = evaluate(value, row)?;
+            let mut found = false;
+            for option in options {
+                found |= evaluate(option, row)? == value;
+            }
+            Value::Bool(found)
+        }
+        Expr::Len(inner) => match evaluate(inner, row)? {
+            Value::Text(text) => Value::Int(text.chars().count() as i64),
+            Value::Bytes(bytes) => Value::Int(bytes.len() as i64),
+            Value::Array(items) => Value::Int(items.len() as i64),
+            Value::Map(entries) => Value::Int(entries.len() as i64),
+            _ => Value::Null,
+        },
+        // The checker allows nothing else in a check.
+        Expr::Field { .. }
+        | Expr::RowId(_)
+        | Expr::OpAuthor
+        | Expr::DbFounder
+        | Expr::Exists { .. } => return None,
+    })
+}
+
+fn compare(op: Comparison, left: &Value, right: &Value) -> bool {
+    match op {
+        Comparison::Equal => left == right,
+        Comparison::NotEqual => left != right,
+        _ => {
+            let ordering = match (left, right) {
+                (Value::Int(left), Value::Int(right)) => left.cmp(right),
+                (Value::Float(left), Value::Float(right)) => match left.partial_cmp(right) {
+                    Some(ordering) => ordering,
+                    None => return false,
+                },
+                (Value::Text(left), Value::Text(right)) => left.cmp(right),
+                _ => return false,
+            };
+            match op {
+                Comparison::Less => ordering == Ordering::Less,
+                Comparison::LessOrEqual => ordering != Ordering::Greater,
+                Comparison::Greater => ordering == Ordering::Greater,
+                Comparison::GreaterOrEqual => ordering != Ordering::Less,
+                Comparison::Equal | Comparison::NotEqual => false,
+            }
+        }
+    }
+}

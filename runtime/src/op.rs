@@ -1,0 +1,563 @@
+//! Operations: the signed, content-addressed entries of the log, and their canonical encoding.
+//!
+//! An op is a CBOR array (docs/SPEC.md §2 gives the format with test vectors):
+//!
+//! ```text
+//! [ version, database, schema, author, seq, parents, depth, payload, attestations, signature ]
+//! ```
+//!
+//! Its hash is the suite's hash of the same array without the signature (nine items), and the
+//! signature is over `"cairn-op-v1" ‖ hash`. Decoding checks structure and canonical form only;
+//! [`verify`] checks the hash and signature and is the only way to get a [`VerifiedOp`].
+
+use crate::cbor::{self, DecodeError, Reader, Value, Writer};
+use crate::crypto::{CryptoSuite, SecretKey, Signature, SignedMessage};
+use crate::ids::{DatabaseId, Identity, OpHash, RowId};
+
+/// The op format version this code writes and reads.
+pub const FORMAT_VERSION: u64 = 1;
+
+/// The domain separator signatures are made over, so an op signature is never valid as
+/// anything else.
+const SIGNATURE_DOMAIN: &[u8] = b"cairn-op-v1";
+
+/// Size limits checked before anything else is done with an op from a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_op_bytes: usize,
+    pub max_parents: usize,
+    pub max_changes: usize,
+    /// The longest string or byte string a field value may hold.
+    pub max_value_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_op_bytes: 1 << 20,
+            max_parents: 64,
+            max_changes: 10_000,
+            max_value_bytes: 256 << 10,
+        }
+    }
+}
+
+/// One edit to a field of an existing row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Edit {
+    /// Replace a register field's value (plain fields, lists, records, optionals).
+    Set { field: String, value: Value },
+    /// Add elements to a set.
+    Add { field: String, elements: Vec<Value> },
+    /// Remove elements from a set: the adds this op has seen are undone.
+    Remove { field: String, elements: Vec<Value> },
+    /// Write one key of a map.
+    Put {
+        field: String,
+        key: String,
+        value: Value,
+    },
+    /// Remove one key of a map.
+    Unset { field: String, key: String },
+    /// Add to a counter.
+    Increment { field: String, amount: i64 },
+}
+
+impl Edit {
+    pub fn field(&self) -> &str {
+        match self {
+            Edit::Set { field, .. }
+            | Edit::Add { field, .. }
+            | Edit::Remove { field, .. }
+            | Edit::Put { field, .. }
+            | Edit::Unset { field, .. }
+            | Edit::Increment { field, .. } => field,
+        }
+    }
+}
+
+/// One row change in an op's batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// A new row with every field's initial value (defaults already applied by the writer).
+    Insert {
+        collection: String,
+        fields: Vec<(String, Value)>,
+    },
+    Update {
+        collection: String,
+        row: RowId,
+        edits: Vec<Edit>,
+    },
+    Delete {
+        collection: String,
+        row: RowId,
+    },
+}
+
+impl Change {
+    pub fn collection(&self) -> &str {
+        match self {
+            Change::Insert { collection, .. }
+            | Change::Update { collection, .. }
+            | Change::Delete { collection, .. } => collection,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    /// The first op of a database. The nonce keeps two databases with the same founder and
+    /// schema apart.
+    Genesis { nonce: [u8; 16] },
+    /// A batch of row changes, applied atomically.
+    Changes(Vec<Change>),
+}
+
+/// A row version a rule relied on: the row and the op that last wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Witness {
+    pub collection: String,
+    pub row: RowId,
+    pub version: OpHash,
+}
+
+/// What an op's author saw that made a rule hold: the rule (by its index in the collection's
+/// rules) and the witnessing rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attestation {
+    pub change: u32,
+    pub rule: u32,
+    pub witnesses: Vec<Witness>,
+}
+
+/// An op as decoded, not yet verified.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Op {
+    /// `None` only in a genesis op, whose hash becomes the database id.
+    pub database: Option<DatabaseId>,
+    pub schema: [u8; 32],
+    pub author: Identity,
+    pub seq: u64,
+    /// Sorted, without duplicates.
+    pub parents: Vec<OpHash>,
+    pub depth: u64,
+    pub payload: Payload,
+    pub attestations: Vec<Attestation>,
+    pub signature: Signature,
+}
+
+/// An op whose hash and signature have been checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedOp {
+    op: Op,
+    hash: OpHash,
+    bytes: Vec<u8>,
+}
+
+impl VerifiedOp {
+    pub fn op(&self) -> &Op {
+        &self.op
+    }
+
+    pub fn hash(&self) -> OpHash {
+        self.hash
+    }
+
+    /// The canonical encoding, exactly as stored and sent.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn into_parts(self) -> (Op, OpHash, Vec<u8>) {
+        (self.op, self.hash, self.bytes)
+    }
+}
+
+/// Why bytes are not a well-formed op.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpDecodeError {
+    #[error(transparent)]
+    Cbor(#[from] DecodeError),
+    #[error("unsupported op format version {0}")]
+    Version(u64),
+    #[error("an op is an array of 10 items, this one has {0}")]
+    Arity(usize),
+    #[error("malformed {part}: {reason}")]
+    Structure { part: &'static str, reason: String },
+}
+
+fn structure(part: &'static str, reason: impl Into<String>) -> OpDecodeError {
+    OpDecodeError::Structure {
+        part,
+        reason: reason.into(),
+    }
+}
+
+impl Op {
+    /// The encoding of the nine items the hash covers (everything but the signature).
+    pub fn unsigned_encoding(&self) -> Vec<u8> {
+        let mut writer = Writer::new();
+        writer.array(9);
+        self.write_unsigned_items(&mut writer);
+        writer.bytes
+    }
+
+    /// The full canonical encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut writer = Writer::new();
+        writer.array(10);
+        self.write_unsigned_items(&mut writer);
+        writer.bytes(&self.signature);
+        writer.bytes
+    }
+
+    fn write_unsigned_items(&self, writer: &mut Writer) {
+        writer.unsigned(FORMAT_VERSION);
+        match &self.database {
+            Some(database) => writer.bytes(&database.0),
+            None => writer.null(),
+        };
+        writer
+            .bytes(&self.schema)
+            .bytes(&self.author.0)
+            .unsigned(self.seq);
+        writer.array(self.parents.len());
+        for parent in &self.parents {
+            writer.bytes(&parent.0);
+        }
+        writer.unsigned(self.depth);
+        write_payload(writer, &self.payload);
+        writer.array(self.attestations.len());
+        for attestation in &self.attestations {
+            writer
+                .array(3)
+                .unsigned(attestation.change.into())
+                .unsigned(attestation.rule.into());
+            writer.array(attestation.witnesses.len());
+            for witness in &attestation.witnesses {
+                writer
+                    .array(3)
+                    .text(&witness.collection)
+                    .bytes(&witness.row.0)
+                    .bytes(&witness.version.0);
+            }
+        }
+    }
+
+    /// The hash the suite gives this op.
+    pub fn hash(&self, suite: &dyn CryptoSuite) -> OpHash {
+        OpHash(suite.hash(&self.unsigned_encoding()))
+    }
+
+    /// Signs the op in place and returns the verified result.
+    pub fn sign(mut self, suite: &dyn CryptoSuite, secret: &SecretKey) -> VerifiedOp {
+        let hash = self.hash(suite);
+        self.signature = suite.sign(secret, &signed_message(&hash));
+        let bytes = self.encode();
+        VerifiedOp {
+            op: self,
+            hash,
+            bytes,
+        }
+    }
+
+    /// Decodes an op, accepting only its canonical encoding.
+    pub fn decode(bytes: &[u8]) -> Result<Op, OpDecodeError> {
+        let mut reader = Reader::new(bytes);
+        let arity = reader.array()?;
+        if arity != 10 {
+            return Err(OpDecodeError::Arity(arity));
+        }
+        let version = reader.unsigned()?;
+        if version != FORMAT_VERSION {
+            return Err(OpDecodeError::Version(version));
+        }
+        let database = if reader.null()? {
+            None
+        } else {
+            Some(DatabaseId(reader.fixed_bytes()?))
+        };
+        let schema = reader.fixed_bytes()?;
+        let author = Identity(reader.fixed_bytes()?);
+        let seq = reader.unsigned()?;
+        let parent_count = reader.array()?;
+        let mut parents = Vec::with_capacity(parent_count.min(64));
+        for _ in 0..parent_count {
+            parents.push(OpHash(reader.fixed_bytes()?));
+        }
+        if parents.windows(2).any(|pair| pair[0] >= pair[1]) {
+            return Err(structure(
+                "parents",
+                "not sorted ascending without duplicates",
+            ));
+        }
+        let depth = reader.unsigned()?;
+        let payload = read_payload(&mut reader)?;
+        let attestation_count = reader.array()?;
+        let mut attestations = Vec::new();
+        for _ in 0..attestation_count {
+            if reader.array()? != 3 {
+                return Err(structure(
+                    "attestation",
+                    "expected [change, rule, witnesses]",
+                ));
+            }
+            let change = u32::try_from(reader.unsigned()?)
+                .map_err(|_| structure("attestation", "change index too large"))?;
+            let rule = u32::try_from(reader.unsigned()?)
+                .map_err(|_| structure("attestation", "rule index too large"))?;
+            let witness_count = reader.array()?;
+            let mut witnesses = Vec::new();
+            for _ in 0..witness_count {
+                if reader.array()? != 3 {
+                    return Err(structure("witness", "expected [collection, row, version]"));
+                }
+                witnesses.push(Witness {
+                    collection: reader.text()?.to_owned(),
+                    row: RowId(reader.fixed_bytes()?),
+                    version: OpHash(reader.fixed_bytes()?),
+                });
+            }
+            attestations.push(Attestation {
+                change,
+                rule,
+                witnesses,
+            });
+        }
+        let signature = reader.fixed_bytes::<64>()?;
+        reader.finish()?;
+        let op = Op {
+            database,
+            schema,
+            author,
+            seq,
+            parents,
+            depth,
+            payload,
+            attestations,
+            signature,
+        };
+        cbor::require_canonical(bytes, &op.encode())?;
+        Ok(op)
+    }
+}
+
+fn signed_message(hash: &OpHash) -> Vec<u8> {
+    let mut message = Vec::with_capacity(SIGNATURE_DOMAIN.len() + 32);
+    message.extend_from_slice(SIGNATURE_DOMAIN);
+    message.extend_from_slice(&hash.0);
+    message
+}
+
+/// The id of the row inserted by the `index`-th change of the op `op`.
+pub fn row_id(suite: &dyn CryptoSuite, op: &OpHash, index: u32) -> RowId {
+    let mut input = Vec::with_capacity(4 + 32 + 4);
+    input.extend_from_slice(b"row\0");
+    input.extend_from_slice(&op.0);
+    input.extend_from_slice(&index.to_be_bytes());
+    RowId(suite.hash(&input))
+}
+
+/// A signature that failed, or a hash that did not match.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    #[error("bad signature by {author}")]
+    BadSignature { author: Identity },
+}
+
+/// Verifies decoded ops' signatures (in one batch) and pairs each with its hash and bytes.
+/// The hash is computed here, from the canonical bytes, so it cannot be wrong; an op "with a
+/// wrong hash" is an op whose signature does not match its content.
+pub fn verify(
+    suite: &dyn CryptoSuite,
+    ops: Vec<(Op, Vec<u8>)>,
+) -> Vec<Result<VerifiedOp, VerifyError>> {
+    let hashes: Vec<OpHash> = ops.iter().map(|(op, _)| op.hash(suite)).collect();
+    let messages: Vec<Vec<u8>> = hashes.iter().map(signed_message).collect();
+    let items: Vec<SignedMessage> = ops
+        .iter()
+        .zip(&messages)
+        .map(|((op, _), message)| SignedMessage {
+            signer: &op.author,
+            message,
+            signature: &op.signature,
+        })
+        .collect();
+    let valid = suite.verify_batch(&items);
+    drop(items);
+    ops.into_iter()
+        .zip(hashes)
+        .zip(valid)
+        .map(|(((op, bytes), hash), valid)| {
+            if valid {
+                Ok(VerifiedOp { op, hash, bytes })
+            } else {
+                Err(VerifyError::BadSignature { author: op.author })
+            }
+        })
+        .collect()
+}
+
+fn write_payload(writer: &mut Writer, payload: &Payload) {
+    match payload {
+        Payload::Genesis { nonce } => {
+            writer.array(2).text("genesis").bytes(nonce);
+        }
+        Payload::Changes(changes) => {
+            writer.array(2).text("changes").array(changes.len());
+            for change in changes {
+                match change {
+                    Change::Insert { collection, fields } => {
+                        writer.array(3).text("insert").text(collection);
+                        writer.value(&Value::Map(fields.clone()));
+                    }
+                    Change::Update {
+                        collection,
+                        row,
+                        edits,
+                    } => {
+                        writer
+                            .array(4)
+                            .text("update")
+                            .text(collection)
+                            .bytes(&row.0)
+                            .array(edits.len());
+                        for edit in edits {
+                            write_edit(writer, edit);
+                        }
+                    }
+                    Change::Delete { collection, row } => {
+                        writer
+                            .array(3)
+                            .text("delete")
+                            .text(collection)
+                            .bytes(&row.0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn write_edit(writer: &mut Writer, edit: &Edit) {
+    match edit {
+        Edit::Set { field, value } => writer.array(3).text("set").text(field).value(value),
+        Edit::Add { field, elements } => writer
+            .array(3)
+            .text("add")
+            .text(field)
+            .value(&Value::Array(elements.clone())),
+        Edit::Remove { field, elements } => writer
+            .array(3)
+            .text("remove")
+            .text(field)
+            .value(&Value::Array(elements.clone())),
+        Edit::Put { field, key, value } => writer
+            .array(4)
+            .text("put")
+            .text(field)
+            .text(key)
+            .value(value),
+        Edit::Unset { field, key } => writer.array(3).text("unset").text(field).text(key),
+        Edit::Increment { field, amount } => {
+            writer.array(3).text("increment").text(field).int(*amount)
+        }
+    };
+}
+
+fn read_payload(reader: &mut Reader) -> Result<Payload, OpDecodeError> {
+    if reader.array()? != 2 {
+        return Err(structure("payload", "expected [kind, content]"));
+    }
+    match reader.text()? {
+        "genesis" => Ok(Payload::Genesis {
+            nonce: reader.fixed_bytes()?,
+        }),
+        "changes" => {
+            let count = reader.array()?;
+            let mut changes = Vec::with_capacity(count.min(1024));
+            for _ in 0..count {
+                changes.push(read_change(reader)?);
+            }
+            Ok(Payload::Changes(changes))
+        }
+        other => Err(structure("payload", format!("unknown kind `{other}`"))),
+    }
+}
+
+fn read_change(reader: &mut Reader) -> Result<Change, OpDecodeError> {
+    let arity = reader.array()?;
+    let kind = reader.text()?;
+    let collection = reader.text()?.to_owned();
+    match (kind, arity) {
+        ("insert", 3) => match reader.value(1)? {
+            Value::Map(fields) => Ok(Change::Insert { collection, fields }),
+            _ => Err(structure("insert", "fields must be a map")),
+        },
+        ("update", 4) => {
+            let row = RowId(reader.fixed_bytes()?);
+            let count = reader.array()?;
+            let mut edits = Vec::with_capacity(count.min(1024));
+            for _ in 0..count {
+                edits.push(read_edit(reader)?);
+            }
+            Ok(Change::Update {
+                collection,
+                row,
+                edits,
+            })
+        }
+        ("delete", 3) => Ok(Change::Delete {
+            collection,
+            row: RowId(reader.fixed_bytes()?),
+        }),
+        (kind, arity) => Err(structure(
+            "change",
+            format!("unknown change `{kind}` with {arity} items"),
+        )),
+    }
+}
+
+fn read_edit(reader: &mut Reader) -> Result<Edit, OpDecodeError> {
+    let arity = reader.array()?;
+    let kind = reader.text()?;
+    let field = reader.text()?.to_owned();
+    let elements = |reader: &mut Reader| match reader.value(1)? {
+        Value::Array(elements) => Ok(elements),
+        _ => Err(structure("edit", "elements must be an array")),
+    };
+    match (kind, arity) {
+        ("set", 3) => Ok(Edit::Set {
+            field,
+            value: reader.value(1)?,
+        }),
+        ("add", 3) => Ok(Edit::Add {
+            field,
+            elements: elements(reader)?,
+        }),
+        ("remove", 3) => Ok(Edit::Remove {
+            field,
+            elements: elements(reader)?,
+        }),
+        ("put", 4) => Ok(Edit::Put {
+            field,
+            key: reader.text()?.to_owned(),
+            value: reader.value(1)?,
+        }),
+        ("unset", 3) => Ok(Edit::Unset {
+            field,
+            key: reader.text()?.to_owned(),
+        }),
+        ("increment", 3) => match reader.value(1)? {
+            Value::Int(amount) => Ok(Edit::Increment { field, amount }),
+            _ => Err(structure("edit", "an increment is an integer")),
+        },
+        (kind, arity) => Err(structure(
+            "edit",
+            format!("unknown edit `{kind}` with {arity} items"),
+        )),
+    }
+}

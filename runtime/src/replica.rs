@@ -1,0 +1,892 @@
+//! A replica of one database: creating, joining and opening it, writing local ops, and
+//! ingesting ops from peers through every check, in the documented order.
+
+use crate::cbor::Value;
+use crate::crypto::CryptoSuite;
+use crate::ids::{DatabaseId, Identity, OpHash, RowId};
+use crate::keys::Keypair;
+use crate::op::{self, Change, Limits, Op, OpDecodeError, Payload, VerifiedOp};
+use crate::store::{self, InfoLookup, OpInfo, ReadTables, Storage, StorageError, WriteTables};
+use crate::validate::{self, PayloadError};
+use redb::{ReadableTable, ReadableTableMetadata};
+use schemac::ir;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// How many ops may wait for missing parents at once. Beyond it, orphans are refused (the
+/// sender can offer them again once the parents are known).
+pub const MAX_PARKED: u64 = 10_000;
+
+/// Why an op from a peer was not accepted. Every variant that has decoded far enough names
+/// the op.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    #[error("op of {size} bytes is over the limit of {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("op does not decode: {0}")]
+    Decode(#[from] OpDecodeError),
+    #[error("op {op}: bad signature by {author}")]
+    BadSignature { op: OpHash, author: Identity },
+    #[error("op {op}: belongs to database {found}, not {expected}")]
+    WrongDatabase {
+        op: OpHash,
+        expected: DatabaseId,
+        found: String,
+    },
+    #[error("op {op}: {reason}")]
+    Genesis { op: OpHash, reason: &'static str },
+    #[error("op {op}: {count} parents, over the limit of {limit}")]
+    TooManyParents {
+        op: OpHash,
+        count: usize,
+        limit: usize,
+    },
+    #[error("op {op}: broken author chain: {reason}")]
+    Sequence { op: OpHash, reason: String },
+    #[error("op {op}: depth is {found}, but its parents make it {expected}")]
+    Depth {
+        op: OpHash,
+        expected: u64,
+        found: u64,
+    },
+    #[error("op {op}: unknown schema {schema}")]
+    UnknownSchema { op: OpHash, schema: String },
+    #[error("op {op}: {error}")]
+    Payload {
+        op: OpHash,
+        error: Box<PayloadError>,
+    },
+    #[error("op {op}: waits for missing parents, but {limit} ops are already waiting")]
+    ParkingFull { op: OpHash, limit: u64 },
+    #[error("op {op}: rejected before: {reason}")]
+    PreviouslyRejected { op: OpHash, reason: String },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl IngestError {
+    /// The op this error is about, when it decoded far enough to have a hash.
+    pub fn op(&self) -> Option<OpHash> {
+        match self {
+            IngestError::BadSignature { op, .. }
+            | IngestError::WrongDatabase { op, .. }
+            | IngestError::Genesis { op, .. }
+            | IngestError::TooManyParents { op, .. }
+            | IngestError::Sequence { op, .. }
+            | IngestError::Depth { op, .. }
+            | IngestError::UnknownSchema { op, .. }
+            | IngestError::Payload { op, .. }
+            | IngestError::ParkingFull { op, .. }
+            | IngestError::PreviouslyRejected { op, .. } => Some(*op),
+            IngestError::TooLarge { .. } | IngestError::Decode(_) | IngestError::Storage(_) => None,
+        }
+    }
+
+    /// Whether the failure is a property of the signed content itself, so the same op will
+    /// fail the same way everywhere and forever, and need not be fetched again.
+    fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            IngestError::WrongDatabase { .. }
+                | IngestError::Genesis { .. }
+                | IngestError::TooManyParents { .. }
+                | IngestError::Sequence { .. }
+                | IngestError::Depth { .. }
+                | IngestError::Payload { .. }
+        )
+    }
+}
+
+impl From<redb::StorageError> for IngestError {
+    fn from(error: redb::StorageError) -> IngestError {
+        IngestError::Storage(error.into())
+    }
+}
+
+/// The result of ingesting one op.
+pub type IngestResult = Result<Ingested, IngestError>;
+
+/// What became of an op that passed the checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingested {
+    Accepted(OpHash),
+    /// The replica already had it.
+    Duplicate(OpHash),
+    /// Valid so far, waiting for these parents; it is checked again when they arrive.
+    Parked {
+        op: OpHash,
+        missing: Vec<OpHash>,
+    },
+    /// Stored, but its author signed two ops with one sequence number; both are kept as
+    /// evidence and the author is flagged (see [`Replica::equivocators`]).
+    Equivocation {
+        op: OpHash,
+        other: OpHash,
+        author: Identity,
+        seq: u64,
+    },
+}
+
+/// Why a local write was refused. Nothing was stored.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteError {
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    #[error("this replica has not received its database's genesis op yet")]
+    NoGenesis,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Why a replica could not be created or opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("the store holds no database (was it created with `init` or `join`?)")]
+    Uninitialised,
+    #[error("the store already holds database {0}")]
+    AlreadyInitialised(DatabaseId),
+    #[error("the store was written with the suite `{found}`, this replica uses `{expected}`")]
+    WrongSuite {
+        found: String,
+        expected: &'static str,
+    },
+    #[error("the store's schema {hash} cannot be read: {reason}")]
+    Schema { hash: String, reason: String },
+}
+
+/// One replica of one database.
+pub struct Replica {
+    database: redb::Database,
+    suite: Arc<dyn CryptoSuite>,
+    id: DatabaseId,
+    schemas: BTreeMap<[u8; 32], ir::Schema>,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Replica")
+            .field("database", &self.id)
+            .field("suite", &self.suite.name())
+            .finish()
+    }
+}
+
+fn schema_hash(schema: &ir::Schema) -> [u8; 32] {
+    schemac::schema_hash(schema).0
+}
+
+fn store_schema(tables: &mut WriteTables, schema: &ir::Schema) -> Result<(), StorageError> {
+    let json =
+        serde_json::to_vec(schema).map_err(|error| StorageError::Corrupt(error.to_string()))?;
+    tables
+        .schemas
+        .insert(&schema_hash(schema), json.as_slice())?;
+    Ok(())
+}
+
+impl Replica {
+    /// Creates a new database: writes its genesis op, signed by the founder.
+    pub fn create(
+        storage: Storage,
+        suite: Arc<dyn CryptoSuite>,
+        founder: &Keypair,
+        schema: ir::Schema,
+    ) -> Result<Replica, OpenError> {
+        let database = store::open_database(&storage, true)?;
+        if let (Some(existing), _) = store::read_meta(&database)? {
+            return Err(OpenError::AlreadyInitialised(existing));
+        }
+        let mut nonce = [0u8; 16];
+        nonce.copy_from_slice(&suite.hash(&suite.generate_secret().0)[..16]);
+        let genesis = Op {
+            database: None,
+            schema: schema_hash(&schema),
+            author: founder.identity,
+            seq: 1,
+            parents: Vec::new(),
+            depth: 1,
+            payload: Payload::Genesis { nonce },
+            attestations: Vec::new(),
+            signature: [0; 64],
+        }
+        .sign(suite.as_ref(), &founder.secret);
+        let id = DatabaseId::from(genesis.hash());
+        let transaction = database.begin_write().map_err(StorageError::from)?;
+        {
+            let mut tables = WriteTables::open(&transaction)?;
+            write_meta(&mut tables, &id, suite.as_ref())?;
+            store_schema(&mut tables, &schema)?;
+            let author = tables.author_number(&founder.identity)?;
+            tables.append(&genesis.hash(), genesis.bytes(), 1, author, 1, &[])?;
+        }
+        transaction.commit().map_err(StorageError::from)?;
+        Ok(Replica {
+            database,
+            suite,
+            id,
+            schemas: BTreeMap::from([(schema_hash(&schema), schema)]),
+            limits: Limits::default(),
+        })
+    }
+
+    /// Creates an empty replica of an existing database, to be filled by import or sync.
+    pub fn join(
+        storage: Storage,
+        suite: Arc<dyn CryptoSuite>,
+        id: DatabaseId,
+        schema: ir::Schema,
+    ) -> Result<Replica, OpenError> {
+        let database = store::open_database(&storage, true)?;
+        if let (Some(existing), _) = store::read_meta(&database)? {
+            return Err(OpenError::AlreadyInitialised(existing));
+        }
+        let transaction = database.begin_write().map_err(StorageError::from)?;
+        {
+            let mut tables = WriteTables::open(&transaction)?;
+            write_meta(&mut tables, &id, suite.as_ref())?;
+            store_schema(&mut tables, &schema)?;
+        }
+        transaction.commit().map_err(StorageError::from)?;
+        Ok(Replica {
+            database,
+            suite,
+            id,
+            schemas: BTreeMap::from([(schema_hash(&schema), schema)]),
+            limits: Limits::default(),
+        })
+    }
+
+    /// Opens an existing replica. Reads only its metadata and schemas: no replay.
+    pub fn open(storage: Storage, suite: Arc<dyn CryptoSuite>) -> Result<Replica, OpenError> {
+        let database = store::open_database(&storage, false)?;
+        let (id, suite_name) = store::read_meta(&database)?;
+        let id = id.ok_or(OpenError::Uninitialised)?;
+        if suite_name.as_deref() != Some(suite.name()) {
+            return Err(OpenError::WrongSuite {
+                found: suite_name.unwrap_or_default(),
+                expected: suite.name(),
+            });
+        }
+        let mut schemas = BTreeMap::new();
+        {
+            let transaction = database.begin_read().map_err(StorageError::from)?;
+            let table = transaction
+                .open_table(store::SCHEMAS)
+                .map_err(StorageError::from)?;
+            for entry in table.iter().map_err(StorageError::from)? {
+                let (hash, json) = entry.map_err(StorageError::from)?;
+                let schema: ir::Schema =
+                    serde_json::from_slice(json.value()).map_err(|error| OpenError::Schema {
+                        hash: crate::ids::to_hex(hash.value()),
+                        reason: error.to_string(),
+                    })?;
+                schemas.insert(*hash.value(), schema);
+            }
+        }
+        Ok(Replica {
+            database,
+            suite,
+            id,
+            schemas,
+            limits: Limits::default(),
+        })
+    }
+
+    pub fn id(&self) -> DatabaseId {
+        self.id
+    }
+
+    pub fn suite(&self) -> &dyn CryptoSuite {
+        self.suite.as_ref()
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The schema ops are written under (the only one until schema upgrades land).
+    pub fn schema(&self) -> &ir::Schema {
+        // A replica always has at least the schema it was created or joined with.
+        self.schemas
+            .values()
+            .next()
+            .unwrap_or_else(|| unreachable!("a replica has a schema"))
+    }
+
+    /// Writes a batch of changes as one op signed by `author`, after checking it against the
+    /// schema. Its parents are this replica's heads (which include the author's previous op).
+    pub fn write(&self, author: &Keypair, changes: Vec<Change>) -> Result<VerifiedOp, WriteError> {
+        let schema = self.schema();
+        validate::validate_changes(schema, &changes, &self.limits)?;
+        let transaction = self.database.begin_write().map_err(StorageError::from)?;
+        let op = {
+            let mut tables = WriteTables::open(&transaction)?;
+            if tables.local_of(&OpHash(self.id.0))?.is_none() {
+                return Err(WriteError::NoGenesis);
+            }
+            let author_number = tables.author_number(&author.identity)?;
+            let mut parent_locals: Vec<u64> = Vec::new();
+            for entry in tables.heads.iter().map_err(StorageError::from)? {
+                parent_locals.push(entry.map_err(StorageError::from)?.0.value());
+            }
+            let previous = tables.latest_by(author_number)?;
+            if let Some((_, local)) = previous {
+                if !parent_locals.contains(&local) {
+                    parent_locals.push(local);
+                }
+            }
+            let mut parents = Vec::with_capacity(parent_locals.len());
+            let mut depth = 0;
+            for local in &parent_locals {
+                let info = tables
+                    .info(*local)?
+                    .ok_or_else(|| StorageError::Corrupt(format!("head #{local} has no info")))?;
+                depth = depth.max(info.depth);
+                parents.push(info.hash);
+            }
+            parents.sort();
+            let seq = previous.map_or(1, |(seq, _)| seq + 1);
+            let op = Op {
+                database: Some(self.id),
+                schema: schema_hash(schema),
+                author: author.identity,
+                seq,
+                parents,
+                depth: depth + 1,
+                payload: Payload::Changes(changes),
+                attestations: Vec::new(),
+                signature: [0; 64],
+            }
+            .sign(self.suite.as_ref(), &author.secret);
+            tables.append(
+                &op.hash(),
+                op.bytes(),
+                depth + 1,
+                author_number,
+                seq,
+                &parent_locals,
+            )?;
+            op
+        };
+        transaction.commit().map_err(StorageError::from)?;
+        Ok(op)
+    }
+
+    /// The id of the row that the `index`-th change of `op` inserted.
+    pub fn row_id(&self, op: &OpHash, index: u32) -> RowId {
+        op::row_id(self.suite.as_ref(), op, index)
+    }
+
+    /// Ingests one op from a peer.
+    pub fn ingest(&self, bytes: &[u8]) -> Result<Ingested, IngestError> {
+        self.ingest_batch(&[bytes])
+            .pop()
+            .unwrap_or_else(|| unreachable!("one result per op"))
+    }
+
+    /// Ingests ops from a peer in one transaction, verifying their signatures in one batch.
+    /// Returns one result per op, in order; ops may come in any order (children wait for their
+    /// parents within the batch and across batches).
+    pub fn ingest_batch(&self, batch: &[&[u8]]) -> Vec<Result<Ingested, IngestError>> {
+        let mut results: Vec<Option<Result<Ingested, IngestError>>> =
+            (0..batch.len()).map(|_| None).collect();
+        // Size limits and decoding, before any cryptography.
+        let mut decoded = Vec::new();
+        let mut positions = Vec::new();
+        for (index, bytes) in batch.iter().enumerate() {
+            if bytes.len() > self.limits.max_op_bytes {
+                results[index] = Some(Err(IngestError::TooLarge {
+                    size: bytes.len(),
+                    limit: self.limits.max_op_bytes,
+                }));
+                continue;
+            }
+            match Op::decode(bytes) {
+                Ok(op) => {
+                    decoded.push((op, bytes.to_vec()));
+                    positions.push(index);
+                }
+                Err(error) => results[index] = Some(Err(error.into())),
+            }
+        }
+        // Hash and signature, in one batch.
+        let verified = op::verify(self.suite.as_ref(), decoded);
+        let mut candidates = Vec::new();
+        for (index, result) in positions.into_iter().zip(verified) {
+            match result {
+                Ok(op) => candidates.push((index, op)),
+                Err(op::VerifyError::BadSignature { author }) => {
+                    let op = Op::decode(batch[index])
+                        .map(|op| op.hash(self.suite.as_ref()))
+                        .unwrap_or(OpHash([0; 32]));
+                    results[index] = Some(Err(IngestError::BadSignature { op, author }));
+                }
+            }
+        }
+        // Everything else, in one write transaction.
+        match self.ingest_verified(candidates) {
+            Ok(outcomes) => {
+                for (index, outcome) in outcomes {
+                    results[index] = Some(outcome);
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                for result in results.iter_mut().filter(|result| result.is_none()) {
+                    *result = Some(Err(IngestError::Storage(StorageError::Corrupt(
+                        message.clone(),
+                    ))));
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|result| {
+                result.unwrap_or_else(|| {
+                    Err(IngestError::Storage(StorageError::Corrupt(
+                        "no result".into(),
+                    )))
+                })
+            })
+            .collect()
+    }
+
+    fn ingest_verified(
+        &self,
+        candidates: Vec<(usize, VerifiedOp)>,
+    ) -> Result<Vec<(usize, IngestResult)>, StorageError> {
+        let transaction = self.database.begin_write()?;
+        let mut outcomes = Vec::with_capacity(candidates.len());
+        {
+            let mut tables = WriteTables::open(&transaction)?;
+            for (index, op) in candidates {
+                let hash = op.hash();
+                let outcome = self.ingest_one(&mut tables, op);
+                if let Err(error) = &outcome {
+                    if error.is_permanent() {
+                        tables
+                            .rejected
+                            .insert(&hash.0, error.to_string().as_str())?;
+                    }
+                    if let Err(IngestError::Storage(error)) = outcome {
+                        return Err(error);
+                    }
+                }
+                outcomes.push((index, outcome));
+            }
+        }
+        transaction.commit()?;
+        Ok(outcomes)
+    }
+
+    /// Checks and stores one verified op, then any parked ops that were waiting for it.
+    fn ingest_one(
+        &self,
+        tables: &mut WriteTables,
+        op: VerifiedOp,
+    ) -> Result<Ingested, IngestError> {
+        let hash = op.hash();
+        if tables.local_of(&hash)?.is_some() {
+            return Ok(Ingested::Duplicate(hash));
+        }
+        if tables.parked.get(&hash.0)?.is_some() {
+            return Ok(Ingested::Parked {
+                op: hash,
+                missing: Vec::new(),
+            });
+        }
+        if let Some(reason) = tables.rejected.get(&hash.0)? {
+            return Err(IngestError::PreviouslyRejected {
+                op: hash,
+                reason: reason.value().to_owned(),
+            });
+        }
+        let outcome = self.check_and_append(tables, &op)?;
+        if matches!(
+            outcome,
+            Ingested::Accepted(_) | Ingested::Equivocation { .. }
+        ) {
+            self.release_waiting(tables, hash)?;
+        }
+        Ok(outcome)
+    }
+
+    /// Re-ingests parked ops whose last missing parent just arrived.
+    fn release_waiting(
+        &self,
+        tables: &mut WriteTables,
+        arrived: OpHash,
+    ) -> Result<(), IngestError> {
+        let mut queue = vec![arrived];
+        while let Some(parent) = queue.pop() {
+            let mut waiting = Vec::new();
+            for entry in tables.waiting.remove_all(&parent.0)? {
+                waiting.push(*entry?.value());
+            }
+            for child in waiting {
+                let Some(bytes) = tables
+                    .parked
+                    .get(&child)?
+                    .map(|bytes| bytes.value().to_vec())
+                else {
+                    continue;
+                };
+                let op = Op::decode(&bytes)?;
+                let still_missing = self.missing_parents(tables, &op)?;
+                if !still_missing.is_empty() {
+                    continue;
+                }
+                tables.parked.remove(&child)?;
+                let verified = op::verify(self.suite.as_ref(), vec![(op, bytes)]).pop();
+                let Some(Ok(verified)) = verified else {
+                    continue;
+                };
+                match self.check_and_append(tables, &verified) {
+                    Ok(Ingested::Accepted(hash) | Ingested::Equivocation { op: hash, .. }) => {
+                        queue.push(hash)
+                    }
+                    Ok(_) => {}
+                    Err(error) if error.is_permanent() => {
+                        tables.rejected.insert(&child, error.to_string().as_str())?;
+                    }
+                    Err(IngestError::Storage(error)) => return Err(error.into()),
+                    Err(_) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn missing_parents(&self, tables: &WriteTables, op: &Op) -> Result<Vec<OpHash>, StorageError> {
+        let mut missing = Vec::new();
+        for parent in &op.parents {
+            if tables.local_of(parent)?.is_none() {
+                missing.push(*parent);
+            }
+        }
+        Ok(missing)
+    }
+
+    /// The checks after the signature, in the documented order, then the append.
+    fn check_and_append(
+        &self,
+        tables: &mut WriteTables,
+        verified: &VerifiedOp,
+    ) -> Result<Ingested, IngestError> {
+        let op = verified.op();
+        let hash = verified.hash();
+        // Database id. The genesis op has none: its hash is the id.
+        match (&op.database, &op.payload) {
+            (None, Payload::Genesis { .. }) => {
+                if DatabaseId::from(hash) != self.id {
+                    return Err(IngestError::Genesis {
+                        op: hash,
+                        reason: "the genesis of another database",
+                    });
+                }
+                if op.seq != 1 || op.depth != 1 || !op.parents.is_empty() {
+                    return Err(IngestError::Genesis {
+                        op: hash,
+                        reason: "a genesis op has seq 1, depth 1 and no parents",
+                    });
+                }
+            }
+            (None, _) => {
+                return Err(IngestError::WrongDatabase {
+                    op: hash,
+                    expected: self.id,
+                    found: "none".into(),
+                })
+            }
+            (Some(_), Payload::Genesis { .. }) => {
+                return Err(IngestError::Genesis {
+                    op: hash,
+                    reason: "only the first op of a database is a genesis",
+                })
+            }
+            (Some(database), _) if *database != self.id => {
+                return Err(IngestError::WrongDatabase {
+                    op: hash,
+                    expected: self.id,
+                    found: database.to_string(),
+                })
+            }
+            (Some(_), _) => {
+                if op.parents.is_empty() {
+                    return Err(IngestError::Sequence {
+                        op: hash,
+                        reason: "only a genesis op has no parents".into(),
+                    });
+                }
+            }
+        }
+        if op.parents.len() > self.limits.max_parents {
+            return Err(IngestError::TooManyParents {
+                op: hash,
+                count: op.parents.len(),
+                limit: self.limits.max_parents,
+            });
+        }
+        // Parents present, or the op waits for them.
+        let missing = self.missing_parents(tables, op)?;
+        if !missing.is_empty() {
+            if tables.parked.len()? >= MAX_PARKED {
+                return Err(IngestError::ParkingFull {
+                    op: hash,
+                    limit: MAX_PARKED,
+                });
+            }
+            tables.parked.insert(&hash.0, verified.bytes())?;
+            for parent in &missing {
+                tables.waiting.insert(&parent.0, &hash.0)?;
+            }
+            return Ok(Ingested::Parked { op: hash, missing });
+        }
+        let mut parent_infos: Vec<OpInfo> = Vec::with_capacity(op.parents.len());
+        for parent in &op.parents {
+            let local = tables
+                .local_of(parent)?
+                .ok_or_else(|| StorageError::Corrupt("parent vanished".into()))?;
+            parent_infos.push(
+                tables
+                    .info(local)?
+                    .ok_or_else(|| StorageError::Corrupt("parent without info".into()))?,
+            );
+        }
+        // Depth.
+        let expected_depth = 1 + parent_infos
+            .iter()
+            .map(|info| info.depth)
+            .max()
+            .unwrap_or(0);
+        if op.depth != expected_depth {
+            return Err(IngestError::Depth {
+                op: hash,
+                expected: expected_depth,
+                found: op.depth,
+            });
+        }
+        // Sequence: the author's previous op is a parent; equivocation is kept as evidence.
+        let author = match tables.known_author(&op.author)? {
+            Some(number) => number,
+            None => tables.author_number(&op.author)?,
+        };
+        let own_parents: Vec<&OpInfo> = parent_infos
+            .iter()
+            .filter(|info| info.author == author)
+            .collect();
+        let sequence_error = |reason: String| IngestError::Sequence { op: hash, reason };
+        if op.seq == 0 {
+            return Err(sequence_error("sequence numbers start at 1".into()));
+        }
+        if op.seq == 1 {
+            if !own_parents.is_empty() {
+                return Err(sequence_error(
+                    "the author's first op has one of the author's ops as a parent".into(),
+                ));
+            }
+        } else {
+            if !own_parents.iter().any(|info| info.seq == op.seq - 1) {
+                return Err(sequence_error(format!(
+                    "the author's op {} is not among the parents",
+                    op.seq - 1
+                )));
+            }
+            if let Some(newer) = own_parents.iter().find(|info| info.seq >= op.seq) {
+                return Err(sequence_error(format!(
+                    "a parent is the author's op {}, not older than this one",
+                    newer.seq
+                )));
+            }
+        }
+        // Schema known; payload valid against it.
+        let schema = self
+            .schemas
+            .get(&op.schema)
+            .ok_or_else(|| IngestError::UnknownSchema {
+                op: hash,
+                schema: format!("blake3:{}", crate::ids::to_hex(&op.schema)),
+            })?;
+        if let Payload::Changes(changes) = &op.payload {
+            validate::validate_changes(schema, changes, &self.limits).map_err(|error| {
+                IngestError::Payload {
+                    op: hash,
+                    error: Box::new(error),
+                }
+            })?;
+        }
+        let existing = tables.chain_entries(author, op.seq)?;
+        let parent_locals: Vec<u64> = parent_infos.iter().map(|info| info.local).collect();
+        tables.append(
+            &hash,
+            verified.bytes(),
+            op.depth,
+            author,
+            op.seq,
+            &parent_locals,
+        )?;
+        if let Some(other_local) = existing.first() {
+            let other = tables
+                .info(*other_local)?
+                .ok_or_else(|| StorageError::Corrupt("equivocation without info".into()))?;
+            let from = tables
+                .equivocated_from(author)?
+                .map_or(op.seq, |from| from.min(op.seq));
+            tables.equivocators.insert(author, from)?;
+            return Ok(Ingested::Equivocation {
+                op: hash,
+                other: other.hash,
+                author: op.author,
+                seq: op.seq,
+            });
+        }
+        Ok(Ingested::Accepted(hash))
+    }
+
+    /// Every op, parents first (the order this replica stored them in), as verified ops.
+    pub fn log(&self) -> Result<Vec<LoggedOp>, StorageError> {
+        let transaction = self.database.begin_read()?;
+        let tables = ReadTables::open(&transaction)?;
+        let mut log = Vec::new();
+        for entry in tables.ops.iter()? {
+            let (local, bytes) = entry?;
+            let info = tables
+                .info(local.value())?
+                .ok_or_else(|| StorageError::Corrupt("op without info".into()))?;
+            let op = Op::decode(bytes.value())
+                .map_err(|error| StorageError::Corrupt(error.to_string()))?;
+            log.push(LoggedOp {
+                hash: info.hash,
+                op,
+                bytes: bytes.value().to_vec(),
+            });
+        }
+        Ok(log)
+    }
+
+    /// The canonical bytes of every op not in the causal past of `since` (nor in it),
+    /// parents first. With no `since`, every op.
+    pub fn export(&self, since: &[OpHash]) -> Result<Vec<Vec<u8>>, StorageError> {
+        let transaction = self.database.begin_read()?;
+        let tables = ReadTables::open(&transaction)?;
+        let mut known = Vec::new();
+        for hash in since {
+            if let Some(local) = tables.local_of(hash)? {
+                known.push(
+                    tables
+                        .info(local)?
+                        .ok_or_else(|| StorageError::Corrupt("op without info".into()))?,
+                );
+            }
+        }
+        let mut exported = Vec::new();
+        for entry in tables.ops.iter()? {
+            let (local, bytes) = entry?;
+            let info = tables
+                .info(local.value())?
+                .ok_or_else(|| StorageError::Corrupt("op without info".into()))?;
+            let mut covered = false;
+            for head in &known {
+                if head.local == info.local || tables.is_ancestor(&info, head)? {
+                    covered = true;
+                    break;
+                }
+            }
+            if !covered {
+                exported.push(bytes.value().to_vec());
+            }
+        }
+        Ok(exported)
+    }
+
+    /// The hashes of the ops without children.
+    pub fn heads(&self) -> Result<Vec<OpHash>, StorageError> {
+        let transaction = self.database.begin_read()?;
+        let tables = ReadTables::open(&transaction)?;
+        let mut heads: Vec<OpHash> = store::read_heads(&tables)?
+            .into_iter()
+            .map(|info| info.hash)
+            .collect();
+        heads.sort();
+        Ok(heads)
+    }
+
+    /// How many ops the log holds.
+    pub fn op_count(&self) -> Result<u64, StorageError> {
+        let transaction = self.database.begin_read()?;
+        ReadTables::open(&transaction)?.op_count()
+    }
+
+    /// Whether op `ancestor` is in the causal past of op `descendant`; `None` if either is
+    /// unknown.
+    pub fn is_ancestor(
+        &self,
+        ancestor: &OpHash,
+        descendant: &OpHash,
+    ) -> Result<Option<bool>, StorageError> {
+        let transaction = self.database.begin_read()?;
+        let tables = ReadTables::open(&transaction)?;
+        let (Some(a), Some(d)) = (tables.local_of(ancestor)?, tables.local_of(descendant)?) else {
+            return Ok(None);
+        };
+        let (Some(a), Some(d)) = (tables.info(a)?, tables.info(d)?) else {
+            return Ok(None);
+        };
+        Ok(Some(tables.is_ancestor(&a, &d)?))
+    }
+
+    /// Authors that signed two ops with one sequence number, with the lowest such number.
+    pub fn equivocators(&self) -> Result<Vec<(Identity, u64)>, StorageError> {
+        let transaction = self.database.begin_read()?;
+        let tables = ReadTables::open(&transaction)?;
+        let mut flagged = Vec::new();
+        for entry in tables.equivocators.iter()? {
+            let (author, seq) = entry?;
+            let key = tables
+                .author_keys
+                .get(author.value())?
+                .ok_or_else(|| StorageError::Corrupt("unknown author".into()))?;
+            flagged.push((Identity(*key.value()), seq.value()));
+        }
+        Ok(flagged)
+    }
+
+    /// Checks that the store's tables agree with each other.
+    pub fn check_integrity(&self) -> Result<(), StorageError> {
+        store::check_integrity(&self.database)
+    }
+}
+
+fn write_meta(
+    tables: &mut WriteTables,
+    id: &DatabaseId,
+    suite: &dyn CryptoSuite,
+) -> Result<(), StorageError> {
+    tables.meta.insert(store::META_DATABASE, id.0.as_slice())?;
+    tables
+        .meta
+        .insert(store::META_SUITE, suite.name().as_bytes())?;
+    tables.meta.insert(
+        store::META_FORMAT,
+        store::STORE_FORMAT.to_be_bytes().as_slice(),
+    )?;
+    Ok(())
+}
+
+/// An op as the log lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedOp {
+    pub hash: OpHash,
+    pub op: Op,
+    pub bytes: Vec<u8>,
+}
+
+/// A field value for a local write, before encoding: a convenience over [`Value`].
+pub type Fields = Vec<(String, Value)>;

@@ -1,0 +1,374 @@
+//! Payload checks against the schema's IR: collections and fields exist, values have the
+//! field's type, `readonly` fields are not updated, edits fit the field's kind, sizes are within
+//! limits, and `check` constraints hold where the op alone determines the row.
+//!
+//! Rules (`allow … if …`) need the database state and are the state engine's; so are `check`
+//! constraints on updates that leave some of the fields the check reads unchanged.
+
+use crate::cbor::Value;
+use crate::op::{Change, Edit, Limits};
+use schemac::ir::{self, Type};
+use std::collections::BTreeMap;
+
+/// What is wrong with a change, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PayloadError {
+    #[error("change {change}: unknown collection `{collection}`")]
+    UnknownCollection { change: usize, collection: String },
+    #[error("change {change}: `{collection}` has no field `{field}`")]
+    UnknownField {
+        change: usize,
+        collection: String,
+        field: String,
+    },
+    #[error("change {change}: `{collection}.{field}` is required but missing")]
+    MissingField {
+        change: usize,
+        collection: String,
+        field: String,
+    },
+    #[error("change {change}: `{collection}.{field}` expects {expected}: {problem}")]
+    WrongType {
+        change: usize,
+        collection: String,
+        field: String,
+        expected: String,
+        problem: String,
+    },
+    #[error("change {change}: `{collection}.{field}` is readonly")]
+    Readonly {
+        change: usize,
+        collection: String,
+        field: String,
+    },
+    #[error("change {change}: `{edit}` does not apply to `{collection}.{field}` of type {ty}")]
+    WrongEdit {
+        change: usize,
+        collection: String,
+        field: String,
+        edit: &'static str,
+        ty: String,
+    },
+    #[error("change {change}: the check on `{collection}.{field}` fails")]
+    CheckFailed {
+        change: usize,
+        collection: String,
+        field: String,
+    },
+    #[error("change {change}: a value of `{collection}.{field}` is {size} bytes, over the limit of {limit}")]
+    TooLarge {
+        change: usize,
+        collection: String,
+        field: String,
+        size: usize,
+        limit: usize,
+    },
+    #[error("the op has {count} changes, over the limit of {limit}")]
+    TooManyChanges { count: usize, limit: usize },
+    #[error("an op must change at least one row")]
+    Empty,
+}
+
+/// Checks every change of a batch.
+pub fn validate_changes(
+    schema: &ir::Schema,
+    changes: &[Change],
+    limits: &Limits,
+) -> Result<(), PayloadError> {
+    if changes.is_empty() {
+        return Err(PayloadError::Empty);
+    }
+    if changes.len() > limits.max_changes {
+        return Err(PayloadError::TooManyChanges {
+            count: changes.len(),
+            limit: limits.max_changes,
+        });
+    }
+    for (index, change) in changes.iter().enumerate() {
+        validate_change(schema, index, change, limits)?;
+    }
+    Ok(())
+}
+
+fn validate_change(
+    schema: &ir::Schema,
+    index: usize,
+    change: &Change,
+    limits: &Limits,
+) -> Result<(), PayloadError> {
+    let collection_name = change.collection();
+    let collection =
+        schema
+            .collections
+            .get(collection_name)
+            .ok_or_else(|| PayloadError::UnknownCollection {
+                change: index,
+                collection: collection_name.to_owned(),
+            })?;
+    let unknown = |field: &str| PayloadError::UnknownField {
+        change: index,
+        collection: collection_name.to_owned(),
+        field: field.to_owned(),
+    };
+    let wrong_type = |field: &ir::Field, problem: String| PayloadError::WrongType {
+        change: index,
+        collection: collection_name.to_owned(),
+        field: field.name.clone(),
+        expected: field.ty.display(),
+        problem,
+    };
+    let check_value = |field: &ir::Field, ty: &Type, value: &Value| -> Result<(), PayloadError> {
+        check_type(schema, ty, value, limits).map_err(|problem| match problem {
+            TypeProblem::TooLarge(size) => PayloadError::TooLarge {
+                change: index,
+                collection: collection_name.to_owned(),
+                field: field.name.clone(),
+                size,
+                limit: limits.max_value_bytes,
+            },
+            TypeProblem::Mismatch(problem) => wrong_type(field, problem),
+        })
+    };
+    match change {
+        Change::Insert { fields, .. } => {
+            let given: BTreeMap<&str, &Value> = fields
+                .iter()
+                .map(|(name, value)| (name.as_str(), value))
+                .collect();
+            for name in given.keys() {
+                if collection.field(name).is_none() {
+                    return Err(unknown(name));
+                }
+            }
+            for field in &collection.fields {
+                match given.get(field.name.as_str()) {
+                    Some(value) => check_value(field, &field.ty, value)?,
+                    None if starts_empty(&field.ty) => {}
+                    None => {
+                        return Err(PayloadError::MissingField {
+                            change: index,
+                            collection: collection_name.to_owned(),
+                            field: field.name.clone(),
+                        })
+                    }
+                }
+            }
+            for field in &collection.fields {
+                if let Some(check) = &field.check {
+                    let row = |name: &str| given.get(name).copied();
+                    if crate::eval::evaluate_check(check, &row) == Some(false) {
+                        return Err(PayloadError::CheckFailed {
+                            change: index,
+                            collection: collection_name.to_owned(),
+                            field: field.name.clone(),
+                        });
+                    }
+                }
+            }
+            Ok(())
+        }
+        Change::Update { edits, .. } => {
+            let mut assigned: BTreeMap<&str, &Value> = BTreeMap::new();
+            for edit in edits {
+                let field = collection
+                    .field(edit.field())
+                    .ok_or_else(|| unknown(edit.field()))?;
+                if field.readonly {
+                    return Err(PayloadError::Readonly {
+                        change: index,
+                        collection: collection_name.to_owned(),
+                        field: field.name.clone(),
+                    });
+                }
+                let wrong_edit = |edit: &'static str| PayloadError::WrongEdit {
+                    change: index,
+                    collection: collection_name.to_owned(),
+                    field: field.name.clone(),
+                    edit,
+                    ty: field.ty.display(),
+                };
+                match (edit, &field.ty) {
+                    (Edit::Set { value, .. }, ty) if is_register(ty) => {
+                        check_value(field, ty, value)?;
+                        assigned.insert(&field.name, value);
+                    }
+                    (Edit::Set { .. }, _) => return Err(wrong_edit("set")),
+                    (
+                        Edit::Add { elements, .. } | Edit::Remove { elements, .. },
+                        Type::Set(element),
+                    ) => {
+                        for value in elements {
+                            check_value(field, element, value)?;
+                        }
+                    }
+                    (Edit::Add { .. }, _) => return Err(wrong_edit("add")),
+                    (Edit::Remove { .. }, _) => return Err(wrong_edit("remove")),
+                    (Edit::Put { key, value, .. }, Type::Map(value_type)) => {
+                        if key.len() > limits.max_value_bytes {
+                            return Err(PayloadError::TooLarge {
+                                change: index,
+                                collection: collection_name.to_owned(),
+                                field: field.name.clone(),
+                                size: key.len(),
+                                limit: limits.max_value_bytes,
+                            });
+                        }
+                        check_value(field, value_type, value)?;
+                    }
+                    (Edit::Put { .. }, _) => return Err(wrong_edit("put")),
+                    (Edit::Unset { .. }, Type::Map(_)) => {}
+                    (Edit::Unset { .. }, _) => return Err(wrong_edit("unset")),
+                    (Edit::Increment { .. }, Type::Counter) => {}
+                    (Edit::Increment { .. }, _) => return Err(wrong_edit("increment")),
+                }
+            }
+            // A check can be decided here when the update sets every field it reads.
+            for field in &collection.fields {
+                if let Some(check) = &field.check {
+                    let row = |name: &str| assigned.get(name).copied();
+                    if crate::eval::evaluate_check(check, &row) == Some(false) {
+                        return Err(PayloadError::CheckFailed {
+                            change: index,
+                            collection: collection_name.to_owned(),
+                            field: field.name.clone(),
+                        });
+                    }
+                }
+            }
+            Ok(())
+        }
+        Change::Delete { .. } => Ok(()),
+    }
+}
+
+/// Fields that an insert may leave out: they start null, empty or at zero.
+pub fn starts_empty(ty: &Type) -> bool {
+    matches!(
+        ty,
+        Type::Optional(_) | Type::Set(_) | Type::Map(_) | Type::List(_) | Type::Counter
+    )
+}
+
+/// Fields whose whole value an update replaces.
+fn is_register(ty: &Type) -> bool {
+    !matches!(ty, Type::Set(_) | Type::Map(_) | Type::Counter)
+}
+
+enum TypeProblem {
+    Mismatch(String),
+    TooLarge(usize),
+}
+
+fn mismatch(problem: impl Into<String>) -> TypeProblem {
+    TypeProblem::Mismatch(problem.into())
+}
+
+/// Whether `value` is a value of `ty` in its canonical shape.
+fn check_type(
+    schema: &ir::Schema,
+    ty: &Type,
+    value: &Value,
+    limits: &Limits,
+) -> Result<(), TypeProblem> {
+    let found = || describe(value);
+    match (ty, value) {
+        (Type::Optional(_), Value::Null) => Ok(()),
+        (Type::Optional(inner), value) => check_type(schema, inner, value, limits),
+        (Type::Bool, Value::Bool(_))
+        | (Type::Int | Type::Timestamp | Type::Counter, Value::Int(_)) => Ok(()),
+        (Type::Float, Value::Float(value)) if value.is_finite() => Ok(()),
+        (Type::Float, Value::Float(_)) => Err(mismatch("a float that is not finite")),
+        (Type::String, Value::Text(text)) => within(text.len(), limits),
+        (Type::Bytes, Value::Bytes(bytes)) => within(bytes.len(), limits),
+        (Type::Identity | Type::Ref(_), Value::Bytes(bytes)) if bytes.len() == 32 => Ok(()),
+        (Type::Identity | Type::Ref(_), Value::Bytes(bytes)) => {
+            Err(mismatch(format!("{} bytes instead of 32", bytes.len())))
+        }
+        (Type::Enum(name), Value::Text(variant)) => {
+            let known = schema
+                .enums
+                .get(name)
+                .is_some_and(|definition| definition.variants.contains(variant));
+            if known {
+                Ok(())
+            } else {
+                Err(mismatch(format!(
+                    "`{variant}` is not a variant of `{name}`"
+                )))
+            }
+        }
+        (Type::List(element), Value::Array(items)) => items
+            .iter()
+            .try_for_each(|item| check_type(schema, element, item, limits)),
+        (Type::Set(element), Value::Array(items)) => {
+            items
+                .iter()
+                .try_for_each(|item| check_type(schema, element, item, limits))?;
+            // A set's elements are written sorted by encoding, once each: one canonical form.
+            let encoded: Vec<Vec<u8>> = items.iter().map(encode_value).collect();
+            if encoded.windows(2).all(|pair| pair[0] < pair[1]) {
+                Ok(())
+            } else {
+                Err(mismatch(
+                    "set elements must be sorted by their encoding, without duplicates",
+                ))
+            }
+        }
+        (Type::Map(inner), Value::Map(entries)) => entries.iter().try_for_each(|(key, entry)| {
+            within(key.len(), limits)?;
+            check_type(schema, inner, entry, limits)
+        }),
+        (Type::Record(name), Value::Map(entries)) => {
+            let Some(record) = schema.records.get(name) else {
+                return Err(mismatch(format!("unknown record type `{name}`")));
+            };
+            for (key, _) in entries {
+                if !record.fields.iter().any(|field| field.name == *key) {
+                    return Err(mismatch(format!("record `{name}` has no field `{key}`")));
+                }
+            }
+            for field in &record.fields {
+                match entries.iter().find(|(key, _)| *key == field.name) {
+                    Some((_, entry)) => check_type(schema, &field.ty, entry, limits)?,
+                    None if matches!(field.ty, Type::Optional(_) | Type::List(_)) => {}
+                    None => {
+                        return Err(mismatch(format!(
+                            "record field `{}` is missing",
+                            field.name
+                        )))
+                    }
+                }
+            }
+            Ok(())
+        }
+        _ => Err(mismatch(format!("found {}", found()))),
+    }
+}
+
+fn within(size: usize, limits: &Limits) -> Result<(), TypeProblem> {
+    if size > limits.max_value_bytes {
+        Err(TypeProblem::TooLarge(size))
+    } else {
+        Ok(())
+    }
+}
+
+pub(crate) fn encode_value(value: &Value) -> Vec<u8> {
+    let mut writer = crate::cbor::Writer::new();
+    writer.value(value);
+    writer.bytes
+}
+
+fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a bool",
+        Value::Int(_) => "an integer",
+        Value::Float(_) => "a float",
+        Value::Text(_) => "text",
+        Value::Bytes(_) => "bytes",
+        Value::Array(_) => "an array",
+        Value::Map(_) => "a map",
+    }
+}
