@@ -238,9 +238,11 @@ pub struct QualifiedName {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum MigrationStepKind {
+    /// `add C.f = value;`, or `add C.f;` for a field that starts empty (optional, set, map,
+    /// list, counter).
     Add {
         target: QualifiedName,
-        value: Expr,
+        value: Option<Expr>,
     },
     Rename {
         target: QualifiedName,

@@ -249,9 +249,7 @@ fn collect_declarations<'a>(
                     "collections, enums and record types share one namespace; rename one of them",
                 ),
             );
-            } else if BUILTIN_TYPES.contains(&name.text.as_str())
-                && !matches!(declaration, Declaration::Collection { .. })
-            {
+            } else if BUILTIN_TYPES.contains(&name.text.as_str()) {
                 diagnostics.push(
                     Diagnostic::new(
                         Code::E0101,

@@ -322,9 +322,16 @@ impl Printer<'_> {
         for step in &decl.steps {
             self.leading_comments(step.span.start);
             let text = match &step.kind {
-                MigrationStepKind::Add { target, value } => {
+                MigrationStepKind::Add {
+                    target,
+                    value: Some(value),
+                } => {
                     format!("add {} = {};", qualified(target), expr_text(value))
                 }
+                MigrationStepKind::Add {
+                    target,
+                    value: None,
+                } => format!("add {};", qualified(target)),
                 MigrationStepKind::Set { target, value } => {
                     format!("set {} = {};", qualified(target), expr_text(value))
                 }
@@ -400,12 +407,21 @@ fn quote(text: &str) -> String {
     quoted
 }
 
+/// A float literal that reads back as the same value, in the grammar's form: scientific
+/// notation (`6.02e23`) for very large and very small magnitudes.
 fn float_text(value: f64) -> String {
-    let text = format!("{value}");
-    if text.contains('.') {
-        text
+    let magnitude = value.abs();
+    let scientific = magnitude != 0.0 && !(1e-5..1e16).contains(&magnitude);
+    let text = if scientific {
+        format!("{value:e}")
     } else {
-        format!("{text}.0")
+        format!("{value}")
+    };
+    match text.split_once('e') {
+        Some((mantissa, exponent)) if !mantissa.contains('.') => format!("{mantissa}.0e{exponent}"),
+        Some(_) => text,
+        None if text.contains('.') => text,
+        None => format!("{text}.0"),
     }
 }
 

@@ -233,11 +233,12 @@ pub struct Migration {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MigrationStep {
-    /// A new field, filled with `value` in every existing row.
+    /// A new field, filled with `value` in every existing row; without a value, the field
+    /// starts empty (null, an empty set, list or map, a zero counter).
     AddField {
         collection: String,
         field: String,
-        value: Value,
+        value: Option<Value>,
     },
     RenameField {
         collection: String,

@@ -842,7 +842,7 @@ fn build_step(pair: Pair<Rule>) -> Result<MigrationStep, Diagnostic> {
     let kind = match rule {
         Rule::add_step => MigrationStepKind::Add {
             target,
-            value: build_expr(inner.next().ok_or_else(missing)?, 0)?,
+            value: inner.next().map(|value| build_expr(value, 0)).transpose()?,
         },
         Rule::set_step => MigrationStepKind::Set {
             target,

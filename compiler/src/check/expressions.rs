@@ -587,17 +587,18 @@ fn lower_comparison(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<(ir::Expr, ValueType)> {
     // A bare enum variant on the left takes its type from the right: `admin = m.role`.
-    let ((left_ir, left_type), (right_ir, right_type)) = if needs_expected_type(context, left) {
-        let right_lowered = lower(scope, context, right, None, diagnostics)?;
-        let expected = right_lowered.1.comparable();
-        let left_lowered = lower(scope, context, left, expected.as_ref(), diagnostics)?;
-        (left_lowered, right_lowered)
-    } else {
-        let left_lowered = lower(scope, context, left, None, diagnostics)?;
-        let expected = left_lowered.1.comparable();
-        let right_lowered = lower(scope, context, right, expected.as_ref(), diagnostics)?;
-        (left_lowered, right_lowered)
-    };
+    let ((left_ir, left_type), (right_ir, right_type)) =
+        if needs_expected_type(context, left) && !needs_expected_type(context, right) {
+            let right_lowered = lower(scope, context, right, None, diagnostics)?;
+            let expected = right_lowered.1.comparable();
+            let left_lowered = lower(scope, context, left, expected.as_ref(), diagnostics)?;
+            (left_lowered, right_lowered)
+        } else {
+            let left_lowered = lower(scope, context, left, None, diagnostics)?;
+            let expected = left_lowered.1.comparable();
+            let right_lowered = lower(scope, context, right, expected.as_ref(), diagnostics)?;
+            (left_lowered, right_lowered)
+        };
     let comparison = match op {
         CompareOp::Equal => Comparison::Equal,
         CompareOp::NotEqual => Comparison::NotEqual,

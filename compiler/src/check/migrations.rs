@@ -90,7 +90,41 @@ fn require_field(target: &ast::QualifiedName, step: &str) -> Result<(), Diagnost
 
 fn lower_step(scope: &Scope, step: &ast::MigrationStep) -> Result<ir::MigrationStep, Diagnostic> {
     match &step.kind {
-        MigrationStepKind::Add { target, value } | MigrationStepKind::Set { target, value } => {
+        MigrationStepKind::Add {
+            target,
+            value: None,
+        } => {
+            require_field(target, "add")?;
+            if let Some(diagnostic) = unknown_in_new(target, scope) {
+                return Err(diagnostic);
+            }
+            let collection = target.collection.text.clone();
+            let field = target
+                .field
+                .as_ref()
+                .map(|name| name.text.clone())
+                .unwrap_or_default();
+            let info = &scope.collection_fields[&collection].by_name[&field];
+            if !starts_empty(&info.ty) {
+                return Err(Diagnostic::new(
+                    Code::E0205,
+                    target.span.clone(),
+                    format!("`{collection}.{field}` has type `{}`, so existing rows need a value for it", info.ty.display()),
+                )
+                .with_label("no value given")
+                .with_help(format!("write `add {collection}.{field} = <value>;`")));
+            }
+            Ok(ir::MigrationStep::AddField {
+                collection,
+                field,
+                value: None,
+            })
+        }
+        MigrationStepKind::Add {
+            target,
+            value: Some(value),
+        }
+        | MigrationStepKind::Set { target, value } => {
             let is_add = matches!(step.kind, MigrationStepKind::Add { .. });
             require_field(target, if is_add { "add" } else { "set" })?;
             if let Some(diagnostic) = unknown_in_new(target, scope) {
@@ -107,20 +141,31 @@ fn lower_step(scope: &Scope, step: &ast::MigrationStep) -> Result<ir::MigrationS
                 info.ty,
                 Type::Counter | Type::Set(_) | Type::Map(_) | Type::List(_)
             ) {
+                let help = if is_add {
+                    format!(
+                        "a new `{}` starts empty: write `add {collection}.{field};`",
+                        info.ty.display()
+                    )
+                } else {
+                    "replicated and list fields cannot be overwritten by a migration".to_owned()
+                };
                 return Err(Diagnostic::new(
                     Code::E0205,
                     target.span.clone(),
-                    format!("`{collection}.{field}` has type `{}`, which has no constant value", info.ty.display()),
+                    format!(
+                        "`{collection}.{field}` has type `{}`, which has no constant value",
+                        info.ty.display()
+                    ),
                 )
                 .with_label("cannot be given a value")
-                .with_help("replicated and list fields start empty; a new one needs no value, so omit the value with a new optional field instead"));
+                .with_help(help));
             }
             let value = lower_constant(scope, value, &info.ty, &field)?;
             Ok(if is_add {
                 ir::MigrationStep::AddField {
                     collection,
                     field,
-                    value,
+                    value: Some(value),
                 }
             } else {
                 ir::MigrationStep::SetField {
@@ -189,6 +234,14 @@ fn lower_step(scope: &Scope, step: &ast::MigrationStep) -> Result<ir::MigrationS
             }
         }
     }
+}
+
+/// Fields that existing rows can hold without a value: they start null, empty or at zero.
+fn starts_empty(ty: &Type) -> bool {
+    matches!(
+        ty,
+        Type::Optional(_) | Type::Set(_) | Type::Map(_) | Type::List(_) | Type::Counter
+    )
 }
 
 /// The fields the old schema has once the steps are applied: collection → field → type.

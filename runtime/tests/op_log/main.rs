@@ -1,0 +1,8 @@
+//! The op log's tests, in one binary: encoding, every ingest check, convergence under random
+//! delivery orders, the crypto seam, and crash safety.
+
+mod crash;
+mod crypto;
+mod encoding;
+mod ingest;
+mod support;
