@@ -17,11 +17,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(
-    name = "cairn",
-    version,
-    about = "A Cairn node: a replica of one database, driven by its schema"
-)]
+#[command(name = "cairn", version, about = "A Cairn node: a replica of one database, driven by its schema")]
 struct Cli {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
@@ -156,30 +152,17 @@ fn compile_schema(path: &Path) -> Result<schemac::ir::Schema, Failure> {
     let text = schemac::files::read(path)?;
     let checked = schemac::files::compile_text(path, &text, &[])?;
     let name = path.display().to_string();
-    let source = schemac::SourceFile {
-        name: &name,
-        text: &text,
-    };
-    for diagnostic in checked
-        .diagnostics
-        .iter()
-        .filter(|diagnostic| diagnostic.is_error())
-    {
+    let source = schemac::SourceFile { name: &name, text: &text };
+    for diagnostic in checked.diagnostics.iter().filter(|diagnostic| diagnostic.is_error()) {
         eprint!("{}", source.render(diagnostic));
     }
-    checked
-        .ir
-        .ok_or_else(|| format!("{} has errors", path.display()).into())
+    checked.ir.ok_or_else(|| format!("{} has errors", path.display()).into())
 }
 
 fn open(dir: &Path) -> Result<Replica, Failure> {
     let path = store_path(dir);
     if !path.exists() {
-        return Err(format!(
-            "{} holds no database (run `cairn init` or `cairn join`)",
-            dir.display()
-        )
-        .into());
+        return Err(format!("{} holds no database (run `cairn init` or `cairn join`)", dir.display()).into());
     }
     Ok(Replica::open(Storage::File(&path), suite())?)
 }
@@ -194,106 +177,52 @@ fn print(cli: &Cli, value: Json, text: String) {
 
 fn run(cli: &Cli) -> Result<(), Failure> {
     match &cli.command {
-        Command::Key {
-            command: KeyCommand::New { file },
-        } => {
+        Command::Key { command: KeyCommand::New { file } } => {
             let keypair = Keypair::generate(&Ed25519Blake3);
             save_key(file, &Ed25519Blake3, &keypair)?;
-            print(
-                cli,
-                json!({ "identity": keypair.identity.to_string() }),
-                keypair.identity.to_string(),
-            );
+            print(cli, json!({ "identity": keypair.identity.to_string() }), keypair.identity.to_string());
         }
         Command::Init { dir, schema, key } => {
             let schema = compile_schema(schema)?;
             std::fs::create_dir_all(dir)?;
             let keypair = load_or_create_key(dir, key)?;
-            let replica =
-                Replica::create(Storage::File(&store_path(dir)), suite(), &keypair, schema)?;
+            let replica = Replica::create(Storage::File(&store_path(dir)), suite(), &keypair, schema)?;
             let id = replica.id().to_string();
-            print(
-                cli,
-                json!({ "db": id, "identity": keypair.identity.to_string() }),
-                id,
-            );
+            print(cli, json!({ "db": id, "identity": keypair.identity.to_string() }), id);
         }
-        Command::Join {
-            dir,
-            db,
-            schema,
-            key,
-        } => {
+        Command::Join { dir, db, schema, key } => {
             let id: DatabaseId = db.parse()?;
             let schema = compile_schema(schema)?;
             std::fs::create_dir_all(dir)?;
             let keypair = load_or_create_key(dir, key)?;
             let replica = Replica::join(Storage::File(&store_path(dir)), suite(), id, schema)?;
             let id = replica.id().to_string();
-            print(
-                cli,
-                json!({ "db": id, "identity": keypair.identity.to_string() }),
-                id,
-            );
+            print(cli, json!({ "db": id, "identity": keypair.identity.to_string() }), id);
         }
-        Command::Put {
-            dir,
-            collection,
-            row,
-            key,
-        } => {
+        Command::Put { dir, collection, row, key } => {
             let replica = open(dir)?;
             let keypair = load_key(&key_path(dir, key), &Ed25519Blake3)?;
             let json: Json = serde_json::from_str(row)?;
             let change = insert_from_json(replica.schema(), collection, &json, &keypair.identity)?;
             let op = replica.write(&keypair, vec![change])?;
             let id = replica.row_id(&op.hash(), 0);
-            print(
-                cli,
-                json!({ "id": id.to_string(), "op": op.hash().to_string() }),
-                format!("{id} {}", op.hash()),
-            );
+            print(cli, json!({ "id": id.to_string(), "op": op.hash().to_string() }), format!("{id} {}", op.hash()));
         }
-        Command::Update {
-            dir,
-            collection,
-            id,
-            changes,
-            key,
-        } => {
+        Command::Update { dir, collection, id, changes, key } => {
             let replica = open(dir)?;
             let keypair = load_key(&key_path(dir, key), &Ed25519Blake3)?;
             let row: RowId = id.parse()?;
             let json: Json = serde_json::from_str(changes)?;
             let change = update_from_json(replica.schema(), collection, row, &json)?;
             let op = replica.write(&keypair, vec![change])?;
-            print(
-                cli,
-                json!({ "id": row.to_string(), "op": op.hash().to_string() }),
-                op.hash().to_string(),
-            );
+            print(cli, json!({ "id": row.to_string(), "op": op.hash().to_string() }), op.hash().to_string());
         }
-        Command::Delete {
-            dir,
-            collection,
-            id,
-            key,
-        } => {
+        Command::Delete { dir, collection, id, key } => {
             let replica = open(dir)?;
             let keypair = load_key(&key_path(dir, key), &Ed25519Blake3)?;
             let row: RowId = id.parse()?;
-            let op = replica.write(
-                &keypair,
-                vec![Change::Delete {
-                    collection: collection.clone(),
-                    row,
-                }],
-            )?;
-            print(
-                cli,
-                json!({ "id": row.to_string(), "op": op.hash().to_string() }),
-                op.hash().to_string(),
-            );
+            let op = replica.write(&keypair, vec![Change::Delete { collection: collection.clone(), row }])?;
+            print(cli, json!({ "id": row.to_string(), "op": op.hash().to_string() }), op.hash().to_string());
         }
         Command::Log { dir } => {
             let replica = open(dir)?;
@@ -326,16 +255,9 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         }
         Command::Export { dir, since } => {
             let replica = open(dir)?;
-            let since: Vec<OpHash> = since
-                .iter()
-                .map(|text| text.parse())
-                .collect::<Result<_, _>>()?;
+            let since: Vec<OpHash> = since.iter().map(|text| text.parse()).collect::<Result<_, _>>()?;
             let mut header = Writer::new();
-            header
-                .array(3)
-                .text(EXPORT_MAGIC)
-                .unsigned(EXPORT_VERSION)
-                .bytes(&replica.id().0);
+            header.array(3).text(EXPORT_MAGIC).unsigned(EXPORT_VERSION).bytes(&replica.id().0);
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
             out.write_all(&header.bytes)?;
@@ -349,11 +271,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             let replica = open(dir)?;
             replica.check_integrity()?;
             let count = replica.op_count()?;
-            print(
-                cli,
-                json!({ "ok": true, "ops": count }),
-                format!("ok: {count} ops"),
-            );
+            print(cli, json!({ "ok": true, "ops": count }), format!("ok: {count} ops"));
         }
     }
     Ok(())
@@ -374,11 +292,7 @@ fn import(cli: &Cli, dir: &Path) -> Result<(), Failure> {
     }
     let database = DatabaseId(header_reader.fixed_bytes()?);
     if database != replica.id() {
-        return Err(format!(
-            "the export is of database {database}, this replica holds {}",
-            replica.id()
-        )
-        .into());
+        return Err(format!("the export is of database {database}, this replica holds {}", replica.id()).into());
     }
     let (mut accepted, mut duplicate, mut rejected, mut parked) = (0u64, 0u64, 0u64, 0u64);
     let mut errors = Vec::new();
@@ -400,12 +314,7 @@ fn import(cli: &Cli, dir: &Path) -> Result<(), Failure> {
                 Ok(Ingested::Accepted(_)) => accepted += 1,
                 Ok(Ingested::Duplicate(_)) => duplicate += 1,
                 Ok(Ingested::Parked { .. }) => parked += 1,
-                Ok(Ingested::Equivocation {
-                    op,
-                    other,
-                    author,
-                    seq,
-                }) => {
+                Ok(Ingested::Equivocation { op, other, author, seq }) => {
                     accepted += 1;
                     equivocations.push(json!({ "op": op.to_string(), "other": other.to_string(), "author": author.to_string(), "seq": seq }));
                 }
@@ -428,7 +337,8 @@ fn import(cli: &Cli, dir: &Path) -> Result<(), Failure> {
         "errors": errors,
         "equivocations": equivocations,
     });
-    let mut text = format!("accepted {accepted}, duplicate {duplicate}, rejected {rejected}, waiting for parents {parked}");
+    let mut text =
+        format!("accepted {accepted}, duplicate {duplicate}, rejected {rejected}, waiting for parents {parked}");
     for error in &errors {
         text.push_str(&format!(
             "\n  rejected {}: {}",

@@ -13,15 +13,9 @@ const COLLECTIONS: usize = 200;
 fn generated_schema() -> String {
     let mut text = String::from("/// A generated benchmark schema.\nschema bench;\n\n");
     text.push_str("enum Role { reader, writer, admin, manager }\n\n");
-    text.push_str(
-        "type Address {\n    street: string,\n    city: string,\n    zip: string?,\n}\n\n",
-    );
+    text.push_str("type Address {\n    street: string,\n    city: string,\n    zip: string?,\n}\n\n");
     for index in 0..COLLECTIONS {
-        let previous = if index == 0 {
-            COLLECTIONS - 1
-        } else {
-            index - 1
-        };
+        let previous = if index == 0 { COLLECTIONS - 1 } else { index - 1 };
         let _ = write!(
             text,
             r#"/// Collection number {index}.
@@ -90,38 +84,25 @@ fn measure(label: &str, bytes: usize, iterations: u32, mut run: impl FnMut()) ->
         per_run = per_run.min(start.elapsed());
     }
     let megabytes_per_second = bytes as f64 / per_run.as_secs_f64() / 1_000_000.0;
-    println!(
-        "{label:<28} {:>9.3} ms   {megabytes_per_second:>8.1} MB/s",
-        per_run.as_secs_f64() * 1000.0
-    );
+    println!("{label:<28} {:>9.3} ms   {megabytes_per_second:>8.1} MB/s", per_run.as_secs_f64() * 1000.0);
     per_run
 }
 
 fn main() {
     let text = generated_schema();
     let lines = text.lines().count();
-    println!(
-        "front end: {COLLECTIONS} collections ×2, {lines} lines, {} bytes",
-        text.len()
-    );
+    println!("front end: {COLLECTIONS} collections ×2, {lines} lines, {} bytes", text.len());
     let iterations = 20;
     let file = schemac::parser::parse(&text).expect("the generated schema parses");
     let checked = schemac::check::check(&file, Some(&schemac::Priors::new()));
-    assert!(
-        checked.ir.is_some(),
-        "the generated schema checks: {:?}",
-        checked.diagnostics.first()
-    );
+    assert!(checked.ir.is_some(), "the generated schema checks: {:?}", checked.diagnostics.first());
     let ir = checked.ir.expect("checked above");
 
     measure("parse", text.len(), iterations, || {
         black_box(schemac::parser::parse(black_box(&text)).ok());
     });
     measure("check", text.len(), iterations, || {
-        black_box(schemac::check::check(
-            black_box(&file),
-            Some(&schemac::Priors::new()),
-        ));
+        black_box(schemac::check::check(black_box(&file), Some(&schemac::Priors::new())));
     });
     measure("hash", text.len(), iterations, || {
         black_box(schemac::schema_hash(black_box(&ir)));

@@ -47,31 +47,17 @@ pub struct Checked {
 }
 
 /// Names that expressions give a meaning of their own, so no field may be called them.
-const RESERVED_FIELD_NAMES: &[&str] = &[
-    "id", "self", "op", "db", "old", "new", "and", "or", "not", "in", "exists", "where", "true",
-    "false", "null",
-];
+const RESERVED_FIELD_NAMES: &[&str] =
+    &["id", "self", "op", "db", "old", "new", "and", "or", "not", "in", "exists", "where", "true", "false", "null"];
 
-const BUILTIN_TYPES: &[&str] = &[
-    "bool",
-    "int",
-    "float",
-    "string",
-    "bytes",
-    "timestamp",
-    "identity",
-    "counter",
-];
+const BUILTIN_TYPES: &[&str] = &["bool", "int", "float", "string", "bytes", "timestamp", "identity", "counter"];
 
 /// A top-level name: what it declares and where.
 #[derive(Debug, Clone, Copy)]
 enum Declaration<'a> {
     Enum(&'a ast::EnumDecl),
     Record(&'a ast::RecordDecl),
-    Collection {
-        decl: &'a ast::CollectionDecl,
-        parent: Option<&'a str>,
-    },
+    Collection { decl: &'a ast::CollectionDecl, parent: Option<&'a str> },
 }
 
 impl Declaration<'_> {
@@ -121,16 +107,13 @@ pub(crate) struct Scope<'a> {
 
 impl<'a> Scope<'a> {
     pub fn is_collection(&self, name: &str) -> bool {
-        matches!(
-            self.declarations.get(name),
-            Some(Declaration::Collection { .. })
-        )
+        matches!(self.declarations.get(name), Some(Declaration::Collection { .. }))
     }
 
     pub fn collection_names(&self) -> impl Iterator<Item = &str> + '_ {
-        self.declarations.iter().filter_map(|(name, declaration)| {
-            matches!(declaration, Declaration::Collection { .. }).then_some(*name)
-        })
+        self.declarations
+            .iter()
+            .filter_map(|(name, declaration)| matches!(declaration, Declaration::Collection { .. }).then_some(*name))
     }
 
     pub fn mark_used(&self, name: &str) {
@@ -167,25 +150,13 @@ pub fn check(file: &ast::File, priors: Option<&Priors>) -> Checked {
         match declaration {
             Declaration::Enum(decl) => {
                 let variants = scope.enums.get(*name).cloned().unwrap_or_default();
-                schema.enums.insert(
-                    (*name).to_owned(),
-                    ir::Enum {
-                        docs: docs_text(&decl.docs),
-                        variants,
-                    },
-                );
+                schema.enums.insert((*name).to_owned(), ir::Enum { docs: docs_text(&decl.docs), variants });
             }
             Declaration::Record(decl) => {
                 let empty = FieldTable::default();
                 let table = scope.record_fields.get(*name).unwrap_or(&empty);
                 let fields = lower_fields(&scope, &decl.fields, table, None, &mut diagnostics);
-                schema.records.insert(
-                    (*name).to_owned(),
-                    ir::Record {
-                        docs: docs_text(&decl.docs),
-                        fields,
-                    },
-                );
+                schema.records.insert((*name).to_owned(), ir::Record { docs: docs_text(&decl.docs), fields });
             }
             Declaration::Collection { decl, parent } => {
                 let collection = lower_collection(&scope, decl, *parent, &mut diagnostics);
@@ -195,15 +166,12 @@ pub fn check(file: &ast::File, priors: Option<&Priors>) -> Checked {
     }
     for item in &file.items {
         if let ast::Item::Migration(migration) = item {
-            if let Some(lowered) = migrations::lower_migration(&scope, migration, &mut diagnostics)
-            {
+            if let Some(lowered) = migrations::lower_migration(&scope, migration, &mut diagnostics) {
                 schema.migrations.push(lowered);
             }
         }
     }
-    schema
-        .migrations
-        .sort_by(|left, right| left.from.cmp(&right.from));
+    schema.migrations.sort_by(|left, right| left.from.cmp(&right.from));
     warn_unused(&scope, &mut diagnostics);
 
     let has_errors = diagnostics.iter().any(Diagnostic::is_error);
@@ -214,14 +182,9 @@ pub fn check(file: &ast::File, priors: Option<&Priors>) -> Checked {
             }
         }
     }
-    diagnostics.sort_by(|left, right| {
-        (left.primary.span.start, left.code).cmp(&(right.primary.span.start, right.code))
-    });
+    diagnostics.sort_by_key(|diagnostic| (diagnostic.primary.span.start, diagnostic.code));
     let has_errors = diagnostics.iter().any(Diagnostic::is_error);
-    Checked {
-        ir: (!has_errors).then_some(schema),
-        diagnostics,
-    }
+    Checked { ir: (!has_errors).then_some(schema), diagnostics }
 }
 
 pub(crate) fn docs_text(docs: &ast::Docs) -> Option<String> {
@@ -233,46 +196,31 @@ fn collect_declarations<'a>(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> BTreeMap<&'a str, Declaration<'a>> {
     let mut declarations = BTreeMap::new();
-    let mut add =
-        |name: &'a ast::Name, declaration: Declaration<'a>, diagnostics: &mut Vec<Diagnostic>| {
-            if let Some(first) = declarations.get(name.text.as_str()) {
-                let first: &Declaration = first;
-                diagnostics.push(
-                Diagnostic::new(
-                    Code::E0101,
-                    name.span.clone(),
-                    format!("the name `{}` is declared twice", name.text),
-                )
-                .with_label("declared again here")
-                .with_secondary(first.name_span(), "first declared here")
-                .with_help(
-                    "collections, enums and record types share one namespace; rename one of them",
-                ),
+    let mut add = |name: &'a ast::Name, declaration: Declaration<'a>, diagnostics: &mut Vec<Diagnostic>| {
+        if let Some(first) = declarations.get(name.text.as_str()) {
+            let first: &Declaration = first;
+            diagnostics.push(
+                Diagnostic::new(Code::E0101, name.span.clone(), format!("the name `{}` is declared twice", name.text))
+                    .with_label("declared again here")
+                    .with_secondary(first.name_span(), "first declared here")
+                    .with_help("collections, enums and record types share one namespace; rename one of them"),
             );
-            } else if BUILTIN_TYPES.contains(&name.text.as_str()) {
-                diagnostics.push(
-                    Diagnostic::new(
-                        Code::E0101,
-                        name.span.clone(),
-                        format!("`{}` is a built-in type", name.text),
-                    )
+        } else if BUILTIN_TYPES.contains(&name.text.as_str()) {
+            diagnostics.push(
+                Diagnostic::new(Code::E0101, name.span.clone(), format!("`{}` is a built-in type", name.text))
                     .with_label("this name is taken by the built-in type"),
-                );
-            } else {
-                declarations.insert(name.text.as_str(), declaration);
-            }
-        };
+            );
+        } else {
+            declarations.insert(name.text.as_str(), declaration);
+        }
+    };
     fn add_collection<'a>(
         decl: &'a ast::CollectionDecl,
         parent: Option<&'a str>,
         add: &mut dyn FnMut(&'a ast::Name, Declaration<'a>, &mut Vec<Diagnostic>),
         diagnostics: &mut Vec<Diagnostic>,
     ) {
-        add(
-            &decl.name,
-            Declaration::Collection { decl, parent },
-            diagnostics,
-        );
+        add(&decl.name, Declaration::Collection { decl, parent }, diagnostics);
         for member in &decl.members {
             if let ast::Member::Collection(nested) = member {
                 add_collection(nested, Some(&decl.name.text), add, diagnostics);
@@ -303,10 +251,7 @@ fn check_enums(scope: &mut Scope, diagnostics: &mut Vec<Diagnostic>) {
                     Diagnostic::new(
                         Code::E0103,
                         variant.name.span.clone(),
-                        format!(
-                            "enum `{name}` has the variant `{}` twice",
-                            variant.name.text
-                        ),
+                        format!("enum `{name}` has the variant `{}` twice", variant.name.text),
                     )
                     .with_label("declared again here")
                     .with_secondary(first.span.clone(), "first declared here"),
@@ -372,9 +317,7 @@ fn resolve_type(
                             format!("`{other}` is a collection, not a type"),
                         )
                         .with_label("a collection cannot be stored inside a field")
-                        .with_help(format!(
-                            "to point at a row of `{other}`, write `ref {other}`"
-                        )),
+                        .with_help(format!("to point at a row of `{other}`, write `ref {other}`")),
                     );
                     return None;
                 }
@@ -383,18 +326,13 @@ fn resolve_type(
                         .iter()
                         .copied()
                         .chain(scope.declarations.iter().filter_map(|(name, declaration)| {
-                            (!matches!(declaration, Declaration::Collection { .. }))
-                                .then_some(*name)
+                            (!matches!(declaration, Declaration::Collection { .. })).then_some(*name)
                         }))
                         .collect();
                     diagnostics.push(
-                        Diagnostic::new(
-                            Code::E0104,
-                            name.span.clone(),
-                            format!("unknown type `{other}`"),
-                        )
-                        .with_label("not a built-in type, enum or record type")
-                        .with_suggestion(other, candidates),
+                        Diagnostic::new(Code::E0104, name.span.clone(), format!("unknown type `{other}`"))
+                            .with_label("not a built-in type, enum or record type")
+                            .with_suggestion(other, candidates),
                     );
                     return None;
                 }
@@ -413,23 +351,17 @@ fn resolve_type(
                     }
                     _ => format!("unknown collection `{}`", target.text),
                 };
-                let diagnostic = Diagnostic::new(
-                    Code::E0105,
-                    target.span.clone(),
-                    format!("`ref` must name a collection: {what}"),
-                )
-                .with_label("not a collection")
-                .with_suggestion(&target.text, scope.collection_names());
+                let diagnostic =
+                    Diagnostic::new(Code::E0105, target.span.clone(), format!("`ref` must name a collection: {what}"))
+                        .with_label("not a collection")
+                        .with_suggestion(&target.text, scope.collection_names());
                 diagnostics.push(diagnostic);
                 return None;
             }
         }
-        ast::TypeExprKind::List(element) => Type::List(Box::new(resolve_type(
-            scope,
-            element,
-            inner_position,
-            diagnostics,
-        )?)),
+        ast::TypeExprKind::List(element) => {
+            Type::List(Box::new(resolve_type(scope, element, inner_position, diagnostics)?))
+        }
         ast::TypeExprKind::Set(element) => {
             if position != TypePosition::CollectionField || ty.optional {
                 diagnostics.push(misplaced("`set<…>`"));
@@ -462,8 +394,8 @@ fn resolve_type(
                 diagnostics.push(misplaced("`map<…>`"));
                 return None;
             }
-            let key_is_string = !key.optional
-                && matches!(&key.kind, ast::TypeExprKind::Named(name) if name.text == "string");
+            let key_is_string =
+                !key.optional && matches!(&key.kind, ast::TypeExprKind::Named(name) if name.text == "string");
             if !key_is_string {
                 diagnostics.push(
                     Diagnostic::new(Code::E0206, key.span.clone(), "map keys must be `string`")
@@ -472,19 +404,10 @@ fn resolve_type(
                 );
                 return None;
             }
-            Type::Map(Box::new(resolve_type(
-                scope,
-                value,
-                inner_position,
-                diagnostics,
-            )?))
+            Type::Map(Box::new(resolve_type(scope, value, inner_position, diagnostics)?))
         }
     };
-    Some(if ty.optional {
-        Type::Optional(Box::new(base))
-    } else {
-        base
-    })
+    Some(if ty.optional { Type::Optional(Box::new(base)) } else { base })
 }
 
 /// Builds the field tables of every collection and record, reporting duplicates, reserved names
@@ -501,37 +424,19 @@ fn resolve_field_tables(scope: &mut Scope, diagnostics: &mut Vec<Diagnostic>) {
                     table.order.push("parent".to_owned());
                     table.by_name.insert(
                         "parent".to_owned(),
-                        FieldInfo {
-                            ty: Type::Ref((*parent).to_owned()),
-                            readonly: true,
-                            span: decl.name.span.clone(),
-                        },
+                        FieldInfo { ty: Type::Ref((*parent).to_owned()), readonly: true, span: decl.name.span.clone() },
                     );
                 }
                 let fields = decl.members.iter().filter_map(|member| match member {
                     ast::Member::Field(field) => Some(field),
                     _ => None,
                 });
-                fill_table(
-                    scope,
-                    &mut table,
-                    fields,
-                    TypePosition::CollectionField,
-                    parent.is_some(),
-                    diagnostics,
-                );
+                fill_table(scope, &mut table, fields, TypePosition::CollectionField, parent.is_some(), diagnostics);
                 collection_fields.insert((*name).to_owned(), table);
             }
             Declaration::Record(decl) => {
                 let mut table = FieldTable::default();
-                fill_table(
-                    scope,
-                    &mut table,
-                    decl.fields.iter(),
-                    TypePosition::Nested,
-                    false,
-                    diagnostics,
-                );
+                fill_table(scope, &mut table, decl.fields.iter(), TypePosition::Nested, false, diagnostics);
                 record_fields.insert((*name).to_owned(), table);
             }
             Declaration::Enum(_) => {}
@@ -554,54 +459,33 @@ fn fill_table<'f>(
         let name = &field.name.text;
         if let Some(first) = seen.get(name) {
             diagnostics.push(
-                Diagnostic::new(
-                    Code::E0102,
-                    field.name.span.clone(),
-                    format!("the field `{name}` is declared twice"),
-                )
-                .with_label("declared again here")
-                .with_secondary(first.clone(), "first declared here"),
+                Diagnostic::new(Code::E0102, field.name.span.clone(), format!("the field `{name}` is declared twice"))
+                    .with_label("declared again here")
+                    .with_secondary(first.clone(), "first declared here"),
             );
             continue;
         }
         seen.insert(name.clone(), field.name.span.clone());
-        let reserved =
-            RESERVED_FIELD_NAMES.contains(&name.as_str()) || (nested && name == "parent");
+        let reserved = RESERVED_FIELD_NAMES.contains(&name.as_str()) || (nested && name == "parent");
         if reserved {
             let why = match name.as_str() {
                 "id" => "every row already has an implicit `id`".to_owned(),
-                "parent" => {
-                    "rows of a nested collection already have an implicit `parent` field".to_owned()
-                }
+                "parent" => "rows of a nested collection already have an implicit `parent` field".to_owned(),
                 other => format!("`{other}` has a meaning of its own in expressions"),
             };
             diagnostics.push(
-                Diagnostic::new(
-                    Code::E0113,
-                    field.name.span.clone(),
-                    format!("`{name}` cannot be a field name"),
-                )
-                .with_label(why)
-                .with_help("choose another name"),
+                Diagnostic::new(Code::E0113, field.name.span.clone(), format!("`{name}` cannot be a field name"))
+                    .with_label(why)
+                    .with_help("choose another name"),
             );
             continue;
         }
         let Some(ty) = resolve_type(scope, &field.ty, position, diagnostics) else {
             continue;
         };
-        let readonly = field
-            .modifiers
-            .iter()
-            .any(|modifier| matches!(modifier, ast::FieldModifier::Readonly(_)));
+        let readonly = field.modifiers.iter().any(|modifier| matches!(modifier, ast::FieldModifier::Readonly(_)));
         table.order.push(name.clone());
-        table.by_name.insert(
-            name.clone(),
-            FieldInfo {
-                ty,
-                readonly,
-                span: field.name.span.clone(),
-            },
-        );
+        table.by_name.insert(name.clone(), FieldInfo { ty, readonly, span: field.name.span.clone() });
     }
 }
 
@@ -610,9 +494,7 @@ fn check_record_cycles(scope: &Scope, diagnostics: &mut Vec<Diagnostic>) {
     fn records_in(ty: &Type, out: &mut Vec<String>) {
         match ty {
             Type::Record(name) => out.push(name.clone()),
-            Type::Optional(inner) | Type::List(inner) | Type::Set(inner) | Type::Map(inner) => {
-                records_in(inner, out)
-            }
+            Type::Optional(inner) | Type::List(inner) | Type::Set(inner) | Type::Map(inner) => records_in(inner, out),
             _ => {}
         }
     }
@@ -629,8 +511,7 @@ fn check_record_cycles(scope: &Scope, diagnostics: &mut Vec<Diagnostic>) {
     let mut reported: BTreeSet<String> = BTreeSet::new();
     for start in edges.keys() {
         // Depth-first search for a path from `start` back to itself.
-        let mut stack: Vec<(String, Vec<String>)> =
-            vec![(start.to_string(), vec![start.to_string()])];
+        let mut stack: Vec<(String, Vec<String>)> = vec![(start.to_string(), vec![start.to_string()])];
         let mut visited = BTreeSet::new();
         while let Some((node, path)) = stack.pop() {
             for next in edges.get(node.as_str()).into_iter().flatten() {
@@ -673,10 +554,7 @@ fn lower_fields(
     let mut lowered = Vec::new();
     for field in fields {
         // Fields that failed to resolve were reported already; a duplicate is not the entry.
-        let Some(info) = table
-            .get(&field.name.text)
-            .filter(|info| info.span == field.name.span)
-        else {
+        let Some(info) = table.get(&field.name.text).filter(|info| info.span == field.name.span) else {
             continue;
         };
         let mut default = None;
@@ -685,13 +563,7 @@ fn lower_fields(
             match modifier {
                 ast::FieldModifier::Readonly(_) => {}
                 ast::FieldModifier::Default(expr) => {
-                    default = expressions::lower_default(
-                        scope,
-                        expr,
-                        &info.ty,
-                        &field.name.text,
-                        diagnostics,
-                    );
+                    default = expressions::lower_default(scope, expr, &info.ty, &field.name.text, diagnostics);
                 }
                 ast::FieldModifier::Check(expr) => {
                     let context = expressions::Context::check(collection, table);
@@ -739,13 +611,7 @@ fn lower_collection(
     }
     let empty = FieldTable::default();
     let table = scope.collection_fields.get(name).unwrap_or(&empty);
-    fields.extend(lower_fields(
-        scope,
-        &own_fields,
-        table,
-        Some(name),
-        diagnostics,
-    ));
+    fields.extend(lower_fields(scope, &own_fields, table, Some(name), diagnostics));
     let mut rules = Vec::new();
     for member in &decl.members {
         if let ast::Member::Rule(rule) = member {
@@ -754,10 +620,7 @@ fn lower_collection(
             }
         }
     }
-    let has_rules = decl
-        .members
-        .iter()
-        .any(|member| matches!(member, ast::Member::Rule(_)));
+    let has_rules = decl.members.iter().any(|member| matches!(member, ast::Member::Rule(_)));
     if !has_rules {
         diagnostics.push(
             Diagnostic::new(
@@ -769,12 +632,7 @@ fn lower_collection(
             .with_help("add a rule such as `allow insert if op.author = db.founder;`"),
         );
     }
-    ir::Collection {
-        docs: docs_text(&decl.docs),
-        parent: parent.map(str::to_owned),
-        fields,
-        rules,
-    }
+    ir::Collection { docs: docs_text(&decl.docs), parent: parent.map(str::to_owned), fields, rules }
 }
 
 fn warn_unused(scope: &Scope, diagnostics: &mut Vec<Diagnostic>) {
@@ -785,22 +643,14 @@ fn warn_unused(scope: &Scope, diagnostics: &mut Vec<Diagnostic>) {
         }
         match declaration {
             Declaration::Enum(decl) => diagnostics.push(
-                Diagnostic::new(
-                    Code::W0002,
-                    decl.name.span.clone(),
-                    format!("enum `{name}` is never used"),
-                )
-                .with_label("no field has this type")
-                .with_help("use it as a field type, or remove it"),
+                Diagnostic::new(Code::W0002, decl.name.span.clone(), format!("enum `{name}` is never used"))
+                    .with_label("no field has this type")
+                    .with_help("use it as a field type, or remove it"),
             ),
             Declaration::Record(decl) => diagnostics.push(
-                Diagnostic::new(
-                    Code::W0004,
-                    decl.name.span.clone(),
-                    format!("record type `{name}` is never used"),
-                )
-                .with_label("no field has this type")
-                .with_help("use it as a field type, or remove it"),
+                Diagnostic::new(Code::W0004, decl.name.span.clone(), format!("record type `{name}` is never used"))
+                    .with_label("no field has this type")
+                    .with_help("use it as a field type, or remove it"),
             ),
             Declaration::Collection { .. } => {}
         }

@@ -102,11 +102,7 @@ impl std::str::FromStr for Code {
 
     fn from_str(text: &str) -> Result<Code, UnknownCode> {
         let wanted = text.trim().to_ascii_uppercase();
-        Code::ALL
-            .iter()
-            .copied()
-            .find(|code| code.as_str() == wanted)
-            .ok_or_else(|| UnknownCode(text.to_owned()))
+        Code::ALL.iter().copied().find(|code| code.as_str() == wanted).ok_or_else(|| UnknownCode(text.to_owned()))
     }
 }
 
@@ -140,10 +136,7 @@ impl Diagnostic {
         Diagnostic {
             code,
             message: message.into(),
-            primary: Label {
-                span,
-                message: String::new(),
-            },
+            primary: Label { span, message: String::new() },
             secondary: Vec::new(),
             help: None,
         }
@@ -155,10 +148,7 @@ impl Diagnostic {
     }
 
     pub fn with_secondary(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
-        self.secondary.push(Label {
-            span,
-            message: message.into(),
-        });
+        self.secondary.push(Label { span, message: message.into() });
         self
     }
 
@@ -168,11 +158,7 @@ impl Diagnostic {
     }
 
     /// Adds "did you mean `x`?" when one of `candidates` is close to `wanted`.
-    pub fn with_suggestion<'a>(
-        self,
-        wanted: &str,
-        candidates: impl IntoIterator<Item = &'a str>,
-    ) -> Diagnostic {
+    pub fn with_suggestion<'a>(self, wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Diagnostic {
         match closest_name(wanted, candidates) {
             Some(name) => self.with_help(format!("did you mean `{name}`?")),
             None => self,
@@ -189,17 +175,13 @@ impl Diagnostic {
 }
 
 /// The candidate closest to `wanted` by edit distance, if it is close enough to be a typo.
-pub fn closest_name<'a>(
-    wanted: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn closest_name<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (wanted.chars().count() / 3).max(1);
     candidates
         .into_iter()
         .filter(|candidate| *candidate != wanted)
         .map(|candidate| {
-            let distance =
-                strsim::damerau_levenshtein(&wanted.to_lowercase(), &candidate.to_lowercase());
+            let distance = strsim::damerau_levenshtein(&wanted.to_lowercase(), &candidate.to_lowercase());
             (distance, candidate)
         })
         .filter(|(distance, _)| *distance <= limit)
@@ -219,13 +201,14 @@ impl SourceFile<'_> {
             Severity::Error => codespan::Severity::Error,
             Severity::Warning => codespan::Severity::Warning,
         };
-        let mut labels = vec![
-            codespan::Label::primary((), diagnostic.primary.span.clone())
-                .with_message(diagnostic.primary.message.clone()),
-        ];
-        labels.extend(diagnostic.secondary.iter().map(|label| {
-            codespan::Label::secondary((), label.span.clone()).with_message(label.message.clone())
-        }));
+        let mut labels = vec![codespan::Label::primary((), diagnostic.primary.span.clone())
+            .with_message(diagnostic.primary.message.clone())];
+        labels.extend(
+            diagnostic
+                .secondary
+                .iter()
+                .map(|label| codespan::Label::secondary((), label.span.clone()).with_message(label.message.clone())),
+        );
         let mut notes = Vec::new();
         if let Some(help) = &diagnostic.help {
             notes.push(format!("help: {help}"));
@@ -253,8 +236,7 @@ impl SourceFile<'_> {
     ) -> std::io::Result<()> {
         let file = SimpleFile::new(self.name, self.text);
         let config = term::Config::default();
-        term::emit_to_write_style(stream, &config, &file, &self.to_codespan(diagnostic))
-            .map_err(std::io::Error::other)
+        term::emit_to_write_style(stream, &config, &file, &self.to_codespan(diagnostic)).map_err(std::io::Error::other)
     }
 
     /// The 1-based line and column of a byte offset, counting columns in characters.

@@ -36,9 +36,7 @@ fn fenced_blocks<'a>(markdown: &'a str, info: &str) -> Vec<&'a str> {
 /// The examples of a code, with the prior's hash substituted.
 pub fn examples(code: Code) -> Examples {
     let markdown = code.explanation();
-    let prior = fenced_blocks(markdown, "schema prior")
-        .first()
-        .map(|text| text.to_string());
+    let prior = fenced_blocks(markdown, "schema prior").first().map(|text| text.to_string());
     let blocks = fenced_blocks(markdown, "schema");
     let hash = prior.as_deref().and_then(prior_hash);
     let substitute = |text: &str| match &hash {
@@ -47,29 +45,19 @@ pub fn examples(code: Code) -> Examples {
     };
     Examples {
         prior,
-        wrong: blocks
-            .first()
-            .map(|text| substitute(text))
-            .unwrap_or_default(),
-        right: blocks
-            .get(1)
-            .map(|text| substitute(text))
-            .unwrap_or_default(),
+        wrong: blocks.first().map(|text| substitute(text)).unwrap_or_default(),
+        right: blocks.get(1).map(|text| substitute(text)).unwrap_or_default(),
     }
 }
 
 fn prior_hash(text: &str) -> Option<String> {
-    crate::compile(text, None)
-        .ir
-        .map(|ir| crate::schema_hash(&ir).to_string())
+    crate::compile(text, None).ir.map(|ir| crate::schema_hash(&ir).to_string())
 }
 
 /// The explanation as `schemac explain` prints it.
 pub fn render(code: Code) -> String {
     let markdown = code.explanation();
-    let prior = fenced_blocks(markdown, "schema prior")
-        .first()
-        .and_then(|text| prior_hash(text));
+    let prior = fenced_blocks(markdown, "schema prior").first().and_then(|text| prior_hash(text));
     match prior {
         Some(hash) => markdown.replace(PRIOR_PLACEHOLDER, &hash),
         None => markdown.to_owned(),

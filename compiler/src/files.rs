@@ -16,27 +16,18 @@ pub struct ReadError {
 }
 
 pub fn read(path: &Path) -> Result<String, ReadError> {
-    std::fs::read_to_string(path).map_err(|source| ReadError {
-        path: path.to_owned(),
-        source,
-    })
+    std::fs::read_to_string(path).map_err(|source| ReadError { path: path.to_owned(), source })
 }
 
 /// The schemas a file's migrations may name: the `explicit` files, then the other `.schema`
 /// files in its directory. Files that do not compile are skipped: they cannot be a source.
 pub fn load_priors(file: &Path, explicit: &[PathBuf]) -> Result<Priors, ReadError> {
     let mut candidates: Vec<PathBuf> = explicit.to_vec();
-    let directory = file
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let directory = file.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
     if let Ok(entries) = std::fs::read_dir(directory) {
         let mut siblings: Vec<PathBuf> = entries
             .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-            .filter(|path| {
-                path.extension()
-                    .is_some_and(|extension| extension == "schema")
-            })
+            .filter(|path| path.extension().is_some_and(|extension| extension == "schema"))
             .filter(|path| !same_file(path, file))
             .collect();
         siblings.sort();
@@ -64,16 +55,8 @@ fn same_file(left: &Path, right: &Path) -> bool {
 }
 
 /// Compiles the text of `path`, loading priors only when the file has a migration.
-pub fn compile_text(
-    path: &Path,
-    text: &str,
-    explicit_priors: &[PathBuf],
-) -> Result<Checked, ReadError> {
+pub fn compile_text(path: &Path, text: &str, explicit_priors: &[PathBuf]) -> Result<Checked, ReadError> {
     let has_migrations = text.contains("migrate");
-    let priors = if has_migrations {
-        load_priors(path, explicit_priors)?
-    } else {
-        Priors::new()
-    };
+    let priors = if has_migrations { load_priors(path, explicit_priors)? } else { Priors::new() };
     Ok(crate::compile(text, Some(&priors)))
 }

@@ -21,13 +21,8 @@ pub fn format_source(source: &str) -> Result<String, Diagnostic> {
 
 /// Prints a parsed file in canonical layout, with the comments found in `source`.
 pub fn format_file(file: &File, source: &str) -> String {
-    let mut printer = Printer {
-        source,
-        comments: scan_comments(source),
-        next_comment: 0,
-        out: String::new(),
-        indent: 0,
-    };
+    let mut printer =
+        Printer { source, comments: scan_comments(source), next_comment: 0, out: String::new(), indent: 0 };
     printer.file(file);
     printer.out
 }
@@ -61,16 +56,10 @@ pub fn scan_comments(source: &str) -> Vec<Comment> {
         match byte {
             b'"' => in_string = true,
             b'/' if bytes.get(index + 1) == Some(&b'/') => {
-                let end = source[index..]
-                    .find('\n')
-                    .map_or(source.len(), |offset| index + offset);
-                let is_doc = source[index..end].starts_with("///")
-                    && !source[index..end].starts_with("////");
+                let end = source[index..].find('\n').map_or(source.len(), |offset| index + offset);
+                let is_doc = source[index..end].starts_with("///") && !source[index..end].starts_with("////");
                 if !is_doc {
-                    comments.push(Comment {
-                        span: index..end,
-                        text: source[index..end].trim_end().to_owned(),
-                    });
+                    comments.push(Comment { span: index..end, text: source[index..end].trim_end().to_owned() });
                 }
                 index = end;
                 continue;
@@ -140,14 +129,9 @@ impl Printer<'_> {
     /// Whether the source has a blank line between `end` and the next thing at or after `start`
     /// (counting comments in between as part of what comes next).
     fn blank_line_between(&self, end: usize, start: usize) -> bool {
-        let next_start = self
-            .comments
-            .get(self.next_comment)
-            .map_or(start, |comment| comment.span.start.min(start))
-            .max(end);
-        self.source
-            .get(end..next_start)
-            .is_some_and(|gap| gap.matches('\n').count() >= 2)
+        let next_start =
+            self.comments.get(self.next_comment).map_or(start, |comment| comment.span.start.min(start)).max(end);
+        self.source.get(end..next_start).is_some_and(|gap| gap.matches('\n').count() >= 2)
     }
 
     fn has_comment_within(&self, span: &Span) -> bool {
@@ -189,16 +173,9 @@ impl Printer<'_> {
 
     fn enum_decl(&mut self, decl: &EnumDecl) {
         self.docs(&decl.docs);
-        let names: Vec<&str> = decl
-            .variants
-            .iter()
-            .map(|variant| variant.name.text.as_str())
-            .collect();
+        let names: Vec<&str> = decl.variants.iter().map(|variant| variant.name.text.as_str()).collect();
         let one_line = format!("enum {} {{ {} }}", decl.name.text, names.join(", "));
-        let variants_have_docs = decl
-            .variants
-            .iter()
-            .any(|variant| !variant.docs.lines.is_empty());
+        let variants_have_docs = decl.variants.iter().any(|variant| !variant.docs.lines.is_empty());
         let fits = self.indent + one_line.len() <= MAX_WIDTH;
         if decl.variants.is_empty() {
             self.line(&format!("enum {} {{}}", decl.name.text));
@@ -270,10 +247,7 @@ impl Printer<'_> {
     fn field(&mut self, field: &Field) {
         self.docs(&field.docs);
         let mut text = format!("{}: {}", field.name.text, type_text(&field.ty));
-        let readonly = field
-            .modifiers
-            .iter()
-            .any(|modifier| matches!(modifier, FieldModifier::Readonly(_)));
+        let readonly = field.modifiers.iter().any(|modifier| matches!(modifier, FieldModifier::Readonly(_)));
         if readonly {
             text.push_str(" readonly");
         }
@@ -322,16 +296,10 @@ impl Printer<'_> {
         for step in &decl.steps {
             self.leading_comments(step.span.start);
             let text = match &step.kind {
-                MigrationStepKind::Add {
-                    target,
-                    value: Some(value),
-                } => {
+                MigrationStepKind::Add { target, value: Some(value) } => {
                     format!("add {} = {};", qualified(target), expr_text(value))
                 }
-                MigrationStepKind::Add {
-                    target,
-                    value: None,
-                } => format!("add {};", qualified(target)),
+                MigrationStepKind::Add { target, value: None } => format!("add {};", qualified(target)),
                 MigrationStepKind::Set { target, value } => {
                     format!("set {} = {};", qualified(target), expr_text(value))
                 }
@@ -397,9 +365,7 @@ fn quote(text: &str) -> String {
             '\n' => quoted.push_str("\\n"),
             '\t' => quoted.push_str("\\t"),
             '\r' => quoted.push_str("\\r"),
-            control if control.is_control() => {
-                quoted.push_str(&format!("\\u{{{:x}}}", control as u32))
-            }
+            control if control.is_control() => quoted.push_str(&format!("\\u{{{:x}}}", control as u32)),
             other => quoted.push(other),
         }
     }
@@ -412,11 +378,7 @@ fn quote(text: &str) -> String {
 fn float_text(value: f64) -> String {
     let magnitude = value.abs();
     let scientific = magnitude != 0.0 && !(1e-5..1e16).contains(&magnitude);
-    let text = if scientific {
-        format!("{value:e}")
-    } else {
-        format!("{value}")
-    };
+    let text = if scientific { format!("{value:e}") } else { format!("{value}") };
     match text.split_once('e') {
         Some((mantissa, exponent)) if !mantissa.contains('.') => format!("{mantissa}.0e{exponent}"),
         Some(_) => text,
@@ -433,11 +395,7 @@ pub fn expr_text(expr: &Expr) -> String {
         ExprKind::Float(value) => float_text(*value),
         ExprKind::String(value) => quote(value),
         ExprKind::Null => "null".to_owned(),
-        ExprKind::Path(segments) => segments
-            .iter()
-            .map(|segment| segment.text.as_str())
-            .collect::<Vec<_>>()
-            .join("."),
+        ExprKind::Path(segments) => segments.iter().map(|segment| segment.text.as_str()).collect::<Vec<_>>().join("."),
         ExprKind::Call { function, argument } => {
             format!("{}({})", function.text, expr_text(argument))
         }
@@ -451,17 +409,8 @@ pub fn expr_text(expr: &Expr) -> String {
             let options: Vec<String> = options.iter().map(expr_text).collect();
             format!("{} in ({})", expr_text(value), options.join(", "))
         }
-        ExprKind::Exists {
-            collection,
-            variable,
-            condition,
-        } => match condition {
-            Some(condition) => format!(
-                "exists {} {} where {}",
-                collection.text,
-                variable.text,
-                expr_text(condition)
-            ),
+        ExprKind::Exists { collection, variable, condition } => match condition {
+            Some(condition) => format!("exists {} {} where {}", collection.text, variable.text, expr_text(condition)),
             None => format!("exists {} {}", collection.text, variable.text),
         },
         ExprKind::Paren(inner) => format!("({})", expr_text(inner)),
@@ -493,20 +442,9 @@ fn layout(expr: &Expr, indent: usize) -> Vec<(usize, String)> {
             }
             lines
         }
-        ExprKind::Exists {
-            collection,
-            variable,
-            condition: Some(condition),
-        } => {
-            let mut lines = vec![(
-                0,
-                format!("exists {} {} where", collection.text, variable.text),
-            )];
-            lines.extend(
-                layout(condition, indent + INDENT)
-                    .into_iter()
-                    .map(|(extra, text)| (extra + INDENT, text)),
-            );
+        ExprKind::Exists { collection, variable, condition: Some(condition) } => {
+            let mut lines = vec![(0, format!("exists {} {} where", collection.text, variable.text))];
+            lines.extend(layout(condition, indent + INDENT).into_iter().map(|(extra, text)| (extra + INDENT, text)));
             lines
         }
         ExprKind::Not(operand) => prefixed("not ", layout(operand, indent + 4)),

@@ -16,11 +16,7 @@ pub struct SchemaHash(pub [u8; 32]);
 
 impl std::fmt::Display for SchemaHash {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            formatter,
-            "blake3:{}",
-            blake3::Hash::from_bytes(self.0).to_hex()
-        )
+        write!(formatter, "blake3:{}", blake3::Hash::from_bytes(self.0).to_hex())
     }
 }
 
@@ -38,20 +34,14 @@ impl std::str::FromStr for SchemaHash {
             return Err(malformed());
         }
         let hex = &text["blake3:".len()..];
-        blake3::Hash::from_hex(hex)
-            .map(|hash| SchemaHash(*hash.as_bytes()))
-            .map_err(|_| malformed())
+        blake3::Hash::from_hex(hex).map(|hash| SchemaHash(*hash.as_bytes())).map_err(|_| malformed())
     }
 }
 
 /// Whether `text` has the form of a schema hash: `blake3:` and 64 lowercase hex digits.
 pub fn is_well_formed(text: &str) -> bool {
-    text.strip_prefix("blake3:").is_some_and(|hex| {
-        hex.len() == 64
-            && hex
-                .bytes()
-                .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
-    })
+    text.strip_prefix("blake3:")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f')))
 }
 
 /// The canonical encoding the hash is taken over: deterministic CBOR (RFC 8949 §4.2.1) of the

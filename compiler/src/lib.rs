@@ -25,9 +25,6 @@ pub use hash::{schema_hash, SchemaHash};
 pub fn compile(text: &str, priors: Option<&Priors>) -> Checked {
     match parser::parse(text) {
         Ok(file) => check::check(&file, priors),
-        Err(diagnostic) => Checked {
-            ir: None,
-            diagnostics: vec![diagnostic],
-        },
+        Err(diagnostic) => Checked { ir: None, diagnostics: vec![diagnostic] },
     }
 }

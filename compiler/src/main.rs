@@ -79,31 +79,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Check { files, priors } => check_files(&cli, files, priors),
-        Command::Fmt {
-            files,
-            write,
-            check,
-        } => format_files(&cli, files, *write, *check),
-        Command::Hash {
-            file,
-            priors,
-            show_encoding,
-        } => compile_one(&cli, file, priors).map(|ir| {
+        Command::Fmt { files, write, check } => format_files(&cli, files, *write, *check),
+        Command::Hash { file, priors, show_encoding } => compile_one(&cli, file, priors).map(|ir| {
             if *show_encoding {
                 let encoding = schemac::hash::canonical_encoding(&ir);
-                println!(
-                    "{}",
-                    encoding
-                        .iter()
-                        .map(|byte| format!("{byte:02x}"))
-                        .collect::<String>()
-                );
+                println!("{}", encoding.iter().map(|byte| format!("{byte:02x}")).collect::<String>());
             }
             println!("{}", schemac::schema_hash(&ir));
         }),
         Command::Ir { file, priors } => compile_one(&cli, file, priors).and_then(|ir| {
-            let json = serde_json::to_string_pretty(&ir)
-                .map_err(|error| Failure::Usage(error.to_string()))?;
+            let json = serde_json::to_string_pretty(&ir).map_err(|error| Failure::Usage(error.to_string()))?;
             println!("{json}");
             Ok(())
         }),
@@ -123,8 +108,7 @@ fn main() -> ExitCode {
 }
 
 fn read(path: &Path) -> Result<String, Failure> {
-    std::fs::read_to_string(path)
-        .map_err(|error| Failure::Usage(format!("cannot read {}: {error}", path.display())))
+    std::fs::read_to_string(path).map_err(|error| Failure::Usage(format!("cannot read {}: {error}", path.display())))
 }
 
 fn print_diagnostics(cli: &Cli, source: &SourceFile, diagnostics: &[Diagnostic]) {
@@ -157,8 +141,7 @@ fn print_diagnostics(cli: &Cli, source: &SourceFile, diagnostics: &[Diagnostic])
 
 /// Compiles one file, loading priors only when the file has a migration.
 fn compile_file(path: &Path, text: &str, explicit_priors: &[PathBuf]) -> Result<Checked, Failure> {
-    schemac::files::compile_text(path, text, explicit_priors)
-        .map_err(|error| Failure::Usage(error.to_string()))
+    schemac::files::compile_text(path, text, explicit_priors).map_err(|error| Failure::Usage(error.to_string()))
 }
 
 fn check_files(cli: &Cli, files: &[PathBuf], priors: &[PathBuf]) -> Result<(), Failure> {
@@ -167,10 +150,7 @@ fn check_files(cli: &Cli, files: &[PathBuf], priors: &[PathBuf]) -> Result<(), F
         let text = read(path)?;
         let checked = compile_file(path, &text, priors)?;
         let name = path.display().to_string();
-        let source = SourceFile {
-            name: &name,
-            text: &text,
-        };
+        let source = SourceFile { name: &name, text: &text };
         print_diagnostics(cli, &source, &checked.diagnostics);
         if checked.ir.is_none() {
             failed = true;
@@ -187,15 +167,8 @@ fn compile_one(cli: &Cli, path: &Path, priors: &[PathBuf]) -> Result<schemac::ir
     let text = read(path)?;
     let checked = compile_file(path, &text, priors)?;
     let name = path.display().to_string();
-    let source = SourceFile {
-        name: &name,
-        text: &text,
-    };
-    let errors: Vec<Diagnostic> = checked
-        .diagnostics
-        .into_iter()
-        .filter(Diagnostic::is_error)
-        .collect();
+    let source = SourceFile { name: &name, text: &text };
+    let errors: Vec<Diagnostic> = checked.diagnostics.into_iter().filter(Diagnostic::is_error).collect();
     print_diagnostics(cli, &source, &errors);
     checked.ir.ok_or(Failure::InputErrors)
 }
@@ -208,14 +181,7 @@ fn format_files(cli: &Cli, files: &[PathBuf], write: bool, check: bool) -> Resul
             Ok(formatted) => formatted,
             Err(diagnostic) => {
                 let name = path.display().to_string();
-                print_diagnostics(
-                    cli,
-                    &SourceFile {
-                        name: &name,
-                        text: &text,
-                    },
-                    &[diagnostic],
-                );
+                print_diagnostics(cli, &SourceFile { name: &name, text: &text }, &[diagnostic]);
                 failed = true;
                 continue;
             }
@@ -227,9 +193,8 @@ fn format_files(cli: &Cli, files: &[PathBuf], write: bool, check: bool) -> Resul
             }
         } else if write {
             if formatted != text {
-                std::fs::write(path, formatted).map_err(|error| {
-                    Failure::Usage(format!("cannot write {}: {error}", path.display()))
-                })?;
+                std::fs::write(path, formatted)
+                    .map_err(|error| Failure::Usage(format!("cannot write {}: {error}", path.display())))?;
             }
         } else {
             print!("{formatted}");

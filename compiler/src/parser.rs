@@ -19,9 +19,7 @@ pub fn parse(text: &str) -> Result<File, Diagnostic> {
         Ok(pairs) => pairs,
         Err(_) => return Err(syntax_error(text)),
     };
-    let file = pairs
-        .next()
-        .ok_or_else(|| Diagnostic::new(Code::E0001, 0..0, "empty parse tree").with_label("here"))?;
+    let file = pairs.next().ok_or_else(|| Diagnostic::new(Code::E0001, 0..0, "empty parse tree").with_label("here"))?;
     build_file(file)
 }
 
@@ -64,10 +62,8 @@ fn syntax_error(text: &str) -> Diagnostic {
             // covered by the rule descriptions instead.
             let token = token.to_string();
             let is_operator = matches!(token.as_str(), "!=" | "<" | "<=" | "=" | ">" | ">=");
-            let helpful = matches!(
-                token.as_str(),
-                "," | ";" | "{" | "}" | "(" | ")" | ":" | "?" | "<" | ">" | "="
-            ) || is_structural_keyword(&token);
+            let helpful = matches!(token.as_str(), "," | ";" | "{" | "}" | "(" | ")" | ":" | "?" | "<" | ">" | "=")
+                || is_structural_keyword(&token);
             if helpful && !(is_operator && comparison_expected) {
                 expected.push(format!("`{token}`"));
             }
@@ -79,11 +75,7 @@ fn syntax_error(text: &str) -> Diagnostic {
     // Point at the next token, not at the whitespace before it.
     let position = position + (text[position..].len() - text[position..].trim_start().len());
     let found = found_at(text, position);
-    let expected_text = if expected.is_empty() {
-        "something else".to_owned()
-    } else {
-        join_alternatives(&expected)
-    };
+    let expected_text = if expected.is_empty() { "something else".to_owned() } else { join_alternatives(&expected) };
     let message = format!("syntax error: expected {expected_text}, found {found}");
     // When the unexpected token starts a new line, the missing piece belongs at the end of the
     // previous one, as with a forgotten `,` or `;`.
@@ -95,30 +87,21 @@ fn syntax_error(text: &str) -> Diagnostic {
             .with_label(format!("expected {expected_text} here"))
             .with_secondary(found_span, format!("found {found}"))
     } else {
-        Diagnostic::new(Code::E0001, found_span, message)
-            .with_label(format!("expected {expected_text}"))
+        Diagnostic::new(Code::E0001, found_span, message).with_label(format!("expected {expected_text}"))
     }
 }
 
 /// A string literal left open on the line where parsing stopped, if there is one.
 fn unterminated_string(text: &str, position: usize) -> Option<Diagnostic> {
     let line_start = text[..position].rfind('\n').map_or(0, |index| index + 1);
-    let line_end = text[position..]
-        .find('\n')
-        .map_or(text.len(), |index| position + index);
+    let line_end = text[position..].find('\n').map_or(text.len(), |index| position + index);
     let line = &text[line_start..line_end];
     let mut open_quote = None;
     let mut characters = line.char_indices();
     while let Some((index, character)) = characters.next() {
         match character {
             '/' if open_quote.is_none() && line[index..].starts_with("//") => break,
-            '"' => {
-                open_quote = if open_quote.is_some() {
-                    None
-                } else {
-                    Some(index)
-                }
-            }
+            '"' => open_quote = if open_quote.is_some() { None } else { Some(index) },
             '\\' if open_quote.is_some() => {
                 characters.next();
             }
@@ -127,21 +110,14 @@ fn unterminated_string(text: &str, position: usize) -> Option<Diagnostic> {
     }
     let quote = line_start + open_quote?;
     Some(
-        Diagnostic::new(
-            Code::E0001,
-            quote..quote + 1,
-            "syntax error: unterminated string literal",
-        )
-        .with_label("this string has no closing `\"` on its line")
-        .with_help("strings cannot span lines; write a line break as `\\n`"),
+        Diagnostic::new(Code::E0001, quote..quote + 1, "syntax error: unterminated string literal")
+            .with_label("this string has no closing `\"` on its line")
+            .with_help("strings cannot span lines; write a line break as `\\n`"),
     )
 }
 
 fn is_structural_keyword(token: &str) -> bool {
-    matches!(
-        token,
-        "allow" | "if" | "schema" | "migrate" | "from" | "to" | "where"
-    )
+    matches!(token, "allow" | "if" | "schema" | "migrate" | "from" | "to" | "where")
 }
 
 /// The length of the token at `position`: a word, a string, or one character.
@@ -181,23 +157,15 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
     Some(match rule {
         Rule::EOI => "end of file",
         Rule::schema_header => "`schema <name>;`",
-        Rule::identifier
-        | Rule::field_name
-        | Rule::field_reference
-        | Rule::type_name
-        | Rule::function_name => "a name",
+        Rule::identifier | Rule::field_name | Rule::field_reference | Rule::type_name | Rule::function_name => "a name",
         Rule::kw_schema => "`schema`",
         Rule::kw_enum => "`enum`",
         Rule::kw_type => "`type`",
         Rule::kw_collection => "`collection`",
         Rule::kw_allow => "`allow`",
         Rule::kw_if => "`if`",
-        Rule::kw_insert | Rule::kw_update | Rule::kw_delete => {
-            "an action (`insert`, `update`, `delete`)"
-        }
-        Rule::kw_readonly | Rule::kw_default | Rule::kw_check => {
-            "a field modifier (`readonly`, `default`, `check`)"
-        }
+        Rule::kw_insert | Rule::kw_update | Rule::kw_delete => "an action (`insert`, `update`, `delete`)",
+        Rule::kw_readonly | Rule::kw_default | Rule::kw_check => "a field modifier (`readonly`, `default`, `check`)",
         Rule::kw_ref => "`ref`",
         Rule::kw_migrate => "`migrate`",
         Rule::kw_from => "`from`",
@@ -212,15 +180,10 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::enum_variant => "an enum variant",
         Rule::field => "a field",
         Rule::allow_rule => "`allow`",
-        Rule::readonly | Rule::default_value | Rule::check => {
-            "a field modifier (`readonly`, `default`, `check`)"
+        Rule::readonly | Rule::default_value | Rule::check => "a field modifier (`readonly`, `default`, `check`)",
+        Rule::type_expr | Rule::named_type | Rule::ref_type | Rule::list_type | Rule::set_type | Rule::map_type => {
+            "a type"
         }
-        Rule::type_expr
-        | Rule::named_type
-        | Rule::ref_type
-        | Rule::list_type
-        | Rule::set_type
-        | Rule::map_type => "a type",
         Rule::optional_marker => "`?`",
         Rule::action | Rule::insert_action | Rule::update_action | Rule::delete_action => {
             "an action (`insert`, `update`, `delete`)"
@@ -256,20 +219,13 @@ fn span_of(pair: &Pair<Rule>) -> Span {
 }
 
 fn name(pair: Pair<Rule>) -> Name {
-    Name {
-        span: span_of(&pair),
-        text: pair.as_str().to_owned(),
-    }
+    Name { span: span_of(&pair), text: pair.as_str().to_owned() }
 }
 
 /// An internal inconsistency between the grammar and this builder. It cannot come from user
 /// input once the two agree, but it is still reported instead of panicking.
 fn unexpected(pair: &Pair<Rule>) -> Diagnostic {
-    Diagnostic::new(
-        Code::E0001,
-        span_of(pair),
-        format!("internal parser error: unexpected {:?}", pair.as_rule()),
-    )
+    Diagnostic::new(Code::E0001, span_of(pair), format!("internal parser error: unexpected {:?}", pair.as_rule()))
 }
 
 fn build_file(pair: Pair<Rule>) -> Result<File, Diagnostic> {
@@ -291,14 +247,9 @@ fn build_file(pair: Pair<Rule>) -> Result<File, Diagnostic> {
             _ => return Err(unexpected(&inner)),
         }
     }
-    let (name, header_span) = header
-        .ok_or_else(|| Diagnostic::new(Code::E0001, 0..0, "missing `schema <name>;` header"))?;
-    Ok(File {
-        docs,
-        name,
-        header_span,
-        items,
-    })
+    let (name, header_span) =
+        header.ok_or_else(|| Diagnostic::new(Code::E0001, 0..0, "missing `schema <name>;` header"))?;
+    Ok(File { docs, name, header_span, items })
 }
 
 /// Whether a pair is a keyword token, which carries no information for the tree.
@@ -341,8 +292,7 @@ fn split_docs(pair: Pair<Rule>) -> (Docs, Vec<Pair<Rule>>) {
         }
         if inner.as_rule() == Rule::doc_comment && rest.is_empty() {
             let text = inner.into_inner().next().map_or("", |text| text.as_str());
-            docs.lines
-                .push(text.strip_prefix(' ').unwrap_or(text).trim_end().to_owned());
+            docs.lines.push(text.strip_prefix(' ').unwrap_or(text).trim_end().to_owned());
         } else {
             rest.push(inner);
         }
@@ -352,51 +302,33 @@ fn split_docs(pair: Pair<Rule>) -> (Docs, Vec<Pair<Rule>>) {
 
 /// The children of a node that carry information (no keyword tokens).
 fn significant(pair: Pair<Rule>) -> impl Iterator<Item = Pair<Rule>> {
-    pair.into_inner()
-        .filter(|inner| !is_keyword_token(inner.as_rule()))
+    pair.into_inner().filter(|inner| !is_keyword_token(inner.as_rule()))
 }
 
 fn build_enum(pair: Pair<Rule>) -> Result<EnumDecl, Diagnostic> {
     let span = span_of(&pair);
     let (docs, children) = split_docs(pair);
     let mut inner = children.into_iter();
-    let enum_name = inner
-        .next()
-        .map(name)
-        .ok_or_else(|| Diagnostic::new(Code::E0001, span.clone(), "enum without a name"))?;
+    let enum_name =
+        inner.next().map(name).ok_or_else(|| Diagnostic::new(Code::E0001, span.clone(), "enum without a name"))?;
     let variants = inner
         .map(|variant| {
             let (docs, parts) = split_docs(variant);
-            parts.into_iter().next().map(|variant_name| EnumVariant {
-                docs,
-                name: name(variant_name),
-            })
+            parts.into_iter().next().map(|variant_name| EnumVariant { docs, name: name(variant_name) })
         })
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| Diagnostic::new(Code::E0001, span.clone(), "malformed enum variant"))?;
-    Ok(EnumDecl {
-        docs,
-        name: enum_name,
-        variants,
-        span,
-    })
+    Ok(EnumDecl { docs, name: enum_name, variants, span })
 }
 
 fn build_record(pair: Pair<Rule>) -> Result<RecordDecl, Diagnostic> {
     let span = span_of(&pair);
     let (docs, children) = split_docs(pair);
     let mut inner = children.into_iter();
-    let record_name = inner
-        .next()
-        .map(name)
-        .ok_or_else(|| Diagnostic::new(Code::E0001, span.clone(), "type without a name"))?;
+    let record_name =
+        inner.next().map(name).ok_or_else(|| Diagnostic::new(Code::E0001, span.clone(), "type without a name"))?;
     let fields = inner.map(build_field).collect::<Result<_, _>>()?;
-    Ok(RecordDecl {
-        docs,
-        name: record_name,
-        fields,
-        span,
-    })
+    Ok(RecordDecl { docs, name: record_name, fields, span })
 }
 
 fn build_collection(pair: Pair<Rule>) -> Result<CollectionDecl, Diagnostic> {
@@ -416,12 +348,7 @@ fn build_collection(pair: Pair<Rule>) -> Result<CollectionDecl, Diagnostic> {
             _ => return Err(unexpected(&member)),
         });
     }
-    Ok(CollectionDecl {
-        docs,
-        name: collection_name,
-        members,
-        span,
-    })
+    Ok(CollectionDecl { docs, name: collection_name, members, span })
 }
 
 fn build_field(pair: Pair<Rule>) -> Result<Field, Diagnostic> {
@@ -441,13 +368,7 @@ fn build_field(pair: Pair<Rule>) -> Result<Field, Diagnostic> {
         }
     }
     match (field_name, ty) {
-        (Some(name), Some(ty)) => Ok(Field {
-            docs,
-            name,
-            ty,
-            modifiers,
-            span,
-        }),
+        (Some(name), Some(ty)) => Ok(Field { docs, name, ty, modifiers, span }),
         _ => Err(Diagnostic::new(Code::E0001, span, "malformed field")),
     }
 }
@@ -455,19 +376,13 @@ fn build_field(pair: Pair<Rule>) -> Result<Field, Diagnostic> {
 fn build_type(pair: Pair<Rule>) -> Result<TypeExpr, Diagnostic> {
     let span = span_of(&pair);
     let mut inner = pair.into_inner();
-    let atom = inner
-        .next()
-        .ok_or_else(|| Diagnostic::new(Code::E0001, span.clone(), "missing type"))?;
+    let atom = inner.next().ok_or_else(|| Diagnostic::new(Code::E0001, span.clone(), "missing type"))?;
     let optional = inner.next().is_some();
     let atom_span = span_of(&atom);
     let missing = || Diagnostic::new(Code::E0001, atom_span.clone(), "malformed type");
     let kind = match atom.as_rule() {
-        Rule::named_type => {
-            TypeExprKind::Named(atom.into_inner().next().map(name).ok_or_else(missing)?)
-        }
-        Rule::ref_type => {
-            TypeExprKind::Ref(significant(atom).next().map(name).ok_or_else(missing)?)
-        }
+        Rule::named_type => TypeExprKind::Named(atom.into_inner().next().map(name).ok_or_else(missing)?),
+        Rule::ref_type => TypeExprKind::Ref(significant(atom).next().map(name).ok_or_else(missing)?),
         Rule::list_type => {
             let element = atom.into_inner().next().ok_or_else(missing)?;
             TypeExprKind::List(Box::new(build_type(element)?))
@@ -485,11 +400,7 @@ fn build_type(pair: Pair<Rule>) -> Result<TypeExpr, Diagnostic> {
         }
         _ => return Err(unexpected(&atom)),
     };
-    Ok(TypeExpr {
-        kind,
-        optional,
-        span,
-    })
+    Ok(TypeExpr { kind, optional, span })
 }
 
 fn build_rule(pair: Pair<Rule>) -> Result<crate::ast::Rule, Diagnostic> {
@@ -504,41 +415,29 @@ fn build_rule(pair: Pair<Rule>) -> Result<crate::ast::Rule, Diagnostic> {
             _ => return Err(unexpected(&inner)),
         }
     }
-    let condition = condition
-        .ok_or_else(|| Diagnostic::new(Code::E0001, span.clone(), "rule without a condition"))?;
-    Ok(crate::ast::Rule {
-        docs,
-        actions,
-        condition,
-        span,
-    })
+    let condition = condition.ok_or_else(|| Diagnostic::new(Code::E0001, span.clone(), "rule without a condition"))?;
+    Ok(crate::ast::Rule { docs, actions, condition, span })
 }
 
 fn build_action(pair: Pair<Rule>) -> Result<Action, Diagnostic> {
     let span = span_of(&pair);
-    let kind_pair = pair
-        .into_inner()
-        .next()
-        .ok_or_else(|| Diagnostic::new(Code::E0001, span.clone(), "missing action"))?;
-    let kind = match kind_pair.as_rule() {
-        Rule::insert_action => ActionKind::Insert,
-        Rule::delete_action => ActionKind::Delete,
-        Rule::update_action => ActionKind::Update(significant(kind_pair).next().map(|list| {
-            list.into_inner()
-                .filter_map(|reference| reference.into_inner().next().map(name))
-                .collect()
-        })),
-        _ => return Err(unexpected(&kind_pair)),
-    };
+    let kind_pair =
+        pair.into_inner().next().ok_or_else(|| Diagnostic::new(Code::E0001, span.clone(), "missing action"))?;
+    let kind =
+        match kind_pair.as_rule() {
+            Rule::insert_action => ActionKind::Insert,
+            Rule::delete_action => ActionKind::Delete,
+            Rule::update_action => ActionKind::Update(significant(kind_pair).next().map(|list| {
+                list.into_inner().filter_map(|reference| reference.into_inner().next().map(name)).collect()
+            })),
+            _ => return Err(unexpected(&kind_pair)),
+        };
     Ok(Action { kind, span })
 }
 
 fn build_first_expr(pair: Pair<Rule>) -> Result<Expr, Diagnostic> {
     let span = span_of(&pair);
-    match pair
-        .into_inner()
-        .find(|inner| inner.as_rule() == Rule::expr)
-    {
+    match pair.into_inner().find(|inner| inner.as_rule() == Rule::expr) {
         Some(expr) => build_expr(expr, 0),
         None => Err(Diagnostic::new(Code::E0001, span, "missing expression")),
     }
@@ -561,13 +460,9 @@ fn is_comparison(expr: &Expr) -> bool {
 }
 
 fn chained_comparison(span: Span) -> Diagnostic {
-    Diagnostic::new(
-        Code::E0001,
-        span,
-        "syntax error: comparisons cannot be chained",
-    )
-    .with_label("two comparisons in a row")
-    .with_help("combine them with `and`, or add parentheses to say which comes first")
+    Diagnostic::new(Code::E0001, span, "syntax error: comparisons cannot be chained")
+        .with_label("two comparisons in a row")
+        .with_help("combine them with `and`, or add parentheses to say which comes first")
 }
 
 /// Builds an expression from the flat operand/operator sequence of an `expr` node.
@@ -586,10 +481,7 @@ fn build_expr(pair: Pair<Rule>, depth: usize) -> Result<Expr, Diagnostic> {
         .map_prefix(|operator, operand| {
             let operand = operand?;
             let span = operator.as_span().start()..operand.span.end;
-            Ok(Expr {
-                kind: ExprKind::Not(Box::new(operand)),
-                span,
-            })
+            Ok(Expr { kind: ExprKind::Not(Box::new(operand)), span })
         })
         .map_postfix(|value, list| {
             let value = value?;
@@ -602,13 +494,7 @@ fn build_expr(pair: Pair<Rule>, depth: usize) -> Result<Expr, Diagnostic> {
                 .filter(|option| option.as_rule() == Rule::expr)
                 .map(|option| build_expr(option, depth + 1))
                 .collect::<Result<_, _>>()?;
-            Ok(Expr {
-                kind: ExprKind::In {
-                    value: Box::new(value),
-                    options,
-                },
-                span,
-            })
+            Ok(Expr { kind: ExprKind::In { value: Box::new(value), options }, span })
         })
         .map_infix(|left, operator, right| {
             let (left, right) = (left?, right?);
@@ -629,11 +515,7 @@ fn build_expr(pair: Pair<Rule>, depth: usize) -> Result<Expr, Diagnostic> {
                         ">=" => CompareOp::GreaterOrEqual,
                         _ => return Err(unexpected(&operator)),
                     };
-                    ExprKind::Compare {
-                        op,
-                        left: Box::new(left),
-                        right: Box::new(right),
-                    }
+                    ExprKind::Compare { op, left: Box::new(left), right: Box::new(right) }
                 }
             };
             Ok(Expr { kind, span })
@@ -650,65 +532,31 @@ fn build_operand(pair: Pair<Rule>, depth: usize) -> Result<Expr, Diagnostic> {
     let missing = || Diagnostic::new(Code::E0001, span.clone(), "malformed expression");
     match rule {
         Rule::exists => {
-            let significant: Vec<_> = inner
-                .filter(|part| !matches!(part.as_rule(), Rule::kw_exists | Rule::kw_where))
-                .collect();
+            let significant: Vec<_> =
+                inner.filter(|part| !matches!(part.as_rule(), Rule::kw_exists | Rule::kw_where)).collect();
             let mut parts = significant.into_iter();
             let collection = parts.next().map(name).ok_or_else(missing)?;
             let variable = parts.next().map(name).ok_or_else(missing)?;
-            let condition = parts
-                .next()
-                .map(|condition| build_expr(condition, depth))
-                .transpose()?
-                .map(Box::new);
-            Ok(Expr {
-                kind: ExprKind::Exists {
-                    collection,
-                    variable,
-                    condition,
-                },
-                span,
-            })
+            let condition = parts.next().map(|condition| build_expr(condition, depth)).transpose()?.map(Box::new);
+            Ok(Expr { kind: ExprKind::Exists { collection, variable, condition }, span })
         }
         Rule::parenthesized => {
             let expr = build_expr(inner.next().ok_or_else(missing)?, depth)?;
-            Ok(Expr {
-                kind: ExprKind::Paren(Box::new(expr)),
-                span,
-            })
+            Ok(Expr { kind: ExprKind::Paren(Box::new(expr)), span })
         }
         Rule::call => {
             let function = inner.next().map(name).ok_or_else(missing)?;
             let argument = build_expr(inner.next().ok_or_else(missing)?, depth)?;
-            Ok(Expr {
-                kind: ExprKind::Call {
-                    function,
-                    argument: Box::new(argument),
-                },
-                span,
+            Ok(Expr { kind: ExprKind::Call { function, argument: Box::new(argument) }, span })
+        }
+        Rule::path => Ok(Expr { kind: ExprKind::Path(inner.map(name).collect()), span }),
+        Rule::integer_literal => {
+            text.parse::<i64>().map(|value| Expr { kind: ExprKind::Int(value), span: span.clone() }).map_err(|_| {
+                Diagnostic::new(Code::E0002, span.clone(), format!("integer literal `{text}` does not fit in 64 bits"))
+                    .with_label("out of range")
+                    .with_help("integers are signed 64-bit: from -9223372036854775808 to 9223372036854775807")
             })
         }
-        Rule::path => Ok(Expr {
-            kind: ExprKind::Path(inner.map(name).collect()),
-            span,
-        }),
-        Rule::integer_literal => text
-            .parse::<i64>()
-            .map(|value| Expr {
-                kind: ExprKind::Int(value),
-                span: span.clone(),
-            })
-            .map_err(|_| {
-                Diagnostic::new(
-                    Code::E0002,
-                    span.clone(),
-                    format!("integer literal `{text}` does not fit in 64 bits"),
-                )
-                .with_label("out of range")
-                .with_help(
-                    "integers are signed 64-bit: from -9223372036854775808 to 9223372036854775807",
-                )
-            }),
         _ => build_literal(rule, span, text),
     }
 }
@@ -718,25 +566,15 @@ fn build_literal(rule: Rule, span: Span, text: &str) -> Result<Expr, Diagnostic>
         Rule::float_literal => match text.parse::<f64>() {
             Ok(value) if value.is_finite() => ExprKind::Float(value),
             _ => {
-                return Err(Diagnostic::new(
-                    Code::E0002,
-                    span,
-                    format!("float literal `{text}` is out of range"),
-                )
-                .with_label("not a finite 64-bit float"))
+                return Err(Diagnostic::new(Code::E0002, span, format!("float literal `{text}` is out of range"))
+                    .with_label("not a finite 64-bit float"))
             }
         },
-        Rule::string_literal => {
-            ExprKind::String(unescape(&text[1..text.len() - 1], span.start + 1)?)
-        }
+        Rule::string_literal => ExprKind::String(unescape(&text[1..text.len() - 1], span.start + 1)?),
         Rule::bool_literal => ExprKind::Bool(text == "true"),
         Rule::null_literal => ExprKind::Null,
         _ => {
-            return Err(Diagnostic::new(
-                Code::E0001,
-                span,
-                format!("internal parser error: unexpected {rule:?}"),
-            ));
+            return Err(Diagnostic::new(Code::E0001, span, format!("internal parser error: unexpected {rule:?}")));
         }
     };
     Ok(Expr { kind, span })
@@ -762,9 +600,7 @@ pub(crate) fn unescape(text: &str, offset: usize) -> Result<String, Diagnostic> 
                 let rest = &text[index + 2..];
                 let close = rest.find('}').unwrap_or(rest.len());
                 let digits = rest.get(1..close).unwrap_or("");
-                let code_point = u32::from_str_radix(digits, 16)
-                    .ok()
-                    .and_then(char::from_u32);
+                let code_point = u32::from_str_radix(digits, 16).ok().and_then(char::from_u32);
                 match code_point {
                     Some(decoded) => result.push(decoded),
                     None => {
@@ -782,13 +618,9 @@ pub(crate) fn unescape(text: &str, offset: usize) -> Result<String, Diagnostic> 
                 }
             }
             _ => {
-                return Err(Diagnostic::new(
-                    Code::E0002,
-                    offset + index..offset + index + 2,
-                    "unknown escape",
-                )
-                .with_label("invalid escape")
-                .with_help("the escapes are \\\" \\\\ \\n \\t \\r and \\u{…}"));
+                return Err(Diagnostic::new(Code::E0002, offset + index..offset + index + 2, "unknown escape")
+                    .with_label("invalid escape")
+                    .with_help("the escapes are \\\" \\\\ \\n \\t \\r and \\u{…}"));
             }
         }
     }
@@ -806,22 +638,13 @@ fn build_migration(pair: Pair<Rule>) -> Result<MigrationDecl, Diagnostic> {
                 let text = inner.as_str();
                 from = Some((text[1..text.len() - 1].to_owned(), span_of(&inner)));
             }
-            Rule::add_step | Rule::rename_step | Rule::drop_step | Rule::set_step => {
-                steps.push(build_step(inner)?)
-            }
+            Rule::add_step | Rule::rename_step | Rule::drop_step | Rule::set_step => steps.push(build_step(inner)?),
             _ => return Err(unexpected(&inner)),
         }
     }
-    let (from, from_span) = from.ok_or_else(|| {
-        Diagnostic::new(Code::E0001, span.clone(), "migration without a source hash")
-    })?;
-    Ok(MigrationDecl {
-        docs,
-        from,
-        from_span,
-        steps,
-        span,
-    })
+    let (from, from_span) =
+        from.ok_or_else(|| Diagnostic::new(Code::E0001, span.clone(), "migration without a source hash"))?;
+    Ok(MigrationDecl { docs, from, from_span, steps, span })
 }
 
 fn build_step(pair: Pair<Rule>) -> Result<MigrationStep, Diagnostic> {
@@ -834,24 +657,15 @@ fn build_step(pair: Pair<Rule>) -> Result<MigrationStep, Diagnostic> {
     let mut target_parts = target_pair.into_inner();
     let collection = target_parts.next().map(name).ok_or_else(missing)?;
     let field = target_parts.next().map(name);
-    let target = QualifiedName {
-        collection,
-        field,
-        span: target_span,
-    };
+    let target = QualifiedName { collection, field, span: target_span };
     let kind = match rule {
-        Rule::add_step => MigrationStepKind::Add {
-            target,
-            value: inner.next().map(|value| build_expr(value, 0)).transpose()?,
-        },
-        Rule::set_step => MigrationStepKind::Set {
-            target,
-            value: build_expr(inner.next().ok_or_else(missing)?, 0)?,
-        },
-        Rule::rename_step => MigrationStepKind::Rename {
-            target,
-            new_name: inner.next().map(name).ok_or_else(missing)?,
-        },
+        Rule::add_step => {
+            MigrationStepKind::Add { target, value: inner.next().map(|value| build_expr(value, 0)).transpose()? }
+        }
+        Rule::set_step => MigrationStepKind::Set { target, value: build_expr(inner.next().ok_or_else(missing)?, 0)? },
+        Rule::rename_step => {
+            MigrationStepKind::Rename { target, new_name: inner.next().map(name).ok_or_else(missing)? }
+        }
         Rule::drop_step => MigrationStepKind::Drop { target },
         _ => return Err(missing()),
     };

@@ -66,13 +66,11 @@ impl Writer {
             24..=0xff => self.bytes.extend_from_slice(&[major | 24, argument as u8]),
             0x100..=0xffff => {
                 self.bytes.push(major | 25);
-                self.bytes
-                    .extend_from_slice(&(argument as u16).to_be_bytes());
+                self.bytes.extend_from_slice(&(argument as u16).to_be_bytes());
             }
             0x1_0000..=0xffff_ffff => {
                 self.bytes.push(major | 26);
-                self.bytes
-                    .extend_from_slice(&(argument as u32).to_be_bytes());
+                self.bytes.extend_from_slice(&(argument as u32).to_be_bytes());
             }
             _ => {
                 self.bytes.push(major | 27);
@@ -147,9 +145,8 @@ impl Writer {
                 // Canonical order: shorter keys first, then bytewise (the order of the
                 // encoded keys for text).
                 let mut sorted: Vec<&(String, Value)> = entries.iter().collect();
-                sorted.sort_by(|left, right| {
-                    (left.0.len(), left.0.as_bytes()).cmp(&(right.0.len(), right.0.as_bytes()))
-                });
+                sorted
+                    .sort_by(|left, right| (left.0.len(), left.0.as_bytes()).cmp(&(right.0.len(), right.0.as_bytes())));
                 self.head(MAP, sorted.len() as u64);
                 for (key, entry) in sorted {
                     self.text(key);
@@ -167,17 +164,12 @@ pub struct Reader<'b> {
 }
 
 fn malformed(position: usize, error: impl std::fmt::Display) -> DecodeError {
-    DecodeError::Malformed {
-        position,
-        reason: error.to_string(),
-    }
+    DecodeError::Malformed { position, reason: error.to_string() }
 }
 
 impl<'b> Reader<'b> {
     pub fn new(bytes: &'b [u8]) -> Reader<'b> {
-        Reader {
-            decoder: minicbor::Decoder::new(bytes),
-        }
+        Reader { decoder: minicbor::Decoder::new(bytes) }
     }
 
     pub fn position(&self) -> usize {
@@ -190,11 +182,7 @@ impl<'b> Reader<'b> {
 
     /// Fails unless every byte was consumed.
     pub fn finish(&self) -> Result<(), DecodeError> {
-        let extra = self
-            .decoder
-            .input()
-            .len()
-            .saturating_sub(self.decoder.position());
+        let extra = self.decoder.input().len().saturating_sub(self.decoder.position());
         if extra == 0 {
             Ok(())
         } else {
@@ -205,69 +193,45 @@ impl<'b> Reader<'b> {
     /// The bytes of the next data item, whatever it is (for reading a sequence of items).
     pub fn next_item(&mut self) -> Result<&'b [u8], DecodeError> {
         let start = self.position();
-        self.decoder
-            .skip()
-            .map_err(|error| malformed(start, error))?;
+        self.decoder.skip().map_err(|error| malformed(start, error))?;
         Ok(&self.decoder.input()[start..self.position()])
     }
 
     /// A definite-length array header; returns its length.
     pub fn array(&mut self) -> Result<usize, DecodeError> {
         let position = self.position();
-        match self
-            .decoder
-            .array()
-            .map_err(|error| malformed(position, error))?
-        {
-            Some(length) => {
-                usize::try_from(length).map_err(|_| malformed(position, "array too long"))
-            }
-            None => Err(DecodeError::Unsupported {
-                position,
-                kind: "indefinite-length array".into(),
-            }),
+        match self.decoder.array().map_err(|error| malformed(position, error))? {
+            Some(length) => usize::try_from(length).map_err(|_| malformed(position, "array too long")),
+            None => Err(DecodeError::Unsupported { position, kind: "indefinite-length array".into() }),
         }
     }
 
     pub fn unsigned(&mut self) -> Result<u64, DecodeError> {
         let position = self.position();
-        self.decoder
-            .u64()
-            .map_err(|error| malformed(position, error))
+        self.decoder.u64().map_err(|error| malformed(position, error))
     }
 
     pub fn bytes(&mut self) -> Result<&'b [u8], DecodeError> {
         let position = self.position();
-        self.decoder
-            .bytes()
-            .map_err(|error| malformed(position, error))
+        self.decoder.bytes().map_err(|error| malformed(position, error))
     }
 
     pub fn fixed_bytes<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
         let position = self.position();
         let bytes = self.bytes()?;
-        bytes.try_into().map_err(|_| {
-            malformed(
-                position,
-                format!("expected {N} bytes, found {}", bytes.len()),
-            )
-        })
+        bytes.try_into().map_err(|_| malformed(position, format!("expected {N} bytes, found {}", bytes.len())))
     }
 
     pub fn text(&mut self) -> Result<&'b str, DecodeError> {
         let position = self.position();
-        self.decoder
-            .str()
-            .map_err(|error| malformed(position, error))
+        self.decoder.str().map_err(|error| malformed(position, error))
     }
 
     /// `null` (returns `true`) or nothing consumed (returns `false`).
     pub fn null(&mut self) -> Result<bool, DecodeError> {
         let position = self.position();
         if matches!(self.decoder.datatype(), Ok(minicbor::data::Type::Null)) {
-            self.decoder
-                .null()
-                .map_err(|error| malformed(position, error))?;
+            self.decoder.null().map_err(|error| malformed(position, error))?;
             Ok(true)
         } else {
             Ok(false)
@@ -281,87 +245,49 @@ impl<'b> Reader<'b> {
             return Err(DecodeError::TooDeep { limit: MAX_NESTING });
         }
         let position = self.position();
-        let kind = self
-            .decoder
-            .datatype()
-            .map_err(|error| malformed(position, error))?;
-        let value =
-            match kind {
-                Type::Null => {
-                    self.decoder
-                        .null()
-                        .map_err(|error| malformed(position, error))?;
-                    Value::Null
+        let kind = self.decoder.datatype().map_err(|error| malformed(position, error))?;
+        let value = match kind {
+            Type::Null => {
+                self.decoder.null().map_err(|error| malformed(position, error))?;
+                Value::Null
+            }
+            Type::Bool => Value::Bool(self.decoder.bool().map_err(|error| malformed(position, error))?),
+            Type::U8 | Type::U16 | Type::U32 | Type::U64 | Type::I8 | Type::I16 | Type::I32 | Type::I64 | Type::Int => {
+                let integer = self.decoder.int().map_err(|error| malformed(position, error))?;
+                Value::Int(
+                    i64::try_from(integer)
+                        .map_err(|_| malformed(position, "integer outside the 64-bit signed range"))?,
+                )
+            }
+            Type::F64 => Value::Float(self.decoder.f64().map_err(|error| malformed(position, error))?),
+            Type::Bytes => Value::Bytes(self.bytes()?.to_vec()),
+            Type::String => Value::Text(self.text()?.to_owned()),
+            Type::Array => {
+                let length = self.array()?;
+                let mut items = Vec::with_capacity(length.min(1024));
+                for _ in 0..length {
+                    items.push(self.value(depth + 1)?);
                 }
-                Type::Bool => Value::Bool(
-                    self.decoder
-                        .bool()
-                        .map_err(|error| malformed(position, error))?,
-                ),
-                Type::U8
-                | Type::U16
-                | Type::U32
-                | Type::U64
-                | Type::I8
-                | Type::I16
-                | Type::I32
-                | Type::I64
-                | Type::Int => {
-                    let integer = self
-                        .decoder
-                        .int()
-                        .map_err(|error| malformed(position, error))?;
-                    Value::Int(i64::try_from(integer).map_err(|_| {
-                        malformed(position, "integer outside the 64-bit signed range")
-                    })?)
-                }
-                Type::F64 => Value::Float(
-                    self.decoder
-                        .f64()
-                        .map_err(|error| malformed(position, error))?,
-                ),
-                Type::Bytes => Value::Bytes(self.bytes()?.to_vec()),
-                Type::String => Value::Text(self.text()?.to_owned()),
-                Type::Array => {
-                    let length = self.array()?;
-                    let mut items = Vec::with_capacity(length.min(1024));
-                    for _ in 0..length {
-                        items.push(self.value(depth + 1)?);
+                Value::Array(items)
+            }
+            Type::Map => {
+                let length = match self.decoder.map().map_err(|error| malformed(position, error))? {
+                    Some(length) => length,
+                    None => return Err(DecodeError::Unsupported { position, kind: "indefinite-length map".into() }),
+                };
+                let mut entries: Vec<(String, Value)> = Vec::new();
+                for _ in 0..length {
+                    let key = self.text()?.to_owned();
+                    if entries.iter().any(|(existing, _)| *existing == key) {
+                        return Err(DecodeError::DuplicateKey { key });
                     }
-                    Value::Array(items)
+                    let entry = self.value(depth + 1)?;
+                    entries.push((key, entry));
                 }
-                Type::Map => {
-                    let length = match self
-                        .decoder
-                        .map()
-                        .map_err(|error| malformed(position, error))?
-                    {
-                        Some(length) => length,
-                        None => {
-                            return Err(DecodeError::Unsupported {
-                                position,
-                                kind: "indefinite-length map".into(),
-                            })
-                        }
-                    };
-                    let mut entries: Vec<(String, Value)> = Vec::new();
-                    for _ in 0..length {
-                        let key = self.text()?.to_owned();
-                        if entries.iter().any(|(existing, _)| *existing == key) {
-                            return Err(DecodeError::DuplicateKey { key });
-                        }
-                        let entry = self.value(depth + 1)?;
-                        entries.push((key, entry));
-                    }
-                    Value::Map(entries)
-                }
-                other => {
-                    return Err(DecodeError::Unsupported {
-                        position,
-                        kind: format!("{other:?}"),
-                    })
-                }
-            };
+                Value::Map(entries)
+            }
+            other => return Err(DecodeError::Unsupported { position, kind: format!("{other:?}") }),
+        };
         Ok(value)
     }
 }
@@ -371,11 +297,8 @@ pub fn require_canonical(input: &[u8], canonical: &[u8]) -> Result<(), DecodeErr
     if input == canonical {
         return Ok(());
     }
-    let position = input
-        .iter()
-        .zip(canonical)
-        .position(|(left, right)| left != right)
-        .unwrap_or(input.len().min(canonical.len()));
+    let position =
+        input.iter().zip(canonical).position(|(left, right)| left != right).unwrap_or(input.len().min(canonical.len()));
     Err(DecodeError::NotCanonical { position })
 }
 
@@ -400,35 +323,23 @@ mod tests {
     #[test]
     fn non_canonical_forms_are_rejected() {
         // 1 written with a one-byte argument instead of inline.
-        assert!(matches!(
-            decode(&[0x18, 0x01]),
-            Err(DecodeError::NotCanonical { .. })
-        ));
+        assert!(matches!(decode(&[0x18, 0x01]), Err(DecodeError::NotCanonical { .. })));
         // A map with keys out of order: {"bb": 1, "a": 2}.
         assert!(matches!(
             decode(&[0xa2, 0x62, b'b', b'b', 0x01, 0x61, b'a', 0x02]),
             Err(DecodeError::NotCanonical { .. })
         ));
         // Duplicate keys.
-        assert!(matches!(
-            decode(&[0xa2, 0x61, b'a', 0x01, 0x61, b'a', 0x02]),
-            Err(DecodeError::DuplicateKey { .. })
-        ));
+        assert!(matches!(decode(&[0xa2, 0x61, b'a', 0x01, 0x61, b'a', 0x02]), Err(DecodeError::DuplicateKey { .. })));
         // Indefinite-length array.
-        assert!(matches!(
-            decode(&[0x9f, 0x01, 0xff]),
-            Err(DecodeError::Unsupported { .. })
-        ));
+        assert!(matches!(decode(&[0x9f, 0x01, 0xff]), Err(DecodeError::Unsupported { .. })));
         // A float in half precision (we write every float as binary64).
         assert!(matches!(
             decode(&[0xf9, 0x3c, 0x00]),
             Err(DecodeError::Unsupported { .. }) | Err(DecodeError::NotCanonical { .. })
         ));
         // Trailing bytes.
-        assert!(matches!(
-            decode(&[0x01, 0x02]),
-            Err(DecodeError::TrailingBytes { .. })
-        ));
+        assert!(matches!(decode(&[0x01, 0x02]), Err(DecodeError::TrailingBytes { .. })));
         // Deep nesting.
         let mut deep = vec![0x81; 100];
         deep.push(0x01);
@@ -438,15 +349,7 @@ mod tests {
     #[test]
     fn canonical_values_round_trip() {
         let value = Value::Map(vec![
-            (
-                "b".into(),
-                Value::Array(vec![
-                    Value::Int(-1),
-                    Value::Int(24),
-                    Value::Int(i64::MIN),
-                    Value::Float(1.5),
-                ]),
-            ),
+            ("b".into(), Value::Array(vec![Value::Int(-1), Value::Int(24), Value::Int(i64::MIN), Value::Float(1.5)])),
             ("aa".into(), Value::Bytes(vec![1, 2, 3])),
             ("c".into(), Value::Text("ünï".into())),
             ("d".into(), Value::Null),

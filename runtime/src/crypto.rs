@@ -66,39 +66,25 @@ impl CryptoSuite for Ed25519Blake3 {
     }
 
     fn identity(&self, secret: &SecretKey) -> Identity {
-        Identity(
-            ed25519_consensus::SigningKey::from(secret.0)
-                .verification_key()
-                .to_bytes(),
-        )
+        Identity(ed25519_consensus::SigningKey::from(secret.0).verification_key().to_bytes())
     }
 
     fn sign(&self, secret: &SecretKey, message: &[u8]) -> Signature {
-        ed25519_consensus::SigningKey::from(secret.0)
-            .sign(message)
-            .to_bytes()
+        ed25519_consensus::SigningKey::from(secret.0).sign(message).to_bytes()
     }
 
     fn verify(&self, item: SignedMessage<'_>) -> bool {
         let Ok(key) = ed25519_consensus::VerificationKey::try_from(item.signer.0) else {
             return false;
         };
-        key.verify(
-            &ed25519_consensus::Signature::from(*item.signature),
-            item.message,
-        )
-        .is_ok()
+        key.verify(&ed25519_consensus::Signature::from(*item.signature), item.message).is_ok()
     }
 
     fn verify_batch(&self, items: &[SignedMessage<'_>]) -> Vec<bool> {
         let mut verifier = ed25519_consensus::batch::Verifier::new();
         for item in items {
             let key = ed25519_consensus::VerificationKeyBytes::from(item.signer.0);
-            verifier.queue((
-                key,
-                ed25519_consensus::Signature::from(*item.signature),
-                item.message,
-            ));
+            verifier.queue((key, ed25519_consensus::Signature::from(*item.signature), item.message));
         }
         if verifier.verify(rand_core::OsRng).is_ok() {
             return vec![true; items.len()];

@@ -37,30 +37,22 @@ fn truthy(value: &Value) -> bool {
 fn evaluate<'v>(expr: &Expr, row: &dyn Fn(&str) -> Option<&'v Value>) -> Option<Value> {
     Some(match expr {
         Expr::Literal(value) => literal(value),
-        Expr::Field {
-            row: RowRef::Subject,
-            path,
-        } => {
+        Expr::Field { row: RowRef::Subject, path } => {
             let (first, rest) = path.split_first()?;
             let mut current = row(first)?.clone();
             for segment in rest {
                 current = match current {
-                    Value::Map(entries) => entries
-                        .into_iter()
-                        .find(|(key, _)| key == segment)
-                        .map_or(Value::Null, |(_, value)| value),
+                    Value::Map(entries) => {
+                        entries.into_iter().find(|(key, _)| key == segment).map_or(Value::Null, |(_, value)| value)
+                    }
                     _ => Value::Null,
                 };
             }
             current
         }
         Expr::Not(inner) => Value::Bool(!truthy(&evaluate(inner, row)?)),
-        Expr::And(left, right) => {
-            Value::Bool(truthy(&evaluate(left, row)?) && truthy(&evaluate(right, row)?))
-        }
-        Expr::Or(left, right) => {
-            Value::Bool(truthy(&evaluate(left, row)?) || truthy(&evaluate(right, row)?))
-        }
+        Expr::And(left, right) => Value::Bool(truthy(&evaluate(left, row)?) && truthy(&evaluate(right, row)?)),
+        Expr::Or(left, right) => Value::Bool(truthy(&evaluate(left, row)?) || truthy(&evaluate(right, row)?)),
         Expr::Compare { op, left, right } => {
             let (left, right) = (evaluate(left, row)?, evaluate(right, row)?);
             Value::Bool(compare(*op, &left, &right))
@@ -81,11 +73,7 @@ fn evaluate<'v>(expr: &Expr, row: &dyn Fn(&str) -> Option<&'v Value>) -> Option<
             _ => Value::Null,
         },
         // The checker allows nothing else in a check.
-        Expr::Field { .. }
-        | Expr::RowId(_)
-        | Expr::OpAuthor
-        | Expr::DbFounder
-        | Expr::Exists { .. } => return None,
+        Expr::Field { .. } | Expr::RowId(_) | Expr::OpAuthor | Expr::DbFounder | Expr::Exists { .. } => return None,
     })
 }
 

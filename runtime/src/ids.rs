@@ -120,9 +120,7 @@ mod tests {
         assert_eq!(text.parse::<Identity>(), Ok(identity));
         assert!(text.to_uppercase().parse::<Identity>().is_err());
         assert!(text[..text.len() - 2].parse::<Identity>().is_err());
-        assert!(format!("blake3:{}", "ab".repeat(32))
-            .parse::<Identity>()
-            .is_err());
+        assert!(format!("blake3:{}", "ab".repeat(32)).parse::<Identity>().is_err());
         let row = RowId([1; 32]);
         assert_eq!(row.to_string().parse::<RowId>(), Ok(row));
     }

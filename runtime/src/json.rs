@@ -33,17 +33,9 @@ fn json_kind(json: &Json) -> String {
 
 /// Converts JSON to the value of a field of type `ty`. Sets come out sorted and deduplicated,
 /// in their canonical form.
-pub fn from_json(
-    schema: &ir::Schema,
-    ty: &Type,
-    json: &Json,
-    path: &str,
-) -> Result<Value, JsonError> {
-    let error = |expected: &str| JsonError {
-        path: path.to_owned(),
-        expected: expected.to_owned(),
-        found: json_kind(json),
-    };
+pub fn from_json(schema: &ir::Schema, ty: &Type, json: &Json, path: &str) -> Result<Value, JsonError> {
+    let error =
+        |expected: &str| JsonError { path: path.to_owned(), expected: expected.to_owned(), found: json_kind(json) };
     Ok(match (ty, json) {
         (Type::Optional(_), Json::Null) => Value::Null,
         (Type::Optional(inner), _) => from_json(schema, inner, json, path)?,
@@ -51,49 +43,30 @@ pub fn from_json(
         (Type::Int | Type::Timestamp | Type::Counter, Json::Number(number)) => {
             Value::Int(number.as_i64().ok_or_else(|| error("a 64-bit integer"))?)
         }
-        (Type::Float, Json::Number(number)) => {
-            Value::Float(number.as_f64().ok_or_else(|| error("a number"))?)
-        }
+        (Type::Float, Json::Number(number)) => Value::Float(number.as_f64().ok_or_else(|| error("a number"))?),
         (Type::String, Json::String(text)) => Value::Text(text.clone()),
         (Type::Bytes, Json::String(text)) => {
             let bytes: Option<Vec<u8>> = if text.len() % 2 == 0 {
                 text.as_bytes()
                     .chunks(2)
-                    .map(|pair| {
-                        std::str::from_utf8(pair)
-                            .ok()
-                            .and_then(from_hex::<1>)
-                            .map(|byte| byte[0])
-                    })
+                    .map(|pair| std::str::from_utf8(pair).ok().and_then(from_hex::<1>).map(|byte| byte[0]))
                     .collect()
             } else {
                 None
             };
             Value::Bytes(bytes.ok_or_else(|| error("lowercase hex bytes"))?)
         }
-        (Type::Identity, Json::String(text)) => Value::Bytes(
-            text.parse::<Identity>()
-                .map_err(|_| error("an identity `ed25519:…`"))?
-                .0
-                .to_vec(),
-        ),
+        (Type::Identity, Json::String(text)) => {
+            Value::Bytes(text.parse::<Identity>().map_err(|_| error("an identity `ed25519:…`"))?.0.to_vec())
+        }
         (Type::Ref(collection), Json::String(text)) => Value::Bytes(
-            text.parse::<RowId>()
-                .map_err(|_| error(&format!("the id of a `{collection}` row (`row:…`)")))?
-                .0
-                .to_vec(),
+            text.parse::<RowId>().map_err(|_| error(&format!("the id of a `{collection}` row (`row:…`)")))?.0.to_vec(),
         ),
         (Type::Enum(name), Json::String(variant)) => {
-            let known = schema
-                .enums
-                .get(name)
-                .is_some_and(|definition| definition.variants.contains(variant));
+            let known = schema.enums.get(name).is_some_and(|definition| definition.variants.contains(variant));
             if !known {
-                let variants = schema
-                    .enums
-                    .get(name)
-                    .map(|definition| definition.variants.join(", "))
-                    .unwrap_or_default();
+                let variants =
+                    schema.enums.get(name).map(|definition| definition.variants.join(", ")).unwrap_or_default();
                 return Err(error(&format!("one of {variants}")));
             }
             Value::Text(variant.clone())
@@ -117,34 +90,19 @@ pub fn from_json(
         (Type::Map(inner), Json::Object(entries)) => Value::Map(
             entries
                 .iter()
-                .map(|(key, entry)| {
-                    Ok((
-                        key.clone(),
-                        from_json(schema, inner, entry, &format!("{path}.{key}"))?,
-                    ))
-                })
+                .map(|(key, entry)| Ok((key.clone(), from_json(schema, inner, entry, &format!("{path}.{key}"))?)))
                 .collect::<Result<_, JsonError>>()?,
         ),
         (Type::Record(name), Json::Object(entries)) => {
-            let record = schema
-                .records
-                .get(name)
-                .ok_or_else(|| error(&format!("a `{name}`")))?;
+            let record = schema.records.get(name).ok_or_else(|| error(&format!("a `{name}`")))?;
             let mut fields = Vec::new();
             for (key, entry) in entries {
-                let field = record
-                    .fields
-                    .iter()
-                    .find(|field| field.name == *key)
-                    .ok_or_else(|| JsonError {
-                        path: format!("{path}.{key}"),
-                        expected: format!("a field of `{name}`"),
-                        found: "an unknown field".into(),
-                    })?;
-                fields.push((
-                    key.clone(),
-                    from_json(schema, &field.ty, entry, &format!("{path}.{key}"))?,
-                ));
+                let field = record.fields.iter().find(|field| field.name == *key).ok_or_else(|| JsonError {
+                    path: format!("{path}.{key}"),
+                    expected: format!("a field of `{name}`"),
+                    found: "an unknown field".into(),
+                })?;
+                fields.push((key.clone(), from_json(schema, &field.ty, entry, &format!("{path}.{key}"))?));
             }
             Value::Map(fields)
         }
@@ -155,9 +113,7 @@ pub fn from_json(
 /// Sorts set elements by their encoding and drops duplicates: a set's one canonical form.
 pub fn canonical_set(values: &mut Vec<Value>) {
     values.sort_by_cached_key(crate::validate::encode_value);
-    values.dedup_by(|left, right| {
-        crate::validate::encode_value(left) == crate::validate::encode_value(right)
-    });
+    values.dedup_by(|left, right| crate::validate::encode_value(left) == crate::validate::encode_value(right));
 }
 
 /// Converts a stored value of type `ty` back to JSON.
@@ -176,12 +132,9 @@ pub fn to_json(ty: &Type, value: &Value) -> Json {
         (Type::List(element) | Type::Set(element), Value::Array(items)) => {
             Json::Array(items.iter().map(|item| to_json(element, item)).collect())
         }
-        (Type::Map(inner), Value::Map(entries)) => Json::Object(
-            entries
-                .iter()
-                .map(|(key, entry)| (key.clone(), to_json(inner, entry)))
-                .collect(),
-        ),
+        (Type::Map(inner), Value::Map(entries)) => {
+            Json::Object(entries.iter().map(|(key, entry)| (key.clone(), to_json(inner, entry))).collect())
+        }
         (_, value) => untyped_json(value),
     }
 }
@@ -193,18 +146,13 @@ pub fn untyped_json(value: &Value) -> Json {
         Value::Null => Json::Null,
         Value::Bool(value) => Json::Bool(*value),
         Value::Int(value) => Json::from(*value),
-        Value::Float(value) => {
-            serde_json::Number::from_f64(*value).map_or(Json::Null, Json::Number)
-        }
+        Value::Float(value) => serde_json::Number::from_f64(*value).map_or(Json::Null, Json::Number),
         Value::Text(text) => Json::String(text.clone()),
         Value::Bytes(bytes) => Json::String(to_hex(bytes)),
         Value::Array(items) => Json::Array(items.iter().map(untyped_json).collect()),
-        Value::Map(entries) => Json::Object(
-            entries
-                .iter()
-                .map(|(key, entry)| (key.clone(), untyped_json(entry)))
-                .collect(),
-        ),
+        Value::Map(entries) => {
+            Json::Object(entries.iter().map(|(key, entry)| (key.clone(), untyped_json(entry))).collect())
+        }
     }
 }
 
@@ -240,8 +188,7 @@ pub enum RowJsonError {
 }
 
 fn fields_of(json: &Json) -> Result<&serde_json::Map<String, Json>, RowJsonError> {
-    json.as_object()
-        .ok_or_else(|| RowJsonError::NotAnObject(json_kind(json)))
+    json.as_object().ok_or_else(|| RowJsonError::NotAnObject(json_kind(json)))
 }
 
 /// An insert of `collection` from a JSON object of fields, with defaults applied for the
@@ -259,19 +206,13 @@ pub fn insert_from_json(
     let object = fields_of(json)?;
     for key in object.keys() {
         if collection.field(key).is_none() {
-            return Err(RowJsonError::UnknownField {
-                collection: collection_name.to_owned(),
-                field: key.clone(),
-            });
+            return Err(RowJsonError::UnknownField { collection: collection_name.to_owned(), field: key.clone() });
         }
     }
     let mut fields = Vec::new();
     for field in &collection.fields {
         match object.get(&field.name) {
-            Some(json) => fields.push((
-                field.name.clone(),
-                from_json(schema, &field.ty, json, &field.name)?,
-            )),
+            Some(json) => fields.push((field.name.clone(), from_json(schema, &field.ty, json, &field.name)?)),
             None => {
                 if let Some(default) = &field.default {
                     fields.push((field.name.clone(), default_value(default, author)));
@@ -279,10 +220,7 @@ pub fn insert_from_json(
             }
         }
     }
-    Ok(crate::op::Change::Insert {
-        collection: collection_name.to_owned(),
-        fields,
-    })
+    Ok(crate::op::Change::Insert { collection: collection_name.to_owned(), fields })
 }
 
 /// An update of one row from a JSON object. Plain fields take their new value; a set takes
@@ -303,45 +241,29 @@ pub fn update_from_json(
     for (key, value) in fields_of(json)? {
         let field = collection
             .field(key)
-            .ok_or_else(|| RowJsonError::UnknownField {
-                collection: collection_name.to_owned(),
-                field: key.clone(),
-            })?;
-        let edit_error = |reason: &str| RowJsonError::Edit {
-            field: key.clone(),
-            reason: reason.to_owned(),
-        };
+            .ok_or_else(|| RowJsonError::UnknownField { collection: collection_name.to_owned(), field: key.clone() })?;
+        let edit_error = |reason: &str| RowJsonError::Edit { field: key.clone(), reason: reason.to_owned() };
         match &field.ty {
             Type::Set(element) => {
-                let object = value
-                    .as_object()
-                    .ok_or_else(|| edit_error("a set takes {\"add\": [...], \"remove\": [...]}"))?;
+                let object =
+                    value.as_object().ok_or_else(|| edit_error("a set takes {\"add\": [...], \"remove\": [...]}"))?;
                 for (operation, items) in object {
                     let Json::Array(items) = items else {
                         return Err(edit_error("add and remove take arrays"));
                     };
-                    let mut elements: Vec<Value> = items
-                        .iter()
-                        .map(|item| from_json(schema, element, item, key))
-                        .collect::<Result<_, _>>()?;
+                    let mut elements: Vec<Value> =
+                        items.iter().map(|item| from_json(schema, element, item, key)).collect::<Result<_, _>>()?;
                     canonical_set(&mut elements);
                     edits.push(match operation.as_str() {
-                        "add" => Edit::Add {
-                            field: key.clone(),
-                            elements,
-                        },
-                        "remove" => Edit::Remove {
-                            field: key.clone(),
-                            elements,
-                        },
+                        "add" => Edit::Add { field: key.clone(), elements },
+                        "remove" => Edit::Remove { field: key.clone(), elements },
                         _ => return Err(edit_error("a set takes `add` and `remove`")),
                     });
                 }
             }
             Type::Map(inner) => {
-                let object = value
-                    .as_object()
-                    .ok_or_else(|| edit_error("a map takes {\"put\": {...}, \"unset\": [...]}"))?;
+                let object =
+                    value.as_object().ok_or_else(|| edit_error("a map takes {\"put\": {...}, \"unset\": [...]}"))?;
                 for (operation, content) in object {
                     match (operation.as_str(), content) {
                         ("put", Json::Object(entries)) => {
@@ -349,31 +271,18 @@ pub fn update_from_json(
                                 edits.push(Edit::Put {
                                     field: key.clone(),
                                     key: map_key.clone(),
-                                    value: from_json(
-                                        schema,
-                                        inner,
-                                        entry,
-                                        &format!("{key}.{map_key}"),
-                                    )?,
+                                    value: from_json(schema, inner, entry, &format!("{key}.{map_key}"))?,
                                 });
                             }
                         }
                         ("unset", Json::Array(keys)) => {
                             for map_key in keys {
-                                let map_key = map_key
-                                    .as_str()
-                                    .ok_or_else(|| edit_error("unset takes an array of keys"))?;
-                                edits.push(Edit::Unset {
-                                    field: key.clone(),
-                                    key: map_key.to_owned(),
-                                });
+                                let map_key =
+                                    map_key.as_str().ok_or_else(|| edit_error("unset takes an array of keys"))?;
+                                edits.push(Edit::Unset { field: key.clone(), key: map_key.to_owned() });
                             }
                         }
-                        _ => {
-                            return Err(edit_error(
-                                "a map takes `put` (an object) and `unset` (an array)",
-                            ))
-                        }
+                        _ => return Err(edit_error("a map takes `put` (an object) and `unset` (an array)")),
                     }
                 }
             }
@@ -382,20 +291,10 @@ pub fn update_from_json(
                     .get("increment")
                     .and_then(Json::as_i64)
                     .ok_or_else(|| edit_error("a counter takes {\"increment\": n}"))?;
-                edits.push(Edit::Increment {
-                    field: key.clone(),
-                    amount,
-                });
+                edits.push(Edit::Increment { field: key.clone(), amount });
             }
-            ty => edits.push(Edit::Set {
-                field: key.clone(),
-                value: from_json(schema, ty, value, key)?,
-            }),
+            ty => edits.push(Edit::Set { field: key.clone(), value: from_json(schema, ty, value, key)? }),
         }
     }
-    Ok(crate::op::Change::Update {
-        collection: collection_name.to_owned(),
-        row,
-        edits,
-    })
+    Ok(crate::op::Change::Update { collection: collection_name.to_owned(), row, edits })
 }

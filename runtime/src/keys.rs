@@ -34,15 +34,9 @@ impl Keypair {
 #[non_exhaustive]
 pub enum KeyFileError {
     #[error("cannot read key file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("cannot write key file {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
     #[error("key file {path} already exists; refusing to overwrite a key")]
     Exists { path: PathBuf },
     #[error("key file {path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`")]
@@ -50,32 +44,19 @@ pub enum KeyFileError {
     #[error("key file {path} is malformed: {reason}")]
     Malformed { path: PathBuf, reason: &'static str },
     #[error("key file {path} is for the suite `{found}`, but this database uses `{expected}`")]
-    WrongSuite {
-        path: PathBuf,
-        found: String,
-        expected: &'static str,
-    },
+    WrongSuite { path: PathBuf, found: String, expected: &'static str },
 }
 
 /// Writes a new key file with permissions 0600; never overwrites an existing file.
-pub fn save_key(
-    path: &Path,
-    suite: &dyn CryptoSuite,
-    keypair: &Keypair,
-) -> Result<(), KeyFileError> {
+pub fn save_key(path: &Path, suite: &dyn CryptoSuite, keypair: &Keypair) -> Result<(), KeyFileError> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path).map_err(|source| match source.kind() {
-        std::io::ErrorKind::AlreadyExists => KeyFileError::Exists {
-            path: path.to_owned(),
-        },
-        _ => KeyFileError::Write {
-            path: path.to_owned(),
-            source,
-        },
+        std::io::ErrorKind::AlreadyExists => KeyFileError::Exists { path: path.to_owned() },
+        _ => KeyFileError::Write { path: path.to_owned(), source },
     })?;
     let text = format!(
         "# Cairn secret key. Anyone holding this file can write as {}.\nsuite {}\nsecret {}\n",
@@ -85,51 +66,30 @@ pub fn save_key(
     );
     file.write_all(text.as_bytes())
         .and_then(|()| file.sync_all())
-        .map_err(|source| KeyFileError::Write {
-            path: path.to_owned(),
-            source,
-        })
+        .map_err(|source| KeyFileError::Write { path: path.to_owned(), source })
 }
 
 /// Reads a key file written by [`save_key`].
 pub fn load_key(path: &Path, suite: &dyn CryptoSuite) -> Result<Keypair, KeyFileError> {
-    let read_error = |source| KeyFileError::Read {
-        path: path.to_owned(),
-        source,
-    };
+    let read_error = |source| KeyFileError::Read { path: path.to_owned(), source };
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map_err(read_error)?
-            .permissions()
-            .mode()
-            & 0o777;
+        let mode = std::fs::metadata(path).map_err(read_error)?.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            return Err(KeyFileError::TooOpen {
-                path: path.to_owned(),
-                mode,
-            });
+            return Err(KeyFileError::TooOpen { path: path.to_owned(), mode });
         }
     }
     let text = std::fs::read_to_string(path).map_err(read_error)?;
-    let malformed = |reason| KeyFileError::Malformed {
-        path: path.to_owned(),
-        reason,
-    };
+    let malformed = |reason| KeyFileError::Malformed { path: path.to_owned(), reason };
     let mut suite_name = None;
     let mut secret = None;
-    for line in text
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-    {
+    for line in text.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with('#')) {
         match line.split_once(' ') {
             Some(("suite", name)) => suite_name = Some(name.trim()),
             Some(("secret", hex)) => {
                 secret = Some(
-                    from_hex::<32>(hex.trim())
-                        .ok_or_else(|| malformed("the secret is not 64 lowercase hex digits"))?,
+                    from_hex::<32>(hex.trim()).ok_or_else(|| malformed("the secret is not 64 lowercase hex digits"))?,
                 )
             }
             _ => return Err(malformed("unexpected line")),

@@ -33,12 +33,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits {
-            max_op_bytes: 1 << 20,
-            max_parents: 64,
-            max_changes: 10_000,
-            max_value_bytes: 256 << 10,
-        }
+        Limits { max_op_bytes: 1 << 20, max_parents: 64, max_changes: 10_000, max_value_bytes: 256 << 10 }
     }
 }
 
@@ -52,11 +47,7 @@ pub enum Edit {
     /// Remove elements from a set: the adds this op has seen are undone.
     Remove { field: String, elements: Vec<Value> },
     /// Write one key of a map.
-    Put {
-        field: String,
-        key: String,
-        value: Value,
-    },
+    Put { field: String, key: String, value: Value },
     /// Remove one key of a map.
     Unset { field: String, key: String },
     /// Add to a counter.
@@ -189,10 +180,7 @@ pub enum OpDecodeError {
 }
 
 fn structure(part: &'static str, reason: impl Into<String>) -> OpDecodeError {
-    OpDecodeError::Structure {
-        part,
-        reason: reason.into(),
-    }
+    OpDecodeError::Structure { part, reason: reason.into() }
 }
 
 impl Op {
@@ -219,10 +207,7 @@ impl Op {
             Some(database) => writer.bytes(&database.0),
             None => writer.null(),
         };
-        writer
-            .bytes(&self.schema)
-            .bytes(&self.author.0)
-            .unsigned(self.seq);
+        writer.bytes(&self.schema).bytes(&self.author.0).unsigned(self.seq);
         writer.array(self.parents.len());
         for parent in &self.parents {
             writer.bytes(&parent.0);
@@ -231,17 +216,10 @@ impl Op {
         write_payload(writer, &self.payload);
         writer.array(self.attestations.len());
         for attestation in &self.attestations {
-            writer
-                .array(3)
-                .unsigned(attestation.change.into())
-                .unsigned(attestation.rule.into());
+            writer.array(3).unsigned(attestation.change.into()).unsigned(attestation.rule.into());
             writer.array(attestation.witnesses.len());
             for witness in &attestation.witnesses {
-                writer
-                    .array(3)
-                    .text(&witness.collection)
-                    .bytes(&witness.row.0)
-                    .bytes(&witness.version.0);
+                writer.array(3).text(&witness.collection).bytes(&witness.row.0).bytes(&witness.version.0);
             }
         }
     }
@@ -256,11 +234,7 @@ impl Op {
         let hash = self.hash(suite);
         self.signature = suite.sign(secret, &signed_message(&hash));
         let bytes = self.encode();
-        VerifiedOp {
-            op: self,
-            hash,
-            bytes,
-        }
+        VerifiedOp { op: self, hash, bytes }
     }
 
     /// Decodes an op, accepting only its canonical encoding.
@@ -274,11 +248,7 @@ impl Op {
         if version != FORMAT_VERSION {
             return Err(OpDecodeError::Version(version));
         }
-        let database = if reader.null()? {
-            None
-        } else {
-            Some(DatabaseId(reader.fixed_bytes()?))
-        };
+        let database = if reader.null()? { None } else { Some(DatabaseId(reader.fixed_bytes()?)) };
         let schema = reader.fixed_bytes()?;
         let author = Identity(reader.fixed_bytes()?);
         let seq = reader.unsigned()?;
@@ -288,10 +258,7 @@ impl Op {
             parents.push(OpHash(reader.fixed_bytes()?));
         }
         if parents.windows(2).any(|pair| pair[0] >= pair[1]) {
-            return Err(structure(
-                "parents",
-                "not sorted ascending without duplicates",
-            ));
+            return Err(structure("parents", "not sorted ascending without duplicates"));
         }
         let depth = reader.unsigned()?;
         let payload = read_payload(&mut reader)?;
@@ -299,15 +266,12 @@ impl Op {
         let mut attestations = Vec::new();
         for _ in 0..attestation_count {
             if reader.array()? != 3 {
-                return Err(structure(
-                    "attestation",
-                    "expected [change, rule, witnesses]",
-                ));
+                return Err(structure("attestation", "expected [change, rule, witnesses]"));
             }
-            let change = u32::try_from(reader.unsigned()?)
-                .map_err(|_| structure("attestation", "change index too large"))?;
-            let rule = u32::try_from(reader.unsigned()?)
-                .map_err(|_| structure("attestation", "rule index too large"))?;
+            let change =
+                u32::try_from(reader.unsigned()?).map_err(|_| structure("attestation", "change index too large"))?;
+            let rule =
+                u32::try_from(reader.unsigned()?).map_err(|_| structure("attestation", "rule index too large"))?;
             let witness_count = reader.array()?;
             let mut witnesses = Vec::new();
             for _ in 0..witness_count {
@@ -320,27 +284,30 @@ impl Op {
                     version: OpHash(reader.fixed_bytes()?),
                 });
             }
-            attestations.push(Attestation {
-                change,
-                rule,
-                witnesses,
-            });
+            attestations.push(Attestation { change, rule, witnesses });
         }
         let signature = reader.fixed_bytes::<64>()?;
         reader.finish()?;
-        let op = Op {
-            database,
-            schema,
-            author,
-            seq,
-            parents,
-            depth,
-            payload,
-            attestations,
-            signature,
-        };
+        let op = Op { database, schema, author, seq, parents, depth, payload, attestations, signature };
         cbor::require_canonical(bytes, &op.encode())?;
         Ok(op)
+    }
+}
+
+/// The hash of a decoded op, taken from its canonical bytes without encoding it again: the
+/// unsigned encoding is the same array with nine items instead of ten and without the final
+/// signature (a 64-byte string: 2 bytes of head, 64 of content).
+fn hash_of_canonical(suite: &dyn CryptoSuite, op: &Op, bytes: &[u8]) -> OpHash {
+    const SIGNATURE_ITEM: usize = 2 + 64;
+    match bytes.split_first() {
+        Some((0x8a, rest)) if rest.len() > SIGNATURE_ITEM => {
+            let mut unsigned = Vec::with_capacity(bytes.len() - SIGNATURE_ITEM);
+            unsigned.push(0x89);
+            unsigned.extend_from_slice(&rest[..rest.len() - SIGNATURE_ITEM]);
+            OpHash(suite.hash(&unsigned))
+        }
+        // Not the shape `Op::decode` accepts; hash the re-encoding instead.
+        _ => op.hash(suite),
     }
 }
 
@@ -371,20 +338,13 @@ pub enum VerifyError {
 /// Verifies decoded ops' signatures (in one batch) and pairs each with its hash and bytes.
 /// The hash is computed here, from the canonical bytes, so it cannot be wrong; an op "with a
 /// wrong hash" is an op whose signature does not match its content.
-pub fn verify(
-    suite: &dyn CryptoSuite,
-    ops: Vec<(Op, Vec<u8>)>,
-) -> Vec<Result<VerifiedOp, VerifyError>> {
-    let hashes: Vec<OpHash> = ops.iter().map(|(op, _)| op.hash(suite)).collect();
+pub fn verify(suite: &dyn CryptoSuite, ops: Vec<(Op, Vec<u8>)>) -> Vec<Result<VerifiedOp, VerifyError>> {
+    let hashes: Vec<OpHash> = ops.iter().map(|(op, bytes)| hash_of_canonical(suite, op, bytes)).collect();
     let messages: Vec<Vec<u8>> = hashes.iter().map(signed_message).collect();
     let items: Vec<SignedMessage> = ops
         .iter()
         .zip(&messages)
-        .map(|((op, _), message)| SignedMessage {
-            signer: &op.author,
-            message,
-            signature: &op.signature,
-        })
+        .map(|((op, _), message)| SignedMessage { signer: &op.author, message, signature: &op.signature })
         .collect();
     let valid = suite.verify_batch(&items);
     drop(items);
@@ -414,27 +374,14 @@ fn write_payload(writer: &mut Writer, payload: &Payload) {
                         writer.array(3).text("insert").text(collection);
                         writer.value(&Value::Map(fields.clone()));
                     }
-                    Change::Update {
-                        collection,
-                        row,
-                        edits,
-                    } => {
-                        writer
-                            .array(4)
-                            .text("update")
-                            .text(collection)
-                            .bytes(&row.0)
-                            .array(edits.len());
+                    Change::Update { collection, row, edits } => {
+                        writer.array(4).text("update").text(collection).bytes(&row.0).array(edits.len());
                         for edit in edits {
                             write_edit(writer, edit);
                         }
                     }
                     Change::Delete { collection, row } => {
-                        writer
-                            .array(3)
-                            .text("delete")
-                            .text(collection)
-                            .bytes(&row.0);
+                        writer.array(3).text("delete").text(collection).bytes(&row.0);
                     }
                 }
             }
@@ -445,26 +392,13 @@ fn write_payload(writer: &mut Writer, payload: &Payload) {
 fn write_edit(writer: &mut Writer, edit: &Edit) {
     match edit {
         Edit::Set { field, value } => writer.array(3).text("set").text(field).value(value),
-        Edit::Add { field, elements } => writer
-            .array(3)
-            .text("add")
-            .text(field)
-            .value(&Value::Array(elements.clone())),
-        Edit::Remove { field, elements } => writer
-            .array(3)
-            .text("remove")
-            .text(field)
-            .value(&Value::Array(elements.clone())),
-        Edit::Put { field, key, value } => writer
-            .array(4)
-            .text("put")
-            .text(field)
-            .text(key)
-            .value(value),
-        Edit::Unset { field, key } => writer.array(3).text("unset").text(field).text(key),
-        Edit::Increment { field, amount } => {
-            writer.array(3).text("increment").text(field).int(*amount)
+        Edit::Add { field, elements } => writer.array(3).text("add").text(field).value(&Value::Array(elements.clone())),
+        Edit::Remove { field, elements } => {
+            writer.array(3).text("remove").text(field).value(&Value::Array(elements.clone()))
         }
+        Edit::Put { field, key, value } => writer.array(4).text("put").text(field).text(key).value(value),
+        Edit::Unset { field, key } => writer.array(3).text("unset").text(field).text(key),
+        Edit::Increment { field, amount } => writer.array(3).text("increment").text(field).int(*amount),
     };
 }
 
@@ -473,9 +407,7 @@ fn read_payload(reader: &mut Reader) -> Result<Payload, OpDecodeError> {
         return Err(structure("payload", "expected [kind, content]"));
     }
     match reader.text()? {
-        "genesis" => Ok(Payload::Genesis {
-            nonce: reader.fixed_bytes()?,
-        }),
+        "genesis" => Ok(Payload::Genesis { nonce: reader.fixed_bytes()? }),
         "changes" => {
             let count = reader.array()?;
             let mut changes = Vec::with_capacity(count.min(1024));
@@ -504,20 +436,10 @@ fn read_change(reader: &mut Reader) -> Result<Change, OpDecodeError> {
             for _ in 0..count {
                 edits.push(read_edit(reader)?);
             }
-            Ok(Change::Update {
-                collection,
-                row,
-                edits,
-            })
+            Ok(Change::Update { collection, row, edits })
         }
-        ("delete", 3) => Ok(Change::Delete {
-            collection,
-            row: RowId(reader.fixed_bytes()?),
-        }),
-        (kind, arity) => Err(structure(
-            "change",
-            format!("unknown change `{kind}` with {arity} items"),
-        )),
+        ("delete", 3) => Ok(Change::Delete { collection, row: RowId(reader.fixed_bytes()?) }),
+        (kind, arity) => Err(structure("change", format!("unknown change `{kind}` with {arity} items"))),
     }
 }
 
@@ -530,34 +452,15 @@ fn read_edit(reader: &mut Reader) -> Result<Edit, OpDecodeError> {
         _ => Err(structure("edit", "elements must be an array")),
     };
     match (kind, arity) {
-        ("set", 3) => Ok(Edit::Set {
-            field,
-            value: reader.value(1)?,
-        }),
-        ("add", 3) => Ok(Edit::Add {
-            field,
-            elements: elements(reader)?,
-        }),
-        ("remove", 3) => Ok(Edit::Remove {
-            field,
-            elements: elements(reader)?,
-        }),
-        ("put", 4) => Ok(Edit::Put {
-            field,
-            key: reader.text()?.to_owned(),
-            value: reader.value(1)?,
-        }),
-        ("unset", 3) => Ok(Edit::Unset {
-            field,
-            key: reader.text()?.to_owned(),
-        }),
+        ("set", 3) => Ok(Edit::Set { field, value: reader.value(1)? }),
+        ("add", 3) => Ok(Edit::Add { field, elements: elements(reader)? }),
+        ("remove", 3) => Ok(Edit::Remove { field, elements: elements(reader)? }),
+        ("put", 4) => Ok(Edit::Put { field, key: reader.text()?.to_owned(), value: reader.value(1)? }),
+        ("unset", 3) => Ok(Edit::Unset { field, key: reader.text()?.to_owned() }),
         ("increment", 3) => match reader.value(1)? {
             Value::Int(amount) => Ok(Edit::Increment { field, amount }),
             _ => Err(structure("edit", "an increment is an integer")),
         },
-        (kind, arity) => Err(structure(
-            "edit",
-            format!("unknown edit `{kind}` with {arity} items"),
-        )),
+        (kind, arity) => Err(structure("edit", format!("unknown edit `{kind}` with {arity} items"))),
     }
 }

@@ -29,34 +29,19 @@ pub enum IngestError {
     #[error("op {op}: bad signature by {author}")]
     BadSignature { op: OpHash, author: Identity },
     #[error("op {op}: belongs to database {found}, not {expected}")]
-    WrongDatabase {
-        op: OpHash,
-        expected: DatabaseId,
-        found: String,
-    },
+    WrongDatabase { op: OpHash, expected: DatabaseId, found: String },
     #[error("op {op}: {reason}")]
     Genesis { op: OpHash, reason: &'static str },
     #[error("op {op}: {count} parents, over the limit of {limit}")]
-    TooManyParents {
-        op: OpHash,
-        count: usize,
-        limit: usize,
-    },
+    TooManyParents { op: OpHash, count: usize, limit: usize },
     #[error("op {op}: broken author chain: {reason}")]
     Sequence { op: OpHash, reason: String },
     #[error("op {op}: depth is {found}, but its parents make it {expected}")]
-    Depth {
-        op: OpHash,
-        expected: u64,
-        found: u64,
-    },
+    Depth { op: OpHash, expected: u64, found: u64 },
     #[error("op {op}: unknown schema {schema}")]
     UnknownSchema { op: OpHash, schema: String },
     #[error("op {op}: {error}")]
-    Payload {
-        op: OpHash,
-        error: Box<PayloadError>,
-    },
+    Payload { op: OpHash, error: Box<PayloadError> },
     #[error("op {op}: waits for missing parents, but {limit} ops are already waiting")]
     ParkingFull { op: OpHash, limit: u64 },
     #[error("op {op}: rejected before: {reason}")]
@@ -151,10 +136,7 @@ pub enum OpenError {
     #[error("the store already holds database {0}")]
     AlreadyInitialised(DatabaseId),
     #[error("the store was written with the suite `{found}`, this replica uses `{expected}`")]
-    WrongSuite {
-        found: String,
-        expected: &'static str,
-    },
+    WrongSuite { found: String, expected: &'static str },
     #[error("the store's schema {hash} cannot be read: {reason}")]
     Schema { hash: String, reason: String },
 }
@@ -170,11 +152,7 @@ pub struct Replica {
 
 impl std::fmt::Debug for Replica {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("Replica")
-            .field("database", &self.id)
-            .field("suite", &self.suite.name())
-            .finish()
+        formatter.debug_struct("Replica").field("database", &self.id).field("suite", &self.suite.name()).finish()
     }
 }
 
@@ -183,11 +161,8 @@ fn schema_hash(schema: &ir::Schema) -> [u8; 32] {
 }
 
 fn store_schema(tables: &mut WriteTables, schema: &ir::Schema) -> Result<(), StorageError> {
-    let json =
-        serde_json::to_vec(schema).map_err(|error| StorageError::Corrupt(error.to_string()))?;
-    tables
-        .schemas
-        .insert(&schema_hash(schema), json.as_slice())?;
+    let json = serde_json::to_vec(schema).map_err(|error| StorageError::Corrupt(error.to_string()))?;
+    tables.schemas.insert(&schema_hash(schema), json.as_slice())?;
     Ok(())
 }
 
@@ -225,6 +200,7 @@ impl Replica {
             store_schema(&mut tables, &schema)?;
             let author = tables.author_number(&founder.identity)?;
             tables.append(&genesis.hash(), genesis.bytes(), 1, author, 1, &[])?;
+            tables.finish()?;
         }
         transaction.commit().map_err(StorageError::from)?;
         Ok(Replica {
@@ -252,6 +228,7 @@ impl Replica {
             let mut tables = WriteTables::open(&transaction)?;
             write_meta(&mut tables, &id, suite.as_ref())?;
             store_schema(&mut tables, &schema)?;
+            tables.finish()?;
         }
         transaction.commit().map_err(StorageError::from)?;
         Ok(Replica {
@@ -269,34 +246,22 @@ impl Replica {
         let (id, suite_name) = store::read_meta(&database)?;
         let id = id.ok_or(OpenError::Uninitialised)?;
         if suite_name.as_deref() != Some(suite.name()) {
-            return Err(OpenError::WrongSuite {
-                found: suite_name.unwrap_or_default(),
-                expected: suite.name(),
-            });
+            return Err(OpenError::WrongSuite { found: suite_name.unwrap_or_default(), expected: suite.name() });
         }
         let mut schemas = BTreeMap::new();
         {
             let transaction = database.begin_read().map_err(StorageError::from)?;
-            let table = transaction
-                .open_table(store::SCHEMAS)
-                .map_err(StorageError::from)?;
+            let table = transaction.open_table(store::SCHEMAS).map_err(StorageError::from)?;
             for entry in table.iter().map_err(StorageError::from)? {
                 let (hash, json) = entry.map_err(StorageError::from)?;
-                let schema: ir::Schema =
-                    serde_json::from_slice(json.value()).map_err(|error| OpenError::Schema {
-                        hash: crate::ids::to_hex(hash.value()),
-                        reason: error.to_string(),
-                    })?;
+                let schema: ir::Schema = serde_json::from_slice(json.value()).map_err(|error| OpenError::Schema {
+                    hash: crate::ids::to_hex(hash.value()),
+                    reason: error.to_string(),
+                })?;
                 schemas.insert(*hash.value(), schema);
             }
         }
-        Ok(Replica {
-            database,
-            suite,
-            id,
-            schemas,
-            limits: Limits::default(),
-        })
+        Ok(Replica { database, suite, id, schemas, limits: Limits::default() })
     }
 
     pub fn id(&self) -> DatabaseId {
@@ -311,71 +276,88 @@ impl Replica {
         &self.limits
     }
 
+    /// The hash of [`Replica::schema`].
+    pub fn schema_hash(&self) -> [u8; 32] {
+        self.schemas.keys().next().copied().unwrap_or_else(|| unreachable!("a replica has a schema"))
+    }
+
     /// The schema ops are written under (the only one until schema upgrades land).
     pub fn schema(&self) -> &ir::Schema {
         // A replica always has at least the schema it was created or joined with.
-        self.schemas
-            .values()
-            .next()
-            .unwrap_or_else(|| unreachable!("a replica has a schema"))
+        self.schemas.values().next().unwrap_or_else(|| unreachable!("a replica has a schema"))
     }
 
     /// Writes a batch of changes as one op signed by `author`, after checking it against the
     /// schema. Its parents are this replica's heads (which include the author's previous op).
     pub fn write(&self, author: &Keypair, changes: Vec<Change>) -> Result<VerifiedOp, WriteError> {
+        let mut ops = self.write_ops(author, vec![changes])?;
+        ops.pop().ok_or_else(|| WriteError::Storage(StorageError::Corrupt("no op written".into())))
+    }
+
+    /// Writes several ops in one transaction, each on top of the previous one: all are stored
+    /// or none is.
+    pub fn write_ops(&self, author: &Keypair, batches: Vec<Vec<Change>>) -> Result<Vec<VerifiedOp>, WriteError> {
         let schema = self.schema();
-        validate::validate_changes(schema, &changes, &self.limits)?;
+        for changes in &batches {
+            validate::validate_changes(schema, changes, &self.limits)?;
+        }
         let transaction = self.database.begin_write().map_err(StorageError::from)?;
-        let op = {
+        let mut written = Vec::with_capacity(batches.len());
+        {
             let mut tables = WriteTables::open(&transaction)?;
             if tables.local_of(&OpHash(self.id.0))?.is_none() {
                 return Err(WriteError::NoGenesis);
             }
             let author_number = tables.author_number(&author.identity)?;
-            let mut parent_locals: Vec<u64> = Vec::new();
-            for entry in tables.heads.iter().map_err(StorageError::from)? {
-                parent_locals.push(entry.map_err(StorageError::from)?.0.value());
+            for changes in batches {
+                written.push(self.append_local(&mut tables, author, author_number, changes)?);
             }
-            let previous = tables.latest_by(author_number)?;
-            if let Some((_, local)) = previous {
-                if !parent_locals.contains(&local) {
-                    parent_locals.push(local);
-                }
-            }
-            let mut parents = Vec::with_capacity(parent_locals.len());
-            let mut depth = 0;
-            for local in &parent_locals {
-                let info = tables
-                    .info(*local)?
-                    .ok_or_else(|| StorageError::Corrupt(format!("head #{local} has no info")))?;
-                depth = depth.max(info.depth);
-                parents.push(info.hash);
-            }
-            parents.sort();
-            let seq = previous.map_or(1, |(seq, _)| seq + 1);
-            let op = Op {
-                database: Some(self.id),
-                schema: schema_hash(schema),
-                author: author.identity,
-                seq,
-                parents,
-                depth: depth + 1,
-                payload: Payload::Changes(changes),
-                attestations: Vec::new(),
-                signature: [0; 64],
-            }
-            .sign(self.suite.as_ref(), &author.secret);
-            tables.append(
-                &op.hash(),
-                op.bytes(),
-                depth + 1,
-                author_number,
-                seq,
-                &parent_locals,
-            )?;
-            op
-        };
+            tables.finish()?;
+        }
         transaction.commit().map_err(StorageError::from)?;
+        Ok(written)
+    }
+
+    fn append_local(
+        &self,
+        tables: &mut WriteTables,
+        author: &Keypair,
+        author_number: u32,
+        changes: Vec<Change>,
+    ) -> Result<VerifiedOp, StorageError> {
+        let mut parent_locals: Vec<u64> = Vec::new();
+        for entry in tables.heads.iter()? {
+            parent_locals.push(entry?.0.value());
+        }
+        let previous = tables.latest_by(author_number)?;
+        if let Some((_, local)) = previous {
+            if !parent_locals.contains(&local) {
+                parent_locals.push(local);
+            }
+        }
+        let mut parents = Vec::with_capacity(parent_locals.len());
+        let mut depth = 0;
+        for local in &parent_locals {
+            let info =
+                tables.info(*local)?.ok_or_else(|| StorageError::Corrupt(format!("head #{local} has no info")))?;
+            depth = depth.max(info.depth);
+            parents.push(info.hash);
+        }
+        parents.sort();
+        let seq = previous.map_or(1, |(seq, _)| seq + 1);
+        let op = Op {
+            database: Some(self.id),
+            schema: self.schema_hash(),
+            author: author.identity,
+            seq,
+            parents,
+            depth: depth + 1,
+            payload: Payload::Changes(changes),
+            attestations: Vec::new(),
+            signature: [0; 64],
+        }
+        .sign(self.suite.as_ref(), &author.secret);
+        tables.append(&op.hash(), op.bytes(), depth + 1, author_number, seq, &parent_locals)?;
         Ok(op)
     }
 
@@ -386,26 +368,21 @@ impl Replica {
 
     /// Ingests one op from a peer.
     pub fn ingest(&self, bytes: &[u8]) -> Result<Ingested, IngestError> {
-        self.ingest_batch(&[bytes])
-            .pop()
-            .unwrap_or_else(|| unreachable!("one result per op"))
+        self.ingest_batch(&[bytes]).pop().unwrap_or_else(|| unreachable!("one result per op"))
     }
 
     /// Ingests ops from a peer in one transaction, verifying their signatures in one batch.
     /// Returns one result per op, in order; ops may come in any order (children wait for their
     /// parents within the batch and across batches).
     pub fn ingest_batch(&self, batch: &[&[u8]]) -> Vec<Result<Ingested, IngestError>> {
-        let mut results: Vec<Option<Result<Ingested, IngestError>>> =
-            (0..batch.len()).map(|_| None).collect();
+        let mut results: Vec<Option<Result<Ingested, IngestError>>> = (0..batch.len()).map(|_| None).collect();
         // Size limits and decoding, before any cryptography.
         let mut decoded = Vec::new();
         let mut positions = Vec::new();
         for (index, bytes) in batch.iter().enumerate() {
             if bytes.len() > self.limits.max_op_bytes {
-                results[index] = Some(Err(IngestError::TooLarge {
-                    size: bytes.len(),
-                    limit: self.limits.max_op_bytes,
-                }));
+                results[index] =
+                    Some(Err(IngestError::TooLarge { size: bytes.len(), limit: self.limits.max_op_bytes }));
                 continue;
             }
             match Op::decode(bytes) {
@@ -423,9 +400,7 @@ impl Replica {
             match result {
                 Ok(op) => candidates.push((index, op)),
                 Err(op::VerifyError::BadSignature { author }) => {
-                    let op = Op::decode(batch[index])
-                        .map(|op| op.hash(self.suite.as_ref()))
-                        .unwrap_or(OpHash([0; 32]));
+                    let op = Op::decode(batch[index]).map(|op| op.hash(self.suite.as_ref())).unwrap_or(OpHash([0; 32]));
                     results[index] = Some(Err(IngestError::BadSignature { op, author }));
                 }
             }
@@ -440,20 +415,14 @@ impl Replica {
             Err(error) => {
                 let message = error.to_string();
                 for result in results.iter_mut().filter(|result| result.is_none()) {
-                    *result = Some(Err(IngestError::Storage(StorageError::Corrupt(
-                        message.clone(),
-                    ))));
+                    *result = Some(Err(IngestError::Storage(StorageError::Corrupt(message.clone()))));
                 }
             }
         }
         results
             .into_iter()
             .map(|result| {
-                result.unwrap_or_else(|| {
-                    Err(IngestError::Storage(StorageError::Corrupt(
-                        "no result".into(),
-                    )))
-                })
+                result.unwrap_or_else(|| Err(IngestError::Storage(StorageError::Corrupt("no result".into()))))
             })
             .collect()
     }
@@ -471,9 +440,7 @@ impl Replica {
                 let outcome = self.ingest_one(&mut tables, op);
                 if let Err(error) = &outcome {
                     if error.is_permanent() {
-                        tables
-                            .rejected
-                            .insert(&hash.0, error.to_string().as_str())?;
+                        tables.rejected.insert(&hash.0, error.to_string().as_str())?;
                     }
                     if let Err(IngestError::Storage(error)) = outcome {
                         return Err(error);
@@ -481,49 +448,33 @@ impl Replica {
                 }
                 outcomes.push((index, outcome));
             }
+            tables.finish()?;
         }
         transaction.commit()?;
         Ok(outcomes)
     }
 
     /// Checks and stores one verified op, then any parked ops that were waiting for it.
-    fn ingest_one(
-        &self,
-        tables: &mut WriteTables,
-        op: VerifiedOp,
-    ) -> Result<Ingested, IngestError> {
+    fn ingest_one(&self, tables: &mut WriteTables, op: VerifiedOp) -> Result<Ingested, IngestError> {
         let hash = op.hash();
         if tables.local_of(&hash)?.is_some() {
             return Ok(Ingested::Duplicate(hash));
         }
         if tables.parked.get(&hash.0)?.is_some() {
-            return Ok(Ingested::Parked {
-                op: hash,
-                missing: Vec::new(),
-            });
+            return Ok(Ingested::Parked { op: hash, missing: Vec::new() });
         }
         if let Some(reason) = tables.rejected.get(&hash.0)? {
-            return Err(IngestError::PreviouslyRejected {
-                op: hash,
-                reason: reason.value().to_owned(),
-            });
+            return Err(IngestError::PreviouslyRejected { op: hash, reason: reason.value().to_owned() });
         }
         let outcome = self.check_and_append(tables, &op)?;
-        if matches!(
-            outcome,
-            Ingested::Accepted(_) | Ingested::Equivocation { .. }
-        ) {
+        if matches!(outcome, Ingested::Accepted(_) | Ingested::Equivocation { .. }) {
             self.release_waiting(tables, hash)?;
         }
         Ok(outcome)
     }
 
     /// Re-ingests parked ops whose last missing parent just arrived.
-    fn release_waiting(
-        &self,
-        tables: &mut WriteTables,
-        arrived: OpHash,
-    ) -> Result<(), IngestError> {
+    fn release_waiting(&self, tables: &mut WriteTables, arrived: OpHash) -> Result<(), IngestError> {
         let mut queue = vec![arrived];
         while let Some(parent) = queue.pop() {
             let mut waiting = Vec::new();
@@ -531,11 +482,7 @@ impl Replica {
                 waiting.push(*entry?.value());
             }
             for child in waiting {
-                let Some(bytes) = tables
-                    .parked
-                    .get(&child)?
-                    .map(|bytes| bytes.value().to_vec())
-                else {
+                let Some(bytes) = tables.parked.get(&child)?.map(|bytes| bytes.value().to_vec()) else {
                     continue;
                 };
                 let op = Op::decode(&bytes)?;
@@ -549,9 +496,7 @@ impl Replica {
                     continue;
                 };
                 match self.check_and_append(tables, &verified) {
-                    Ok(Ingested::Accepted(hash) | Ingested::Equivocation { op: hash, .. }) => {
-                        queue.push(hash)
-                    }
+                    Ok(Ingested::Accepted(hash) | Ingested::Equivocation { op: hash, .. }) => queue.push(hash),
                     Ok(_) => {}
                     Err(error) if error.is_permanent() => {
                         tables.rejected.insert(&child, error.to_string().as_str())?;
@@ -575,21 +520,14 @@ impl Replica {
     }
 
     /// The checks after the signature, in the documented order, then the append.
-    fn check_and_append(
-        &self,
-        tables: &mut WriteTables,
-        verified: &VerifiedOp,
-    ) -> Result<Ingested, IngestError> {
+    fn check_and_append(&self, tables: &mut WriteTables, verified: &VerifiedOp) -> Result<Ingested, IngestError> {
         let op = verified.op();
         let hash = verified.hash();
         // Database id. The genesis op has none: its hash is the id.
         match (&op.database, &op.payload) {
             (None, Payload::Genesis { .. }) => {
                 if DatabaseId::from(hash) != self.id {
-                    return Err(IngestError::Genesis {
-                        op: hash,
-                        reason: "the genesis of another database",
-                    });
+                    return Err(IngestError::Genesis { op: hash, reason: "the genesis of another database" });
                 }
                 if op.seq != 1 || op.depth != 1 || !op.parents.is_empty() {
                     return Err(IngestError::Genesis {
@@ -598,32 +536,16 @@ impl Replica {
                     });
                 }
             }
-            (None, _) => {
-                return Err(IngestError::WrongDatabase {
-                    op: hash,
-                    expected: self.id,
-                    found: "none".into(),
-                })
-            }
+            (None, _) => return Err(IngestError::WrongDatabase { op: hash, expected: self.id, found: "none".into() }),
             (Some(_), Payload::Genesis { .. }) => {
-                return Err(IngestError::Genesis {
-                    op: hash,
-                    reason: "only the first op of a database is a genesis",
-                })
+                return Err(IngestError::Genesis { op: hash, reason: "only the first op of a database is a genesis" })
             }
             (Some(database), _) if *database != self.id => {
-                return Err(IngestError::WrongDatabase {
-                    op: hash,
-                    expected: self.id,
-                    found: database.to_string(),
-                })
+                return Err(IngestError::WrongDatabase { op: hash, expected: self.id, found: database.to_string() })
             }
             (Some(_), _) => {
                 if op.parents.is_empty() {
-                    return Err(IngestError::Sequence {
-                        op: hash,
-                        reason: "only a genesis op has no parents".into(),
-                    });
+                    return Err(IngestError::Sequence { op: hash, reason: "only a genesis op has no parents".into() });
                 }
             }
         }
@@ -638,10 +560,7 @@ impl Replica {
         let missing = self.missing_parents(tables, op)?;
         if !missing.is_empty() {
             if tables.parked.len()? >= MAX_PARKED {
-                return Err(IngestError::ParkingFull {
-                    op: hash,
-                    limit: MAX_PARKED,
-                });
+                return Err(IngestError::ParkingFull { op: hash, limit: MAX_PARKED });
             }
             tables.parked.insert(&hash.0, verified.bytes())?;
             for parent in &missing {
@@ -651,53 +570,31 @@ impl Replica {
         }
         let mut parent_infos: Vec<OpInfo> = Vec::with_capacity(op.parents.len());
         for parent in &op.parents {
-            let local = tables
-                .local_of(parent)?
-                .ok_or_else(|| StorageError::Corrupt("parent vanished".into()))?;
-            parent_infos.push(
-                tables
-                    .info(local)?
-                    .ok_or_else(|| StorageError::Corrupt("parent without info".into()))?,
-            );
+            let local = tables.local_of(parent)?.ok_or_else(|| StorageError::Corrupt("parent vanished".into()))?;
+            parent_infos.push(tables.info(local)?.ok_or_else(|| StorageError::Corrupt("parent without info".into()))?);
         }
         // Depth.
-        let expected_depth = 1 + parent_infos
-            .iter()
-            .map(|info| info.depth)
-            .max()
-            .unwrap_or(0);
+        let expected_depth = 1 + parent_infos.iter().map(|info| info.depth).max().unwrap_or(0);
         if op.depth != expected_depth {
-            return Err(IngestError::Depth {
-                op: hash,
-                expected: expected_depth,
-                found: op.depth,
-            });
+            return Err(IngestError::Depth { op: hash, expected: expected_depth, found: op.depth });
         }
         // Sequence: the author's previous op is a parent; equivocation is kept as evidence.
         let author = match tables.known_author(&op.author)? {
             Some(number) => number,
             None => tables.author_number(&op.author)?,
         };
-        let own_parents: Vec<&OpInfo> = parent_infos
-            .iter()
-            .filter(|info| info.author == author)
-            .collect();
+        let own_parents: Vec<&OpInfo> = parent_infos.iter().filter(|info| info.author == author).collect();
         let sequence_error = |reason: String| IngestError::Sequence { op: hash, reason };
         if op.seq == 0 {
             return Err(sequence_error("sequence numbers start at 1".into()));
         }
         if op.seq == 1 {
             if !own_parents.is_empty() {
-                return Err(sequence_error(
-                    "the author's first op has one of the author's ops as a parent".into(),
-                ));
+                return Err(sequence_error("the author's first op has one of the author's ops as a parent".into()));
             }
         } else {
             if !own_parents.iter().any(|info| info.seq == op.seq - 1) {
-                return Err(sequence_error(format!(
-                    "the author's op {} is not among the parents",
-                    op.seq - 1
-                )));
+                return Err(sequence_error(format!("the author's op {} is not among the parents", op.seq - 1)));
             }
             if let Some(newer) = own_parents.iter().find(|info| info.seq >= op.seq) {
                 return Err(sequence_error(format!(
@@ -707,45 +604,23 @@ impl Replica {
             }
         }
         // Schema known; payload valid against it.
-        let schema = self
-            .schemas
-            .get(&op.schema)
-            .ok_or_else(|| IngestError::UnknownSchema {
-                op: hash,
-                schema: format!("blake3:{}", crate::ids::to_hex(&op.schema)),
-            })?;
+        let schema = self.schemas.get(&op.schema).ok_or_else(|| IngestError::UnknownSchema {
+            op: hash,
+            schema: format!("blake3:{}", crate::ids::to_hex(&op.schema)),
+        })?;
         if let Payload::Changes(changes) = &op.payload {
-            validate::validate_changes(schema, changes, &self.limits).map_err(|error| {
-                IngestError::Payload {
-                    op: hash,
-                    error: Box::new(error),
-                }
-            })?;
+            validate::validate_changes(schema, changes, &self.limits)
+                .map_err(|error| IngestError::Payload { op: hash, error: Box::new(error) })?;
         }
         let existing = tables.chain_entries(author, op.seq)?;
         let parent_locals: Vec<u64> = parent_infos.iter().map(|info| info.local).collect();
-        tables.append(
-            &hash,
-            verified.bytes(),
-            op.depth,
-            author,
-            op.seq,
-            &parent_locals,
-        )?;
+        tables.append(&hash, verified.bytes(), op.depth, author, op.seq, &parent_locals)?;
         if let Some(other_local) = existing.first() {
-            let other = tables
-                .info(*other_local)?
-                .ok_or_else(|| StorageError::Corrupt("equivocation without info".into()))?;
-            let from = tables
-                .equivocated_from(author)?
-                .map_or(op.seq, |from| from.min(op.seq));
+            let other =
+                tables.info(*other_local)?.ok_or_else(|| StorageError::Corrupt("equivocation without info".into()))?;
+            let from = tables.equivocated_from(author)?.map_or(op.seq, |from| from.min(op.seq));
             tables.equivocators.insert(author, from)?;
-            return Ok(Ingested::Equivocation {
-                op: hash,
-                other: other.hash,
-                author: op.author,
-                seq: op.seq,
-            });
+            return Ok(Ingested::Equivocation { op: hash, other: other.hash, author: op.author, seq: op.seq });
         }
         Ok(Ingested::Accepted(hash))
     }
@@ -756,17 +631,10 @@ impl Replica {
         let tables = ReadTables::open(&transaction)?;
         let mut log = Vec::new();
         for entry in tables.ops.iter()? {
-            let (local, bytes) = entry?;
-            let info = tables
-                .info(local.value())?
-                .ok_or_else(|| StorageError::Corrupt("op without info".into()))?;
-            let op = Op::decode(bytes.value())
-                .map_err(|error| StorageError::Corrupt(error.to_string()))?;
-            log.push(LoggedOp {
-                hash: info.hash,
-                op,
-                bytes: bytes.value().to_vec(),
-            });
+            let (local, record) = entry?;
+            let (info, bytes) = store::parse_record(local.value(), record.value())?;
+            let op = Op::decode(bytes).map_err(|error| StorageError::Corrupt(error.to_string()))?;
+            log.push(LoggedOp { hash: info.hash, op, bytes: bytes.to_vec() });
         }
         Ok(log)
     }
@@ -779,19 +647,13 @@ impl Replica {
         let mut known = Vec::new();
         for hash in since {
             if let Some(local) = tables.local_of(hash)? {
-                known.push(
-                    tables
-                        .info(local)?
-                        .ok_or_else(|| StorageError::Corrupt("op without info".into()))?,
-                );
+                known.push(tables.info(local)?.ok_or_else(|| StorageError::Corrupt("op without info".into()))?);
             }
         }
         let mut exported = Vec::new();
         for entry in tables.ops.iter()? {
-            let (local, bytes) = entry?;
-            let info = tables
-                .info(local.value())?
-                .ok_or_else(|| StorageError::Corrupt("op without info".into()))?;
+            let (local, record) = entry?;
+            let (info, bytes) = store::parse_record(local.value(), record.value())?;
             let mut covered = false;
             for head in &known {
                 if head.local == info.local || tables.is_ancestor(&info, head)? {
@@ -800,7 +662,7 @@ impl Replica {
                 }
             }
             if !covered {
-                exported.push(bytes.value().to_vec());
+                exported.push(bytes.to_vec());
             }
         }
         Ok(exported)
@@ -810,10 +672,7 @@ impl Replica {
     pub fn heads(&self) -> Result<Vec<OpHash>, StorageError> {
         let transaction = self.database.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
-        let mut heads: Vec<OpHash> = store::read_heads(&tables)?
-            .into_iter()
-            .map(|info| info.hash)
-            .collect();
+        let mut heads: Vec<OpHash> = store::read_heads(&tables)?.into_iter().map(|info| info.hash).collect();
         heads.sort();
         Ok(heads)
     }
@@ -826,11 +685,7 @@ impl Replica {
 
     /// Whether op `ancestor` is in the causal past of op `descendant`; `None` if either is
     /// unknown.
-    pub fn is_ancestor(
-        &self,
-        ancestor: &OpHash,
-        descendant: &OpHash,
-    ) -> Result<Option<bool>, StorageError> {
+    pub fn is_ancestor(&self, ancestor: &OpHash, descendant: &OpHash) -> Result<Option<bool>, StorageError> {
         let transaction = self.database.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
         let (Some(a), Some(d)) = (tables.local_of(ancestor)?, tables.local_of(descendant)?) else {
@@ -858,26 +713,44 @@ impl Replica {
         Ok(flagged)
     }
 
+    /// How much space the store uses: pages allocated, and the bytes of keys and values in them.
+    pub fn storage_usage(&self) -> Result<StorageUsage, StorageError> {
+        let transaction = self.database.begin_write()?;
+        let stats = transaction.stats()?;
+        let usage = StorageUsage {
+            allocated_bytes: stats.allocated_pages() * stats.page_size() as u64,
+            stored_bytes: stats.stored_bytes(),
+            metadata_bytes: stats.metadata_bytes(),
+            fragmented_bytes: stats.fragmented_bytes(),
+        };
+        transaction.abort()?;
+        Ok(usage)
+    }
+
     /// Checks that the store's tables agree with each other.
     pub fn check_integrity(&self) -> Result<(), StorageError> {
         store::check_integrity(&self.database)
     }
 }
 
-fn write_meta(
-    tables: &mut WriteTables,
-    id: &DatabaseId,
-    suite: &dyn CryptoSuite,
-) -> Result<(), StorageError> {
+fn write_meta(tables: &mut WriteTables, id: &DatabaseId, suite: &dyn CryptoSuite) -> Result<(), StorageError> {
     tables.meta.insert(store::META_DATABASE, id.0.as_slice())?;
-    tables
-        .meta
-        .insert(store::META_SUITE, suite.name().as_bytes())?;
-    tables.meta.insert(
-        store::META_FORMAT,
-        store::STORE_FORMAT.to_be_bytes().as_slice(),
-    )?;
+    tables.meta.insert(store::META_SUITE, suite.name().as_bytes())?;
+    tables.meta.insert(store::META_FORMAT, store::STORE_FORMAT.to_be_bytes().as_slice())?;
     Ok(())
+}
+
+/// The space a store takes (see [`Replica::storage_usage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageUsage {
+    /// Pages allocated to tables, whole.
+    pub allocated_bytes: u64,
+    /// Bytes of keys and values.
+    pub stored_bytes: u64,
+    /// Bytes of B-tree structure.
+    pub metadata_bytes: u64,
+    /// Unused bytes inside allocated pages.
+    pub fragmented_bytes: u64,
 }
 
 /// An op as the log lists it.

@@ -1,9 +1,11 @@
 //! The redb tables of a replica and the transactions over them.
 //!
 //! Ops are stored by a *local sequence number* (the order this replica accepted them, always
-//! parents-first), so the hot tables are appended to in key order; only the hash index is keyed
-//! by op hash. Every change to the log is one redb write transaction: a crash keeps every
-//! committed op and nothing half-written.
+//! parents-first), so the hot tables are appended to in key order. Only the hash index is keyed
+//! by op hash, and it is kept small (the first 8 bytes of the hash and the local number, 16
+//! bytes a row) and batched (a transaction's new entries are inserted together, sorted, when it
+//! ends), because random keys are what a B-tree writes slowest. Every change to the log is one
+//! redb write transaction: a crash keeps every committed op and nothing half-written.
 //!
 //! Tables (keys → values):
 //!
@@ -11,44 +13,35 @@
 //! | --- | --- |
 //! | `meta` | database id, suite name, next local number |
 //! | `schemas` | schema hash → IR (JSON) |
-//! | `ops` | local → canonical op bytes |
-//! | `info` | local → (depth, author number, seq, op hash) |
-//! | `hashes` | op hash → local |
+//! | `ops` | local → op hash, depth, author number, seq, then the canonical op bytes |
+//! | `hashes` | (first 8 bytes of the op hash, local) → () |
 //! | `heads` | local → () for ops without children |
-//! | `children` | local → locals of its children (multimap) |
+//! | `children` | (parent local, child local) → () |
 //! | `authors`, `author_keys` | identity ↔ author number |
-//! | `chains` | (author number, seq) → locals (multimap; two entries mean equivocation) |
+//! | `chains` | (author number, seq, local) → () (two locals for one seq: equivocation) |
 //! | `clocks` | local → version vector of its causal past |
 //! | `equivocators` | author number → lowest seq it equivocated at |
 //! | `rejected` | op hash → reason, for ops whose signed content is invalid |
 //! | `parked`, `waiting` | ops whose parents have not arrived, and what they wait for |
 
 use crate::ids::{DatabaseId, Identity, OpHash};
-use redb::{
-    Database, MultimapTableDefinition, ReadableMultimapTable, ReadableTable, ReadableTableMetadata,
-    TableDefinition,
-};
+use redb::{Database, MultimapTableDefinition, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::path::Path;
 
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub(crate) const SCHEMAS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("schemas");
 pub(crate) const OPS: TableDefinition<u64, &[u8]> = TableDefinition::new("ops");
-pub(crate) const INFO: TableDefinition<u64, (u64, u32, u64, &[u8; 32])> =
-    TableDefinition::new("info");
-pub(crate) const HASHES: TableDefinition<&[u8; 32], u64> = TableDefinition::new("hashes");
+pub(crate) const HASHES: TableDefinition<(u64, u64), ()> = TableDefinition::new("hashes");
 pub(crate) const HEADS: TableDefinition<u64, ()> = TableDefinition::new("heads");
-pub(crate) const CHILDREN: MultimapTableDefinition<u64, u64> =
-    MultimapTableDefinition::new("children");
+pub(crate) const CHILDREN: TableDefinition<(u64, u64), ()> = TableDefinition::new("children");
 pub(crate) const AUTHORS: TableDefinition<&[u8; 32], u32> = TableDefinition::new("authors");
 pub(crate) const AUTHOR_KEYS: TableDefinition<u32, &[u8; 32]> = TableDefinition::new("author_keys");
-pub(crate) const CHAINS: MultimapTableDefinition<(u32, u64), u64> =
-    MultimapTableDefinition::new("chains");
+pub(crate) const CHAINS: TableDefinition<(u32, u64, u64), ()> = TableDefinition::new("chains");
 pub(crate) const CLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("clocks");
 pub(crate) const EQUIVOCATORS: TableDefinition<u32, u64> = TableDefinition::new("equivocators");
 pub(crate) const REJECTED: TableDefinition<&[u8; 32], &str> = TableDefinition::new("rejected");
 pub(crate) const PARKED: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("parked");
-pub(crate) const WAITING: MultimapTableDefinition<&[u8; 32], &[u8; 32]> =
-    MultimapTableDefinition::new("waiting");
+pub(crate) const WAITING: MultimapTableDefinition<&[u8; 32], &[u8; 32]> = MultimapTableDefinition::new("waiting");
 
 pub(crate) const META_DATABASE: &str = "database";
 pub(crate) const META_SUITE: &str = "suite";
@@ -97,9 +90,7 @@ pub(crate) fn open_database(storage: &Storage, create: bool) -> Result<Database,
     Ok(match storage {
         Storage::File(path) if create => Database::create(path)?,
         Storage::File(path) => Database::open(path)?,
-        Storage::Memory => {
-            Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?
-        }
+        Storage::Memory => Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?,
     })
 }
 
@@ -120,9 +111,7 @@ pub struct Clock(pub Vec<(u32, u64)>);
 
 impl Clock {
     pub fn get(&self, author: u32) -> u64 {
-        self.0
-            .binary_search_by_key(&author, |(key, _)| *key)
-            .map_or(0, |index| self.0[index].1)
+        self.0.binary_search_by_key(&author, |(key, _)| *key).map_or(0, |index| self.0[index].1)
     }
 
     /// The pointwise maximum of two clocks.
@@ -150,9 +139,7 @@ impl Clock {
 
     pub fn decode(bytes: &[u8]) -> Result<Clock, StorageError> {
         if bytes.len() % 12 != 0 {
-            return Err(StorageError::Corrupt(
-                "a clock entry is not 12 bytes".into(),
-            ));
+            return Err(StorageError::Corrupt("a clock entry is not 12 bytes".into()));
         }
         Ok(Clock(
             bytes
@@ -174,9 +161,7 @@ fn corrupt(what: impl Into<String>) -> StorageError {
 }
 
 pub(crate) fn read_u64(bytes: &[u8]) -> Result<u64, StorageError> {
-    let array: [u8; 8] = bytes
-        .try_into()
-        .map_err(|_| corrupt("a counter is not 8 bytes"))?;
+    let array: [u8; 8] = bytes.try_into().map_err(|_| corrupt("a counter is not 8 bytes"))?;
     Ok(u64::from_be_bytes(array))
 }
 
@@ -195,9 +180,7 @@ pub(crate) trait InfoLookup {
         }
         // An author's ops form a chain (each op has its author's previous op as a parent), so
         // the version vector answers directly, unless the author forked its chain.
-        let forked = self
-            .equivocated_from(ancestor.author)?
-            .is_some_and(|from| ancestor.seq >= from);
+        let forked = self.equivocated_from(ancestor.author)?.is_some_and(|from| ancestor.seq >= from);
         if !forked {
             return Ok(self.clock(descendant.local)?.get(ancestor.author) >= ancestor.seq);
         }
@@ -221,14 +204,40 @@ pub(crate) trait InfoLookup {
     }
 }
 
-fn info_from(local: u64, (depth, author, seq, hash): (u64, u32, u64, &[u8; 32])) -> OpInfo {
-    OpInfo {
-        local,
-        depth,
-        author,
-        seq,
-        hash: OpHash(*hash),
+/// The length of the header an `ops` value has before the op's bytes.
+const RECORD_HEADER: usize = 32 + 8 + 4 + 8;
+
+/// An `ops` value: what the log keeps about an op, then its bytes.
+pub(crate) fn record(hash: &OpHash, depth: u64, author: u32, seq: u64, bytes: &[u8]) -> Vec<u8> {
+    let mut record = Vec::with_capacity(RECORD_HEADER + bytes.len());
+    record.extend_from_slice(&hash.0);
+    record.extend_from_slice(&depth.to_be_bytes());
+    record.extend_from_slice(&author.to_be_bytes());
+    record.extend_from_slice(&seq.to_be_bytes());
+    record.extend_from_slice(bytes);
+    record
+}
+
+/// Splits an `ops` value into the op's metadata and its bytes.
+pub(crate) fn parse_record(local: u64, record: &[u8]) -> Result<(OpInfo, &[u8]), StorageError> {
+    if record.len() < RECORD_HEADER {
+        return Err(corrupt(format!("op #{local} has a truncated record")));
     }
+    let (header, bytes) = record.split_at(RECORD_HEADER);
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(&header[..32]);
+    let number =
+        |range: std::ops::Range<usize>| header[range].iter().fold(0u64, |value, byte| value << 8 | u64::from(*byte));
+    let info =
+        OpInfo { local, hash: OpHash(hash), depth: number(32..40), author: number(40..44) as u32, seq: number(44..52) };
+    Ok((info, bytes))
+}
+
+/// The hash index's key prefix for an op hash.
+fn hash_prefix(hash: &OpHash) -> u64 {
+    let mut prefix = [0u8; 8];
+    prefix.copy_from_slice(&hash.0[..8]);
+    u64::from_be_bytes(prefix)
 }
 
 /// Implements [`InfoLookup`] for any set of open tables.
@@ -236,14 +245,14 @@ macro_rules! impl_info_lookup {
     ($type:ty) => {
         impl InfoLookup for $type {
             fn local_of(&self, hash: &OpHash) -> Result<Option<u64>, StorageError> {
-                Ok(self.hashes.get(&hash.0)?.map(|local| local.value()))
+                self.local_of_hash(hash)
             }
 
             fn info(&self, local: u64) -> Result<Option<OpInfo>, StorageError> {
-                Ok(self
-                    .info
-                    .get(local)?
-                    .map(|entry| info_from(local, entry.value())))
+                match self.ops.get(local)? {
+                    Some(record) => Ok(Some(parse_record(local, record.value())?.0)),
+                    None => Ok(None),
+                }
             }
 
             fn clock(&self, local: u64) -> Result<Clock, StorageError> {
@@ -254,18 +263,13 @@ macro_rules! impl_info_lookup {
             }
 
             fn parents(&self, local: u64) -> Result<Vec<u64>, StorageError> {
-                let bytes = self
-                    .ops
-                    .get(local)?
-                    .ok_or_else(|| corrupt(format!("op #{local} is missing")))?;
-                let op = crate::op::Op::decode(bytes.value())
-                    .map_err(|error| corrupt(format!("op #{local}: {error}")))?;
+                let record = self.ops.get(local)?.ok_or_else(|| corrupt(format!("op #{local} is missing")))?;
+                let (_, bytes) = parse_record(local, record.value())?;
+                let op = crate::op::Op::decode(bytes).map_err(|error| corrupt(format!("op #{local}: {error}")))?;
                 let mut locals = Vec::with_capacity(op.parents.len());
                 for parent in &op.parents {
                     locals.push(
-                        self.local_of(parent)?.ok_or_else(|| {
-                            corrupt(format!("a parent of op #{local} is missing"))
-                        })?,
+                        self.local_of(parent)?.ok_or_else(|| corrupt(format!("a parent of op #{local} is missing")))?,
                     );
                 }
                 Ok(locals)
@@ -275,14 +279,27 @@ macro_rules! impl_info_lookup {
                 Ok(self.equivocators.get(author)?.map(|seq| seq.value()))
             }
         }
+
+        impl $type {
+            /// Looks a hash up in the index, confirming the full hash in the op's record.
+            fn indexed_local(&self, hash: &OpHash) -> Result<Option<u64>, StorageError> {
+                let prefix = hash_prefix(hash);
+                for entry in self.hashes.range((prefix, 0)..=(prefix, u64::MAX))? {
+                    let local = entry?.0.value().1;
+                    if self.info(local)?.is_some_and(|info| info.hash == *hash) {
+                        return Ok(Some(local));
+                    }
+                }
+                Ok(None)
+            }
+        }
     };
 }
 
 /// The tables a read transaction looks at.
 pub(crate) struct ReadTables {
     pub ops: redb::ReadOnlyTable<u64, &'static [u8]>,
-    pub info: redb::ReadOnlyTable<u64, (u64, u32, u64, &'static [u8; 32])>,
-    pub hashes: redb::ReadOnlyTable<&'static [u8; 32], u64>,
+    pub hashes: redb::ReadOnlyTable<(u64, u64), ()>,
     pub clocks: redb::ReadOnlyTable<u64, &'static [u8]>,
     pub equivocators: redb::ReadOnlyTable<u32, u64>,
     pub heads: redb::ReadOnlyTable<u64, ()>,
@@ -293,7 +310,6 @@ impl ReadTables {
     pub fn open(transaction: &redb::ReadTransaction) -> Result<ReadTables, StorageError> {
         Ok(ReadTables {
             ops: transaction.open_table(OPS)?,
-            info: transaction.open_table(INFO)?,
             hashes: transaction.open_table(HASHES)?,
             clocks: transaction.open_table(CLOCKS)?,
             equivocators: transaction.open_table(EQUIVOCATORS)?,
@@ -307,6 +323,12 @@ impl ReadTables {
     }
 }
 
+impl ReadTables {
+    fn local_of_hash(&self, hash: &OpHash) -> Result<Option<u64>, StorageError> {
+        self.indexed_local(hash)
+    }
+}
+
 impl_info_lookup!(ReadTables);
 
 /// The tables a write transaction changes.
@@ -314,43 +336,62 @@ pub(crate) struct WriteTables<'txn> {
     pub meta: redb::Table<'txn, &'static str, &'static [u8]>,
     pub schemas: redb::Table<'txn, &'static [u8; 32], &'static [u8]>,
     pub ops: redb::Table<'txn, u64, &'static [u8]>,
-    pub info: redb::Table<'txn, u64, (u64, u32, u64, &'static [u8; 32])>,
-    pub hashes: redb::Table<'txn, &'static [u8; 32], u64>,
+    pub hashes: redb::Table<'txn, (u64, u64), ()>,
     pub heads: redb::Table<'txn, u64, ()>,
-    pub children: redb::MultimapTable<'txn, u64, u64>,
+    pub children: redb::Table<'txn, (u64, u64), ()>,
     pub authors: redb::Table<'txn, &'static [u8; 32], u32>,
     pub author_keys: redb::Table<'txn, u32, &'static [u8; 32]>,
-    pub chains: redb::MultimapTable<'txn, (u32, u64), u64>,
+    pub chains: redb::Table<'txn, (u32, u64, u64), ()>,
     pub clocks: redb::Table<'txn, u64, &'static [u8]>,
     pub equivocators: redb::Table<'txn, u32, u64>,
     pub rejected: redb::Table<'txn, &'static [u8; 32], &'static str>,
     pub parked: redb::Table<'txn, &'static [u8; 32], &'static [u8]>,
     pub waiting: redb::MultimapTable<'txn, &'static [u8; 32], &'static [u8; 32]>,
+    /// This transaction's new hash-index entries, inserted sorted by [`WriteTables::finish`].
+    pending_hashes: std::collections::HashMap<OpHash, u64>,
+}
+
+impl WriteTables<'_> {
+    fn local_of_hash(&self, hash: &OpHash) -> Result<Option<u64>, StorageError> {
+        match self.pending_hashes.get(hash) {
+            Some(local) => Ok(Some(*local)),
+            None => self.indexed_local(hash),
+        }
+    }
 }
 
 impl_info_lookup!(WriteTables<'_>);
 
 impl<'txn> WriteTables<'txn> {
-    pub fn open(
-        transaction: &'txn redb::WriteTransaction,
-    ) -> Result<WriteTables<'txn>, StorageError> {
+    pub fn open(transaction: &'txn redb::WriteTransaction) -> Result<WriteTables<'txn>, StorageError> {
         Ok(WriteTables {
             meta: transaction.open_table(META)?,
             schemas: transaction.open_table(SCHEMAS)?,
             ops: transaction.open_table(OPS)?,
-            info: transaction.open_table(INFO)?,
             hashes: transaction.open_table(HASHES)?,
             heads: transaction.open_table(HEADS)?,
-            children: transaction.open_multimap_table(CHILDREN)?,
+            children: transaction.open_table(CHILDREN)?,
             authors: transaction.open_table(AUTHORS)?,
             author_keys: transaction.open_table(AUTHOR_KEYS)?,
-            chains: transaction.open_multimap_table(CHAINS)?,
+            chains: transaction.open_table(CHAINS)?,
             clocks: transaction.open_table(CLOCKS)?,
             equivocators: transaction.open_table(EQUIVOCATORS)?,
             rejected: transaction.open_table(REJECTED)?,
             parked: transaction.open_table(PARKED)?,
             waiting: transaction.open_multimap_table(WAITING)?,
+            pending_hashes: std::collections::HashMap::new(),
         })
+    }
+
+    /// Inserts the transaction's new hash-index entries, in key order. Call before commit.
+    pub fn finish(mut self) -> Result<(), StorageError> {
+        let mut entries: Vec<(u64, u64)> =
+            self.pending_hashes.drain().map(|(hash, local)| (hash_prefix(&hash), local)).collect();
+        entries.sort_unstable();
+        for key in entries {
+            self.hashes.insert(key, ())?;
+        }
+        Ok(())
     }
 
     pub fn next_local(&mut self) -> Result<u64, StorageError> {
@@ -358,10 +399,7 @@ impl<'txn> WriteTables<'txn> {
             Some(bytes) => read_u64(bytes.value())?,
             None => 0,
         };
-        self.meta.insert(
-            META_NEXT_LOCAL,
-            next.saturating_add(1).to_be_bytes().as_slice(),
-        )?;
+        self.meta.insert(META_NEXT_LOCAL, next.saturating_add(1).to_be_bytes().as_slice())?;
         Ok(next)
     }
 
@@ -370,8 +408,7 @@ impl<'txn> WriteTables<'txn> {
         if let Some(number) = self.authors.get(&identity.0)? {
             return Ok(number.value());
         }
-        let number =
-            u32::try_from(self.authors.len()?).map_err(|_| corrupt("more than 2^32 authors"))?;
+        let number = u32::try_from(self.authors.len()?).map_err(|_| corrupt("more than 2^32 authors"))?;
         self.authors.insert(&identity.0, number)?;
         self.author_keys.insert(number, &identity.0)?;
         Ok(number)
@@ -384,24 +421,19 @@ impl<'txn> WriteTables<'txn> {
     /// Locals of an author's ops with one sequence number (two or more: equivocation).
     pub fn chain_entries(&self, author: u32, seq: u64) -> Result<Vec<u64>, StorageError> {
         let mut locals = Vec::new();
-        for entry in self.chains.get((author, seq))? {
-            locals.push(entry?.value());
+        for entry in self.chains.range((author, seq, 0)..=(author, seq, u64::MAX))? {
+            locals.push(entry?.0.value().2);
         }
         Ok(locals)
     }
 
     /// The latest op an author has in this log: (seq, local).
     pub fn latest_by(&self, author: u32) -> Result<Option<(u64, u64)>, StorageError> {
-        let mut range = self.chains.range((author, 0)..=(author, u64::MAX))?;
+        let mut range = self.chains.range((author, 0, 0)..=(author, u64::MAX, u64::MAX))?;
         match range.next_back() {
             Some(entry) => {
-                let (key, values) = entry?;
-                let seq = key.value().1;
-                let mut best = None;
-                for value in values {
-                    best = Some(value?.value());
-                }
-                Ok(best.map(|local| (seq, local)))
+                let (_, seq, local) = entry?.0.value();
+                Ok(Some((seq, local)))
             }
             None => Ok(None),
         }
@@ -419,27 +451,24 @@ impl<'txn> WriteTables<'txn> {
         parents: &[u64],
     ) -> Result<u64, StorageError> {
         let local = self.next_local()?;
-        self.ops.insert(local, bytes)?;
-        self.info.insert(local, (depth, author, seq, &hash.0))?;
-        self.hashes.insert(&hash.0, local)?;
+        self.ops.insert(local, record(hash, depth, author, seq, bytes).as_slice())?;
+        self.pending_hashes.insert(*hash, local);
         let mut clock = Clock::default();
         for parent in parents {
             clock.merge(&self.clock(*parent)?);
-            self.children.insert(*parent, local)?;
+            self.children.insert((*parent, local), ())?;
             self.heads.remove(*parent)?;
         }
         clock.set(author, seq);
         self.clocks.insert(local, clock.encode().as_slice())?;
         self.heads.insert(local, ())?;
-        self.chains.insert((author, seq), local)?;
+        self.chains.insert((author, seq, local), ())?;
         Ok(local)
     }
 }
 
 /// Reads the database id and suite name, if the store has been initialised.
-pub(crate) fn read_meta(
-    database: &Database,
-) -> Result<(Option<DatabaseId>, Option<String>), StorageError> {
+pub(crate) fn read_meta(database: &Database) -> Result<(Option<DatabaseId>, Option<String>), StorageError> {
     let transaction = database.begin_read()?;
     let meta = match transaction.open_table(META) {
         Ok(table) => table,
@@ -448,19 +477,15 @@ pub(crate) fn read_meta(
     };
     let database_id = match meta.get(META_DATABASE)? {
         Some(bytes) => {
-            let array: [u8; 32] = bytes
-                .value()
-                .try_into()
-                .map_err(|_| corrupt("the database id is not 32 bytes"))?;
+            let array: [u8; 32] = bytes.value().try_into().map_err(|_| corrupt("the database id is not 32 bytes"))?;
             Some(DatabaseId(array))
         }
         None => None,
     };
     let suite = match meta.get(META_SUITE)? {
-        Some(bytes) => Some(
-            String::from_utf8(bytes.value().to_vec())
-                .map_err(|_| corrupt("the suite name is not UTF-8"))?,
-        ),
+        Some(bytes) => {
+            Some(String::from_utf8(bytes.value().to_vec()).map_err(|_| corrupt("the suite name is not UTF-8"))?)
+        }
         None => None,
     };
     Ok((database_id, suite))
@@ -473,42 +498,32 @@ pub(crate) fn check_integrity(database: &Database) -> Result<(), StorageError> {
     let mut expected_heads = std::collections::BTreeSet::new();
     let mut with_children = std::collections::BTreeSet::new();
     for entry in tables.ops.iter()? {
-        let (local, bytes) = entry?;
+        let (local, record) = entry?;
         let local = local.value();
-        let op = crate::op::Op::decode(bytes.value())
-            .map_err(|error| corrupt(format!("op #{local} does not decode: {error}")))?;
-        let info = tables
-            .info(local)?
-            .ok_or_else(|| corrupt(format!("op #{local} has no info")))?;
+        let (info, bytes) = parse_record(local, record.value())?;
+        let op =
+            crate::op::Op::decode(bytes).map_err(|error| corrupt(format!("op #{local} does not decode: {error}")))?;
         if tables.local_of(&info.hash)? != Some(local) {
-            return Err(corrupt(format!(
-                "op #{local} is missing from the hash index"
-            )));
+            return Err(corrupt(format!("op #{local} is missing from the hash index")));
         }
         for parent in &op.parents {
-            let parent_local = tables
-                .local_of(parent)?
-                .ok_or_else(|| corrupt(format!("op #{local} has a missing parent")))?;
+            let parent_local =
+                tables.local_of(parent)?.ok_or_else(|| corrupt(format!("op #{local} has a missing parent")))?;
             if parent_local >= local {
-                return Err(corrupt(format!(
-                    "op #{local} was stored before its parent #{parent_local}"
-                )));
+                return Err(corrupt(format!("op #{local} was stored before its parent #{parent_local}")));
             }
             with_children.insert(parent_local);
         }
         tables.clock(local)?;
         expected_heads.insert(local);
     }
-    let expected_heads: std::collections::BTreeSet<u64> =
-        expected_heads.difference(&with_children).copied().collect();
+    let expected_heads: std::collections::BTreeSet<u64> = expected_heads.difference(&with_children).copied().collect();
     let mut heads = std::collections::BTreeSet::new();
     for entry in tables.heads.iter()? {
         heads.insert(entry?.0.value());
     }
     if heads != expected_heads {
-        return Err(corrupt(format!(
-            "heads {heads:?} do not match the ops without children {expected_heads:?}"
-        )));
+        return Err(corrupt(format!("heads {heads:?} do not match the ops without children {expected_heads:?}")));
     }
     if tables.hashes.len()? != tables.ops.len()? {
         return Err(corrupt("the hash index and the op table differ in size"));
@@ -520,11 +535,7 @@ pub(crate) fn read_heads(tables: &ReadTables) -> Result<Vec<OpInfo>, StorageErro
     let mut heads = Vec::new();
     for entry in tables.heads.iter()? {
         let local = entry?.0.value();
-        heads.push(
-            tables
-                .info(local)?
-                .ok_or_else(|| corrupt(format!("head #{local} has no info")))?,
-        );
+        heads.push(tables.info(local)?.ok_or_else(|| corrupt(format!("head #{local} has no info")))?);
     }
     Ok(heads)
 }

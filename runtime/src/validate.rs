@@ -17,53 +17,19 @@ pub enum PayloadError {
     #[error("change {change}: unknown collection `{collection}`")]
     UnknownCollection { change: usize, collection: String },
     #[error("change {change}: `{collection}` has no field `{field}`")]
-    UnknownField {
-        change: usize,
-        collection: String,
-        field: String,
-    },
+    UnknownField { change: usize, collection: String, field: String },
     #[error("change {change}: `{collection}.{field}` is required but missing")]
-    MissingField {
-        change: usize,
-        collection: String,
-        field: String,
-    },
+    MissingField { change: usize, collection: String, field: String },
     #[error("change {change}: `{collection}.{field}` expects {expected}: {problem}")]
-    WrongType {
-        change: usize,
-        collection: String,
-        field: String,
-        expected: String,
-        problem: String,
-    },
+    WrongType { change: usize, collection: String, field: String, expected: String, problem: String },
     #[error("change {change}: `{collection}.{field}` is readonly")]
-    Readonly {
-        change: usize,
-        collection: String,
-        field: String,
-    },
+    Readonly { change: usize, collection: String, field: String },
     #[error("change {change}: `{edit}` does not apply to `{collection}.{field}` of type {ty}")]
-    WrongEdit {
-        change: usize,
-        collection: String,
-        field: String,
-        edit: &'static str,
-        ty: String,
-    },
+    WrongEdit { change: usize, collection: String, field: String, edit: &'static str, ty: String },
     #[error("change {change}: the check on `{collection}.{field}` fails")]
-    CheckFailed {
-        change: usize,
-        collection: String,
-        field: String,
-    },
+    CheckFailed { change: usize, collection: String, field: String },
     #[error("change {change}: a value of `{collection}.{field}` is {size} bytes, over the limit of {limit}")]
-    TooLarge {
-        change: usize,
-        collection: String,
-        field: String,
-        size: usize,
-        limit: usize,
-    },
+    TooLarge { change: usize, collection: String, field: String, size: usize, limit: usize },
     #[error("the op has {count} changes, over the limit of {limit}")]
     TooManyChanges { count: usize, limit: usize },
     #[error("an op must change at least one row")]
@@ -71,19 +37,12 @@ pub enum PayloadError {
 }
 
 /// Checks every change of a batch.
-pub fn validate_changes(
-    schema: &ir::Schema,
-    changes: &[Change],
-    limits: &Limits,
-) -> Result<(), PayloadError> {
+pub fn validate_changes(schema: &ir::Schema, changes: &[Change], limits: &Limits) -> Result<(), PayloadError> {
     if changes.is_empty() {
         return Err(PayloadError::Empty);
     }
     if changes.len() > limits.max_changes {
-        return Err(PayloadError::TooManyChanges {
-            count: changes.len(),
-            limit: limits.max_changes,
-        });
+        return Err(PayloadError::TooManyChanges { count: changes.len(), limit: limits.max_changes });
     }
     for (index, change) in changes.iter().enumerate() {
         validate_change(schema, index, change, limits)?;
@@ -91,21 +50,12 @@ pub fn validate_changes(
     Ok(())
 }
 
-fn validate_change(
-    schema: &ir::Schema,
-    index: usize,
-    change: &Change,
-    limits: &Limits,
-) -> Result<(), PayloadError> {
+fn validate_change(schema: &ir::Schema, index: usize, change: &Change, limits: &Limits) -> Result<(), PayloadError> {
     let collection_name = change.collection();
-    let collection =
-        schema
-            .collections
-            .get(collection_name)
-            .ok_or_else(|| PayloadError::UnknownCollection {
-                change: index,
-                collection: collection_name.to_owned(),
-            })?;
+    let collection = schema
+        .collections
+        .get(collection_name)
+        .ok_or_else(|| PayloadError::UnknownCollection { change: index, collection: collection_name.to_owned() })?;
     let unknown = |field: &str| PayloadError::UnknownField {
         change: index,
         collection: collection_name.to_owned(),
@@ -132,10 +82,7 @@ fn validate_change(
     };
     match change {
         Change::Insert { fields, .. } => {
-            let given: BTreeMap<&str, &Value> = fields
-                .iter()
-                .map(|(name, value)| (name.as_str(), value))
-                .collect();
+            let given: BTreeMap<&str, &Value> = fields.iter().map(|(name, value)| (name.as_str(), value)).collect();
             for name in given.keys() {
                 if collection.field(name).is_none() {
                     return Err(unknown(name));
@@ -171,9 +118,7 @@ fn validate_change(
         Change::Update { edits, .. } => {
             let mut assigned: BTreeMap<&str, &Value> = BTreeMap::new();
             for edit in edits {
-                let field = collection
-                    .field(edit.field())
-                    .ok_or_else(|| unknown(edit.field()))?;
+                let field = collection.field(edit.field()).ok_or_else(|| unknown(edit.field()))?;
                 if field.readonly {
                     return Err(PayloadError::Readonly {
                         change: index,
@@ -194,10 +139,7 @@ fn validate_change(
                         assigned.insert(&field.name, value);
                     }
                     (Edit::Set { .. }, _) => return Err(wrong_edit("set")),
-                    (
-                        Edit::Add { elements, .. } | Edit::Remove { elements, .. },
-                        Type::Set(element),
-                    ) => {
+                    (Edit::Add { elements, .. } | Edit::Remove { elements, .. }, Type::Set(element)) => {
                         for value in elements {
                             check_value(field, element, value)?;
                         }
@@ -244,10 +186,7 @@ fn validate_change(
 
 /// Fields that an insert may leave out: they start null, empty or at zero.
 pub fn starts_empty(ty: &Type) -> bool {
-    matches!(
-        ty,
-        Type::Optional(_) | Type::Set(_) | Type::Map(_) | Type::List(_) | Type::Counter
-    )
+    matches!(ty, Type::Optional(_) | Type::Set(_) | Type::Map(_) | Type::List(_) | Type::Counter)
 }
 
 /// Fields whose whole value an update replaces.
@@ -265,18 +204,12 @@ fn mismatch(problem: impl Into<String>) -> TypeProblem {
 }
 
 /// Whether `value` is a value of `ty` in its canonical shape.
-fn check_type(
-    schema: &ir::Schema,
-    ty: &Type,
-    value: &Value,
-    limits: &Limits,
-) -> Result<(), TypeProblem> {
+fn check_type(schema: &ir::Schema, ty: &Type, value: &Value, limits: &Limits) -> Result<(), TypeProblem> {
     let found = || describe(value);
     match (ty, value) {
         (Type::Optional(_), Value::Null) => Ok(()),
         (Type::Optional(inner), value) => check_type(schema, inner, value, limits),
-        (Type::Bool, Value::Bool(_))
-        | (Type::Int | Type::Timestamp | Type::Counter, Value::Int(_)) => Ok(()),
+        (Type::Bool, Value::Bool(_)) | (Type::Int | Type::Timestamp | Type::Counter, Value::Int(_)) => Ok(()),
         (Type::Float, Value::Float(value)) if value.is_finite() => Ok(()),
         (Type::Float, Value::Float(_)) => Err(mismatch("a float that is not finite")),
         (Type::String, Value::Text(text)) => within(text.len(), limits),
@@ -286,33 +219,24 @@ fn check_type(
             Err(mismatch(format!("{} bytes instead of 32", bytes.len())))
         }
         (Type::Enum(name), Value::Text(variant)) => {
-            let known = schema
-                .enums
-                .get(name)
-                .is_some_and(|definition| definition.variants.contains(variant));
+            let known = schema.enums.get(name).is_some_and(|definition| definition.variants.contains(variant));
             if known {
                 Ok(())
             } else {
-                Err(mismatch(format!(
-                    "`{variant}` is not a variant of `{name}`"
-                )))
+                Err(mismatch(format!("`{variant}` is not a variant of `{name}`")))
             }
         }
-        (Type::List(element), Value::Array(items)) => items
-            .iter()
-            .try_for_each(|item| check_type(schema, element, item, limits)),
+        (Type::List(element), Value::Array(items)) => {
+            items.iter().try_for_each(|item| check_type(schema, element, item, limits))
+        }
         (Type::Set(element), Value::Array(items)) => {
-            items
-                .iter()
-                .try_for_each(|item| check_type(schema, element, item, limits))?;
+            items.iter().try_for_each(|item| check_type(schema, element, item, limits))?;
             // A set's elements are written sorted by encoding, once each: one canonical form.
             let encoded: Vec<Vec<u8>> = items.iter().map(encode_value).collect();
             if encoded.windows(2).all(|pair| pair[0] < pair[1]) {
                 Ok(())
             } else {
-                Err(mismatch(
-                    "set elements must be sorted by their encoding, without duplicates",
-                ))
+                Err(mismatch("set elements must be sorted by their encoding, without duplicates"))
             }
         }
         (Type::Map(inner), Value::Map(entries)) => entries.iter().try_for_each(|(key, entry)| {
@@ -332,12 +256,7 @@ fn check_type(
                 match entries.iter().find(|(key, _)| *key == field.name) {
                     Some((_, entry)) => check_type(schema, &field.ty, entry, limits)?,
                     None if matches!(field.ty, Type::Optional(_) | Type::List(_)) => {}
-                    None => {
-                        return Err(mismatch(format!(
-                            "record field `{}` is missing",
-                            field.name
-                        )))
-                    }
+                    None => return Err(mismatch(format!("record field `{}` is missing", field.name))),
                 }
             }
             Ok(())

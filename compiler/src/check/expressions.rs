@@ -76,19 +76,11 @@ pub(crate) struct Context<'s> {
 
 impl<'s> Context<'s> {
     pub fn check(collection: Option<&'s str>, fields: &'s FieldTable) -> Context<'s> {
-        Context {
-            kind: ContextKind::Check,
-            collection,
-            fields,
-            variables: Vec::new(),
-        }
+        Context { kind: ContextKind::Check, collection, fields, variables: Vec::new() }
     }
 
     fn variable(&self, name: &str) -> Option<&Variable> {
-        self.variables
-            .iter()
-            .rev()
-            .find(|variable| variable.name == name)
+        self.variables.iter().rev().find(|variable| variable.name == name)
     }
 }
 
@@ -115,10 +107,7 @@ pub(crate) fn lower_rule(
                                 Diagnostic::new(
                                     Code::E0110,
                                     name.span.clone(),
-                                    format!(
-                                        "collection `{collection}` has no field `{}`",
-                                        name.text
-                                    ),
+                                    format!("collection `{collection}` has no field `{}`", name.text),
                                 )
                                 .with_label("unknown field")
                                 .with_suggestion(&name.text, fields.names()),
@@ -130,48 +119,30 @@ pub(crate) fn lower_rule(
                                 Diagnostic::new(
                                     Code::E0305,
                                     name.span.clone(),
-                                    format!(
-                                        "`{}` is readonly, so no update can change it",
-                                        name.text
-                                    ),
+                                    format!("`{}` is readonly, so no update can change it", name.text),
                                 )
                                 .with_label("readonly field")
                                 .with_secondary(info.span.clone(), "declared here")
-                                .with_help(
-                                    "remove it from the list, or drop `readonly` from the field",
-                                ),
+                                .with_help("remove it from the list, or drop `readonly` from the field"),
                             );
                         }
                         Some(_) => {}
                     }
                 }
-                ir::Action::Update {
-                    fields: Some(names.iter().map(|name| name.text.clone()).collect()),
-                }
+                ir::Action::Update { fields: Some(names.iter().map(|name| name.text.clone()).collect()) }
             }
         });
     }
-    let update_only = actions
-        .iter()
-        .all(|action| matches!(action, ir::Action::Update { .. }));
-    let has_delete = actions
-        .iter()
-        .any(|action| matches!(action, ir::Action::Delete));
+    let update_only = actions.iter().all(|action| matches!(action, ir::Action::Update { .. }));
+    let has_delete = actions.iter().any(|action| matches!(action, ir::Action::Delete));
     let context = Context {
-        kind: ContextKind::Rule {
-            update_only,
-            has_delete,
-        },
+        kind: ContextKind::Rule { update_only, has_delete },
         collection: Some(collection),
         fields,
         variables: Vec::new(),
     };
     let condition = lower_condition(scope, &context, &rule.condition, diagnostics)?;
-    valid.then(|| ir::Rule {
-        docs: super::docs_text(&rule.docs),
-        actions,
-        condition,
-    })
+    valid.then(|| ir::Rule { docs: super::docs_text(&rule.docs), actions, condition })
 }
 
 /// Lowers an expression that must be a `bool`: a rule's condition or a check.
@@ -191,13 +162,9 @@ pub(crate) fn lower_condition(
 }
 
 fn not_a_condition(expr: &ast::Expr, ty: &ValueType) -> Diagnostic {
-    Diagnostic::new(
-        Code::E0203,
-        expr.span.clone(),
-        format!("expected a `bool` condition, found `{}`", ty.display()),
-    )
-    .with_label(format!("this is `{}`", ty.display()))
-    .with_help("compare it with something, e.g. `x = y`")
+    Diagnostic::new(Code::E0203, expr.span.clone(), format!("expected a `bool` condition, found `{}`", ty.display()))
+        .with_label(format!("this is `{}`", ty.display()))
+        .with_help("compare it with something, e.g. `x = y`")
 }
 
 /// Lowers a field's `default`: a constant of the field's type, or `op.author`.
@@ -209,10 +176,7 @@ pub(crate) fn lower_default(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<ir::Default> {
     if let ExprKind::Path(segments) = &expr.kind {
-        let texts: Vec<&str> = segments
-            .iter()
-            .map(|segment| segment.text.as_str())
-            .collect();
+        let texts: Vec<&str> = segments.iter().map(|segment| segment.text.as_str()).collect();
         if texts == ["op", "author"] {
             if comparable_type(ty) == Type::Identity {
                 return Some(ir::Default::OpAuthor);
@@ -234,21 +198,13 @@ fn type_mismatch_value(expr: &ast::Expr, ty: &Type, found: &str, field: &str) ->
     Diagnostic::new(
         Code::E0205,
         expr.span.clone(),
-        format!(
-            "`{field}` has type `{}`, but this value is `{found}`",
-            ty.display()
-        ),
+        format!("`{field}` has type `{}`, but this value is `{found}`", ty.display()),
     )
     .with_label(format!("expected `{}`", ty.display()))
 }
 
 /// A constant of type `ty`: a literal, `null` for an optional, or an enum variant.
-pub(crate) fn lower_constant(
-    scope: &Scope,
-    expr: &ast::Expr,
-    ty: &Type,
-    field: &str,
-) -> Result<ir::Value, Diagnostic> {
+pub(crate) fn lower_constant(scope: &Scope, expr: &ast::Expr, ty: &Type, field: &str) -> Result<ir::Value, Diagnostic> {
     let base = match ty {
         Type::Optional(inner) => inner.as_ref(),
         other => other,
@@ -257,13 +213,9 @@ pub(crate) fn lower_constant(
     match &expr.kind {
         ExprKind::Paren(inner) => lower_constant(scope, inner, ty, field),
         ExprKind::Null if matches!(ty, Type::Optional(_)) => Ok(ir::Value::Null),
-        ExprKind::Null => {
-            Err(mismatch("null").with_help("only optional fields (`T?`) can be null"))
-        }
+        ExprKind::Null => Err(mismatch("null").with_help("only optional fields (`T?`) can be null")),
         ExprKind::Bool(value) if *base == Type::Bool => Ok(ir::Value::Bool(*value)),
-        ExprKind::Int(value) if matches!(base, Type::Int | Type::Timestamp) => {
-            Ok(ir::Value::Int(*value))
-        }
+        ExprKind::Int(value) if matches!(base, Type::Int | Type::Timestamp) => Ok(ir::Value::Int(*value)),
         ExprKind::Float(value) if *base == Type::Float => Ok(ir::Value::Float(*value)),
         ExprKind::String(value) if *base == Type::String => Ok(ir::Value::String(value.clone())),
         ExprKind::Bool(_) => Err(mismatch("bool")),
@@ -280,23 +232,11 @@ pub(crate) fn lower_constant(
                 _ => return Err(not_constant(expr)),
             };
             scope.mark_used(enum_name);
-            let variants = scope
-                .enums
-                .get(enum_name)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
+            let variants = scope.enums.get(enum_name).map(Vec::as_slice).unwrap_or_default();
             if variants.contains(&variant.text) {
-                Ok(ir::Value::EnumVariant {
-                    r#enum: enum_name.clone(),
-                    variant: variant.text.clone(),
-                })
+                Ok(ir::Value::EnumVariant { r#enum: enum_name.clone(), variant: variant.text.clone() })
             } else {
-                Err(unknown_variant(
-                    &variant.text,
-                    variant.span.clone(),
-                    enum_name,
-                    variants,
-                ))
+                Err(unknown_variant(&variant.text, variant.span.clone(), enum_name, variants))
             }
         }
         _ => Err(not_constant(expr)),
@@ -304,26 +244,16 @@ pub(crate) fn lower_constant(
 }
 
 fn not_constant(expr: &ast::Expr) -> Diagnostic {
-    Diagnostic::new(
-        Code::E0306,
-        expr.span.clone(),
-        "a default or migration value must be a constant",
-    )
-    .with_label("not a constant")
-    .with_help(
-        "use a literal, `null`, an enum variant, or (for a default of type `identity`) `op.author`",
-    )
+    Diagnostic::new(Code::E0306, expr.span.clone(), "a default or migration value must be a constant")
+        .with_label("not a constant")
+        .with_help("use a literal, `null`, an enum variant, or (for a default of type `identity`) `op.author`")
 }
 
 fn unknown_variant(name: &str, span: Span, enum_name: &str, variants: &[String]) -> Diagnostic {
-    Diagnostic::new(
-        Code::E0109,
-        span,
-        format!("enum `{enum_name}` has no variant `{name}`"),
-    )
-    .with_label("unknown variant")
-    .with_suggestion(name, variants.iter().map(String::as_str))
-    .with_help_if_none(format!("the variants are: {}", variants.join(", ")))
+    Diagnostic::new(Code::E0109, span, format!("enum `{enum_name}` has no variant `{name}`"))
+        .with_label("unknown variant")
+        .with_suggestion(name, variants.iter().map(String::as_str))
+        .with_help_if_none(format!("the variants are: {}", variants.join(", ")))
 }
 
 impl Diagnostic {
@@ -346,19 +276,10 @@ fn lower(
 ) -> Option<(ir::Expr, ValueType)> {
     let known = |ty: Type| ValueType::Known(ty);
     match &expr.kind {
-        ExprKind::Bool(value) => Some((
-            ir::Expr::Literal(ir::Value::Bool(*value)),
-            known(Type::Bool),
-        )),
+        ExprKind::Bool(value) => Some((ir::Expr::Literal(ir::Value::Bool(*value)), known(Type::Bool))),
         ExprKind::Int(value) => Some((ir::Expr::Literal(ir::Value::Int(*value)), known(Type::Int))),
-        ExprKind::Float(value) => Some((
-            ir::Expr::Literal(ir::Value::Float(*value)),
-            known(Type::Float),
-        )),
-        ExprKind::String(value) => Some((
-            ir::Expr::Literal(ir::Value::String(value.clone())),
-            known(Type::String),
-        )),
+        ExprKind::Float(value) => Some((ir::Expr::Literal(ir::Value::Float(*value)), known(Type::Float))),
+        ExprKind::String(value) => Some((ir::Expr::Literal(ir::Value::String(value.clone())), known(Type::String))),
         ExprKind::Null => Some((ir::Expr::Literal(ir::Value::Null), ValueType::Null)),
         ExprKind::Paren(inner) => lower(scope, context, inner, expected, diagnostics),
         ExprKind::Path(segments) => lower_path(scope, context, segments, expected, diagnostics),
@@ -392,11 +313,7 @@ fn lower(
                 );
                 return None;
             }
-            let result = if argument_type.is_optional() {
-                Type::Optional(Box::new(Type::Int))
-            } else {
-                Type::Int
-            };
+            let result = if argument_type.is_optional() { Type::Optional(Box::new(Type::Int)) } else { Type::Int };
             Some((ir::Expr::Len(Box::new(argument_ir)), known(result)))
         }
         ExprKind::Not(operand) => {
@@ -414,9 +331,7 @@ fn lower(
             };
             Some((lowered, known(Type::Bool)))
         }
-        ExprKind::Compare { op, left, right } => {
-            lower_comparison(scope, context, *op, left, right, diagnostics)
-        }
+        ExprKind::Compare { op, left, right } => lower_comparison(scope, context, *op, left, right, diagnostics),
         ExprKind::In { value, options } => {
             let (value_ir, value_type) = lower(scope, context, value, None, diagnostics)?;
             let expected_option = match &value_type {
@@ -426,13 +341,9 @@ fn lower(
             let mut options_ir = Vec::new();
             let mut valid = true;
             for option in options {
-                let Some((option_ir, option_type)) = lower(
-                    scope,
-                    context,
-                    option,
-                    expected_option.as_ref(),
-                    diagnostics,
-                ) else {
+                let Some((option_ir, option_type)) =
+                    lower(scope, context, option, expected_option.as_ref(), diagnostics)
+                else {
                     valid = false;
                     continue;
                 };
@@ -442,29 +353,11 @@ fn lower(
                 }
                 options_ir.push(option_ir);
             }
-            valid.then(|| {
-                (
-                    ir::Expr::In {
-                        value: Box::new(value_ir),
-                        options: options_ir,
-                    },
-                    known(Type::Bool),
-                )
-            })
+            valid.then(|| (ir::Expr::In { value: Box::new(value_ir), options: options_ir }, known(Type::Bool)))
         }
-        ExprKind::Exists {
-            collection,
-            variable,
-            condition,
-        } => lower_exists(
-            scope,
-            context,
-            expr,
-            collection,
-            variable,
-            condition.as_deref(),
-            diagnostics,
-        ),
+        ExprKind::Exists { collection, variable, condition } => {
+            lower_exists(scope, context, expr, collection, variable, condition.as_deref(), diagnostics)
+        }
     }
 }
 
@@ -479,15 +372,9 @@ fn lower_exists(
 ) -> Option<(ir::Expr, ValueType)> {
     if context.kind == ContextKind::Check {
         diagnostics.push(
-            Diagnostic::new(
-                Code::E0303,
-                expr.span.clone(),
-                "a `check` cannot use `exists`",
-            )
-            .with_label("reads other rows")
-            .with_help(
-                "a check sees only the row itself; put conditions on other rows in an `allow` rule",
-            ),
+            Diagnostic::new(Code::E0303, expr.span.clone(), "a `check` cannot use `exists`")
+                .with_label("reads other rows")
+                .with_help("a check sees only the row itself; put conditions on other rows in an `allow` rule"),
         );
         return None;
     }
@@ -543,12 +430,7 @@ fn lower_exists(
         span: variable.span.clone(),
     });
     let condition_ir = match condition {
-        Some(condition) => Some(Box::new(lower_condition(
-            scope,
-            &inner,
-            condition,
-            diagnostics,
-        )?)),
+        Some(condition) => Some(Box::new(lower_condition(scope, &inner, condition, diagnostics)?)),
         None => None,
     };
     Some((
@@ -608,9 +490,7 @@ fn lower_comparison(
         CompareOp::GreaterOrEqual => Comparison::GreaterOrEqual,
     };
     let result = match comparison {
-        Comparison::Equal | Comparison::NotEqual => {
-            check_equality(left, &left_type, right, &right_type)
-        }
+        Comparison::Equal | Comparison::NotEqual => check_equality(left, &left_type, right, &right_type),
         _ => check_ordering(op, left, &left_type, right, &right_type),
     };
     if let Err(diagnostic) = result {
@@ -618,35 +498,19 @@ fn lower_comparison(
         return None;
     }
     Some((
-        ir::Expr::Compare {
-            op: comparison,
-            left: Box::new(left_ir),
-            right: Box::new(right_ir),
-        },
+        ir::Expr::Compare { op: comparison, left: Box::new(left_ir), right: Box::new(right_ir) },
         ValueType::Known(Type::Bool),
     ))
 }
 
-fn mismatched(
-    left: &ast::Expr,
-    left_type: &ValueType,
-    right: &ast::Expr,
-    right_type: &ValueType,
-) -> Diagnostic {
+fn mismatched(left: &ast::Expr, left_type: &ValueType, right: &ast::Expr, right_type: &ValueType) -> Diagnostic {
     Diagnostic::new(
         Code::E0201,
         right.span.clone(),
-        format!(
-            "cannot compare `{}` with `{}`",
-            left_type.display(),
-            right_type.display()
-        ),
+        format!("cannot compare `{}` with `{}`", left_type.display(), right_type.display()),
     )
     .with_label(format!("this is `{}`", right_type.display()))
-    .with_secondary(
-        left.span.clone(),
-        format!("this is `{}`", left_type.display()),
-    )
+    .with_secondary(left.span.clone(), format!("this is `{}`", left_type.display()))
 }
 
 fn check_equality(
@@ -661,12 +525,8 @@ fn check_equality(
             if other.is_optional() {
                 Ok(())
             } else {
-                Err(
-                    mismatched(left, left_type, right, right_type).with_help(format!(
-                        "`{}` is never null; only optional values (`T?`) can be",
-                        other.display()
-                    )),
-                )
+                Err(mismatched(left, left_type, right, right_type)
+                    .with_help(format!("`{}` is never null; only optional values (`T?`) can be", other.display())))
             }
         }
         _ if left_type.comparable() == right_type.comparable() => Ok(()),
@@ -681,13 +541,8 @@ fn check_ordering(
     right: &ast::Expr,
     right_type: &ValueType,
 ) -> Result<(), Diagnostic> {
-    let (Some(left_base), Some(right_base)) = (left_type.comparable(), right_type.comparable())
-    else {
-        let null_side = if *left_type == ValueType::Null {
-            left
-        } else {
-            right
-        };
+    let (Some(left_base), Some(right_base)) = (left_type.comparable(), right_type.comparable()) else {
+        let null_side = if *left_type == ValueType::Null { left } else { right };
         return Err(Diagnostic::new(
             Code::E0202,
             null_side.span.clone(),
@@ -699,20 +554,13 @@ fn check_ordering(
     if left_base != right_base {
         return Err(mismatched(left, left_type, right, right_type));
     }
-    if matches!(
-        left_base,
-        Type::Int | Type::Float | Type::Timestamp | Type::String
-    ) {
+    if matches!(left_base, Type::Int | Type::Float | Type::Timestamp | Type::String) {
         Ok(())
     } else {
         Err(Diagnostic::new(
             Code::E0202,
             left.span.clone(),
-            format!(
-                "`{}` is not ordered, so `{}` cannot compare it",
-                left_base.display(),
-                op.symbol()
-            ),
+            format!("`{}` is not ordered, so `{}` cannot compare it", left_base.display(), op.symbol()),
         )
         .with_label(format!("this is `{}`", left_type.display()))
         .with_help("`<`, `<=`, `>` and `>=` take int, float, timestamp or string; use `=` or `!=`"))
@@ -741,31 +589,14 @@ fn lower_path(
     if let Some(variable) = context.variable(&first.text) {
         let row = RowRef::Bound(variable.name.clone());
         if segments.len() == 1 {
-            return Some((
-                ir::Expr::RowId(row),
-                known(Type::Ref(variable.collection.clone())),
-            ));
+            return Some((ir::Expr::RowId(row), known(Type::Ref(variable.collection.clone()))));
         }
         let fields = scope.collection_fields.get(&variable.collection)?;
-        return walk_fields(
-            scope,
-            fields,
-            &variable.collection,
-            row,
-            &segments[1..],
-            diagnostics,
-        );
+        return walk_fields(scope, fields, &variable.collection, row, &segments[1..], diagnostics);
     }
     if context.fields.get(&first.text).is_some() {
         let description = context.collection.unwrap_or("the record");
-        return walk_fields(
-            scope,
-            context.fields,
-            description,
-            RowRef::Subject,
-            segments,
-            diagnostics,
-        );
+        return walk_fields(scope, context.fields, description, RowRef::Subject, segments, diagnostics);
     }
     match first.text.as_str() {
         "self" => {
@@ -774,39 +605,21 @@ fn lower_path(
                 return None;
             };
             if segments.len() == 1 {
-                return Some((
-                    ir::Expr::RowId(RowRef::Subject),
-                    known(Type::Ref(collection.to_owned())),
-                ));
+                return Some((ir::Expr::RowId(RowRef::Subject), known(Type::Ref(collection.to_owned()))));
             }
-            walk_fields(
-                scope,
-                context.fields,
-                collection,
-                RowRef::Subject,
-                &segments[1..],
-                diagnostics,
-            )
+            walk_fields(scope, context.fields, collection, RowRef::Subject, &segments[1..], diagnostics)
         }
         "op" | "db" => {
             if in_check {
-                diagnostics.push(stateless_violation(
-                    whole_span,
-                    &format!("`{}`", first.text),
-                ));
+                diagnostics.push(stateless_violation(whole_span, &format!("`{}`", first.text)));
                 return None;
             }
-            let (member, lowered) = if first.text == "op" {
-                ("author", ir::Expr::OpAuthor)
-            } else {
-                ("founder", ir::Expr::DbFounder)
-            };
+            let (member, lowered) =
+                if first.text == "op" { ("author", ir::Expr::OpAuthor) } else { ("founder", ir::Expr::DbFounder) };
             match segments {
                 [_, second] if second.text == member => Some((lowered, known(Type::Identity))),
                 _ => {
-                    let span = segments
-                        .get(1)
-                        .map_or(whole_span.clone(), |second| second.span.clone());
+                    let span = segments.get(1).map_or(whole_span.clone(), |second| second.span.clone());
                     diagnostics.push(
                         Diagnostic::new(
                             Code::E0108,
@@ -821,23 +634,12 @@ fn lower_path(
             }
         }
         "old" | "new" => {
-            let row = if first.text == "old" {
-                RowRef::Old
-            } else {
-                RowRef::New
-            };
+            let row = if first.text == "old" { RowRef::Old } else { RowRef::New };
             if in_check {
-                diagnostics.push(stateless_violation(
-                    whole_span,
-                    &format!("`{}.`", first.text),
-                ));
+                diagnostics.push(stateless_violation(whole_span, &format!("`{}.`", first.text)));
                 return None;
             }
-            if let ContextKind::Rule {
-                update_only,
-                has_delete,
-            } = context.kind
-            {
+            if let ContextKind::Rule { update_only, has_delete } = context.kind {
                 if row == RowRef::Old && !update_only {
                     diagnostics.push(
                         Diagnostic::new(Code::E0301, whole_span, "`old.` is only meaningful in a rule for updates")
@@ -848,33 +650,26 @@ fn lower_path(
                 }
                 if row == RowRef::New && has_delete {
                     diagnostics.push(
-                        Diagnostic::new(Code::E0302, whole_span, "`new.` cannot be used in a rule that allows `delete`")
-                            .with_label("a deleted row has no new version")
-                            .with_help("split the rule: one for `delete`, one for the actions that write the row"),
+                        Diagnostic::new(
+                            Code::E0302,
+                            whole_span,
+                            "`new.` cannot be used in a rule that allows `delete`",
+                        )
+                        .with_label("a deleted row has no new version")
+                        .with_help("split the rule: one for `delete`, one for the actions that write the row"),
                     );
                     return None;
                 }
             }
             if segments.len() == 1 {
                 diagnostics.push(
-                    Diagnostic::new(
-                        Code::E0107,
-                        whole_span,
-                        format!("`{}` must be followed by a field", first.text),
-                    )
-                    .with_label(format!("write `{}.<field>`", first.text)),
+                    Diagnostic::new(Code::E0107, whole_span, format!("`{}` must be followed by a field", first.text))
+                        .with_label(format!("write `{}.<field>`", first.text)),
                 );
                 return None;
             }
             let collection = context.collection.unwrap_or("the record");
-            walk_fields(
-                scope,
-                context.fields,
-                collection,
-                row,
-                &segments[1..],
-                diagnostics,
-            )
+            walk_fields(scope, context.fields, collection, row, &segments[1..], diagnostics)
         }
         name if scope.enums.contains_key(name) && segments.len() == 2 => {
             scope.mark_used(name);
@@ -889,29 +684,16 @@ fn lower_path(
                     known(Type::Enum(name.to_owned())),
                 ))
             } else {
-                diagnostics.push(unknown_variant(
-                    &variant.text,
-                    variant.span.clone(),
-                    name,
-                    variants,
-                ));
+                diagnostics.push(unknown_variant(&variant.text, variant.span.clone(), name, variants));
                 None
             }
         }
         name => {
-            let candidates: Vec<&str> = context
-                .variables
-                .iter()
-                .map(|variable| variable.name.as_str())
-                .chain(context.fields.names())
-                .collect();
+            let candidates: Vec<&str> =
+                context.variables.iter().map(|variable| variable.name.as_str()).chain(context.fields.names()).collect();
             if let (Some(Type::Enum(enum_name)), [_]) = (expected.map(comparable_type), segments) {
                 // Where an enum is expected, a lone unknown name is read as a variant.
-                let variants = scope
-                    .enums
-                    .get(&enum_name)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
+                let variants = scope.enums.get(&enum_name).map(Vec::as_slice).unwrap_or_default();
                 scope.mark_used(&enum_name);
                 if variants.iter().any(|variant| variant == name) {
                     return Some((
@@ -922,14 +704,9 @@ fn lower_path(
                         known(Type::Enum(enum_name)),
                     ));
                 }
-                let mut diagnostic =
-                    unknown_variant(name, first.span.clone(), &enum_name, variants);
-                if crate::diagnostics::closest_name(name, variants.iter().map(String::as_str))
-                    .is_none()
-                {
-                    if let Some(field) =
-                        crate::diagnostics::closest_name(name, candidates.iter().copied())
-                    {
+                let mut diagnostic = unknown_variant(name, first.span.clone(), &enum_name, variants);
+                if crate::diagnostics::closest_name(name, variants.iter().map(String::as_str)).is_none() {
+                    if let Some(field) = crate::diagnostics::closest_name(name, candidates.iter().copied()) {
                         diagnostic.help = Some(format!("did you mean `{field}`?"));
                     }
                 }
@@ -937,13 +714,9 @@ fn lower_path(
                 return None;
             }
             diagnostics.push(
-                Diagnostic::new(
-                    Code::E0107,
-                    first.span.clone(),
-                    format!("unknown name `{name}`"),
-                )
-                .with_label("not a field, variable or enum variant here")
-                .with_suggestion(name, candidates.iter().copied()),
+                Diagnostic::new(Code::E0107, first.span.clone(), format!("unknown name `{name}`"))
+                    .with_label("not a field, variable or enum variant here")
+                    .with_suggestion(name, candidates.iter().copied()),
             );
             None
         }
@@ -974,12 +747,8 @@ fn walk_fields(
             };
             let Type::Record(record) = base else {
                 diagnostics.push(
-                    Diagnostic::new(
-                        Code::E0108,
-                        segment.span.clone(),
-                        format!("`{}` has no fields", ty.display()),
-                    )
-                    .with_label("cannot read a field here"),
+                    Diagnostic::new(Code::E0108, segment.span.clone(), format!("`{}` has no fields", ty.display()))
+                        .with_label("cannot read a field here"),
                 );
                 return None;
             };
@@ -1004,9 +773,6 @@ fn walk_fields(
     if optional && !matches!(ty, Type::Optional(_)) {
         ty = Type::Optional(Box::new(ty));
     }
-    let path = segments
-        .iter()
-        .map(|segment| segment.text.clone())
-        .collect();
+    let path = segments.iter().map(|segment| segment.text.clone()).collect();
     Some((ir::Expr::Field { row, path }, ValueType::Known(ty)))
 }

@@ -41,10 +41,7 @@ pub(crate) fn lower_migration(
             }
         }
     }
-    valid.then(|| ir::Migration {
-        from: migration.from.clone(),
-        steps,
-    })
+    valid.then(|| ir::Migration { from: migration.from.clone(), steps })
 }
 
 fn unknown_in_new(target: &ast::QualifiedName, scope: &Scope) -> Option<Diagnostic> {
@@ -65,10 +62,7 @@ fn unknown_in_new(target: &ast::QualifiedName, scope: &Scope) -> Option<Diagnost
         Diagnostic::new(
             Code::E0402,
             field.span.clone(),
-            format!(
-                "collection `{}` has no field `{}` in this schema",
-                collection.text, field.text
-            ),
+            format!("collection `{}` has no field `{}` in this schema", collection.text, field.text),
         )
         .with_label("unknown field")
         .with_suggestion(&field.text, fields.names())
@@ -90,89 +84,56 @@ fn require_field(target: &ast::QualifiedName, step: &str) -> Result<(), Diagnost
 
 fn lower_step(scope: &Scope, step: &ast::MigrationStep) -> Result<ir::MigrationStep, Diagnostic> {
     match &step.kind {
-        MigrationStepKind::Add {
-            target,
-            value: None,
-        } => {
+        MigrationStepKind::Add { target, value: None } => {
             require_field(target, "add")?;
             if let Some(diagnostic) = unknown_in_new(target, scope) {
                 return Err(diagnostic);
             }
             let collection = target.collection.text.clone();
-            let field = target
-                .field
-                .as_ref()
-                .map(|name| name.text.clone())
-                .unwrap_or_default();
+            let field = target.field.as_ref().map(|name| name.text.clone()).unwrap_or_default();
             let info = &scope.collection_fields[&collection].by_name[&field];
             if !starts_empty(&info.ty) {
                 return Err(Diagnostic::new(
                     Code::E0205,
                     target.span.clone(),
-                    format!("`{collection}.{field}` has type `{}`, so existing rows need a value for it", info.ty.display()),
+                    format!(
+                        "`{collection}.{field}` has type `{}`, so existing rows need a value for it",
+                        info.ty.display()
+                    ),
                 )
                 .with_label("no value given")
                 .with_help(format!("write `add {collection}.{field} = <value>;`")));
             }
-            Ok(ir::MigrationStep::AddField {
-                collection,
-                field,
-                value: None,
-            })
+            Ok(ir::MigrationStep::AddField { collection, field, value: None })
         }
-        MigrationStepKind::Add {
-            target,
-            value: Some(value),
-        }
-        | MigrationStepKind::Set { target, value } => {
+        MigrationStepKind::Add { target, value: Some(value) } | MigrationStepKind::Set { target, value } => {
             let is_add = matches!(step.kind, MigrationStepKind::Add { .. });
             require_field(target, if is_add { "add" } else { "set" })?;
             if let Some(diagnostic) = unknown_in_new(target, scope) {
                 return Err(diagnostic);
             }
             let collection = target.collection.text.clone();
-            let field = target
-                .field
-                .as_ref()
-                .map(|name| name.text.clone())
-                .unwrap_or_default();
+            let field = target.field.as_ref().map(|name| name.text.clone()).unwrap_or_default();
             let info = &scope.collection_fields[&collection].by_name[&field];
-            if matches!(
-                info.ty,
-                Type::Counter | Type::Set(_) | Type::Map(_) | Type::List(_)
-            ) {
+            if matches!(info.ty, Type::Counter | Type::Set(_) | Type::Map(_) | Type::List(_)) {
                 let help = if is_add {
-                    format!(
-                        "a new `{}` starts empty: write `add {collection}.{field};`",
-                        info.ty.display()
-                    )
+                    format!("a new `{}` starts empty: write `add {collection}.{field};`", info.ty.display())
                 } else {
                     "replicated and list fields cannot be overwritten by a migration".to_owned()
                 };
                 return Err(Diagnostic::new(
                     Code::E0205,
                     target.span.clone(),
-                    format!(
-                        "`{collection}.{field}` has type `{}`, which has no constant value",
-                        info.ty.display()
-                    ),
+                    format!("`{collection}.{field}` has type `{}`, which has no constant value", info.ty.display()),
                 )
                 .with_label("cannot be given a value")
                 .with_help(help));
             }
             let value = lower_constant(scope, value, &info.ty, &field)?;
             Ok(if is_add {
-                ir::MigrationStep::AddField {
-                    collection,
-                    field,
-                    value: Some(value),
-                }
+                ir::MigrationStep::AddField { collection, field, value: Some(value) }
             } else {
-                ir::MigrationStep::SetField {
-                    collection,
-                    field,
-                    value,
-                }
+                ir::MigrationStep::SetField { collection, field, value }
             })
         }
         MigrationStepKind::Rename { target, new_name } => {
@@ -187,11 +148,7 @@ fn lower_step(scope: &Scope, step: &ast::MigrationStep) -> Result<ir::MigrationS
             }
             Ok(ir::MigrationStep::RenameField {
                 collection: target.collection.text.clone(),
-                field: target
-                    .field
-                    .as_ref()
-                    .map(|name| name.text.clone())
-                    .unwrap_or_default(),
+                field: target.field.as_ref().map(|name| name.text.clone()).unwrap_or_default(),
                 new_name: new_name.text.clone(),
             })
         }
@@ -218,18 +175,12 @@ fn lower_step(scope: &Scope, step: &ast::MigrationStep) -> Result<ir::MigrationS
                         return Err(Diagnostic::new(
                             Code::E0404,
                             target.span.clone(),
-                            format!(
-                                "`drop {collection}.{}` but this schema still has that field",
-                                field.text
-                            ),
+                            format!("`drop {collection}.{}` but this schema still has that field", field.text),
                         )
                         .with_label("still declared")
                         .with_help("remove the field from the collection, or remove this step"));
                     }
-                    Ok(ir::MigrationStep::DropField {
-                        collection,
-                        field: field.text.clone(),
-                    })
+                    Ok(ir::MigrationStep::DropField { collection, field: field.text.clone() })
                 }
             }
         }
@@ -238,10 +189,7 @@ fn lower_step(scope: &Scope, step: &ast::MigrationStep) -> Result<ir::MigrationS
 
 /// Fields that existing rows can hold without a value: they start null, empty or at zero.
 fn starts_empty(ty: &Type) -> bool {
-    matches!(
-        ty,
-        Type::Optional(_) | Type::Set(_) | Type::Map(_) | Type::List(_) | Type::Counter
-    )
+    matches!(ty, Type::Optional(_) | Type::Set(_) | Type::Map(_) | Type::List(_) | Type::Counter)
 }
 
 /// The fields the old schema has once the steps are applied: collection → field → type.
@@ -252,14 +200,7 @@ fn shape_of(schema: &ir::Schema) -> Shape {
         .collections
         .iter()
         .map(|(name, collection)| {
-            (
-                name.clone(),
-                collection
-                    .fields
-                    .iter()
-                    .map(|field| (field.name.clone(), field.ty.clone()))
-                    .collect(),
-            )
+            (name.clone(), collection.fields.iter().map(|field| (field.name.clone(), field.ty.clone())).collect())
         })
         .collect()
 }
@@ -274,9 +215,13 @@ pub(crate) fn prove_migration(
 ) {
     let Some(old) = priors.get(&migration.from) else {
         diagnostics.push(
-            Diagnostic::new(Code::E0401, migration.from_span.clone(), format!("no known schema has the hash `{}`", migration.from))
-                .with_label("previous version not found")
-                .with_help("put the previous version's .schema file in the same directory, or pass it with `--prior FILE`"),
+            Diagnostic::new(
+                Code::E0401,
+                migration.from_span.clone(),
+                format!("no known schema has the hash `{}`", migration.from),
+            )
+            .with_label("previous version not found")
+            .with_help("put the previous version's .schema file in the same directory, or pass it with `--prior FILE`"),
         );
         return;
     };
@@ -306,16 +251,26 @@ pub(crate) fn prove_migration(
         for (field, old_type) in fields {
             match actual_fields.get(field) {
                 None => diagnostics.push(
-                    Diagnostic::new(Code::E0403, migration.span.start..migration.from_span.end, format!("field `{collection}.{field}` was removed"))
-                        .with_label("the previous version has it")
-                        .with_help(format!("add `drop {collection}.{field};`, or `rename {collection}.{field} to <new name>;`")),
+                    Diagnostic::new(
+                        Code::E0403,
+                        migration.span.start..migration.from_span.end,
+                        format!("field `{collection}.{field}` was removed"),
+                    )
+                    .with_label("the previous version has it")
+                    .with_help(format!(
+                        "add `drop {collection}.{field};`, or `rename {collection}.{field} to <new name>;`"
+                    )),
                 ),
                 Some(new_type) if new_type != old_type && !retyped.contains(&(collection.clone(), field.clone())) => {
                     diagnostics.push(
                         Diagnostic::new(
                             Code::E0403,
                             field_span(scope, collection, field, migration),
-                            format!("field `{collection}.{field}` changed type from `{}` to `{}`", old_type.display(), new_type.display()),
+                            format!(
+                                "field `{collection}.{field}` changed type from `{}` to `{}`",
+                                old_type.display(),
+                                new_type.display()
+                            ),
                         )
                         .with_label("type changed")
                         .with_help(format!("add `set {collection}.{field} = <value>;` to say what existing rows hold")),
@@ -333,21 +288,14 @@ pub(crate) fn prove_migration(
                         format!("field `{collection}.{field}` is new"),
                     )
                     .with_label("existing rows have no value for it")
-                    .with_help(format!(
-                        "add `add {collection}.{field} = <value>;` to the migration"
-                    )),
+                    .with_help(format!("add `add {collection}.{field} = <value>;` to the migration")),
                 );
             }
         }
     }
 }
 
-fn field_span(
-    scope: &Scope,
-    collection: &str,
-    field: &str,
-    migration: &ast::MigrationDecl,
-) -> ast::Span {
+fn field_span(scope: &Scope, collection: &str, field: &str, migration: &ast::MigrationDecl) -> ast::Span {
     scope
         .collection_fields
         .get(collection)
@@ -368,29 +316,13 @@ fn apply_step(
         | MigrationStepKind::Drop { target } => target,
     };
     let collection = target.collection.text.clone();
-    let field = target
-        .field
-        .as_ref()
-        .map(|name| name.text.clone())
-        .unwrap_or_default();
-    let new_type = |name: &str| {
-        new.collections
-            .get(&collection)
-            .and_then(|c| c.field(name))
-            .map(|f| f.ty.clone())
-    };
+    let field = target.field.as_ref().map(|name| name.text.clone()).unwrap_or_default();
+    let new_type = |name: &str| new.collections.get(&collection).and_then(|c| c.field(name)).map(|f| f.ty.clone());
     let missing_in_old = |what: String| {
-        Diagnostic::new(
-            Code::E0402,
-            target.span.clone(),
-            format!("the previous version has no {what}"),
-        )
-        .with_label("not in the previous version")
+        Diagnostic::new(Code::E0402, target.span.clone(), format!("the previous version has no {what}"))
+            .with_label("not in the previous version")
     };
-    if let MigrationStepKind::Drop {
-        target: ast::QualifiedName { field: None, .. },
-    } = &step.kind
-    {
+    if let MigrationStepKind::Drop { target: ast::QualifiedName { field: None, .. } } = &step.kind {
         return match shape.remove(&collection) {
             Some(_) => Ok(()),
             None => Err(missing_in_old(format!("collection `{collection}`"))),
@@ -431,7 +363,10 @@ fn apply_step(
                 return Err(Diagnostic::new(
                     Code::E0404,
                     new_name.span.clone(),
-                    format!("cannot rename to `{}`: the previous version already has a field with that name", new_name.text),
+                    format!(
+                        "cannot rename to `{}`: the previous version already has a field with that name",
+                        new_name.text
+                    ),
                 )
                 .with_label("name taken"));
             }

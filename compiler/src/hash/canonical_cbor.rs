@@ -84,8 +84,7 @@ impl Encoder {
             self.out.extend_from_slice(&half.to_be_bytes());
         } else if as_single as f64 == value {
             self.out.push(0xfa);
-            self.out
-                .extend_from_slice(&as_single.to_bits().to_be_bytes());
+            self.out.extend_from_slice(&as_single.to_bits().to_be_bytes());
         } else {
             self.out.push(0xfb);
             self.out.extend_from_slice(&value.to_bits().to_be_bytes());
@@ -98,9 +97,7 @@ impl Encoder {
         value: &T,
     ) -> Result<std::ops::Range<usize>, EncodeError> {
         let start = buffer.len();
-        let mut encoder = Encoder {
-            out: std::mem::take(buffer),
-        };
+        let mut encoder = Encoder { out: std::mem::take(buffer) };
         let result = value.serialize(&mut encoder);
         *buffer = encoder.out;
         result.map(|()| start..buffer.len())
@@ -130,8 +127,7 @@ fn to_half_exact(value: f64) -> Option<u16> {
         None
     } else if unbiased >= -14 {
         // A normal half keeps 10 of the 23 mantissa bits.
-        (mantissa & 0x1fff == 0)
-            .then(|| sign | (((unbiased + 15) as u16) << 10) | (mantissa >> 13) as u16)
+        (mantissa & 0x1fff == 0).then(|| sign | (((unbiased + 15) as u16) << 10) | (mantissa >> 13) as u16)
     } else if unbiased >= -24 {
         // A subnormal half: the value is fraction × 2^-24.
         let full = mantissa | 0x80_0000;
@@ -153,12 +149,7 @@ struct MapWriter<'a> {
 
 impl<'a> MapWriter<'a> {
     fn new(encoder: &'a mut Encoder) -> MapWriter<'a> {
-        MapWriter {
-            encoder,
-            buffer: Vec::new(),
-            entries: Vec::new(),
-            pending_key: None,
-        }
+        MapWriter { encoder, buffer: Vec::new(), entries: Vec::new(), pending_key: None }
     }
 
     fn entry<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), EncodeError> {
@@ -170,8 +161,7 @@ impl<'a> MapWriter<'a> {
 
     fn finish(mut self) {
         let buffer = &self.buffer;
-        self.entries
-            .sort_by(|left, right| buffer[left.0.clone()].cmp(&buffer[right.0.clone()]));
+        self.entries.sort_by(|left, right| buffer[left.0.clone()].cmp(&buffer[right.0.clone()]));
         self.encoder.head(MAP, self.entries.len() as u64);
         for (key, value) in &self.entries {
             self.encoder.out.extend_from_slice(&buffer[key.clone()]);
@@ -193,15 +183,9 @@ impl<'a> ArrayWriter<'a> {
         match length {
             Some(length) => {
                 encoder.head(ARRAY, length as u64);
-                ArrayWriter {
-                    encoder,
-                    buffered: None,
-                }
+                ArrayWriter { encoder, buffered: None }
             }
-            None => ArrayWriter {
-                encoder,
-                buffered: Some((Vec::new(), 0)),
-            },
+            None => ArrayWriter { encoder, buffered: Some((Vec::new(), 0)) },
         }
     }
 
@@ -338,11 +322,7 @@ impl<'a> ser::Serializer for &'a mut Encoder {
     fn serialize_tuple(self, length: usize) -> Result<ArrayWriter<'a>, EncodeError> {
         self.serialize_seq(Some(length))
     }
-    fn serialize_tuple_struct(
-        self,
-        _name: &'static str,
-        length: usize,
-    ) -> Result<ArrayWriter<'a>, EncodeError> {
+    fn serialize_tuple_struct(self, _name: &'static str, length: usize) -> Result<ArrayWriter<'a>, EncodeError> {
         self.serialize_seq(Some(length))
     }
     fn serialize_tuple_variant(
@@ -359,11 +339,7 @@ impl<'a> ser::Serializer for &'a mut Encoder {
     fn serialize_map(self, _length: Option<usize>) -> Result<MapWriter<'a>, EncodeError> {
         Ok(MapWriter::new(self))
     }
-    fn serialize_struct(
-        self,
-        _name: &'static str,
-        _length: usize,
-    ) -> Result<MapWriter<'a>, EncodeError> {
+    fn serialize_struct(self, _name: &'static str, _length: usize) -> Result<MapWriter<'a>, EncodeError> {
         self.serialize_map(None)
     }
     fn serialize_struct_variant(
@@ -373,10 +349,7 @@ impl<'a> ser::Serializer for &'a mut Encoder {
         variant: &'static str,
         _length: usize,
     ) -> Result<VariantMapWriter<'a>, EncodeError> {
-        Ok(VariantMapWriter {
-            variant,
-            fields: MapWriter::new(self),
-        })
+        Ok(VariantMapWriter { variant, fields: MapWriter::new(self) })
     }
 }
 
@@ -436,10 +409,7 @@ impl ser::SerializeMap for MapWriter<'_> {
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EncodeError> {
-        let key = self
-            .pending_key
-            .take()
-            .ok_or_else(|| EncodeError("map value without a key".into()))?;
+        let key = self.pending_key.take().ok_or_else(|| EncodeError("map value without a key".into()))?;
         let value = Encoder::encode_into(&mut self.buffer, value)?;
         self.entries.push((key, value));
         Ok(())
@@ -453,11 +423,7 @@ impl ser::SerializeMap for MapWriter<'_> {
 impl ser::SerializeStruct for MapWriter<'_> {
     type Ok = ();
     type Error = EncodeError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), EncodeError> {
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), EncodeError> {
         if key == "docs" {
             return Ok(());
         }
@@ -478,11 +444,7 @@ struct VariantMapWriter<'a> {
 impl ser::SerializeStructVariant for VariantMapWriter<'_> {
     type Ok = ();
     type Error = EncodeError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), EncodeError> {
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), EncodeError> {
         ser::SerializeStruct::serialize_field(&mut self.fields, key, value)
     }
     fn end(self) -> Result<(), EncodeError> {
@@ -551,8 +513,7 @@ mod tests {
             Just(Shape::Unit),
             any::<i64>().prop_map(Shape::Newtype),
             (any::<u8>(), ".{0,8}").prop_map(|(number, text)| Shape::Tuple(number, text)),
-            (any::<f64>(), proptest::option::of(".{0,30}"))
-                .prop_map(|(width, label)| Shape::Struct { width, label }),
+            (any::<f64>(), proptest::option::of(".{0,30}")).prop_map(|(width, label)| Shape::Struct { width, label }),
         ]
     }
 
@@ -576,11 +537,7 @@ mod tests {
     #[test]
     fn floats_take_their_shortest_exact_form() {
         let hex = |value: f64| {
-            to_canonical_cbor(&value)
-                .expect("encodes")
-                .iter()
-                .map(|byte| format!("{byte:02x}"))
-                .collect::<String>()
+            to_canonical_cbor(&value).expect("encodes").iter().map(|byte| format!("{byte:02x}")).collect::<String>()
         };
         assert_eq!(hex(0.0), "f90000");
         assert_eq!(hex(-0.0), "f98000");

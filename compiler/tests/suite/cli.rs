@@ -11,19 +11,11 @@ fn schemac(arguments: &[&str]) -> Output {
 }
 
 fn schema(name: &str) -> String {
-    crate::workspace_dir()
-        .join("schemas")
-        .join(name)
-        .display()
-        .to_string()
+    crate::workspace_dir().join("schemas").join(name).display().to_string()
 }
 
 fn error_case(name: &str) -> String {
-    crate::compiler_dir()
-        .join("test_data/errors")
-        .join(name)
-        .display()
-        .to_string()
+    crate::compiler_dir().join("test_data/errors").join(name).display().to_string()
 }
 
 fn temporary_directory(name: &str) -> std::path::PathBuf {
@@ -37,17 +29,8 @@ fn temporary_directory(name: &str) -> std::path::PathBuf {
 #[test]
 fn check_exit_codes() {
     let ok = schemac(&["check", &schema("chat.schema"), &schema("taskboard.schema")]);
-    assert_eq!(
-        ok.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
-    let bad = schemac(&[
-        "check",
-        &schema("chat.schema"),
-        &error_case("multiple_errors.schema"),
-    ]);
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    let bad = schemac(&["check", &schema("chat.schema"), &error_case("multiple_errors.schema")]);
     assert_eq!(bad.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(stderr.contains("error[E"), "{stderr}");
@@ -61,44 +44,19 @@ fn check_exit_codes() {
 
 #[test]
 fn json_diagnostics_have_the_documented_keys() {
-    let output = schemac(&[
-        "check",
-        "--message-format",
-        "json",
-        &error_case("multiple_errors.schema"),
-    ]);
+    let output = schemac(&["check", "--message-format", "json", &error_case("multiple_errors.schema")]);
     assert_eq!(output.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines.len() >= 4, "{stdout}");
     for line in lines {
-        let value: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line}"));
-        for key in [
-            "code",
-            "severity",
-            "message",
-            "file",
-            "line",
-            "column",
-            "end_line",
-            "end_column",
-            "help",
-        ] {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line}"));
+        for key in ["code", "severity", "message", "file", "line", "column", "end_line", "end_column", "help"] {
             assert!(value.get(key).is_some(), "missing {key} in {line}");
         }
-        assert!(
-            matches!(value["severity"].as_str(), Some("error" | "warning")),
-            "{line}"
-        );
-        assert!(
-            value["line"].as_u64().is_some_and(|line| line >= 1),
-            "{line}"
-        );
-        assert!(
-            value["column"].as_u64().is_some_and(|column| column >= 1),
-            "{line}"
-        );
+        assert!(matches!(value["severity"].as_str(), Some("error" | "warning")), "{line}");
+        assert!(value["line"].as_u64().is_some_and(|line| line >= 1), "{line}");
+        assert!(value["column"].as_u64().is_some_and(|column| column >= 1), "{line}");
     }
 }
 
@@ -108,10 +66,7 @@ fn hash_ir_and_explain_print_what_they_promise() {
     assert_eq!(hash.status.code(), Some(0));
     let printed = String::from_utf8_lossy(&hash.stdout);
     let printed = printed.trim();
-    assert!(
-        printed.starts_with("blake3:") && printed.len() == 7 + 64,
-        "{printed}"
-    );
+    assert!(printed.starts_with("blake3:") && printed.len() == 7 + 64, "{printed}");
     let ir = schemac(&["ir", &schema("chat.schema")]);
     let value: serde_json::Value = serde_json::from_slice(&ir.stdout).expect("ir prints JSON");
     assert_eq!(value["name"], "chat");
@@ -125,26 +80,19 @@ fn hash_ir_and_explain_print_what_they_promise() {
 fn fmt_check_and_write() {
     let directory = temporary_directory("fmt");
     let messy = directory.join("messy.schema");
-    std::fs::write(&messy, "schema  messy ;\n// keep me\nenum   Kind{a,b}\ncollection Thing { kind : Kind , allow insert if kind=a; }\n")
-        .expect("write");
+    std::fs::write(
+        &messy,
+        "schema  messy ;\n// keep me\nenum   Kind{a,b}\ncollection Thing { kind : Kind , allow insert if kind=a; }\n",
+    )
+    .expect("write");
     let tidy = directory.join("tidy.schema");
-    let tidy_text =
-        String::from_utf8_lossy(&schemac(&["fmt", messy.to_str().unwrap_or_default()]).stdout)
-            .into_owned();
+    let tidy_text = String::from_utf8_lossy(&schemac(&["fmt", messy.to_str().unwrap_or_default()]).stdout).into_owned();
     std::fs::write(&tidy, &tidy_text).expect("write");
 
-    let check = schemac(&[
-        "fmt",
-        "--check",
-        messy.to_str().unwrap_or_default(),
-        tidy.to_str().unwrap_or_default(),
-    ]);
+    let check = schemac(&["fmt", "--check", messy.to_str().unwrap_or_default(), tidy.to_str().unwrap_or_default()]);
     assert_eq!(check.status.code(), Some(1));
     let named = String::from_utf8_lossy(&check.stdout);
-    assert!(
-        named.contains("messy.schema") && !named.contains("tidy.schema"),
-        "{named}"
-    );
+    assert!(named.contains("messy.schema") && !named.contains("tidy.schema"), "{named}");
 
     let write = schemac(&["fmt", "--write", messy.to_str().unwrap_or_default()]);
     assert_eq!(write.status.code(), Some(0));
@@ -168,18 +116,9 @@ fn migrations_find_their_source_beside_them_or_through_prior() {
     assert_eq!(alone.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&alone.stderr).contains("E0401"));
     let prior = directory.join("old/editor_v1.schema");
-    let with_prior = schemac(&[
-        "check",
-        "--prior",
-        prior.to_str().unwrap_or_default(),
-        v2_path.to_str().unwrap_or_default(),
-    ]);
-    assert_eq!(
-        with_prior.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&with_prior.stderr)
-    );
+    let with_prior =
+        schemac(&["check", "--prior", prior.to_str().unwrap_or_default(), v2_path.to_str().unwrap_or_default()]);
+    assert_eq!(with_prior.status.code(), Some(0), "{}", String::from_utf8_lossy(&with_prior.stderr));
     let beside = schemac(&["check", &schema("editor.schema")]);
     assert_eq!(beside.status.code(), Some(0));
     assert!(Path::new(&schema("editor_v1.schema")).exists());

@@ -12,41 +12,24 @@ fn error_cases_match_their_snapshots() {
     let directory = compiler_dir().join("test_data/errors");
     let mut covered = BTreeSet::new();
     for path in schema_files(&directory) {
-        let file_name = path
-            .file_name()
-            .and_then(|name| name.to_str())
-            .unwrap_or_default()
-            .to_owned();
+        let file_name = path.file_name().and_then(|name| name.to_str()).unwrap_or_default().to_owned();
         if file_name.starts_with("prior_") {
             continue;
         }
         let (text, checked) = compile_path(&path);
         let rendered = render_all(&file_name, &text, &checked);
         expect_file![path.with_extension("stderr")].assert_eq(&rendered);
-        if let Some(code) = file_name
-            .split('_')
-            .next()
-            .and_then(|prefix| prefix.parse::<Code>().ok())
-        {
+        if let Some(code) = file_name.split('_').next().and_then(|prefix| prefix.parse::<Code>().ok()) {
             assert!(
-                checked
-                    .diagnostics
-                    .iter()
-                    .any(|diagnostic| diagnostic.code == code),
+                checked.diagnostics.iter().any(|diagnostic| diagnostic.code == code),
                 "{file_name} is named after {code} but does not produce it:\n{rendered}"
             );
             covered.insert(code);
         }
     }
-    let missing: Vec<&str> = Code::ALL
-        .iter()
-        .filter(|code| !covered.contains(code))
-        .map(|code| code.as_str())
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "codes without a test_data/errors case: {missing:?}"
-    );
+    let missing: Vec<&str> =
+        Code::ALL.iter().filter(|code| !covered.contains(code)).map(|code| code.as_str()).collect();
+    assert!(missing.is_empty(), "codes without a test_data/errors case: {missing:?}");
 }
 
 #[test]
@@ -59,21 +42,14 @@ fn one_run_reports_every_semantic_error() {
         .filter(|diagnostic| diagnostic.is_error())
         .map(|diagnostic| diagnostic.code)
         .collect();
-    assert!(
-        codes.len() >= 4,
-        "expected at least four different errors, got {codes:?}"
-    );
+    assert!(codes.len() >= 4, "expected at least four different errors, got {codes:?}");
 }
 
 #[test]
 fn valid_schemas_check_clean_and_match_their_snapshots() {
     let snapshots = compiler_dir().join("test_data/snapshots");
     for path in valid_schema_files() {
-        let stem = path
-            .file_stem()
-            .and_then(|stem| stem.to_str())
-            .unwrap_or_default()
-            .to_owned();
+        let stem = path.file_stem().and_then(|stem| stem.to_str()).unwrap_or_default().to_owned();
         let (text, checked) = compile_path(&path);
         assert!(
             checked.diagnostics.is_empty(),
@@ -81,16 +57,12 @@ fn valid_schemas_check_clean_and_match_their_snapshots() {
             path.display(),
             render_all(&stem, &text, &checked)
         );
-        let Some(ir) = checked.ir else {
-            panic!("{} produced no IR", path.display())
-        };
-        let formatted =
-            format_source(&text).unwrap_or_else(|error| panic!("{}: {error:?}", path.display()));
+        let Some(ir) = checked.ir else { panic!("{} produced no IR", path.display()) };
+        let formatted = format_source(&text).unwrap_or_else(|error| panic!("{}: {error:?}", path.display()));
         expect_file![snapshots.join(format!("{stem}.fmt.schema"))].assert_eq(&formatted);
         let json = serde_json::to_string_pretty(&ir).unwrap_or_default() + "\n";
         expect_file![snapshots.join(format!("{stem}.ir.json"))].assert_eq(&json);
-        expect_file![snapshots.join(format!("{stem}.hash"))]
-            .assert_eq(&format!("{}\n", schemac::schema_hash(&ir)));
+        expect_file![snapshots.join(format!("{stem}.hash"))].assert_eq(&format!("{}\n", schemac::schema_hash(&ir)));
     }
 }
 
@@ -98,28 +70,12 @@ fn valid_schemas_check_clean_and_match_their_snapshots() {
 fn formatting_is_idempotent_keeps_comments_and_keeps_the_hash() {
     for path in valid_schema_files() {
         let (text, checked) = compile_path(&path);
-        let formatted =
-            format_source(&text).unwrap_or_else(|error| panic!("{}: {error:?}", path.display()));
-        let again = format_source(&formatted)
-            .unwrap_or_else(|error| panic!("{}: {error:?}", path.display()));
-        assert_eq!(
-            formatted,
-            again,
-            "fmt is not idempotent on {}",
-            path.display()
-        );
-        let comments = |source: &str| -> Vec<String> {
-            scan_comments(source)
-                .into_iter()
-                .map(|comment| comment.text)
-                .collect()
-        };
-        assert_eq!(
-            comments(&text),
-            comments(&formatted),
-            "fmt lost or reordered a comment in {}",
-            path.display()
-        );
+        let formatted = format_source(&text).unwrap_or_else(|error| panic!("{}: {error:?}", path.display()));
+        let again = format_source(&formatted).unwrap_or_else(|error| panic!("{}: {error:?}", path.display()));
+        assert_eq!(formatted, again, "fmt is not idempotent on {}", path.display());
+        let comments =
+            |source: &str| -> Vec<String> { scan_comments(source).into_iter().map(|comment| comment.text).collect() };
+        assert_eq!(comments(&text), comments(&formatted), "fmt lost or reordered a comment in {}", path.display());
         let priors = priors_in(path.parent().unwrap_or(std::path::Path::new(".")));
         let reformatted = schemac::compile(&formatted, Some(&priors));
         assert_eq!(
@@ -140,9 +96,7 @@ fn the_design_chat_example_is_in_schemas_verbatim() {
         return;
     };
     let chat = read(&workspace_dir().join("schemas/chat.schema"));
-    let start = design
-        .find("schema chat;")
-        .expect("DESIGN.md has the chat example");
+    let start = design.find("schema chat;").expect("DESIGN.md has the chat example");
     let end = start + design[start..].find("```").expect("the example ends");
     assert_eq!(design[start..end].trim(), chat.trim());
 }

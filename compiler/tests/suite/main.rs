@@ -17,10 +17,7 @@ pub fn compiler_dir() -> PathBuf {
 }
 
 pub fn workspace_dir() -> PathBuf {
-    compiler_dir()
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
+    compiler_dir().parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// The `.schema` files of a directory, sorted by name.
@@ -28,18 +25,14 @@ pub fn schema_files(directory: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(directory)
         .unwrap_or_else(|error| panic!("cannot list {}: {error}", directory.display()))
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| {
-            path.extension()
-                .is_some_and(|extension| extension == "schema")
-        })
+        .filter(|path| path.extension().is_some_and(|extension| extension == "schema"))
         .collect();
     files.sort();
     files
 }
 
 pub fn read(path: &Path) -> String {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()))
+    std::fs::read_to_string(path).unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()))
 }
 
 /// Every schema in `directory` that compiles, as the CLI would offer them to a migration.
@@ -64,11 +57,7 @@ pub fn compile_path(path: &Path) -> (String, Checked) {
 /// All diagnostics rendered as the CLI prints them (without colour).
 pub fn render_all(name: &str, text: &str, checked: &Checked) -> String {
     let source = SourceFile { name, text };
-    checked
-        .diagnostics
-        .iter()
-        .map(|diagnostic| source.render(diagnostic))
-        .collect()
+    checked.diagnostics.iter().map(|diagnostic| source.render(diagnostic)).collect()
 }
 
 /// Every valid schema the tests know: the corner cases in test_data/valid and the examples in

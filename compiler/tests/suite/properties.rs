@@ -12,9 +12,7 @@ fn corpus() -> Vec<(String, Priors, String)> {
         .into_iter()
         .map(|path| {
             let (text, checked) = compile_path(&path);
-            let ir = checked
-                .ir
-                .unwrap_or_else(|| panic!("{} must compile", path.display()));
+            let ir = checked.ir.unwrap_or_else(|| panic!("{} must compile", path.display()));
             let priors = priors_in(path.parent().unwrap_or(Path::new(".")));
             (text, priors, schemac::schema_hash(&ir).to_string())
         })
@@ -22,9 +20,7 @@ fn corpus() -> Vec<(String, Priors, String)> {
 }
 
 fn hash_of(text: &str, priors: &Priors) -> Option<String> {
-    schemac::compile(text, Some(priors))
-        .ir
-        .map(|ir| schemac::schema_hash(&ir).to_string())
+    schemac::compile(text, Some(priors)).ir.map(|ir| schemac::schema_hash(&ir).to_string())
 }
 
 /// Takes decisions from a proptest-generated list, cycling when it runs out.
@@ -88,11 +84,7 @@ fn shuffle_items(text: &str, decisions: &mut Decisions) -> String {
         let other = decisions.next(index + 1);
         items.swap(index, other);
     }
-    format!(
-        "{}\n\n{}\n",
-        &text[file.header_span.clone()],
-        items.join("\n\n")
-    )
+    format!("{}\n\n{}\n", &text[file.header_span.clone()], items.join("\n\n"))
 }
 
 proptest! {
@@ -158,9 +150,7 @@ fn for_each_expr(file: &mut ast::File, visit: &mut dyn FnMut(&mut ast::Expr)) {
         match &mut expr.kind {
             ExprKind::Call { argument, .. } => walk(argument, visit),
             ExprKind::Not(inner) | ExprKind::Paren(inner) => walk(inner, visit),
-            ExprKind::And(left, right)
-            | ExprKind::Or(left, right)
-            | ExprKind::Compare { left, right, .. } => {
+            ExprKind::And(left, right) | ExprKind::Or(left, right) | ExprKind::Compare { left, right, .. } => {
                 walk(left, visit);
                 walk(right, visit);
             }
@@ -168,10 +158,7 @@ fn for_each_expr(file: &mut ast::File, visit: &mut dyn FnMut(&mut ast::Expr)) {
                 walk(value, visit);
                 options.iter_mut().for_each(|option| walk(option, visit));
             }
-            ExprKind::Exists {
-                condition: Some(condition),
-                ..
-            } => walk(condition, visit),
+            ExprKind::Exists { condition: Some(condition), .. } => walk(condition, visit),
             _ => {}
         }
     }
@@ -194,10 +181,7 @@ fn for_each_expr(file: &mut ast::File, visit: &mut dyn FnMut(&mut ast::Expr)) {
     for item in &mut file.items {
         match item {
             Item::Collection(decl) => collection(decl, visit),
-            Item::Record(decl) => decl
-                .fields
-                .iter_mut()
-                .for_each(|field| fields(field, visit)),
+            Item::Record(decl) => decl.fields.iter_mut().for_each(|field| fields(field, visit)),
             _ => {}
         }
     }
@@ -284,10 +268,8 @@ fn mutate(file: &mut ast::File, choice: usize, target: usize) -> bool {
             let mut fields = all_fields(file);
             let count = fields.len();
             if let Some(field) = fields.get_mut(target % count.max(1)) {
-                let readonly = field
-                    .modifiers
-                    .iter()
-                    .position(|modifier| matches!(modifier, FieldModifier::Readonly(_)));
+                let readonly =
+                    field.modifiers.iter().position(|modifier| matches!(modifier, FieldModifier::Readonly(_)));
                 match readonly {
                     Some(index) => {
                         field.modifiers.remove(index);
@@ -310,10 +292,7 @@ fn mutate(file: &mut ast::File, choice: usize, target: usize) -> bool {
             if let Some(decl) = enums.into_iter().nth(target % count.max(1)) {
                 decl.variants.push(ast::EnumVariant {
                     docs: ast::Docs::default(),
-                    name: ast::Name {
-                        text: "added_variant".into(),
-                        span: 0..0,
-                    },
+                    name: ast::Name { text: "added_variant".into(), span: 0..0 },
                 });
                 changed = true;
             }
@@ -342,17 +321,11 @@ fn semantic_mutations_change_the_hash() {
                 }
                 let mutated = format_file(&file, "");
                 if let Some(mutated_hash) = hash_of(&mutated, &priors) {
-                    assert_ne!(
-                        mutated_hash, hash,
-                        "mutation {choice}/{target} kept the hash:\n{mutated}"
-                    );
+                    assert_ne!(mutated_hash, hash, "mutation {choice}/{target} kept the hash:\n{mutated}");
                     compared += 1;
                 }
             }
         }
     }
-    assert!(
-        compared >= 100,
-        "only {compared} mutations still compiled; the test would prove little"
-    );
+    assert!(compared >= 100, "only {compared} mutations still compiled; the test would prove little");
 }

@@ -2,14 +2,9 @@
 //! and hashes to the hash it shows.
 
 fn block_after<'a>(text: &'a str, marker: &str, fence: &str) -> &'a str {
-    let start = text
-        .find(marker)
-        .unwrap_or_else(|| panic!("SPEC.md has no `{marker}`"));
+    let start = text.find(marker).unwrap_or_else(|| panic!("SPEC.md has no `{marker}`"));
     let rest = &text[start..];
-    let open = rest
-        .find(fence)
-        .unwrap_or_else(|| panic!("no {fence} block after `{marker}`"))
-        + fence.len();
+    let open = rest.find(fence).unwrap_or_else(|| panic!("no {fence} block after `{marker}`")) + fence.len();
     let body = rest[open..].trim_start_matches(|character| character != '\n');
     let body = body.strip_prefix('\n').unwrap_or(body);
     &body[..body.find("\n```").unwrap_or(body.len())]
@@ -18,24 +13,14 @@ fn block_after<'a>(text: &'a str, marker: &str, fence: &str) -> &'a str {
 #[test]
 fn the_worked_example_matches_the_implementation() {
     let spec = crate::read(&crate::workspace_dir().join("docs/SPEC.md"));
-    let section = &spec[spec
-        .find("### 1.3 Worked example")
-        .expect("SPEC.md has the worked example")..];
+    let section = &spec[spec.find("### 1.3 Worked example").expect("SPEC.md has the worked example")..];
     let schema = block_after(section, "The schema", "```schema");
     let checked = schemac::compile(schema, Some(&schemac::Priors::new()));
-    let ir = checked
-        .ir
-        .unwrap_or_else(|| panic!("the example must check: {:?}", checked.diagnostics));
-    let encoding: String = schemac::hash::canonical_encoding(&ir)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
+    let ir = checked.ir.unwrap_or_else(|| panic!("the example must check: {:?}", checked.diagnostics));
+    let encoding: String = schemac::hash::canonical_encoding(&ir).iter().map(|byte| format!("{byte:02x}")).collect();
 
     let documented = block_after(section, "The whole encoding", "```hex").trim();
-    assert_eq!(
-        documented, encoding,
-        "the hex in SPEC.md is not the encoding"
-    );
+    assert_eq!(documented, encoding, "the hex in SPEC.md is not the encoding");
     let hash = block_after(section, "and its hash is", "```").trim();
     assert_eq!(hash, schemac::schema_hash(&ir).to_string());
 
@@ -43,21 +28,13 @@ fn the_worked_example_matches_the_implementation() {
     let annotated = block_after(section, "Its canonical encoding begins", "```");
     let mut prefix = String::new();
     for line in annotated.lines() {
-        let hex = line
-            .trim_start()
-            .split("  ")
-            .next()
-            .unwrap_or("")
-            .replace(' ', "");
+        let hex = line.trim_start().split("  ").next().unwrap_or("").replace(' ', "");
         if hex.is_empty() || !hex.chars().all(|character| character.is_ascii_hexdigit()) {
             break;
         }
         prefix.push_str(&hex);
     }
-    assert!(
-        prefix.len() > 100,
-        "too little of the annotation was read: {prefix}"
-    );
+    assert!(prefix.len() > 100, "too little of the annotation was read: {prefix}");
     assert!(
         encoding.starts_with(&prefix),
         "the annotated bytes are not the start of the encoding:\n{prefix}\n{encoding}"
@@ -76,9 +53,6 @@ fn schema_hash_text_round_trips_and_rejects_malformed_text() {
         &text.to_uppercase(),
         &text[..text.len() - 1],
     ] {
-        assert!(
-            bad.parse::<schemac::SchemaHash>().is_err(),
-            "accepted {bad:?}"
-        );
+        assert!(bad.parse::<schemac::SchemaHash>().is_err(), "accepted {bad:?}");
     }
 }

@@ -21,17 +21,11 @@ fn crash_child_writes_until_killed() {
     };
     let dir = std::path::PathBuf::from(dir);
     let key = load_key(&dir.join("key"), &Ed25519Blake3).expect("key");
-    let replica = Replica::open(
-        Storage::File(&dir.join("store.redb")),
-        Arc::new(Ed25519Blake3),
-    )
-    .expect("open");
+    let replica = Replica::open(Storage::File(&dir.join("store.redb")), Arc::new(Ed25519Blake3)).expect("open");
     let stdout = std::io::stdout();
     let mut index = 0u64;
     loop {
-        let op = replica
-            .write(&key, vec![crate::support::insert(&format!("note {index}"))])
-            .expect("write");
+        let op = replica.write(&key, vec![crate::support::insert(&format!("note {index}"))]).expect("write");
         // Printed only after the commit returned: this is the acknowledgement.
         use std::io::Write;
         let mut out = stdout.lock();
@@ -53,24 +47,14 @@ fn killed_writers_lose_nothing_acknowledged() {
     let key = Keypair::generate(suite.as_ref());
     save_key(&dir.join("key"), suite.as_ref(), &key).expect("key");
     drop(
-        Replica::create(
-            Storage::File(&dir.join("store.redb")),
-            suite.clone(),
-            &key,
-            crate::support::schema(),
-        )
-        .expect("create"),
+        Replica::create(Storage::File(&dir.join("store.redb")), suite.clone(), &key, crate::support::schema())
+            .expect("create"),
     );
     let mut acknowledged: Vec<OpHash> = Vec::new();
     let mut dice = crate::support::Dice(0x5eed ^ std::process::id() as u64);
     for run in 0..RUNS {
         let mut child = Command::new(std::env::current_exe().expect("test binary"))
-            .args([
-                "--exact",
-                "crash::crash_child_writes_until_killed",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args(["--exact", "crash::crash_child_writes_until_killed", "--nocapture", "--test-threads=1"])
             .env("CAIRN_CRASH_CHILD", &dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -93,26 +77,13 @@ fn killed_writers_lose_nothing_acknowledged() {
         acknowledged.extend(reader.join().expect("reader"));
         let replica = Replica::open(Storage::File(&dir.join("store.redb")), suite.clone())
             .unwrap_or_else(|error| panic!("run {run}: the store does not reopen: {error}"));
-        replica
-            .check_integrity()
-            .unwrap_or_else(|error| panic!("run {run}: {error}"));
-        let log: std::collections::HashSet<OpHash> = replica
-            .log()
-            .expect("log")
-            .into_iter()
-            .map(|entry| entry.hash)
-            .collect();
+        replica.check_integrity().unwrap_or_else(|error| panic!("run {run}: {error}"));
+        let log: std::collections::HashSet<OpHash> =
+            replica.log().expect("log").into_iter().map(|entry| entry.hash).collect();
         for hash in &acknowledged {
-            assert!(
-                log.contains(hash),
-                "run {run}: acknowledged op {hash} is lost"
-            );
+            assert!(log.contains(hash), "run {run}: acknowledged op {hash} is lost");
         }
     }
-    assert!(
-        acknowledged.len() > RUNS,
-        "the children wrote too little to prove anything: {}",
-        acknowledged.len()
-    );
+    assert!(acknowledged.len() > RUNS, "the children wrote too little to prove anything: {}", acknowledged.len());
     let _ = std::fs::remove_dir_all(&dir);
 }

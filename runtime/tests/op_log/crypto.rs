@@ -29,28 +29,12 @@ fn vectors() -> Vec<([u8; 32], [u8; 64], bool)> {
     vec![
         // A small-order key with R = identity and s = 0: valid for every message under the
         // cofactored ZIP-215 equation, though `verify_strict` rejects it.
-        (
-            IDENTITY_CANONICAL,
-            signature(IDENTITY_CANONICAL, [0; 32]),
-            true,
-        ),
+        (IDENTITY_CANONICAL, signature(IDENTITY_CANONICAL, [0; 32]), true),
         // The same with non-canonical encodings of A and R: ZIP-215 accepts them too.
-        (
-            IDENTITY_NON_CANONICAL,
-            signature(IDENTITY_NON_CANONICAL, [0; 32]),
-            true,
-        ),
-        (
-            IDENTITY_CANONICAL,
-            signature(IDENTITY_NON_CANONICAL, [0; 32]),
-            true,
-        ),
+        (IDENTITY_NON_CANONICAL, signature(IDENTITY_NON_CANONICAL, [0; 32]), true),
+        (IDENTITY_CANONICAL, signature(IDENTITY_NON_CANONICAL, [0; 32]), true),
         // s not reduced modulo the group order: rejected by ZIP-215.
-        (
-            IDENTITY_CANONICAL,
-            signature(IDENTITY_CANONICAL, [0xff; 32]),
-            false,
-        ),
+        (IDENTITY_CANONICAL, signature(IDENTITY_CANONICAL, [0xff; 32]), false),
         // A key that is not a point at all.
         ([0xff; 32], signature(IDENTITY_CANONICAL, [0; 32]), false),
     ]
@@ -65,25 +49,11 @@ fn single_and_batch_verification_agree_on_edge_cases() {
     let items: Vec<SignedMessage> = vectors
         .iter()
         .zip(&identities)
-        .map(|((_, signature, _), signer)| SignedMessage {
-            signer,
-            message,
-            signature,
-        })
+        .map(|((_, signature, _), signer)| SignedMessage { signer, message, signature })
         .collect();
     for ((_, _, valid), item) in vectors.iter().zip(&items) {
-        assert_eq!(
-            suite.verify(*item),
-            *valid,
-            "single verification of {:?}",
-            item.signature
-        );
-        assert_eq!(
-            suite.verify_batch(&[*item]),
-            vec![*valid],
-            "batch of one: {:?}",
-            item.signature
-        );
+        assert_eq!(suite.verify(*item), *valid, "single verification of {:?}", item.signature);
+        assert_eq!(suite.verify_batch(&[*item]), vec![*valid], "batch of one: {:?}", item.signature);
     }
     let expected: Vec<bool> = vectors.iter().map(|(_, _, valid)| *valid).collect();
     assert_eq!(
@@ -98,21 +68,14 @@ fn real_signatures_verify_and_tampering_is_caught_in_batches() {
     let suite = Ed25519Blake3;
     let keys: Vec<Keypair> = (0..8).map(|_| Keypair::generate(&suite)).collect();
     let messages: Vec<Vec<u8>> = (0..8u8).map(|index| vec![index; 40]).collect();
-    let mut signatures: Vec<[u8; 64]> = keys
-        .iter()
-        .zip(&messages)
-        .map(|(key, message)| suite.sign(&key.secret, message))
-        .collect();
+    let mut signatures: Vec<[u8; 64]> =
+        keys.iter().zip(&messages).map(|(key, message)| suite.sign(&key.secret, message)).collect();
     signatures[3][10] ^= 1;
     let items: Vec<SignedMessage> = keys
         .iter()
         .zip(&messages)
         .zip(&signatures)
-        .map(|((key, message), signature)| SignedMessage {
-            signer: &key.identity,
-            message,
-            signature,
-        })
+        .map(|((key, message), signature)| SignedMessage { signer: &key.identity, message, signature })
         .collect();
     let results = suite.verify_batch(&items);
     assert_eq!(results, (0..8).map(|index| index != 3).collect::<Vec<_>>());

@@ -29,28 +29,11 @@ fn value() -> impl Strategy<Value = Value> {
 fn change() -> impl Strategy<Value = Change> {
     let name = "[A-Za-z]{1,8}";
     prop_oneof![
-        (
-            name,
-            proptest::collection::btree_map("[a-z]{1,6}", value(), 0..4)
-        )
-            .prop_map(|(collection, fields)| Change::Insert {
-                collection,
-                fields: fields.into_iter().collect()
-            }),
-        (
-            name,
-            any::<[u8; 32]>(),
-            proptest::collection::vec(edit(), 0..4)
-        )
-            .prop_map(|(collection, row, edits)| Change::Update {
-                collection,
-                row: RowId(row),
-                edits
-            }),
-        (name, any::<[u8; 32]>()).prop_map(|(collection, row)| Change::Delete {
-            collection,
-            row: RowId(row)
-        }),
+        (name, proptest::collection::btree_map("[a-z]{1,6}", value(), 0..4))
+            .prop_map(|(collection, fields)| Change::Insert { collection, fields: fields.into_iter().collect() }),
+        (name, any::<[u8; 32]>(), proptest::collection::vec(edit(), 0..4))
+            .prop_map(|(collection, row, edits)| Change::Update { collection, row: RowId(row), edits }),
+        (name, any::<[u8; 32]>()).prop_map(|(collection, row)| Change::Delete { collection, row: RowId(row) }),
     ]
 }
 
@@ -58,15 +41,10 @@ fn edit() -> impl Strategy<Value = Edit> {
     let field = "[a-z]{1,6}";
     prop_oneof![
         (field, value()).prop_map(|(field, value)| Edit::Set { field, value }),
-        (field, proptest::collection::vec(value(), 0..3))
-            .prop_map(|(field, elements)| Edit::Add { field, elements }),
+        (field, proptest::collection::vec(value(), 0..3)).prop_map(|(field, elements)| Edit::Add { field, elements }),
         (field, proptest::collection::vec(value(), 0..3))
             .prop_map(|(field, elements)| Edit::Remove { field, elements }),
-        (field, "[a-z]{0,6}", value()).prop_map(|(field, key, value)| Edit::Put {
-            field,
-            key,
-            value
-        }),
+        (field, "[a-z]{0,6}", value()).prop_map(|(field, key, value)| Edit::Put { field, key, value }),
         (field, "[a-z]{0,6}").prop_map(|(field, key)| Edit::Unset { field, key }),
         (field, any::<i64>()).prop_map(|(field, amount)| Edit::Increment { field, amount }),
     ]
@@ -158,17 +136,11 @@ fn non_canonical_encodings_are_rejected() {
     // The array length with a longer head than needed.
     let mut long_head = vec![0x98, 0x0a];
     long_head.extend_from_slice(&bytes[1..]);
-    assert!(matches!(
-        Op::decode(&long_head),
-        Err(OpDecodeError::Cbor(_))
-    ));
+    assert!(matches!(Op::decode(&long_head), Err(OpDecodeError::Cbor(_))));
     // The version number 1 written in two bytes.
     let mut long_version = vec![0x8a, 0x18, 0x01];
     long_version.extend_from_slice(&bytes[2..]);
-    assert!(matches!(
-        Op::decode(&long_version),
-        Err(OpDecodeError::Cbor(_))
-    ));
+    assert!(matches!(Op::decode(&long_version), Err(OpDecodeError::Cbor(_))));
     // An indefinite-length array.
     let mut indefinite = vec![0x9f];
     indefinite.extend_from_slice(&bytes[1..]);
@@ -181,10 +153,7 @@ fn non_canonical_encodings_are_rejected() {
     // Parents out of order.
     let mut unsorted = op.op().clone();
     unsorted.parents = vec![OpHash([2; 32]), OpHash([1; 32])];
-    assert!(matches!(
-        Op::decode(&unsorted.encode()),
-        Err(OpDecodeError::Structure { .. })
-    ));
+    assert!(matches!(Op::decode(&unsorted.encode()), Err(OpDecodeError::Structure { .. })));
     // The canonical bytes themselves decode.
     assert!(Op::decode(&bytes).is_ok());
 }

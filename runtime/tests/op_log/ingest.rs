@@ -26,32 +26,17 @@ fn a_valid_chain_is_accepted_and_replayed_elsewhere() {
     for_each_suite(|suite| {
         let fixture = Fixture::new(suite.clone());
         let author = fixture.keypair();
-        let first = fixture
-            .replica
-            .write(&author, vec![insert("one")])
-            .expect("write");
-        let second = fixture
-            .replica
-            .write(&author, vec![insert("two")])
-            .expect("write");
+        let first = fixture.replica.write(&author, vec![insert("one")]).expect("write");
+        let second = fixture.replica.write(&author, vec![insert("two")]).expect("write");
         assert_eq!(first.op().seq, 1);
         assert_eq!(second.op().seq, 2);
         assert!(second.op().parents.contains(&first.hash()));
         let other = fixture.join();
         for entry in fixture.replica.log().expect("log") {
-            assert!(matches!(
-                other.ingest(&entry.bytes),
-                Ok(Ingested::Accepted(_))
-            ));
+            assert!(matches!(other.ingest(&entry.bytes), Ok(Ingested::Accepted(_))));
         }
-        assert_eq!(
-            other.heads().expect("heads"),
-            fixture.replica.heads().expect("heads")
-        );
-        assert!(matches!(
-            other.ingest(second.bytes()),
-            Ok(Ingested::Duplicate(_))
-        ));
+        assert_eq!(other.heads().expect("heads"), fixture.replica.heads().expect("heads"));
+        assert!(matches!(other.ingest(second.bytes()), Ok(Ingested::Duplicate(_))));
         other.check_integrity().expect("integrity");
     });
 }
@@ -60,31 +45,19 @@ fn a_valid_chain_is_accepted_and_replayed_elsewhere() {
 fn oversized_ops_are_refused_before_decoding() {
     let fixture = Fixture::new(suites()[0].clone());
     let huge = vec![0u8; fixture.replica.limits().max_op_bytes + 1];
-    assert!(matches!(
-        fixture.replica.ingest(&huge),
-        Err(IngestError::TooLarge { .. })
-    ));
+    assert!(matches!(fixture.replica.ingest(&huge), Err(IngestError::TooLarge { .. })));
     let big_text = "x".repeat(fixture.replica.limits().max_value_bytes + 1);
     let mut draft = Draft::new(fixture.replica.id(), 1, vec![fixture.genesis()], 2);
     draft.payload = Payload::Changes(vec![insert(&big_text)]);
     let op = draft.sign(fixture.suite.as_ref(), &fixture.keypair());
-    assert!(matches!(
-        ingest(&fixture.replica, &op),
-        Err(IngestError::Payload { .. })
-    ));
+    assert!(matches!(ingest(&fixture.replica, &op), Err(IngestError::Payload { .. })));
 }
 
 #[test]
 fn undecodable_bytes_are_a_decode_error() {
     let fixture = Fixture::new(suites()[0].clone());
-    assert!(matches!(
-        fixture.replica.ingest(&[0x8a, 0x01]),
-        Err(IngestError::Decode(_))
-    ));
-    assert!(matches!(
-        fixture.replica.ingest(b"not cbor at all"),
-        Err(IngestError::Decode(_))
-    ));
+    assert!(matches!(fixture.replica.ingest(&[0x8a, 0x01]), Err(IngestError::Decode(_))));
+    assert!(matches!(fixture.replica.ingest(b"not cbor at all"), Err(IngestError::Decode(_))));
 }
 
 #[test]
@@ -92,28 +65,18 @@ fn bad_signatures_and_tampered_content_are_refused() {
     for_each_suite(|suite| {
         let fixture = Fixture::new(suite.clone());
         let author = fixture.keypair();
-        let op = Draft::new(fixture.replica.id(), 1, vec![fixture.genesis()], 2)
-            .sign(suite.as_ref(), &author);
+        let op = Draft::new(fixture.replica.id(), 1, vec![fixture.genesis()], 2).sign(suite.as_ref(), &author);
         // A flipped signature bit.
         let mut forged = op.op().clone();
         forged.signature[0] ^= 1;
-        assert!(matches!(
-            fixture.replica.ingest(&forged.encode()),
-            Err(IngestError::BadSignature { .. })
-        ));
+        assert!(matches!(fixture.replica.ingest(&forged.encode()), Err(IngestError::BadSignature { .. })));
         // Content changed after signing: its hash no longer matches the signature.
         let mut tampered = op.op().clone();
         tampered.payload = Payload::Changes(vec![insert("changed")]);
-        let error = fixture
-            .replica
-            .ingest(&tampered.encode())
-            .expect_err("tampered op");
+        let error = fixture.replica.ingest(&tampered.encode()).expect_err("tampered op");
         assert!(matches!(error, IngestError::BadSignature { .. }), "{error}");
         // The genuine op is still accepted: a forgery does not poison its hash.
-        assert!(matches!(
-            ingest(&fixture.replica, &op),
-            Ok(Ingested::Accepted(_))
-        ));
+        assert!(matches!(ingest(&fixture.replica, &op), Ok(Ingested::Accepted(_))));
         assert_eq!(fixture.replica.op_count().expect("count"), 2);
     });
 }
@@ -132,10 +95,7 @@ fn ops_of_another_database_are_refused() {
         ));
         // Another database's genesis.
         let foreign_genesis = stranger.replica.log().expect("log").remove(0);
-        assert!(matches!(
-            fixture.replica.ingest(&foreign_genesis.bytes),
-            Err(IngestError::Genesis { .. })
-        ));
+        assert!(matches!(fixture.replica.ingest(&foreign_genesis.bytes), Err(IngestError::Genesis { .. })));
     });
 }
 
@@ -144,34 +104,16 @@ fn ops_with_unknown_parents_wait_for_them() {
     for_each_suite(|suite| {
         let fixture = Fixture::new(suite.clone());
         let author = fixture.keypair();
-        let first = fixture
-            .replica
-            .write(&author, vec![insert("one")])
-            .expect("write");
-        let second = fixture
-            .replica
-            .write(&author, vec![insert("two")])
-            .expect("write");
+        let first = fixture.replica.write(&author, vec![insert("one")]).expect("write");
+        let second = fixture.replica.write(&author, vec![insert("two")]).expect("write");
         let other = fixture.join();
         // Children first: everything waits, then the genesis releases the chain.
-        assert!(matches!(
-            ingest(&other, &second),
-            Ok(Ingested::Parked { .. })
-        ));
-        assert!(matches!(
-            ingest(&other, &first),
-            Ok(Ingested::Parked { .. })
-        ));
-        assert!(matches!(
-            ingest(&other, &second),
-            Ok(Ingested::Parked { .. })
-        ));
+        assert!(matches!(ingest(&other, &second), Ok(Ingested::Parked { .. })));
+        assert!(matches!(ingest(&other, &first), Ok(Ingested::Parked { .. })));
+        assert!(matches!(ingest(&other, &second), Ok(Ingested::Parked { .. })));
         assert_eq!(other.op_count().expect("count"), 0);
         let genesis = fixture.replica.log().expect("log").remove(0);
-        assert!(matches!(
-            other.ingest(&genesis.bytes),
-            Ok(Ingested::Accepted(_))
-        ));
+        assert!(matches!(other.ingest(&genesis.bytes), Ok(Ingested::Accepted(_))));
         assert_eq!(other.op_count().expect("count"), 3);
         assert_eq!(other.heads().expect("heads"), vec![second.hash()]);
         other.check_integrity().expect("integrity");
@@ -183,48 +125,22 @@ fn broken_author_chains_and_wrong_depths_are_refused_for_good() {
     for_each_suite(|suite| {
         let fixture = Fixture::new(suite.clone());
         let author = fixture.keypair();
-        let first = fixture
-            .replica
-            .write(&author, vec![insert("one")])
-            .expect("write");
+        let first = fixture.replica.write(&author, vec![insert("one")]).expect("write");
         let genesis = fixture.genesis();
         // Sequence 3 with the author's op 1 as its parent: op 2 is missing from the chain.
-        let skipped = Draft::new(fixture.replica.id(), 3, vec![first.hash()], 3)
-            .sign(suite.as_ref(), &author);
-        assert!(matches!(
-            ingest(&fixture.replica, &skipped),
-            Err(IngestError::Sequence { .. })
-        ));
+        let skipped = Draft::new(fixture.replica.id(), 3, vec![first.hash()], 3).sign(suite.as_ref(), &author);
+        assert!(matches!(ingest(&fixture.replica, &skipped), Err(IngestError::Sequence { .. })));
         // A second op with seq 2 that does not have the author's op 1 as a parent.
-        let orphaned =
-            Draft::new(fixture.replica.id(), 2, vec![genesis], 2).sign(suite.as_ref(), &author);
-        assert!(matches!(
-            ingest(&fixture.replica, &orphaned),
-            Err(IngestError::Sequence { .. })
-        ));
+        let orphaned = Draft::new(fixture.replica.id(), 2, vec![genesis], 2).sign(suite.as_ref(), &author);
+        assert!(matches!(ingest(&fixture.replica, &orphaned), Err(IngestError::Sequence { .. })));
         // A first op claiming depth 5 on top of the genesis (depth 1).
-        let deep = Draft::new(fixture.replica.id(), 1, vec![genesis], 5)
-            .sign(suite.as_ref(), &fixture.keypair());
-        assert!(matches!(
-            ingest(&fixture.replica, &deep),
-            Err(IngestError::Depth {
-                expected: 2,
-                found: 5,
-                ..
-            })
-        ));
+        let deep = Draft::new(fixture.replica.id(), 1, vec![genesis], 5).sign(suite.as_ref(), &fixture.keypair());
+        assert!(matches!(ingest(&fixture.replica, &deep), Err(IngestError::Depth { expected: 2, found: 5, .. })));
         // Refused for good: the same bytes are not checked again.
-        assert!(matches!(
-            ingest(&fixture.replica, &deep),
-            Err(IngestError::PreviouslyRejected { .. })
-        ));
+        assert!(matches!(ingest(&fixture.replica, &deep), Err(IngestError::PreviouslyRejected { .. })));
         // An op without parents that is not a genesis.
-        let rootless =
-            Draft::new(fixture.replica.id(), 1, vec![], 1).sign(suite.as_ref(), &fixture.keypair());
-        assert!(matches!(
-            ingest(&fixture.replica, &rootless),
-            Err(IngestError::Sequence { .. })
-        ));
+        let rootless = Draft::new(fixture.replica.id(), 1, vec![], 1).sign(suite.as_ref(), &fixture.keypair());
+        assert!(matches!(ingest(&fixture.replica, &rootless), Err(IngestError::Sequence { .. })));
         fixture.replica.check_integrity().expect("integrity");
     });
 }
@@ -237,51 +153,27 @@ fn unknown_schemas_and_invalid_payloads_are_refused() {
         let mut unknown_schema = Draft::new(fixture.replica.id(), 1, vec![genesis], 2);
         unknown_schema.schema = [9; 32];
         assert!(matches!(
-            ingest(
-                &fixture.replica,
-                &unknown_schema.sign(suite.as_ref(), &fixture.keypair())
-            ),
+            ingest(&fixture.replica, &unknown_schema.sign(suite.as_ref(), &fixture.keypair())),
             Err(IngestError::UnknownSchema { .. })
         ));
         let bad_payloads = vec![
-            Change::Insert {
-                collection: "Note".into(),
-                fields: vec![("text".into(), Value::Int(5))],
-            },
-            Change::Insert {
-                collection: "Nope".into(),
-                fields: vec![],
-            },
-            Change::Insert {
-                collection: "Note".into(),
-                fields: vec![],
-            },
-            Change::Insert {
-                collection: "Note".into(),
-                fields: vec![("text".into(), Value::Text("x".repeat(101)))],
-            },
+            Change::Insert { collection: "Note".into(), fields: vec![("text".into(), Value::Int(5))] },
+            Change::Insert { collection: "Nope".into(), fields: vec![] },
+            Change::Insert { collection: "Note".into(), fields: vec![] },
+            Change::Insert { collection: "Note".into(), fields: vec![("text".into(), Value::Text("x".repeat(101)))] },
             Change::Insert {
                 collection: "Note".into(),
                 fields: vec![
                     ("text".into(), Value::Text("ok".into())),
-                    (
-                        "tags".into(),
-                        Value::Array(vec![Value::Text("b".into()), Value::Text("a".into())]),
-                    ),
+                    ("tags".into(), Value::Array(vec![Value::Text("b".into()), Value::Text("a".into())])),
                 ],
             },
         ];
         for change in bad_payloads {
             let mut draft = Draft::new(fixture.replica.id(), 1, vec![genesis], 2);
             draft.payload = Payload::Changes(vec![change.clone()]);
-            let result = ingest(
-                &fixture.replica,
-                &draft.sign(suite.as_ref(), &fixture.keypair()),
-            );
-            assert!(
-                matches!(result, Err(IngestError::Payload { .. })),
-                "{change:?} gave {result:?}"
-            );
+            let result = ingest(&fixture.replica, &draft.sign(suite.as_ref(), &fixture.keypair()));
+            assert!(matches!(result, Err(IngestError::Payload { .. })), "{change:?} gave {result:?}");
         }
         assert_eq!(fixture.replica.op_count().expect("count"), 1);
     });
@@ -297,65 +189,29 @@ fn equivocation_keeps_both_ops_as_evidence_and_flags_the_author() {
         left.payload = Payload::Changes(vec![insert("left")]);
         let mut right = Draft::new(fixture.replica.id(), 1, vec![genesis], 2);
         right.payload = Payload::Changes(vec![insert("right")]);
-        let (left, right) = (
-            left.sign(suite.as_ref(), &author),
-            right.sign(suite.as_ref(), &author),
-        );
-        assert!(matches!(
-            ingest(&fixture.replica, &left),
-            Ok(Ingested::Accepted(_))
-        ));
+        let (left, right) = (left.sign(suite.as_ref(), &author), right.sign(suite.as_ref(), &author));
+        assert!(matches!(ingest(&fixture.replica, &left), Ok(Ingested::Accepted(_))));
         match ingest(&fixture.replica, &right) {
-            Ok(Ingested::Equivocation {
-                other,
-                author: flagged,
-                seq,
-                ..
-            }) => {
+            Ok(Ingested::Equivocation { other, author: flagged, seq, .. }) => {
                 assert_eq!(other, left.hash());
                 assert_eq!(flagged, author.identity);
                 assert_eq!(seq, 1);
             }
             other => panic!("expected an equivocation, got {other:?}"),
         }
-        assert_eq!(
-            fixture.replica.equivocators().expect("flags"),
-            vec![(author.identity, 1)]
-        );
+        assert_eq!(fixture.replica.equivocators().expect("flags"), vec![(author.identity, 1)]);
         // Both are in the log, so every replica that sees both converges on the same set.
         let other = fixture.join();
         for entry in fixture.replica.log().expect("log").iter().rev() {
             let _ = other.ingest(&entry.bytes);
         }
-        assert_eq!(
-            other.heads().expect("heads"),
-            fixture.replica.heads().expect("heads")
-        );
-        assert_eq!(
-            other.equivocators().expect("flags"),
-            vec![(author.identity, 1)]
-        );
+        assert_eq!(other.heads().expect("heads"), fixture.replica.heads().expect("heads"));
+        assert_eq!(other.equivocators().expect("flags"), vec![(author.identity, 1)]);
         // Ancestry across the fork is still answered (by walking, for the flagged author).
-        let child =
-            Draft::new(fixture.replica.id(), 2, vec![left.hash()], 3).sign(suite.as_ref(), &author);
-        assert!(matches!(
-            ingest(&fixture.replica, &child),
-            Ok(Ingested::Accepted(_))
-        ));
-        assert_eq!(
-            fixture
-                .replica
-                .is_ancestor(&left.hash(), &child.hash())
-                .expect("query"),
-            Some(true)
-        );
-        assert_eq!(
-            fixture
-                .replica
-                .is_ancestor(&right.hash(), &child.hash())
-                .expect("query"),
-            Some(false)
-        );
+        let child = Draft::new(fixture.replica.id(), 2, vec![left.hash()], 3).sign(suite.as_ref(), &author);
+        assert!(matches!(ingest(&fixture.replica, &child), Ok(Ingested::Accepted(_))));
+        assert_eq!(fixture.replica.is_ancestor(&left.hash(), &child.hash()).expect("query"), Some(true));
+        assert_eq!(fixture.replica.is_ancestor(&right.hash(), &child.hash()).expect("query"), Some(false));
     });
 }
 
@@ -377,15 +233,11 @@ fn random_dag(fixture: &Fixture, dice: &mut Dice, count: usize) -> Vec<VerifiedO
             // Parents by the same author must all be older than the previous op: keep only it.
             parents.retain(|(parent, _)| {
                 *parent == hash
-                    || ops.iter().all(|op: &VerifiedOp| {
-                        op.hash() != *parent || op.op().author != authors[who].identity
-                    })
+                    || ops.iter().all(|op: &VerifiedOp| op.hash() != *parent || op.op().author != authors[who].identity)
             });
         } else {
             parents.retain(|(parent, _)| {
-                ops.iter().all(|op: &VerifiedOp| {
-                    op.hash() != *parent || op.op().author != authors[who].identity
-                })
+                ops.iter().all(|op: &VerifiedOp| op.hash() != *parent || op.op().author != authors[who].identity)
             });
             if parents.is_empty() {
                 parents.insert((fixture.genesis(), 1));
@@ -393,12 +245,7 @@ fn random_dag(fixture: &Fixture, dice: &mut Dice, count: usize) -> Vec<VerifiedO
         }
         let depth = 1 + parents.iter().map(|(_, depth)| *depth).max().unwrap_or(0);
         let seq = last[who].map_or(1, |(seq, _, _)| seq + 1);
-        let mut draft = Draft::new(
-            fixture.replica.id(),
-            seq,
-            parents.iter().map(|(hash, _)| *hash).collect(),
-            depth,
-        );
+        let mut draft = Draft::new(fixture.replica.id(), seq, parents.iter().map(|(hash, _)| *hash).collect(), depth);
         draft.payload = Payload::Changes(vec![insert(&format!("op {index}"))]);
         let op = draft.sign(fixture.suite.as_ref(), &authors[who]);
         last[who] = Some((seq, op.hash(), depth));

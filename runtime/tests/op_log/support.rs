@@ -20,9 +20,7 @@ collection Note {
 
 pub fn schema() -> schemac::ir::Schema {
     let checked = schemac::compile(SCHEMA, Some(&schemac::Priors::new()));
-    checked
-        .ir
-        .unwrap_or_else(|| panic!("the test schema compiles: {:?}", checked.diagnostics))
+    checked.ir.unwrap_or_else(|| panic!("the test schema compiles: {:?}", checked.diagnostics))
 }
 
 pub fn schema_hash() -> [u8; 32] {
@@ -80,8 +78,7 @@ pub struct Fixture {
 impl Fixture {
     pub fn new(suite: Arc<dyn CryptoSuite>) -> Fixture {
         let founder = Keypair::generate(suite.as_ref());
-        let replica =
-            Replica::create(Storage::Memory, suite.clone(), &founder, schema()).expect("create");
+        let replica = Replica::create(Storage::Memory, suite.clone(), &founder, schema()).expect("create");
         Fixture { suite, replica }
     }
 
@@ -91,13 +88,7 @@ impl Fixture {
 
     /// An empty replica of the same database.
     pub fn join(&self) -> Replica {
-        Replica::join(
-            Storage::Memory,
-            self.suite.clone(),
-            self.replica.id(),
-            schema(),
-        )
-        .expect("join")
+        Replica::join(Storage::Memory, self.suite.clone(), self.replica.id(), schema()).expect("join")
     }
 
     pub fn keypair(&self) -> Keypair {
@@ -106,10 +97,7 @@ impl Fixture {
 }
 
 pub fn insert(text: &str) -> Change {
-    Change::Insert {
-        collection: "Note".into(),
-        fields: vec![("text".into(), Value::Text(text.into()))],
-    }
+    Change::Insert { collection: "Note".into(), fields: vec![("text".into(), Value::Text(text.into()))] }
 }
 
 /// An op built by hand, so tests can get any field wrong on purpose.

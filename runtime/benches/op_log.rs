@@ -1,0 +1,191 @@
+//! Op log throughput against the cost of bare signatures, measured in the same run.
+//!
+//! `cargo bench -p cairn --bench op_log` prints: bare ed25519 signing and batch verification
+//! (the baselines), local writes and ingest in transactions of 1 and 1,000 ops, the storage
+//! used per encoded byte, and the time to reopen a large store. `CAIRN_BENCH_OPS` sets the
+//! size of the ingest run (default 100,000) and `CAIRN_BENCH_REOPEN_OPS` the size of the
+//! reopened store (default 1,000,000).
+
+use cairn::cbor::Value;
+use cairn::crypto::{CryptoSuite, SignedMessage};
+use cairn::op::Change;
+use cairn::{Ed25519Blake3, Keypair, Replica, Storage};
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SCHEMA: &str = "schema bench;\ncollection Note {\n    text: string,\n    stars: counter,\n    allow insert, update, delete if true;\n}\n";
+
+fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
+}
+
+fn schema() -> schemac::ir::Schema {
+    schemac::compile(SCHEMA, Some(&schemac::Priors::new())).ir.expect("the bench schema compiles")
+}
+
+fn note(index: usize) -> Vec<Change> {
+    vec![Change::Insert {
+        collection: "Note".into(),
+        fields: vec![("text".into(), Value::Text(format!("note number {index}")))],
+    }]
+}
+
+fn rate(count: usize, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64()
+}
+
+fn report(label: &str, count: usize, elapsed: Duration, baseline: Option<(&str, f64)>) -> f64 {
+    let ops_per_second = rate(count, elapsed);
+    match baseline {
+        Some((name, base)) => {
+            println!("{label:<44} {ops_per_second:>10.0} ops/s   {:>5.2}x {name}", ops_per_second / base)
+        }
+        None => println!("{label:<44} {ops_per_second:>10.0} ops/s"),
+    }
+    ops_per_second
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!("cairn-bench-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+
+    fn store(&self) -> PathBuf {
+        self.0.join("store.redb")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|metadata| metadata.len()).unwrap_or(0)
+}
+
+fn main() {
+    let suite: Arc<dyn CryptoSuite> = Arc::new(Ed25519Blake3);
+    let keypair = Keypair::generate(suite.as_ref());
+    let ingest_count = env_count("CAIRN_BENCH_OPS", 100_000);
+    println!("op log benchmark: {} ops ingested, suite {}", ingest_count, suite.name());
+
+    // Baselines: bare signing and batch verification of 43-byte messages (an op's signed message).
+    let messages: Vec<Vec<u8>> = (0..10_000u32)
+        .map(|index| [b"cairn-op-v1".as_slice(), &blake3::hash(&index.to_be_bytes()).as_bytes()[..]].concat())
+        .collect();
+    let start = Instant::now();
+    let signatures: Vec<[u8; 64]> = messages.iter().map(|message| suite.sign(&keypair.secret, message)).collect();
+    let sign_rate = report("bare ed25519 sign", messages.len(), start.elapsed(), None);
+    let items: Vec<SignedMessage> = messages
+        .iter()
+        .zip(&signatures)
+        .map(|(message, signature)| SignedMessage { signer: &keypair.identity, message, signature })
+        .collect();
+    let start = Instant::now();
+    for chunk in items.chunks(1_000) {
+        black_box(suite.verify_batch(chunk));
+    }
+    let verify_rate = report("bare ed25519 batch verify (1,000 per batch)", items.len(), start.elapsed(), None);
+
+    // Local writes: build, sign and store.
+    let writes = TempDir::new("write");
+    let replica = Replica::create(Storage::File(&writes.store()), suite.clone(), &keypair, schema()).expect("create");
+    let single = 500;
+    let start = Instant::now();
+    for index in 0..single {
+        replica.write(&keypair, note(index)).expect("write");
+    }
+    report("local write, 1 op per transaction", single, start.elapsed(), Some(("sign", sign_rate)));
+    let start = Instant::now();
+    let batched = 20_000;
+    for chunk in 0..batched / 1_000 {
+        replica.write_ops(&keypair, (0..1_000).map(|index| note(chunk * 1_000 + index)).collect()).expect("write");
+    }
+    report("local write, 1,000 ops per transaction", batched, start.elapsed(), Some(("sign", sign_rate)));
+
+    // The ops to ingest: a chain by several authors, written once in memory.
+    let source_dir = TempDir::new("source");
+    let source =
+        Replica::create(Storage::File(&source_dir.store()), suite.clone(), &keypair, schema()).expect("create");
+    let authors: Vec<Keypair> = (0..4).map(|_| Keypair::generate(suite.as_ref())).collect();
+    let mut written = 0;
+    while written < ingest_count {
+        let author = &authors[(written / 1_000) % authors.len()];
+        let count = (ingest_count - written).min(1_000);
+        source.write_ops(author, (0..count).map(|index| note(written + index)).collect()).expect("write");
+        written += count;
+    }
+    let log: Vec<Vec<u8>> = source.log().expect("log").into_iter().map(|entry| entry.bytes).collect();
+    let encoded_bytes: usize = log.iter().map(Vec::len).sum();
+
+    let single_dir = TempDir::new("ingest-single");
+    let target = Replica::join(Storage::File(&single_dir.store()), suite.clone(), source.id(), schema()).expect("join");
+    let single_ops = 500.min(log.len());
+    let start = Instant::now();
+    for bytes in &log[..single_ops] {
+        target.ingest(bytes).expect("ingest");
+    }
+    report("ingest, 1 op per transaction", single_ops, start.elapsed(), Some(("batch verify", verify_rate)));
+
+    let batch_dir = TempDir::new("ingest-batch");
+    let target = Replica::join(Storage::File(&batch_dir.store()), suite.clone(), source.id(), schema()).expect("join");
+    let start = Instant::now();
+    for chunk in log.chunks(1_000) {
+        let slices: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+        for result in target.ingest_batch(&slices) {
+            result.expect("ingest");
+        }
+    }
+    let ingest_rate = report(
+        &format!("ingest {} ops, 1,000 per transaction", log.len()),
+        log.len(),
+        start.elapsed(),
+        Some(("batch verify", verify_rate)),
+    );
+    let usage = target.storage_usage().expect("usage");
+    drop(target);
+    println!(
+        "storage: {} bytes in allocated pages for {} bytes of encoded ops ({:.2}x; target <= 2x); \
+         {} bytes of keys and values, {} of B-tree structure, {} unused in pages; file {} bytes",
+        usage.allocated_bytes,
+        encoded_bytes,
+        usage.allocated_bytes as f64 / encoded_bytes as f64,
+        usage.stored_bytes,
+        usage.metadata_bytes,
+        usage.fragmented_bytes,
+        file_size(&batch_dir.store()),
+    );
+    println!("target: ingest at >= 0.50x the bare batch-verify rate; measured {:.2}x", ingest_rate / verify_rate);
+
+    // Reopening a large store reads its metadata only.
+    let reopen_count = env_count("CAIRN_BENCH_REOPEN_OPS", 1_000_000);
+    let reopen_dir = TempDir::new("reopen");
+    {
+        let big =
+            Replica::create(Storage::File(&reopen_dir.store()), suite.clone(), &keypair, schema()).expect("create");
+        let mut written = 0;
+        while written < reopen_count {
+            let count = (reopen_count - written).min(5_000);
+            big.write_ops(&keypair, (0..count).map(|index| note(written + index)).collect()).expect("write");
+            written += count;
+        }
+    }
+    let start = Instant::now();
+    let reopened = Replica::open(Storage::File(&reopen_dir.store()), suite.clone()).expect("reopen");
+    let heads = reopened.heads().expect("heads");
+    let elapsed = start.elapsed();
+    println!(
+        "reopen a {reopen_count}-op store and read its heads: {:.2} ms (target < 50 ms), {} head(s)",
+        elapsed.as_secs_f64() * 1000.0,
+        heads.len()
+    );
+}
