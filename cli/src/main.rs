@@ -308,20 +308,18 @@ fn import(cli: &Cli, dir: &Path) -> Result<(), Failure> {
             }
         }
     }
-    for batch in ops.chunks(IMPORT_BATCH) {
-        for result in replica.ingest_batch(batch) {
-            match result {
-                Ok(Ingested::Accepted(_)) => accepted += 1,
-                Ok(Ingested::Duplicate(_)) => duplicate += 1,
-                Ok(Ingested::Parked { .. }) => parked += 1,
-                Ok(Ingested::Equivocation { op, other, author, seq }) => {
-                    accepted += 1;
-                    equivocations.push(json!({ "op": op.to_string(), "other": other.to_string(), "author": author.to_string(), "seq": seq }));
-                }
-                Err(error) => {
-                    rejected += 1;
-                    errors.push(json!({ "op": error.op().map(|op| op.to_string()), "reason": error.to_string() }));
-                }
+    for result in replica.ingest_stream(&ops, IMPORT_BATCH) {
+        match result {
+            Ok(Ingested::Accepted(_)) => accepted += 1,
+            Ok(Ingested::Duplicate(_)) => duplicate += 1,
+            Ok(Ingested::Parked { .. }) => parked += 1,
+            Ok(Ingested::Equivocation { op, other, author, seq }) => {
+                accepted += 1;
+                equivocations.push(json!({ "op": op.to_string(), "other": other.to_string(), "author": author.to_string(), "seq": seq }));
+            }
+            Err(error) => {
+                rejected += 1;
+                errors.push(json!({ "op": error.op().map(|op| op.to_string()), "reason": error.to_string() }));
             }
         }
     }

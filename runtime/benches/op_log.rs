@@ -145,8 +145,22 @@ fn main() {
             result.expect("ingest");
         }
     }
+    report(
+        &format!("ingest_batch {} ops, 1,000 per transaction", log.len()),
+        log.len(),
+        start.elapsed(),
+        Some(("batch verify", verify_rate)),
+    );
+    drop(target);
+    let batch_dir = TempDir::new("ingest-stream");
+    let target = Replica::join(Storage::File(&batch_dir.store()), suite.clone(), source.id(), schema()).expect("join");
+    let slices: Vec<&[u8]> = log.iter().map(Vec::as_slice).collect();
+    let start = Instant::now();
+    for result in target.ingest_stream(&slices, 1_000) {
+        result.expect("ingest");
+    }
     let ingest_rate = report(
-        &format!("ingest {} ops, 1,000 per transaction", log.len()),
+        &format!("ingest_stream {} ops, 1,000 per transaction", log.len()),
         log.len(),
         start.elapsed(),
         Some(("batch verify", verify_rate)),

@@ -374,9 +374,36 @@ impl Replica {
     /// Ingests ops from a peer in one transaction, verifying their signatures in one batch.
     /// Returns one result per op, in order; ops may come in any order (children wait for their
     /// parents within the batch and across batches).
-    pub fn ingest_batch(&self, batch: &[&[u8]]) -> Vec<Result<Ingested, IngestError>> {
-        let mut results: Vec<Option<Result<Ingested, IngestError>>> = (0..batch.len()).map(|_| None).collect();
-        // Size limits and decoding, before any cryptography.
+    pub fn ingest_batch(&self, batch: &[&[u8]]) -> Vec<IngestResult> {
+        let prepared = self.prepare(batch, true);
+        self.store_prepared(prepared)
+    }
+
+    /// Ingests a long sequence of ops in transactions of `batch_size`, verifying the next batch
+    /// on a second thread while the current one is stored. Same results as calling
+    /// [`Replica::ingest_batch`] on each batch in turn.
+    pub fn ingest_stream(&self, ops: &[&[u8]], batch_size: usize) -> Vec<IngestResult> {
+        let batch_size = batch_size.max(1);
+        let mut results = Vec::with_capacity(ops.len());
+        std::thread::scope(|scope| {
+            let (sender, receiver) = std::sync::mpsc::sync_channel::<Prepared>(1);
+            scope.spawn(move || {
+                for chunk in ops.chunks(batch_size) {
+                    if sender.send(self.prepare(chunk, false)).is_err() {
+                        break;
+                    }
+                }
+            });
+            for prepared in receiver {
+                results.extend(self.store_prepared(prepared));
+            }
+        });
+        results
+    }
+
+    /// Size limits, decoding, hash and signature: everything before the store is touched.
+    fn prepare(&self, batch: &[&[u8]], parallel: bool) -> Prepared {
+        let mut results: Vec<Option<IngestResult>> = (0..batch.len()).map(|_| None).collect();
         let mut decoded = Vec::new();
         let mut positions = Vec::new();
         for (index, bytes) in batch.iter().enumerate() {
@@ -393,8 +420,11 @@ impl Replica {
                 Err(error) => results[index] = Some(Err(error.into())),
             }
         }
-        // Hash and signature, in one batch.
-        let verified = op::verify(self.suite.as_ref(), decoded);
+        let verified = if parallel {
+            verify_in_parallel(self.suite.as_ref(), decoded)
+        } else {
+            op::verify(self.suite.as_ref(), decoded)
+        };
         let mut candidates = Vec::new();
         for (index, result) in positions.into_iter().zip(verified) {
             match result {
@@ -405,7 +435,12 @@ impl Replica {
                 }
             }
         }
-        // Everything else, in one write transaction.
+        Prepared { results, candidates }
+    }
+
+    /// Everything after the signature, in one write transaction.
+    fn store_prepared(&self, prepared: Prepared) -> Vec<IngestResult> {
+        let Prepared { mut results, candidates } = prepared;
         match self.ingest_verified(candidates) {
             Ok(outcomes) => {
                 for (index, outcome) in outcomes {
@@ -415,14 +450,14 @@ impl Replica {
             Err(error) => {
                 let message = error.to_string();
                 for result in results.iter_mut().filter(|result| result.is_none()) {
-                    *result = Some(Err(IngestError::Storage(StorageError::Corrupt(message.clone()))));
+                    *result = Some(Err(IngestError::Storage(StorageError::Transaction(message.clone()))));
                 }
             }
         }
         results
             .into_iter()
             .map(|result| {
-                result.unwrap_or_else(|| Err(IngestError::Storage(StorageError::Corrupt("no result".into()))))
+                result.unwrap_or_else(|| Err(IngestError::Storage(StorageError::Transaction("no result".into()))))
             })
             .collect()
     }
@@ -460,11 +495,13 @@ impl Replica {
         if tables.local_of(&hash)?.is_some() {
             return Ok(Ingested::Duplicate(hash));
         }
-        if tables.parked.get(&hash.0)?.is_some() {
+        if !tables.parked.is_empty()? && tables.parked.get(&hash.0)?.is_some() {
             return Ok(Ingested::Parked { op: hash, missing: Vec::new() });
         }
-        if let Some(reason) = tables.rejected.get(&hash.0)? {
-            return Err(IngestError::PreviouslyRejected { op: hash, reason: reason.value().to_owned() });
+        if !tables.rejected.is_empty()? {
+            if let Some(reason) = tables.rejected.get(&hash.0)? {
+                return Err(IngestError::PreviouslyRejected { op: hash, reason: reason.value().to_owned() });
+            }
         }
         let outcome = self.check_and_append(tables, &op)?;
         if matches!(outcome, Ingested::Accepted(_) | Ingested::Equivocation { .. }) {
@@ -475,6 +512,9 @@ impl Replica {
 
     /// Re-ingests parked ops whose last missing parent just arrived.
     fn release_waiting(&self, tables: &mut WriteTables, arrived: OpHash) -> Result<(), IngestError> {
+        if tables.parked.is_empty()? {
+            return Ok(());
+        }
         let mut queue = vec![arrived];
         while let Some(parent) = queue.pop() {
             let mut waiting = Vec::new();
@@ -733,6 +773,35 @@ impl Replica {
     }
 }
 
+/// Below this many ops, one thread verifies them all: splitting costs more than it saves.
+const PARALLEL_VERIFY_THRESHOLD: usize = 64;
+
+/// Verifies ops in as many batches as the machine has cores, one batch per thread, keeping
+/// their order. Each batch uses the suite's batch verification; the result for each op is the
+/// same as verifying it alone.
+fn verify_in_parallel(suite: &dyn CryptoSuite, ops: Vec<(Op, Vec<u8>)>) -> Vec<Result<VerifiedOp, op::VerifyError>> {
+    let threads = std::thread::available_parallelism().map_or(1, |count| count.get());
+    if threads < 2 || ops.len() < PARALLEL_VERIFY_THRESHOLD {
+        return op::verify(suite, ops);
+    }
+    let chunk_size = ops.len().div_ceil(threads);
+    let mut chunks = Vec::with_capacity(threads);
+    let mut rest = ops;
+    while rest.len() > chunk_size {
+        let tail = rest.split_off(chunk_size);
+        chunks.push(rest);
+        rest = tail;
+    }
+    chunks.push(rest);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks.into_iter().map(|chunk| scope.spawn(move || op::verify(suite, chunk))).collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
+}
+
 fn write_meta(tables: &mut WriteTables, id: &DatabaseId, suite: &dyn CryptoSuite) -> Result<(), StorageError> {
     tables.meta.insert(store::META_DATABASE, id.0.as_slice())?;
     tables.meta.insert(store::META_SUITE, suite.name().as_bytes())?;
@@ -751,6 +820,12 @@ pub struct StorageUsage {
     pub metadata_bytes: u64,
     /// Unused bytes inside allocated pages.
     pub fragmented_bytes: u64,
+}
+
+/// A batch after the checks that need no store: the results so far, and the verified ops.
+struct Prepared {
+    results: Vec<Option<IngestResult>>,
+    candidates: Vec<(usize, VerifiedOp)>,
 }
 
 /// An op as the log lists it.

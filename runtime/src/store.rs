@@ -58,6 +58,9 @@ pub enum StorageError {
     Redb(Box<redb::Error>),
     #[error("the store is corrupt: {0}")]
     Corrupt(String),
+    /// The transaction holding this op failed (the error is reported for each op in it).
+    #[error("the transaction failed, nothing in it was stored: {0}")]
+    Transaction(String),
 }
 
 macro_rules! storage_from {
@@ -349,6 +352,8 @@ pub(crate) struct WriteTables<'txn> {
     pub waiting: redb::MultimapTable<'txn, &'static [u8; 32], &'static [u8; 32]>,
     /// This transaction's new hash-index entries, inserted sorted by [`WriteTables::finish`].
     pending_hashes: std::collections::HashMap<OpHash, u64>,
+    /// The next local number, once this transaction has read it.
+    next_local: Option<u64>,
 }
 
 impl WriteTables<'_> {
@@ -380,11 +385,15 @@ impl<'txn> WriteTables<'txn> {
             parked: transaction.open_table(PARKED)?,
             waiting: transaction.open_multimap_table(WAITING)?,
             pending_hashes: std::collections::HashMap::new(),
+            next_local: None,
         })
     }
 
     /// Inserts the transaction's new hash-index entries, in key order. Call before commit.
     pub fn finish(mut self) -> Result<(), StorageError> {
+        if let Some(next) = self.next_local {
+            self.meta.insert(META_NEXT_LOCAL, next.to_be_bytes().as_slice())?;
+        }
         let mut entries: Vec<(u64, u64)> =
             self.pending_hashes.drain().map(|(hash, local)| (hash_prefix(&hash), local)).collect();
         entries.sort_unstable();
@@ -394,12 +403,16 @@ impl<'txn> WriteTables<'txn> {
         Ok(())
     }
 
+    /// The next local number; read once per transaction and written back by [`WriteTables::finish`].
     pub fn next_local(&mut self) -> Result<u64, StorageError> {
-        let next = match self.meta.get(META_NEXT_LOCAL)? {
-            Some(bytes) => read_u64(bytes.value())?,
-            None => 0,
+        let next = match self.next_local {
+            Some(next) => next,
+            None => match self.meta.get(META_NEXT_LOCAL)? {
+                Some(bytes) => read_u64(bytes.value())?,
+                None => 0,
+            },
         };
-        self.meta.insert(META_NEXT_LOCAL, next.saturating_add(1).to_be_bytes().as_slice())?;
+        self.next_local = Some(next.saturating_add(1));
         Ok(next)
     }
 

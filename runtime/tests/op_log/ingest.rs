@@ -265,18 +265,22 @@ proptest! {
         let ops = random_dag(&fixture, &mut dice, count);
         let genesis = fixture.replica.log().expect("log").remove(0).bytes;
         let mut reference: Option<(Vec<OpHash>, BTreeSet<OpHash>)> = None;
-        for _ in 0..3 {
+        for round in 0..3 {
             let replica = fixture.join();
             let mut delivery: Vec<Vec<u8>> = ops.iter().map(|op| op.bytes().to_vec()).collect();
             delivery.push(genesis.clone());
             for index in (1..delivery.len()).rev() {
                 delivery.swap(index, dice.below(index + 1));
             }
-            for chunk in delivery.chunks(batch) {
-                let slices: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
-                for result in replica.ingest_batch(&slices) {
-                    prop_assert!(result.is_ok(), "{:?}", result);
-                }
+            let slices: Vec<&[u8]> = delivery.iter().map(Vec::as_slice).collect();
+            // One replica takes the pipelined path, the others one batch at a time.
+            let results = if round == 0 {
+                replica.ingest_stream(&slices, batch)
+            } else {
+                slices.chunks(batch).flat_map(|chunk| replica.ingest_batch(chunk)).collect()
+            };
+            for result in results {
+                prop_assert!(result.is_ok(), "{:?}", result);
             }
             prop_assert_eq!(replica.op_count().expect("count"), count as u64 + 1);
             replica.check_integrity().expect("integrity");
