@@ -5,4 +5,5 @@ mod crash;
 mod crypto;
 mod encoding;
 mod ingest;
+mod spec;
 mod support;

@@ -1,0 +1,190 @@
+//! The `cairn` command line end to end: every command, its JSON shape, exit codes, and an
+//! export/import round trip that survives a corrupted op.
+
+use serde_json::Value as Json;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn cairn(arguments: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cairn")).args(arguments).output().expect("run cairn")
+}
+
+fn cairn_with_stdin(arguments: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(arguments)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run cairn");
+    child.stdin.take().expect("stdin").write_all(input).expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+fn json(output: &Output) -> Json {
+    assert!(output.status.success(), "cairn failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("{error}: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+fn text(value: &Json, key: &str) -> String {
+    value[key].as_str().unwrap_or_else(|| panic!("no `{key}` in {value}")).to_owned()
+}
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let path = std::env::temp_dir().join(format!("cairn-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("mkdir");
+        Scratch(path)
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).display().to_string()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn chat_schema() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/chat.schema").display().to_string()
+}
+
+#[test]
+fn a_database_round_trip_through_every_command() {
+    let scratch = Scratch::new("round-trip");
+    let (node, copy) = (scratch.path("node"), scratch.path("copy"));
+    let guest_key = scratch.path("guest.key");
+
+    let guest = json(&cairn(&["--json", "key", "new", &guest_key]));
+    let guest_identity = text(&guest, "identity");
+    assert!(guest_identity.starts_with("ed25519:"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&guest_key).expect("key file").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    assert!(!cairn(&["key", "new", &guest_key]).status.success(), "a key file is never overwritten");
+
+    let created = json(&cairn(&["--json", "init", &node, "--schema", &chat_schema()]));
+    let database = text(&created, "db");
+    let founder = text(&created, "identity");
+    assert!(database.starts_with("blake3:"));
+
+    let channel =
+        json(&cairn(&["--json", "put", &node, "Channel", &format!(r#"{{"name": "general", "owner": "{founder}"}}"#)]));
+    let channel_id = text(&channel, "id");
+    assert!(channel_id.starts_with("row:") && text(&channel, "op").starts_with("blake3:"));
+    // A second author writes with its own key.
+    let membership = json(&cairn(&[
+        "--json",
+        "put",
+        &node,
+        "Membership",
+        &format!(r#"{{"channel": "{channel_id}", "member": "{guest_identity}", "role": "writer"}}"#),
+        "--key",
+        &guest_key,
+    ]));
+    let updated = json(&cairn(&["--json", "update", &node, "Channel", &channel_id, r#"{"topic": "everything"}"#]));
+    assert_eq!(text(&updated, "id"), channel_id);
+    let deleted =
+        json(&cairn(&["--json", "delete", &node, "Membership", &text(&membership, "id"), "--key", &guest_key]));
+    assert!(text(&deleted, "op").starts_with("blake3:"));
+
+    // Bad input: a clear error, a non-zero exit, and nothing written.
+    for bad in [r#"{"name": 5}"#, r#"{"nmae": "x"}"#, "not json", r#"{"name": ""}"#] {
+        let output = cairn(&["put", &node, "Channel", bad]);
+        assert!(!output.status.success(), "{bad} was accepted");
+        assert!(String::from_utf8_lossy(&output.stderr).starts_with("error:"));
+    }
+
+    let log = cairn(&["--json", "log", &node]);
+    assert!(log.status.success());
+    let lines: Vec<Json> = String::from_utf8_lossy(&log.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 5, "genesis and four writes");
+    assert_eq!(lines[0]["kind"], "genesis");
+    assert_eq!(text(&lines[0], "hash"), database);
+    for line in &lines {
+        for key in ["hash", "author", "seq", "depth", "parents", "kind"] {
+            assert!(!line[key].is_null(), "log line without {key}: {line}");
+        }
+    }
+    assert!(lines.iter().any(|line| text(line, "author") == guest_identity));
+
+    let joined = json(&cairn(&["--json", "join", &copy, "--db", &database, "--schema", &chat_schema()]));
+    assert_eq!(text(&joined, "db"), database);
+    let export = cairn(&["export", &node]);
+    assert!(export.status.success());
+    let imported = json(&cairn_with_stdin(&["--json", "import", &copy], &export.stdout));
+    assert_eq!(
+        (imported["accepted"].as_u64(), imported["duplicate"].as_u64(), imported["rejected"].as_u64()),
+        (Some(5), Some(0), Some(0))
+    );
+    let again = json(&cairn_with_stdin(&["--json", "import", &copy], &export.stdout));
+    assert_eq!(again["duplicate"].as_u64(), Some(5));
+    let copy_log = cairn(&["--json", "log", &copy]);
+    let copy_hashes: std::collections::BTreeSet<String> = String::from_utf8_lossy(&copy_log.stdout)
+        .lines()
+        .map(|line| text(&serde_json::from_str(line).expect("JSON"), "hash"))
+        .collect();
+    let node_hashes: std::collections::BTreeSet<String> = lines.iter().map(|line| text(line, "hash")).collect();
+    assert_eq!(copy_hashes, node_hashes);
+    assert!(json(&cairn(&["--json", "check", &copy]))["ok"].as_bool().unwrap_or(false));
+
+    // --since leaves out what the reader has.
+    let heads = text(&lines[2], "hash");
+    let partial = cairn(&["export", &node, "--since", &heads]);
+    assert!(partial.stdout.len() < export.stdout.len());
+}
+
+#[test]
+fn an_import_with_one_bad_op_keeps_the_good_ones() {
+    let scratch = Scratch::new("bad-op");
+    let (node, copy) = (scratch.path("node"), scratch.path("copy"));
+    let created = json(&cairn(&["--json", "init", &node, "--schema", &chat_schema()]));
+    let founder = text(&created, "identity");
+    for name in ["one", "two", "three"] {
+        json(&cairn(&["--json", "put", &node, "Channel", &format!(r#"{{"name": "{name}", "owner": "{founder}"}}"#)]));
+    }
+    json(&cairn(&["--json", "join", &copy, "--db", &text(&created, "db"), "--schema", &chat_schema()]));
+    let mut export = cairn(&["export", &node]).stdout;
+    // Flip one byte inside the last op's signature: it still decodes, but fails verification.
+    let last = export.len() - 10;
+    export[last] ^= 0xff;
+    let report = json(&cairn_with_stdin(&["--json", "import", &copy], &export));
+    assert_eq!(report["accepted"].as_u64(), Some(3));
+    assert_eq!(report["rejected"].as_u64(), Some(1));
+    let errors = report["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0]["reason"].as_str().unwrap_or("").contains("signature"), "{}", errors[0]);
+    assert!(errors[0]["op"].as_str().unwrap_or("").starts_with("blake3:"));
+    // A stream that is not an export at all.
+    let garbage = cairn_with_stdin(&["import", &copy], b"hello");
+    assert!(!garbage.status.success());
+}
+
+#[test]
+fn commands_on_a_missing_node_fail_cleanly() {
+    let scratch = Scratch::new("missing");
+    for arguments in [vec!["log", "nowhere"], vec!["put", "nowhere", "Channel", "{}"], vec!["check", "nowhere"]] {
+        let arguments: Vec<String> = arguments
+            .iter()
+            .map(|argument| if *argument == "nowhere" { scratch.path("nowhere") } else { argument.to_string() })
+            .collect();
+        let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+        let output = cairn(&arguments);
+        assert!(!output.status.success());
+        assert!(String::from_utf8_lossy(&output.stderr).contains("error:"));
+    }
+}
