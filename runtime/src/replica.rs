@@ -670,12 +670,11 @@ impl Replica {
         let transaction = self.database.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
         let mut log = Vec::new();
-        for entry in tables.ops.iter()? {
-            let (local, record) = entry?;
-            let (info, bytes) = store::parse_record(local.value(), record.value())?;
-            let op = Op::decode(bytes).map_err(|error| StorageError::Corrupt(error.to_string()))?;
-            log.push(LoggedOp { hash: info.hash, op, bytes: bytes.to_vec() });
-        }
+        tables.for_each_record(|record| {
+            let op = Op::decode(record.bytes).map_err(|error| StorageError::Corrupt(error.to_string()))?;
+            log.push(LoggedOp { hash: record.info.hash, op, bytes: record.bytes.to_vec() });
+            Ok(())
+        })?;
         Ok(log)
     }
 
@@ -691,20 +690,15 @@ impl Replica {
             }
         }
         let mut exported = Vec::new();
-        for entry in tables.ops.iter()? {
-            let (local, record) = entry?;
-            let (info, bytes) = store::parse_record(local.value(), record.value())?;
-            let mut covered = false;
+        tables.for_each_record(|record| {
             for head in &known {
-                if head.local == info.local || tables.is_ancestor(&info, head)? {
-                    covered = true;
-                    break;
+                if head.local == record.info.local || tables.is_ancestor(&record.info, head)? {
+                    return Ok(());
                 }
             }
-            if !covered {
-                exported.push(bytes.to_vec());
-            }
-        }
+            exported.push(record.bytes.to_vec());
+            Ok(())
+        })?;
         Ok(exported)
     }
 

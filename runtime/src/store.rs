@@ -1,7 +1,9 @@
 //! The redb tables of a replica and the transactions over them.
 //!
 //! Ops are stored by a *local sequence number* (the order this replica accepted them, always
-//! parents-first), so the hot tables are appended to in key order. Only the hash index is keyed
+//! parents-first), so the hot tables are appended to in key order. Op records are packed into
+//! chunks of about one page: redb splits a full leaf in two halves, so a table that only
+//! appends small values ends up half empty, while one value of nearly a page fills its page. Only the hash index is keyed
 //! by op hash, and it is kept small (the first 8 bytes of the hash and the local number, 16
 //! bytes a row) and batched (a transaction's new entries are inserted together, sorted, when it
 //! ends), because random keys are what a B-tree writes slowest. Every change to the log is one
@@ -13,13 +15,13 @@
 //! | --- | --- |
 //! | `meta` | database id, suite name, next local number |
 //! | `schemas` | schema hash → IR (JSON) |
-//! | `ops` | local → op hash, depth, author number, seq, then the canonical op bytes |
+//! | `ops` | local of a chunk's first op → the chunk: records of consecutive ops (op hash, depth, author number, seq, version vector, canonical bytes) |
 //! | `hashes` | (first 8 bytes of the op hash, local) → () |
 //! | `heads` | local → () for ops without children |
 //! | `children` | (parent local, child local) → () |
 //! | `authors`, `author_keys` | identity ↔ author number |
 //! | `chains` | (author number, seq, local) → () (two locals for one seq: equivocation) |
-//! | `clocks` | local → version vector of its causal past |
+//! | `depths` | (depth, local) → () |
 //! | `equivocators` | author number → lowest seq it equivocated at |
 //! | `rejected` | op hash → reason, for ops whose signed content is invalid |
 //! | `parked`, `waiting` | ops whose parents have not arrived, and what they wait for |
@@ -37,7 +39,7 @@ pub(crate) const CHILDREN: TableDefinition<(u64, u64), ()> = TableDefinition::ne
 pub(crate) const AUTHORS: TableDefinition<&[u8; 32], u32> = TableDefinition::new("authors");
 pub(crate) const AUTHOR_KEYS: TableDefinition<u32, &[u8; 32]> = TableDefinition::new("author_keys");
 pub(crate) const CHAINS: TableDefinition<(u32, u64, u64), ()> = TableDefinition::new("chains");
-pub(crate) const CLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("clocks");
+pub(crate) const DEPTHS: TableDefinition<(u64, u64), ()> = TableDefinition::new("depths");
 pub(crate) const EQUIVOCATORS: TableDefinition<u32, u64> = TableDefinition::new("equivocators");
 pub(crate) const REJECTED: TableDefinition<&[u8; 32], &str> = TableDefinition::new("rejected");
 pub(crate) const PARKED: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("parked");
@@ -131,32 +133,47 @@ impl Clock {
         }
     }
 
+    /// Pairs of LEB128 varints (author number, seq): small numbers take one or two bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(self.0.len() * 12);
+        let mut bytes = Vec::with_capacity(self.0.len() * 4);
         for (author, seq) in &self.0 {
-            bytes.extend_from_slice(&author.to_be_bytes());
-            bytes.extend_from_slice(&seq.to_be_bytes());
+            write_varint(&mut bytes, u64::from(*author));
+            write_varint(&mut bytes, *seq);
         }
         bytes
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<Clock, StorageError> {
-        if bytes.len() % 12 != 0 {
-            return Err(StorageError::Corrupt("a clock entry is not 12 bytes".into()));
+    pub fn decode(mut bytes: &[u8]) -> Result<Clock, StorageError> {
+        let mut entries = Vec::new();
+        while !bytes.is_empty() {
+            let author = read_varint(&mut bytes)?;
+            let seq = read_varint(&mut bytes)?;
+            let author = u32::try_from(author).map_err(|_| corrupt("a clock names an author number over 2^32"))?;
+            entries.push((author, seq));
         }
-        Ok(Clock(
-            bytes
-                .chunks_exact(12)
-                .map(|chunk| {
-                    let mut author = [0; 4];
-                    let mut seq = [0; 8];
-                    author.copy_from_slice(&chunk[..4]);
-                    seq.copy_from_slice(&chunk[4..]);
-                    (u32::from_be_bytes(author), u64::from_be_bytes(seq))
-                })
-                .collect(),
-        ))
+        Ok(Clock(entries))
     }
+}
+
+fn write_varint(bytes: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        bytes.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    bytes.push(value as u8);
+}
+
+fn read_varint(bytes: &mut &[u8]) -> Result<u64, StorageError> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = bytes.split_first().ok_or_else(|| corrupt("a clock ends inside a number"))?;
+        *bytes = rest;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(corrupt("a clock number is longer than 64 bits"))
 }
 
 fn corrupt(what: impl Into<String>) -> StorageError {
@@ -171,10 +188,32 @@ pub(crate) fn read_u64(bytes: &[u8]) -> Result<u64, StorageError> {
 /// Reading op metadata, from a read or a write transaction.
 pub(crate) trait InfoLookup {
     fn local_of(&self, hash: &OpHash) -> Result<Option<u64>, StorageError>;
-    fn info(&self, local: u64) -> Result<Option<OpInfo>, StorageError>;
-    fn clock(&self, local: u64) -> Result<Clock, StorageError>;
-    fn parents(&self, local: u64) -> Result<Vec<u64>, StorageError>;
+    /// The record of an op (see [`encode_record`]), copied out of its chunk.
+    fn record_bytes(&self, local: u64) -> Result<Option<Vec<u8>>, StorageError>;
     fn equivocated_from(&self, author: u32) -> Result<Option<u64>, StorageError>;
+
+    fn info(&self, local: u64) -> Result<Option<OpInfo>, StorageError> {
+        match self.record_bytes(local)? {
+            Some(record) => Ok(Some(parse_record(local, &record)?.info)),
+            None => Ok(None),
+        }
+    }
+
+    fn clock(&self, local: u64) -> Result<Clock, StorageError> {
+        let record = self.record_bytes(local)?.ok_or_else(|| corrupt(format!("op #{local} is missing")))?;
+        Clock::decode(parse_record(local, &record)?.clock)
+    }
+
+    fn parents(&self, local: u64) -> Result<Vec<u64>, StorageError> {
+        let record = self.record_bytes(local)?.ok_or_else(|| corrupt(format!("op #{local} is missing")))?;
+        let bytes = parse_record(local, &record)?.bytes;
+        let op = crate::op::Op::decode(bytes).map_err(|error| corrupt(format!("op #{local}: {error}")))?;
+        let mut locals = Vec::with_capacity(op.parents.len());
+        for parent in &op.parents {
+            locals.push(self.local_of(parent)?.ok_or_else(|| corrupt(format!("a parent of op #{local} is missing")))?);
+        }
+        Ok(locals)
+    }
 
     /// Whether `ancestor` is in the causal past of `descendant` (strictly).
     fn is_ancestor(&self, ancestor: &OpInfo, descendant: &OpInfo) -> Result<bool, StorageError> {
@@ -207,33 +246,96 @@ pub(crate) trait InfoLookup {
     }
 }
 
-/// The length of the header an `ops` value has before the op's bytes.
-const RECORD_HEADER: usize = 32 + 8 + 4 + 8;
+/// The fixed part of a record: hash, depth, author number, seq, length of the clock.
+const RECORD_HEADER: usize = 32 + 8 + 4 + 8 + 2;
 
-/// An `ops` value: what the log keeps about an op, then its bytes.
-pub(crate) fn record(hash: &OpHash, depth: u64, author: u32, seq: u64, bytes: &[u8]) -> Vec<u8> {
-    let mut record = Vec::with_capacity(RECORD_HEADER + bytes.len());
-    record.extend_from_slice(&hash.0);
-    record.extend_from_slice(&depth.to_be_bytes());
-    record.extend_from_slice(&author.to_be_bytes());
-    record.extend_from_slice(&seq.to_be_bytes());
-    record.extend_from_slice(bytes);
-    record
+/// How many bytes of records a chunk holds before a new one starts: a chunk and its leaf's
+/// bookkeeping fit one 4 KiB page.
+const CHUNK_BUDGET: usize = 3_900;
+
+/// One op as the log keeps it.
+pub(crate) struct Record<'a> {
+    pub info: OpInfo,
+    /// The encoded version vector of the op's causal past.
+    pub clock: &'a [u8],
+    /// The op's canonical bytes.
+    pub bytes: &'a [u8],
 }
 
-/// Splits an `ops` value into the op's metadata and its bytes.
-pub(crate) fn parse_record(local: u64, record: &[u8]) -> Result<(OpInfo, &[u8]), StorageError> {
+/// Appends a length-prefixed record to a chunk.
+pub(crate) fn encode_record(
+    chunk: &mut Vec<u8>,
+    hash: &OpHash,
+    depth: u64,
+    author: u32,
+    seq: u64,
+    clock: &[u8],
+    bytes: &[u8],
+) {
+    let length = RECORD_HEADER + clock.len() + bytes.len();
+    chunk.extend_from_slice(&(length as u32).to_be_bytes());
+    chunk.extend_from_slice(&hash.0);
+    chunk.extend_from_slice(&depth.to_be_bytes());
+    chunk.extend_from_slice(&author.to_be_bytes());
+    chunk.extend_from_slice(&seq.to_be_bytes());
+    chunk.extend_from_slice(&(clock.len() as u16).to_be_bytes());
+    chunk.extend_from_slice(clock);
+    chunk.extend_from_slice(bytes);
+}
+
+/// Reads a record (without its length prefix).
+pub(crate) fn parse_record(local: u64, record: &[u8]) -> Result<Record<'_>, StorageError> {
     if record.len() < RECORD_HEADER {
         return Err(corrupt(format!("op #{local} has a truncated record")));
     }
-    let (header, bytes) = record.split_at(RECORD_HEADER);
-    let mut hash = [0u8; 32];
-    hash.copy_from_slice(&header[..32]);
     let number =
-        |range: std::ops::Range<usize>| header[range].iter().fold(0u64, |value, byte| value << 8 | u64::from(*byte));
+        |range: std::ops::Range<usize>| record[range].iter().fold(0u64, |value, byte| value << 8 | u64::from(*byte));
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(&record[..32]);
+    let clock_length = number(52..54) as usize;
+    if record.len() < RECORD_HEADER + clock_length {
+        return Err(corrupt(format!("op #{local} has a truncated clock")));
+    }
     let info =
         OpInfo { local, hash: OpHash(hash), depth: number(32..40), author: number(40..44) as u32, seq: number(44..52) };
-    Ok((info, bytes))
+    Ok(Record {
+        info,
+        clock: &record[RECORD_HEADER..RECORD_HEADER + clock_length],
+        bytes: &record[RECORD_HEADER + clock_length..],
+    })
+}
+
+/// The records of a chunk whose first op has local number `start`, in order.
+pub(crate) fn chunk_records(chunk: &[u8], start: u64) -> Result<Vec<(u64, &[u8])>, StorageError> {
+    let mut records = Vec::new();
+    let mut rest = chunk;
+    let mut local = start;
+    while !rest.is_empty() {
+        if rest.len() < 4 {
+            return Err(corrupt(format!("the chunk at #{start} ends inside a length")));
+        }
+        let length = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let record =
+            rest.get(4..4 + length).ok_or_else(|| corrupt(format!("the chunk at #{start} ends inside op #{local}")))?;
+        records.push((local, record));
+        rest = &rest[4 + length..];
+        local += 1;
+    }
+    Ok(records)
+}
+
+/// The record of `local` in a chunk starting at `start`, if the chunk holds it.
+fn find_record(chunk: &[u8], start: u64, local: u64) -> Result<Option<Vec<u8>>, StorageError> {
+    let Some(index) = local.checked_sub(start) else { return Ok(None) };
+    let mut rest = chunk;
+    for _ in 0..index {
+        let Some(prefix) = rest.get(..4) else { return Ok(None) };
+        let length = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+        rest = rest.get(4 + length..).ok_or_else(|| corrupt(format!("the chunk at #{start} is truncated")))?;
+    }
+    let Some(prefix) = rest.get(..4) else { return Ok(None) };
+    let length = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+    Ok(Some(rest.get(4..4 + length).ok_or_else(|| corrupt(format!("the chunk at #{start} is truncated")))?.to_vec()))
 }
 
 /// The hash index's key prefix for an op hash.
@@ -243,7 +345,7 @@ fn hash_prefix(hash: &OpHash) -> u64 {
     u64::from_be_bytes(prefix)
 }
 
-/// Implements [`InfoLookup`] for any set of open tables.
+/// Implements the lookups both kinds of transaction share.
 macro_rules! impl_info_lookup {
     ($type:ty) => {
         impl InfoLookup for $type {
@@ -251,31 +353,18 @@ macro_rules! impl_info_lookup {
                 self.local_of_hash(hash)
             }
 
-            fn info(&self, local: u64) -> Result<Option<OpInfo>, StorageError> {
-                match self.ops.get(local)? {
-                    Some(record) => Ok(Some(parse_record(local, record.value())?.0)),
+            fn record_bytes(&self, local: u64) -> Result<Option<Vec<u8>>, StorageError> {
+                if let Some(found) = self.record_in_open_chunk(local)? {
+                    return Ok(Some(found));
+                }
+                let mut range = self.ops.range(..=local)?;
+                match range.next_back() {
+                    Some(entry) => {
+                        let (start, chunk) = entry?;
+                        find_record(chunk.value(), start.value(), local)
+                    }
                     None => Ok(None),
                 }
-            }
-
-            fn clock(&self, local: u64) -> Result<Clock, StorageError> {
-                match self.clocks.get(local)? {
-                    Some(bytes) => Clock::decode(bytes.value()),
-                    None => Err(corrupt(format!("op #{local} has no clock"))),
-                }
-            }
-
-            fn parents(&self, local: u64) -> Result<Vec<u64>, StorageError> {
-                let record = self.ops.get(local)?.ok_or_else(|| corrupt(format!("op #{local} is missing")))?;
-                let (_, bytes) = parse_record(local, record.value())?;
-                let op = crate::op::Op::decode(bytes).map_err(|error| corrupt(format!("op #{local}: {error}")))?;
-                let mut locals = Vec::with_capacity(op.parents.len());
-                for parent in &op.parents {
-                    locals.push(
-                        self.local_of(parent)?.ok_or_else(|| corrupt(format!("a parent of op #{local} is missing")))?,
-                    );
-                }
-                Ok(locals)
             }
 
             fn equivocated_from(&self, author: u32) -> Result<Option<u64>, StorageError> {
@@ -303,7 +392,6 @@ macro_rules! impl_info_lookup {
 pub(crate) struct ReadTables {
     pub ops: redb::ReadOnlyTable<u64, &'static [u8]>,
     pub hashes: redb::ReadOnlyTable<(u64, u64), ()>,
-    pub clocks: redb::ReadOnlyTable<u64, &'static [u8]>,
     pub equivocators: redb::ReadOnlyTable<u32, u64>,
     pub heads: redb::ReadOnlyTable<u64, ()>,
     pub author_keys: redb::ReadOnlyTable<u32, &'static [u8; 32]>,
@@ -314,7 +402,6 @@ impl ReadTables {
         Ok(ReadTables {
             ops: transaction.open_table(OPS)?,
             hashes: transaction.open_table(HASHES)?,
-            clocks: transaction.open_table(CLOCKS)?,
             equivocators: transaction.open_table(EQUIVOCATORS)?,
             heads: transaction.open_table(HEADS)?,
             author_keys: transaction.open_table(AUTHOR_KEYS)?,
@@ -322,7 +409,25 @@ impl ReadTables {
     }
 
     pub fn op_count(&self) -> Result<u64, StorageError> {
-        Ok(self.ops.len()?)
+        Ok(self.hashes.len()?)
+    }
+
+    /// Calls `visit` with every op's record, in local order (parents first).
+    pub fn for_each_record(
+        &self,
+        mut visit: impl FnMut(Record) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        for entry in self.ops.iter()? {
+            let (start, chunk) = entry?;
+            for (local, record) in chunk_records(chunk.value(), start.value())? {
+                visit(parse_record(local, record)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn record_in_open_chunk(&self, _local: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(None)
     }
 }
 
@@ -345,7 +450,7 @@ pub(crate) struct WriteTables<'txn> {
     pub authors: redb::Table<'txn, &'static [u8; 32], u32>,
     pub author_keys: redb::Table<'txn, u32, &'static [u8; 32]>,
     pub chains: redb::Table<'txn, (u32, u64, u64), ()>,
-    pub clocks: redb::Table<'txn, u64, &'static [u8]>,
+    pub depths: redb::Table<'txn, (u64, u64), ()>,
     pub equivocators: redb::Table<'txn, u32, u64>,
     pub rejected: redb::Table<'txn, &'static [u8; 32], &'static str>,
     pub parked: redb::Table<'txn, &'static [u8; 32], &'static [u8]>,
@@ -354,9 +459,38 @@ pub(crate) struct WriteTables<'txn> {
     pending_hashes: std::collections::HashMap<OpHash, u64>,
     /// The next local number, once this transaction has read it.
     next_local: Option<u64>,
+    /// The chunk new records go into: its first local and its bytes. Written by
+    /// [`WriteTables::finish`] (or when it fills up).
+    open_chunk: Option<(u64, Vec<u8>)>,
 }
 
 impl WriteTables<'_> {
+    fn record_in_open_chunk(&self, local: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        match &self.open_chunk {
+            Some((start, chunk)) if local >= *start => find_record(chunk, *start, local),
+            _ => Ok(None),
+        }
+    }
+
+    /// Adds a record to the open chunk, starting a new chunk when it would overflow.
+    fn push_record(&mut self, local: u64, record: &[u8]) -> Result<(), StorageError> {
+        if self.open_chunk.is_none() {
+            // Reopen the last chunk if it has room: chunks fill across transactions.
+            let last = self.ops.last()?.map(|(start, chunk)| (start.value(), chunk.value().to_vec()));
+            self.open_chunk = last.filter(|(_, chunk)| chunk.len() + record.len() <= CHUNK_BUDGET);
+        }
+        match &mut self.open_chunk {
+            Some((_, chunk)) if chunk.len() + record.len() <= CHUNK_BUDGET => chunk.extend_from_slice(record),
+            open => {
+                if let Some((start, chunk)) = open.take() {
+                    self.ops.insert(start, chunk.as_slice())?;
+                }
+                self.open_chunk = Some((local, record.to_vec()));
+            }
+        }
+        Ok(())
+    }
+
     fn local_of_hash(&self, hash: &OpHash) -> Result<Option<u64>, StorageError> {
         match self.pending_hashes.get(hash) {
             Some(local) => Ok(Some(*local)),
@@ -379,18 +513,22 @@ impl<'txn> WriteTables<'txn> {
             authors: transaction.open_table(AUTHORS)?,
             author_keys: transaction.open_table(AUTHOR_KEYS)?,
             chains: transaction.open_table(CHAINS)?,
-            clocks: transaction.open_table(CLOCKS)?,
+            depths: transaction.open_table(DEPTHS)?,
             equivocators: transaction.open_table(EQUIVOCATORS)?,
             rejected: transaction.open_table(REJECTED)?,
             parked: transaction.open_table(PARKED)?,
             waiting: transaction.open_multimap_table(WAITING)?,
             pending_hashes: std::collections::HashMap::new(),
             next_local: None,
+            open_chunk: None,
         })
     }
 
     /// Inserts the transaction's new hash-index entries, in key order. Call before commit.
     pub fn finish(mut self) -> Result<(), StorageError> {
+        if let Some((start, chunk)) = self.open_chunk.take() {
+            self.ops.insert(start, chunk.as_slice())?;
+        }
         if let Some(next) = self.next_local {
             self.meta.insert(META_NEXT_LOCAL, next.to_be_bytes().as_slice())?;
         }
@@ -464,8 +602,6 @@ impl<'txn> WriteTables<'txn> {
         parents: &[u64],
     ) -> Result<u64, StorageError> {
         let local = self.next_local()?;
-        self.ops.insert(local, record(hash, depth, author, seq, bytes).as_slice())?;
-        self.pending_hashes.insert(*hash, local);
         let mut clock = Clock::default();
         for parent in parents {
             clock.merge(&self.clock(*parent)?);
@@ -473,9 +609,13 @@ impl<'txn> WriteTables<'txn> {
             self.heads.remove(*parent)?;
         }
         clock.set(author, seq);
-        self.clocks.insert(local, clock.encode().as_slice())?;
+        let mut record = Vec::with_capacity(RECORD_HEADER + 4 + bytes.len() + clock.0.len() * 4);
+        encode_record(&mut record, hash, depth, author, seq, &clock.encode(), bytes);
+        self.push_record(local, &record)?;
+        self.pending_hashes.insert(*hash, local);
         self.heads.insert(local, ())?;
         self.chains.insert((author, seq, local), ())?;
+        self.depths.insert((depth, local), ())?;
         Ok(local)
     }
 }
@@ -510,13 +650,16 @@ pub(crate) fn check_integrity(database: &Database) -> Result<(), StorageError> {
     let tables = ReadTables::open(&transaction)?;
     let mut expected_heads = std::collections::BTreeSet::new();
     let mut with_children = std::collections::BTreeSet::new();
-    for entry in tables.ops.iter()? {
-        let (local, record) = entry?;
-        let local = local.value();
-        let (info, bytes) = parse_record(local, record.value())?;
-        let op =
-            crate::op::Op::decode(bytes).map_err(|error| corrupt(format!("op #{local} does not decode: {error}")))?;
-        if tables.local_of(&info.hash)? != Some(local) {
+    let mut next_local = 0;
+    tables.for_each_record(|record| {
+        let local = record.info.local;
+        if local != next_local {
+            return Err(corrupt(format!("op #{next_local} is missing from the chunks")));
+        }
+        next_local += 1;
+        let op = crate::op::Op::decode(record.bytes)
+            .map_err(|error| corrupt(format!("op #{local} does not decode: {error}")))?;
+        if tables.local_of(&record.info.hash)? != Some(local) {
             return Err(corrupt(format!("op #{local} is missing from the hash index")));
         }
         for parent in &op.parents {
@@ -527,9 +670,10 @@ pub(crate) fn check_integrity(database: &Database) -> Result<(), StorageError> {
             }
             with_children.insert(parent_local);
         }
-        tables.clock(local)?;
+        Clock::decode(record.clock)?;
         expected_heads.insert(local);
-    }
+        Ok(())
+    })?;
     let expected_heads: std::collections::BTreeSet<u64> = expected_heads.difference(&with_children).copied().collect();
     let mut heads = std::collections::BTreeSet::new();
     for entry in tables.heads.iter()? {
@@ -538,8 +682,8 @@ pub(crate) fn check_integrity(database: &Database) -> Result<(), StorageError> {
     if heads != expected_heads {
         return Err(corrupt(format!("heads {heads:?} do not match the ops without children {expected_heads:?}")));
     }
-    if tables.hashes.len()? != tables.ops.len()? {
-        return Err(corrupt("the hash index and the op table differ in size"));
+    if tables.hashes.len()? != next_local {
+        return Err(corrupt("the hash index and the op chunks differ in size"));
     }
     Ok(())
 }
@@ -551,4 +695,38 @@ pub(crate) fn read_heads(tables: &ReadTables) -> Result<Vec<OpInfo>, StorageErro
         heads.push(tables.info(local)?.ok_or_else(|| corrupt(format!("head #{local} has no info")))?);
     }
     Ok(heads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clocks_round_trip_and_reject_truncation() {
+        let clock = Clock(vec![(0, 1), (7, 300), (u32::MAX, u64::MAX)]);
+        let bytes = clock.encode();
+        assert_eq!(Clock::decode(&bytes).expect("decodes"), clock);
+        assert!(Clock::decode(&bytes[..bytes.len() - 1]).is_err());
+        let mut merged = Clock(vec![(1, 5)]);
+        merged.merge(&Clock(vec![(0, 2), (1, 3), (4, 9)]));
+        assert_eq!(merged, Clock(vec![(0, 2), (1, 5), (4, 9)]));
+        assert_eq!(merged.get(4), 9);
+        assert_eq!(merged.get(3), 0);
+    }
+
+    #[test]
+    fn chunks_hold_consecutive_records() {
+        let mut chunk = Vec::new();
+        for index in 0..5u64 {
+            encode_record(&mut chunk, &OpHash([index as u8; 32]), index + 1, 0, index + 1, &[1, 2], &[index as u8; 10]);
+        }
+        let records = chunk_records(&chunk, 10).expect("parses");
+        assert_eq!(records.len(), 5);
+        let third = parse_record(12, records[2].1).expect("record");
+        assert_eq!((third.info.local, third.info.depth, third.info.hash), (12, 3, OpHash([2; 32])));
+        assert_eq!(find_record(&chunk, 10, 14).expect("ok").map(|record| record.len()), Some(records[4].1.len()));
+        assert_eq!(find_record(&chunk, 10, 15).expect("ok"), None);
+        assert_eq!(find_record(&chunk, 10, 9).expect("ok"), None);
+        assert!(chunk_records(&chunk[..chunk.len() - 3], 10).is_err());
+    }
 }
