@@ -60,23 +60,7 @@ impl Writer {
     }
 
     fn head(&mut self, major: u8, argument: u64) {
-        let major = major << 5;
-        match argument {
-            0..=23 => self.bytes.push(major | argument as u8),
-            24..=0xff => self.bytes.extend_from_slice(&[major | 24, argument as u8]),
-            0x100..=0xffff => {
-                self.bytes.push(major | 25);
-                self.bytes.extend_from_slice(&(argument as u16).to_be_bytes());
-            }
-            0x1_0000..=0xffff_ffff => {
-                self.bytes.push(major | 26);
-                self.bytes.extend_from_slice(&(argument as u32).to_be_bytes());
-            }
-            _ => {
-                self.bytes.push(major | 27);
-                self.bytes.extend_from_slice(&argument.to_be_bytes());
-            }
-        }
+        schemac::hash::write_head(&mut self.bytes, major, argument);
     }
 
     pub fn unsigned(&mut self, value: u64) -> &mut Writer {

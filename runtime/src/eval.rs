@@ -19,7 +19,8 @@ pub fn evaluate_check<'v>(check: &Expr, row: &dyn Fn(&str) -> Option<&'v Value>)
     }
 }
 
-fn literal(value: &ir::Value) -> Value {
+/// A constant from the IR as the value ops carry (an enum variant is its name).
+pub fn literal(value: &ir::Value) -> Value {
     match value {
         ir::Value::Null => Value::Null,
         ir::Value::Bool(value) => Value::Bool(*value),

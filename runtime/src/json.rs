@@ -160,14 +160,7 @@ pub fn untyped_json(value: &Value) -> Json {
 pub fn default_value(default: &ir::Default, author: &Identity) -> Value {
     match default {
         ir::Default::OpAuthor => Value::Bytes(author.0.to_vec()),
-        ir::Default::Value(value) => match value {
-            ir::Value::Null => Value::Null,
-            ir::Value::Bool(value) => Value::Bool(*value),
-            ir::Value::Int(value) => Value::Int(*value),
-            ir::Value::Float(value) => Value::Float(*value),
-            ir::Value::String(value) => Value::Text(value.clone()),
-            ir::Value::EnumVariant { variant, .. } => Value::Text(variant.clone()),
-        },
+        ir::Default::Value(value) => crate::eval::literal(value),
     }
 }
 

@@ -174,10 +174,6 @@ impl Replica {
         founder: &Keypair,
         schema: ir::Schema,
     ) -> Result<Replica, OpenError> {
-        let database = store::open_database(&storage, true)?;
-        if let (Some(existing), _) = store::read_meta(&database)? {
-            return Err(OpenError::AlreadyInitialised(existing));
-        }
         let mut nonce = [0u8; 16];
         nonce.copy_from_slice(&suite.hash(&suite.generate_secret().0)[..16]);
         let genesis = Op {
@@ -193,23 +189,7 @@ impl Replica {
         }
         .sign(suite.as_ref(), &founder.secret);
         let id = DatabaseId::from(genesis.hash());
-        let transaction = database.begin_write().map_err(StorageError::from)?;
-        {
-            let mut tables = WriteTables::open(&transaction)?;
-            write_meta(&mut tables, &id, suite.as_ref())?;
-            store_schema(&mut tables, &schema)?;
-            let author = tables.author_number(&founder.identity)?;
-            tables.append(&genesis.hash(), genesis.bytes(), 1, author, 1, &[])?;
-            tables.finish()?;
-        }
-        transaction.commit().map_err(StorageError::from)?;
-        Ok(Replica {
-            database,
-            suite,
-            id,
-            schemas: BTreeMap::from([(schema_hash(&schema), schema)]),
-            limits: Limits::default(),
-        })
+        Replica::initialise(storage, suite, id, schema, Some((founder, &genesis)))
     }
 
     /// Creates an empty replica of an existing database, to be filled by import or sync.
@@ -218,6 +198,17 @@ impl Replica {
         suite: Arc<dyn CryptoSuite>,
         id: DatabaseId,
         schema: ir::Schema,
+    ) -> Result<Replica, OpenError> {
+        Replica::initialise(storage, suite, id, schema, None)
+    }
+
+    /// Writes a new store's metadata and schema, and the genesis op when creating.
+    fn initialise(
+        storage: Storage,
+        suite: Arc<dyn CryptoSuite>,
+        id: DatabaseId,
+        schema: ir::Schema,
+        genesis: Option<(&Keypair, &VerifiedOp)>,
     ) -> Result<Replica, OpenError> {
         let database = store::open_database(&storage, true)?;
         if let (Some(existing), _) = store::read_meta(&database)? {
@@ -228,6 +219,10 @@ impl Replica {
             let mut tables = WriteTables::open(&transaction)?;
             write_meta(&mut tables, &id, suite.as_ref())?;
             store_schema(&mut tables, &schema)?;
+            if let Some((founder, genesis)) = genesis {
+                let author = tables.author_number(&founder.identity)?;
+                tables.append(&genesis.hash(), genesis.bytes(), 1, author, 1, &[])?;
+            }
             tables.finish()?;
         }
         transaction.commit().map_err(StorageError::from)?;

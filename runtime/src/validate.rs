@@ -101,19 +101,7 @@ fn validate_change(schema: &ir::Schema, index: usize, change: &Change, limits: &
                     }
                 }
             }
-            for field in &collection.fields {
-                if let Some(check) = &field.check {
-                    let row = |name: &str| given.get(name).copied();
-                    if crate::eval::evaluate_check(check, &row) == Some(false) {
-                        return Err(PayloadError::CheckFailed {
-                            change: index,
-                            collection: collection_name.to_owned(),
-                            field: field.name.clone(),
-                        });
-                    }
-                }
-            }
-            Ok(())
+            check_constraints(collection, collection_name, index, &given)
         }
         Change::Update { edits, .. } => {
             let mut assigned: BTreeMap<&str, &Value> = BTreeMap::new();
@@ -166,22 +154,33 @@ fn validate_change(schema: &ir::Schema, index: usize, change: &Change, limits: &
                 }
             }
             // A check can be decided here when the update sets every field it reads.
-            for field in &collection.fields {
-                if let Some(check) = &field.check {
-                    let row = |name: &str| assigned.get(name).copied();
-                    if crate::eval::evaluate_check(check, &row) == Some(false) {
-                        return Err(PayloadError::CheckFailed {
-                            change: index,
-                            collection: collection_name.to_owned(),
-                            field: field.name.clone(),
-                        });
-                    }
-                }
-            }
-            Ok(())
+            check_constraints(collection, collection_name, index, &assigned)
         }
         Change::Delete { .. } => Ok(()),
     }
+}
+
+/// Evaluates each field's `check` on the fields known; a check that reads an unknown field is
+/// left to the state engine, which sees the whole row.
+fn check_constraints(
+    collection: &ir::Collection,
+    collection_name: &str,
+    change: usize,
+    known: &BTreeMap<&str, &Value>,
+) -> Result<(), PayloadError> {
+    for field in &collection.fields {
+        if let Some(check) = &field.check {
+            let row = |name: &str| known.get(name).copied();
+            if crate::eval::evaluate_check(check, &row) == Some(false) {
+                return Err(PayloadError::CheckFailed {
+                    change,
+                    collection: collection_name.to_owned(),
+                    field: field.name.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Fields that an insert may leave out: they start null, empty or at zero.

@@ -11,6 +11,28 @@
 
 use serde::ser::{self, Serialize};
 
+/// Appends a CBOR head (major type and argument) in its shortest form, as deterministic
+/// encoding requires. Shared with the runtime's op encoding.
+pub fn write_head(out: &mut Vec<u8>, major: u8, argument: u64) {
+    let major = major << 5;
+    match argument {
+        0..=23 => out.push(major | argument as u8),
+        24..=0xff => out.extend_from_slice(&[major | 24, argument as u8]),
+        0x100..=0xffff => {
+            out.push(major | 25);
+            out.extend_from_slice(&(argument as u16).to_be_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            out.push(major | 26);
+            out.extend_from_slice(&(argument as u32).to_be_bytes());
+        }
+        _ => {
+            out.push(major | 27);
+            out.extend_from_slice(&argument.to_be_bytes());
+        }
+    }
+}
+
 /// Serialization of the IR cannot fail; this error exists because serde's traits require one.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -42,23 +64,8 @@ struct Encoder {
 }
 
 impl Encoder {
-    /// A major type with its argument in the shortest form.
     fn head(&mut self, major: u8, argument: u64) {
-        let major = major << 5;
-        if argument < 24 {
-            self.out.push(major | argument as u8);
-        } else if argument <= u8::MAX as u64 {
-            self.out.extend_from_slice(&[major | 24, argument as u8]);
-        } else if argument <= u16::MAX as u64 {
-            self.out.push(major | 25);
-            self.out.extend_from_slice(&(argument as u16).to_be_bytes());
-        } else if argument <= u32::MAX as u64 {
-            self.out.push(major | 26);
-            self.out.extend_from_slice(&(argument as u32).to_be_bytes());
-        } else {
-            self.out.push(major | 27);
-            self.out.extend_from_slice(&argument.to_be_bytes());
-        }
+        write_head(&mut self.out, major, argument);
     }
 
     fn integer(&mut self, value: i128) {
@@ -353,53 +360,29 @@ impl<'a> ser::Serializer for &'a mut Encoder {
     }
 }
 
-impl ser::SerializeSeq for ArrayWriter<'_> {
-    type Ok = ();
-    type Error = EncodeError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EncodeError> {
-        self.push(value)
-    }
-    fn end(self) -> Result<(), EncodeError> {
-        self.finish();
-        Ok(())
-    }
+/// The four array-shaped serde traits share one body: push each item, then finish.
+macro_rules! array_writer_impls {
+    ($($trait:ident :: $method:ident),*) => {$(
+        impl ser::$trait for ArrayWriter<'_> {
+            type Ok = ();
+            type Error = EncodeError;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EncodeError> {
+                self.push(value)
+            }
+            fn end(self) -> Result<(), EncodeError> {
+                self.finish();
+                Ok(())
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for ArrayWriter<'_> {
-    type Ok = ();
-    type Error = EncodeError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EncodeError> {
-        self.push(value)
-    }
-    fn end(self) -> Result<(), EncodeError> {
-        self.finish();
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleStruct for ArrayWriter<'_> {
-    type Ok = ();
-    type Error = EncodeError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EncodeError> {
-        self.push(value)
-    }
-    fn end(self) -> Result<(), EncodeError> {
-        self.finish();
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleVariant for ArrayWriter<'_> {
-    type Ok = ();
-    type Error = EncodeError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EncodeError> {
-        self.push(value)
-    }
-    fn end(self) -> Result<(), EncodeError> {
-        self.finish();
-        Ok(())
-    }
-}
+array_writer_impls!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 impl ser::SerializeMap for MapWriter<'_> {
     type Ok = ();
