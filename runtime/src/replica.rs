@@ -423,7 +423,10 @@ impl Replica {
         let mut candidates = Vec::new();
         for (index, result) in positions.into_iter().zip(verified) {
             match result {
-                Ok(op) => candidates.push((index, op)),
+                Ok(op) => {
+                    let payload = self.check_payload(&op);
+                    candidates.push(Candidate { index, op, payload });
+                }
                 Err(op::VerifyError::BadSignature { author }) => {
                     let op = Op::decode(batch[index]).map(|op| op.hash(self.suite.as_ref())).unwrap_or(OpHash([0; 32]));
                     results[index] = Some(Err(IngestError::BadSignature { op, author }));
@@ -457,17 +460,14 @@ impl Replica {
             .collect()
     }
 
-    fn ingest_verified(
-        &self,
-        candidates: Vec<(usize, VerifiedOp)>,
-    ) -> Result<Vec<(usize, IngestResult)>, StorageError> {
+    fn ingest_verified(&self, candidates: Vec<Candidate>) -> Result<Vec<(usize, IngestResult)>, StorageError> {
         let transaction = self.database.begin_write()?;
         let mut outcomes = Vec::with_capacity(candidates.len());
         {
             let mut tables = WriteTables::open(&transaction)?;
-            for (index, op) in candidates {
+            for Candidate { index, op, payload } in candidates {
                 let hash = op.hash();
-                let outcome = self.ingest_one(&mut tables, op);
+                let outcome = self.ingest_one(&mut tables, op, payload);
                 if let Err(error) = &outcome {
                     if error.is_permanent() {
                         tables.rejected.insert(&hash.0, error.to_string().as_str())?;
@@ -484,8 +484,29 @@ impl Replica {
         Ok(outcomes)
     }
 
+    /// Whether the op's schema is known and its payload valid against it. Needs no store, so it
+    /// runs before the write transaction (on the verifying thread, for `ingest_stream`).
+    fn check_payload(&self, verified: &VerifiedOp) -> Result<(), IngestError> {
+        let op = verified.op();
+        let hash = verified.hash();
+        let schema = self.schemas.get(&op.schema).ok_or_else(|| IngestError::UnknownSchema {
+            op: hash,
+            schema: format!("blake3:{}", crate::ids::to_hex(&op.schema)),
+        })?;
+        if let Payload::Changes(changes) = &op.payload {
+            validate::validate_changes(schema, changes, &self.limits)
+                .map_err(|error| IngestError::Payload { op: hash, error: Box::new(error) })?;
+        }
+        Ok(())
+    }
+
     /// Checks and stores one verified op, then any parked ops that were waiting for it.
-    fn ingest_one(&self, tables: &mut WriteTables, op: VerifiedOp) -> Result<Ingested, IngestError> {
+    fn ingest_one(
+        &self,
+        tables: &mut WriteTables,
+        op: VerifiedOp,
+        payload: Result<(), IngestError>,
+    ) -> Result<Ingested, IngestError> {
         let hash = op.hash();
         if tables.local_of(&hash)?.is_some() {
             return Ok(Ingested::Duplicate(hash));
@@ -498,7 +519,7 @@ impl Replica {
                 return Err(IngestError::PreviouslyRejected { op: hash, reason: reason.value().to_owned() });
             }
         }
-        let outcome = self.check_and_append(tables, &op)?;
+        let outcome = self.check_and_append(tables, &op, payload)?;
         if matches!(outcome, Ingested::Accepted(_) | Ingested::Equivocation { .. }) {
             self.release_waiting(tables, hash)?;
         }
@@ -530,7 +551,8 @@ impl Replica {
                 let Some(Ok(verified)) = verified else {
                     continue;
                 };
-                match self.check_and_append(tables, &verified) {
+                let payload = self.check_payload(&verified);
+                match self.check_and_append(tables, &verified, payload) {
                     Ok(Ingested::Accepted(hash) | Ingested::Equivocation { op: hash, .. }) => queue.push(hash),
                     Ok(_) => {}
                     Err(error) if error.is_permanent() => {
@@ -555,7 +577,12 @@ impl Replica {
     }
 
     /// The checks after the signature, in the documented order, then the append.
-    fn check_and_append(&self, tables: &mut WriteTables, verified: &VerifiedOp) -> Result<Ingested, IngestError> {
+    fn check_and_append(
+        &self,
+        tables: &mut WriteTables,
+        verified: &VerifiedOp,
+        payload: Result<(), IngestError>,
+    ) -> Result<Ingested, IngestError> {
         let op = verified.op();
         let hash = verified.hash();
         // Database id. The genesis op has none: its hash is the id.
@@ -638,15 +665,9 @@ impl Replica {
                 )));
             }
         }
-        // Schema known; payload valid against it.
-        let schema = self.schemas.get(&op.schema).ok_or_else(|| IngestError::UnknownSchema {
-            op: hash,
-            schema: format!("blake3:{}", crate::ids::to_hex(&op.schema)),
-        })?;
-        if let Payload::Changes(changes) = &op.payload {
-            validate::validate_changes(schema, changes, &self.limits)
-                .map_err(|error| IngestError::Payload { op: hash, error: Box::new(error) })?;
-        }
+        // Schema known; payload valid against it (checked before the transaction, reported
+        // here, in its place in the order).
+        payload?;
         let existing = tables.chain_entries(author, op.seq)?;
         let parent_locals: Vec<u64> = parent_infos.iter().map(|info| info.local).collect();
         tables.append(&hash, verified.bytes(), op.depth, author, op.seq, &parent_locals)?;
@@ -814,7 +835,14 @@ pub struct StorageUsage {
 /// A batch after the checks that need no store: the results so far, and the verified ops.
 struct Prepared {
     results: Vec<Option<IngestResult>>,
-    candidates: Vec<(usize, VerifiedOp)>,
+    candidates: Vec<Candidate>,
+}
+
+/// A verified op waiting for the write transaction, with the result of its payload check.
+struct Candidate {
+    index: usize,
+    op: VerifiedOp,
+    payload: Result<(), IngestError>,
 }
 
 /// An op as the log lists it.
