@@ -78,7 +78,7 @@ fn evaluate<'v>(expr: &Expr, row: &dyn Fn(&str) -> Option<&'v Value>) -> Option<
     })
 }
 
-fn compare(op: Comparison, left: &Value, right: &Value) -> bool {
+pub(crate) fn compare(op: Comparison, left: &Value, right: &Value) -> bool {
     match op {
         Comparison::Equal => left == right,
         Comparison::NotEqual => left != right,

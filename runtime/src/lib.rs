@@ -12,6 +12,7 @@ pub mod ids;
 pub mod json;
 pub mod keys;
 pub mod op;
+pub mod reference;
 pub mod replica;
 pub mod store;
 pub mod validate;

@@ -1,0 +1,288 @@
+//! Capability scenarios on the chat schema of schemas/chat.schema.
+
+use crate::*;
+
+/// A channel owned by the founder, an admin `A` and a writer `W`.
+pub struct Chat {
+    pub sim: Sim,
+    pub founder: Keypair,
+    pub admin: Keypair,
+    pub writer: Keypair,
+    pub channel: RowId,
+    pub admin_membership: RowId,
+    pub writer_membership: RowId,
+    /// The last op of the setup: everything after it that names it as parent saw the setup.
+    pub setup: OpHash,
+}
+
+impl Chat {
+    pub fn new() -> Chat {
+        let mut sim = Sim::chat();
+        let founder = sim.founder.clone();
+        let (admin, writer) = (sim.key(), sim.key());
+        let channel_op =
+            sim.op(&founder, &[], vec![insert("Channel", &[("name", text("general")), ("owner", id(&founder))])]);
+        let channel = sim.row(channel_op);
+        let admin_op = sim.op(&founder, &[], vec![membership(channel, &admin, "admin")]);
+        let writer_op = sim.op(&founder, &[], vec![membership(channel, &writer, "writer")]);
+        Chat {
+            admin_membership: sim.row(admin_op),
+            writer_membership: sim.row(writer_op),
+            setup: writer_op,
+            sim,
+            founder,
+            admin,
+            writer,
+            channel,
+        }
+    }
+
+    pub fn post(&mut self, author: &Keypair, parents: &[OpHash], body: &str) -> OpHash {
+        let change =
+            insert("Message", &[("channel", reference(self.channel)), ("sender", id(author)), ("body", text(body))]);
+        self.sim.op(author, parents, vec![change])
+    }
+
+    pub fn set_role(&mut self, author: &Keypair, parents: &[OpHash], membership: RowId, role: &str) -> OpHash {
+        self.sim.op(author, parents, vec![set("Membership", membership, "role", text(role))])
+    }
+}
+
+pub fn membership(channel: RowId, member: &Keypair, role: &str) -> Change {
+    insert("Membership", &[("channel", reference(channel)), ("member", id(member)), ("role", text(role))])
+}
+
+#[test]
+fn s01_a_use_before_a_revoke_stays() {
+    let mut chat = Chat::new();
+    let (writer, founder, membership) = (chat.writer.clone(), chat.founder.clone(), chat.writer_membership);
+    let message = chat.post(&writer, &[chat.setup], "hello");
+    let revoke = chat.set_role(&founder, &[message], membership, "reader");
+    assert_eq!(effectiveness(&chat.sim, &[message, revoke]), [true, true]);
+}
+
+#[test]
+fn s02_a_use_concurrent_with_a_revoke_is_rolled_back() {
+    let mut chat = Chat::new();
+    let (writer, founder, membership) = (chat.writer.clone(), chat.founder.clone(), chat.writer_membership);
+    let message = chat.post(&writer, &[chat.setup], "hello");
+    let revoke = chat.set_role(&founder, &[chat.setup], membership, "reader");
+    assert_eq!(effectiveness(&chat.sim, &[message, revoke]), [false, true]);
+    // Before the revoke arrived, the message was effective: the later op flipped it.
+    let before =
+        History::new(&chat.sim.schema, &chat.sim.suite, &chat.sim.partial(&[chat.setup, message])).expect("history");
+    assert!(before.effectiveness()[&message]);
+    assert_eq!(chat.sim.history().state().rows("Message").len(), 0);
+}
+
+#[test]
+fn s03_a_use_after_a_regrant_stays() {
+    let mut chat = Chat::new();
+    let (writer, founder, membership) = (chat.writer.clone(), chat.founder.clone(), chat.writer_membership);
+    let revoke = chat.set_role(&founder, &[chat.setup], membership, "reader");
+    let regrant = chat.set_role(&founder, &[revoke], membership, "writer");
+    let message = chat.post(&writer, &[regrant], "back again");
+    assert_eq!(effectiveness(&chat.sim, &[revoke, regrant, message]), [true, true, true]);
+}
+
+#[test]
+fn s04_a_post_after_a_seen_revoke_is_not_admissible() {
+    let mut chat = Chat::new();
+    let (writer, founder, membership) = (chat.writer.clone(), chat.founder.clone(), chat.writer_membership);
+    let revoke = chat.set_role(&founder, &[chat.setup], membership, "reader");
+    let message = chat.post(&writer, &[revoke], "too late");
+    let history = chat.sim.history();
+    assert_eq!(history.admissible(&message), Some(false));
+    assert!(!history.effectiveness()[&message]);
+}
+
+#[test]
+fn s05_two_admins_revoking_each_other_concurrently_both_fail() {
+    let mut chat = Chat::new();
+    let founder = chat.founder.clone();
+    let second = chat.sim.key();
+    let second_op = chat.sim.op(&founder, &[chat.setup], vec![membership(chat.channel, &second, "admin")]);
+    let second_membership = chat.sim.row(second_op);
+    let admin = chat.admin.clone();
+    let first_revokes = chat.set_role(&admin, &[second_op], second_membership, "reader");
+    let admin_membership = chat.admin_membership;
+    let second_revokes = chat.set_role(&second, &[second_op], admin_membership, "reader");
+    assert_eq!(effectiveness(&chat.sim, &[first_revokes, second_revokes]), [false, false]);
+    let state = chat.sim.history().state();
+    assert_eq!(state.row(&second_membership).map(|row| row["role"].clone()), Some(text("admin")));
+}
+
+#[test]
+fn s06_a_revoke_by_someone_who_lost_the_right_concurrently_is_rolled_back_and_uses_reinstated() {
+    let mut chat = Chat::new();
+    let (admin, founder, writer) = (chat.admin.clone(), chat.founder.clone(), chat.writer.clone());
+    let (admin_membership, writer_membership) = (chat.admin_membership, chat.writer_membership);
+    let message = chat.post(&writer, &[chat.setup], "hello");
+    let revoke = chat.set_role(&admin, &[chat.setup], writer_membership, "reader");
+    // Without the demotion, the revoke defeats the message.
+    let without = History::new(&chat.sim.schema, &chat.sim.suite, &chat.sim.partial(&[chat.setup, message, revoke]))
+        .expect("history");
+    assert!(!without.effectiveness()[&message]);
+    // The founder demotes the admin concurrently: the revoke fails, the message is reinstated.
+    let demotion = chat.set_role(&founder, &[chat.setup], admin_membership, "reader");
+    assert_eq!(effectiveness(&chat.sim, &[demotion, revoke, message]), [true, false, true]);
+}
+
+#[test]
+fn s07_a_cascade_three_levels_deep() {
+    let mut chat = Chat::new();
+    let (founder, admin) = (chat.founder.clone(), chat.admin.clone());
+    let (second, third) = (chat.sim.key(), chat.sim.key());
+    let grant_second = chat.sim.op(&admin, &[chat.setup], vec![membership(chat.channel, &second, "admin")]);
+    let grant_third = chat.sim.op(&second, &[grant_second], vec![membership(chat.channel, &third, "writer")]);
+    let message = chat.post(&third, &[grant_third], "deep");
+    assert_eq!(effectiveness(&chat.sim, &[grant_second, grant_third, message]), [true, true, true]);
+    // The founder demotes the first admin concurrently with the whole chain.
+    let admin_membership = chat.admin_membership;
+    let demotion = chat.set_role(&founder, &[chat.setup], admin_membership, "reader");
+    assert_eq!(effectiveness(&chat.sim, &[demotion, grant_second, grant_third, message]), [true, false, false, false]);
+}
+
+#[test]
+fn s08_not_exists_is_defeated_by_a_concurrent_insert() {
+    let mut chat = Chat::new();
+    let (writer, admin) = (chat.writer.clone(), chat.admin.clone());
+    let message = chat.post(&writer, &[chat.setup], "regret");
+    let message_row = chat.sim.row(message);
+    let removal = chat.sim.op(&writer, &[message], vec![delete("Message", message_row)]);
+    let ban = chat.sim.op(
+        &admin,
+        &[message],
+        vec![insert("Ban", &[("channel", reference(chat.channel)), ("user", id(&writer))])],
+    );
+    assert_eq!(effectiveness(&chat.sim, &[removal, ban]), [false, true]);
+    assert!(chat.sim.history().state().row(&message_row).is_some(), "the message stays");
+}
+
+#[test]
+fn s09_a_delete_wins_over_a_concurrent_update() {
+    let mut chat = Chat::new();
+    let (founder, admin, channel) = (chat.founder.clone(), chat.admin.clone(), chat.channel);
+    let removal = chat.sim.op(&founder, &[chat.setup], vec![delete("Channel", channel)]);
+    let update = chat.sim.op(&admin, &[chat.setup], vec![set("Channel", channel, "topic", text("news"))]);
+    assert_eq!(effectiveness(&chat.sim, &[removal, update]), [true, false]);
+    assert!(chat.sim.history().state().row(&channel).is_none());
+}
+
+#[test]
+fn s10_an_action_without_a_rule_is_denied() {
+    let mut chat = Chat::new();
+    let stranger = chat.sim.key();
+    let message = chat.post(&stranger, &[chat.setup], "spam");
+    let history = chat.sim.history();
+    assert_eq!(history.admissible(&message), Some(false));
+    assert!(!history.effectiveness()[&message]);
+}
+
+#[test]
+fn s11_update_of_named_fields_is_checked_per_field() {
+    let mut chat = Chat::new();
+    let (writer, admin) = (chat.writer.clone(), chat.admin.clone());
+    let message = chat.post(&writer, &[chat.setup], "original");
+    let row = chat.sim.row(message);
+    // A member may react, but only the sender may edit the body.
+    let react = chat.sim.op(
+        &admin,
+        &[message],
+        vec![edit("Message", row, vec![Edit::Add { field: "reactions".into(), elements: vec![text("+1")] }])],
+    );
+    let rewrite = chat.sim.op(&admin, &[react], vec![set("Message", row, "body", text("edited by admin"))]);
+    let own_edit = chat.sim.op(&writer, &[react], vec![set("Message", row, "body", text("edited"))]);
+    assert_eq!(effectiveness(&chat.sim, &[react, rewrite, own_edit]), [true, false, true]);
+    assert_eq!(chat.sim.field(row, "body"), Some(text("edited")));
+}
+
+#[test]
+fn s12_a_batch_is_effective_as_a_whole_or_not_at_all() {
+    let mut chat = Chat::new();
+    let (founder, writer) = (chat.founder.clone(), chat.writer.clone());
+    let newcomer = chat.sim.key();
+    // A valid membership and a message body edit the founder may not make: neither applies.
+    let message = chat.post(&writer, &[chat.setup], "mine");
+    let message_row = chat.sim.row(message);
+    let batch = chat.sim.op(
+        &founder,
+        &[message],
+        vec![membership(chat.channel, &newcomer, "writer"), set("Message", message_row, "body", text("not yours"))],
+    );
+    assert!(!chat.sim.effective(batch));
+    let state = chat.sim.history().state();
+    assert_eq!(state.rows("Membership").len(), 2, "the batch's membership did not apply");
+    assert_eq!(state.row(&message_row).map(|row| row["body"].clone()), Some(text("mine")));
+}
+
+#[test]
+fn s13_a_batch_sees_its_own_earlier_changes() {
+    let mut chat = Chat::new();
+    let founder = chat.founder.clone();
+    let message = |chat: &Chat| {
+        insert(
+            "Message",
+            &[("channel", reference(chat.channel)), ("sender", id(&chat.founder)), ("body", text("first post"))],
+        )
+    };
+    // The owner makes itself a writer and posts, in one op: the post's rule sees the membership.
+    let in_order =
+        chat.sim.op(&founder, &[chat.setup], vec![membership(chat.channel, &founder, "writer"), message(&chat)]);
+    assert!(chat.sim.effective(in_order));
+    // The other way round, the post comes before the membership exists.
+    let mut other = Chat::new();
+    let founder = other.founder.clone();
+    let reversed =
+        other.sim.op(&founder, &[other.setup], vec![message(&other), membership(other.channel, &founder, "writer")]);
+    assert!(!other.sim.effective(reversed));
+}
+
+#[test]
+fn s14_validity_can_flip_and_flip_back() {
+    let mut chat = Chat::new();
+    let (admin, founder, writer) = (chat.admin.clone(), chat.founder.clone(), chat.writer.clone());
+    let (admin_membership, writer_membership) = (chat.admin_membership, chat.writer_membership);
+    let message = chat.post(&writer, &[chat.setup], "hello");
+    let revoke = chat.set_role(&admin, &[chat.setup], writer_membership, "reader");
+    let demotion = chat.set_role(&founder, &[chat.setup], admin_membership, "reader");
+    let views =
+        [vec![chat.setup, message], vec![chat.setup, message, revoke], vec![chat.setup, message, revoke, demotion]];
+    let verdicts: Vec<bool> = views
+        .iter()
+        .map(|ops| {
+            History::new(&chat.sim.schema, &chat.sim.suite, &chat.sim.partial(ops)).expect("history").effectiveness()
+                [&message]
+        })
+        .collect();
+    assert_eq!(verdicts, [true, false, true]);
+}
+
+#[test]
+fn s15_the_founder_is_the_root_of_the_capability_chain() {
+    let mut chat = Chat::new();
+    let stranger = chat.sim.key();
+    // Only a channel's owner or admins manage its memberships; a stranger cannot grant itself.
+    let grab = chat.sim.op(&stranger, &[chat.setup], vec![membership(chat.channel, &stranger, "admin")]);
+    assert!(!chat.sim.effective(grab));
+}
+
+#[test]
+fn s16_an_equivocating_author_loses_its_ops_from_the_fork_on() {
+    let mut chat = Chat::new();
+    let writer = chat.writer.clone();
+    let before = chat.post(&writer, &[chat.setup], "honest");
+    let fork_a = chat.post(&writer, &[before], "fork a");
+    // A second op with the same sequence number: roll the simulator's chain back by one.
+    chat.sim.rewind(&writer, before);
+    let fork_b = chat.post(&writer, &[before], "fork b");
+    assert_eq!(effectiveness(&chat.sim, &[before, fork_a, fork_b]), [true, false, false]);
+}
+
+impl Sim {
+    /// Makes the author's next op reuse a sequence number, as an equivocating author would.
+    pub fn rewind(&mut self, author: &Keypair, to: OpHash) {
+        let seq = self.ops.iter().find(|op| op.hash() == to).map(|op| op.op().seq).expect("known op");
+        self.last.insert(author.identity.0, (seq, to));
+    }
+}

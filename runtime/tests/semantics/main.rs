@@ -1,0 +1,170 @@
+//! The scenarios of docs/semantics.md, one test each, run through the reference evaluator.
+//!
+//! Histories are built by hand: every op names its parents, so "concurrent" means exactly
+//! "neither is in the other's past".
+
+use cairn::cbor::Value;
+use cairn::op::{Change, Edit, Op, Payload, VerifiedOp};
+use cairn::reference::History;
+use cairn::{DatabaseId, Ed25519Blake3, Keypair, OpHash, RowId};
+use std::collections::{BTreeMap, HashMap};
+
+mod chat;
+mod fields;
+
+/// Builds histories op by op.
+pub struct Sim {
+    pub suite: Ed25519Blake3,
+    pub schema: schemac::ir::Schema,
+    pub founder: Keypair,
+    pub genesis: OpHash,
+    ops: Vec<VerifiedOp>,
+    depth: HashMap<OpHash, u64>,
+    last: HashMap<[u8; 32], (u64, OpHash)>,
+}
+
+impl Sim {
+    pub fn new(schema_text: &str) -> Sim {
+        let checked = schemac::compile(schema_text, Some(&schemac::Priors::new()));
+        let schema = checked.ir.unwrap_or_else(|| panic!("schema: {:?}", checked.diagnostics));
+        let suite = Ed25519Blake3;
+        let founder = Keypair::generate(&suite);
+        let genesis = Op {
+            database: None,
+            schema: schemac::schema_hash(&schema).0,
+            author: founder.identity,
+            seq: 1,
+            parents: vec![],
+            depth: 1,
+            payload: Payload::Genesis { nonce: [7; 16] },
+            attestations: vec![],
+            signature: [0; 64],
+        }
+        .sign(&suite, &founder.secret);
+        let hash = genesis.hash();
+        let mut sim = Sim {
+            suite,
+            schema,
+            founder: founder.clone(),
+            genesis: hash,
+            ops: vec![genesis],
+            depth: HashMap::from([(hash, 1)]),
+            last: HashMap::new(),
+        };
+        sim.last.insert(founder.identity.0, (1, hash));
+        sim
+    }
+
+    pub fn chat() -> Sim {
+        Sim::new(include_str!("../../../schemas/chat.schema"))
+    }
+
+    pub fn key(&self) -> Keypair {
+        Keypair::generate(&self.suite)
+    }
+
+    /// An op by `author` on top of `parents` (and the author's own previous op).
+    pub fn op(&mut self, author: &Keypair, parents: &[OpHash], changes: Vec<Change>) -> OpHash {
+        let (seq, previous) = match self.last.get(&author.identity.0) {
+            Some((seq, hash)) => (seq + 1, Some(*hash)),
+            None => (1, None),
+        };
+        let mut all_parents: Vec<OpHash> = parents.to_vec();
+        if let Some(previous) = previous {
+            all_parents.push(previous);
+        }
+        if all_parents.is_empty() {
+            all_parents.push(self.genesis);
+        }
+        all_parents.sort();
+        all_parents.dedup();
+        let depth = 1 + all_parents.iter().map(|parent| self.depth[parent]).max().unwrap_or(0);
+        let op = Op {
+            database: Some(DatabaseId(self.genesis.0)),
+            schema: schemac::schema_hash(&self.schema).0,
+            author: author.identity,
+            seq,
+            parents: all_parents,
+            depth,
+            payload: Payload::Changes(changes),
+            attestations: vec![],
+            signature: [0; 64],
+        }
+        .sign(&self.suite, &author.secret);
+        let hash = op.hash();
+        self.depth.insert(hash, depth);
+        self.last.insert(author.identity.0, (seq, hash));
+        self.ops.push(op);
+        hash
+    }
+
+    /// The row inserted by the first change of `op`.
+    pub fn row(&self, op: OpHash) -> RowId {
+        cairn::op::row_id(&self.suite, &op, 0)
+    }
+
+    pub fn history(&self) -> History<'_> {
+        History::new(&self.schema, &self.suite, &self.ops).expect("a closed history")
+    }
+
+    /// The given ops and their causal past: what a replica holds when it has received these
+    /// and nothing concurrent with them.
+    pub fn partial(&self, ops: &[OpHash]) -> Vec<VerifiedOp> {
+        let by_hash: HashMap<OpHash, &VerifiedOp> = self.ops.iter().map(|op| (op.hash(), op)).collect();
+        let mut wanted: std::collections::BTreeSet<OpHash> = ops.iter().copied().collect();
+        let mut queue: Vec<OpHash> = ops.to_vec();
+        while let Some(hash) = queue.pop() {
+            for parent in &by_hash[&hash].op().parents {
+                if wanted.insert(*parent) {
+                    queue.push(*parent);
+                }
+            }
+        }
+        self.ops.iter().filter(|op| wanted.contains(&op.hash())).cloned().collect()
+    }
+
+    pub fn effective(&self, op: OpHash) -> bool {
+        self.history().effectiveness()[&op]
+    }
+
+    pub fn field(&self, row: RowId, field: &str) -> Option<Value> {
+        self.history().state().row(&row).map(|fields| fields.get(field).cloned().unwrap_or(Value::Null))
+    }
+}
+
+pub fn text(value: &str) -> Value {
+    Value::Text(value.into())
+}
+
+pub fn id(key: &Keypair) -> Value {
+    Value::Bytes(key.identity.0.to_vec())
+}
+
+pub fn reference(row: RowId) -> Value {
+    Value::Bytes(row.0.to_vec())
+}
+
+pub fn insert(collection: &str, fields: &[(&str, Value)]) -> Change {
+    Change::Insert {
+        collection: collection.into(),
+        fields: fields.iter().map(|(name, value)| (name.to_string(), value.clone())).collect(),
+    }
+}
+
+pub fn set(collection: &str, row: RowId, field: &str, value: Value) -> Change {
+    Change::Update { collection: collection.into(), row, edits: vec![Edit::Set { field: field.into(), value }] }
+}
+
+pub fn edit(collection: &str, row: RowId, edits: Vec<Edit>) -> Change {
+    Change::Update { collection: collection.into(), row, edits }
+}
+
+pub fn delete(collection: &str, row: RowId) -> Change {
+    Change::Delete { collection: collection.into(), row }
+}
+
+/// The effectiveness of several ops at once, for readable assertions.
+pub fn effectiveness(sim: &Sim, ops: &[OpHash]) -> Vec<bool> {
+    let all: BTreeMap<OpHash, bool> = sim.history().effectiveness();
+    ops.iter().map(|op| all[op]).collect()
+}
