@@ -41,6 +41,12 @@ pub struct Record {
     pub fields: Vec<Field>,
 }
 
+impl Record {
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|field| field.name == name)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Collection {
     #[serde(default, skip_serializing_if = "Option::is_none")]

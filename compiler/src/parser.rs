@@ -367,6 +367,23 @@ fn build_field(pair: Pair<Rule>) -> Result<Field, Diagnostic> {
             _ => return Err(unexpected(&inner)),
         }
     }
+    for (index, modifier) in modifiers.iter().enumerate() {
+        let kind = std::mem::discriminant(modifier);
+        if modifiers[..index].iter().any(|earlier| std::mem::discriminant(earlier) == kind) {
+            let (word, span) = match modifier {
+                FieldModifier::Readonly(span) => ("readonly", span.clone()),
+                FieldModifier::Default(expr) => ("default", expr.span.clone()),
+                FieldModifier::Check(expr) => ("check", expr.span.clone()),
+            };
+            return Err(Diagnostic::new(Code::E0001, span, format!("syntax error: `{word}` is given twice"))
+                .with_label("second one here")
+                .with_help(if word == "check" {
+                    "combine the conditions with `and` in one `check (…)`"
+                } else {
+                    "give each modifier once"
+                }));
+        }
+    }
     match (field_name, ty) {
         (Some(name), Some(ty)) => Ok(Field { docs, name, ty, modifiers, span }),
         _ => Err(Diagnostic::new(Code::E0001, span, "malformed field")),

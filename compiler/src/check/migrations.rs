@@ -235,6 +235,7 @@ pub(crate) fn prove_migration(
     }
     let expected = shape;
     let actual = shape_of(new);
+    let changed = changed_definitions(old, new);
     for (collection, fields) in &expected {
         let Some(actual_fields) = actual.get(collection) else {
             diagnostics.push(
@@ -276,6 +277,22 @@ pub(crate) fn prove_migration(
                         .with_help(format!("add `set {collection}.{field} = <value>;` to say what existing rows hold")),
                     );
                 }
+                Some(new_type) if !retyped.contains(&(collection.clone(), field.clone())) => {
+                    // Same type name, but an enum or record it holds may have changed shape.
+                    if let Some((name, change)) = changed.iter().find(|(name, _)| mentions(new_type, name)) {
+                        diagnostics.push(
+                            Diagnostic::new(
+                                Code::E0403,
+                                field_span(scope, collection, field, migration),
+                                format!("existing values of `{collection}.{field}` may not fit: {change}"),
+                            )
+                            .with_label(format!("holds `{name}`"))
+                            .with_help(format!(
+                                "keep `{name}` compatible, or add `set {collection}.{field} = <value>;` to overwrite existing values"
+                            )),
+                        );
+                    }
+                }
                 Some(_) => {}
             }
         }
@@ -292,6 +309,50 @@ pub(crate) fn prove_migration(
                 );
             }
         }
+    }
+}
+
+/// Enums that lost variants and records whose fields changed, between two versions, with a
+/// description of the change. Added enum variants and added optional record fields keep old
+/// values valid, so they are not listed.
+fn changed_definitions(old: &ir::Schema, new: &ir::Schema) -> Vec<(String, String)> {
+    let mut changed = Vec::new();
+    for (name, old_enum) in &old.enums {
+        if let Some(new_enum) = new.enums.get(name) {
+            let removed: Vec<&str> = old_enum
+                .variants
+                .iter()
+                .filter(|variant| !new_enum.variants.contains(variant))
+                .map(String::as_str)
+                .collect();
+            if !removed.is_empty() {
+                changed.push((name.clone(), format!("enum `{name}` no longer has {}", removed.join(", "))));
+            }
+        }
+    }
+    for (name, old_record) in &old.records {
+        if let Some(new_record) = new.records.get(name) {
+            let compatible = old_record
+                .fields
+                .iter()
+                .all(|field| new_record.field(&field.name).is_some_and(|new| new.ty == field.ty))
+                && new_record.fields.iter().all(|field| {
+                    old_record.field(&field.name).is_some() || matches!(field.ty, Type::Optional(_) | Type::List(_))
+                });
+            if !compatible {
+                changed.push((name.clone(), format!("record type `{name}` changed its fields")));
+            }
+        }
+    }
+    changed
+}
+
+/// Whether a type holds values of the named enum or record, at any depth.
+fn mentions(ty: &Type, name: &str) -> bool {
+    match ty {
+        Type::Enum(inner) | Type::Record(inner) => inner == name,
+        Type::Optional(inner) | Type::List(inner) | Type::Set(inner) | Type::Map(inner) => mentions(inner, name),
+        _ => false,
     }
 }
 
