@@ -336,6 +336,10 @@ impl<'a> History<'a> {
                                 Some(Value::Int(start)) => start,
                                 _ => 0,
                             }),
+                            Type::List(_) => FieldState::Register(Register {
+                                value: value.unwrap_or(Value::Array(Vec::new())),
+                                version,
+                            }),
                             _ => FieldState::Register(Register { value: value.unwrap_or(Value::Null), version }),
                         };
                         row_fields.insert(field.name.clone(), field_state);
@@ -348,9 +352,9 @@ impl<'a> History<'a> {
                         .rows
                         .insert(id, Row { collection: collection.clone(), parent, fields: row_fields, deleted: false });
                 }
-                Change::Update { row, edits, .. } => {
+                Change::Update { collection, row, edits } => {
                     let Some(target) = state.rows.get_mut(row) else { continue };
-                    if target.deleted {
+                    if target.deleted || target.collection != *collection {
                         continue;
                     }
                     for (edit_index, edit) in edits.iter().enumerate() {
@@ -358,8 +362,8 @@ impl<'a> History<'a> {
                         self.apply_edit(target, edit, version, position);
                     }
                 }
-                Change::Delete { row, .. } => {
-                    if let Some(target) = state.rows.get_mut(row) {
+                Change::Delete { collection, row } => {
+                    if let Some(target) = state.rows.get_mut(row).filter(|target| target.collection == *collection) {
                         target.deleted = true;
                     }
                 }
@@ -386,7 +390,8 @@ impl<'a> History<'a> {
                 let seen = &self.past[position];
                 for element in elements {
                     if let Some((_, tags)) = members.iter_mut().find(|(existing, _)| existing == element) {
-                        tags.retain(|tag| !seen.contains(*tag));
+                        // The op's own earlier adds are seen too.
+                        tags.retain(|tag| !seen.contains(*tag) && *tag != position);
                     }
                 }
                 members.retain(|(_, tags)| !tags.is_empty());
@@ -423,6 +428,11 @@ impl<'a> History<'a> {
         true
     }
 
+    /// Whether an update or delete names a visible row of its own collection.
+    fn names_row(&self, state: &State, change: &Change, row: &RowId) -> bool {
+        state.is_visible(row) && state.rows.get(row).is_some_and(|target| target.collection == change.collection())
+    }
+
     fn change_allowed(
         &self,
         state: &State,
@@ -443,7 +453,7 @@ impl<'a> History<'a> {
                 }
             }
             Change::Update { row, .. } => {
-                if !state.is_visible(row) {
+                if !self.names_row(state, change, row) {
                     return false;
                 }
                 let mut after = state.clone();
@@ -454,7 +464,7 @@ impl<'a> History<'a> {
                 }
             }
             Change::Delete { row, .. } => {
-                if !state.is_visible(row) {
+                if !self.names_row(state, change, row) {
                     return false;
                 }
                 match state.rows.get(row) {
@@ -463,6 +473,20 @@ impl<'a> History<'a> {
                 }
             }
         };
+        // Every field's check holds on the row after the change.
+        if let Some(after) = &new {
+            let values: BTreeMap<String, Value> =
+                after.fields.iter().map(|(name, state)| (name.clone(), state.value())).collect();
+            let row = |name: &str| values.get(name);
+            let checks_hold = collection
+                .fields
+                .iter()
+                .filter_map(|field| field.check.as_ref())
+                .all(|check| crate::eval::evaluate_check(check, &row) != Some(false));
+            if !checks_hold {
+                return false;
+            }
+        }
         let edited: Vec<&str> = match change {
             Change::Update { edits, .. } => edits.iter().map(Edit::field).collect(),
             _ => Vec::new(),

@@ -246,8 +246,9 @@ pub(crate) trait InfoLookup {
     }
 }
 
-/// The fixed part of a record: hash, depth, author number, seq, length of the clock.
-const RECORD_HEADER: usize = 32 + 8 + 4 + 8 + 2;
+/// The fixed part of a record: hash, depth, author number, seq, length of the clock (u32: a
+/// clock holds one entry per author in the op's past, which peers control).
+const RECORD_HEADER: usize = 32 + 8 + 4 + 8 + 4;
 
 /// How many bytes of records a chunk holds before a new one starts: a chunk and its leaf's
 /// bookkeeping fit one 4 KiB page.
@@ -278,7 +279,7 @@ pub(crate) fn encode_record(
     chunk.extend_from_slice(&depth.to_be_bytes());
     chunk.extend_from_slice(&author.to_be_bytes());
     chunk.extend_from_slice(&seq.to_be_bytes());
-    chunk.extend_from_slice(&(clock.len() as u16).to_be_bytes());
+    chunk.extend_from_slice(&(clock.len() as u32).to_be_bytes());
     chunk.extend_from_slice(clock);
     chunk.extend_from_slice(bytes);
 }
@@ -292,7 +293,7 @@ pub(crate) fn parse_record(local: u64, record: &[u8]) -> Result<Record<'_>, Stor
         |range: std::ops::Range<usize>| record[range].iter().fold(0u64, |value, byte| value << 8 | u64::from(*byte));
     let mut hash = [0u8; 32];
     hash.copy_from_slice(&record[..32]);
-    let clock_length = number(52..54) as usize;
+    let clock_length = number(52..56) as usize;
     if record.len() < RECORD_HEADER + clock_length {
         return Err(corrupt(format!("op #{local} has a truncated clock")));
     }

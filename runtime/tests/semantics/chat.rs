@@ -286,3 +286,15 @@ impl Sim {
         self.last.insert(author.identity.0, (seq, to));
     }
 }
+
+#[test]
+fn s25_a_change_must_name_its_row_s_own_collection() {
+    let mut chat = Chat::new();
+    let (writer, admin) = (chat.writer.clone(), chat.admin.clone());
+    let message = chat.post(&writer, &[chat.setup], "mine");
+    let message_row = chat.sim.row(message);
+    // Membership's delete rule would let an admin through; the row is a Message, though.
+    let disguised = chat.sim.op(&admin, &[message], vec![delete("Membership", message_row)]);
+    assert!(!chat.sim.effective(disguised));
+    assert!(chat.sim.history().state().row(&message_row).is_some());
+}

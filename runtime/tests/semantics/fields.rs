@@ -6,7 +6,7 @@ const SCHEMA: &str = r#"
 schema merges;
 
 collection Item {
-    title: string,
+    title: string check (len(title) >= 1),
     tags: set<string>,
     labels: map<string, string>,
     votes: counter,
@@ -162,4 +162,34 @@ fn s24_the_state_does_not_depend_on_the_order_ops_are_given_in() {
     ops.reverse();
     let reversed = History::new(&items.sim.schema, &items.sim.suite, &ops).expect("history").state().digest();
     assert_eq!(digest, reversed);
+}
+
+#[test]
+fn s26_checks_hold_on_the_row_after_every_change() {
+    let mut items = Items::new();
+    let (left, item, created) = (items.left.clone(), items.item, items.created);
+    let emptied = items.sim.op(&left, &[created], vec![set("Item", item, "title", text(""))]);
+    assert!(!items.sim.effective(emptied));
+    assert_eq!(items.sim.field(item, "title"), Some(text("first")));
+}
+
+#[test]
+fn s27_a_remove_sees_the_adds_of_its_own_op() {
+    let mut items = Items::new();
+    let (left, item, created) = (items.left.clone(), items.item, items.created);
+    items.sim.op(
+        &left,
+        &[created],
+        vec![edit(
+            "Item",
+            item,
+            vec![
+                Edit::Add { field: "tags".into(), elements: vec![text("temp")] },
+                Edit::Remove { field: "tags".into(), elements: vec![text("temp")] },
+            ],
+        )],
+    );
+    assert_eq!(items.sim.field(item, "tags"), Some(Value::Array(vec![text("a")])));
+    // A list left out of an insert is empty, not null.
+    assert_eq!(items.sim.field(item, "steps"), Some(Value::Array(vec![])));
 }
