@@ -29,6 +29,8 @@ pub enum DecodeError {
     Unsupported { position: usize, kind: String },
     #[error("CBOR nested more than {limit} levels deep")]
     TooDeep { limit: usize },
+    #[error("more than {limit} CBOR items in one op")]
+    TooManyItems { limit: usize },
     #[error("duplicate map key `{key}`")]
     DuplicateKey { key: String },
     #[error("{extra} bytes after the end of the item")]
@@ -37,9 +39,13 @@ pub enum DecodeError {
     NotCanonical { position: usize },
 }
 
-/// How deeply arrays and maps may nest; decoding recurses, and peer input must not be able to
-/// exhaust the stack.
+/// How deeply arrays and maps may nest, counted from the op's outer array; decoding recurses,
+/// and peer input must not be able to exhaust the stack.
 pub const MAX_NESTING: usize = 32;
+
+/// How many data items one op may hold. A decoded item takes about 32 bytes of memory however
+/// small its encoding, so this bounds what a peer's op can make us allocate (about 4 MiB).
+pub const MAX_ITEMS: usize = 1 << 17;
 
 /// Appends canonical CBOR to a buffer.
 #[derive(Debug, Default)]
@@ -145,6 +151,8 @@ impl Writer {
 /// Reads CBOR items from a byte slice.
 pub struct Reader<'b> {
     decoder: minicbor::Decoder<'b>,
+    /// Items read by [`Reader::value`] so far.
+    items: usize,
 }
 
 fn malformed(position: usize, error: impl std::fmt::Display) -> DecodeError {
@@ -153,7 +161,7 @@ fn malformed(position: usize, error: impl std::fmt::Display) -> DecodeError {
 
 impl<'b> Reader<'b> {
     pub fn new(bytes: &'b [u8]) -> Reader<'b> {
-        Reader { decoder: minicbor::Decoder::new(bytes) }
+        Reader { decoder: minicbor::Decoder::new(bytes), items: 0 }
     }
 
     pub fn position(&self) -> usize {
@@ -228,6 +236,10 @@ impl<'b> Reader<'b> {
         if depth > MAX_NESTING {
             return Err(DecodeError::TooDeep { limit: MAX_NESTING });
         }
+        self.items += 1;
+        if self.items > MAX_ITEMS {
+            return Err(DecodeError::TooManyItems { limit: MAX_ITEMS });
+        }
         let position = self.position();
         let kind = self.decoder.datatype().map_err(|error| malformed(position, error))?;
         let value = match kind {
@@ -261,9 +273,19 @@ impl<'b> Reader<'b> {
                 };
                 let mut entries: Vec<(String, Value)> = Vec::new();
                 for _ in 0..length {
+                    let key_position = self.position();
                     let key = self.text()?.to_owned();
-                    if entries.iter().any(|(existing, _)| *existing == key) {
-                        return Err(DecodeError::DuplicateKey { key });
+                    // Canonical order (shorter first, then bytewise), checked as we go: this
+                    // rejects duplicates and disorder in one comparison per key.
+                    if let Some((previous, _)) = entries.last() {
+                        let order = (previous.len(), previous.as_bytes()).cmp(&(key.len(), key.as_bytes()));
+                        match order {
+                            std::cmp::Ordering::Less => {}
+                            std::cmp::Ordering::Equal => return Err(DecodeError::DuplicateKey { key }),
+                            std::cmp::Ordering::Greater => {
+                                return Err(DecodeError::NotCanonical { position: key_position })
+                            }
+                        }
                     }
                     let entry = self.value(depth + 1)?;
                     entries.push((key, entry));

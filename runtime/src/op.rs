@@ -311,6 +311,61 @@ fn hash_of_canonical(suite: &dyn CryptoSuite, op: &Op, bytes: &[u8]) -> OpHash {
     }
 }
 
+/// The first size limit an op exceeds, if any: parents, changes, or the length of any string
+/// or byte string it holds (names, keys and values alike). Checked right after decoding, before
+/// any other work is done for the op.
+pub fn size_problem(op: &Op, limits: &Limits) -> Option<String> {
+    if op.parents.len() > limits.max_parents {
+        return Some(format!("{} parents, over the limit of {}", op.parents.len(), limits.max_parents));
+    }
+    let too_long = |text: &str| text.len() > limits.max_value_bytes;
+    fn value_too_long(value: &Value, limit: usize) -> bool {
+        match value {
+            Value::Text(text) => text.len() > limit,
+            Value::Bytes(bytes) => bytes.len() > limit,
+            Value::Array(items) => items.iter().any(|item| value_too_long(item, limit)),
+            Value::Map(entries) => entries.iter().any(|(key, entry)| key.len() > limit || value_too_long(entry, limit)),
+            Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => false,
+        }
+    }
+    let limit = limits.max_value_bytes;
+    if let Payload::Changes(changes) = &op.payload {
+        if changes.len() > limits.max_changes {
+            return Some(format!("{} changes, over the limit of {}", changes.len(), limits.max_changes));
+        }
+        for change in changes {
+            let oversized = too_long(change.collection())
+                || match change {
+                    Change::Insert { fields, .. } => {
+                        fields.iter().any(|(name, value)| too_long(name) || value_too_long(value, limit))
+                    }
+                    Change::Update { edits, .. } => edits.iter().any(|edit| {
+                        too_long(edit.field())
+                            || match edit {
+                                Edit::Set { value, .. } => value_too_long(value, limit),
+                                Edit::Add { elements, .. } | Edit::Remove { elements, .. } => {
+                                    elements.iter().any(|element| value_too_long(element, limit))
+                                }
+                                Edit::Put { key, value, .. } => too_long(key) || value_too_long(value, limit),
+                                Edit::Unset { key, .. } => too_long(key),
+                                Edit::Increment { .. } => false,
+                            }
+                    }),
+                    Change::Delete { .. } => false,
+                };
+            if oversized {
+                return Some(format!("a string or byte string over the limit of {limit} bytes"));
+            }
+        }
+    }
+    let witness_too_long = op
+        .attestations
+        .iter()
+        .flat_map(|attestation| &attestation.witnesses)
+        .any(|witness| too_long(&witness.collection));
+    witness_too_long.then(|| format!("a witness collection name over the limit of {limit} bytes"))
+}
+
 fn signed_message(hash: &OpHash) -> Vec<u8> {
     let mut message = Vec::with_capacity(SIGNATURE_DOMAIN.len() + 32);
     message.extend_from_slice(SIGNATURE_DOMAIN);
@@ -425,7 +480,8 @@ fn read_change(reader: &mut Reader) -> Result<Change, OpDecodeError> {
     let kind = reader.text()?;
     let collection = reader.text()?.to_owned();
     match (kind, arity) {
-        ("insert", 3) => match reader.value(1)? {
+        // An insert's fields sit inside the op, its payload, the change list and the change.
+        ("insert", 3) => match reader.value(4)? {
             Value::Map(fields) => Ok(Change::Insert { collection, fields }),
             _ => Err(structure("insert", "fields must be a map")),
         },
@@ -447,17 +503,19 @@ fn read_edit(reader: &mut Reader) -> Result<Edit, OpDecodeError> {
     let arity = reader.array()?;
     let kind = reader.text()?;
     let field = reader.text()?.to_owned();
-    let elements = |reader: &mut Reader| match reader.value(1)? {
+    // An edit's values sit inside the op, payload, change list, change, edit list and edit.
+    const EDIT_DEPTH: usize = 6;
+    let elements = |reader: &mut Reader| match reader.value(EDIT_DEPTH)? {
         Value::Array(elements) => Ok(elements),
         _ => Err(structure("edit", "elements must be an array")),
     };
     match (kind, arity) {
-        ("set", 3) => Ok(Edit::Set { field, value: reader.value(1)? }),
+        ("set", 3) => Ok(Edit::Set { field, value: reader.value(EDIT_DEPTH)? }),
         ("add", 3) => Ok(Edit::Add { field, elements: elements(reader)? }),
         ("remove", 3) => Ok(Edit::Remove { field, elements: elements(reader)? }),
-        ("put", 4) => Ok(Edit::Put { field, key: reader.text()?.to_owned(), value: reader.value(1)? }),
+        ("put", 4) => Ok(Edit::Put { field, key: reader.text()?.to_owned(), value: reader.value(EDIT_DEPTH)? }),
         ("unset", 3) => Ok(Edit::Unset { field, key: reader.text()?.to_owned() }),
-        ("increment", 3) => match reader.value(1)? {
+        ("increment", 3) => match reader.value(EDIT_DEPTH)? {
             Value::Int(amount) => Ok(Edit::Increment { field, amount }),
             _ => Err(structure("edit", "an increment is an integer")),
         },

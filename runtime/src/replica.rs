@@ -32,8 +32,8 @@ pub enum IngestError {
     WrongDatabase { op: OpHash, expected: DatabaseId, found: String },
     #[error("op {op}: {reason}")]
     Genesis { op: OpHash, reason: &'static str },
-    #[error("op {op}: {count} parents, over the limit of {limit}")]
-    TooManyParents { op: OpHash, count: usize, limit: usize },
+    #[error("op {op}: {reason}")]
+    OverLimit { op: OpHash, reason: String },
     #[error("op {op}: broken author chain: {reason}")]
     Sequence { op: OpHash, reason: String },
     #[error("op {op}: depth is {found}, but its parents make it {expected}")]
@@ -57,7 +57,7 @@ impl IngestError {
             IngestError::BadSignature { op, .. }
             | IngestError::WrongDatabase { op, .. }
             | IngestError::Genesis { op, .. }
-            | IngestError::TooManyParents { op, .. }
+            | IngestError::OverLimit { op, .. }
             | IngestError::Sequence { op, .. }
             | IngestError::Depth { op, .. }
             | IngestError::UnknownSchema { op, .. }
@@ -75,7 +75,7 @@ impl IngestError {
             self,
             IngestError::WrongDatabase { .. }
                 | IngestError::Genesis { .. }
-                | IngestError::TooManyParents { .. }
+                | IngestError::OverLimit { .. }
                 | IngestError::Sequence { .. }
                 | IngestError::Depth { .. }
                 | IngestError::Payload { .. }
@@ -121,6 +121,8 @@ pub enum WriteError {
     Payload(#[from] PayloadError),
     #[error("this replica has not received its database's genesis op yet")]
     NoGenesis,
+    #[error("the op would be {size} bytes, over the limit of {limit} that peers accept; split the batch")]
+    TooLarge { size: usize, limit: usize },
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -319,25 +321,29 @@ impl Replica {
         author: &Keypair,
         author_number: u32,
         changes: Vec<Change>,
-    ) -> Result<VerifiedOp, StorageError> {
-        let mut parent_locals: Vec<u64> = Vec::new();
-        for entry in tables.heads.iter()? {
-            parent_locals.push(entry?.0.value());
-        }
+    ) -> Result<VerifiedOp, WriteError> {
         let previous = tables.latest_by(author_number)?;
-        if let Some((_, local)) = previous {
-            if !parent_locals.contains(&local) {
-                parent_locals.push(local);
+        let mut heads: Vec<OpInfo> = Vec::new();
+        for entry in tables.heads.iter().map_err(StorageError::from)? {
+            let local = entry.map_err(StorageError::from)?.0.value();
+            if Some(local) != previous.map(|(_, previous)| previous) {
+                heads.push(
+                    tables.info(local)?.ok_or_else(|| StorageError::Corrupt(format!("head #{local} has no info")))?,
+                );
             }
         }
-        let mut parents = Vec::with_capacity(parent_locals.len());
-        let mut depth = 0;
-        for local in &parent_locals {
-            let info =
-                tables.info(*local)?.ok_or_else(|| StorageError::Corrupt(format!("head #{local} has no info")))?;
-            depth = depth.max(info.depth);
-            parents.push(info.hash);
+        // Peers accept at most `max_parents` parents: keep the author's previous op and the
+        // deepest heads; the others stay heads and join a later op.
+        heads.sort_by(|left, right| right.depth.cmp(&left.depth).then(left.hash.cmp(&right.hash)));
+        let mut chosen = Vec::with_capacity(heads.len() + 1);
+        if let Some((_, local)) = previous {
+            chosen.push(tables.info(local)?.ok_or_else(|| StorageError::Corrupt(format!("op #{local} has no info")))?);
         }
+        let room = self.limits.max_parents.saturating_sub(chosen.len());
+        chosen.extend(heads.into_iter().take(room));
+        let parent_locals: Vec<u64> = chosen.iter().map(|info| info.local).collect();
+        let depth = chosen.iter().map(|info| info.depth).max().unwrap_or(0);
+        let mut parents: Vec<OpHash> = chosen.iter().map(|info| info.hash).collect();
         parents.sort();
         let seq = previous.map_or(1, |(seq, _)| seq + 1);
         let op = Op {
@@ -352,6 +358,9 @@ impl Replica {
             signature: [0; 64],
         }
         .sign(self.suite.as_ref(), &author.secret);
+        if op.bytes().len() > self.limits.max_op_bytes {
+            return Err(WriteError::TooLarge { size: op.bytes().len(), limit: self.limits.max_op_bytes });
+        }
         tables.append(&op.hash(), op.bytes(), depth + 1, author_number, seq, &parent_locals)?;
         Ok(op)
     }
@@ -383,7 +392,7 @@ impl Replica {
         std::thread::scope(|scope| {
             let (sender, receiver) = std::sync::mpsc::sync_channel::<Prepared>(1);
             scope.spawn(move || {
-                for chunk in ops.chunks(batch_size) {
+                for chunk in byte_bounded_batches(ops, batch_size) {
                     if sender.send(self.prepare(chunk, false)).is_err() {
                         break;
                     }
@@ -409,6 +418,10 @@ impl Replica {
             }
             match Op::decode(bytes) {
                 Ok(op) => {
+                    if let Some(reason) = op::size_problem(&op, &self.limits) {
+                        results[index] = Some(Err(IngestError::OverLimit { op: op.hash(self.suite.as_ref()), reason }));
+                        continue;
+                    }
                     decoded.push((op, bytes.to_vec()));
                     positions.push(index);
                 }
@@ -611,13 +624,6 @@ impl Replica {
                 }
             }
         }
-        if op.parents.len() > self.limits.max_parents {
-            return Err(IngestError::TooManyParents {
-                op: hash,
-                count: op.parents.len(),
-                limit: self.limits.max_parents,
-            });
-        }
         // Parents present, or the op waits for them.
         let missing = self.missing_parents(tables, op)?;
         if !missing.is_empty() {
@@ -781,6 +787,28 @@ impl Replica {
     pub fn check_integrity(&self) -> Result<(), StorageError> {
         store::check_integrity(&self.database)
     }
+}
+
+/// How many bytes of ops `ingest_stream` decodes into one batch at most: a decoded op takes
+/// several times its encoded size, and at most three batches are in memory at once.
+const MAX_BATCH_BYTES: usize = 16 << 20;
+
+/// Splits ops into batches of at most `count` ops and [`MAX_BATCH_BYTES`] bytes (a larger op
+/// gets a batch of its own).
+fn byte_bounded_batches<'o>(ops: &'o [&'o [u8]], count: usize) -> Vec<&'o [&'o [u8]]> {
+    let mut batches = Vec::new();
+    let mut start = 0;
+    while start < ops.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < ops.len() && end - start < count && (end == start || bytes + ops[end].len() <= MAX_BATCH_BYTES) {
+            bytes += ops[end].len();
+            end += 1;
+        }
+        batches.push(&ops[start..end]);
+        start = end;
+    }
+    batches
 }
 
 /// Below this many ops, one thread verifies them all: splitting costs more than it saves.

@@ -50,7 +50,21 @@ fn oversized_ops_are_refused_before_decoding() {
     let mut draft = Draft::new(fixture.replica.id(), 1, vec![fixture.genesis()], 2);
     draft.payload = Payload::Changes(vec![insert(&big_text)]);
     let op = draft.sign(fixture.suite.as_ref(), &fixture.keypair());
-    assert!(matches!(ingest(&fixture.replica, &op), Err(IngestError::Payload { .. })));
+    assert!(matches!(ingest(&fixture.replica, &op), Err(IngestError::OverLimit { .. })));
+    // Too many parents: refused before anything else, even though the parents are unknown.
+    let parents: Vec<OpHash> = (0..=64u8).map(|index| OpHash([index; 32])).collect();
+    let crowded = Draft::new(fixture.replica.id(), 1, parents, 2).sign(fixture.suite.as_ref(), &fixture.keypair());
+    assert!(matches!(ingest(&fixture.replica, &crowded), Err(IngestError::OverLimit { .. })));
+    // A long map key in an `unset` counts like any other string.
+    let mut draft = Draft::new(fixture.replica.id(), 1, vec![fixture.genesis()], 2);
+    draft.payload = Payload::Changes(vec![Change::Update {
+        collection: "Note".into(),
+        row: cairn::RowId([1; 32]),
+        edits: vec![cairn::Edit::Unset { field: "tags".into(), key: big_text.clone() }],
+    }]);
+    let op = draft.sign(fixture.suite.as_ref(), &fixture.keypair());
+    assert!(matches!(ingest(&fixture.replica, &op), Err(IngestError::OverLimit { .. })));
+    assert_eq!(fixture.replica.op_count().expect("count"), 1, "nothing but the genesis was stored");
 }
 
 #[test]
@@ -302,4 +316,35 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn local_writes_respect_the_limits_peers_enforce() {
+    let fixture = Fixture::new(suites()[0].clone());
+    // Seventy concurrent authors leave seventy heads.
+    for _ in 0..70 {
+        let op = Draft::new(fixture.replica.id(), 1, vec![fixture.genesis()], 2)
+            .sign(fixture.suite.as_ref(), &fixture.keypair());
+        assert!(matches!(ingest(&fixture.replica, &op), Ok(Ingested::Accepted(_))));
+    }
+    let author = fixture.keypair();
+    let first = fixture.replica.write(&author, vec![insert("merge")]).expect("write");
+    assert_eq!(first.op().parents.len(), fixture.replica.limits().max_parents);
+    let second = fixture.replica.write(&author, vec![insert("merge again")]).expect("write");
+    assert!(second.op().parents.contains(&first.hash()), "the author's previous op is always a parent");
+    // Peers accept both.
+    let other = fixture.join();
+    let log: Vec<Vec<u8>> = fixture.replica.log().expect("log").into_iter().map(|entry| entry.bytes).collect();
+    let slices: Vec<&[u8]> = log.iter().map(Vec::as_slice).collect();
+    assert!(other.ingest_batch(&slices).iter().all(|result| matches!(result, Ok(Ingested::Accepted(_)))));
+    // An op over the size peers accept is refused before anything is stored.
+    let big = |letter: char| Value::Text(letter.to_string().repeat(250 << 10));
+    let tags = Value::Array(vec![big('a'), big('b'), big('c'), big('d'), big('e')]);
+    let change = Change::Insert {
+        collection: "Note".into(),
+        fields: vec![("text".into(), Value::Text("big".into())), ("tags".into(), tags)],
+    };
+    let count = fixture.replica.op_count().expect("count");
+    assert!(matches!(fixture.replica.write(&author, vec![change]), Err(cairn::WriteError::TooLarge { .. })));
+    assert_eq!(fixture.replica.op_count().expect("count"), count);
 }
