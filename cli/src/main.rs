@@ -8,7 +8,7 @@ use cairn::cbor::{Reader, Writer};
 use cairn::json::{insert_from_json, update_from_json};
 use cairn::keys::{load_key, save_key, Keypair};
 use cairn::op::{Change, Payload};
-use cairn::{DatabaseId, Ed25519Blake3, Ingested, OpHash, Replica, RowId, Storage};
+use cairn::{DatabaseId, Ed25519Blake3, IngestError, Ingested, OpHash, Replica, RowId, Storage};
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value as Json};
 use std::io::{Read, Write};
@@ -308,19 +308,32 @@ fn import(cli: &Cli, dir: &Path) -> Result<(), Failure> {
             }
         }
     }
+    let mut waiting = Vec::new();
+    let mut storage_failure = None;
     for result in replica.ingest_stream(&ops, IMPORT_BATCH) {
         match result {
             Ok(Ingested::Accepted(_)) => accepted += 1,
             Ok(Ingested::Duplicate(_)) => duplicate += 1,
-            Ok(Ingested::Parked { .. }) => parked += 1,
+            Ok(Ingested::Parked { op, .. }) => waiting.push(op),
             Ok(Ingested::Equivocation { op, other, author, seq }) => {
                 accepted += 1;
                 equivocations.push(json!({ "op": op.to_string(), "other": other.to_string(), "author": author.to_string(), "seq": seq }));
             }
             Err(error) => {
+                if matches!(error, IngestError::Storage(_)) {
+                    storage_failure = Some(error.to_string());
+                }
                 rejected += 1;
                 errors.push(json!({ "op": error.op().map(|op| op.to_string()), "reason": error.to_string() }));
             }
+        }
+    }
+    // An op that waited for a parent later in the stream was stored when the parent came.
+    for op in waiting {
+        if replica.contains(&op)? {
+            accepted += 1;
+        } else {
+            parked += 1;
         }
     }
     if let Some(reason) = stream_error {
@@ -345,5 +358,9 @@ fn import(cli: &Cli, dir: &Path) -> Result<(), Failure> {
         ));
     }
     print(cli, summary, text);
-    Ok(())
+    match storage_failure {
+        // The store could not take the ops: the import did not happen, whatever was counted.
+        Some(reason) => Err(format!("the import stopped on a storage failure: {reason}").into()),
+        None => Ok(()),
+    }
 }

@@ -188,3 +188,40 @@ fn commands_on_a_missing_node_fail_cleanly() {
         assert!(String::from_utf8_lossy(&output.stderr).contains("error:"));
     }
 }
+
+#[test]
+fn imports_count_what_happened_to_each_op() {
+    let scratch = Scratch::new("counts");
+    let (node, copy, again) = (scratch.path("node"), scratch.path("copy"), scratch.path("again"));
+    let created = json(&cairn(&["--json", "init", &node, "--schema", &chat_schema()]));
+    let founder = text(&created, "identity");
+    for name in ["one", "two", "three"] {
+        json(&cairn(&["--json", "put", &node, "Channel", &format!(r#"{{"name": "{name}", "owner": "{founder}"}}"#)]));
+    }
+    let export = cairn(&["export", &node]).stdout;
+    // Children first: everything waits, then arrives; nothing is left waiting.
+    let mut reader = cairn::cbor::Reader::new(&export);
+    let header = reader.next_item().expect("header").to_vec();
+    let mut ops = Vec::new();
+    while !reader.is_at_end() {
+        ops.push(reader.next_item().expect("op").to_vec());
+    }
+    let reversed: Vec<u8> = header.iter().copied().chain(ops.iter().rev().flatten().copied()).collect();
+    json(&cairn(&["--json", "join", &copy, "--db", &text(&created, "db"), "--schema", &chat_schema()]));
+    let report = json(&cairn_with_stdin(&["--json", "import", &copy], &reversed));
+    assert_eq!(
+        (report["accepted"].as_u64(), report["parked"].as_u64(), report["rejected"].as_u64()),
+        (Some(4), Some(0), Some(0))
+    );
+    // Invalid UTF-8 inside one op: that op is refused, its descendants wait, the stream goes on.
+    let position = export.windows(3).position(|window| window == b"one").expect("the first channel's name");
+    let mut corrupted = export.clone();
+    corrupted[position] = 0xff;
+    json(&cairn(&["--json", "join", &again, "--db", &text(&created, "db"), "--schema", &chat_schema()]));
+    let report = json(&cairn_with_stdin(&["--json", "import", &again], &corrupted));
+    assert_eq!(
+        (report["accepted"].as_u64(), report["rejected"].as_u64(), report["parked"].as_u64()),
+        (Some(1), Some(1), Some(2)),
+        "{report}"
+    );
+}

@@ -182,11 +182,15 @@ impl<'b> Reader<'b> {
         }
     }
 
-    /// The bytes of the next data item, whatever it is (for reading a sequence of items).
+    /// The bytes of the next data item, whatever it holds (for reading a sequence of items).
+    /// Only the heads are read, so an item with bad content (invalid UTF-8, say) is still
+    /// delimited and the items after it stay readable.
     pub fn next_item(&mut self) -> Result<&'b [u8], DecodeError> {
         let start = self.position();
-        self.decoder.skip().map_err(|error| malformed(start, error))?;
-        Ok(&self.decoder.input()[start..self.position()])
+        let input = self.decoder.input();
+        let length = item_length(&input[start..]).map_err(|reason| malformed(start, reason))?;
+        self.decoder.set_position(start + length);
+        Ok(&input[start..start + length])
     }
 
     /// A definite-length array header; returns its length.
@@ -296,6 +300,51 @@ impl<'b> Reader<'b> {
         };
         Ok(value)
     }
+}
+
+/// The length of the first CBOR data item in `bytes`, read from heads alone, without
+/// recursion. Indefinite lengths are refused: ops never use them.
+fn item_length(bytes: &[u8]) -> Result<usize, &'static str> {
+    let mut position = 0;
+    // How many more items the enclosing arrays and maps expect; the outer "container" holds one.
+    let mut pending: Vec<u64> = vec![1];
+    while let Some(remaining) = pending.last_mut() {
+        if *remaining == 0 {
+            pending.pop();
+            continue;
+        }
+        *remaining -= 1;
+        let initial = *bytes.get(position).ok_or("the stream ends inside an item")?;
+        position += 1;
+        let (major, additional) = (initial >> 5, initial & 0x1f);
+        let argument = match additional {
+            0..=23 => u64::from(additional),
+            24..=27 => {
+                let width = 1usize << (additional - 24);
+                let field = bytes.get(position..position + width).ok_or("the stream ends inside a head")?;
+                position += width;
+                field.iter().fold(0u64, |value, byte| value << 8 | u64::from(*byte))
+            }
+            _ => return Err("indefinite lengths and reserved heads are not used in ops"),
+        };
+        match major {
+            2 | 3 => {
+                let length = usize::try_from(argument).map_err(|_| "a string longer than memory")?;
+                position = position
+                    .checked_add(length)
+                    .filter(|end| *end <= bytes.len())
+                    .ok_or("the stream ends inside a string")?;
+            }
+            4 => pending.push(argument),
+            5 => pending.push(argument.checked_mul(2).ok_or("a map too large")?),
+            6 => pending.push(1),
+            _ => {}
+        }
+        if pending.len() > MAX_NESTING + 2 {
+            return Err("nested too deeply");
+        }
+    }
+    Ok(position)
 }
 
 /// Compares an input with its canonical re-encoding.

@@ -29,11 +29,19 @@ pub struct Limits {
     pub max_changes: usize,
     /// The longest string or byte string a field value may hold.
     pub max_value_bytes: usize,
+    /// How many ops may wait for missing parents at once; beyond it the oldest is evicted.
+    pub max_parked: u64,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_op_bytes: 1 << 20, max_parents: 64, max_changes: 10_000, max_value_bytes: 256 << 10 }
+        Limits {
+            max_op_bytes: 1 << 20,
+            max_parents: 64,
+            max_changes: 10_000,
+            max_value_bytes: 256 << 10,
+            max_parked: 10_000,
+        }
     }
 }
 

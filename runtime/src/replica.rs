@@ -13,10 +13,6 @@ use schemac::ir;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// How many ops may wait for missing parents at once. Beyond it, orphans are refused (the
-/// sender can offer them again once the parents are known).
-pub const MAX_PARKED: u64 = 10_000;
-
 /// Why an op from a peer was not accepted. Every variant that has decoded far enough names
 /// the op.
 #[derive(Debug, thiserror::Error)]
@@ -42,10 +38,10 @@ pub enum IngestError {
     UnknownSchema { op: OpHash, schema: String },
     #[error("op {op}: {error}")]
     Payload { op: OpHash, error: Box<PayloadError> },
-    #[error("op {op}: waits for missing parents, but {limit} ops are already waiting")]
-    ParkingFull { op: OpHash, limit: u64 },
     #[error("op {op}: rejected before: {reason}")]
     PreviouslyRejected { op: OpHash, reason: String },
+    #[error("op {op}: its parent {parent} was rejected")]
+    RejectedParent { op: OpHash, parent: OpHash },
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -62,8 +58,8 @@ impl IngestError {
             | IngestError::Depth { op, .. }
             | IngestError::UnknownSchema { op, .. }
             | IngestError::Payload { op, .. }
-            | IngestError::ParkingFull { op, .. }
-            | IngestError::PreviouslyRejected { op, .. } => Some(*op),
+            | IngestError::PreviouslyRejected { op, .. }
+            | IngestError::RejectedParent { op, .. } => Some(*op),
             IngestError::TooLarge { .. } | IngestError::Decode(_) | IngestError::Storage(_) => None,
         }
     }
@@ -76,6 +72,7 @@ impl IngestError {
             IngestError::WrongDatabase { .. }
                 | IngestError::Genesis { .. }
                 | IngestError::OverLimit { .. }
+                | IngestError::RejectedParent { .. }
                 | IngestError::Sequence { .. }
                 | IngestError::Depth { .. }
                 | IngestError::Payload { .. }
@@ -141,6 +138,8 @@ pub enum OpenError {
     WrongSuite { found: String, expected: &'static str },
     #[error("the store's schema {hash} cannot be read: {reason}")]
     Schema { hash: String, reason: String },
+    #[error("the store has layout version {found}; this program reads version {expected}")]
+    Format { found: u64, expected: u64 },
 }
 
 /// One replica of one database.
@@ -242,6 +241,10 @@ impl Replica {
         let database = store::open_database(&storage, false)?;
         let (id, suite_name) = store::read_meta(&database)?;
         let id = id.ok_or(OpenError::Uninitialised)?;
+        let format = store::read_format(&database)?;
+        if format != store::STORE_FORMAT {
+            return Err(OpenError::Format { found: format, expected: store::STORE_FORMAT });
+        }
         if suite_name.as_deref() != Some(suite.name()) {
             return Err(OpenError::WrongSuite { found: suite_name.unwrap_or_default(), expected: suite.name() });
         }
@@ -271,6 +274,13 @@ impl Replica {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// The same replica with other limits (tests, or nodes with other resources). Peers must
+    /// agree on the size limits, or they will refuse each other's ops.
+    pub fn with_limits(mut self, limits: Limits) -> Replica {
+        self.limits = limits;
+        self
     }
 
     /// The hash of [`Replica::schema`].
@@ -483,7 +493,7 @@ impl Replica {
                 let outcome = self.ingest_one(&mut tables, op, payload);
                 if let Err(error) = &outcome {
                     if error.is_permanent() {
-                        tables.rejected.insert(&hash.0, error.to_string().as_str())?;
+                        reject(&mut tables, hash, &error.to_string())?;
                     }
                     if let Err(IngestError::Storage(error)) = outcome {
                         return Err(error);
@@ -548,31 +558,26 @@ impl Replica {
         while let Some(parent) = queue.pop() {
             let mut waiting = Vec::new();
             for entry in tables.waiting.remove_all(&parent.0)? {
-                waiting.push(*entry?.value());
+                waiting.push(OpHash(*entry?.value()));
             }
             for child in waiting {
-                let Some(bytes) = tables.parked.get(&child)?.map(|bytes| bytes.value().to_vec()) else {
-                    continue;
-                };
-                let op = Op::decode(&bytes)?;
-                let still_missing = self.missing_parents(tables, &op)?;
-                if !still_missing.is_empty() {
+                let Some(bytes) = unpark(tables, &child)? else { continue };
+                // Parked ops were decoded and verified before they were parked.
+                let Ok(op) = Op::decode(&bytes) else { continue };
+                if !self.missing_parents(tables, &op)?.is_empty() {
+                    // Still waiting for another parent, whose `waiting` entry is still there.
+                    park(tables, &child, &bytes, self.limits.max_parked)?;
                     continue;
                 }
-                tables.parked.remove(&child)?;
-                let verified = op::verify(self.suite.as_ref(), vec![(op, bytes)]).pop();
-                let Some(Ok(verified)) = verified else {
-                    continue;
-                };
+                let Some(Ok(verified)) = op::verify(self.suite.as_ref(), vec![(op, bytes)]).pop() else { continue };
                 let payload = self.check_payload(&verified);
                 match self.check_and_append(tables, &verified, payload) {
                     Ok(Ingested::Accepted(hash) | Ingested::Equivocation { op: hash, .. }) => queue.push(hash),
                     Ok(_) => {}
-                    Err(error) if error.is_permanent() => {
-                        tables.rejected.insert(&child, error.to_string().as_str())?;
-                    }
                     Err(IngestError::Storage(error)) => return Err(error.into()),
-                    Err(_) => {}
+                    Err(error) if error.is_permanent() => reject(tables, child, &error.to_string())?,
+                    // Refused for now (an unknown schema, say): it waits again, until evicted.
+                    Err(_) => park(tables, &child, verified.bytes(), self.limits.max_parked)?,
                 }
             }
         }
@@ -624,13 +629,17 @@ impl Replica {
                 }
             }
         }
-        // Parents present, or the op waits for them.
+        // Parents present, or the op waits for them (unless one was rejected for good).
         let missing = self.missing_parents(tables, op)?;
         if !missing.is_empty() {
-            if tables.parked.len()? >= MAX_PARKED {
-                return Err(IngestError::ParkingFull { op: hash, limit: MAX_PARKED });
+            if !tables.rejected.is_empty()? {
+                for parent in &missing {
+                    if tables.rejected.get(&parent.0)?.is_some() {
+                        return Err(IngestError::RejectedParent { op: hash, parent: *parent });
+                    }
+                }
             }
-            tables.parked.insert(&hash.0, verified.bytes())?;
+            park(tables, &hash, verified.bytes(), self.limits.max_parked)?;
             for parent in &missing {
                 tables.waiting.insert(&parent.0, &hash.0)?;
             }
@@ -733,6 +742,12 @@ impl Replica {
         Ok(heads)
     }
 
+    /// Whether the log holds an op.
+    pub fn contains(&self, hash: &OpHash) -> Result<bool, StorageError> {
+        let transaction = self.database.begin_read()?;
+        Ok(ReadTables::open(&transaction)?.local_of(hash)?.is_some())
+    }
+
     /// How many ops the log holds.
     pub fn op_count(&self) -> Result<u64, StorageError> {
         let transaction = self.database.begin_read()?;
@@ -787,6 +802,65 @@ impl Replica {
     pub fn check_integrity(&self) -> Result<(), StorageError> {
         store::check_integrity(&self.database)
     }
+}
+
+/// Parks an op: stores it apart with its arrival number. When `limit` ops already wait, the
+/// oldest is evicted (and forgotten: a peer offers it again once its parents are known).
+fn park(tables: &mut WriteTables, hash: &OpHash, bytes: &[u8], limit: u64) -> Result<(), StorageError> {
+    while tables.parked.len()? >= limit.max(1) {
+        let oldest = tables.parked_queue.first()?.map(|(arrival, hash)| (arrival.value(), OpHash(*hash.value())));
+        let Some((arrival, evicted)) = oldest else { break };
+        tables.parked_queue.remove(arrival)?;
+        if let Some(evicted_bytes) = unpark(tables, &evicted)? {
+            if let Ok(op) = Op::decode(&evicted_bytes) {
+                for parent in &op.parents {
+                    tables.waiting.remove(&parent.0, &evicted.0)?;
+                }
+            }
+        }
+    }
+    let arrival = tables.parked_queue.last()?.map_or(0, |(arrival, _)| arrival.value() + 1);
+    let mut record = Vec::with_capacity(8 + bytes.len());
+    record.extend_from_slice(&arrival.to_be_bytes());
+    record.extend_from_slice(bytes);
+    tables.parked.insert(&hash.0, record.as_slice())?;
+    tables.parked_queue.insert(arrival, &hash.0)?;
+    Ok(())
+}
+
+/// Takes a parked op out of the parked tables; returns its bytes.
+fn unpark(tables: &mut WriteTables, hash: &OpHash) -> Result<Option<Vec<u8>>, StorageError> {
+    let Some(record) = tables.parked.remove(&hash.0)?.map(|record| record.value().to_vec()) else { return Ok(None) };
+    if record.len() < 8 {
+        return Err(StorageError::Corrupt("a parked op has no arrival number".into()));
+    }
+    let (arrival, bytes) = record.split_at(8);
+    tables.parked_queue.remove(store::read_u64(arrival)?)?;
+    Ok(Some(bytes.to_vec()))
+}
+
+/// Records an op as rejected for good, and with it every parked op that waits for it.
+fn reject(tables: &mut WriteTables, hash: OpHash, reason: &str) -> Result<(), StorageError> {
+    tables.rejected.insert(&hash.0, reason)?;
+    let mut stack = vec![hash];
+    while let Some(rejected) = stack.pop() {
+        let mut children = Vec::new();
+        for entry in tables.waiting.remove_all(&rejected.0)? {
+            children.push(OpHash(*entry?.value()));
+        }
+        for child in children {
+            if let Some(bytes) = unpark(tables, &child)? {
+                if let Ok(op) = Op::decode(&bytes) {
+                    for parent in &op.parents {
+                        tables.waiting.remove(&parent.0, &child.0)?;
+                    }
+                }
+                tables.rejected.insert(&child.0, format!("its parent {rejected} was rejected").as_str())?;
+                stack.push(child);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// How many bytes of ops `ingest_stream` decodes into one batch at most: a decoded op takes

@@ -24,7 +24,7 @@
 //! | `depths` | (depth, local) → () |
 //! | `equivocators` | author number → lowest seq it equivocated at |
 //! | `rejected` | op hash → reason, for ops whose signed content is invalid |
-//! | `parked`, `waiting` | ops whose parents have not arrived, and what they wait for |
+//! | `parked`, `parked_queue`, `waiting` | ops whose parents have not arrived (arrival number, bytes), their arrival order (the oldest is evicted when full), and what they wait for |
 
 use crate::ids::{DatabaseId, Identity, OpHash};
 use redb::{Database, MultimapTableDefinition, ReadableTable, ReadableTableMetadata, TableDefinition};
@@ -43,6 +43,7 @@ pub(crate) const DEPTHS: TableDefinition<(u64, u64), ()> = TableDefinition::new(
 pub(crate) const EQUIVOCATORS: TableDefinition<u32, u64> = TableDefinition::new("equivocators");
 pub(crate) const REJECTED: TableDefinition<&[u8; 32], &str> = TableDefinition::new("rejected");
 pub(crate) const PARKED: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("parked");
+pub(crate) const PARKED_QUEUE: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("parked_queue");
 pub(crate) const WAITING: MultimapTableDefinition<&[u8; 32], &[u8; 32]> = MultimapTableDefinition::new("waiting");
 
 pub(crate) const META_DATABASE: &str = "database";
@@ -455,6 +456,7 @@ pub(crate) struct WriteTables<'txn> {
     pub equivocators: redb::Table<'txn, u32, u64>,
     pub rejected: redb::Table<'txn, &'static [u8; 32], &'static str>,
     pub parked: redb::Table<'txn, &'static [u8; 32], &'static [u8]>,
+    pub parked_queue: redb::Table<'txn, u64, &'static [u8; 32]>,
     pub waiting: redb::MultimapTable<'txn, &'static [u8; 32], &'static [u8; 32]>,
     /// This transaction's new hash-index entries, inserted sorted by [`WriteTables::finish`].
     pending_hashes: std::collections::HashMap<OpHash, u64>,
@@ -518,6 +520,7 @@ impl<'txn> WriteTables<'txn> {
             equivocators: transaction.open_table(EQUIVOCATORS)?,
             rejected: transaction.open_table(REJECTED)?,
             parked: transaction.open_table(PARKED)?,
+            parked_queue: transaction.open_table(PARKED_QUEUE)?,
             waiting: transaction.open_multimap_table(WAITING)?,
             pending_hashes: std::collections::HashMap::new(),
             next_local: None,
@@ -643,6 +646,16 @@ pub(crate) fn read_meta(database: &Database) -> Result<(Option<DatabaseId>, Opti
         None => None,
     };
     Ok((database_id, suite))
+}
+
+/// The layout version recorded when the store was created (0 when missing).
+pub(crate) fn read_format(database: &Database) -> Result<u64, StorageError> {
+    let transaction = database.begin_read()?;
+    let meta = transaction.open_table(META)?;
+    match meta.get(META_FORMAT)? {
+        Some(bytes) => read_u64(bytes.value()),
+        None => Ok(0),
+    }
 }
 
 /// Checks that the tables agree with each other; returns a description of the first problem.

@@ -101,7 +101,16 @@ fn validate_change(schema: &ir::Schema, index: usize, change: &Change, limits: &
                     }
                 }
             }
-            check_constraints(collection, collection_name, index, &given)
+            // The row after the insert: fields left out start null, empty or at zero.
+            let empty_values: Vec<(&str, Value)> = collection
+                .fields
+                .iter()
+                .filter(|field| !given.contains_key(field.name.as_str()))
+                .filter_map(|field| empty_value(&field.ty).map(|value| (field.name.as_str(), value)))
+                .collect();
+            let mut row = given.clone();
+            row.extend(empty_values.iter().map(|(name, value)| (*name, value)));
+            check_constraints(collection, collection_name, index, &row)
         }
         Change::Update { edits, .. } => {
             let mut assigned: BTreeMap<&str, &Value> = BTreeMap::new();
@@ -181,6 +190,17 @@ fn check_constraints(
         }
     }
     Ok(())
+}
+
+/// The value a field left out of an insert starts with, for the types that may be left out.
+fn empty_value(ty: &Type) -> Option<Value> {
+    match ty {
+        Type::Optional(_) => Some(Value::Null),
+        Type::Set(_) | Type::List(_) => Some(Value::Array(Vec::new())),
+        Type::Map(_) => Some(Value::Map(Vec::new())),
+        Type::Counter => Some(Value::Int(0)),
+        _ => None,
+    }
 }
 
 /// Fields that an insert may leave out: they start null, empty or at zero.

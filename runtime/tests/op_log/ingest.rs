@@ -348,3 +348,44 @@ fn local_writes_respect_the_limits_peers_enforce() {
     assert!(matches!(fixture.replica.write(&author, vec![change]), Err(cairn::WriteError::TooLarge { .. })));
     assert_eq!(fixture.replica.op_count().expect("count"), count);
 }
+
+#[test]
+fn parking_is_bounded_and_children_of_rejected_ops_are_rejected() {
+    let fixture = Fixture::new(suites()[0].clone());
+    let limits = cairn::op::Limits { max_parked: 3, ..*fixture.replica.limits() };
+    let replica = fixture.join().with_limits(limits);
+    // Five orphans from a flooding author: only the three newest stay parked.
+    let flooder = fixture.keypair();
+    let orphans: Vec<VerifiedOp> = (0..5u8)
+        .map(|index| {
+            Draft::new(fixture.replica.id(), 1, vec![OpHash([index; 32])], 2).sign(fixture.suite.as_ref(), &flooder)
+        })
+        .collect();
+    for orphan in &orphans {
+        assert!(matches!(ingest(&replica, orphan), Ok(Ingested::Parked { .. })));
+    }
+    // An honest chain delivered children first still completes: its ops evict the orphans.
+    let author = fixture.keypair();
+    let first = fixture.replica.write(&author, vec![insert("one")]).expect("write");
+    let second = fixture.replica.write(&author, vec![insert("two")]).expect("write");
+    assert!(matches!(ingest(&replica, &second), Ok(Ingested::Parked { .. })));
+    assert!(matches!(ingest(&replica, &first), Ok(Ingested::Parked { .. })));
+    let genesis = fixture.replica.log().expect("log").remove(0).bytes;
+    assert!(matches!(replica.ingest(&genesis), Ok(Ingested::Accepted(_))));
+    assert_eq!(replica.op_count().expect("count"), 3);
+    replica.check_integrity().expect("integrity");
+
+    // A child waiting for an op that turns out invalid is rejected with it, and so is a child
+    // that arrives after the parent was rejected.
+    let bad_author = fixture.keypair();
+    let mut bad = Draft::new(fixture.replica.id(), 1, vec![fixture.genesis()], 2);
+    bad.payload = Payload::Changes(vec![Change::Insert { collection: "Nope".into(), fields: vec![] }]);
+    let bad = bad.sign(fixture.suite.as_ref(), &bad_author);
+    let child = Draft::new(fixture.replica.id(), 2, vec![bad.hash()], 3).sign(fixture.suite.as_ref(), &bad_author);
+    assert!(matches!(ingest(&replica, &child), Ok(Ingested::Parked { .. })));
+    assert!(matches!(ingest(&replica, &bad), Err(IngestError::Payload { .. })));
+    assert!(matches!(ingest(&replica, &child), Err(IngestError::PreviouslyRejected { .. })));
+    let late_child =
+        Draft::new(fixture.replica.id(), 1, vec![bad.hash()], 3).sign(fixture.suite.as_ref(), &fixture.keypair());
+    assert!(matches!(ingest(&replica, &late_child), Err(IngestError::RejectedParent { .. })));
+}
