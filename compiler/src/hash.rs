@@ -8,7 +8,7 @@ use crate::ir;
 
 mod canonical_cbor;
 
-pub use canonical_cbor::{to_canonical_cbor, write_head, EncodeError};
+pub use canonical_cbor::{major, to_canonical_cbor, write_head, EncodeError};
 
 /// A schema's identity, printed `blake3:<64 lowercase hex digits>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -53,12 +53,7 @@ pub struct Writer {
     pub bytes: Vec<u8>,
 }
 
-const UNSIGNED: u8 = 0;
-const NEGATIVE: u8 = 1;
-const BYTES: u8 = 2;
-const TEXT: u8 = 3;
-const ARRAY: u8 = 4;
-const MAP: u8 = 5;
+use schemac::hash::major::{ARRAY, BYTES, MAP, NEGATIVE, TEXT, UNSIGNED};
 
 impl Writer {
     pub fn new() -> Writer {

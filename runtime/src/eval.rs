@@ -40,16 +40,7 @@ fn evaluate<'v>(expr: &Expr, row: &dyn Fn(&str) -> Option<&'v Value>) -> Option<
         Expr::Literal(value) => literal(value),
         Expr::Field { row: RowRef::Subject, path } => {
             let (first, rest) = path.split_first()?;
-            let mut current = row(first)?.clone();
-            for segment in rest {
-                current = match current {
-                    Value::Map(entries) => {
-                        entries.into_iter().find(|(key, _)| key == segment).map_or(Value::Null, |(_, value)| value)
-                    }
-                    _ => Value::Null,
-                };
-            }
-            current
+            record_path(row(first)?.clone(), rest)
         }
         Expr::Not(inner) => Value::Bool(!truthy(&evaluate(inner, row)?)),
         Expr::And(left, right) => Value::Bool(truthy(&evaluate(left, row)?) && truthy(&evaluate(right, row)?)),
@@ -66,16 +57,34 @@ fn evaluate<'v>(expr: &Expr, row: &dyn Fn(&str) -> Option<&'v Value>) -> Option<
             }
             Value::Bool(found)
         }
-        Expr::Len(inner) => match evaluate(inner, row)? {
-            Value::Text(text) => Value::Int(text.chars().count() as i64),
-            Value::Bytes(bytes) => Value::Int(bytes.len() as i64),
-            Value::Array(items) => Value::Int(items.len() as i64),
-            Value::Map(entries) => Value::Int(entries.len() as i64),
-            _ => Value::Null,
-        },
+        Expr::Len(inner) => length(evaluate(inner, row)?),
         // The checker allows nothing else in a check.
         Expr::Field { .. } | Expr::RowId(_) | Expr::OpAuthor | Expr::DbFounder | Expr::Exists { .. } => return None,
     })
+}
+
+/// Follows record fields from a field's value: `address.city`. A missing step gives null.
+pub(crate) fn record_path(mut value: Value, path: &[String]) -> Value {
+    for segment in path {
+        value = match value {
+            Value::Map(entries) => {
+                entries.into_iter().find(|(key, _)| key == segment).map_or(Value::Null, |(_, value)| value)
+            }
+            _ => Value::Null,
+        };
+    }
+    value
+}
+
+/// `len()`: characters of a string, bytes of bytes, elements of a list, set or map.
+pub(crate) fn length(value: Value) -> Value {
+    match value {
+        Value::Text(text) => Value::Int(text.chars().count() as i64),
+        Value::Bytes(bytes) => Value::Int(bytes.len() as i64),
+        Value::Array(items) => Value::Int(items.len() as i64),
+        Value::Map(entries) => Value::Int(entries.len() as i64),
+        _ => Value::Null,
+    }
 }
 
 pub(crate) fn compare(op: Comparison, left: &Value, right: &Value) -> bool {

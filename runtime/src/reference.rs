@@ -551,16 +551,7 @@ impl Scope<'_> {
             Expr::Field { row, path } => {
                 let Some(row) = self.row_of(row) else { return Value::Null };
                 let Some((first, rest)) = path.split_first() else { return Value::Null };
-                let mut value = row.field(first);
-                for segment in rest {
-                    value = match value {
-                        Value::Map(entries) => {
-                            entries.into_iter().find(|(key, _)| key == segment).map_or(Value::Null, |(_, value)| value)
-                        }
-                        _ => Value::Null,
-                    };
-                }
-                value
+                crate::eval::record_path(row.field(first), rest)
             }
             Expr::RowId(RowRef::Subject | RowRef::Old | RowRef::New) => Value::Bytes(self.subject_id.0.to_vec()),
             Expr::RowId(RowRef::Bound(name)) => match self.bound.iter().rev().find(|(bound, _)| bound == name) {
@@ -581,13 +572,7 @@ impl Scope<'_> {
                 let value = self.evaluate(value);
                 Value::Bool(options.iter().any(|option| self.evaluate(option) == value))
             }
-            Expr::Len(inner) => match self.evaluate(inner) {
-                Value::Text(text) => Value::Int(text.chars().count() as i64),
-                Value::Bytes(bytes) => Value::Int(bytes.len() as i64),
-                Value::Array(items) => Value::Int(items.len() as i64),
-                Value::Map(entries) => Value::Int(entries.len() as i64),
-                _ => Value::Null,
-            },
+            Expr::Len(inner) => crate::eval::length(self.evaluate(inner)),
             Expr::Exists { collection, variable, condition } => {
                 let found = self.state.rows.iter().any(|(id, row)| {
                     if row.collection != *collection || !self.state.is_visible(id) {

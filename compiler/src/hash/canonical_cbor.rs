@@ -51,13 +51,18 @@ pub fn to_canonical_cbor<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, En
     Ok(encoder.out)
 }
 
-const UNSIGNED: u8 = 0;
-const NEGATIVE: u8 = 1;
-const BYTES: u8 = 2;
-const TEXT: u8 = 3;
-const ARRAY: u8 = 4;
-const MAP: u8 = 5;
-const SIMPLE: u8 = 7;
+/// CBOR major types (RFC 8949 §3.1), shared with the runtime's op encoding.
+pub mod major {
+    pub const UNSIGNED: u8 = 0;
+    pub const NEGATIVE: u8 = 1;
+    pub const BYTES: u8 = 2;
+    pub const TEXT: u8 = 3;
+    pub const ARRAY: u8 = 4;
+    pub const MAP: u8 = 5;
+    pub const SIMPLE: u8 = 7;
+}
+
+use major::{ARRAY, BYTES, MAP, NEGATIVE, SIMPLE, TEXT, UNSIGNED};
 
 struct Encoder {
     out: Vec<u8>,
