@@ -261,6 +261,10 @@ impl Replica {
                 schemas.insert(*hash.value(), schema);
             }
         }
+        // Every later call relies on the replica having its schema.
+        if schemas.is_empty() {
+            return Err(OpenError::Schema { hash: "(none)".into(), reason: "the store holds no schema".into() });
+        }
         Ok(Replica { database, suite, id, schemas, limits: Limits::default() })
     }
 
