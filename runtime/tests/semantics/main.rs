@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 mod chat;
 mod fields;
+mod properties;
 
 /// Builds histories op by op.
 pub struct Sim {
