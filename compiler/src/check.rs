@@ -544,9 +544,9 @@ fn check_record_cycles(scope: &Scope, diagnostics: &mut Vec<Diagnostic>) {
     }
 }
 
-fn lower_fields(
+fn lower_fields<'f>(
     scope: &Scope,
-    fields: &[ast::Field],
+    fields: impl IntoIterator<Item = &'f ast::Field>,
     table: &FieldTable,
     collection: Option<&str>,
     diagnostics: &mut Vec<Diagnostic>,
@@ -590,14 +590,10 @@ fn lower_collection(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> ir::Collection {
     let name = decl.name.text.as_str();
-    let own_fields: Vec<ast::Field> = decl
-        .members
-        .iter()
-        .filter_map(|member| match member {
-            ast::Member::Field(field) => Some(field.clone()),
-            _ => None,
-        })
-        .collect();
+    let own_fields = decl.members.iter().filter_map(|member| match member {
+        ast::Member::Field(field) => Some(field),
+        _ => None,
+    });
     let mut fields = Vec::new();
     if let Some(parent) = parent {
         fields.push(ir::Field {
@@ -611,7 +607,7 @@ fn lower_collection(
     }
     let empty = FieldTable::default();
     let table = scope.collection_fields.get(name).unwrap_or(&empty);
-    fields.extend(lower_fields(scope, &own_fields, table, Some(name), diagnostics));
+    fields.extend(lower_fields(scope, own_fields, table, Some(name), diagnostics));
     let mut rules = Vec::new();
     for member in &decl.members {
         if let ast::Member::Rule(rule) = member {
