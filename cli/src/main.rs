@@ -5,7 +5,7 @@
 //! JSON with `--json`; errors go to stderr with a non-zero exit code.
 
 use cairn::cbor::{Reader, Writer};
-use cairn::json::{insert_from_json, update_from_json};
+use cairn::json::{changes_from_json, update_from_json};
 use cairn::keys::{load_key, save_key, Keypair};
 use cairn::op::{Change, Payload};
 use cairn::{DatabaseId, Ed25519Blake3, IngestError, Ingested, OpHash, Replica, RowId, Storage};
@@ -52,7 +52,9 @@ enum Command {
         #[arg(long)]
         key: Option<PathBuf>,
     },
-    /// Insert a row (a JSON object of fields); prints the new row id and op hash.
+    /// Insert a row (a JSON object of fields), or write several changes as one op (a JSON
+    /// array of {"insert": {…}}, {"update": "row:…", "fields": {…}}, {"delete": "row:…"}, each
+    /// with an optional "collection"); prints the row id(s) and the op hash.
     Put {
         dir: PathBuf,
         collection: String,
@@ -203,10 +205,19 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             let replica = open(dir)?;
             let keypair = load_key(&key_path(dir, key), &Ed25519Blake3)?;
             let json: Json = serde_json::from_str(row)?;
-            let change = insert_from_json(replica.schema(), collection, &json, &keypair.identity)?;
-            let op = replica.write(&keypair, vec![change])?;
-            let id = replica.row_id(&op.hash(), 0);
-            print(cli, json!({ "id": id.to_string(), "op": op.hash().to_string() }), format!("{id} {}", op.hash()));
+            let changes = changes_from_json(replica.schema(), collection, &json, &keypair.identity)?;
+            let op = replica.write(&keypair, changes)?;
+            let ids: Vec<String> = replica.touched_rows(&op).iter().map(RowId::to_string).collect();
+            if json.is_array() {
+                print(
+                    cli,
+                    json!({ "ids": ids, "op": op.hash().to_string() }),
+                    format!("{} {}", ids.join(" "), op.hash()),
+                );
+            } else {
+                let id = ids.first().cloned().unwrap_or_default();
+                print(cli, json!({ "id": id, "op": op.hash().to_string() }), format!("{id} {}", op.hash()));
+            }
         }
         Command::Update { dir, collection, id, changes, key } => {
             let replica = open(dir)?;

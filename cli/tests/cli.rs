@@ -93,6 +93,22 @@ fn a_database_round_trip_through_every_command() {
         "--key",
         &guest_key,
     ]));
+    // Several changes, across collections, as one op.
+    let batch = json(&cairn(&[
+        "--json",
+        "put",
+        &node,
+        "Channel",
+        &format!(
+            r#"[{{"insert": {{"name": "random", "owner": "{founder}"}}}}, {{"collection": "Membership", "insert": {{"channel": "{channel_id}", "member": "{founder}", "role": "admin"}}}}, {{"update": "{channel_id}", "fields": {{"topic": "batch"}}}}]"#
+        ),
+    ]));
+    let ids = batch["ids"].as_array().expect("ids");
+    assert_eq!(ids.len(), 3);
+    assert_eq!(ids[2].as_str(), Some(channel_id.as_str()));
+    assert!(!cairn(&["put", &node, "Channel", r#"[{"insert": {"name": "ok"}}, {"remove": "row:00"}]"#])
+        .status
+        .success());
     let updated = json(&cairn(&["--json", "update", &node, "Channel", &channel_id, r#"{"topic": "everything"}"#]));
     assert_eq!(text(&updated, "id"), channel_id);
     let deleted =
@@ -112,7 +128,7 @@ fn a_database_round_trip_through_every_command() {
         .lines()
         .map(|line| serde_json::from_str(line).expect("JSON line"))
         .collect();
-    assert_eq!(lines.len(), 5, "genesis and four writes");
+    assert_eq!(lines.len(), 6, "genesis and five writes");
     assert_eq!(lines[0]["kind"], "genesis");
     assert_eq!(text(&lines[0], "hash"), database);
     for line in &lines {
@@ -129,10 +145,10 @@ fn a_database_round_trip_through_every_command() {
     let imported = json(&cairn_with_stdin(&["--json", "import", &copy], &export.stdout));
     assert_eq!(
         (imported["accepted"].as_u64(), imported["duplicate"].as_u64(), imported["rejected"].as_u64()),
-        (Some(5), Some(0), Some(0))
+        (Some(6), Some(0), Some(0))
     );
     let again = json(&cairn_with_stdin(&["--json", "import", &copy], &export.stdout));
-    assert_eq!(again["duplicate"].as_u64(), Some(5));
+    assert_eq!(again["duplicate"].as_u64(), Some(6));
     let copy_log = cairn(&["--json", "log", &copy]);
     let copy_hashes: std::collections::BTreeSet<String> = String::from_utf8_lossy(&copy_log.stdout)
         .lines()

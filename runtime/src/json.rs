@@ -291,3 +291,45 @@ pub fn update_from_json(
     }
     Ok(crate::op::Change::Update { collection: collection_name.to_owned(), row, edits })
 }
+
+/// The changes of `cairn put`: one row (an object) to insert into `collection`, or an array of
+/// changes, each `{"insert": {fields}}`, `{"update": "row:…", "fields": {…}}` or
+/// `{"delete": "row:…"}`, with `"collection"` naming another collection than the default.
+pub fn changes_from_json(
+    schema: &ir::Schema,
+    collection: &str,
+    json: &Json,
+    author: &Identity,
+) -> Result<Vec<crate::op::Change>, RowJsonError> {
+    let Json::Array(items) = json else {
+        return Ok(vec![insert_from_json(schema, collection, json, author)?]);
+    };
+    let mut changes = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let object = fields_of(item)?;
+        let malformed = |reason: &str| RowJsonError::Edit { field: format!("[{index}]"), reason: reason.to_owned() };
+        let target = match object.get("collection") {
+            Some(Json::String(name)) => name.as_str(),
+            Some(_) => return Err(malformed("`collection` is a collection name")),
+            None => collection,
+        };
+        let row_of = |value: &Json| -> Result<RowId, RowJsonError> {
+            value.as_str().and_then(|text| text.parse().ok()).ok_or_else(|| malformed("a row id looks like `row:…`"))
+        };
+        let change = if let Some(fields) = object.get("insert") {
+            insert_from_json(schema, target, fields, author)?
+        } else if let Some(row) = object.get("update") {
+            let fields = object.get("fields").ok_or_else(|| malformed("an update needs `fields`"))?;
+            update_from_json(schema, target, row_of(row)?, fields)?
+        } else if let Some(row) = object.get("delete") {
+            if !schema.collections.contains_key(target) {
+                return Err(RowJsonError::UnknownCollection(target.to_owned()));
+            }
+            crate::op::Change::Delete { collection: target.to_owned(), row: row_of(row)? }
+        } else {
+            return Err(malformed("a change is {\"insert\": …}, {\"update\": …, \"fields\": …} or {\"delete\": …}"));
+        };
+        changes.push(change);
+    }
+    Ok(changes)
+}

@@ -21,5 +21,5 @@ pub use crypto::{CryptoSuite, Ed25519Blake3};
 pub use ids::{DatabaseId, Identity, OpHash, RowId};
 pub use keys::Keypair;
 pub use op::{Change, Edit, Op, VerifiedOp};
-pub use replica::{IngestError, Ingested, Replica, WriteError};
+pub use replica::{IngestError, Ingested, Replica, Transaction, WriteError};
 pub use store::Storage;

@@ -379,6 +379,34 @@ impl Replica {
         Ok(op)
     }
 
+    /// Writes the changes a closure adds to a [`Transaction`] as one op: all take effect or
+    /// none. Returns the op and, for each change in order, the row it touches (the new row's id
+    /// for an insert).
+    pub fn transaction(
+        &self,
+        author: &Keypair,
+        build: impl FnOnce(&mut Transaction),
+    ) -> Result<(VerifiedOp, Vec<RowId>), WriteError> {
+        let mut transaction = Transaction { changes: Vec::new() };
+        build(&mut transaction);
+        let op = self.write(author, transaction.changes)?;
+        let rows = self.touched_rows(&op);
+        Ok((op, rows))
+    }
+
+    /// For each change of an op, the row it inserts, updates or deletes.
+    pub fn touched_rows(&self, op: &VerifiedOp) -> Vec<RowId> {
+        let Payload::Changes(changes) = &op.op().payload else { return Vec::new() };
+        changes
+            .iter()
+            .enumerate()
+            .map(|(index, change)| match change {
+                Change::Insert { .. } => self.row_id(&op.hash(), index as u32),
+                Change::Update { row, .. } | Change::Delete { row, .. } => *row,
+            })
+            .collect()
+    }
+
     /// The id of the row that the `index`-th change of `op` inserted.
     pub fn row_id(&self, op: &OpHash, index: u32) -> RowId {
         op::row_id(self.suite.as_ref(), op, index)
@@ -936,6 +964,29 @@ pub struct StorageUsage {
     pub metadata_bytes: u64,
     /// Unused bytes inside allocated pages.
     pub fragmented_bytes: u64,
+}
+
+/// The changes of one op, gathered by [`Replica::transaction`].
+#[derive(Debug, Default)]
+pub struct Transaction {
+    changes: Vec<Change>,
+}
+
+impl Transaction {
+    pub fn insert(&mut self, collection: &str, fields: Vec<(String, Value)>) -> &mut Transaction {
+        self.changes.push(Change::Insert { collection: collection.to_owned(), fields });
+        self
+    }
+
+    pub fn update(&mut self, collection: &str, row: RowId, edits: Vec<op::Edit>) -> &mut Transaction {
+        self.changes.push(Change::Update { collection: collection.to_owned(), row, edits });
+        self
+    }
+
+    pub fn delete(&mut self, collection: &str, row: RowId) -> &mut Transaction {
+        self.changes.push(Change::Delete { collection: collection.to_owned(), row });
+        self
+    }
 }
 
 /// A batch after the checks that need no store: the results so far, and the verified ops.

@@ -389,3 +389,33 @@ fn parking_is_bounded_and_children_of_rejected_ops_are_rejected() {
         Draft::new(fixture.replica.id(), 1, vec![bad.hash()], 3).sign(fixture.suite.as_ref(), &fixture.keypair());
     assert!(matches!(ingest(&replica, &late_child), Err(IngestError::RejectedParent { .. })));
 }
+
+#[test]
+fn a_transaction_writes_several_rows_as_one_op() {
+    let fixture = Fixture::new(suites()[0].clone());
+    let author = fixture.keypair();
+    let first = fixture.replica.write(&author, vec![insert("first")]).expect("write");
+    let first_row = fixture.replica.row_id(&first.hash(), 0);
+    let (op, rows) = fixture
+        .replica
+        .transaction(&author, |tx| {
+            tx.insert("Note", vec![("text".into(), Value::Text("a".into()))])
+                .insert("Note", vec![("text".into(), Value::Text("b".into()))])
+                .update("Note", first_row, vec![cairn::Edit::Increment { field: "stars".into(), amount: 1 }])
+                .delete("Note", first_row);
+        })
+        .expect("transaction");
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0], fixture.replica.row_id(&op.hash(), 0));
+    assert_eq!(rows[1], fixture.replica.row_id(&op.hash(), 1));
+    assert_ne!(rows[0], rows[1]);
+    assert_eq!(&rows[2..], &[first_row, first_row]);
+    // One bad change refuses the whole batch, and nothing is written.
+    let count = fixture.replica.op_count().expect("count");
+    let refused = fixture.replica.transaction(&author, |tx| {
+        tx.insert("Note", vec![("text".into(), Value::Text("fine".into()))])
+            .insert("Note", vec![("text".into(), Value::Int(3))]);
+    });
+    assert!(matches!(refused, Err(cairn::WriteError::Payload(_))));
+    assert_eq!(fixture.replica.op_count().expect("count"), count);
+}
