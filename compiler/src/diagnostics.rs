@@ -68,6 +68,7 @@ codes! {
     E0112 => Error, "record types contain each other";
     E0113 => Error, "reserved field name";
     E0114 => Error, "unknown function";
+    E0115 => Error, "variable named like a special name";
     E0201 => Error, "mismatched types";
     E0202 => Error, "ordering comparison on a type without order";
     E0203 => Error, "condition is not a `bool`";

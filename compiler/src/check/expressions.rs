@@ -395,6 +395,17 @@ fn lower_exists(
         );
         return None;
     }
+    if matches!(variable.text.as_str(), "self" | "op" | "db" | "old" | "new") {
+        diagnostics.push(
+            Diagnostic::new(Code::E0115, variable.span.clone(), format!("`{}` cannot name a variable", variable.text))
+                .with_label("a special name in expressions")
+                .with_help(format!(
+                    "`{}` already means something in rules; call the row something else",
+                    variable.text
+                )),
+        );
+        return None;
+    }
     if let Some(outer) = context.variable(&variable.text) {
         diagnostics.push(
             Diagnostic::new(
