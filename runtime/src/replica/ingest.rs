@@ -1,0 +1,548 @@
+//! Ingest: ops from peers through every check of docs/SPEC.md §2.4, in order, one write
+//! transaction per batch; ops that wait for parents; ops rejected for good.
+
+use super::Replica;
+use crate::crypto::CryptoSuite;
+use crate::ids::{DatabaseId, Identity, OpHash};
+use crate::op::{self, Op, OpDecodeError, Payload, VerifiedOp};
+use crate::store::{self, InfoLookup, OpInfo, StorageError, WriteTables};
+use crate::validate::{self, PayloadError};
+use redb::{ReadableTable, ReadableTableMetadata};
+
+/// Why an op from a peer was not accepted. Every variant that has decoded far enough names
+/// the op.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    #[error("op of {size} bytes is over the limit of {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("op does not decode: {0}")]
+    Decode(#[from] OpDecodeError),
+    #[error("op {op}: bad signature by {author}")]
+    BadSignature { op: OpHash, author: Identity },
+    #[error("op {op}: belongs to database {found}, not {expected}")]
+    WrongDatabase { op: OpHash, expected: DatabaseId, found: String },
+    #[error("op {op}: {reason}")]
+    Genesis { op: OpHash, reason: &'static str },
+    #[error("op {op}: {reason}")]
+    OverLimit { op: OpHash, reason: String },
+    #[error("op {op}: broken author chain: {reason}")]
+    Sequence { op: OpHash, reason: String },
+    #[error("op {op}: depth is {found}, but its parents make it {expected}")]
+    Depth { op: OpHash, expected: u64, found: u64 },
+    #[error("op {op}: unknown schema {schema}")]
+    UnknownSchema { op: OpHash, schema: String },
+    #[error("op {op}: {error}")]
+    Payload { op: OpHash, error: Box<PayloadError> },
+    #[error("op {op}: rejected before: {reason}")]
+    PreviouslyRejected { op: OpHash, reason: String },
+    #[error("op {op}: its parent {parent} was rejected")]
+    RejectedParent { op: OpHash, parent: OpHash },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl IngestError {
+    /// The op this error is about, when it decoded far enough to have a hash.
+    pub fn op(&self) -> Option<OpHash> {
+        match self {
+            IngestError::BadSignature { op, .. }
+            | IngestError::WrongDatabase { op, .. }
+            | IngestError::Genesis { op, .. }
+            | IngestError::OverLimit { op, .. }
+            | IngestError::Sequence { op, .. }
+            | IngestError::Depth { op, .. }
+            | IngestError::UnknownSchema { op, .. }
+            | IngestError::Payload { op, .. }
+            | IngestError::PreviouslyRejected { op, .. }
+            | IngestError::RejectedParent { op, .. } => Some(*op),
+            IngestError::TooLarge { .. } | IngestError::Decode(_) | IngestError::Storage(_) => None,
+        }
+    }
+
+    /// Whether the failure is a property of the signed content itself, so the same op will
+    /// fail the same way everywhere and forever, and need not be fetched again.
+    fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            IngestError::WrongDatabase { .. }
+                | IngestError::Genesis { .. }
+                | IngestError::OverLimit { .. }
+                | IngestError::RejectedParent { .. }
+                | IngestError::Sequence { .. }
+                | IngestError::Depth { .. }
+                | IngestError::Payload { .. }
+        )
+    }
+}
+
+impl From<redb::StorageError> for IngestError {
+    fn from(error: redb::StorageError) -> IngestError {
+        IngestError::Storage(error.into())
+    }
+}
+
+/// The result of ingesting one op.
+pub type IngestResult = Result<Ingested, IngestError>;
+
+/// What became of an op that passed the checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingested {
+    Accepted(OpHash),
+    /// The replica already had it.
+    Duplicate(OpHash),
+    /// Valid so far, waiting for these parents; it is checked again when they arrive.
+    Parked {
+        op: OpHash,
+        missing: Vec<OpHash>,
+    },
+    /// Stored, but its author signed two ops with one sequence number; both are kept as
+    /// evidence and the author is flagged (see [`Replica::equivocators`]).
+    Equivocation {
+        op: OpHash,
+        other: OpHash,
+        author: Identity,
+        seq: u64,
+    },
+}
+
+impl Replica {
+    /// Ingests one op from a peer.
+    pub fn ingest(&self, bytes: &[u8]) -> Result<Ingested, IngestError> {
+        self.ingest_batch(&[bytes]).pop().unwrap_or_else(|| unreachable!("one result per op"))
+    }
+
+    /// Ingests ops from a peer in one transaction, verifying their signatures in one batch.
+    /// Returns one result per op, in order; ops may come in any order (children wait for their
+    /// parents within the batch and across batches).
+    pub fn ingest_batch(&self, batch: &[&[u8]]) -> Vec<IngestResult> {
+        let prepared = self.prepare(batch, true);
+        self.store_prepared(prepared)
+    }
+
+    /// Ingests a long sequence of ops in transactions of `batch_size`, verifying the next batch
+    /// on a second thread while the current one is stored. Same results as calling
+    /// [`Replica::ingest_batch`] on each batch in turn.
+    pub fn ingest_stream(&self, ops: &[&[u8]], batch_size: usize) -> Vec<IngestResult> {
+        let batch_size = batch_size.max(1);
+        let mut results = Vec::with_capacity(ops.len());
+        std::thread::scope(|scope| {
+            let (sender, receiver) = std::sync::mpsc::sync_channel::<Prepared>(1);
+            scope.spawn(move || {
+                for chunk in byte_bounded_batches(ops, batch_size) {
+                    if sender.send(self.prepare(chunk, false)).is_err() {
+                        break;
+                    }
+                }
+            });
+            for prepared in receiver {
+                results.extend(self.store_prepared(prepared));
+            }
+        });
+        results
+    }
+
+    /// Size limits, decoding, hash and signature: everything before the store is touched.
+    fn prepare(&self, batch: &[&[u8]], parallel: bool) -> Prepared {
+        let mut results: Vec<Option<IngestResult>> = (0..batch.len()).map(|_| None).collect();
+        let mut decoded = Vec::new();
+        let mut positions = Vec::new();
+        for (index, bytes) in batch.iter().enumerate() {
+            if bytes.len() > self.limits.max_op_bytes {
+                results[index] =
+                    Some(Err(IngestError::TooLarge { size: bytes.len(), limit: self.limits.max_op_bytes }));
+                continue;
+            }
+            match Op::decode(bytes) {
+                Ok(op) => {
+                    if let Some(reason) = op::size_problem(&op, &self.limits) {
+                        results[index] = Some(Err(IngestError::OverLimit { op: op.hash(self.suite.as_ref()), reason }));
+                        continue;
+                    }
+                    decoded.push((op, bytes.to_vec()));
+                    positions.push(index);
+                }
+                Err(error) => results[index] = Some(Err(error.into())),
+            }
+        }
+        let verified = if parallel {
+            verify_in_parallel(self.suite.as_ref(), decoded)
+        } else {
+            op::verify(self.suite.as_ref(), decoded)
+        };
+        let mut candidates = Vec::new();
+        for (index, result) in positions.into_iter().zip(verified) {
+            match result {
+                Ok(op) => {
+                    let payload = self.check_payload(&op);
+                    candidates.push(Candidate { index, op, payload });
+                }
+                Err(op::VerifyError::BadSignature { author }) => {
+                    let op = Op::decode(batch[index]).map(|op| op.hash(self.suite.as_ref())).unwrap_or(OpHash([0; 32]));
+                    results[index] = Some(Err(IngestError::BadSignature { op, author }));
+                }
+            }
+        }
+        Prepared { results, candidates }
+    }
+
+    /// Everything after the signature, in one write transaction.
+    fn store_prepared(&self, prepared: Prepared) -> Vec<IngestResult> {
+        let Prepared { mut results, candidates } = prepared;
+        match self.ingest_verified(candidates) {
+            Ok(outcomes) => {
+                for (index, outcome) in outcomes {
+                    results[index] = Some(outcome);
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                for result in results.iter_mut().filter(|result| result.is_none()) {
+                    *result = Some(Err(IngestError::Storage(StorageError::Transaction(message.clone()))));
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|result| {
+                result.unwrap_or_else(|| Err(IngestError::Storage(StorageError::Transaction("no result".into()))))
+            })
+            .collect()
+    }
+
+    fn ingest_verified(&self, candidates: Vec<Candidate>) -> Result<Vec<(usize, IngestResult)>, StorageError> {
+        let transaction = self.database.begin_write()?;
+        let mut outcomes = Vec::with_capacity(candidates.len());
+        {
+            let mut tables = WriteTables::open(&transaction)?;
+            for Candidate { index, op, payload } in candidates {
+                let hash = op.hash();
+                let outcome = self.ingest_one(&mut tables, op, payload);
+                if let Err(error) = &outcome {
+                    if error.is_permanent() {
+                        reject(&mut tables, hash, &error.to_string())?;
+                    }
+                    if let Err(IngestError::Storage(error)) = outcome {
+                        return Err(error);
+                    }
+                }
+                outcomes.push((index, outcome));
+            }
+            tables.finish()?;
+        }
+        transaction.commit()?;
+        Ok(outcomes)
+    }
+
+    /// Whether the op's schema is known and its payload valid against it. Needs no store, so it
+    /// runs before the write transaction (on the verifying thread, for `ingest_stream`).
+    fn check_payload(&self, verified: &VerifiedOp) -> Result<(), IngestError> {
+        let op = verified.op();
+        let hash = verified.hash();
+        let schema = self.schemas.get(&op.schema).ok_or_else(|| IngestError::UnknownSchema {
+            op: hash,
+            schema: format!("blake3:{}", crate::ids::to_hex(&op.schema)),
+        })?;
+        if let Payload::Changes(changes) = &op.payload {
+            validate::validate_changes(schema, changes, &self.limits)
+                .map_err(|error| IngestError::Payload { op: hash, error: Box::new(error) })?;
+        }
+        Ok(())
+    }
+
+    /// Checks and stores one verified op, then any parked ops that were waiting for it.
+    fn ingest_one(
+        &self,
+        tables: &mut WriteTables,
+        op: VerifiedOp,
+        payload: Result<(), IngestError>,
+    ) -> Result<Ingested, IngestError> {
+        let hash = op.hash();
+        if tables.local_of(&hash)?.is_some() {
+            return Ok(Ingested::Duplicate(hash));
+        }
+        if !tables.parked.is_empty()? && tables.parked.get(&hash.0)?.is_some() {
+            return Ok(Ingested::Parked { op: hash, missing: Vec::new() });
+        }
+        if !tables.rejected.is_empty()? {
+            if let Some(reason) = tables.rejected.get(&hash.0)? {
+                return Err(IngestError::PreviouslyRejected { op: hash, reason: reason.value().to_owned() });
+            }
+        }
+        let outcome = self.check_and_append(tables, &op, payload)?;
+        if matches!(outcome, Ingested::Accepted(_) | Ingested::Equivocation { .. }) {
+            self.release_waiting(tables, hash)?;
+        }
+        Ok(outcome)
+    }
+
+    /// Re-ingests parked ops whose last missing parent just arrived.
+    fn release_waiting(&self, tables: &mut WriteTables, arrived: OpHash) -> Result<(), IngestError> {
+        if tables.parked.is_empty()? {
+            return Ok(());
+        }
+        let mut queue = vec![arrived];
+        while let Some(parent) = queue.pop() {
+            let mut waiting = Vec::new();
+            for entry in tables.waiting.remove_all(&parent.0)? {
+                waiting.push(OpHash(*entry?.value()));
+            }
+            for child in waiting {
+                let Some(bytes) = unpark(tables, &child)? else { continue };
+                // Parked ops were decoded and verified before they were parked.
+                let Ok(op) = Op::decode(&bytes) else { continue };
+                if !self.missing_parents(tables, &op)?.is_empty() {
+                    // Still waiting for another parent, whose `waiting` entry is still there.
+                    park(tables, &child, &bytes, self.limits.max_parked)?;
+                    continue;
+                }
+                let Some(Ok(verified)) = op::verify(self.suite.as_ref(), vec![(op, bytes)]).pop() else { continue };
+                let payload = self.check_payload(&verified);
+                match self.check_and_append(tables, &verified, payload) {
+                    Ok(Ingested::Accepted(hash) | Ingested::Equivocation { op: hash, .. }) => queue.push(hash),
+                    Ok(_) => {}
+                    Err(IngestError::Storage(error)) => return Err(error.into()),
+                    Err(error) if error.is_permanent() => reject(tables, child, &error.to_string())?,
+                    // Refused for now (an unknown schema, say): it waits again, until evicted.
+                    Err(_) => park(tables, &child, verified.bytes(), self.limits.max_parked)?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn missing_parents(&self, tables: &WriteTables, op: &Op) -> Result<Vec<OpHash>, StorageError> {
+        let mut missing = Vec::new();
+        for parent in &op.parents {
+            if tables.local_of(parent)?.is_none() {
+                missing.push(*parent);
+            }
+        }
+        Ok(missing)
+    }
+
+    /// The checks after the signature, in the documented order, then the append.
+    fn check_and_append(
+        &self,
+        tables: &mut WriteTables,
+        verified: &VerifiedOp,
+        payload: Result<(), IngestError>,
+    ) -> Result<Ingested, IngestError> {
+        let op = verified.op();
+        let hash = verified.hash();
+        // Database id. The genesis op has none: its hash is the id.
+        match (&op.database, &op.payload) {
+            (None, Payload::Genesis { .. }) => {
+                if DatabaseId::from(hash) != self.id {
+                    return Err(IngestError::Genesis { op: hash, reason: "the genesis of another database" });
+                }
+                if op.seq != 1 || op.depth != 1 || !op.parents.is_empty() {
+                    return Err(IngestError::Genesis {
+                        op: hash,
+                        reason: "a genesis op has seq 1, depth 1 and no parents",
+                    });
+                }
+            }
+            (None, _) => return Err(IngestError::WrongDatabase { op: hash, expected: self.id, found: "none".into() }),
+            (Some(_), Payload::Genesis { .. }) => {
+                return Err(IngestError::Genesis { op: hash, reason: "only the first op of a database is a genesis" })
+            }
+            (Some(database), _) if *database != self.id => {
+                return Err(IngestError::WrongDatabase { op: hash, expected: self.id, found: database.to_string() })
+            }
+            (Some(_), _) => {
+                if op.parents.is_empty() {
+                    return Err(IngestError::Sequence { op: hash, reason: "only a genesis op has no parents".into() });
+                }
+            }
+        }
+        // Parents present, or the op waits for them (unless one was rejected for good).
+        let missing = self.missing_parents(tables, op)?;
+        if !missing.is_empty() {
+            if !tables.rejected.is_empty()? {
+                for parent in &missing {
+                    if tables.rejected.get(&parent.0)?.is_some() {
+                        return Err(IngestError::RejectedParent { op: hash, parent: *parent });
+                    }
+                }
+            }
+            park(tables, &hash, verified.bytes(), self.limits.max_parked)?;
+            for parent in &missing {
+                tables.waiting.insert(&parent.0, &hash.0)?;
+            }
+            return Ok(Ingested::Parked { op: hash, missing });
+        }
+        let mut parent_infos: Vec<OpInfo> = Vec::with_capacity(op.parents.len());
+        for parent in &op.parents {
+            let local = tables.local_of(parent)?.ok_or_else(|| StorageError::Corrupt("parent vanished".into()))?;
+            parent_infos.push(tables.info(local)?.ok_or_else(|| StorageError::Corrupt("parent without info".into()))?);
+        }
+        // Depth.
+        let expected_depth = 1 + parent_infos.iter().map(|info| info.depth).max().unwrap_or(0);
+        if op.depth != expected_depth {
+            return Err(IngestError::Depth { op: hash, expected: expected_depth, found: op.depth });
+        }
+        // Sequence: the author's previous op is a parent; equivocation is kept as evidence.
+        let author = match tables.known_author(&op.author)? {
+            Some(number) => number,
+            None => tables.author_number(&op.author)?,
+        };
+        let own_parents: Vec<&OpInfo> = parent_infos.iter().filter(|info| info.author == author).collect();
+        let sequence_error = |reason: String| IngestError::Sequence { op: hash, reason };
+        if op.seq == 0 {
+            return Err(sequence_error("sequence numbers start at 1".into()));
+        }
+        if op.seq == 1 {
+            if !own_parents.is_empty() {
+                return Err(sequence_error("the author's first op has one of the author's ops as a parent".into()));
+            }
+        } else {
+            if !own_parents.iter().any(|info| info.seq == op.seq - 1) {
+                return Err(sequence_error(format!("the author's op {} is not among the parents", op.seq - 1)));
+            }
+            if let Some(newer) = own_parents.iter().find(|info| info.seq >= op.seq) {
+                return Err(sequence_error(format!(
+                    "a parent is the author's op {}, not older than this one",
+                    newer.seq
+                )));
+            }
+        }
+        // Schema known; payload valid against it (checked before the transaction, reported
+        // here, in its place in the order).
+        payload?;
+        let existing = tables.chain_entries(author, op.seq)?;
+        let parent_locals: Vec<u64> = parent_infos.iter().map(|info| info.local).collect();
+        tables.append(&hash, verified.bytes(), op.depth, author, op.seq, &parent_locals)?;
+        if let Some(other_local) = existing.first() {
+            let other =
+                tables.info(*other_local)?.ok_or_else(|| StorageError::Corrupt("equivocation without info".into()))?;
+            let from = tables.equivocated_from(author)?.map_or(op.seq, |from| from.min(op.seq));
+            tables.equivocators.insert(author, from)?;
+            return Ok(Ingested::Equivocation { op: hash, other: other.hash, author: op.author, seq: op.seq });
+        }
+        Ok(Ingested::Accepted(hash))
+    }
+}
+
+/// Parks an op: stores it apart with its arrival number. When `limit` ops already wait, the
+/// oldest is evicted (and forgotten: a peer offers it again once its parents are known).
+fn park(tables: &mut WriteTables, hash: &OpHash, bytes: &[u8], limit: u64) -> Result<(), StorageError> {
+    while tables.parked.len()? >= limit.max(1) {
+        let oldest = tables.parked_queue.first()?.map(|(arrival, hash)| (arrival.value(), OpHash(*hash.value())));
+        let Some((arrival, evicted)) = oldest else { break };
+        tables.parked_queue.remove(arrival)?;
+        if let Some(evicted_bytes) = unpark(tables, &evicted)? {
+            if let Ok(op) = Op::decode(&evicted_bytes) {
+                for parent in &op.parents {
+                    tables.waiting.remove(&parent.0, &evicted.0)?;
+                }
+            }
+        }
+    }
+    let arrival = tables.parked_queue.last()?.map_or(0, |(arrival, _)| arrival.value() + 1);
+    let mut record = Vec::with_capacity(8 + bytes.len());
+    record.extend_from_slice(&arrival.to_be_bytes());
+    record.extend_from_slice(bytes);
+    tables.parked.insert(&hash.0, record.as_slice())?;
+    tables.parked_queue.insert(arrival, &hash.0)?;
+    Ok(())
+}
+
+/// Takes a parked op out of the parked tables; returns its bytes.
+fn unpark(tables: &mut WriteTables, hash: &OpHash) -> Result<Option<Vec<u8>>, StorageError> {
+    let Some(record) = tables.parked.remove(&hash.0)?.map(|record| record.value().to_vec()) else { return Ok(None) };
+    if record.len() < 8 {
+        return Err(StorageError::Corrupt("a parked op has no arrival number".into()));
+    }
+    let (arrival, bytes) = record.split_at(8);
+    tables.parked_queue.remove(store::read_u64(arrival)?)?;
+    Ok(Some(bytes.to_vec()))
+}
+
+/// Records an op as rejected for good, and with it every parked op that waits for it.
+fn reject(tables: &mut WriteTables, hash: OpHash, reason: &str) -> Result<(), StorageError> {
+    tables.rejected.insert(&hash.0, reason)?;
+    let mut stack = vec![hash];
+    while let Some(rejected) = stack.pop() {
+        let mut children = Vec::new();
+        for entry in tables.waiting.remove_all(&rejected.0)? {
+            children.push(OpHash(*entry?.value()));
+        }
+        for child in children {
+            if let Some(bytes) = unpark(tables, &child)? {
+                if let Ok(op) = Op::decode(&bytes) {
+                    for parent in &op.parents {
+                        tables.waiting.remove(&parent.0, &child.0)?;
+                    }
+                }
+                tables.rejected.insert(&child.0, format!("its parent {rejected} was rejected").as_str())?;
+                stack.push(child);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How many bytes of ops `ingest_stream` decodes into one batch at most: a decoded op takes
+/// several times its encoded size, and at most three batches are in memory at once.
+const MAX_BATCH_BYTES: usize = 16 << 20;
+
+/// Splits ops into batches of at most `count` ops and [`MAX_BATCH_BYTES`] bytes (a larger op
+/// gets a batch of its own).
+fn byte_bounded_batches<'o>(ops: &'o [&'o [u8]], count: usize) -> Vec<&'o [&'o [u8]]> {
+    let mut batches = Vec::new();
+    let mut start = 0;
+    while start < ops.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < ops.len() && end - start < count && (end == start || bytes + ops[end].len() <= MAX_BATCH_BYTES) {
+            bytes += ops[end].len();
+            end += 1;
+        }
+        batches.push(&ops[start..end]);
+        start = end;
+    }
+    batches
+}
+
+/// Below this many ops, one thread verifies them all: splitting costs more than it saves.
+const PARALLEL_VERIFY_THRESHOLD: usize = 64;
+
+/// Verifies ops in as many batches as the machine has cores, one batch per thread, keeping
+/// their order. Each batch uses the suite's batch verification; the result for each op is the
+/// same as verifying it alone.
+fn verify_in_parallel(suite: &dyn CryptoSuite, ops: Vec<(Op, Vec<u8>)>) -> Vec<Result<VerifiedOp, op::VerifyError>> {
+    let threads = std::thread::available_parallelism().map_or(1, |count| count.get());
+    if threads < 2 || ops.len() < PARALLEL_VERIFY_THRESHOLD {
+        return op::verify(suite, ops);
+    }
+    let chunk_size = ops.len().div_ceil(threads);
+    let mut chunks = Vec::with_capacity(threads);
+    let mut rest = ops;
+    while rest.len() > chunk_size {
+        let tail = rest.split_off(chunk_size);
+        chunks.push(rest);
+        rest = tail;
+    }
+    chunks.push(rest);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks.into_iter().map(|chunk| scope.spawn(move || op::verify(suite, chunk))).collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
+}
+
+/// A batch after the checks that need no store: the results so far, and the verified ops.
+struct Prepared {
+    results: Vec<Option<IngestResult>>,
+    candidates: Vec<Candidate>,
+}
+
+/// A verified op waiting for the write transaction, with the result of its payload check.
+struct Candidate {
+    index: usize,
+    op: VerifiedOp,
+    payload: Result<(), IngestError>,
+}
