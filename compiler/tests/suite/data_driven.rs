@@ -100,3 +100,19 @@ fn the_design_chat_example_is_in_schemas_verbatim() {
     let end = start + design[start..].find("```").expect("the example ends");
     assert_eq!(design[start..end].trim(), chat.trim());
 }
+
+#[test]
+fn the_design_migration_example_checks_against_the_chat_schema() {
+    let Ok(design) = std::fs::read_to_string(workspace_dir().join("../shared/DESIGN.md")) else {
+        eprintln!("../shared/DESIGN.md not found; nothing to compare schemas/chat_v2.schema with");
+        return;
+    };
+    let start = design.find("`migrate from").expect("DESIGN.md has the migration example") + 1;
+    let example = &design[start..start + design[start..].find('`').expect("the example ends")];
+    let chat = schemac::compile(&read(&workspace_dir().join("schemas/chat.schema")), None).ir.expect("chat compiles");
+    let with_hash = example.replace("blake3:…", &schemac::schema_hash(&chat).to_string());
+    let v2 = read(&workspace_dir().join("schemas/chat_v2.schema"));
+    assert!(v2.contains(&with_hash), "schemas/chat_v2.schema does not hold the design's migration:\n{with_hash}");
+    let (text, checked) = compile_path(&workspace_dir().join("schemas/chat_v2.schema"));
+    assert!(checked.diagnostics.is_empty(), "{}", render_all("chat_v2.schema", &text, &checked));
+}
