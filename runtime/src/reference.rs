@@ -170,6 +170,21 @@ impl State {
     }
 }
 
+/// Why an op is or is not effective (see [`History::explain`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    pub op: OpHash,
+    pub author: Identity,
+    pub effective: bool,
+    /// Whether its rules held in its author's view (its causal past).
+    pub admissible: bool,
+    /// The first change no rule allows (in the causal past if not admissible, otherwise in the
+    /// state it is judged in).
+    pub failing_change: Option<u32>,
+    /// The concurrent ops that defeated it.
+    pub defeated_by: Vec<OpHash>,
+}
+
 /// A history: ops closed under parents, in a topological order.
 pub struct History<'a> {
     schema: &'a ir::Schema,
@@ -416,16 +431,61 @@ impl<'a> History<'a> {
     /// Whether every change of the op is allowed by a rule in `state` (each change also seeing
     /// the op's earlier changes).
     fn rules_hold(&self, position: usize, state: &State) -> bool {
+        self.first_denied_change(position, state).is_none()
+    }
+
+    /// The first change of an op that no rule allows in `state`, if any.
+    fn first_denied_change(&self, position: usize, state: &State) -> Option<u32> {
         let (hash, op) = &self.ops[position];
-        let Payload::Changes(changes) = &op.payload else { return true };
+        let Payload::Changes(changes) = &op.payload else { return None };
         for (change_index, change) in changes.iter().enumerate() {
             let mut before = state.clone();
             self.apply(&mut before, position, 0..change_index);
             if !self.change_allowed(&before, position, hash, change_index as u32, change) {
-                return false;
+                return Some(change_index as u32);
             }
         }
-        true
+        None
+    }
+
+    /// Why an op is or is not effective: whether its author's view allowed it, the first change
+    /// that fails, and the concurrent ops that defeated it.
+    ///
+    /// `defeated_by` lists each op concurrent with this one whose absence (with its own future)
+    /// would make the op's rules hold. When no single op does, it lists every concurrent op:
+    /// the op falls to their combination.
+    pub fn explain(&self, hash: &OpHash) -> Option<Explanation> {
+        let position = self.ops.iter().position(|(candidate, _)| candidate == hash)?;
+        let all = self.everything();
+        let effective = self.effective_in(position, &all);
+        let author = self.ops[position].1.author;
+        let past_state = self.state_of(&self.past[position]);
+        if let Some(change) = self.first_denied_change(position, &past_state) {
+            return Some(Explanation {
+                op: *hash,
+                author,
+                effective,
+                admissible: false,
+                failing_change: Some(change),
+                defeated_by: Vec::new(),
+            });
+        }
+        let judged = all.minus(&self.future[position]);
+        let failing_change = self.first_denied_change(position, &self.state_of(&judged));
+        let mut defeated_by = Vec::new();
+        if failing_change.is_some() {
+            let concurrent: Vec<usize> = judged.minus(&self.past[position]).members().collect();
+            defeated_by = concurrent
+                .iter()
+                .filter(|other| self.rules_hold(position, &self.state_of(&judged.minus(&self.future[**other]))))
+                .map(|other| self.ops[*other].0)
+                .collect();
+            if defeated_by.is_empty() {
+                defeated_by = concurrent.iter().map(|other| self.ops[*other].0).collect();
+            }
+            defeated_by.sort();
+        }
+        Some(Explanation { op: *hash, author, effective, admissible: true, failing_change, defeated_by })
     }
 
     /// Whether an update or delete names a visible row of its own collection.

@@ -108,6 +108,9 @@ fn s05_two_admins_revoking_each_other_concurrently_both_fail() {
     let admin_membership = chat.admin_membership;
     let second_revokes = chat.set_role(&second, &[second_op], admin_membership, "reader");
     assert_eq!(effectiveness(&chat.sim, &[first_revokes, second_revokes]), [false, false]);
+    let history = chat.sim.history();
+    assert_eq!(history.explain(&first_revokes).map(|explained| explained.defeated_by), Some(vec![second_revokes]));
+    assert_eq!(history.explain(&second_revokes).map(|explained| explained.defeated_by), Some(vec![first_revokes]));
     let state = chat.sim.history().state();
     assert_eq!(state.row(&second_membership).map(|row| row["role"].clone()), Some(text("admin")));
 }
@@ -297,4 +300,34 @@ fn s25_a_change_must_name_its_row_s_own_collection() {
     let disguised = chat.sim.op(&admin, &[message], vec![delete("Membership", message_row)]);
     assert!(!chat.sim.effective(disguised));
     assert!(chat.sim.history().state().row(&message_row).is_some());
+}
+
+#[test]
+fn s28_explain_names_the_rule_breaker_and_the_ops_that_defeated_an_op() {
+    let mut chat = Chat::new();
+    let (admin, founder, writer) = (chat.admin.clone(), chat.founder.clone(), chat.writer.clone());
+    let (admin_membership, writer_membership) = (chat.admin_membership, chat.writer_membership);
+    let message = chat.post(&writer, &[chat.setup], "hello");
+    let revoke = chat.set_role(&admin, &[chat.setup], writer_membership, "reader");
+    let late = chat.post(&writer, &[revoke], "after the revoke");
+    {
+        let history = chat.sim.history();
+        let explained = history.explain(&message).expect("known op");
+        assert!(explained.admissible && !explained.effective);
+        assert_eq!((explained.failing_change, explained.defeated_by.clone()), (Some(0), vec![revoke]));
+        assert_eq!(explained.author, writer.identity);
+        let refused = history.explain(&late).expect("known op");
+        assert!(!refused.admissible && refused.defeated_by.is_empty() && refused.failing_change == Some(0));
+    }
+    // The founder demotes the admin concurrently: now the revoke is the defeated one.
+    let demotion = chat.set_role(&founder, &[chat.setup], admin_membership, "reader");
+    let history = chat.sim.history();
+    let revoke_explained = history.explain(&revoke).expect("known op");
+    assert_eq!(revoke_explained.defeated_by, vec![demotion]);
+    let message_explained = history.explain(&message).expect("known op");
+    assert!(
+        message_explained.effective
+            && message_explained.defeated_by.is_empty()
+            && message_explained.failing_change.is_none()
+    );
 }
