@@ -180,6 +180,10 @@ pub enum RowJsonError {
     Edit { field: String, reason: String },
 }
 
+fn collection_of<'s>(schema: &'s ir::Schema, name: &str) -> Result<&'s ir::Collection, RowJsonError> {
+    schema.collections.get(name).ok_or_else(|| RowJsonError::UnknownCollection(name.to_owned()))
+}
+
 fn fields_of(json: &Json) -> Result<&serde_json::Map<String, Json>, RowJsonError> {
     json.as_object().ok_or_else(|| RowJsonError::NotAnObject(json_kind(json)))
 }
@@ -192,10 +196,7 @@ pub fn insert_from_json(
     json: &Json,
     author: &Identity,
 ) -> Result<crate::op::Change, RowJsonError> {
-    let collection = schema
-        .collections
-        .get(collection_name)
-        .ok_or_else(|| RowJsonError::UnknownCollection(collection_name.to_owned()))?;
+    let collection = collection_of(schema, collection_name)?;
     let object = fields_of(json)?;
     for key in object.keys() {
         if collection.field(key).is_none() {
@@ -226,10 +227,7 @@ pub fn update_from_json(
     json: &Json,
 ) -> Result<crate::op::Change, RowJsonError> {
     use crate::op::Edit;
-    let collection = schema
-        .collections
-        .get(collection_name)
-        .ok_or_else(|| RowJsonError::UnknownCollection(collection_name.to_owned()))?;
+    let collection = collection_of(schema, collection_name)?;
     let mut edits = Vec::new();
     for (key, value) in fields_of(json)? {
         let field = collection
@@ -322,9 +320,7 @@ pub fn changes_from_json(
             let fields = object.get("fields").ok_or_else(|| malformed("an update needs `fields`"))?;
             update_from_json(schema, target, row_of(row)?, fields)?
         } else if let Some(row) = object.get("delete") {
-            if !schema.collections.contains_key(target) {
-                return Err(RowJsonError::UnknownCollection(target.to_owned()));
-            }
+            collection_of(schema, target)?;
             crate::op::Change::Delete { collection: target.to_owned(), row: row_of(row)? }
         } else {
             return Err(malformed("a change is {\"insert\": …}, {\"update\": …, \"fields\": …} or {\"delete\": …}"));
