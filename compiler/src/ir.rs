@@ -265,3 +265,131 @@ pub enum MigrationStep {
         value: Value,
     },
 }
+
+/// Prints an expression in schema syntax, parenthesised where precedence needs it: what the
+/// runtime shows when it names a rule's failing clause.
+impl std::fmt::Display for Expr {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write_expr(formatter, self, 0)
+    }
+}
+
+/// Binding strength: `or` 1, `and` 2, `not` 3, comparisons 4, atoms 5.
+fn precedence(expr: &Expr) -> u8 {
+    match expr {
+        Expr::Or(..) => 1,
+        Expr::And(..) => 2,
+        Expr::Not(_) => 3,
+        Expr::Compare { .. } | Expr::In { .. } => 4,
+        // A `where` clause extends to the right as far as it can, so an `exists` binds loosest.
+        Expr::Exists { condition: Some(_), .. } => 0,
+        _ => 5,
+    }
+}
+
+fn write_expr(formatter: &mut std::fmt::Formatter<'_>, expr: &Expr, context: u8) -> std::fmt::Result {
+    let parenthesise = precedence(expr) < context;
+    if parenthesise {
+        formatter.write_str("(")?;
+    }
+    match expr {
+        Expr::Literal(value) => match value {
+            Value::Null => formatter.write_str("null")?,
+            Value::Bool(value) => write!(formatter, "{value}")?,
+            Value::Int(value) => write!(formatter, "{value}")?,
+            Value::Float(value) => write!(formatter, "{value:?}")?,
+            Value::String(value) => write!(formatter, "{value:?}")?,
+            Value::EnumVariant { variant, .. } => formatter.write_str(variant)?,
+        },
+        Expr::Field { row, path } => {
+            match row {
+                RowRef::Subject => {}
+                RowRef::Old => formatter.write_str("old.")?,
+                RowRef::New => formatter.write_str("new.")?,
+                RowRef::Bound(name) => write!(formatter, "{name}.")?,
+            }
+            formatter.write_str(&path.join("."))?;
+        }
+        Expr::RowId(row) => match row {
+            RowRef::Bound(name) => formatter.write_str(name)?,
+            _ => formatter.write_str("self")?,
+        },
+        Expr::OpAuthor => formatter.write_str("op.author")?,
+        Expr::DbFounder => formatter.write_str("db.founder")?,
+        Expr::Not(inner) => {
+            formatter.write_str("not ")?;
+            write_expr(formatter, inner, 3)?;
+        }
+        Expr::And(left, right) | Expr::Or(left, right) => {
+            let (word, strength) = if matches!(expr, Expr::And(..)) { ("and", 2) } else { ("or", 1) };
+            write_expr(formatter, left, strength + 1)?;
+            write!(formatter, " {word} ")?;
+            write_expr(formatter, right, strength)?;
+        }
+        Expr::Compare { op, left, right } => {
+            let symbol = match op {
+                Comparison::Equal => "=",
+                Comparison::NotEqual => "!=",
+                Comparison::Less => "<",
+                Comparison::LessOrEqual => "<=",
+                Comparison::Greater => ">",
+                Comparison::GreaterOrEqual => ">=",
+            };
+            write_expr(formatter, left, 5)?;
+            write!(formatter, " {symbol} ")?;
+            write_expr(formatter, right, 5)?;
+        }
+        Expr::In { value, options } => {
+            write_expr(formatter, value, 5)?;
+            formatter.write_str(" in (")?;
+            for (index, option) in options.iter().enumerate() {
+                if index > 0 {
+                    formatter.write_str(", ")?;
+                }
+                write_expr(formatter, option, 0)?;
+            }
+            formatter.write_str(")")?;
+        }
+        Expr::Len(inner) => {
+            formatter.write_str("len(")?;
+            write_expr(formatter, inner, 0)?;
+            formatter.write_str(")")?;
+        }
+        Expr::Exists { collection, variable, condition } => {
+            write!(formatter, "exists {collection} {variable}")?;
+            if let Some(condition) = condition {
+                formatter.write_str(" where ")?;
+                write_expr(formatter, condition, 0)?;
+            }
+        }
+    }
+    if parenthesise {
+        formatter.write_str(")")?;
+    }
+    Ok(())
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::Insert => formatter.write_str("insert"),
+            Action::Update { fields: None } => formatter.write_str("update"),
+            Action::Update { fields: Some(fields) } => write!(formatter, "update({})", fields.join(", ")),
+            Action::Delete => formatter.write_str("delete"),
+        }
+    }
+}
+
+/// `allow <actions> if <condition>`, as the schema says it.
+impl std::fmt::Display for Rule {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("allow ")?;
+        for (index, action) in self.actions.iter().enumerate() {
+            if index > 0 {
+                formatter.write_str(", ")?;
+            }
+            write!(formatter, "{action}")?;
+        }
+        write!(formatter, " if {}", self.condition)
+    }
+}

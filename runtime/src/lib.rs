@@ -14,6 +14,8 @@ pub mod keys;
 pub mod op;
 pub mod reference;
 pub mod replica;
+pub mod rules;
+pub mod state;
 pub mod store;
 pub mod validate;
 

@@ -12,8 +12,11 @@
 use crate::cbor::Value;
 use crate::crypto::CryptoSuite;
 use crate::ids::{Identity, OpHash, RowId};
-use crate::op::{self, Change, Edit, Op, Payload, VerifiedOp};
-use schemac::ir::{self, Comparison, Expr, RowRef, Type};
+use crate::op::{Op, Payload, VerifiedOp};
+use crate::rules;
+use crate::state::{Folding, Row};
+use crate::store::StorageError;
+use schemac::ir;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
@@ -61,83 +64,16 @@ pub enum HistoryError {
     NoGenesis,
 }
 
-/// A version of a register: later (depth, op hash) wins; within one op, the later change and
-/// edit.
-type Version = (u64, OpHash, u32, u32);
-
-#[derive(Debug, Clone, PartialEq)]
-struct Register {
-    value: Value,
-    version: Version,
-}
-
-/// One field's merged state.
-#[derive(Debug, Clone, PartialEq)]
-enum FieldState {
-    Register(Register),
-    /// An observed-remove set: each element with the ops that added it.
-    Set(Vec<(Value, Vec<usize>)>),
-    /// Per-key registers; a `None` value is a removed key.
-    Map(BTreeMap<String, (Option<Value>, Version)>),
-    Counter(i64),
-}
-
-impl FieldState {
-    /// The field's value as rules and the digest see it.
-    fn value(&self) -> Value {
-        match self {
-            FieldState::Register(register) => register.value.clone(),
-            FieldState::Set(elements) => {
-                let mut values: Vec<Value> = elements.iter().map(|(value, _)| value.clone()).collect();
-                crate::json::canonical_set(&mut values);
-                Value::Array(values)
-            }
-            FieldState::Map(entries) => Value::Map(
-                entries
-                    .iter()
-                    .filter_map(|(key, (value, _))| value.clone().map(|value| (key.clone(), value)))
-                    .collect(),
-            ),
-            FieldState::Counter(total) => Value::Int(*total),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-struct Row {
-    collection: String,
-    /// The parent row, for a row of a nested collection.
-    parent: Option<RowId>,
-    fields: BTreeMap<String, FieldState>,
-    deleted: bool,
-}
-
-impl Row {
-    fn field(&self, name: &str) -> Value {
-        self.fields.get(name).map_or(Value::Null, FieldState::value)
-    }
-}
-
 /// The state of a set of ops: every row any effective op inserted, with its merged fields.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct State {
-    rows: BTreeMap<RowId, Row>,
+    rows: BTreeMap<RowId, Rc<Row>>,
 }
 
 impl State {
     /// Whether a row exists: inserted, not deleted, and (if nested) its parent exists.
     pub fn is_visible(&self, id: &RowId) -> bool {
-        let mut current = *id;
-        for _ in 0..64 {
-            match self.rows.get(&current) {
-                Some(row) if !row.deleted => match row.parent {
-                    Some(parent) => current = parent,
-                    None => return true,
-                },
-                _ => return false,
-            }
-        }
-        false
+        matches!(rules::visible_row(self, id), Ok(Some(_)))
     }
 
     /// The visible rows of a collection, by id, each as a map of field values.
@@ -145,7 +81,7 @@ impl State {
         self.rows
             .iter()
             .filter(|(id, row)| row.collection == collection && self.is_visible(id))
-            .map(|(id, row)| (*id, row.fields.iter().map(|(name, state)| (name.clone(), state.value())).collect()))
+            .map(|(id, row)| (*id, row.values()))
             .collect()
     }
 
@@ -154,19 +90,37 @@ impl State {
         if !self.is_visible(id) {
             return None;
         }
-        self.rows.get(id).map(|row| row.fields.iter().map(|(name, state)| (name.clone(), state.value())).collect())
+        self.rows.get(id).map(|row| row.values())
     }
 
     /// A hash of the visible state: equal on every replica that holds the same ops.
     pub fn digest(&self) -> [u8; 32] {
-        let mut writer = crate::cbor::Writer::new();
-        let visible: Vec<(&RowId, &Row)> = self.rows.iter().filter(|(id, _)| self.is_visible(id)).collect();
-        writer.array(visible.len());
-        for (id, row) in visible {
-            let fields = row.fields.iter().map(|(name, state)| (name.clone(), state.value())).collect();
-            writer.array(3).text(&row.collection).bytes(&id.0).value(&Value::Map(fields));
+        let mut digest = crate::state::Digest::default();
+        for (id, row) in self.rows.iter().filter(|(id, _)| self.is_visible(id)) {
+            digest.add(id, row);
         }
-        *blake3::hash(&writer.bytes).as_bytes()
+        digest.finish()
+    }
+}
+
+impl rules::World for State {
+    fn row(&self, id: &RowId) -> Result<Option<Rc<Row>>, StorageError> {
+        Ok(self.rows.get(id).cloned())
+    }
+
+    /// The reference keeps no index: every probe scans the collection.
+    fn scan(
+        &self,
+        collection: &str,
+        _probe: &rules::Probe,
+        visit: &mut dyn FnMut(RowId) -> Result<bool, StorageError>,
+    ) -> Result<(), StorageError> {
+        for (id, row) in &self.rows {
+            if row.collection == collection && visit(*id)? {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -310,7 +264,7 @@ impl<'a> History<'a> {
         let mut state = State::default();
         for position in set.members() {
             if self.effective_in(position, set) {
-                self.apply(&mut state, position, 0..usize::MAX);
+                self.apply(&mut state, position);
             }
         }
         let state = Rc::new(state);
@@ -318,134 +272,46 @@ impl<'a> History<'a> {
         state
     }
 
-    /// Applies some of an op's changes (by index) to a state.
-    fn apply(&self, state: &mut State, position: usize, range: std::ops::Range<usize>) {
+    /// Folds every change of an effective op into a state.
+    fn apply(&self, state: &mut State, position: usize) {
         let (hash, op) = &self.ops[position];
         let Payload::Changes(changes) = &op.payload else { return };
-        for (change_index, change) in changes.iter().enumerate().skip(range.start).take(range.len()) {
-            let change_index = change_index as u32;
-            match change {
-                Change::Insert { collection, fields } => {
-                    let id = op::row_id(self.suite, hash, change_index);
-                    let Some(definition) = self.schema.collections.get(collection) else { continue };
-                    let given: BTreeMap<&str, &Value> =
-                        fields.iter().map(|(name, value)| (name.as_str(), value)).collect();
-                    let mut row_fields = BTreeMap::new();
-                    for field in &definition.fields {
-                        let value = given.get(field.name.as_str()).map(|value| (*value).clone());
-                        let version = (op.depth, *hash, change_index, 0);
-                        let field_state = match &field.ty {
-                            Type::Set(_) => FieldState::Set(match value {
-                                Some(Value::Array(items)) => {
-                                    items.into_iter().map(|item| (item, vec![position])).collect()
-                                }
-                                _ => Vec::new(),
-                            }),
-                            Type::Map(_) => FieldState::Map(match value {
-                                Some(Value::Map(entries)) => {
-                                    entries.into_iter().map(|(key, value)| (key, (Some(value), version))).collect()
-                                }
-                                _ => BTreeMap::new(),
-                            }),
-                            Type::Counter => FieldState::Counter(match value {
-                                Some(Value::Int(start)) => start,
-                                _ => 0,
-                            }),
-                            Type::List(_) => FieldState::Register(Register {
-                                value: value.unwrap_or(Value::Array(Vec::new())),
-                                version,
-                            }),
-                            _ => FieldState::Register(Register { value: value.unwrap_or(Value::Null), version }),
-                        };
-                        row_fields.insert(field.name.clone(), field_state);
-                    }
-                    let parent = definition.parent.as_ref().and_then(|_| match given.get("parent") {
-                        Some(Value::Bytes(bytes)) => <[u8; 32]>::try_from(bytes.as_slice()).ok().map(RowId),
-                        _ => None,
-                    });
-                    state
-                        .rows
-                        .insert(id, Row { collection: collection.clone(), parent, fields: row_fields, deleted: false });
-                }
-                Change::Update { collection, row, edits } => {
-                    let Some(target) = state.rows.get_mut(row) else { continue };
-                    if target.deleted || target.collection != *collection {
-                        continue;
-                    }
-                    for (edit_index, edit) in edits.iter().enumerate() {
-                        let version = (op.depth, *hash, change_index, edit_index as u32);
-                        self.apply_edit(target, edit, version, position);
-                    }
-                }
-                Change::Delete { collection, row } => {
-                    if let Some(target) = state.rows.get_mut(row).filter(|target| target.collection == *collection) {
-                        target.deleted = true;
-                    }
-                }
+        let seen = |tag: u64| Ok(tag as usize == position || self.past[position].contains(tag as usize));
+        let folding = Folding { hash: *hash, depth: op.depth, tag: position as u64, seen: &seen };
+        for (index, change) in changes.iter().enumerate() {
+            let target = crate::state::target(self.suite, hash, index as u32, change);
+            let current = state.rows.get(&target).cloned();
+            // The fold only fails when `seen` does, and this one cannot.
+            if let Ok(Some(row)) = crate::state::fold_change(self.schema, current.as_deref(), &folding, index as u32, change) {
+                state.rows.insert(target, Rc::new(row));
             }
-        }
-    }
-
-    fn apply_edit(&self, row: &mut Row, edit: &Edit, version: Version, position: usize) {
-        let Some(field) = row.fields.get_mut(edit.field()) else { return };
-        match (edit, field) {
-            (Edit::Set { value, .. }, FieldState::Register(register)) if version > register.version => {
-                *register = Register { value: value.clone(), version };
-            }
-            (Edit::Add { elements, .. }, FieldState::Set(members)) => {
-                for element in elements {
-                    match members.iter_mut().find(|(existing, _)| existing == element) {
-                        Some((_, tags)) => tags.push(position),
-                        None => members.push((element.clone(), vec![position])),
-                    }
-                }
-            }
-            (Edit::Remove { elements, .. }, FieldState::Set(members)) => {
-                // A remove undoes the adds it has seen: those in its causal past.
-                let seen = &self.past[position];
-                for element in elements {
-                    if let Some((_, tags)) = members.iter_mut().find(|(existing, _)| existing == element) {
-                        // The op's own earlier adds are seen too.
-                        tags.retain(|tag| !seen.contains(*tag) && *tag != position);
-                    }
-                }
-                members.retain(|(_, tags)| !tags.is_empty());
-            }
-            (Edit::Put { key, value, .. }, FieldState::Map(entries)) => {
-                let newer = entries.get(key).is_none_or(|(_, existing)| version > *existing);
-                if newer {
-                    entries.insert(key.clone(), (Some(value.clone()), version));
-                }
-            }
-            (Edit::Unset { key, .. }, FieldState::Map(entries)) => {
-                let newer = entries.get(key).is_none_or(|(_, existing)| version > *existing);
-                if newer {
-                    entries.insert(key.clone(), (None, version));
-                }
-            }
-            (Edit::Increment { amount, .. }, FieldState::Counter(total)) => *total = total.wrapping_add(*amount),
-            _ => {}
         }
     }
 
     /// Whether every change of the op is allowed by a rule in `state` (each change also seeing
     /// the op's earlier changes).
     fn rules_hold(&self, position: usize, state: &State) -> bool {
-        self.first_denied_change(position, state).is_none()
+        self.first_denial(position, state).is_none()
     }
 
     /// The first change of an op that no rule allows in `state`, if any.
-    fn first_denied_change(&self, position: usize, state: &State) -> Option<u32> {
+    fn first_denial(&self, position: usize, state: &State) -> Option<rules::Denial> {
         let (hash, op) = &self.ops[position];
         let Payload::Changes(changes) = &op.payload else { return None };
-        for (change_index, change) in changes.iter().enumerate() {
-            let mut before = state.clone();
-            self.apply(&mut before, position, 0..change_index);
-            if !self.change_allowed(&before, position, hash, change_index as u32, change) {
-                return Some(change_index as u32);
-            }
-        }
-        None
+        let seen = |tag: u64| Ok(tag as usize == position || self.past[position].contains(tag as usize));
+        let judged = rules::Judged {
+            schema: self.schema,
+            suite: self.suite,
+            founder: self.founder,
+            author: op.author,
+            hash: *hash,
+            depth: op.depth,
+            changes,
+            tag: position as u64,
+            seen: &seen,
+        };
+        // Reading the reference state cannot fail.
+        rules::judge(state, &judged).ok().and_then(Result::err)
     }
 
     /// Why an op is or is not effective: whether its author's view allowed it, the first change
@@ -460,7 +326,7 @@ impl<'a> History<'a> {
         let effective = self.effective_in(position, &all);
         let author = self.ops[position].1.author;
         let past_state = self.state_of(&self.past[position]);
-        if let Some(change) = self.first_denied_change(position, &past_state) {
+        if let Some(change) = self.first_denial(position, &past_state).map(|denial| denial.change) {
             return Some(Explanation {
                 op: *hash,
                 author,
@@ -471,7 +337,7 @@ impl<'a> History<'a> {
             });
         }
         let judged = all.minus(&self.future[position]);
-        let failing_change = self.first_denied_change(position, &self.state_of(&judged));
+        let failing_change = self.first_denial(position, &self.state_of(&judged)).map(|denial| denial.change);
         let mut defeated_by = Vec::new();
         if failing_change.is_some() {
             let concurrent: Vec<usize> = judged.minus(&self.past[position]).members().collect();
@@ -487,172 +353,4 @@ impl<'a> History<'a> {
         }
         Some(Explanation { op: *hash, author, effective, admissible: true, failing_change, defeated_by })
     }
-
-    /// Whether an update or delete names a visible row of its own collection.
-    fn names_row(&self, state: &State, change: &Change, row: &RowId) -> bool {
-        state.is_visible(row) && state.rows.get(row).is_some_and(|target| target.collection == change.collection())
-    }
-
-    fn change_allowed(
-        &self,
-        state: &State,
-        position: usize,
-        hash: &OpHash,
-        change_index: u32,
-        change: &Change,
-    ) -> bool {
-        let Some(collection) = self.schema.collections.get(change.collection()) else { return false };
-        let (subject_id, old, new) = match change {
-            Change::Insert { .. } => {
-                let id = op::row_id(self.suite, hash, change_index);
-                let mut after = state.clone();
-                self.apply(&mut after, position, change_index as usize..change_index as usize + 1);
-                match after.rows.get(&id) {
-                    Some(row) => (id, None, Some(row.clone())),
-                    None => return false,
-                }
-            }
-            Change::Update { row, .. } => {
-                if !self.names_row(state, change, row) {
-                    return false;
-                }
-                let mut after = state.clone();
-                self.apply(&mut after, position, change_index as usize..change_index as usize + 1);
-                match (state.rows.get(row), after.rows.get(row)) {
-                    (Some(before), Some(after)) => (*row, Some(before.clone()), Some(after.clone())),
-                    _ => return false,
-                }
-            }
-            Change::Delete { row, .. } => {
-                if !self.names_row(state, change, row) {
-                    return false;
-                }
-                match state.rows.get(row) {
-                    Some(before) => (*row, Some(before.clone()), None),
-                    None => return false,
-                }
-            }
-        };
-        // Every field's check holds on the row after the change.
-        if let Some(after) = &new {
-            let values: BTreeMap<String, Value> =
-                after.fields.iter().map(|(name, state)| (name.clone(), state.value())).collect();
-            let row = |name: &str| values.get(name);
-            let checks_hold = collection
-                .fields
-                .iter()
-                .filter_map(|field| field.check.as_ref())
-                .all(|check| crate::eval::evaluate_check(check, &row) != Some(false));
-            if !checks_hold {
-                return false;
-            }
-        }
-        let edited: Vec<&str> = match change {
-            Change::Update { edits, .. } => edits.iter().map(Edit::field).collect(),
-            _ => Vec::new(),
-        };
-        let author = self.ops[position].1.author;
-        collection.rules.iter().any(|rule| {
-            let covers = rule.actions.iter().any(|action| match (action, change) {
-                (ir::Action::Insert, Change::Insert { .. }) | (ir::Action::Delete, Change::Delete { .. }) => true,
-                (ir::Action::Update { fields: None }, Change::Update { .. }) => true,
-                (ir::Action::Update { fields: Some(allowed) }, Change::Update { .. }) => {
-                    edited.iter().all(|field| allowed.iter().any(|name| name == field))
-                }
-                _ => false,
-            });
-            if !covers {
-                return false;
-            }
-            let subject = new.as_ref().or(old.as_ref());
-            let scope = Scope {
-                state,
-                author,
-                founder: self.founder,
-                subject_id,
-                subject,
-                old: old.as_ref(),
-                new: new.as_ref(),
-                bound: Vec::new(),
-            };
-            matches!(scope.evaluate(&rule.condition), Value::Bool(true))
-        })
-    }
-}
-
-/// What a rule's expression can see.
-struct Scope<'s> {
-    state: &'s State,
-    author: Identity,
-    founder: Identity,
-    subject_id: RowId,
-    subject: Option<&'s Row>,
-    old: Option<&'s Row>,
-    new: Option<&'s Row>,
-    bound: Vec<(String, RowId)>,
-}
-
-impl Scope<'_> {
-    fn row_of(&self, reference: &RowRef) -> Option<&Row> {
-        match reference {
-            RowRef::Subject => self.subject,
-            RowRef::Old => self.old,
-            RowRef::New => self.new,
-            RowRef::Bound(name) => {
-                let id = self.bound.iter().rev().find(|(bound, _)| bound == name)?.1;
-                self.state.rows.get(&id)
-            }
-        }
-    }
-
-    fn evaluate(&self, expr: &Expr) -> Value {
-        match expr {
-            Expr::Literal(value) => crate::eval::literal(value),
-            Expr::Field { row, path } => {
-                let Some(row) = self.row_of(row) else { return Value::Null };
-                let Some((first, rest)) = path.split_first() else { return Value::Null };
-                crate::eval::record_path(row.field(first), rest)
-            }
-            Expr::RowId(RowRef::Subject | RowRef::Old | RowRef::New) => Value::Bytes(self.subject_id.0.to_vec()),
-            Expr::RowId(RowRef::Bound(name)) => match self.bound.iter().rev().find(|(bound, _)| bound == name) {
-                Some((_, id)) => Value::Bytes(id.0.to_vec()),
-                None => Value::Null,
-            },
-            Expr::OpAuthor => Value::Bytes(self.author.0.to_vec()),
-            Expr::DbFounder => Value::Bytes(self.founder.0.to_vec()),
-            Expr::Not(inner) => Value::Bool(!matches!(self.evaluate(inner), Value::Bool(true))),
-            Expr::And(left, right) => Value::Bool(
-                matches!(self.evaluate(left), Value::Bool(true)) && matches!(self.evaluate(right), Value::Bool(true)),
-            ),
-            Expr::Or(left, right) => Value::Bool(
-                matches!(self.evaluate(left), Value::Bool(true)) || matches!(self.evaluate(right), Value::Bool(true)),
-            ),
-            Expr::Compare { op, left, right } => Value::Bool(compare(*op, &self.evaluate(left), &self.evaluate(right))),
-            Expr::In { value, options } => {
-                let value = self.evaluate(value);
-                Value::Bool(options.iter().any(|option| self.evaluate(option) == value))
-            }
-            Expr::Len(inner) => crate::eval::length(self.evaluate(inner)),
-            Expr::Exists { collection, variable, condition } => {
-                let found = self.state.rows.iter().any(|(id, row)| {
-                    if row.collection != *collection || !self.state.is_visible(id) {
-                        return false;
-                    }
-                    match condition {
-                        None => true,
-                        Some(condition) => {
-                            let mut inner = Scope { bound: self.bound.clone(), ..*self };
-                            inner.bound.push((variable.clone(), *id));
-                            matches!(inner.evaluate(condition), Value::Bool(true))
-                        }
-                    }
-                });
-                Value::Bool(found)
-            }
-        }
-    }
-}
-
-fn compare(op: Comparison, left: &Value, right: &Value) -> bool {
-    crate::eval::compare(op, left, right)
 }
