@@ -7,6 +7,7 @@
 
 pub mod cbor;
 pub mod crypto;
+pub(crate) mod engine;
 pub mod eval;
 pub mod ids;
 pub mod json;
@@ -20,6 +21,7 @@ pub mod store;
 pub mod validate;
 
 pub use crypto::{CryptoSuite, Ed25519Blake3};
+pub use engine::{Event, EventKind};
 pub use ids::{DatabaseId, Identity, OpHash, RowId};
 pub use keys::Keypair;
 pub use op::{Change, Edit, Op, VerifiedOp};

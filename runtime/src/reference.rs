@@ -282,7 +282,9 @@ impl<'a> History<'a> {
             let target = crate::state::target(self.suite, hash, index as u32, change);
             let current = state.rows.get(&target).cloned();
             // The fold only fails when `seen` does, and this one cannot.
-            if let Ok(Some(row)) = crate::state::fold_change(self.schema, current.as_deref(), &folding, index as u32, change) {
+            if let Ok(Some(row)) =
+                crate::state::fold_change(self.schema, current.as_deref(), &folding, index as u32, change)
+            {
                 state.rows.insert(target, Rc::new(row));
             }
         }

@@ -2,11 +2,14 @@
 //! reading the log. Ingesting ops from peers is in the `ingest` submodule.
 
 mod ingest;
+mod query;
 
 pub use ingest::{IngestError, IngestResult, Ingested};
+pub use query::{Consumer, Explanation};
 
 use crate::cbor::Value;
 use crate::crypto::CryptoSuite;
+use crate::engine::{Engine, Unstored};
 use crate::ids::{DatabaseId, Identity, OpHash, RowId};
 use crate::keys::Keypair;
 use crate::op::{self, Change, Limits, Op, Payload, VerifiedOp};
@@ -23,6 +26,8 @@ use std::sync::Arc;
 pub enum WriteError {
     #[error(transparent)]
     Payload(#[from] PayloadError),
+    #[error("denied: {0}")]
+    Denied(Box<crate::rules::Denial>),
     #[error("this replica has not received its database's genesis op yet")]
     NoGenesis,
     #[error("the op would be {size} bytes, over the limit of {limit} that peers accept; split the batch")]
@@ -55,6 +60,8 @@ pub struct Replica {
     suite: Arc<dyn CryptoSuite>,
     id: DatabaseId,
     schemas: BTreeMap<[u8; 32], ir::Schema>,
+    /// Indexes and footprints derived from the schema.
+    plan: crate::engine::Plan,
     limits: Limits,
 }
 
@@ -126,6 +133,7 @@ impl Replica {
         {
             let mut tables = WriteTables::open(&transaction)?;
             write_meta(&mut tables, &id, suite.as_ref())?;
+            transaction.open_table(store::CONSUMERS).map_err(StorageError::from)?;
             store_schema(&mut tables, &schema)?;
             if let Some((founder, genesis)) = genesis {
                 let author = tables.author_number(&founder.identity)?;
@@ -138,6 +146,7 @@ impl Replica {
             database,
             suite,
             id,
+            plan: crate::engine::Plan::new(&schema),
             schemas: BTreeMap::from([(schema_hash(&schema), schema)]),
             limits: Limits::default(),
         })
@@ -172,7 +181,8 @@ impl Replica {
         if schemas.is_empty() {
             return Err(OpenError::Schema { hash: "(none)".into(), reason: "the store holds no schema".into() });
         }
-        Ok(Replica { database, suite, id, schemas, limits: Limits::default() })
+        let plan = crate::engine::Plan::new(schemas.values().next().unwrap_or_else(|| unreachable!("checked above")));
+        Ok(Replica { database, suite, id, schemas, plan, limits: Limits::default() })
     }
 
     pub fn id(&self) -> DatabaseId {
@@ -192,6 +202,12 @@ impl Replica {
     pub fn with_limits(mut self, limits: Limits) -> Replica {
         self.limits = limits;
         self
+    }
+
+    /// The database's founder: the author of its genesis op, once the replica holds it.
+    pub(crate) fn founder(&self, tables: &impl InfoLookup) -> Result<Option<Identity>, StorageError> {
+        let Some(local) = tables.local_of(&OpHash(self.id.0))? else { return Ok(None) };
+        Ok(tables.load(local)?.map(|(_, _, op)| op.author))
     }
 
     /// The hash of [`Replica::schema`].
@@ -267,7 +283,7 @@ impl Replica {
         let mut parents: Vec<OpHash> = chosen.iter().map(|info| info.hash).collect();
         parents.sort();
         let seq = previous.map_or(1, |(seq, _)| seq + 1);
-        let op = Op {
+        let unsigned = Op {
             database: Some(self.id),
             schema: self.schema_hash(),
             author: author.identity,
@@ -277,12 +293,33 @@ impl Replica {
             payload: Payload::Changes(changes),
             attestations: Vec::new(),
             signature: [0; 64],
+        };
+        let founder = self.founder(tables)?.ok_or(WriteError::NoGenesis)?;
+        let engine = Engine::new(self.schema(), &self.plan, self.suite.as_ref(), founder);
+        let concurrent = engine.concurrent_with(tables, &chosen)?;
+        let judge = |op: &Op, hash: OpHash| -> Result<Vec<op::Attestation>, WriteError> {
+            let Payload::Changes(changes) = &op.payload else { return Ok(Vec::new()) };
+            let candidate = Unstored { hash, author: op.author, depth: op.depth, changes, parents: chosen.as_slice() };
+            engine.admit(tables, &candidate, &concurrent)?.map_err(|denial| WriteError::Denied(Box::new(denial)))
+        };
+        // The attestations are signed with the op, so they are found with a provisional hash;
+        // only the ids of rows the op inserts depend on the hash, and they are not witnesses.
+        let provisional = unsigned.hash(self.suite.as_ref());
+        let mut attestations = judge(&unsigned, provisional)?;
+        for attestation in &mut attestations {
+            attestation.witnesses.retain(|witness| witness.version != provisional);
         }
-        .sign(self.suite.as_ref(), &author.secret);
+        let op = Op { attestations, ..unsigned }.sign(self.suite.as_ref(), &author.secret);
         if op.bytes().len() > self.limits.max_op_bytes {
             return Err(WriteError::TooLarge { size: op.bytes().len(), limit: self.limits.max_op_bytes });
         }
-        tables.append(&op.hash(), op.bytes(), depth + 1, author_number, seq, &parent_locals)?;
+        let inserts = matches!(&op.op().payload, Payload::Changes(changes) if changes.iter().any(|change| matches!(change, Change::Insert { .. })));
+        if inserts {
+            // Rules may compare the new rows' ids: judge again with the final hash.
+            judge(op.op(), op.hash())?;
+        }
+        let local = tables.append(&op.hash(), op.bytes(), depth + 1, author_number, seq, &parent_locals)?;
+        engine.settle(tables, local, true, &concurrent)?;
         Ok(op)
     }
 

@@ -221,7 +221,7 @@ fn judge_change(
             if let Some(old) = before.as_deref() {
                 witnesses.push(Witness { collection: old.collection.clone(), row: target, version: old.version.1 });
             }
-            witnesses.sort_by(|left, right| left.row.cmp(&right.row));
+            witnesses.sort_by_key(|witness| witness.row);
             witnesses.dedup();
             let attestation = Attestation { change: index, rule: rule_index as u32, witnesses };
             return Ok(Ok((attestation, target, after)));

@@ -20,7 +20,10 @@ pub type Version = (u64, OpHash, u32, u32);
 /// One field's merged state.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldState {
-    Register { value: Value, version: Version },
+    Register {
+        value: Value,
+        version: Version,
+    },
     /// An observed-remove set: each element with the tags (op numbers) of the ops that added it.
     Set(Vec<(Value, Vec<u64>)>),
     /// Per-key registers; a `None` value is a removed key.
@@ -49,6 +52,9 @@ impl FieldState {
         }
     }
 }
+
+/// A row's field values, by field name.
+pub type FieldValues = BTreeMap<String, Value>;
 
 /// A row as a set of effective ops leaves it.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,7 +92,13 @@ impl Row {
 
     /// The row an insert creates. Fields the insert leaves out start empty (validation has
     /// already filled in defaults and refused missing required fields).
-    fn inserted(definition: &ir::Collection, collection: &str, fields: &[(String, Value)], folding: &Folding, change: u32) -> Row {
+    fn inserted(
+        definition: &ir::Collection,
+        collection: &str,
+        fields: &[(String, Value)],
+        folding: &Folding,
+        change: u32,
+    ) -> Row {
         let given: BTreeMap<&str, &Value> = fields.iter().map(|(name, value)| (name.as_str(), value)).collect();
         let version = (folding.depth, folding.hash, change, 0);
         let mut row_fields = BTreeMap::new();
@@ -107,9 +119,7 @@ impl Row {
                     Some(Value::Int(start)) => start,
                     _ => 0,
                 }),
-                Type::List(_) => {
-                    FieldState::Register { value: value.unwrap_or(Value::Array(Vec::new())), version }
-                }
+                Type::List(_) => FieldState::Register { value: value.unwrap_or(Value::Array(Vec::new())), version },
                 _ => FieldState::Register { value: value.unwrap_or(Value::Null), version },
             };
             row_fields.insert(field.name.clone(), state);
@@ -131,7 +141,12 @@ impl Row {
         self.version = self.version.max((folding.depth, folding.hash));
     }
 
-    fn apply_edit(&mut self, edit: &Edit, version: Version, folding: &Folding) -> Result<(), crate::store::StorageError> {
+    fn apply_edit(
+        &mut self,
+        edit: &Edit,
+        version: Version,
+        folding: &Folding,
+    ) -> Result<(), crate::store::StorageError> {
         let Some(field) = self.fields.get_mut(edit.field()) else { return Ok(()) };
         match (edit, field) {
             (Edit::Set { value, .. }, FieldState::Register { value: current, version: current_version })
@@ -162,15 +177,15 @@ impl Row {
                 }
                 members.retain(|(_, tags)| !tags.is_empty());
             }
-            (Edit::Put { key, value, .. }, FieldState::Map(entries)) => {
-                if entries.get(key).is_none_or(|(_, existing)| version > *existing) {
-                    entries.insert(key.clone(), (Some(value.clone()), version));
-                }
+            (Edit::Put { key, value, .. }, FieldState::Map(entries))
+                if entries.get(key).is_none_or(|(_, existing)| version > *existing) =>
+            {
+                entries.insert(key.clone(), (Some(value.clone()), version));
             }
-            (Edit::Unset { key, .. }, FieldState::Map(entries)) => {
-                if entries.get(key).is_none_or(|(_, existing)| version > *existing) {
-                    entries.insert(key.clone(), (None, version));
-                }
+            (Edit::Unset { key, .. }, FieldState::Map(entries))
+                if entries.get(key).is_none_or(|(_, existing)| version > *existing) =>
+            {
+                entries.insert(key.clone(), (None, version));
             }
             (Edit::Increment { amount, .. }, FieldState::Counter(total)) => *total = total.wrapping_add(*amount),
             _ => {}
@@ -331,7 +346,9 @@ pub fn fold_change(
             .get(collection)
             .map(|definition| Row::inserted(definition, collection, fields, folding, index))),
         Change::Update { collection, edits, .. } => {
-            let Some(row) = current.filter(|row| !row.deleted && row.collection == *collection) else { return Ok(None) };
+            let Some(row) = current.filter(|row| !row.deleted && row.collection == *collection) else {
+                return Ok(None);
+            };
             let mut row = row.clone();
             for (edit_index, edit) in edits.iter().enumerate() {
                 row.apply_edit(edit, (folding.depth, folding.hash, index, edit_index as u32), folding)?;

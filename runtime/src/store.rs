@@ -46,12 +46,29 @@ pub(crate) const PARKED: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::ne
 pub(crate) const PARKED_QUEUE: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("parked_queue");
 pub(crate) const WAITING: MultimapTableDefinition<&[u8; 32], &[u8; 32]> = MultimapTableDefinition::new("waiting");
 
+/// Materialized rows (docs/semantics.md §6): each row as the effective ops leave it, with merge
+/// metadata (see [`crate::state::Row::encode`]).
+pub(crate) const ROWS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("rows");
+/// Every op that writes a row, effective or not: (row, op local).
+pub(crate) const ROW_WRITERS: TableDefinition<(&[u8; 32], u64), ()> = TableDefinition::new("row_writers");
+/// Rule indexes: (key, row). A key is a collection (every row ever inserted into it) or a
+/// collection, readonly fields and their values (see `engine::index_key`).
+pub(crate) const ROW_INDEX: TableDefinition<(&[u8; 32], &[u8; 32]), ()> = TableDefinition::new("row_index");
+/// Query indexes over the current state: (collection, field, value) key, row.
+pub(crate) const FIELD_INDEX: TableDefinition<(&[u8; 32], &[u8; 32]), ()> = TableDefinition::new("field_index");
+/// The ops that are effective now (by local); every other op is not.
+pub(crate) const EFFECTIVE: TableDefinition<u64, ()> = TableDefinition::new("effective");
+/// The event stream: sequence number → encoded event.
+pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+/// Named consumers' checkpoints: the last sequence number each has processed.
+pub(crate) const CONSUMERS: TableDefinition<&str, u64> = TableDefinition::new("consumers");
+
 pub(crate) const META_DATABASE: &str = "database";
 pub(crate) const META_SUITE: &str = "suite";
 pub(crate) const META_NEXT_LOCAL: &str = "next_local";
 pub(crate) const META_FORMAT: &str = "format";
 /// The store layout version; bump on incompatible table changes.
-pub(crate) const STORE_FORMAT: u64 = 1;
+pub(crate) const STORE_FORMAT: u64 = 2;
 
 /// A failure of the storage layer (IO, a full disk, corruption), with redb's error inside.
 #[derive(Debug, thiserror::Error)]
@@ -198,6 +215,14 @@ pub(crate) trait InfoLookup {
             Some(record) => Ok(Some(parse_record(local, &record)?.info)),
             None => Ok(None),
         }
+    }
+
+    /// An op's metadata, version vector and decoded op.
+    fn load(&self, local: u64) -> Result<Option<(OpInfo, Clock, crate::op::Op)>, StorageError> {
+        let Some(record) = self.record_bytes(local)? else { return Ok(None) };
+        let record = parse_record(local, &record)?;
+        let op = crate::op::Op::decode(record.bytes).map_err(|error| corrupt(format!("op #{local}: {error}")))?;
+        Ok(Some((record.info, Clock::decode(record.clock)?, op)))
     }
 
     fn clock(&self, local: u64) -> Result<Clock, StorageError> {
@@ -397,6 +422,11 @@ pub(crate) struct ReadTables {
     pub equivocators: redb::ReadOnlyTable<u32, u64>,
     pub heads: redb::ReadOnlyTable<u64, ()>,
     pub author_keys: redb::ReadOnlyTable<u32, &'static [u8; 32]>,
+    pub rows: redb::ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
+    pub field_index: redb::ReadOnlyTable<(&'static [u8; 32], &'static [u8; 32]), ()>,
+    pub row_index: redb::ReadOnlyTable<(&'static [u8; 32], &'static [u8; 32]), ()>,
+    pub effective: redb::ReadOnlyTable<u64, ()>,
+    pub events: redb::ReadOnlyTable<u64, &'static [u8]>,
 }
 
 impl ReadTables {
@@ -407,6 +437,11 @@ impl ReadTables {
             equivocators: transaction.open_table(EQUIVOCATORS)?,
             heads: transaction.open_table(HEADS)?,
             author_keys: transaction.open_table(AUTHOR_KEYS)?,
+            rows: transaction.open_table(ROWS)?,
+            field_index: transaction.open_table(FIELD_INDEX)?,
+            row_index: transaction.open_table(ROW_INDEX)?,
+            effective: transaction.open_table(EFFECTIVE)?,
+            events: transaction.open_table(EVENTS)?,
         })
     }
 
@@ -458,6 +493,12 @@ pub(crate) struct WriteTables<'txn> {
     pub parked: redb::Table<'txn, &'static [u8; 32], &'static [u8]>,
     pub parked_queue: redb::Table<'txn, u64, &'static [u8; 32]>,
     pub waiting: redb::MultimapTable<'txn, &'static [u8; 32], &'static [u8; 32]>,
+    pub rows: redb::Table<'txn, &'static [u8; 32], &'static [u8]>,
+    pub row_writers: redb::Table<'txn, (&'static [u8; 32], u64), ()>,
+    pub row_index: redb::Table<'txn, (&'static [u8; 32], &'static [u8; 32]), ()>,
+    pub field_index: redb::Table<'txn, (&'static [u8; 32], &'static [u8; 32]), ()>,
+    pub effective: redb::Table<'txn, u64, ()>,
+    pub events: redb::Table<'txn, u64, &'static [u8]>,
     /// This transaction's new hash-index entries, inserted sorted by [`WriteTables::finish`].
     pending_hashes: std::collections::HashMap<OpHash, u64>,
     /// The next local number, once this transaction has read it.
@@ -522,6 +563,12 @@ impl<'txn> WriteTables<'txn> {
             parked: transaction.open_table(PARKED)?,
             parked_queue: transaction.open_table(PARKED_QUEUE)?,
             waiting: transaction.open_multimap_table(WAITING)?,
+            rows: transaction.open_table(ROWS)?,
+            row_writers: transaction.open_table(ROW_WRITERS)?,
+            row_index: transaction.open_table(ROW_INDEX)?,
+            field_index: transaction.open_table(FIELD_INDEX)?,
+            effective: transaction.open_table(EFFECTIVE)?,
+            events: transaction.open_table(EVENTS)?,
             pending_hashes: std::collections::HashMap::new(),
             next_local: None,
             open_chunk: None,

@@ -3,6 +3,7 @@
 
 use super::Replica;
 use crate::crypto::CryptoSuite;
+use crate::engine::{Engine, Unstored};
 use crate::ids::{DatabaseId, Identity, OpHash};
 use crate::op::{self, Op, OpDecodeError, Payload, VerifiedOp};
 use crate::store::{self, InfoLookup, OpInfo, StorageError, WriteTables};
@@ -34,6 +35,10 @@ pub enum IngestError {
     UnknownSchema { op: OpHash, schema: String },
     #[error("op {op}: {error}")]
     Payload { op: OpHash, error: Box<PayloadError> },
+    #[error("op {op} by {author}: {denial}")]
+    Denied { op: OpHash, author: Identity, denial: Box<crate::rules::Denial> },
+    #[error("op {op}: false attestation: {reason}")]
+    Attestation { op: OpHash, reason: String },
     #[error("op {op}: rejected before: {reason}")]
     PreviouslyRejected { op: OpHash, reason: String },
     #[error("op {op}: its parent {parent} was rejected")]
@@ -54,6 +59,8 @@ impl IngestError {
             | IngestError::Depth { op, .. }
             | IngestError::UnknownSchema { op, .. }
             | IngestError::Payload { op, .. }
+            | IngestError::Denied { op, .. }
+            | IngestError::Attestation { op, .. }
             | IngestError::PreviouslyRejected { op, .. }
             | IngestError::RejectedParent { op, .. } => Some(*op),
             IngestError::TooLarge { .. } | IngestError::Decode(_) | IngestError::Storage(_) => None,
@@ -72,6 +79,8 @@ impl IngestError {
                 | IngestError::Sequence { .. }
                 | IngestError::Depth { .. }
                 | IngestError::Payload { .. }
+                | IngestError::Denied { .. }
+                | IngestError::Attestation { .. }
         )
     }
 }
@@ -410,17 +419,43 @@ impl Replica {
         // Schema known; payload valid against it (checked before the transaction, reported
         // here, in its place in the order).
         payload?;
+        // Attestations, then the rules in the op's causal past: an op its own author could not
+        // have written is refused for good.
+        let judged = match &op.payload {
+            Payload::Changes(changes) => {
+                let founder =
+                    self.founder(tables)?.ok_or_else(|| StorageError::Corrupt("ops without a genesis".into()))?;
+                let engine = Engine::new(self.schema(), &self.plan, self.suite.as_ref(), founder);
+                let concurrent = engine.concurrent_with(tables, &parent_infos)?;
+                let candidate =
+                    Unstored { hash, author: op.author, depth: op.depth, changes, parents: parent_infos.as_slice() };
+                engine
+                    .check_attestations(tables, &candidate, &op.attestations, &concurrent)?
+                    .map_err(|reason| IngestError::Attestation { op: hash, reason })?;
+                engine.admit(tables, &candidate, &concurrent)?.map_err(|denial| IngestError::Denied {
+                    op: hash,
+                    author: op.author,
+                    denial: Box::new(denial),
+                })?;
+                Some((engine, concurrent))
+            }
+            Payload::Genesis { .. } => None,
+        };
         let existing = tables.chain_entries(author, op.seq)?;
         let parent_locals: Vec<u64> = parent_infos.iter().map(|info| info.local).collect();
-        tables.append(&hash, verified.bytes(), op.depth, author, op.seq, &parent_locals)?;
+        let local = tables.append(&hash, verified.bytes(), op.depth, author, op.seq, &parent_locals)?;
+        let mut outcome = Ingested::Accepted(hash);
         if let Some(other_local) = existing.first() {
             let other =
                 tables.info(*other_local)?.ok_or_else(|| StorageError::Corrupt("equivocation without info".into()))?;
             let from = tables.equivocated_from(author)?.map_or(op.seq, |from| from.min(op.seq));
             tables.equivocators.insert(author, from)?;
-            return Ok(Ingested::Equivocation { op: hash, other: other.hash, author: op.author, seq: op.seq });
+            outcome = Ingested::Equivocation { op: hash, other: other.hash, author: op.author, seq: op.seq };
         }
-        Ok(Ingested::Accepted(hash))
+        if let Some((engine, concurrent)) = judged {
+            engine.settle(tables, local, true, &concurrent)?;
+        }
+        Ok(outcome)
     }
 }
 

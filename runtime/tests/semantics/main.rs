@@ -6,10 +6,11 @@
 use cairn::cbor::Value;
 use cairn::op::{Change, Edit, Op, Payload, VerifiedOp};
 use cairn::reference::History;
-use cairn::{DatabaseId, Ed25519Blake3, Keypair, OpHash, RowId};
+use cairn::{DatabaseId, Ed25519Blake3, EventKind, Keypair, OpHash, Replica, RowId, Storage};
 use std::collections::{BTreeMap, HashMap};
 
 mod chat;
+mod engine;
 mod fields;
 mod properties;
 
@@ -99,6 +100,10 @@ impl Sim {
         hash
     }
 
+    pub fn op_count(&self) -> usize {
+        self.ops.len()
+    }
+
     /// The row inserted by the first change of `op`.
     pub fn row(&self, op: OpHash) -> RowId {
         cairn::op::row_id(&self.suite, &op, 0)
@@ -125,7 +130,90 @@ impl Sim {
     }
 
     pub fn effective(&self, op: OpHash) -> bool {
+        self.check_engine();
         self.history().effectiveness()[&op]
+    }
+
+    /// A replica that joined this database and ingested its ops in the given order (indexes
+    /// into the history; ops whose parents are missing wait for them).
+    pub fn deliver(&self, order: &[usize]) -> Replica {
+        let suite = std::sync::Arc::new(Ed25519Blake3);
+        let replica = Replica::join(Storage::Memory, suite, DatabaseId(self.genesis.0), self.schema.clone())
+            .expect("a replica joins");
+        for index in order {
+            match replica.ingest(self.ops[*index].bytes()) {
+                Ok(_)
+                | Err(
+                    cairn::IngestError::Denied { .. }
+                    | cairn::IngestError::RejectedParent { .. }
+                    | cairn::IngestError::Payload { .. },
+                ) => {}
+                Err(other) => panic!("op {index}: {other}"),
+            }
+        }
+        replica
+    }
+
+    /// Checks the engine against the reference evaluator on this history, delivered in log
+    /// order and in reverse: the same ops accepted (exactly those whose whole past is
+    /// admissible), the same verdicts, the same digest, and events that rebuild the state.
+    pub fn check_engine(&self) {
+        let forward: Vec<usize> = (0..self.ops.len()).collect();
+        let backward: Vec<usize> = forward.iter().rev().copied().collect();
+        let mut digests = Vec::new();
+        for order in [forward, backward] {
+            let replica = self.deliver(&order);
+            digests.push(self.compare(&replica));
+        }
+        assert_eq!(digests[0], digests[1], "the delivery order changed the state");
+    }
+
+    /// Compares a replica with the reference; returns its digest.
+    pub fn compare(&self, replica: &Replica) -> [u8; 32] {
+        let everything = self.history();
+        let mut expected_accepted = std::collections::BTreeSet::new();
+        for op in &self.ops {
+            let parents_accepted = op.op().parents.iter().all(|parent| expected_accepted.contains(parent));
+            if parents_accepted && everything.admissible(&op.hash()) != Some(false) {
+                expected_accepted.insert(op.hash());
+            }
+        }
+        let accepted: Vec<VerifiedOp> =
+            self.ops.iter().filter(|op| replica.contains(&op.hash()).expect("reads")).cloned().collect();
+        let accepted_hashes: std::collections::BTreeSet<OpHash> = accepted.iter().map(|op| op.hash()).collect();
+        assert_eq!(accepted_hashes, expected_accepted, "the engine accepted other ops than the reference admits");
+        let reference = History::new(&self.schema, &self.suite, &accepted).expect("a closed history");
+        for (op, effective) in reference.effectiveness() {
+            assert_eq!(replica.is_effective(&op).expect("reads"), Some(effective), "op {op}");
+        }
+        let state = reference.state();
+        let digest = replica.digest().expect("digest");
+        assert_eq!(digest, state.digest(), "digest");
+        // Replaying the events rebuilds the visible rows.
+        let mut rebuilt: BTreeMap<RowId, BTreeMap<String, Value>> = BTreeMap::new();
+        for event in replica.events_after(0, usize::MAX).expect("events") {
+            let Some(row) = event.row else { continue };
+            match event.kind {
+                EventKind::RowInserted => {
+                    rebuilt.insert(row, event.fields);
+                }
+                EventKind::RowUpdated => rebuilt.entry(row).or_default().extend(event.fields),
+                EventKind::RowDeleted => {
+                    rebuilt.remove(&row);
+                }
+                _ => {}
+            }
+        }
+        rebuilt.retain(|row, _| state.is_visible(row));
+        let mut visible = BTreeMap::new();
+        for collection in self.schema.collections.keys() {
+            for (id, fields) in state.rows(collection) {
+                assert_eq!(replica.get(collection, &id).expect("reads"), Some(fields.clone()), "row {id}");
+                visible.insert(id, fields);
+            }
+        }
+        assert_eq!(rebuilt, visible, "the events do not rebuild the state");
+        digest
     }
 
     pub fn field(&self, row: RowId, field: &str) -> Option<Value> {
@@ -166,6 +254,7 @@ pub fn delete(collection: &str, row: RowId) -> Change {
 
 /// The effectiveness of several ops at once, for readable assertions.
 pub fn effectiveness(sim: &Sim, ops: &[OpHash]) -> Vec<bool> {
+    sim.check_engine();
     let all: BTreeMap<OpHash, bool> = sim.history().effectiveness();
     ops.iter().map(|op| all[op]).collect()
 }

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 /// Builds a random history on top of the chat setup: random authors post, change roles, ban
 /// and delete, each op on a random sample of earlier ops.
-fn random_history(choices: &[u8]) -> (Chat, Vec<OpHash>) {
+pub fn random_history(choices: &[u8]) -> (Chat, Vec<OpHash>) {
     let mut chat = Chat::new();
     let mut people = vec![chat.founder.clone(), chat.admin.clone(), chat.writer.clone(), chat.sim.key()];
     let mut memberships = vec![chat.admin_membership, chat.writer_membership];
