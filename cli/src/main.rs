@@ -93,6 +93,29 @@ enum Command {
     Import { dir: PathBuf },
     /// Check that the store's tables agree with each other.
     Check { dir: PathBuf },
+    /// Print visible rows as JSON objects with their `id`, one per line (always JSON): one row by id, or a
+    /// collection's rows, filtered by field values.
+    Get {
+        dir: PathBuf,
+        collection: String,
+        id: Option<String>,
+        /// Keep rows whose field equals the value (JSON, or a bare string); may repeat.
+        #[arg(long = "where", value_name = "FIELD=VALUE")]
+        filters: Vec<String>,
+    },
+    /// Print the digest of the effective state: equal on replicas that hold the same ops.
+    Digest { dir: PathBuf },
+    /// Say why an op is or is not effective: the rule, its witnesses, the ops that defeated it.
+    Explain { dir: PathBuf, op: String },
+    /// Print the event stream, one JSON object per line. With --consumer, resume after that
+    /// consumer's checkpoint and advance it; with --follow, wait for new events.
+    Events {
+        dir: PathBuf,
+        #[arg(long)]
+        consumer: Option<String>,
+        #[arg(long)]
+        follow: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -278,6 +301,13 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             out.flush()?;
         }
         Command::Import { dir } => import(cli, dir)?,
+        Command::Get { dir, collection, id, filters } => get(dir, collection, id.as_deref(), filters)?,
+        Command::Digest { dir } => {
+            let digest = open(dir)?.digest()?.to_string();
+            print(cli, json!({ "digest": digest }), digest.clone());
+        }
+        Command::Explain { dir, op } => explain(cli, dir, op)?,
+        Command::Events { dir, consumer, follow } => events(dir, consumer.as_deref(), *follow)?,
         Command::Check { dir } => {
             let replica = open(dir)?;
             replica.check_integrity()?;
@@ -373,5 +403,193 @@ fn import(cli: &Cli, dir: &Path) -> Result<(), Failure> {
         // The store could not take the ops: the import did not happen, whatever was counted.
         Some(reason) => Err(format!("the import stopped on a storage failure: {reason}").into()),
         None => Ok(()),
+    }
+}
+
+fn get(dir: &Path, collection: &str, id: Option<&str>, filters: &[String]) -> Result<(), Failure> {
+    let replica = open(dir)?;
+    let definition = replica
+        .schema()
+        .collections
+        .get(collection)
+        .ok_or_else(|| format!("the schema has no collection `{collection}`"))?;
+    let mut filter = Vec::new();
+    for text in filters {
+        let (name, value) = text.split_once('=').ok_or_else(|| format!("`--where {text}`: expected FIELD=VALUE"))?;
+        let field = definition.field(name).ok_or_else(|| format!("`{collection}` has no field `{name}`"))?;
+        let json = serde_json::from_str(value).unwrap_or_else(|_| Json::String(value.to_owned()));
+        filter.push((name.to_owned(), cairn::json::from_json(replica.schema(), &field.ty, &json, name)?));
+    }
+    let rows = match id {
+        Some(id) => {
+            let row: RowId = id.parse()?;
+            let found = replica.get(collection, &row)?.ok_or_else(|| format!("no visible {collection} row {row}"))?;
+            let keep = filter.iter().all(|(name, value)| found.get(name) == Some(value));
+            if keep {
+                vec![(row, found)]
+            } else {
+                Vec::new()
+            }
+        }
+        None => replica.rows(collection, &filter)?,
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for (row, values) in rows {
+        let mut object = serde_json::Map::new();
+        object.insert("id".into(), Json::String(row.to_string()));
+        for field in &definition.fields {
+            if let Some(value) = values.get(&field.name) {
+                object.insert(field.name.clone(), cairn::json::to_json(&field.ty, value));
+            }
+        }
+        writeln!(out, "{}", Json::Object(object))?;
+    }
+    Ok(())
+}
+
+fn explain(cli: &Cli, dir: &Path, op: &str) -> Result<(), Failure> {
+    let replica = open(dir)?;
+    let hash: OpHash = op.parse()?;
+    let explanation = replica.explain(&hash)?.ok_or_else(|| format!("this replica does not hold op {hash}"))?;
+    let rules_of = |change: u32, rule: u32| -> Option<(String, String)> {
+        let log_op = replica.log().ok()?.into_iter().find(|entry| entry.hash == hash)?;
+        let Payload::Changes(changes) = &log_op.op.payload else { return None };
+        let collection = changes.get(change as usize)?.collection().to_owned();
+        let text = replica.schema().collections.get(&collection)?.rules.get(rule as usize)?.to_string();
+        Some((collection, text))
+    };
+    let allowed: Vec<Json> = explanation
+        .allowed_by
+        .iter()
+        .map(|attestation| {
+            let (collection, text) = rules_of(attestation.change, attestation.rule).unwrap_or_default();
+            json!({
+                "change": attestation.change,
+                "collection": collection,
+                "rule": attestation.rule,
+                "text": text,
+                "witnesses": attestation.witnesses.iter().map(|witness| json!({
+                    "collection": witness.collection,
+                    "row": witness.row.to_string(),
+                    "version": witness.version.to_string(),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let failed_rules: Vec<Json> = match explanation.denial.as_ref().map(|denial| &denial.reason) {
+        Some(cairn::rules::DenialReason::RulesFailed(rules)) => rules
+            .iter()
+            .map(|failed| json!({ "rule": failed.rule, "text": failed.text, "clause": failed.clause }))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let rule = match &explanation.denial {
+        Some(_) => failed_rules.first().and_then(|failed| failed["text"].as_str()).map(str::to_owned),
+        None => allowed.first().and_then(|allowed| allowed["text"].as_str()).map(str::to_owned),
+    };
+    let value = json!({
+        "op": hash.to_string(),
+        "author": explanation.author.to_string(),
+        "effective": explanation.effective,
+        "equivocated": explanation.equivocated,
+        "rule": rule,
+        "allowed_by": allowed,
+        "denial": explanation.denial.as_ref().map(|denial| json!({
+            "change": denial.change,
+            "collection": denial.collection,
+            "action": denial.action,
+            "reason": denial.reason.to_string(),
+            "failed_rules": failed_rules,
+        })),
+        "defeated_by": explanation.defeated_by.iter().map(|(op, _)| op.to_string()).collect::<Vec<_>>(),
+        "defeated_by_authors": explanation.defeated_by.iter().map(|(_, author)| author.to_string()).collect::<Vec<_>>(),
+    });
+    let mut text = format!(
+        "{hash} by {}: {}",
+        explanation.author,
+        if explanation.effective { "effective" } else { "not effective" }
+    );
+    if explanation.equivocated {
+        text.push_str("\n  its author signed two ops with one sequence number");
+    }
+    for allowed in &allowed {
+        text.push_str(&format!(
+            "\n  change {} allowed by `{}`",
+            allowed["change"],
+            allowed["text"].as_str().unwrap_or("")
+        ));
+        for witness in allowed["witnesses"].as_array().into_iter().flatten() {
+            text.push_str(&format!(
+                "\n    witness {} {} at {}",
+                witness["collection"].as_str().unwrap_or(""),
+                witness["row"].as_str().unwrap_or(""),
+                witness["version"].as_str().unwrap_or("")
+            ));
+        }
+    }
+    if let Some(denial) = &explanation.denial {
+        text.push_str(&format!("\n  {denial}"));
+    }
+    for (op, author) in &explanation.defeated_by {
+        text.push_str(&format!("\n  defeated by {op} (by {author})"));
+    }
+    print(cli, value, text);
+    Ok(())
+}
+
+/// How many events `cairn events` reads (and, for a consumer, commits) at a time.
+const EVENT_BATCH: usize = 1_000;
+
+fn events(dir: &Path, consumer: Option<&str>, follow: bool) -> Result<(), Failure> {
+    let replica = open(dir)?;
+    let mut consumer = consumer.map(|name| replica.consumer(name)).transpose()?;
+    let mut after = consumer.as_ref().map_or(0, |consumer| consumer.checkpoint());
+    let stdout = std::io::stdout();
+    loop {
+        let batch = replica.events_after(after, EVENT_BATCH)?;
+        if batch.is_empty() {
+            if !follow {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            continue;
+        }
+        let mut out = stdout.lock();
+        for event in &batch {
+            let fields: serde_json::Map<String, Json> = event
+                .fields
+                .iter()
+                .map(|(name, value)| {
+                    let ty = event
+                        .collection
+                        .as_ref()
+                        .and_then(|collection| replica.schema().collections.get(collection))
+                        .and_then(|collection| collection.field(name))
+                        .map(|field| field.ty.clone());
+                    let json = match ty {
+                        Some(ty) => cairn::json::to_json(&ty, value),
+                        None => cairn::json::untyped_json(value),
+                    };
+                    (name.clone(), json)
+                })
+                .collect();
+            let line = json!({
+                "seq": event.seq,
+                "kind": event.kind.name(),
+                "collection": event.collection,
+                "row": event.row.map(|row| row.to_string()),
+                "op": event.op.to_string(),
+                "fields": fields,
+            });
+            writeln!(out, "{line}")?;
+        }
+        out.flush()?;
+        after = batch.last().map_or(after, |event| event.seq);
+        // The checkpoint moves only after the events are written out: a consumer that dies in
+        // between sees them again (at least once), never loses one.
+        if let Some(consumer) = consumer.as_mut() {
+            consumer.commit(after)?;
+        }
     }
 }

@@ -83,16 +83,26 @@ fn a_database_round_trip_through_every_command() {
         json(&cairn(&["--json", "put", &node, "Channel", &format!(r#"{{"name": "general", "owner": "{founder}"}}"#)]));
     let channel_id = text(&channel, "id");
     assert!(channel_id.starts_with("row:") && text(&channel, "op").starts_with("blake3:"));
-    // A second author writes with its own key.
+    // The founder owns the channel, so may add members.
     let membership = json(&cairn(&[
         "--json",
         "put",
         &node,
         "Membership",
         &format!(r#"{{"channel": "{channel_id}", "member": "{guest_identity}", "role": "writer"}}"#),
+    ]));
+    // The guest may not: a denied write names the rule and its failing clause, and writes nothing.
+    let denied = cairn(&[
+        "put",
+        &node,
+        "Membership",
+        &format!(r#"{{"channel": "{channel_id}", "member": "{guest_identity}", "role": "admin"}}"#),
         "--key",
         &guest_key,
-    ]));
+    ]);
+    assert!(!denied.status.success());
+    let message = String::from_utf8_lossy(&denied.stderr);
+    assert!(message.contains("denied") && message.contains("rule #0") && message.contains("fails at"), "{message}");
     // Several changes, across collections, as one op.
     let batch = json(&cairn(&[
         "--json",
@@ -111,9 +121,19 @@ fn a_database_round_trip_through_every_command() {
         .success());
     let updated = json(&cairn(&["--json", "update", &node, "Channel", &channel_id, r#"{"topic": "everything"}"#]));
     assert_eq!(text(&updated, "id"), channel_id);
-    let deleted =
-        json(&cairn(&["--json", "delete", &node, "Membership", &text(&membership, "id"), "--key", &guest_key]));
+    // A second author writes with its own key, as the membership allows.
+    let posted = json(&cairn(&[
+        "--json",
+        "put",
+        &node,
+        "Message",
+        &format!(r#"{{"channel": "{channel_id}", "body": "hello"}}"#),
+        "--key",
+        &guest_key,
+    ]));
+    let deleted = json(&cairn(&["--json", "delete", &node, "Message", &text(&posted, "id"), "--key", &guest_key]));
     assert!(text(&deleted, "op").starts_with("blake3:"));
+    let _ = membership;
 
     // Bad input: a clear error, a non-zero exit, and nothing written.
     for bad in [r#"{"name": 5}"#, r#"{"nmae": "x"}"#, "not json", r#"{"name": ""}"#] {
@@ -128,7 +148,7 @@ fn a_database_round_trip_through_every_command() {
         .lines()
         .map(|line| serde_json::from_str(line).expect("JSON line"))
         .collect();
-    assert_eq!(lines.len(), 6, "genesis and five writes");
+    assert_eq!(lines.len(), 7, "genesis and six writes");
     assert_eq!(lines[0]["kind"], "genesis");
     assert_eq!(text(&lines[0], "hash"), database);
     for line in &lines {
@@ -145,10 +165,10 @@ fn a_database_round_trip_through_every_command() {
     let imported = json(&cairn_with_stdin(&["--json", "import", &copy], &export.stdout));
     assert_eq!(
         (imported["accepted"].as_u64(), imported["duplicate"].as_u64(), imported["rejected"].as_u64()),
-        (Some(6), Some(0), Some(0))
+        (Some(7), Some(0), Some(0))
     );
     let again = json(&cairn_with_stdin(&["--json", "import", &copy], &export.stdout));
-    assert_eq!(again["duplicate"].as_u64(), Some(6));
+    assert_eq!(again["duplicate"].as_u64(), Some(7));
     let copy_log = cairn(&["--json", "log", &copy]);
     let copy_hashes: std::collections::BTreeSet<String> = String::from_utf8_lossy(&copy_log.stdout)
         .lines()
@@ -157,6 +177,11 @@ fn a_database_round_trip_through_every_command() {
     let node_hashes: std::collections::BTreeSet<String> = lines.iter().map(|line| text(line, "hash")).collect();
     assert_eq!(copy_hashes, node_hashes);
     assert!(json(&cairn(&["--json", "check", &copy]))["ok"].as_bool().unwrap_or(false));
+    // The copy holds the same ops, so the same state.
+    let digest = text(&json(&cairn(&["--json", "digest", &node])), "digest");
+    assert!(digest.starts_with("blake3:"));
+    assert_eq!(text(&json(&cairn(&["--json", "digest", &copy])), "digest"), digest);
+    assert_eq!(cairn(&["get", &copy, "Channel"]).stdout, cairn(&["get", &node, "Channel"]).stdout);
 
     // --since leaves out what the reader has.
     let heads = text(&lines[2], "hash");
@@ -240,4 +265,81 @@ fn imports_count_what_happened_to_each_op() {
         (Some(1), Some(1), Some(2)),
         "{report}"
     );
+}
+
+/// JSON lines from a command's stdout.
+fn json_lines(output: &Output) -> Vec<Json> {
+    assert!(output.status.success(), "cairn failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).lines().map(|line| serde_json::from_str(line).expect("JSON line")).collect()
+}
+
+#[test]
+fn state_queries_explanations_and_events() {
+    let scratch = Scratch::new("state");
+    let node = scratch.path("node");
+    let guest_key = scratch.path("guest.key");
+    let guest = text(&json(&cairn(&["--json", "key", "new", &guest_key])), "identity");
+    let founder = text(&json(&cairn(&["--json", "init", &node, "--schema", &chat_schema()])), "identity");
+    let channel = text(
+        &json(&cairn(&["--json", "put", &node, "Channel", &format!(r#"{{"name": "general", "owner": "{founder}"}}"#)])),
+        "id",
+    );
+    for (member, role) in [(&founder, "admin"), (&guest, "writer")] {
+        let fields = format!(r#"{{"channel": "{channel}", "member": "{member}", "role": "{role}"}}"#);
+        json(&cairn(&["--json", "put", &node, "Membership", &fields]));
+    }
+    let post = json(&cairn(&[
+        "--json",
+        "put",
+        &node,
+        "Message",
+        &format!(r#"{{"channel": "{channel}", "body": "hi"}}"#),
+        "--key",
+        &guest_key,
+    ]));
+
+    // get: one row, a whole collection, and a filter on a field.
+    let rows = json_lines(&cairn(&["get", &node, "Membership"]));
+    assert_eq!(rows.len(), 2);
+    let writers = json_lines(&cairn(&["get", &node, "Membership", "--where", "role=writer"]));
+    assert_eq!(writers.len(), 1);
+    assert_eq!(text(&writers[0], "member"), guest);
+    let by_member = json_lines(&cairn(&["get", &node, "Membership", "--where", &format!("member={founder}")]));
+    assert_eq!(text(&by_member[0], "role"), "admin");
+    let one = json_lines(&cairn(&["get", &node, "Message", &text(&post, "id")]));
+    assert_eq!((text(&one[0], "id"), text(&one[0], "body")), (text(&post, "id"), "hi".to_owned()));
+    assert!(!cairn(&["get", &node, "Message", "--where", "nope=1"]).status.success());
+
+    // explain: the rule that allowed the post and the membership that witnessed it.
+    let explained = json(&cairn(&["--json", "explain", &node, &text(&post, "op")]));
+    assert_eq!(explained["effective"], Json::Bool(true));
+    assert!(text(&explained, "rule").starts_with("allow insert if"), "{explained}");
+    assert_eq!(explained["defeated_by"], Json::Array(Vec::new()));
+    let witnesses = &explained["allowed_by"][0]["witnesses"];
+    assert_eq!(witnesses[0]["collection"], "Membership", "{explained}");
+
+    // events: every effect once, in order; a consumer resumes after its checkpoint.
+    let events = json_lines(&cairn(&["events", &node]));
+    let kinds: Vec<&str> = events.iter().map(|event| event["kind"].as_str().unwrap_or("")).collect();
+    assert_eq!(kinds, ["row_inserted"; 4]);
+    let seqs: Vec<u64> = events.iter().map(|event| event["seq"].as_u64().unwrap_or(0)).collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    for event in &events {
+        for key in ["seq", "kind", "collection", "row", "op"] {
+            assert!(!event[key].is_null(), "event without {key}: {event}");
+        }
+    }
+    assert_eq!(json_lines(&cairn(&["events", &node, "--consumer", "ui"])).len(), 4);
+    assert_eq!(json_lines(&cairn(&["events", &node, "--consumer", "ui"])).len(), 0);
+    let demoted =
+        json(&cairn(&["--json", "update", &node, "Membership", &text(&writers[0], "id"), r#"{"role": "reader"}"#]));
+    let next = json_lines(&cairn(&["events", &node, "--consumer", "ui"]));
+    assert_eq!(next.len(), 1);
+    assert_eq!((next[0]["kind"].as_str(), next[0]["seq"].as_u64()), (Some("row_updated"), Some(5)));
+    assert_eq!(next[0]["fields"]["role"], "reader");
+    assert_eq!(text(&next[0], "op"), text(&demoted, "op"));
+    // The demoted writer can no longer post.
+    let refused =
+        cairn(&["put", &node, "Message", &format!(r#"{{"channel": "{channel}", "body": "no"}}"#), "--key", &guest_key]);
+    assert!(!refused.status.success());
 }

@@ -322,9 +322,10 @@ fn write_expr(formatter: &mut std::fmt::Formatter<'_>, expr: &Expr, context: u8)
         }
         Expr::And(left, right) | Expr::Or(left, right) => {
             let (word, strength) = if matches!(expr, Expr::And(..)) { ("and", 2) } else { ("or", 1) };
-            write_expr(formatter, left, strength + 1)?;
+            // `and` and `or` group to the left: `a and b and c` is `(a and b) and c`.
+            write_expr(formatter, left, strength)?;
             write!(formatter, " {word} ")?;
-            write_expr(formatter, right, strength)?;
+            write_expr(formatter, right, strength + 1)?;
         }
         Expr::Compare { op, left, right } => {
             let symbol = match op {

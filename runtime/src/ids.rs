@@ -5,6 +5,7 @@
 //! | [`OpHash`], [`DatabaseId`] | `blake3:<64 hex>` (a database id is its genesis op's hash) |
 //! | [`Identity`] | `ed25519:<64 hex>` (an author's public key) |
 //! | [`RowId`] | `row:<64 hex>` |
+//! | [`StateDigest`] | `blake3:<64 hex>` |
 //!
 //! Hex is lowercase; parsing rejects anything else, so each value has exactly one text form.
 
@@ -96,6 +97,10 @@ id_type!(
 id_type!(
     /// An author: an ed25519 public key.
     Identity, "identity", "ed25519:"
+);
+id_type!(
+    /// The digest of an effective state (docs/SPEC.md §3).
+    StateDigest, "state digest", "blake3:"
 );
 id_type!(
     /// A row: derived from the op that inserted it and the insert's position in that op.

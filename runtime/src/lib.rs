@@ -22,7 +22,7 @@ pub mod validate;
 
 pub use crypto::{CryptoSuite, Ed25519Blake3};
 pub use engine::{Event, EventKind};
-pub use ids::{DatabaseId, Identity, OpHash, RowId};
+pub use ids::{DatabaseId, Identity, OpHash, RowId, StateDigest};
 pub use keys::Keypair;
 pub use op::{Change, Edit, Op, VerifiedOp};
 pub use replica::{IngestError, Ingested, Replica, Transaction, WriteError};

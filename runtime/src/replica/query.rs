@@ -4,7 +4,7 @@
 use super::Replica;
 use crate::cbor::Value;
 use crate::engine::{self, Engine, Event};
-use crate::ids::{Identity, OpHash, RowId};
+use crate::ids::{Identity, OpHash, RowId, StateDigest};
 use crate::op::Attestation;
 use crate::rules::{self, Denial, Probe, World};
 use crate::state::{Digest, FieldValues, Row};
@@ -115,7 +115,7 @@ impl Replica {
 
     /// A hash of the visible state, equal on every replica that holds the same ops
     /// (docs/SPEC.md §3).
-    pub fn digest(&self) -> Result<[u8; 32], StorageError> {
+    pub fn digest(&self) -> Result<StateDigest, StorageError> {
         let transaction = self.database.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
         let world = Materialized { tables: &tables };
@@ -127,7 +127,7 @@ impl Replica {
                 digest.add(&id, &row);
             }
         }
-        Ok(digest.finish())
+        Ok(StateDigest(digest.finish()))
     }
 
     /// Whether an op is effective now; `None` if the log does not hold it.

@@ -187,7 +187,7 @@ impl Sim {
             assert_eq!(replica.is_effective(&op).expect("reads"), Some(effective), "op {op}");
         }
         let state = reference.state();
-        let digest = replica.digest().expect("digest");
+        let digest = replica.digest().expect("digest").0;
         assert_eq!(digest, state.digest(), "digest");
         // Replaying the events rebuilds the visible rows.
         let mut rebuilt: BTreeMap<RowId, BTreeMap<String, Value>> = BTreeMap::new();
