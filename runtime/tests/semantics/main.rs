@@ -13,6 +13,7 @@ mod chat;
 mod engine;
 mod fields;
 mod properties;
+mod random;
 
 /// Builds histories op by op.
 pub struct Sim {
