@@ -66,7 +66,8 @@ proptest! {
 /// agreement above is not vacuous.
 #[test]
 fn every_generator_reaches_every_verdict() {
-    let generators: [(&str, fn(&[u8]) -> Sim); 3] = [
+    type Generator = fn(&[u8]) -> Sim;
+    let generators: [(&str, Generator); 3] = [
         ("chat", |choices| random_history(choices).0.sim),
         ("taskboard", taskboard_history),
         ("editor", editor_history),

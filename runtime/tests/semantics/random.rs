@@ -77,10 +77,11 @@ pub fn taskboard_history(choices: &[u8]) -> Sim {
                     people.push(sim.key());
                 }
                 let grantee = pick.one(&people).clone();
-                grant(&author, &grantee, *pick.one(&["view", "edit", "assign", "admin"]))
+                let capability = ["view", "edit", "assign", "admin"][pick.below(4)];
+                grant(&author, &grantee, capability)
             }
             1 if !grants.is_empty() => delete("Grant", *pick.one(&grants)),
-            2 | 3 => insert(
+            2..=3 => insert(
                 "Task",
                 &[
                     ("board", reference(board)),
@@ -92,7 +93,7 @@ pub fn taskboard_history(choices: &[u8]) -> Sim {
                     ("progress", Value::Float(0.0)),
                 ],
             ),
-            4 | 5 | 6 if !tasks.is_empty() => {
+            4..=6 if !tasks.is_empty() => {
                 let task = *pick.one(&tasks);
                 let someone = id(pick.one(&people));
                 let edit = match pick.below(8) {
@@ -226,7 +227,7 @@ pub fn editor_history(choices: &[u8]) -> Sim {
                 "Section",
                 &[("parent", reference(document)), ("heading", text_value("more")), ("position", Value::Int(1))],
             ),
-            3 | 4 => paragraph(*pick.one(&sections)),
+            3..=4 => paragraph(*pick.one(&sections)),
             5 if !paragraphs.is_empty() => set("Paragraph", *pick.one(&paragraphs), "text", text_value("edited")),
             6 => delete("Section", *pick.one(&sections)),
             7 => set("Document", document, "locked", Value::Bool(pick.below(2) == 0)),
