@@ -97,7 +97,10 @@ pub fn taskboard_history(choices: &[u8]) -> Sim {
                 let task = *pick.one(&tasks);
                 let someone = id(pick.one(&people));
                 let edit = match pick.below(8) {
-                    0 => Edit::Set { field: "status".into(), value: text_value(*pick.one(&["todo", "doing", "done"])) },
+                    0 => Edit::Set {
+                        field: "status".into(),
+                        value: text_value(["todo", "doing", "done"][pick.below(3)]),
+                    },
                     1 => Edit::Put {
                         field: "labels".into(),
                         key: pick.one(&["area", "team"]).to_string(),
@@ -120,7 +123,7 @@ pub fn taskboard_history(choices: &[u8]) -> Sim {
                 if pick.below(3) == 0 {
                     delete("Board", board)
                 } else {
-                    set("Board", board, "title", text_value(*pick.one(&["plans", "roadmap"])))
+                    set("Board", board, "title", text_value(["plans", "roadmap"][pick.below(2)]))
                 }
             }
         };
