@@ -24,7 +24,7 @@ use crate::ids::{Identity, OpHash, RowId};
 use crate::op::{Attestation, Change, Op, Payload};
 use crate::rules::{self, Denial, Judged, Probe, World};
 use crate::state::{self, Folding, Row};
-use crate::store::{Clock, InfoLookup, OpInfo, StorageError, WriteTables};
+use crate::store::{self, Clock, InfoLookup, OpInfo, StorageError, WriteTables};
 use redb::ReadableTable;
 use schemac::ir::{self, Expr, Type};
 use std::cell::RefCell;
@@ -281,6 +281,7 @@ pub(crate) struct Engine<'r> {
     suite: &'r dyn CryptoSuite,
     founder: Identity,
     loaded: RefCell<HashMap<u64, Rc<Loaded>>>,
+    stamps: RefCell<HashMap<u64, Rc<(OpInfo, Clock)>>>,
     round: RefCell<Round>,
 }
 
@@ -298,7 +299,15 @@ const UNSTORED_TAG: u64 = u64::MAX;
 
 impl<'r> Engine<'r> {
     pub fn new(schema: &'r ir::Schema, plan: &'r Plan, suite: &'r dyn CryptoSuite, founder: Identity) -> Engine<'r> {
-        Engine { schema, plan, suite, founder, loaded: RefCell::default(), round: RefCell::default() }
+        Engine {
+            schema,
+            plan,
+            suite,
+            founder,
+            loaded: RefCell::default(),
+            stamps: RefCell::default(),
+            round: RefCell::default(),
+        }
     }
 
     fn load(&self, tables: &WriteTables, local: u64) -> Result<Rc<Loaded>, StorageError> {
@@ -312,6 +321,17 @@ impl<'r> Engine<'r> {
         Ok(loaded)
     }
 
+    /// An op's metadata and version vector, without decoding it.
+    fn stamp(&self, tables: &WriteTables, local: u64) -> Result<Rc<(OpInfo, Clock)>, StorageError> {
+        if let Some(stamp) = self.stamps.borrow().get(&local) {
+            return Ok(stamp.clone());
+        }
+        let stamp =
+            Rc::new(tables.stamp(local)?.ok_or_else(|| StorageError::Corrupt(format!("op #{local} is missing")))?);
+        self.stamps.borrow_mut().insert(local, stamp.clone());
+        Ok(stamp)
+    }
+
     fn forked_from(&self, tables: &WriteTables, author: u32) -> Result<Option<u64>, StorageError> {
         if let Some(known) = self.round.borrow().forked.get(&author) {
             return Ok(*known);
@@ -323,19 +343,33 @@ impl<'r> Engine<'r> {
 
     /// Whether `ancestor` is strictly in the causal past of `descendant`.
     fn precedes(&self, tables: &WriteTables, ancestor: &OpInfo, descendant: &Loaded) -> Result<bool, StorageError> {
-        if ancestor.depth >= descendant.info.depth {
+        self.precedes_stamp(tables, ancestor, &descendant.info, &descendant.clock)
+    }
+
+    fn precedes_stamp(
+        &self,
+        tables: &WriteTables,
+        ancestor: &OpInfo,
+        descendant: &OpInfo,
+        clock: &Clock,
+    ) -> Result<bool, StorageError> {
+        if ancestor.depth >= descendant.depth {
             return Ok(false);
         }
         if self.forked_from(tables, ancestor.author)?.is_some_and(|from| ancestor.seq >= from) {
-            return tables.is_ancestor(ancestor, &descendant.info);
+            return tables.is_ancestor(ancestor, descendant);
         }
-        Ok(descendant.clock.get(ancestor.author) >= ancestor.seq)
+        Ok(clock.get(ancestor.author) >= ancestor.seq)
     }
 
     /// Whether an op is in the causal past of an unstored op with these parents.
     fn in_past_of(&self, tables: &WriteTables, op: &OpInfo, parents: &[OpInfo]) -> Result<bool, StorageError> {
         for parent in parents {
-            if parent.local == op.local || self.precedes(tables, op, &*self.load(tables, parent.local)?)? {
+            if parent.local == op.local {
+                return Ok(true);
+            }
+            let stamp = self.stamp(tables, parent.local)?;
+            if self.precedes_stamp(tables, op, &stamp.0, &stamp.1)? {
                 return Ok(true);
             }
         }
@@ -381,8 +415,13 @@ impl<'r> Engine<'r> {
         Ok(minimal)
     }
 
+    /// The verdict the log keeps for an op: as of before the round (the op the round adds was
+    /// not in the log then).
     fn stored_effective(&self, tables: &WriteTables, local: u64) -> Result<bool, StorageError> {
-        Ok(tables.effective.get(local)?.is_some())
+        if self.round.borrow().new == Some(local) {
+            return Ok(false);
+        }
+        Ok(tables.ineffective.get(local)?.is_none())
     }
 
     /// Whether an op in the view is effective in it.
@@ -472,12 +511,14 @@ impl<'r> Engine<'r> {
 
     /// A row as a view's effective ops leave it.
     fn row_in(&self, tables: &WriteTables, view: &[OpInfo], id: &RowId) -> Result<Option<Rc<Row>>, StorageError> {
-        if self.is_materialized(view) {
-            return read_row(tables, id).map(|row| row.map(Rc::new));
-        }
         let key = (view.iter().map(|info| info.local).collect::<Vec<_>>(), *id);
         if let Some(known) = self.round.borrow().rows.get(&key) {
             return Ok(known.clone());
+        }
+        if self.is_materialized(view) {
+            let row = read_row(tables, id)?.map(Rc::new);
+            self.round.borrow_mut().rows.insert(key, row.clone());
+            return Ok(row);
         }
         let mut effective = Vec::new();
         let mut matches_stored = true;
@@ -538,16 +579,21 @@ impl<'r> Engine<'r> {
         for entry in tables.heads.iter()? {
             stack.push(entry?.0.value());
         }
+        // The usual case: the op's parents are the log's heads, so the log is its past.
+        if stack.iter().all(|head| parents.iter().any(|parent| parent.local == *head)) {
+            return Ok(Vec::new());
+        }
         let mut seen = BTreeSet::new();
         let mut concurrent = Vec::new();
         while let Some(local) = stack.pop() {
             if !seen.insert(local) {
                 continue;
             }
-            let op = self.load(tables, local)?;
-            if self.in_past_of(tables, &op.info, parents)? {
+            let stamp = self.stamp(tables, local)?;
+            if self.in_past_of(tables, &stamp.0, parents)? {
                 continue;
             }
+            let op = self.load(tables, local)?;
             for parent in &op.op.parents {
                 if let Some(parent_local) = tables.local_of(parent)? {
                     stack.push(parent_local);
@@ -586,7 +632,8 @@ impl<'r> Engine<'r> {
         candidate: &Unstored,
         concurrent: &[Rc<Loaded>],
     ) -> Result<Result<Vec<Attestation>, Denial>, StorageError> {
-        self.reset_round(None);
+        // Rounds end with an empty memo (see `settle`), and nothing is written between rounds:
+        // what this judgment reads stays valid for the next one until an op is appended.
         let view = self.past_view(tables, concurrent)?;
         let world = ViewWorld { engine: self, tables, view: &view };
         let seen = |tag: u64| -> Result<bool, StorageError> {
@@ -801,18 +848,22 @@ impl<'r> Engine<'r> {
         let folding = Folding { hash: op.info.hash, depth: op.info.depth, tag: op.info.local, seen: &unseen };
         for (index, change) in op.changes().iter().enumerate() {
             let target = state::target(self.suite, &op.info.hash, index as u32, change);
-            tables.row_writers.insert((&target.0, op.info.local), ())?;
-            if let Change::Insert { collection, .. } = change {
-                tables.row_index.insert((&collection_key(collection), &target.0), ())?;
-                let Some(row) = state::fold_change(self.schema, None, &folding, index as u32, change)? else {
-                    continue;
-                };
-                for fields in self.plan.indexes(collection) {
-                    let values: Vec<(String, Value)> =
-                        fields.iter().map(|name| (name.clone(), row.field(name))).collect();
-                    let key = index_key(collection, values.iter().map(|(name, value)| (name.as_str(), value)));
-                    tables.row_index.insert((&key, &target.0), ())?;
-                }
+            let Change::Insert { collection, .. } = change else {
+                tables.row_writers.insert((&target.0, op.info.local), ())?;
+                continue;
+            };
+            let number = store::row_number(op.info.local, index as u32);
+            tables.rows.insert(&target.0, store::encode_row_record(number, None).as_slice())?;
+            tables.row_index.insert((&collection_key(collection), number), &target.0)?;
+            let indexes = self.plan.indexes(collection);
+            if indexes.is_empty() {
+                continue;
+            }
+            let Some(row) = state::fold_change(self.schema, None, &folding, index as u32, change)? else { continue };
+            for fields in indexes {
+                let values: Vec<(String, Value)> = fields.iter().map(|name| (name.clone(), row.field(name))).collect();
+                let key = index_key(collection, values.iter().map(|(name, value)| (name.as_str(), value)));
+                tables.row_index.insert((&key, number), &target.0)?;
             }
         }
         Ok(())
@@ -827,16 +878,16 @@ impl<'r> Engine<'r> {
         flipped: &[(Rc<Loaded>, bool)],
     ) -> Result<(), StorageError> {
         let mut events = Vec::new();
-        if new_effective {
-            tables.effective.insert(new.info.local, ())?;
+        if !new_effective {
+            tables.ineffective.insert(new.info.local, ())?;
         }
         // Rows to fold again from scratch, and the op each change is blamed on.
         let mut refold: BTreeMap<RowId, OpHash> = BTreeMap::new();
         for (op, effective) in flipped {
             if *effective {
-                tables.effective.insert(op.info.local, ())?;
+                tables.ineffective.remove(op.info.local)?;
             } else {
-                tables.effective.remove(op.info.local)?;
+                tables.ineffective.insert(op.info.local, ())?;
             }
             let kind = if *effective { EventKind::OpReinstated } else { EventKind::OpRolledBack };
             events.push(Event { seq: 0, kind, collection: None, row: None, op: op.info.hash, fields: BTreeMap::new() });
@@ -854,12 +905,12 @@ impl<'r> Engine<'r> {
             }
         }
         for id in forward {
-            let before = read_row(tables, &id)?;
+            let (number, before) = self.record(tables, &id)?;
             let after = self.fold_writer(tables, &id, new, before.clone())?;
-            self.store_row(tables, &id, before, after, new.info.hash, &mut events)?;
+            self.store_row(tables, &id, (number, before), after, new.info.hash, &mut events)?;
         }
         for (id, blamed) in refold {
-            let before = read_row(tables, &id)?;
+            let (number, before) = self.record(tables, &id)?;
             let mut writers = Vec::new();
             for local in row_writers(tables, &id)? {
                 if self.stored_effective(tables, local)? {
@@ -867,7 +918,7 @@ impl<'r> Engine<'r> {
                 }
             }
             let after = self.fold(tables, &id, &writers)?;
-            self.store_row(tables, &id, before, after, blamed, &mut events)?;
+            self.store_row(tables, &id, (number, before), after, blamed, &mut events)?;
         }
         let mut seq = tables.events.last()?.map_or(0, |(seq, _)| seq.value());
         for mut event in events {
@@ -878,12 +929,18 @@ impl<'r> Engine<'r> {
         Ok(())
     }
 
+    /// A row's number and materialized state; every row an op writes has a record.
+    fn record(&self, tables: &WriteTables, id: &RowId) -> Result<(u64, Option<Row>), StorageError> {
+        read_record(tables, id)?.ok_or_else(|| StorageError::Corrupt(format!("row {id} has no record")))
+    }
+
     /// Writes a row's new state, keeps its query index entries in step, and notes the event.
+    /// `before` is the row's record: its number and its state before the round.
     fn store_row(
         &self,
         tables: &mut WriteTables,
         id: &RowId,
-        before: Option<Row>,
+        (number, before): (u64, Option<Row>),
         after: Option<Row>,
         op: OpHash,
         events: &mut Vec<Event>,
@@ -907,16 +964,13 @@ impl<'r> Engine<'r> {
                 }
                 let key = index_key(&collection, [(name.as_str(), value)]);
                 if insert {
-                    tables.field_index.insert((&key, &id.0), ())?;
+                    tables.field_index.insert((&key, number), &id.0)?;
                 } else {
-                    tables.field_index.remove((&key, &id.0))?;
+                    tables.field_index.remove((&key, number))?;
                 }
             }
         }
-        match &after {
-            Some(row) => tables.rows.insert(&id.0, row.encode().as_slice())?,
-            None => tables.rows.remove(&id.0)?,
-        };
+        tables.rows.insert(&id.0, store::encode_row_record(number, after.as_ref()).as_slice())?;
         let kind_and_fields = match (old_values, new_values) {
             (None, Some(new)) => Some((EventKind::RowInserted, new)),
             (Some(_), None) => Some((EventKind::RowDeleted, BTreeMap::new())),
@@ -1001,17 +1055,24 @@ pub(crate) struct Explained {
     pub defeated_by: Vec<OpHash>,
 }
 
-fn read_row(tables: &WriteTables, id: &RowId) -> Result<Option<Row>, StorageError> {
+/// A row's number and materialized state, if any op inserted it.
+fn read_record(tables: &WriteTables, id: &RowId) -> Result<Option<(u64, Option<Row>)>, StorageError> {
     match tables.rows.get(&id.0)? {
-        Some(bytes) => {
-            Row::decode(bytes.value()).map(Some).map_err(|error| StorageError::Corrupt(format!("row {id}: {error}")))
-        }
+        Some(bytes) => store::decode_row_record(bytes.value()).map(Some),
         None => Ok(None),
     }
 }
 
+fn read_row(tables: &WriteTables, id: &RowId) -> Result<Option<Row>, StorageError> {
+    Ok(read_record(tables, id)?.and_then(|(_, row)| row))
+}
+
+/// The ops that write a row, in log order: its insert, then its updates and deletes.
 fn row_writers(tables: &WriteTables, id: &RowId) -> Result<Vec<u64>, StorageError> {
     let mut locals = Vec::new();
+    if let Some((number, _)) = read_record(tables, id)? {
+        locals.push(number >> 16);
+    }
     for entry in tables.row_writers.range((&id.0, 0)..=(&id.0, u64::MAX))? {
         locals.push(entry?.0.value().1);
     }
@@ -1066,8 +1127,8 @@ impl World for ViewWorld<'_, '_> {
             }
             Probe::All => collection_key(collection),
         };
-        for entry in self.tables.row_index.range((&key, &[0u8; 32])..=(&key, &[0xff; 32]))? {
-            if visit(RowId(*entry?.0.value().1))? {
+        for entry in self.tables.row_index.range((&key, 0)..=(&key, u64::MAX))? {
+            if visit(RowId(*entry?.1.value()))? {
                 break;
             }
         }

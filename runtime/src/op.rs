@@ -247,6 +247,18 @@ impl Op {
 
     /// Decodes an op, accepting only its canonical encoding.
     pub fn decode(bytes: &[u8]) -> Result<Op, OpDecodeError> {
+        let op = Op::decode_structure(bytes)?;
+        cbor::require_canonical(bytes, &op.encode())?;
+        Ok(op)
+    }
+
+    /// Decodes an op without checking that the bytes are canonical: for bytes the log stored
+    /// after [`Op::decode`] accepted them.
+    pub(crate) fn decode_stored(bytes: &[u8]) -> Result<Op, OpDecodeError> {
+        Op::decode_structure(bytes)
+    }
+
+    fn decode_structure(bytes: &[u8]) -> Result<Op, OpDecodeError> {
         let mut reader = Reader::new(bytes);
         let arity = reader.array()?;
         if arity != 10 {
@@ -296,9 +308,7 @@ impl Op {
         }
         let signature = reader.fixed_bytes::<64>()?;
         reader.finish()?;
-        let op = Op { database, schema, author, seq, parents, depth, payload, attestations, signature };
-        cbor::require_canonical(bytes, &op.encode())?;
-        Ok(op)
+        Ok(Op { database, schema, author, seq, parents, depth, payload, attestations, signature })
     }
 }
 

@@ -252,14 +252,20 @@ impl Replica {
         Ok(written)
     }
 
-    fn append_local(
+    /// The op an author would write now, unsigned: its parents are the author's previous op
+    /// and the deepest heads (peers accept at most `max_parents`; the other heads join a later
+    /// op), its depth and sequence number follow from them.
+    fn draft(
         &self,
-        tables: &mut WriteTables,
-        author: &Keypair,
-        author_number: u32,
+        tables: &WriteTables,
+        author: &Identity,
+        author_number: Option<u32>,
         changes: Vec<Change>,
-    ) -> Result<VerifiedOp, WriteError> {
-        let previous = tables.latest_by(author_number)?;
+    ) -> Result<(Op, Vec<OpInfo>), WriteError> {
+        let previous = match author_number {
+            Some(number) => tables.latest_by(number)?,
+            None => None,
+        };
         let mut heads: Vec<OpInfo> = Vec::new();
         for entry in tables.heads.iter().map_err(StorageError::from)? {
             let local = entry.map_err(StorageError::from)?.0.value();
@@ -269,8 +275,6 @@ impl Replica {
                 );
             }
         }
-        // Peers accept at most `max_parents` parents: keep the author's previous op and the
-        // deepest heads; the others stay heads and join a later op.
         heads.sort_by(|left, right| right.depth.cmp(&left.depth).then(left.hash.cmp(&right.hash)));
         let mut chosen = Vec::with_capacity(heads.len() + 1);
         if let Some((_, local)) = previous {
@@ -278,34 +282,54 @@ impl Replica {
         }
         let room = self.limits.max_parents.saturating_sub(chosen.len());
         chosen.extend(heads.into_iter().take(room));
-        let parent_locals: Vec<u64> = chosen.iter().map(|info| info.local).collect();
         let depth = chosen.iter().map(|info| info.depth).max().unwrap_or(0);
         let mut parents: Vec<OpHash> = chosen.iter().map(|info| info.hash).collect();
         parents.sort();
-        let seq = previous.map_or(1, |(seq, _)| seq + 1);
-        let unsigned = Op {
+        let op = Op {
             database: Some(self.id),
             schema: self.schema_hash(),
-            author: author.identity,
-            seq,
+            author: *author,
+            seq: previous.map_or(1, |(seq, _)| seq + 1),
             parents,
             depth: depth + 1,
             payload: Payload::Changes(changes),
             attestations: Vec::new(),
             signature: [0; 64],
         };
+        Ok((op, chosen))
+    }
+
+    /// Judges a drafted op in its causal past under `hash`: the attestations it would carry, or
+    /// why it is denied.
+    fn judge_draft(
+        &self,
+        tables: &WriteTables,
+        engine: &Engine,
+        op: &Op,
+        hash: OpHash,
+        parents: &[OpInfo],
+        concurrent: &[std::rc::Rc<crate::engine::Loaded>],
+    ) -> Result<Vec<op::Attestation>, WriteError> {
+        let Payload::Changes(changes) = &op.payload else { return Ok(Vec::new()) };
+        let unstored = Unstored { hash, author: op.author, depth: op.depth, changes, parents };
+        engine.admit(tables, &unstored, concurrent)?.map_err(|denial| WriteError::Denied(Box::new(denial)))
+    }
+
+    fn append_local(
+        &self,
+        tables: &mut WriteTables,
+        author: &Keypair,
+        author_number: u32,
+        changes: Vec<Change>,
+    ) -> Result<VerifiedOp, WriteError> {
+        let (unsigned, parents) = self.draft(tables, &author.identity, Some(author_number), changes)?;
         let founder = self.founder(tables)?.ok_or(WriteError::NoGenesis)?;
         let engine = Engine::new(self.schema(), &self.plan, self.suite.as_ref(), founder);
-        let concurrent = engine.concurrent_with(tables, &chosen)?;
-        let judge = |op: &Op, hash: OpHash| -> Result<Vec<op::Attestation>, WriteError> {
-            let Payload::Changes(changes) = &op.payload else { return Ok(Vec::new()) };
-            let candidate = Unstored { hash, author: op.author, depth: op.depth, changes, parents: chosen.as_slice() };
-            engine.admit(tables, &candidate, &concurrent)?.map_err(|denial| WriteError::Denied(Box::new(denial)))
-        };
+        let concurrent = engine.concurrent_with(tables, &parents)?;
         // The attestations are signed with the op, so they are found with a provisional hash;
         // only the ids of rows the op inserts depend on the hash, and they are not witnesses.
         let provisional = unsigned.hash(self.suite.as_ref());
-        let mut attestations = judge(&unsigned, provisional)?;
+        let mut attestations = self.judge_draft(tables, &engine, &unsigned, provisional, &parents, &concurrent)?;
         for attestation in &mut attestations {
             attestation.witnesses.retain(|witness| witness.version != provisional);
         }
@@ -313,14 +337,37 @@ impl Replica {
         if op.bytes().len() > self.limits.max_op_bytes {
             return Err(WriteError::TooLarge { size: op.bytes().len(), limit: self.limits.max_op_bytes });
         }
-        let inserts = matches!(&op.op().payload, Payload::Changes(changes) if changes.iter().any(|change| matches!(change, Change::Insert { .. })));
+        let inserts = matches!(&op.op().payload, Payload::Changes(changes)
+            if changes.iter().any(|change| matches!(change, Change::Insert { .. })));
         if inserts {
             // Rules may compare the new rows' ids: judge again with the final hash.
-            judge(op.op(), op.hash())?;
+            self.judge_draft(tables, &engine, op.op(), op.hash(), &parents, &concurrent)?;
         }
-        let local = tables.append(&op.hash(), op.bytes(), depth + 1, author_number, seq, &parent_locals)?;
+        let parent_locals: Vec<u64> = parents.iter().map(|info| info.local).collect();
+        let local = tables.append(&op.hash(), op.bytes(), op.op().depth, author_number, op.op().seq, &parent_locals)?;
         engine.settle(tables, local, true, &concurrent)?;
         Ok(op)
+    }
+
+    /// Whether `author` may write these changes now, without writing them: for each change,
+    /// the rule that allows it and the rows that witness it, or why it is denied (a typed
+    /// error naming the rule and its failing clause). A write judges exactly so. Judging
+    /// reads the engine's write-side tables, so this takes (and abandons) a write transaction.
+    pub fn authorize(&self, author: &Identity, changes: Vec<Change>) -> Result<Vec<op::Attestation>, WriteError> {
+        validate::validate_changes(self.schema(), &changes, &self.limits)?;
+        let transaction = self.database.begin_write().map_err(StorageError::from)?;
+        let verdict = {
+            let tables = WriteTables::open(&transaction)?;
+            let author_number = tables.known_author(author)?;
+            let (draft, parents) = self.draft(&tables, author, author_number, changes)?;
+            let founder = self.founder(&tables)?.ok_or(WriteError::NoGenesis)?;
+            let engine = Engine::new(self.schema(), &self.plan, self.suite.as_ref(), founder);
+            let concurrent = engine.concurrent_with(&tables, &parents)?;
+            let hash = draft.hash(self.suite.as_ref());
+            self.judge_draft(&tables, &engine, &draft, hash, &parents, &concurrent)
+        };
+        transaction.abort().map_err(StorageError::from)?;
+        verdict
     }
 
     /// Writes the changes a closure adds to a [`Transaction`] as one op: all take effect or

@@ -267,8 +267,20 @@ impl World for Overlay<'_> {
         probe: &Probe,
         visit: &mut dyn FnMut(RowId) -> Result<bool, StorageError>,
     ) -> Result<(), StorageError> {
-        let written: Vec<RowId> =
-            self.rows.borrow().iter().filter(|(_, row)| row.collection == collection).map(|(id, _)| *id).collect();
+        let written: Vec<RowId> = self
+            .rows
+            .borrow()
+            .iter()
+            .filter(|(id, row)| {
+                row.collection == collection
+                    && match probe {
+                        Probe::Rows(rows) => rows.contains(id),
+                        Probe::Equal(equal) => equal.iter().all(|(name, value)| row.field(name) == *value),
+                        Probe::All => true,
+                    }
+            })
+            .map(|(id, _)| *id)
+            .collect();
         for id in &written {
             if visit(*id)? {
                 return Ok(());
@@ -349,7 +361,32 @@ impl Scope<'_> {
         })
     }
 
+    /// `exists C x where D1 or D2 or I`, where `I` does not read `x`, is evaluated as
+    /// `(exists C x where D1) or (exists C x where D2) or (I and exists C x)`: each part has its
+    /// own probe, and `I` is not evaluated per row.
     fn exists(&self, collection: &str, variable: &str, condition: Option<&Expr>) -> Result<bool, StorageError> {
+        let Some(condition) = condition else { return self.exists_where(collection, variable, None) };
+        let mut disjuncts = Vec::new();
+        flatten_or(condition, &mut disjuncts);
+        if disjuncts.len() == 1 {
+            return self.exists_where(collection, variable, Some(condition));
+        }
+        let (dependent, independent): (Vec<&Expr>, Vec<&Expr>) =
+            disjuncts.into_iter().partition(|disjunct| mentions(disjunct, variable));
+        for disjunct in dependent {
+            if self.exists_where(collection, variable, Some(disjunct))? {
+                return Ok(true);
+            }
+        }
+        for disjunct in independent {
+            if truthy(&self.evaluate(disjunct)?) {
+                return self.exists_where(collection, variable, None);
+            }
+        }
+        Ok(false)
+    }
+
+    fn exists_where(&self, collection: &str, variable: &str, condition: Option<&Expr>) -> Result<bool, StorageError> {
         let probe = match condition {
             None => Some(Probe::All),
             Some(condition) => self.probe(condition, variable)?,
@@ -388,21 +425,10 @@ impl Scope<'_> {
         }
     }
 
-    /// The rows an `exists` over `variable` must look at for `condition`; `None` when no row
-    /// can satisfy it.
+    /// The rows an `exists` over `variable` must look at for `condition` (a conjunction; an
+    /// `or` inside it is checked per row): `x = e` names a row, `x.f = e` keys an index, a
+    /// false clause that does not read `x` rules every row out (`None`).
     fn probe(&self, condition: &Expr, variable: &str) -> Result<Option<Probe>, StorageError> {
-        if let Expr::Or(left, right) = condition {
-            let left = self.disjunct_probe(left, variable)?;
-            let right = self.disjunct_probe(right, variable)?;
-            return Ok(match (left, right) {
-                (None, other) | (other, None) => other,
-                (Some(Probe::Rows(mut left)), Some(Probe::Rows(right))) => {
-                    left.extend(right);
-                    Some(Probe::Rows(left))
-                }
-                _ => Some(Probe::All),
-            });
-        }
         let mut conjuncts = Vec::new();
         flatten_and(condition, &mut conjuncts);
         let mut rows = None;
@@ -441,16 +467,6 @@ impl Scope<'_> {
             (None, false) => Probe::Equal(equal),
             (None, true) => Probe::All,
         }))
-    }
-
-    fn disjunct_probe(&self, disjunct: &Expr, variable: &str) -> Result<Option<Probe>, StorageError> {
-        if mentions(disjunct, variable) {
-            self.probe(disjunct, variable)
-        } else if truthy(&self.evaluate(disjunct)?) {
-            Ok(Some(Probe::All))
-        } else {
-            Ok(None)
-        }
     }
 
     /// The first clause of a false condition that is false: descending into `and`.

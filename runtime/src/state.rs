@@ -193,15 +193,38 @@ impl Row {
         Ok(())
     }
 
-    /// The canonical bytes of the row as the store keeps it (merge metadata included).
+    /// The bytes of the row as the store keeps it, merge metadata included:
+    /// `[collection, parent, deleted, writers, fields]`, where `writers` lists each distinct
+    /// (depth, op hash) the row's versions name (the row's own version first) and a field's
+    /// version is `[writer index, change, edit]`, so a row written by one op names it once.
     pub fn encode(&self) -> Vec<u8> {
+        let mut writers: Vec<(u64, OpHash)> = vec![self.version];
+        for state in self.fields.values() {
+            let versions: Vec<&Version> = match state {
+                FieldState::Register { version, .. } => vec![version],
+                FieldState::Map(entries) => entries.values().map(|(_, version)| version).collect(),
+                FieldState::Set(_) | FieldState::Counter(_) => Vec::new(),
+            };
+            for version in versions {
+                if !writers.contains(&(version.0, version.1)) {
+                    writers.push((version.0, version.1));
+                }
+            }
+        }
         let mut writer = Writer::new();
         writer.array(5).text(&self.collection);
         match &self.parent {
             Some(parent) => writer.bytes(&parent.0),
             None => writer.null(),
         };
-        writer.bool(self.deleted).array(2).unsigned(self.version.0).bytes(&self.version.1 .0);
+        writer.bool(self.deleted).array(writers.len());
+        for (depth, hash) in &writers {
+            writer.array(2).unsigned(*depth).bytes(&hash.0);
+        }
+        let write_version = |writer: &mut Writer, version: &Version| {
+            let index = writers.iter().position(|known| *known == (version.0, version.1)).unwrap_or_default();
+            writer.array(3).unsigned(index as u64).unsigned(version.2.into()).unsigned(version.3.into());
+        };
         writer.array(self.fields.len());
         for (name, state) in &self.fields {
             writer.array(2).text(name);
@@ -244,8 +267,21 @@ impl Row {
         let collection = reader.text()?.to_owned();
         let parent = if reader.null()? { None } else { Some(RowId(reader.fixed_bytes()?)) };
         let deleted = matches!(reader.value(0)?, Value::Bool(true));
-        expect_array(&mut reader, 2)?;
-        let version = (reader.unsigned()?, OpHash(reader.fixed_bytes()?));
+        let writer_count = reader.array()?;
+        let mut writers = Vec::with_capacity(writer_count.min(1024));
+        for _ in 0..writer_count {
+            expect_array(&mut reader, 2)?;
+            writers.push((reader.unsigned()?, OpHash(reader.fixed_bytes()?)));
+        }
+        let version = *writers.first().ok_or_else(|| malformed_row(&reader))?;
+        let read_version = |reader: &mut Reader| -> Result<Version, DecodeError> {
+            expect_array(reader, 3)?;
+            let index = usize::try_from(reader.unsigned()?).map_err(|_| malformed_row(reader))?;
+            let (depth, hash) = *writers.get(index).ok_or_else(|| malformed_row(reader))?;
+            let change = u32::try_from(reader.unsigned()?).map_err(|_| malformed_row(reader))?;
+            let edit = u32::try_from(reader.unsigned()?).map_err(|_| malformed_row(reader))?;
+            Ok((depth, hash, change, edit))
+        };
         let field_count = reader.array()?;
         let mut fields = BTreeMap::new();
         for _ in 0..field_count {
@@ -306,19 +342,6 @@ fn expect_array(reader: &mut Reader, length: usize) -> Result<(), DecodeError> {
     } else {
         Err(malformed_row(reader))
     }
-}
-
-fn write_version(writer: &mut Writer, version: &Version) {
-    writer.array(4).unsigned(version.0).bytes(&version.1 .0).unsigned(version.2.into()).unsigned(version.3.into());
-}
-
-fn read_version(reader: &mut Reader) -> Result<Version, DecodeError> {
-    expect_array(reader, 4)?;
-    let depth = reader.unsigned()?;
-    let hash = OpHash(reader.fixed_bytes()?);
-    let change = u32::try_from(reader.unsigned()?).map_err(|_| malformed_row(reader))?;
-    let edit = u32::try_from(reader.unsigned()?).map_err(|_| malformed_row(reader))?;
-    Ok((depth, hash, change, edit))
 }
 
 /// The row a change writes: the new row's id for an insert, the named row otherwise.

@@ -46,18 +46,46 @@ pub(crate) const PARKED: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::ne
 pub(crate) const PARKED_QUEUE: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("parked_queue");
 pub(crate) const WAITING: MultimapTableDefinition<&[u8; 32], &[u8; 32]> = MultimapTableDefinition::new("waiting");
 
-/// Materialized rows (docs/semantics.md §6): each row as the effective ops leave it, with merge
-/// metadata (see [`crate::state::Row::encode`]).
+/// Every row any op inserted (docs/semantics.md §6): its row number and, when effective ops
+/// make it exist, the row as they leave it, with merge metadata (see [`encode_row_record`]).
 pub(crate) const ROWS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("rows");
-/// Every op that writes a row, effective or not: (row, op local).
+/// The ops that update or delete a row, effective or not: (row, op local). (A row's insert is
+/// named by its row number.)
 pub(crate) const ROW_WRITERS: TableDefinition<(&[u8; 32], u64), ()> = TableDefinition::new("row_writers");
-/// Rule indexes: (key, row). A key is a collection (every row ever inserted into it) or a
-/// collection, readonly fields and their values (see `engine::index_key`).
-pub(crate) const ROW_INDEX: TableDefinition<(&[u8; 32], &[u8; 32]), ()> = TableDefinition::new("row_index");
-/// Query indexes over the current state: (collection, field, value) key, row.
-pub(crate) const FIELD_INDEX: TableDefinition<(&[u8; 32], &[u8; 32]), ()> = TableDefinition::new("field_index");
-/// The ops that are effective now (by local); every other op is not.
-pub(crate) const EFFECTIVE: TableDefinition<u64, ()> = TableDefinition::new("effective");
+/// Rule indexes: (key, row number) → row. A key is a collection (every row ever inserted into
+/// it) or a collection, readonly fields and their values (see `engine::index_key`). Row
+/// numbers grow with the log, so each key's entries are appended at its end.
+pub(crate) const ROW_INDEX: TableDefinition<(&[u8; 32], u64), &[u8; 32]> = TableDefinition::new("row_index");
+/// Query indexes over the current state: ((collection, field, value) key, row number) → row.
+pub(crate) const FIELD_INDEX: TableDefinition<(&[u8; 32], u64), &[u8; 32]> = TableDefinition::new("field_index");
+
+/// A row's number: the local number of the op that inserted it and the insert's index in it.
+/// Ops hold at most [`crate::op::Limits::max_changes`] (10,000) changes, under 2^16.
+pub(crate) fn row_number(local: u64, change: u32) -> u64 {
+    local << 16 | u64::from(change & 0xffff)
+}
+
+/// A [`ROWS`] value: the row number (8 bytes, big-endian), then the row's encoding if it exists.
+pub(crate) fn encode_row_record(number: u64, row: Option<&crate::state::Row>) -> Vec<u8> {
+    let mut bytes = number.to_be_bytes().to_vec();
+    if let Some(row) = row {
+        bytes.extend_from_slice(&row.encode());
+    }
+    bytes
+}
+
+pub(crate) fn decode_row_record(bytes: &[u8]) -> Result<(u64, Option<crate::state::Row>), StorageError> {
+    let (number, row) = bytes.split_at_checked(8).ok_or_else(|| corrupt("a row record is too short"))?;
+    let number = read_u64(number)?;
+    if row.is_empty() {
+        return Ok((number, None));
+    }
+    let row = crate::state::Row::decode(row).map_err(|error| corrupt(format!("row record {number}: {error}")))?;
+    Ok((number, Some(row)))
+}
+/// The ops that are not effective now (by local); every other op is. Most ops are effective,
+/// so the exceptions are what is stored.
+pub(crate) const INEFFECTIVE: TableDefinition<u64, ()> = TableDefinition::new("ineffective");
 /// The event stream: sequence number → encoded event.
 pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 /// Named consumers' checkpoints: the last sequence number each has processed.
@@ -221,8 +249,16 @@ pub(crate) trait InfoLookup {
     fn load(&self, local: u64) -> Result<Option<(OpInfo, Clock, crate::op::Op)>, StorageError> {
         let Some(record) = self.record_bytes(local)? else { return Ok(None) };
         let record = parse_record(local, &record)?;
-        let op = crate::op::Op::decode(record.bytes).map_err(|error| corrupt(format!("op #{local}: {error}")))?;
+        let op =
+            crate::op::Op::decode_stored(record.bytes).map_err(|error| corrupt(format!("op #{local}: {error}")))?;
         Ok(Some((record.info, Clock::decode(record.clock)?, op)))
+    }
+
+    /// An op's metadata and version vector, without decoding the op.
+    fn stamp(&self, local: u64) -> Result<Option<(OpInfo, Clock)>, StorageError> {
+        let Some(record) = self.record_bytes(local)? else { return Ok(None) };
+        let record = parse_record(local, &record)?;
+        Ok(Some((record.info, Clock::decode(record.clock)?)))
     }
 
     fn clock(&self, local: u64) -> Result<Clock, StorageError> {
@@ -423,9 +459,9 @@ pub(crate) struct ReadTables {
     pub heads: redb::ReadOnlyTable<u64, ()>,
     pub author_keys: redb::ReadOnlyTable<u32, &'static [u8; 32]>,
     pub rows: redb::ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
-    pub field_index: redb::ReadOnlyTable<(&'static [u8; 32], &'static [u8; 32]), ()>,
-    pub row_index: redb::ReadOnlyTable<(&'static [u8; 32], &'static [u8; 32]), ()>,
-    pub effective: redb::ReadOnlyTable<u64, ()>,
+    pub field_index: redb::ReadOnlyTable<(&'static [u8; 32], u64), &'static [u8; 32]>,
+    pub row_index: redb::ReadOnlyTable<(&'static [u8; 32], u64), &'static [u8; 32]>,
+    pub ineffective: redb::ReadOnlyTable<u64, ()>,
     pub events: redb::ReadOnlyTable<u64, &'static [u8]>,
 }
 
@@ -440,7 +476,7 @@ impl ReadTables {
             rows: transaction.open_table(ROWS)?,
             field_index: transaction.open_table(FIELD_INDEX)?,
             row_index: transaction.open_table(ROW_INDEX)?,
-            effective: transaction.open_table(EFFECTIVE)?,
+            ineffective: transaction.open_table(INEFFECTIVE)?,
             events: transaction.open_table(EVENTS)?,
         })
     }
@@ -495,9 +531,9 @@ pub(crate) struct WriteTables<'txn> {
     pub waiting: redb::MultimapTable<'txn, &'static [u8; 32], &'static [u8; 32]>,
     pub rows: redb::Table<'txn, &'static [u8; 32], &'static [u8]>,
     pub row_writers: redb::Table<'txn, (&'static [u8; 32], u64), ()>,
-    pub row_index: redb::Table<'txn, (&'static [u8; 32], &'static [u8; 32]), ()>,
-    pub field_index: redb::Table<'txn, (&'static [u8; 32], &'static [u8; 32]), ()>,
-    pub effective: redb::Table<'txn, u64, ()>,
+    pub row_index: redb::Table<'txn, (&'static [u8; 32], u64), &'static [u8; 32]>,
+    pub field_index: redb::Table<'txn, (&'static [u8; 32], u64), &'static [u8; 32]>,
+    pub ineffective: redb::Table<'txn, u64, ()>,
     pub events: redb::Table<'txn, u64, &'static [u8]>,
     /// This transaction's new hash-index entries, inserted sorted by [`WriteTables::finish`].
     pending_hashes: std::collections::HashMap<OpHash, u64>,
@@ -567,7 +603,7 @@ impl<'txn> WriteTables<'txn> {
             row_writers: transaction.open_table(ROW_WRITERS)?,
             row_index: transaction.open_table(ROW_INDEX)?,
             field_index: transaction.open_table(FIELD_INDEX)?,
-            effective: transaction.open_table(EFFECTIVE)?,
+            ineffective: transaction.open_table(INEFFECTIVE)?,
             events: transaction.open_table(EVENTS)?,
             pending_hashes: std::collections::HashMap::new(),
             next_local: None,

@@ -224,9 +224,11 @@ impl Replica {
         let mut outcomes = Vec::with_capacity(candidates.len());
         {
             let mut tables = WriteTables::open(&transaction)?;
+            // One engine for the whole transaction, so its caches serve every op in it.
+            let mut engine = None;
             for Candidate { index, op, payload } in candidates {
                 let hash = op.hash();
-                let outcome = self.ingest_one(&mut tables, op, payload);
+                let outcome = self.ingest_one(&mut tables, &mut engine, op, payload);
                 if let Err(error) = &outcome {
                     if error.is_permanent() {
                         reject(&mut tables, hash, &error.to_string())?;
@@ -260,9 +262,10 @@ impl Replica {
     }
 
     /// Checks and stores one verified op, then any parked ops that were waiting for it.
-    fn ingest_one(
-        &self,
+    fn ingest_one<'r>(
+        &'r self,
         tables: &mut WriteTables,
+        engine: &mut Option<Engine<'r>>,
         op: VerifiedOp,
         payload: Result<(), IngestError>,
     ) -> Result<Ingested, IngestError> {
@@ -278,15 +281,20 @@ impl Replica {
                 return Err(IngestError::PreviouslyRejected { op: hash, reason: reason.value().to_owned() });
             }
         }
-        let outcome = self.check_and_append(tables, &op, payload)?;
+        let outcome = self.check_and_append(tables, engine, &op, payload)?;
         if matches!(outcome, Ingested::Accepted(_) | Ingested::Equivocation { .. }) {
-            self.release_waiting(tables, hash)?;
+            self.release_waiting(tables, engine, hash)?;
         }
         Ok(outcome)
     }
 
     /// Re-ingests parked ops whose last missing parent just arrived.
-    fn release_waiting(&self, tables: &mut WriteTables, arrived: OpHash) -> Result<(), IngestError> {
+    fn release_waiting<'r>(
+        &'r self,
+        tables: &mut WriteTables,
+        engine: &mut Option<Engine<'r>>,
+        arrived: OpHash,
+    ) -> Result<(), IngestError> {
         if tables.parked.is_empty()? {
             return Ok(());
         }
@@ -307,7 +315,7 @@ impl Replica {
                 }
                 let Some(Ok(verified)) = op::verify(self.suite.as_ref(), vec![(op, bytes)]).pop() else { continue };
                 let payload = self.check_payload(&verified);
-                match self.check_and_append(tables, &verified, payload) {
+                match self.check_and_append(tables, engine, &verified, payload) {
                     Ok(Ingested::Accepted(hash) | Ingested::Equivocation { op: hash, .. }) => queue.push(hash),
                     Ok(_) => {}
                     Err(IngestError::Storage(error)) => return Err(error.into()),
@@ -331,9 +339,10 @@ impl Replica {
     }
 
     /// The checks after the signature, in the documented order, then the append.
-    fn check_and_append(
-        &self,
+    fn check_and_append<'r>(
+        &'r self,
         tables: &mut WriteTables,
+        engine: &mut Option<Engine<'r>>,
         verified: &VerifiedOp,
         payload: Result<(), IngestError>,
     ) -> Result<Ingested, IngestError> {
@@ -423,9 +432,15 @@ impl Replica {
         // have written is refused for good.
         let judged = match &op.payload {
             Payload::Changes(changes) => {
-                let founder =
-                    self.founder(tables)?.ok_or_else(|| StorageError::Corrupt("ops without a genesis".into()))?;
-                let engine = Engine::new(self.schema(), &self.plan, self.suite.as_ref(), founder);
+                let engine = match engine {
+                    Some(engine) => &*engine,
+                    None => {
+                        let founder = self
+                            .founder(tables)?
+                            .ok_or_else(|| StorageError::Corrupt("ops without a genesis".into()))?;
+                        &*engine.insert(Engine::new(self.schema(), &self.plan, self.suite.as_ref(), founder))
+                    }
+                };
                 let concurrent = engine.concurrent_with(tables, &parent_infos)?;
                 let candidate =
                     Unstored { hash, author: op.author, depth: op.depth, changes, parents: parent_infos.as_slice() };
@@ -437,7 +452,7 @@ impl Replica {
                     author: op.author,
                     denial: Box::new(denial),
                 })?;
-                Some((engine, concurrent))
+                Some(concurrent)
             }
             Payload::Genesis { .. } => None,
         };
@@ -452,7 +467,7 @@ impl Replica {
             tables.equivocators.insert(author, from)?;
             outcome = Ingested::Equivocation { op: hash, other: other.hash, author: op.author, seq: op.seq };
         }
-        if let Some((engine, concurrent)) = judged {
+        if let (Some(concurrent), Some(engine)) = (judged, engine.as_ref()) {
             engine.settle(tables, local, true, &concurrent)?;
         }
         Ok(outcome)

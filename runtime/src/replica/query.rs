@@ -39,9 +39,7 @@ struct Materialized<'t> {
 impl World for Materialized<'_> {
     fn row(&self, id: &RowId) -> Result<Option<Rc<Row>>, StorageError> {
         match self.tables.rows.get(&id.0)? {
-            Some(bytes) => Ok(Some(Rc::new(
-                Row::decode(bytes.value()).map_err(|error| StorageError::Corrupt(format!("row {id}: {error}")))?,
-            ))),
+            Some(bytes) => Ok(store::decode_row_record(bytes.value())?.1.map(Rc::new)),
             None => Ok(None),
         }
     }
@@ -57,8 +55,8 @@ impl World for Materialized<'_> {
             Probe::Equal(equal) if equal.len() == 1 => {
                 let (name, value) = &equal[0];
                 let key = engine::index_key(collection, [(name.as_str(), value)]);
-                for entry in self.tables.field_index.range((&key, &[0u8; 32])..=(&key, &[0xff; 32]))? {
-                    if visit(RowId(*entry?.0.value().1))? {
+                for entry in self.tables.field_index.range((&key, 0)..=(&key, u64::MAX))? {
+                    if visit(RowId(*entry?.1.value()))? {
                         break;
                     }
                 }
@@ -66,8 +64,8 @@ impl World for Materialized<'_> {
             }
             _ => engine::collection_key(collection),
         };
-        for entry in self.tables.row_index.range((&key, &[0u8; 32])..=(&key, &[0xff; 32]))? {
-            if visit(RowId(*entry?.0.value().1))? {
+        for entry in self.tables.row_index.range((&key, 0)..=(&key, u64::MAX))? {
+            if visit(RowId(*entry?.1.value()))? {
                 break;
             }
         }
@@ -138,7 +136,7 @@ impl Replica {
         if *op == OpHash(self.id.0) {
             return Ok(Some(true));
         }
-        Ok(Some(tables.effective.get(local)?.is_some()))
+        Ok(Some(tables.ineffective.get(local)?.is_none()))
     }
 
     /// Why an op is or is not effective; `None` if the log does not hold it. Judging needs the

@@ -1,0 +1,259 @@
+//! The state engine's costs, each against a baseline measured in the same run.
+//!
+//! `cargo bench -p cairn --bench state` prints:
+//! - the cost of a rule check (`exists Membership m where m.channel = … and m.member = …`) with
+//!   10 and with `CAIRN_BENCH_ROWS` (default 1,000,000) rows in the witnessed collection, as a
+//!   dry-run check and as local writes of 1,000 ops per transaction;
+//! - ingest of `CAIRN_BENCH_OPS` (default 100,000) rule-checked chat messages against the same
+//!   number of ops under a schema whose rules are all `if true`;
+//! - a revoke that arrives after 10,000 concurrent uses it rolls back.
+
+use cairn::cbor::Value;
+use cairn::op::{Change, Edit};
+use cairn::{CryptoSuite, Ed25519Blake3, EventKind, Keypair, Replica, RowId, Storage};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const CHAT: &str = include_str!("../../schemas/chat.schema");
+const NOTES: &str =
+    "schema notes;\ncollection Note {\n    text: string,\n    allow insert, update, delete if true;\n}\n";
+
+fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
+}
+
+fn compile(text: &str) -> schemac::ir::Schema {
+    schemac::compile(text, Some(&schemac::Priors::new())).ir.expect("the bench schema compiles")
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!("cairn-bench-state-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+
+    fn store(&self, name: &str) -> PathBuf {
+        self.0.join(format!("{name}.redb"))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn text(value: &str) -> Value {
+    Value::Text(value.to_owned())
+}
+
+fn bytes(value: &[u8]) -> Value {
+    Value::Bytes(value.to_vec())
+}
+
+fn membership(channel: RowId, member: &[u8; 32], role: &str) -> Change {
+    Change::Insert {
+        collection: "Membership".into(),
+        fields: vec![
+            ("channel".into(), bytes(&channel.0)),
+            ("member".into(), bytes(member)),
+            ("role".into(), text(role)),
+        ],
+    }
+}
+
+fn message(channel: RowId, sender: &Keypair, index: usize) -> Change {
+    Change::Insert {
+        collection: "Message".into(),
+        fields: vec![
+            ("channel".into(), bytes(&channel.0)),
+            ("sender".into(), bytes(&sender.identity.0)),
+            ("body".into(), text(&format!("message number {index}"))),
+        ],
+    }
+}
+
+/// A chat database with one channel, `rows` other members, and a writer.
+struct Chat {
+    replica: Replica,
+    founder: Keypair,
+    writer: Keypair,
+    channel: RowId,
+    writer_membership: RowId,
+}
+
+fn chat(storage: Storage, rows: usize) -> Chat {
+    let suite = Arc::new(Ed25519Blake3);
+    let founder = Keypair::generate(&Ed25519Blake3);
+    let writer = Keypair::generate(&Ed25519Blake3);
+    let replica = Replica::create(storage, suite, &founder, compile(CHAT)).expect("create");
+    let (_, ids) = replica
+        .transaction(&founder, |tx| {
+            tx.insert("Channel", vec![("name".into(), text("general")), ("owner".into(), bytes(&founder.identity.0))]);
+        })
+        .expect("channel");
+    let channel = ids[0];
+    let op = replica.write(&founder, vec![membership(channel, &writer.identity.0, "writer")]).expect("writer");
+    let writer_membership = replica.row_id(&op.hash(), 0);
+    // Other members, 100 to an op and 100 ops to a transaction.
+    let mut next = 0u64;
+    while (next as usize) < rows {
+        let mut batches = Vec::new();
+        for _ in 0..100 {
+            let mut changes = Vec::new();
+            while changes.len() < 100 && (next as usize) < rows {
+                let member = *blake3::hash(&next.to_le_bytes()).as_bytes();
+                changes.push(membership(channel, &member, "reader"));
+                next += 1;
+            }
+            if !changes.is_empty() {
+                batches.push(changes);
+            }
+        }
+        replica.write_ops(&founder, batches).expect("members");
+    }
+    Chat { replica, founder, writer, channel, writer_membership }
+}
+
+fn per_second(count: usize, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64()
+}
+
+/// Rule checks with few and with many rows in the witnessed collection.
+fn rule_cost(rows: usize) -> (f64, f64) {
+    let dir = TempDir::new(&format!("rules-{rows}"));
+    let started = Instant::now();
+    let chat = chat(Storage::File(&dir.store("chat")), rows);
+    let built = started.elapsed();
+    let checks = 2_000;
+    let started = Instant::now();
+    for index in 0..checks {
+        chat.replica
+            .authorize(&chat.writer.identity, vec![message(chat.channel, &chat.writer, index)])
+            .expect("allowed");
+    }
+    let check_rate = per_second(checks, started.elapsed());
+    let writes = 5_000;
+    let started = Instant::now();
+    for round in 0..writes / 1_000 {
+        let batches =
+            (0..1_000).map(|index| vec![message(chat.channel, &chat.writer, round * 1_000 + index)]).collect();
+        chat.replica.write_ops(&chat.writer, batches).expect("writes");
+    }
+    let write_rate = per_second(writes, started.elapsed());
+    println!(
+        "{rows:>9} rows: built in {:>6.1} s; dry-run check {:>8.0}/s ({:>6.1} µs); checked write {:>7.0} ops/s",
+        built.as_secs_f64(),
+        check_rate,
+        1e6 / check_rate,
+        write_rate
+    );
+    (check_rate, write_rate)
+}
+
+/// Ingest rate of ops exported from a source replica into a fresh one.
+fn ingest_rate(dir: &TempDir, name: &str, source: &Replica, schema: &str) -> f64 {
+    let exported = source.export(&[]).expect("export");
+    let target = Replica::join(Storage::File(&dir.store(name)), Arc::new(Ed25519Blake3), source.id(), compile(schema))
+        .expect("join");
+    let ops: Vec<&[u8]> = exported.iter().map(Vec::as_slice).collect();
+    let started = Instant::now();
+    let results = target.ingest_stream(&ops, 1_000);
+    let elapsed = started.elapsed();
+    assert!(results.iter().all(Result::is_ok), "every op is accepted");
+    assert_eq!(source.digest().expect("digest"), target.digest().expect("digest"));
+    per_second(ops.len(), elapsed)
+}
+
+fn ingest(count: usize) {
+    let dir = TempDir::new("ingest");
+    let chat = chat(Storage::File(&dir.store("chat-source")), 10);
+    for round in 0..count.div_ceil(1_000) {
+        let batches = (0..1_000.min(count - round * 1_000))
+            .map(|index| vec![message(chat.channel, &chat.writer, round * 1_000 + index)])
+            .collect();
+        chat.replica.write_ops(&chat.writer, batches).expect("messages");
+    }
+    let founder = Keypair::generate(&Ed25519Blake3);
+    let notes =
+        Replica::create(Storage::File(&dir.store("notes-source")), Arc::new(Ed25519Blake3), &founder, compile(NOTES))
+            .expect("notes");
+    let total = chat.replica.op_count().expect("count") as usize - 1;
+    for round in 0..total.div_ceil(1_000) {
+        let batches = (0..1_000.min(total - round * 1_000))
+            .map(|index| {
+                vec![Change::Insert {
+                    collection: "Note".into(),
+                    fields: vec![("text".into(), text(&format!("message number {}", round * 1_000 + index)))],
+                }]
+            })
+            .collect();
+        notes.write_ops(&founder, batches).expect("notes");
+    }
+    let unchecked = ingest_rate(&dir, "notes", &notes, NOTES);
+    let checked = ingest_rate(&dir, "chat", &chat.replica, CHAT);
+    println!("ingest, rules `if true` (baseline)          {unchecked:>10.0} ops/s");
+    println!(
+        "ingest, rule-checked chat messages          {checked:>10.0} ops/s   {:.2}x baseline (target >= 0.70)",
+        checked / unchecked
+    );
+}
+
+/// A revoke that arrives after `uses` concurrent messages it defeats.
+fn late_revoke(uses: usize) {
+    let dir = TempDir::new("revoke");
+    let chat = chat(Storage::File(&dir.store("a")), 0);
+    // A second replica that has the setup only, where the founder demotes the writer.
+    let other =
+        Replica::join(Storage::File(&dir.store("b")), Arc::new(Ed25519Blake3), chat.replica.id(), compile(CHAT))
+            .expect("join");
+    for bytes in chat.replica.export(&[]).expect("export") {
+        other.ingest(&bytes).expect("setup");
+    }
+    let demotion = Change::Update {
+        collection: "Membership".into(),
+        row: chat.writer_membership,
+        edits: vec![Edit::Set { field: "role".into(), value: text("reader") }],
+    };
+    let revoke = other.write(&chat.founder, vec![demotion]).expect("revoke");
+    for round in 0..uses.div_ceil(1_000) {
+        let batches = (0..1_000.min(uses - round * 1_000))
+            .map(|index| vec![message(chat.channel, &chat.writer, round * 1_000 + index)])
+            .collect();
+        chat.replica.write_ops(&chat.writer, batches).expect("uses");
+    }
+    let before = chat.replica.last_event().expect("events");
+    let started = Instant::now();
+    chat.replica.ingest(revoke.bytes()).expect("the revoke is accepted");
+    let elapsed = started.elapsed();
+    let events = chat.replica.events_after(before, usize::MAX).expect("events");
+    let rolled_back = events.iter().filter(|event| event.kind == EventKind::OpRolledBack).count();
+    assert_eq!(rolled_back, uses, "every use is rolled back");
+    assert!(chat.replica.rows("Message", &[]).expect("rows").is_empty());
+    println!(
+        "late revoke rolling back {uses} uses: {:.2} s ({:.1} µs per rolled-back op, {} events)",
+        elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1e6 / uses as f64,
+        events.len()
+    );
+}
+
+fn main() {
+    let rows = env_count("CAIRN_BENCH_ROWS", 1_000_000);
+    let ops = env_count("CAIRN_BENCH_OPS", 100_000);
+    println!("state engine benchmark, suite {}", Ed25519Blake3.name());
+    let (few_checks, few_writes) = rule_cost(10);
+    let (many_checks, many_writes) = rule_cost(rows);
+    println!(
+        "rule cost, {rows} rows vs 10: dry-run checks {:.2}x the rate, checked writes {:.2}x the rate (flat is 1.00x)",
+        many_checks / few_checks,
+        many_writes / few_writes
+    );
+    ingest(ops);
+    late_revoke(10_000);
+}
