@@ -184,12 +184,26 @@ fn compile_schema(path: &Path) -> Result<schemac::ir::Schema, Failure> {
     checked.ir.ok_or_else(|| format!("{} has errors", path.display()).into())
 }
 
+/// How long a command waits for another `cairn` process (an `events --follow`, say) to let go
+/// of the store: redb lets one process at a time open it.
+const STORE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn open(dir: &Path) -> Result<Replica, Failure> {
     let path = store_path(dir);
     if !path.exists() {
         return Err(format!("{} holds no database (run `cairn init` or `cairn join`)", dir.display()).into());
     }
-    Ok(Replica::open(Storage::File(&path), suite())?)
+    let deadline = std::time::Instant::now() + STORE_WAIT;
+    loop {
+        match Replica::open(Storage::File(&path), suite()) {
+            Err(cairn::replica::OpenError::Storage(cairn::store::StorageError::InUse))
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            result => return Ok(result?),
+        }
+    }
 }
 
 fn print(cli: &Cli, value: Json, text: String) {
@@ -542,54 +556,63 @@ fn explain(cli: &Cli, dir: &Path, op: &str) -> Result<(), Failure> {
 const EVENT_BATCH: usize = 1_000;
 
 fn events(dir: &Path, consumer: Option<&str>, follow: bool) -> Result<(), Failure> {
-    let replica = open(dir)?;
-    let mut consumer = consumer.map(|name| replica.consumer(name)).transpose()?;
-    let mut after = consumer.as_ref().map_or(0, |consumer| consumer.checkpoint());
     let stdout = std::io::stdout();
+    let mut after = None;
     loop {
-        let batch = replica.events_after(after, EVENT_BATCH)?;
+        // The store is opened for each batch and closed while waiting, so that other `cairn`
+        // processes can write to it meanwhile.
+        let replica = open(dir)?;
+        let mut consumer = consumer.map(|name| replica.consumer(name)).transpose()?;
+        let from = after.unwrap_or_else(|| consumer.as_ref().map_or(0, |consumer| consumer.checkpoint()));
+        let batch = replica.events_after(from, EVENT_BATCH)?;
         if batch.is_empty() {
             if !follow {
                 return Ok(());
             }
+            drop(consumer);
+            drop(replica);
+            after = Some(from);
             std::thread::sleep(std::time::Duration::from_millis(100));
             continue;
         }
         let mut out = stdout.lock();
         for event in &batch {
-            let fields: serde_json::Map<String, Json> = event
-                .fields
-                .iter()
-                .map(|(name, value)| {
-                    let ty = event
-                        .collection
-                        .as_ref()
-                        .and_then(|collection| replica.schema().collections.get(collection))
-                        .and_then(|collection| collection.field(name))
-                        .map(|field| field.ty.clone());
-                    let json = match ty {
-                        Some(ty) => cairn::json::to_json(&ty, value),
-                        None => cairn::json::untyped_json(value),
-                    };
-                    (name.clone(), json)
-                })
-                .collect();
-            let line = json!({
-                "seq": event.seq,
-                "kind": event.kind.name(),
-                "collection": event.collection,
-                "row": event.row.map(|row| row.to_string()),
-                "op": event.op.to_string(),
-                "fields": fields,
-            });
-            writeln!(out, "{line}")?;
+            writeln!(out, "{}", event_json(&replica, event))?;
         }
         out.flush()?;
-        after = batch.last().map_or(after, |event| event.seq);
+        let last = batch.last().map_or(from, |event| event.seq);
+        after = Some(last);
         // The checkpoint moves only after the events are written out: a consumer that dies in
         // between sees them again (at least once), never loses one.
         if let Some(consumer) = consumer.as_mut() {
-            consumer.commit(after)?;
+            consumer.commit(last)?;
         }
     }
+}
+
+fn event_json(replica: &Replica, event: &cairn::Event) -> Json {
+    let fields: serde_json::Map<String, Json> = event
+        .fields
+        .iter()
+        .map(|(name, value)| {
+            let ty = event
+                .collection
+                .as_ref()
+                .and_then(|collection| replica.schema().collections.get(collection))
+                .and_then(|collection| collection.field(name));
+            let json = match ty {
+                Some(field) => cairn::json::to_json(&field.ty, value),
+                None => cairn::json::untyped_json(value),
+            };
+            (name.clone(), json)
+        })
+        .collect();
+    json!({
+        "seq": event.seq,
+        "kind": event.kind.name(),
+        "collection": event.collection,
+        "row": event.row.map(|row| row.to_string()),
+        "op": event.op.to_string(),
+        "fields": fields,
+    })
 }

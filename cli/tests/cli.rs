@@ -343,3 +343,26 @@ fn state_queries_explanations_and_events() {
         cairn(&["put", &node, "Message", &format!(r#"{{"channel": "{channel}", "body": "no"}}"#), "--key", &guest_key]);
     assert!(!refused.status.success());
 }
+
+#[test]
+fn events_follow_sees_writes_from_other_processes() {
+    use std::io::BufRead;
+    let scratch = Scratch::new("follow");
+    let node = scratch.path("node");
+    let founder = text(&json(&cairn(&["--json", "init", &node, "--schema", &chat_schema()])), "identity");
+    let mut follower = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["events", &node, "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("follow");
+    let lines = std::io::BufReader::new(follower.stdout.take().expect("stdout")).lines();
+    for name in ["one", "two"] {
+        json(&cairn(&["--json", "put", &node, "Channel", &format!(r#"{{"name": "{name}", "owner": "{founder}"}}"#)]));
+    }
+    let seen: Vec<Json> = lines.take(2).map(|line| serde_json::from_str(&line.expect("line")).expect("JSON")).collect();
+    let _ = follower.kill();
+    let _ = follower.wait();
+    assert_eq!(seen.iter().map(|event| event["seq"].as_u64()).collect::<Vec<_>>(), [Some(1), Some(2)]);
+    assert_eq!(seen[1]["fields"]["name"], "two");
+}

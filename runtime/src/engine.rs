@@ -1046,6 +1046,36 @@ impl<'r> Engine<'r> {
     }
 }
 
+impl Engine<'_> {
+    /// Checks that every materialized row is the fold of its effective writers, and that event
+    /// numbers have no gaps.
+    pub fn verify(&self, tables: &WriteTables) -> Result<(), StorageError> {
+        for entry in tables.rows.iter()? {
+            let (id, record) = entry?;
+            let id = RowId(*id.value());
+            let (_, stored) = store::decode_row_record(record.value())?;
+            let mut writers = Vec::new();
+            for local in row_writers(tables, &id)? {
+                if self.stored_effective(tables, local)? {
+                    writers.push(self.load(tables, local)?);
+                }
+            }
+            if self.fold(tables, &id, &writers)? != stored {
+                return Err(StorageError::Corrupt(format!("row {id} differs from the fold of its effective writers")));
+            }
+        }
+        let mut expected = 1;
+        for entry in tables.events.iter()? {
+            let seq = entry?.0.value();
+            if seq != expected {
+                return Err(StorageError::Corrupt(format!("event {expected} is missing (found {seq})")));
+            }
+            expected += 1;
+        }
+        Ok(())
+    }
+}
+
 /// What [`Engine::explain`] finds.
 pub(crate) struct Explained {
     pub effective: bool,

@@ -5,7 +5,7 @@ mod ingest;
 mod query;
 
 pub use ingest::{IngestError, IngestResult, Ingested};
-pub use query::{Consumer, Explanation};
+pub use query::{Consumer, Explanation, Follow};
 
 use crate::cbor::Value;
 use crate::crypto::CryptoSuite;
@@ -505,9 +505,19 @@ impl Replica {
         Ok(usage)
     }
 
-    /// Checks that the store's tables agree with each other.
+    /// Checks that the store's tables agree with each other: the log's indexes, and the
+    /// materialized rows against the ops that write them (this reads every row).
     pub fn check_integrity(&self) -> Result<(), StorageError> {
-        store::check_integrity(&self.database)
+        store::check_integrity(&self.database)?;
+        let transaction = self.database.begin_write()?;
+        {
+            let tables = WriteTables::open(&transaction)?;
+            if let Some(founder) = self.founder(&tables)? {
+                Engine::new(self.schema(), &self.plan, self.suite.as_ref(), founder).verify(&tables)?;
+            }
+        }
+        transaction.abort()?;
+        Ok(())
     }
 }
 

@@ -109,6 +109,9 @@ pub enum StorageError {
     /// The transaction holding this op failed (the error is reported for each op in it).
     #[error("the transaction failed, nothing in it was stored: {0}")]
     Transaction(String),
+    /// redb lets one process at a time open a store; another process holds this one.
+    #[error("the store is open in another process")]
+    InUse,
 }
 
 macro_rules! storage_from {
@@ -138,11 +141,16 @@ pub enum Storage<'a> {
 }
 
 pub(crate) fn open_database(storage: &Storage, create: bool) -> Result<Database, StorageError> {
-    Ok(match storage {
-        Storage::File(path) if create => Database::create(path)?,
-        Storage::File(path) => Database::open(path)?,
-        Storage::Memory => Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?,
-    })
+    let opened = match storage {
+        Storage::File(path) if create => Database::create(path),
+        Storage::File(path) => Database::open(path),
+        Storage::Memory => Database::builder().create_with_backend(redb::backends::InMemoryBackend::new()),
+    };
+    match opened {
+        Ok(database) => Ok(database),
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(StorageError::InUse),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// What the log keeps about each op besides its bytes.

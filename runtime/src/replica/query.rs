@@ -197,6 +197,12 @@ impl Replica {
         Ok(last)
     }
 
+    /// A blocking iterator over the events after `after`: it yields each event in order and,
+    /// at the end of the stream, waits (checking every `interval`) for the next one.
+    pub fn follow(&self, after: u64, interval: std::time::Duration) -> Follow<'_> {
+        Follow { replica: self, after, interval, buffered: std::collections::VecDeque::new() }
+    }
+
     /// A named consumer of the event stream, resuming after its stored checkpoint.
     pub fn consumer(&self, name: &str) -> Result<Consumer<'_>, StorageError> {
         let transaction = self.database.begin_read()?;
@@ -264,5 +270,31 @@ impl Consumer<'_> {
         }
         transaction.commit()?;
         Ok(())
+    }
+}
+
+/// See [`Replica::follow`]. Ends only on a storage error (after yielding it).
+pub struct Follow<'r> {
+    replica: &'r Replica,
+    after: u64,
+    interval: std::time::Duration,
+    buffered: std::collections::VecDeque<Event>,
+}
+
+impl Iterator for Follow<'_> {
+    type Item = Result<Event, StorageError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(event) = self.buffered.pop_front() {
+                self.after = event.seq;
+                return Some(Ok(event));
+            }
+            match self.replica.events_after(self.after, 256) {
+                Ok(events) if events.is_empty() => std::thread::sleep(self.interval),
+                Ok(events) => self.buffered.extend(events),
+                Err(error) => return Some(Err(error)),
+            }
+        }
     }
 }

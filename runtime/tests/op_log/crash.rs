@@ -1,9 +1,10 @@
 //! Crash safety: a child process writing ops is killed at random moments; the store always
-//! reopens, passes the integrity check, and holds every op the child acknowledged.
+//! reopens, passes the integrity check (materialized rows included), and holds every op the
+//! child acknowledged. A child consuming the event stream is killed at random moments too; its
+//! sink ends with every event exactly once.
 //!
-//! The child is this same test binary, started with `CAIRN_CRASH_CHILD` set; it then runs only
-//! `crash_child_writes_until_killed`, which writes ops forever and prints each hash after its
-//! transaction commits.
+//! The children are this same test binary, started with `CAIRN_CRASH_CHILD` or
+//! `CAIRN_CONSUMER_CHILD` set; each then runs only its `…_child_…` test.
 
 use cairn::keys::{load_key, save_key};
 use cairn::{Ed25519Blake3, Keypair, OpHash, Replica, Storage};
@@ -37,7 +38,7 @@ fn crash_child_writes_until_killed() {
 
 #[test]
 fn killed_writers_lose_nothing_acknowledged() {
-    if std::env::var_os("CAIRN_CRASH_CHILD").is_some() {
+    if std::env::var_os("CAIRN_CRASH_CHILD").is_some() || std::env::var_os("CAIRN_CONSUMER_CHILD").is_some() {
         return;
     }
     let dir = std::env::temp_dir().join(format!("cairn-crash-{}", std::process::id()));
@@ -83,7 +84,98 @@ fn killed_writers_lose_nothing_acknowledged() {
         for hash in &acknowledged {
             assert!(log.contains(hash), "run {run}: acknowledged op {hash} is lost");
         }
+        // Every note op is effective: one visible row each, written with its op.
+        assert_eq!(replica.rows("Note", &[]).expect("rows").len(), log.len() - 1, "run {run}");
     }
     assert!(acknowledged.len() > RUNS, "the children wrote too little to prove anything: {}", acknowledged.len());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+const EVENTS: usize = 400;
+
+/// The consumer's own state: the sequence numbers it has applied, one per line, appended and
+/// synced one at a time.
+fn read_sink(path: &std::path::Path) -> Vec<u64> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text.lines().filter_map(|line| line.parse().ok()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn consumer_child_applies_events_until_killed() {
+    let Some(dir) = std::env::var_os("CAIRN_CONSUMER_CHILD") else {
+        return;
+    };
+    use std::io::Write;
+    let dir = std::path::PathBuf::from(dir);
+    let replica = Replica::open(Storage::File(&dir.join("store.redb")), Arc::new(Ed25519Blake3)).expect("open");
+    let sink_path = dir.join("sink");
+    let mut consumer = replica.consumer("sink").expect("consumer");
+    // The sink may hold events applied after the last commit: the commit did not happen. It
+    // is the sink that knows what was applied, so the checkpoint catches up first.
+    let applied = read_sink(&sink_path).last().copied().unwrap_or(0);
+    if applied > consumer.checkpoint() {
+        consumer.commit(applied).expect("catch up");
+    }
+    let mut sink = std::fs::OpenOptions::new().create(true).append(true).open(&sink_path).expect("sink");
+    loop {
+        let events = consumer.poll(16).expect("poll");
+        let Some(last) = events.last().map(|event| event.seq) else { break };
+        for event in &events {
+            sink.write_all(format!("{}\n", event.seq).as_bytes()).expect("write");
+            sink.sync_data().expect("sync");
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        consumer.commit(last).expect("commit");
+    }
+    println!("DONE");
+}
+
+#[test]
+fn killed_consumers_lose_and_repeat_no_event() {
+    if std::env::var_os("CAIRN_CONSUMER_CHILD").is_some() || std::env::var_os("CAIRN_CRASH_CHILD").is_some() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("cairn-consumer-crash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let suite = Arc::new(Ed25519Blake3);
+    let key = Keypair::generate(suite.as_ref());
+    {
+        let replica =
+            Replica::create(Storage::File(&dir.join("store.redb")), suite.clone(), &key, crate::support::schema())
+                .expect("create");
+        let batches = (0..EVENTS).map(|index| vec![crate::support::insert(&format!("note {index}"))]).collect();
+        replica.write_ops(&key, batches).expect("notes");
+        assert_eq!(replica.last_event().expect("events"), EVENTS as u64);
+    }
+    let mut dice = crate::support::Dice(0xc0ffee ^ std::process::id() as u64);
+    let mut kills = 0;
+    for run in 0..200 {
+        let mut child = Command::new(std::env::current_exe().expect("test binary"))
+            .args(["--exact", "crash::consumer_child_applies_events_until_killed", "--nocapture", "--test-threads=1"])
+            .env("CAIRN_CONSUMER_CHILD", &dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn child");
+        std::thread::sleep(Duration::from_millis(20 + dice.below(60) as u64));
+        if child.try_wait().expect("wait").is_none() {
+            child.kill().expect("kill");
+            kills += 1;
+        }
+        let output = child.wait_with_output().expect("wait");
+        let done = String::from_utf8_lossy(&output.stdout).contains("DONE");
+        let applied = read_sink(&dir.join("sink"));
+        let expected: Vec<u64> = (1..=applied.len() as u64).collect();
+        assert_eq!(applied, expected, "run {run}: the sink lost or repeated an event");
+        if done {
+            assert_eq!(applied.len(), EVENTS, "run {run}: the consumer stopped early");
+            break;
+        }
+    }
+    assert_eq!(read_sink(&dir.join("sink")).len(), EVENTS, "the consumers never finished");
+    assert!(kills >= 3, "the consumers were killed only {kills} times: too few to prove anything");
     let _ = std::fs::remove_dir_all(&dir);
 }

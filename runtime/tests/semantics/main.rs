@@ -14,6 +14,7 @@ mod engine;
 mod fields;
 mod properties;
 mod random;
+mod replica;
 
 /// Builds histories op by op.
 pub struct Sim {
@@ -101,6 +102,11 @@ impl Sim {
         hash
     }
 
+    /// The canonical bytes of an op of the history.
+    pub fn op_bytes(&self, hash: OpHash) -> Vec<u8> {
+        self.ops.iter().find(|op| op.hash() == hash).map(|op| op.bytes().to_vec()).expect("an op of the history")
+    }
+
     pub fn op_count(&self) -> usize {
         self.ops.len()
     }
@@ -165,8 +171,33 @@ impl Sim {
         for order in [forward, backward] {
             let replica = self.deliver(&order);
             digests.push(self.compare(&replica));
+            self.compare_explanations(&replica);
         }
         assert_eq!(digests[0], digests[1], "the delivery order changed the state");
+    }
+
+    /// Compares the engine's explanations with the reference's: the verdict, the failing change,
+    /// and the ops that defeated each op.
+    pub fn compare_explanations(&self, replica: &Replica) {
+        let accepted: Vec<VerifiedOp> =
+            self.ops.iter().filter(|op| replica.contains(&op.hash()).expect("reads")).cloned().collect();
+        let reference = History::new(&self.schema, &self.suite, &accepted).expect("a closed history");
+        for op in &accepted {
+            let expected = reference.explain(&op.hash()).expect("explained");
+            let explained = replica.explain(&op.hash()).expect("reads").expect("held");
+            assert_eq!(explained.effective, expected.effective, "op {}", op.hash());
+            assert_eq!(
+                explained.denial.as_ref().map(|denial| denial.change),
+                expected.failing_change,
+                "op {}",
+                op.hash()
+            );
+            let defeated_by: Vec<OpHash> = explained.defeated_by.iter().map(|(hash, _)| *hash).collect();
+            assert_eq!(defeated_by, expected.defeated_by, "op {}", op.hash());
+            if explained.effective {
+                assert!(explained.denial.is_none());
+            }
+        }
     }
 
     /// Compares a replica with the reference; returns its digest.
