@@ -1064,13 +1064,11 @@ impl Engine<'_> {
                 return Err(StorageError::Corrupt(format!("row {id} differs from the fold of its effective writers")));
             }
         }
-        let mut expected = 1;
-        for entry in tables.events.iter()? {
+        for (expected, entry) in (1..).zip(tables.events.iter()?) {
             let seq = entry?.0.value();
             if seq != expected {
                 return Err(StorageError::Corrupt(format!("event {expected} is missing (found {seq})")));
             }
-            expected += 1;
         }
         Ok(())
     }
