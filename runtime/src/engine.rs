@@ -45,11 +45,13 @@ pub(crate) struct Plan {
     ancestors: BTreeMap<String, Vec<String>>,
     /// For each collection, the fields queries can look up by value.
     queryable: BTreeMap<String, BTreeSet<String>>,
+    /// The fields rules and checks read.
+    read: rules::ReadFields,
 }
 
 impl Plan {
     pub fn new(schema: &ir::Schema) -> Plan {
-        let mut plan = Plan::default();
+        let mut plan = Plan { read: rules::read_fields(schema), ..Plan::default() };
         for (collection, fields) in rules::index_keys(schema) {
             let Some(definition) = schema.collections.get(&collection) else { continue };
             let mut keyed: Vec<Vec<String>> = Vec::new();
@@ -146,7 +148,12 @@ pub(crate) fn index_key<'v>(collection: &str, fields: impl IntoIterator<Item = (
     let mut writer = Writer::new();
     writer.array(2 + fields.len() * 2).text("index").text(collection);
     for (name, value) in fields {
-        writer.text(name).value(value);
+        writer.text(name);
+        match value {
+            // `-0.0 = 0.0` in rules and queries, so both get one key.
+            Value::Float(float) if *float == 0.0 => writer.float(0.0),
+            value => writer.value(value),
+        };
     }
     *blake3::hash(&writer.bytes).as_bytes()
 }
@@ -457,6 +464,7 @@ impl<'r> Engine<'r> {
             let seen = |tag: u64| self.seen_by(tables, &op, tag);
             let judged = Judged {
                 schema: self.schema,
+                read: &self.plan.read,
                 suite: self.suite,
                 founder: self.founder,
                 author: op.op.author,
@@ -520,10 +528,17 @@ impl<'r> Engine<'r> {
             self.round.borrow_mut().rows.insert(key, row.clone());
             return Ok(row);
         }
+        // Only the writers that can affect a verdict matter here: the insert, deletes, and
+        // updates of fields rules read. (Judging many concurrent writers of other fields, such as
+        // reactions, in each other's views would grow exponentially with their number.) The row
+        // returned is exact in those fields and in its version; its other fields may not be.
         let mut effective = Vec::new();
         let mut matches_stored = true;
-        for local in row_writers(tables, id)? {
+        for (position, local) in row_writers(tables, id)?.into_iter().enumerate() {
             let writer = self.load(tables, local)?;
+            if position > 0 && !self.writes_relevantly(&writer, id) {
+                continue;
+            }
             let counts = self.in_view(tables, view, &writer)? && self.effective_in(tables, local, view)?;
             if counts != self.stored_effective(tables, local)? {
                 matches_stored = false;
@@ -540,6 +555,16 @@ impl<'r> Engine<'r> {
         };
         self.round.borrow_mut().rows.insert(key, row.clone());
         Ok(row)
+    }
+
+    /// Whether an op updates or deletes a row in a way a verdict can depend on.
+    fn writes_relevantly(&self, writer: &Loaded, id: &RowId) -> bool {
+        writer.changes().iter().any(|change| match change {
+            Change::Insert { .. } => false,
+            Change::Update { row, .. } | Change::Delete { row, .. } => {
+                row == id && rules::is_relevant(&self.plan.read, change)
+            }
+        })
     }
 
     /// Folds a row from its effective writers, in log order (a topological order).
@@ -560,7 +585,13 @@ impl<'r> Engine<'r> {
         mut row: Option<Row>,
     ) -> Result<Option<Row>, StorageError> {
         let seen = |tag: u64| self.seen_by(tables, writer, tag);
-        let folding = Folding { hash: writer.info.hash, depth: writer.info.depth, tag: writer.info.local, seen: &seen };
+        let folding = Folding {
+            hash: writer.info.hash,
+            depth: writer.info.depth,
+            tag: writer.info.local,
+            seen: &seen,
+            read: &self.plan.read,
+        };
         for (index, change) in writer.changes().iter().enumerate() {
             if state::target(self.suite, &writer.info.hash, index as u32, change) != *id {
                 continue;
@@ -645,6 +676,7 @@ impl<'r> Engine<'r> {
         };
         let judged = Judged {
             schema: self.schema,
+            read: &self.plan.read,
             suite: self.suite,
             founder: self.founder,
             author: candidate.author,
@@ -810,9 +842,13 @@ impl<'r> Engine<'r> {
     }
 
     /// What an op's writes can change: the rows it targets, and the collections (with their
-    /// nested collections) those rows belong to.
+    /// nested collections) those rows belong to. Updates of fields no rule reads change nothing
+    /// a verdict depends on.
     fn add_writes(&self, dirty: &mut BTreeSet<Key>, op: &Loaded) {
         for (index, change) in op.changes().iter().enumerate() {
+            if !rules::is_relevant(&self.plan.read, change) {
+                continue;
+            }
             dirty.insert(Key::Row(state::target(self.suite, &op.info.hash, index as u32, change)));
             match self.plan.scope.get(change.collection()) {
                 Some(collections) => dirty.extend(collections.iter().cloned().map(Key::Collection)),
@@ -845,7 +881,13 @@ impl<'r> Engine<'r> {
     /// Records which rows an op writes, and indexes the rows it inserts.
     fn index_writers(&self, tables: &mut WriteTables, op: &Loaded) -> Result<(), StorageError> {
         let unseen = |_: u64| Ok(false);
-        let folding = Folding { hash: op.info.hash, depth: op.info.depth, tag: op.info.local, seen: &unseen };
+        let folding = Folding {
+            hash: op.info.hash,
+            depth: op.info.depth,
+            tag: op.info.local,
+            seen: &unseen,
+            read: &self.plan.read,
+        };
         for (index, change) in op.changes().iter().enumerate() {
             let target = state::target(self.suite, &op.info.hash, index as u32, change);
             let Change::Insert { collection, .. } = change else {
@@ -1001,6 +1043,7 @@ impl<'r> Engine<'r> {
             let seen = |tag: u64| self.seen_by(tables, &op, tag);
             let judged = Judged {
                 schema: self.schema,
+                read: &self.plan.read,
                 suite: self.suite,
                 founder: self.founder,
                 author: op.op.author,

@@ -145,6 +145,7 @@ pub struct History<'a> {
     suite: &'a dyn CryptoSuite,
     ops: Vec<(OpHash, Op)>,
     founder: Identity,
+    read: rules::ReadFields,
     /// Strict ancestors of each op.
     past: Vec<OpSet>,
     /// Each op and its descendants.
@@ -192,6 +193,7 @@ impl<'a> History<'a> {
             .ok_or(HistoryError::NoGenesis)?;
         Ok(History {
             schema,
+            read: rules::read_fields(schema),
             suite,
             ops: sorted,
             founder,
@@ -277,7 +279,7 @@ impl<'a> History<'a> {
         let (hash, op) = &self.ops[position];
         let Payload::Changes(changes) = &op.payload else { return };
         let seen = |tag: u64| Ok(tag as usize == position || self.past[position].contains(tag as usize));
-        let folding = Folding { hash: *hash, depth: op.depth, tag: position as u64, seen: &seen };
+        let folding = Folding { hash: *hash, depth: op.depth, tag: position as u64, seen: &seen, read: &self.read };
         for (index, change) in changes.iter().enumerate() {
             let target = crate::state::target(self.suite, hash, index as u32, change);
             let current = state.rows.get(&target).cloned();
@@ -303,6 +305,7 @@ impl<'a> History<'a> {
         let seen = |tag: u64| Ok(tag as usize == position || self.past[position].contains(tag as usize));
         let judged = rules::Judged {
             schema: self.schema,
+            read: &self.read,
             suite: self.suite,
             founder: self.founder,
             author: op.author,

@@ -54,6 +54,9 @@ pub enum OpenError {
     Format { found: u64, expected: u64 },
 }
 
+/// The most changes an op may carry (see [`Replica::with_limits`]).
+pub const MAX_CHANGES: usize = 65_535;
+
 /// One replica of one database.
 pub struct Replica {
     database: redb::Database,
@@ -198,9 +201,12 @@ impl Replica {
     }
 
     /// The same replica with other limits (tests, or nodes with other resources). Peers must
-    /// agree on the size limits, or they will refuse each other's ops.
+    /// agree on the size limits, or they will refuse each other's ops. At most [`MAX_CHANGES`]
+    /// changes per op, whatever `limits` says.
     pub fn with_limits(mut self, limits: Limits) -> Replica {
         self.limits = limits;
+        // Row numbers hold a change's index in 16 bits.
+        self.limits.max_changes = self.limits.max_changes.min(MAX_CHANGES);
         self
     }
 

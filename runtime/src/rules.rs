@@ -19,7 +19,7 @@ use crate::state::{self, Folding, Row};
 use crate::store::StorageError;
 use schemac::ir::{self, Comparison, Expr, RowRef};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 /// Which rows of a collection an `exists` needs to look at.
@@ -67,9 +67,73 @@ pub fn visible_row(world: &dyn World, id: &RowId) -> Result<Option<Rc<Row>>, Sto
     Ok(None)
 }
 
+/// For each collection, the fields that any rule or check reads from its rows.
+pub type ReadFields = BTreeMap<String, BTreeSet<String>>;
+
+/// The fields rules and checks read, per collection: fields of the row being written (`f`,
+/// `old.f`, `new.f`) in a collection's own rules and checks, and fields of a row bound by
+/// `exists C x` (`x.f`). Writes to other fields cannot change any verdict.
+pub fn read_fields(schema: &ir::Schema) -> ReadFields {
+    fn visit(expr: &Expr, subject: &str, bound: &[(&str, &str)], read: &mut ReadFields) {
+        match expr {
+            Expr::Field { row, path } => {
+                let collection = match row {
+                    RowRef::Subject | RowRef::Old | RowRef::New => Some(subject),
+                    RowRef::Bound(name) => bound.iter().rev().find(|(variable, _)| variable == name).map(|(_, c)| *c),
+                };
+                if let (Some(collection), Some(field)) = (collection, path.first()) {
+                    read.entry(collection.to_owned()).or_default().insert(field.clone());
+                }
+            }
+            Expr::Exists { collection, variable, condition } => {
+                if let Some(condition) = condition {
+                    let mut inner = bound.to_vec();
+                    inner.push((variable.as_str(), collection.as_str()));
+                    visit(condition, subject, &inner, read);
+                }
+            }
+            Expr::Not(inner) | Expr::Len(inner) => visit(inner, subject, bound, read),
+            Expr::And(left, right) | Expr::Or(left, right) | Expr::Compare { left, right, .. } => {
+                visit(left, subject, bound, read);
+                visit(right, subject, bound, read);
+            }
+            Expr::In { value, options } => {
+                visit(value, subject, bound, read);
+                options.iter().for_each(|option| visit(option, subject, bound, read));
+            }
+            Expr::Literal(_) | Expr::RowId(_) | Expr::OpAuthor | Expr::DbFounder => {}
+        }
+    }
+    let mut read = ReadFields::new();
+    for (name, collection) in &schema.collections {
+        read.entry(name.clone()).or_default();
+        for rule in &collection.rules {
+            visit(&rule.condition, name, &[], &mut read);
+        }
+        for check in collection.fields.iter().filter_map(|field| field.check.as_ref()) {
+            visit(check, name, &[], &mut read);
+        }
+    }
+    read
+}
+
+/// Whether a change can affect a verdict: inserts and deletes (a row's existence), and updates
+/// that write a field some rule or check reads.
+pub fn is_relevant(read: &ReadFields, change: &Change) -> bool {
+    match change {
+        Change::Insert { .. } | Change::Delete { .. } => true,
+        Change::Update { collection, edits, .. } => {
+            let fields = read.get(collection);
+            edits.iter().any(|edit| fields.is_some_and(|fields| fields.contains(edit.field())))
+        }
+    }
+}
+
 /// The op being judged.
 pub struct Judged<'a> {
     pub schema: &'a ir::Schema,
+    /// [`read_fields`] of the schema.
+    pub read: &'a ReadFields,
     pub suite: &'a dyn CryptoSuite,
     /// The database's founder (`db.founder`).
     pub founder: Identity,
@@ -101,6 +165,8 @@ pub enum DenialReason {
     UnknownCollection(String),
     #[error("row {0} is not a visible row of this collection")]
     NoSuchRow(RowId),
+    #[error("the parent row is not a visible row of `{0}`")]
+    NoParent(String),
     #[error("the check on field `{field}` does not hold: {check}")]
     CheckFailed { field: String, check: String },
     #[error("no rule allows it")]
@@ -132,7 +198,7 @@ fn describe_failed_rules(rules: &[FailedRule]) -> String {
 /// with the rule and witnesses for each; `Ok(Err(denial))`: the first change that is not.
 pub fn judge(world: &dyn World, op: &Judged) -> Result<Result<Vec<Attestation>, Denial>, StorageError> {
     let overlay = Overlay { base: world, rows: RefCell::new(BTreeMap::new()) };
-    let folding = Folding { hash: op.hash, depth: op.depth, tag: op.tag, seen: op.seen };
+    let folding = Folding { hash: op.hash, depth: op.depth, tag: op.tag, seen: op.seen, read: op.read };
     let mut attestations = Vec::with_capacity(op.changes.len());
     for (index, change) in op.changes.iter().enumerate() {
         let index = index as u32;
@@ -168,7 +234,25 @@ fn judge_change(
     };
     let target = state::target(op.suite, &op.hash, index, change);
     let before = match change {
-        Change::Insert { .. } => None,
+        Change::Insert { fields, .. } => {
+            // A nested row belongs to a visible row of its parent collection.
+            if let Some(parent_collection) = &collection.parent {
+                let parent = fields.iter().find(|(name, _)| name == "parent").and_then(|(_, value)| match value {
+                    Value::Bytes(bytes) => <[u8; 32]>::try_from(bytes.as_slice()).ok().map(RowId),
+                    _ => None,
+                });
+                let visible = match parent {
+                    Some(parent) => {
+                        visible_row(world, &parent)?.is_some_and(|row| row.collection == *parent_collection)
+                    }
+                    None => false,
+                };
+                if !visible {
+                    return Ok(Err(DenialReason::NoParent(parent_collection.clone())));
+                }
+            }
+            None
+        }
         Change::Update { .. } | Change::Delete { .. } => {
             match visible_row(world, &target)?.filter(|row| row.collection == change.collection()) {
                 Some(row) => Some(row),
@@ -286,7 +370,8 @@ impl World for Overlay<'_> {
                 return Ok(());
             }
         }
-        self.base.scan(collection, probe, &mut |id| if written.contains(&id) { Ok(false) } else { visit(id) })
+        let all_written: std::collections::HashSet<RowId> = self.rows.borrow().keys().copied().collect();
+        self.base.scan(collection, probe, &mut |id| if all_written.contains(&id) { Ok(false) } else { visit(id) })
     }
 }
 

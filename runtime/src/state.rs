@@ -64,8 +64,8 @@ pub struct Row {
     pub parent: Option<RowId>,
     pub fields: BTreeMap<String, FieldState>,
     pub deleted: bool,
-    /// The greatest (depth, hash) of the ops folded into the row: the row's version, which
-    /// attestations name.
+    /// The greatest (depth, hash) of the ops folded into the row that inserted it, deleted it or
+    /// wrote a field some rule or check reads: the row's version, which attestations name.
     pub version: (u64, OpHash),
 }
 
@@ -78,6 +78,9 @@ pub struct Folding<'a> {
     /// Whether an op, by tag, is in this op's causal past or is this op: the adds a set remove
     /// has seen.
     pub seen: &'a dyn Fn(u64) -> Result<bool, crate::store::StorageError>,
+    /// The fields rules read (see [`crate::rules::read_fields`]): only changes that can affect
+    /// a verdict advance a row's version.
+    pub read: &'a crate::rules::ReadFields,
 }
 
 impl Row {
@@ -376,7 +379,9 @@ pub fn fold_change(
             for (edit_index, edit) in edits.iter().enumerate() {
                 row.apply_edit(edit, (folding.depth, folding.hash, index, edit_index as u32), folding)?;
             }
-            row.touch(folding);
+            if crate::rules::is_relevant(folding.read, change) {
+                row.touch(folding);
+            }
             Ok(Some(row))
         }
         Change::Delete { collection, .. } => {

@@ -34,6 +34,7 @@ pub struct Explanation {
 /// The materialized state, as a read transaction sees it.
 struct Materialized<'t> {
     tables: &'t ReadTables,
+    plan: &'t crate::engine::Plan,
 }
 
 impl World for Materialized<'_> {
@@ -52,7 +53,7 @@ impl World for Materialized<'_> {
     ) -> Result<(), StorageError> {
         let key = match probe {
             // A single queryable field is indexed over the current state.
-            Probe::Equal(equal) if equal.len() == 1 => {
+            Probe::Equal(equal) if equal.len() == 1 && self.plan.is_queryable(collection, &equal[0].0) => {
                 let (name, value) = &equal[0];
                 let key = engine::index_key(collection, [(name.as_str(), value)]);
                 for entry in self.tables.field_index.range((&key, 0)..=(&key, u64::MAX))? {
@@ -78,7 +79,7 @@ impl Replica {
     pub fn get(&self, collection: &str, id: &RowId) -> Result<Option<BTreeMap<String, Value>>, StorageError> {
         let transaction = self.database.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
-        let world = Materialized { tables: &tables };
+        let world = Materialized { tables: &tables, plan: &self.plan };
         Ok(rules::visible_row(&world, id)?.filter(|row| row.collection == collection).map(|row| row.values()))
     }
 
@@ -92,7 +93,7 @@ impl Replica {
     ) -> Result<Vec<(RowId, FieldValues)>, StorageError> {
         let transaction = self.database.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
-        let world = Materialized { tables: &tables };
+        let world = Materialized { tables: &tables, plan: &self.plan };
         let probe = match filter.iter().find(|(name, _)| self.plan.is_queryable(collection, name)) {
             Some(indexed) => Probe::Equal(vec![indexed.clone()]),
             None => Probe::All,
@@ -116,7 +117,7 @@ impl Replica {
     pub fn digest(&self) -> Result<StateDigest, StorageError> {
         let transaction = self.database.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
-        let world = Materialized { tables: &tables };
+        let world = Materialized { tables: &tables, plan: &self.plan };
         let mut digest = Digest::default();
         for entry in tables.rows.iter()? {
             let (id, _) = entry?;

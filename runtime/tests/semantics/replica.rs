@@ -3,6 +3,7 @@
 
 use crate::chat::{membership, Chat};
 use crate::*;
+use cairn::op::Edit;
 use cairn::rules::DenialReason;
 use cairn::{IngestError, WriteError};
 
@@ -179,4 +180,33 @@ fn following_the_stream_yields_events_as_they_are_written() {
         replica.write(&chat.writer, vec![delete("Message", row)]).expect("delete");
         assert_eq!(follower.join().expect("follower"), [EventKind::RowInserted, EventKind::RowDeleted]);
     });
+}
+
+/// Many members react to one message concurrently: each reaction is judged in a set without
+/// the others, and none of them reads what the others write.
+#[test]
+fn concurrent_updates_of_one_row_do_not_compound() {
+    let mut chat = Chat::new();
+    let founder = chat.founder.clone();
+    let members: Vec<Keypair> = (0..24).map(|_| chat.sim.key()).collect();
+    let grants: Vec<Change> = members.iter().map(|member| membership(chat.channel, member, "reader")).collect();
+    let granted = chat.sim.op(&founder, &[chat.setup], grants);
+    let writer = chat.writer.clone();
+    let posted = chat.sim.op(&writer, &[granted], vec![post_in(chat.channel, &writer)]);
+    let message = chat.sim.row(posted);
+    for (index, member) in members.iter().enumerate() {
+        let reaction = Edit::Add { field: "reactions".into(), elements: vec![text(&format!("r{index}"))] };
+        chat.sim.op(member, &[posted], vec![edit("Message", message, vec![reaction])]);
+    }
+    let replica = chat.sim.deliver(&(0..chat.sim.op_count()).collect::<Vec<_>>());
+    let row = replica.get("Message", &message).expect("reads").expect("visible");
+    let Value::Array(reactions) = &row["reactions"] else { panic!("reactions are a set") };
+    let reactions: std::collections::BTreeSet<String> = reactions
+        .iter()
+        .map(|reaction| match reaction {
+            Value::Text(text) => text.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(reactions, (0..24).map(|index| format!("r{index}")).collect());
 }
