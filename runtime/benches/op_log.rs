@@ -2,7 +2,9 @@
 //!
 //! `cargo bench -p cairn --bench op_log` prints: bare ed25519 signing and batch verification
 //! (the baselines), local writes and ingest in transactions of 1 and 1,000 ops, the storage
-//! used per encoded byte, and the time to reopen a large store. `CAIRN_BENCH_OPS` sets the
+//! used per encoded byte, and the time to reopen a large store. Writes and ingest include the
+//! state engine (every op here is a rule-free insert that it materializes, indexes and reports
+//! as an event); the storage figure separates the log's pages from the state's. `CAIRN_BENCH_OPS` sets the
 //! size of the ingest run (default 100,000) and `CAIRN_BENCH_REOPEN_OPS` the size of the
 //! reopened store (default 1,000,000).
 
@@ -167,18 +169,25 @@ fn main() {
     );
     let usage = target.storage_usage().expect("usage");
     drop(target);
+    let log_bytes = usage.allocated_bytes - usage.state_bytes;
     println!(
-        "storage: {} bytes in allocated pages for {} bytes of encoded ops ({:.2}x; target <= 2x); \
-         {} bytes of keys and values, {} of B-tree structure, {} unused in pages; file {} bytes",
-        usage.allocated_bytes,
+        "storage: the log takes {} bytes in allocated pages for {} bytes of encoded ops ({:.2}x; target <= 2x); \
+         the state (rows, indexes, events) {} more; in all {} bytes of keys and values, {} of B-tree \
+         structure, {} unused in pages; file {} bytes",
+        log_bytes,
         encoded_bytes,
-        usage.allocated_bytes as f64 / encoded_bytes as f64,
+        log_bytes as f64 / encoded_bytes as f64,
+        usage.state_bytes,
         usage.stored_bytes,
         usage.metadata_bytes,
         usage.fragmented_bytes,
         file_size(&batch_dir.store()),
     );
-    println!("target: ingest at >= 0.50x the bare batch-verify rate; measured {:.2}x", ingest_rate / verify_rate);
+    println!(
+        "target (set for the log alone): ingest at >= 0.50x the bare batch-verify rate; measured {:.2}x, \
+         which includes the state engine materializing every op (rows, indexes, events)",
+        ingest_rate / verify_rate
+    );
 
     // Reopening a large store reads its metadata only.
     let reopen_count = env_count("CAIRN_BENCH_REOPEN_OPS", 1_000_000);

@@ -65,6 +65,8 @@ pub struct Replica {
     schemas: BTreeMap<[u8; 32], ir::Schema>,
     /// Indexes and footprints derived from the schema.
     plan: crate::engine::Plan,
+    /// The author of the genesis op, once read.
+    founder: std::sync::OnceLock<Identity>,
     limits: Limits,
 }
 
@@ -150,6 +152,7 @@ impl Replica {
             suite,
             id,
             plan: crate::engine::Plan::new(&schema),
+            founder: std::sync::OnceLock::new(),
             schemas: BTreeMap::from([(schema_hash(&schema), schema)]),
             limits: Limits::default(),
         })
@@ -185,7 +188,15 @@ impl Replica {
             return Err(OpenError::Schema { hash: "(none)".into(), reason: "the store holds no schema".into() });
         }
         let plan = crate::engine::Plan::new(schemas.values().next().unwrap_or_else(|| unreachable!("checked above")));
-        Ok(Replica { database, suite, id, schemas, plan, limits: Limits::default() })
+        Ok(Replica {
+            database,
+            suite,
+            id,
+            schemas,
+            plan,
+            founder: std::sync::OnceLock::new(),
+            limits: Limits::default(),
+        })
     }
 
     pub fn id(&self) -> DatabaseId {
@@ -212,8 +223,17 @@ impl Replica {
 
     /// The database's founder: the author of its genesis op, once the replica holds it.
     pub(crate) fn founder(&self, tables: &impl InfoLookup) -> Result<Option<Identity>, StorageError> {
+        if let Some(founder) = self.founder.get() {
+            return Ok(Some(*founder));
+        }
         let Some(local) = tables.local_of(&OpHash(self.id.0))? else { return Ok(None) };
-        Ok(tables.load(local)?.map(|(_, _, op)| op.author))
+        let founder = tables.load(local)?.map(|(_, _, op)| op.author);
+        if let Some(founder) = founder {
+            // The genesis is the op whose hash is the database id, so its author is fixed: it
+            // stays right even if the transaction that read it fails.
+            let _ = self.founder.set(founder);
+        }
+        Ok(founder)
     }
 
     /// The hash of [`Replica::schema`].
@@ -501,8 +521,25 @@ impl Replica {
     pub fn storage_usage(&self) -> Result<StorageUsage, StorageError> {
         let transaction = self.database.begin_write()?;
         let stats = transaction.stats()?;
+        let mut state_bytes = 0;
+        {
+            use redb::ReadableTableMetadata;
+            let tables = WriteTables::open(&transaction)?;
+            let state_tables = [
+                tables.rows.stats()?,
+                tables.row_writers.stats()?,
+                tables.row_index.stats()?,
+                tables.field_index.stats()?,
+                tables.ineffective.stats()?,
+                tables.events.stats()?,
+            ];
+            for table in state_tables {
+                state_bytes += (table.leaf_pages() + table.branch_pages()) * stats.page_size() as u64;
+            }
+        }
         let usage = StorageUsage {
             allocated_bytes: stats.allocated_pages() * stats.page_size() as u64,
+            state_bytes,
             stored_bytes: stats.stored_bytes(),
             metadata_bytes: stats.metadata_bytes(),
             fragmented_bytes: stats.fragmented_bytes(),
@@ -539,6 +576,8 @@ fn write_meta(tables: &mut WriteTables, id: &DatabaseId, suite: &dyn CryptoSuite
 pub struct StorageUsage {
     /// Pages allocated to tables, whole.
     pub allocated_bytes: u64,
+    /// Of those, the pages of the state: rows, their writers, indexes, verdicts and events.
+    pub state_bytes: u64,
     /// Bytes of keys and values.
     pub stored_bytes: u64,
     /// Bytes of B-tree structure.
