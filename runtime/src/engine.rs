@@ -791,6 +791,9 @@ impl<'r> Engine<'r> {
         concurrent: &[Rc<Loaded>],
         author_forked: bool,
     ) -> Result<Vec<Rc<Loaded>>, StorageError> {
+        if concurrent.is_empty() && !author_forked {
+            return Ok(Vec::new());
+        }
         let mut dirty: BTreeSet<Key> = BTreeSet::new();
         self.add_writes(&mut dirty, new);
         let mut touched: BTreeSet<u64> = BTreeSet::new();

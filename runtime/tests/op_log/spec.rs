@@ -80,3 +80,35 @@ fn spec_vectors_match_the_implementation() {
         assert!(suite.name().contains("zip215"));
     }
 }
+
+/// SPEC §3's digest example: the state after the two vectors, one `Tag` row.
+#[test]
+fn spec_digest_example_matches_the_implementation() {
+    let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/SPEC.md")).expect("docs/SPEC.md");
+    let schema = schemac::compile(TINY, Some(&schemac::Priors::new())).ir.expect("tiny compiles");
+    let ops = vectors();
+    let database = DatabaseId(ops[0].2.parse::<cairn::OpHash>().expect("hash").0);
+    let replica = cairn::Replica::join(cairn::Storage::Memory, std::sync::Arc::new(Ed25519Blake3), database, schema)
+        .expect("join");
+    for (_, bytes, _) in &ops {
+        replica.ingest(bytes).expect("the vectors are accepted");
+    }
+    let insert = ops[1].2.parse::<cairn::OpHash>().expect("hash");
+    let row = replica.row_id(&insert, 0);
+    let mut item = cairn::cbor::Writer::new();
+    let fields =
+        vec![("name".to_owned(), Value::Text("urgent".into())), ("color".to_owned(), Value::Text("red".into()))];
+    item.array(3).text("Tag").bytes(&row.0).value(&Value::Map(fields));
+    let digest = replica.digest().expect("digest").to_string();
+    assert_eq!(digest, format!("blake3:{}", hex(blake3::hash(&item.bytes).as_bytes())));
+    let marker = "<!-- vector:digest -->";
+    let Some(start) = spec.find(marker) else {
+        panic!("SPEC.md has no digest example; the implementation gives:\n{}\n{digest}\nrow {row}", hex(&item.bytes));
+    };
+    let block = &spec[start + marker.len()..];
+    let open = block.find("```hex\n").expect("a hex block") + "```hex\n".len();
+    let close = open + block[open..].find("```").expect("end of block");
+    assert_eq!(hex(&unhex(&block[open..close])), hex(&item.bytes), "the row's encoding in SPEC.md differs");
+    let digest_line = block[close..].lines().find(|line| line.contains("blake3:")).expect("a digest line");
+    assert!(digest_line.contains(&digest), "SPEC.md says {digest_line}, the digest is {digest}");
+}
