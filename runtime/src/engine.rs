@@ -114,23 +114,11 @@ fn is_scalar(ty: &Type) -> bool {
 }
 
 fn exists_collections(expr: &Expr, into: &mut BTreeSet<String>) {
-    match expr {
-        Expr::Exists { collection, condition, .. } => {
-            into.insert(collection.clone());
-            if let Some(condition) = condition {
-                exists_collections(condition, into);
-            }
-        }
-        Expr::Not(inner) | Expr::Len(inner) => exists_collections(inner, into),
-        Expr::And(left, right) | Expr::Or(left, right) | Expr::Compare { left, right, .. } => {
-            exists_collections(left, into);
-            exists_collections(right, into);
-        }
-        Expr::In { value, options } => {
-            exists_collections(value, into);
-            options.iter().for_each(|option| exists_collections(option, into));
-        }
-        _ => {}
+    if let Expr::Exists { collection, .. } = expr {
+        into.insert(collection.clone());
+    }
+    for inner in rules::subexpressions(expr) {
+        exists_collections(inner, into);
     }
 }
 
@@ -459,25 +447,34 @@ impl<'r> Engine<'r> {
         }
         // The set judged in is `judging` without the op itself; the op's future is excluded
         // from it by `judging` already.
-        let effective = {
-            let world = ViewWorld { engine: self, tables, view: &judging };
-            let seen = |tag: u64| self.seen_by(tables, &op, tag);
-            let judged = Judged {
-                schema: self.schema,
-                read: &self.plan.read,
-                suite: self.suite,
-                founder: self.founder,
-                author: op.op.author,
-                hash: op.info.hash,
-                depth: op.info.depth,
-                changes,
-                tag: local,
-                seen: &seen,
-            };
-            rules::judge(&world, &judged)?.is_ok()
-        };
+        let effective = self.judge_stored(tables, &op, changes, &judging)?.is_ok();
         self.round.borrow_mut().verdicts.insert(key, effective);
         Ok(effective)
+    }
+
+    /// Judges an op of the log in a view (which excludes the op's future).
+    fn judge_stored(
+        &self,
+        tables: &WriteTables,
+        op: &Loaded,
+        changes: &[Change],
+        view: &[OpInfo],
+    ) -> Result<Result<Vec<Attestation>, Denial>, StorageError> {
+        let world = ViewWorld { engine: self, tables, view };
+        let seen = |tag: u64| self.seen_by(tables, op, tag);
+        let judged = Judged {
+            schema: self.schema,
+            read: &self.plan.read,
+            suite: self.suite,
+            founder: self.founder,
+            author: op.op.author,
+            hash: op.info.hash,
+            depth: op.info.depth,
+            changes,
+            tag: op.info.local,
+            seen: &seen,
+        };
+        rules::judge(&world, &judged)
     }
 
     /// Whether the op's author signed two ops with one sequence number, at or before the op's,
@@ -1041,23 +1038,7 @@ impl<'r> Engine<'r> {
         let Payload::Changes(changes) = &op.op.payload else {
             return Ok(Explained { effective, equivocated, verdict: Ok(Vec::new()), defeated_by: Vec::new() });
         };
-        let judge_in = |view: &[OpInfo]| -> Result<Result<Vec<Attestation>, Denial>, StorageError> {
-            let world = ViewWorld { engine: self, tables, view };
-            let seen = |tag: u64| self.seen_by(tables, &op, tag);
-            let judged = Judged {
-                schema: self.schema,
-                read: &self.plan.read,
-                suite: self.suite,
-                founder: self.founder,
-                author: op.op.author,
-                hash: op.info.hash,
-                depth: op.info.depth,
-                changes,
-                tag: local,
-                seen: &seen,
-            };
-            rules::judge(&world, &judged)
-        };
+        let judge_in = |view: &[OpInfo]| self.judge_stored(tables, &op, changes, view);
         let verdict = judge_in(&[op.info])?;
         let mut defeated_by = Vec::new();
         if verdict.is_err() {
@@ -1201,11 +1182,6 @@ impl World for ViewWorld<'_, '_> {
             }
             Probe::All => collection_key(collection),
         };
-        for entry in self.tables.row_index.range((&key, 0)..=(&key, u64::MAX))? {
-            if visit(RowId(*entry?.1.value()))? {
-                break;
-            }
-        }
-        Ok(())
+        store::visit_index(&self.tables.row_index, &key, visit)
     }
 }

@@ -92,16 +92,7 @@ pub fn read_fields(schema: &ir::Schema) -> ReadFields {
                     visit(condition, subject, &inner, read);
                 }
             }
-            Expr::Not(inner) | Expr::Len(inner) => visit(inner, subject, bound, read),
-            Expr::And(left, right) | Expr::Or(left, right) | Expr::Compare { left, right, .. } => {
-                visit(left, subject, bound, read);
-                visit(right, subject, bound, read);
-            }
-            Expr::In { value, options } => {
-                visit(value, subject, bound, read);
-                options.iter().for_each(|option| visit(option, subject, bound, read));
-            }
-            Expr::Literal(_) | Expr::RowId(_) | Expr::OpAuthor | Expr::DbFounder => {}
+            _ => subexpressions(expr).into_iter().for_each(|inner| visit(inner, subject, bound, read)),
         }
     }
     let mut read = ReadFields::new();
@@ -569,13 +560,33 @@ impl Scope<'_> {
     }
 }
 
-fn flatten_and<'e>(expr: &'e Expr, into: &mut Vec<&'e Expr>) {
-    match expr {
-        Expr::And(left, right) => {
-            flatten_and(left, into);
-            flatten_and(right, into);
+/// The operands of a chain of `and` (or of `or`, with `conjunction` false).
+fn flatten<'e>(expr: &'e Expr, conjunction: bool, into: &mut Vec<&'e Expr>) {
+    match (expr, conjunction) {
+        (Expr::And(left, right), true) | (Expr::Or(left, right), false) => {
+            flatten(left, conjunction, into);
+            flatten(right, conjunction, into);
         }
         _ => into.push(expr),
+    }
+}
+
+fn flatten_and<'e>(expr: &'e Expr, into: &mut Vec<&'e Expr>) {
+    flatten(expr, true, into)
+}
+
+fn flatten_or<'e>(expr: &'e Expr, into: &mut Vec<&'e Expr>) {
+    flatten(expr, false, into)
+}
+
+/// An expression's direct operands (an `exists`'s condition included).
+pub fn subexpressions(expr: &Expr) -> Vec<&Expr> {
+    match expr {
+        Expr::Not(inner) | Expr::Len(inner) => vec![inner],
+        Expr::And(left, right) | Expr::Or(left, right) | Expr::Compare { left, right, .. } => vec![left, right],
+        Expr::In { value, options } => std::iter::once(value.as_ref()).chain(options).collect(),
+        Expr::Exists { condition, .. } => condition.as_deref().into_iter().collect(),
+        Expr::Literal(_) | Expr::Field { .. } | Expr::RowId(_) | Expr::OpAuthor | Expr::DbFounder => Vec::new(),
     }
 }
 
@@ -583,13 +594,7 @@ fn flatten_and<'e>(expr: &'e Expr, into: &mut Vec<&'e Expr>) {
 fn mentions(expr: &Expr, variable: &str) -> bool {
     match expr {
         Expr::Field { row: RowRef::Bound(name), .. } | Expr::RowId(RowRef::Bound(name)) => name == variable,
-        Expr::Literal(_) | Expr::Field { .. } | Expr::RowId(_) | Expr::OpAuthor | Expr::DbFounder => false,
-        Expr::Not(inner) | Expr::Len(inner) => mentions(inner, variable),
-        Expr::And(left, right) | Expr::Or(left, right) | Expr::Compare { left, right, .. } => {
-            mentions(left, variable) || mentions(right, variable)
-        }
-        Expr::In { value, options } => mentions(value, variable) || options.iter().any(|o| mentions(o, variable)),
-        Expr::Exists { condition, .. } => condition.as_deref().is_some_and(|condition| mentions(condition, variable)),
+        _ => subexpressions(expr).into_iter().any(|inner| mentions(inner, variable)),
     }
 }
 
@@ -631,16 +636,7 @@ pub fn index_keys(schema: &ir::Schema) -> BTreeMap<String, Vec<Vec<String>>> {
                 }
                 visit(condition, keys);
             }
-            Expr::Not(inner) | Expr::Len(inner) => visit(inner, keys),
-            Expr::And(left, right) | Expr::Or(left, right) | Expr::Compare { left, right, .. } => {
-                visit(left, keys);
-                visit(right, keys);
-            }
-            Expr::In { value, options } => {
-                visit(value, keys);
-                options.iter().for_each(|option| visit(option, keys));
-            }
-            _ => {}
+            _ => subexpressions(expr).into_iter().for_each(|inner| visit(inner, keys)),
         }
     }
     for collection in schema.collections.values() {
@@ -649,14 +645,4 @@ pub fn index_keys(schema: &ir::Schema) -> BTreeMap<String, Vec<Vec<String>>> {
         }
     }
     keys
-}
-
-fn flatten_or<'e>(expr: &'e Expr, into: &mut Vec<&'e Expr>) {
-    match expr {
-        Expr::Or(left, right) => {
-            flatten_or(left, into);
-            flatten_or(right, into);
-        }
-        _ => into.push(expr),
-    }
 }

@@ -59,6 +59,20 @@ pub(crate) const ROW_INDEX: TableDefinition<(&[u8; 32], u64), &[u8; 32]> = Table
 /// Query indexes over the current state: ((collection, field, value) key, row number) → row.
 pub(crate) const FIELD_INDEX: TableDefinition<(&[u8; 32], u64), &[u8; 32]> = TableDefinition::new("field_index");
 
+/// Calls `visit` with the rows of an index key, in row-number order, until it returns true.
+pub(crate) fn visit_index(
+    table: &impl ReadableTable<(&'static [u8; 32], u64), &'static [u8; 32]>,
+    key: &[u8; 32],
+    visit: &mut dyn FnMut(crate::ids::RowId) -> Result<bool, StorageError>,
+) -> Result<(), StorageError> {
+    for entry in table.range((key, 0)..=(key, u64::MAX))? {
+        if visit(crate::ids::RowId(*entry?.1.value()))? {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// A row's number: the local number of the op that inserted it and the insert's index in it.
 /// Ops hold at most [`crate::op::Limits::max_changes`] (10,000) changes, under 2^16.
 pub(crate) fn row_number(local: u64, change: u32) -> u64 {

@@ -56,21 +56,11 @@ impl World for Materialized<'_> {
             Probe::Equal(equal) if equal.len() == 1 && self.plan.is_queryable(collection, &equal[0].0) => {
                 let (name, value) = &equal[0];
                 let key = engine::index_key(collection, [(name.as_str(), value)]);
-                for entry in self.tables.field_index.range((&key, 0)..=(&key, u64::MAX))? {
-                    if visit(RowId(*entry?.1.value()))? {
-                        break;
-                    }
-                }
-                return Ok(());
+                return store::visit_index(&self.tables.field_index, &key, visit);
             }
             _ => engine::collection_key(collection),
         };
-        for entry in self.tables.row_index.range((&key, 0)..=(&key, u64::MAX))? {
-            if visit(RowId(*entry?.1.value()))? {
-                break;
-            }
-        }
-        Ok(())
+        store::visit_index(&self.tables.row_index, &key, visit)
     }
 }
 

@@ -111,26 +111,3 @@ proptest! {
         }
     }
 }
-
-/// The generator reaches every kind of verdict, so the properties above are not vacuous.
-#[test]
-fn random_histories_reach_every_verdict() {
-    let (mut effective, mut rolled_back, mut inadmissible) = (0, 0, 0);
-    for seed in 0..120u32 {
-        let choices: Vec<u8> =
-            (0..24).map(|index| (seed.wrapping_mul(2_654_435_761).rotate_left(index) % 251) as u8).collect();
-        let (chat, _) = random_history(&choices);
-        let history = chat.sim.history();
-        for (op, is_effective) in history.effectiveness() {
-            match (history.admissible(&op), is_effective) {
-                (_, true) => effective += 1,
-                (Some(true), false) => rolled_back += 1,
-                _ => inadmissible += 1,
-            }
-        }
-    }
-    assert!(
-        effective > 0 && rolled_back > 0 && inadmissible > 0,
-        "{effective} effective, {rolled_back} rolled back, {inadmissible} inadmissible"
-    );
-}
