@@ -22,7 +22,7 @@ use crate::cbor::{Value, Writer};
 use crate::crypto::CryptoSuite;
 use crate::ids::{Identity, OpHash, RowId};
 use crate::op::{Attestation, Change, Op, Payload};
-use crate::rules::{self, Denial, Judged, Probe, World};
+use crate::rules::{self, Denial, Judged, Probe, Use, World};
 use crate::state::{self, Folding, Row};
 use crate::store::{self, Clock, InfoLookup, OpInfo, StorageError, WriteTables};
 use redb::ReadableTable;
@@ -51,7 +51,7 @@ pub(crate) struct Plan {
 
 impl Plan {
     pub fn new(schema: &ir::Schema) -> Plan {
-        let mut plan = Plan { read: rules::read_fields(schema), ..Plan::default() };
+        let mut plan = Plan { read: rules::ReadFields::new(schema), ..Plan::default() };
         for (collection, fields) in rules::index_keys(schema) {
             let Some(definition) = schema.collections.get(&collection) else { continue };
             let mut keyed: Vec<Vec<String>> = Vec::new();
@@ -179,7 +179,7 @@ struct Round {
     /// Verdicts in the whole log, decided this round.
     decided: HashMap<u64, bool>,
     verdicts: HashMap<(u64, Vec<u64>), bool>,
-    rows: HashMap<(Vec<u64>, RowId), Option<Rc<Row>>>,
+    rows: HashMap<(Vec<u64>, RowId, Use), Option<Rc<Row>>>,
     forked: HashMap<u32, Option<u64>>,
 }
 
@@ -515,8 +515,14 @@ impl<'r> Engine<'r> {
     }
 
     /// A row as a view's effective ops leave it.
-    fn row_in(&self, tables: &WriteTables, view: &[OpInfo], id: &RowId) -> Result<Option<Rc<Row>>, StorageError> {
-        let key = (view.iter().map(|info| info.local).collect::<Vec<_>>(), *id);
+    fn row_in(
+        &self,
+        tables: &WriteTables,
+        view: &[OpInfo],
+        id: &RowId,
+        used: Use,
+    ) -> Result<Option<Rc<Row>>, StorageError> {
+        let key = (view.iter().map(|info| info.local).collect::<Vec<_>>(), *id, used);
         if let Some(known) = self.round.borrow().rows.get(&key) {
             return Ok(known.clone());
         }
@@ -525,15 +531,15 @@ impl<'r> Engine<'r> {
             self.round.borrow_mut().rows.insert(key, row.clone());
             return Ok(row);
         }
-        // Only the writers that can affect a verdict matter here: the insert, deletes, and
-        // updates of fields rules read. (Judging many concurrent writers of other fields, such as
+        // Only the writers that `used` can see matter here: the insert, deletes, and updates of
+        // fields that use reads. (Judging many concurrent writers of other fields, such as
         // reactions, in each other's views would grow exponentially with their number.) The row
-        // returned is exact in those fields and in its version; its other fields may not be.
+        // returned is exact in what the use reads; its other fields may not be.
         let mut effective = Vec::new();
         let mut matches_stored = true;
         for (position, local) in row_writers(tables, id)?.into_iter().enumerate() {
             let writer = self.load(tables, local)?;
-            if position > 0 && !self.writes_relevantly(&writer, id) {
+            if position > 0 && !self.writes_relevantly(&writer, id, used) {
                 continue;
             }
             let counts = self.in_view(tables, view, &writer)? && self.effective_in(tables, local, view)?;
@@ -554,12 +560,12 @@ impl<'r> Engine<'r> {
         Ok(row)
     }
 
-    /// Whether an op updates or deletes a row in a way a verdict can depend on.
-    fn writes_relevantly(&self, writer: &Loaded, id: &RowId) -> bool {
+    /// Whether an op updates or deletes a row in a way that `used` reads.
+    fn writes_relevantly(&self, writer: &Loaded, id: &RowId, used: Use) -> bool {
         writer.changes().iter().any(|change| match change {
             Change::Insert { .. } => false,
             Change::Update { row, .. } | Change::Delete { row, .. } => {
-                row == id && rules::is_relevant(&self.plan.read, change)
+                row == id && self.plan.read.relevant(change, used)
             }
         })
     }
@@ -720,7 +726,7 @@ impl<'r> Engine<'r> {
                 )));
             }
             for witness in &attestation.witnesses {
-                let row = rules::visible_row(&world, &witness.row)?;
+                let row = rules::visible_row(&world, &witness.row, rules::Use::Bound)?;
                 let holds = row
                     .as_ref()
                     .is_some_and(|row| row.collection == witness.collection && row.version.1 == witness.version);
@@ -846,7 +852,7 @@ impl<'r> Engine<'r> {
     /// a verdict depends on.
     fn add_writes(&self, dirty: &mut BTreeSet<Key>, op: &Loaded) {
         for (index, change) in op.changes().iter().enumerate() {
-            if !rules::is_relevant(&self.plan.read, change) {
+            if !self.plan.read.affects_verdicts(change) {
                 continue;
             }
             dirty.insert(Key::Row(state::target(self.suite, &op.info.hash, index as u32, change)));
@@ -1142,8 +1148,8 @@ struct ViewWorld<'e, 't> {
 }
 
 impl World for ViewWorld<'_, '_> {
-    fn row(&self, id: &RowId) -> Result<Option<Rc<Row>>, StorageError> {
-        self.engine.row_in(self.tables, self.view, id)
+    fn row(&self, id: &RowId, used: Use) -> Result<Option<Rc<Row>>, StorageError> {
+        self.engine.row_in(self.tables, self.view, id, used)
     }
 
     fn scan(

@@ -73,7 +73,7 @@ pub struct State {
 impl State {
     /// Whether a row exists: inserted, not deleted, and (if nested) its parent exists.
     pub fn is_visible(&self, id: &RowId) -> bool {
-        matches!(rules::visible_row(self, id), Ok(Some(_)))
+        matches!(rules::visible_row(self, id, rules::Use::Visibility), Ok(Some(_)))
     }
 
     /// The visible rows of a collection, by id, each as a map of field values.
@@ -104,7 +104,8 @@ impl State {
 }
 
 impl rules::World for State {
-    fn row(&self, id: &RowId) -> Result<Option<Rc<Row>>, StorageError> {
+    /// The reference folds every writer, so its rows are exact for every use.
+    fn row(&self, id: &RowId, _: rules::Use) -> Result<Option<Rc<Row>>, StorageError> {
         Ok(self.rows.get(id).cloned())
     }
 
@@ -193,7 +194,7 @@ impl<'a> History<'a> {
             .ok_or(HistoryError::NoGenesis)?;
         Ok(History {
             schema,
-            read: rules::read_fields(schema),
+            read: rules::ReadFields::new(schema),
             suite,
             ops: sorted,
             founder,

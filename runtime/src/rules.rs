@@ -33,10 +33,24 @@ pub enum Probe {
     All,
 }
 
+/// How a rule reads a row, which decides which of its writes matter (see [`ReadFields`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Use {
+    /// The row a change writes, as its collection's rules and checks read it.
+    Subject,
+    /// A row an `exists` binds.
+    Bound,
+    /// A parent row, read only for whether it is visible.
+    Visibility,
+}
+
 /// A state that rules read.
 pub trait World {
-    /// A row as the state holds it, deleted or not; `None` if no effective op inserted it.
-    fn row(&self, id: &RowId) -> Result<Option<Rc<Row>>, StorageError>;
+    /// A row as the state holds it, deleted or not; `None` if no effective op inserted it. A
+    /// world may return a row that is exact only in what `used` reads: whether it exists and is
+    /// deleted, its parent, and the fields [`ReadFields`] lists for that use (and, for
+    /// [`Use::Bound`], its version).
+    fn row(&self, id: &RowId, used: Use) -> Result<Option<Rc<Row>>, StorageError>;
 
     /// Calls `visit` with rows of `collection` (at least every visible one that satisfies
     /// `probe`), until `visit` returns true.
@@ -49,8 +63,8 @@ pub trait World {
 }
 
 /// A row, if it is visible: inserted, not deleted, and (for a nested row) its parent visible.
-pub fn visible_row(world: &dyn World, id: &RowId) -> Result<Option<Rc<Row>>, StorageError> {
-    let Some(row) = world.row(id)? else { return Ok(None) };
+pub fn visible_row(world: &dyn World, id: &RowId, used: Use) -> Result<Option<Rc<Row>>, StorageError> {
+    let Some(row) = world.row(id, used)? else { return Ok(None) };
     let mut current = row.clone();
     for _ in 0..64 {
         if current.deleted {
@@ -58,7 +72,7 @@ pub fn visible_row(world: &dyn World, id: &RowId) -> Result<Option<Rc<Row>>, Sto
         }
         match current.parent {
             None => return Ok(Some(row)),
-            Some(parent) => match world.row(&parent)? {
+            Some(parent) => match world.row(&parent, Use::Visibility)? {
                 Some(parent_row) => current = parent_row,
                 None => return Ok(None),
             },
@@ -67,63 +81,81 @@ pub fn visible_row(world: &dyn World, id: &RowId) -> Result<Option<Rc<Row>>, Sto
     Ok(None)
 }
 
-/// For each collection, the fields that any rule or check reads from its rows.
-pub type ReadFields = BTreeMap<String, BTreeSet<String>>;
-
-/// The fields rules and checks read, per collection: fields of the row being written (`f`,
-/// `old.f`, `new.f`) in a collection's own rules and checks, and fields of a row bound by
-/// `exists C x` (`x.f`). Writes to other fields cannot change any verdict.
-pub fn read_fields(schema: &ir::Schema) -> ReadFields {
-    fn visit(expr: &Expr, subject: &str, bound: &[(&str, &str)], read: &mut ReadFields) {
-        match expr {
-            Expr::Field { row, path } => {
-                let collection = match row {
-                    RowRef::Subject | RowRef::Old | RowRef::New => Some(subject),
-                    RowRef::Bound(name) => bound.iter().rev().find(|(variable, _)| variable == name).map(|(_, c)| *c),
-                };
-                if let (Some(collection), Some(field)) = (collection, path.first()) {
-                    read.entry(collection.to_owned()).or_default().insert(field.clone());
-                }
-            }
-            Expr::Exists { collection, variable, condition } => {
-                if let Some(condition) = condition {
-                    let mut inner = bound.to_vec();
-                    inner.push((variable.as_str(), collection.as_str()));
-                    visit(condition, subject, &inner, read);
-                }
-            }
-            _ => subexpressions(expr).into_iter().for_each(|inner| visit(inner, subject, bound, read)),
-        }
-    }
-    let mut read = ReadFields::new();
-    for (name, collection) in &schema.collections {
-        read.entry(name.clone()).or_default();
-        for rule in &collection.rules {
-            visit(&rule.condition, name, &[], &mut read);
-        }
-        for check in collection.fields.iter().filter_map(|field| field.check.as_ref()) {
-            visit(check, name, &[], &mut read);
-        }
-    }
-    read
+/// The fields rules and checks read, per collection and per [`Use`]: as the row being written
+/// (`f`, `old.f`, `new.f` in the collection's own rules and checks) and as a row bound by
+/// `exists C x` (`x.f`). Writes to other fields cannot change any verdict, and a row's version
+/// (what attestations name) moves only with writes that a bound use can see.
+#[derive(Debug, Clone, Default)]
+pub struct ReadFields {
+    subject: BTreeMap<String, BTreeSet<String>>,
+    bound: BTreeMap<String, BTreeSet<String>>,
 }
 
-/// Whether a change can affect a verdict: inserts and deletes (a row's existence), and updates
-/// that write a field some rule or check reads.
-pub fn is_relevant(read: &ReadFields, change: &Change) -> bool {
-    match change {
-        Change::Insert { .. } | Change::Delete { .. } => true,
-        Change::Update { collection, edits, .. } => {
-            let fields = read.get(collection);
-            edits.iter().any(|edit| fields.is_some_and(|fields| fields.contains(edit.field())))
+impl ReadFields {
+    pub fn new(schema: &ir::Schema) -> ReadFields {
+        fn visit(expr: &Expr, subject: &str, bound: &[(&str, &str)], read: &mut ReadFields) {
+            match expr {
+                Expr::Field { row, path } => {
+                    let Some(field) = path.first() else { return };
+                    let (map, collection) = match row {
+                        RowRef::Subject | RowRef::Old | RowRef::New => (&mut read.subject, Some(subject)),
+                        RowRef::Bound(name) => (
+                            &mut read.bound,
+                            bound.iter().rev().find(|(variable, _)| variable == name).map(|(_, c)| *c),
+                        ),
+                    };
+                    if let Some(collection) = collection {
+                        map.entry(collection.to_owned()).or_default().insert(field.clone());
+                    }
+                }
+                Expr::Exists { collection, variable, condition } => {
+                    if let Some(condition) = condition {
+                        let mut inner = bound.to_vec();
+                        inner.push((variable.as_str(), collection.as_str()));
+                        visit(condition, subject, &inner, read);
+                    }
+                }
+                _ => subexpressions(expr).into_iter().for_each(|inner| visit(inner, subject, bound, read)),
+            }
         }
+        let mut read = ReadFields::default();
+        for (name, collection) in &schema.collections {
+            for rule in &collection.rules {
+                visit(&rule.condition, name, &[], &mut read);
+            }
+            for check in collection.fields.iter().filter_map(|field| field.check.as_ref()) {
+                visit(check, name, &[], &mut read);
+            }
+        }
+        read
+    }
+
+    /// Whether a change can affect a row as `used` reads it: inserts and deletes always (a
+    /// row's existence), updates when they write a field that use reads.
+    pub fn relevant(&self, change: &Change, used: Use) -> bool {
+        match change {
+            Change::Insert { .. } | Change::Delete { .. } => true,
+            Change::Update { collection, edits, .. } => {
+                let fields = match used {
+                    Use::Subject => self.subject.get(collection),
+                    Use::Bound => self.bound.get(collection),
+                    Use::Visibility => None,
+                };
+                edits.iter().any(|edit| fields.is_some_and(|fields| fields.contains(edit.field())))
+            }
+        }
+    }
+
+    /// Whether a change can affect any verdict.
+    pub fn affects_verdicts(&self, change: &Change) -> bool {
+        self.relevant(change, Use::Subject) || self.relevant(change, Use::Bound)
     }
 }
 
 /// The op being judged.
 pub struct Judged<'a> {
     pub schema: &'a ir::Schema,
-    /// [`read_fields`] of the schema.
+    /// [`ReadFields::new`] of the schema.
     pub read: &'a ReadFields,
     pub suite: &'a dyn CryptoSuite,
     /// The database's founder (`db.founder`).
@@ -233,9 +265,8 @@ fn judge_change(
                     _ => None,
                 });
                 let visible = match parent {
-                    Some(parent) => {
-                        visible_row(world, &parent)?.is_some_and(|row| row.collection == *parent_collection)
-                    }
+                    Some(parent) => visible_row(world, &parent, Use::Visibility)?
+                        .is_some_and(|row| row.collection == *parent_collection),
                     None => false,
                 };
                 if !visible {
@@ -245,7 +276,7 @@ fn judge_change(
             None
         }
         Change::Update { .. } | Change::Delete { .. } => {
-            match visible_row(world, &target)?.filter(|row| row.collection == change.collection()) {
+            match visible_row(world, &target, Use::Subject)?.filter(|row| row.collection == change.collection()) {
                 Some(row) => Some(row),
                 None => return Ok(Err(DenialReason::NoSuchRow(target))),
             }
@@ -293,9 +324,6 @@ fn judge_change(
         witnesses.borrow_mut().clear();
         if truthy(&scope.evaluate(&rule.condition)?) {
             let mut witnesses = witnesses.take();
-            if let Some(old) = before.as_deref() {
-                witnesses.push(Witness { collection: old.collection.clone(), row: target, version: old.version.1 });
-            }
             witnesses.sort_by_key(|witness| witness.row);
             witnesses.dedup();
             let attestation = Attestation { change: index, rule: rule_index as u32, witnesses };
@@ -329,11 +357,11 @@ struct Overlay<'w> {
 }
 
 impl World for Overlay<'_> {
-    fn row(&self, id: &RowId) -> Result<Option<Rc<Row>>, StorageError> {
+    fn row(&self, id: &RowId, used: Use) -> Result<Option<Rc<Row>>, StorageError> {
         if let Some(row) = self.rows.borrow().get(id) {
             return Ok(Some(row.clone()));
         }
-        self.base.row(id)
+        self.base.row(id, used)
     }
 
     fn scan(
@@ -470,7 +498,7 @@ impl Scope<'_> {
         let Some(probe) = probe else { return Ok(false) };
         let mut found: Option<(RowId, Rc<Row>)> = None;
         self.world.scan(collection, &probe, &mut |id| {
-            let Some(row) = visible_row(self.world, &id)? else { return Ok(false) };
+            let Some(row) = visible_row(self.world, &id, Use::Bound)? else { return Ok(false) };
             if row.collection != collection {
                 return Ok(false);
             }

@@ -65,7 +65,7 @@ pub struct Row {
     pub fields: BTreeMap<String, FieldState>,
     pub deleted: bool,
     /// The greatest (depth, hash) of the ops folded into the row that inserted it, deleted it or
-    /// wrote a field some rule or check reads: the row's version, which attestations name.
+    /// wrote a field an `exists` reads: the row's version, which attestations name.
     pub version: (u64, OpHash),
 }
 
@@ -78,8 +78,8 @@ pub struct Folding<'a> {
     /// Whether an op, by tag, is in this op's causal past or is this op: the adds a set remove
     /// has seen.
     pub seen: &'a dyn Fn(u64) -> Result<bool, crate::store::StorageError>,
-    /// The fields rules read (see [`crate::rules::read_fields`]): only changes that can affect
-    /// a verdict advance a row's version.
+    /// The fields rules read (see [`crate::rules::ReadFields`]): only changes an `exists` can
+    /// see advance a row's version.
     pub read: &'a crate::rules::ReadFields,
 }
 
@@ -379,7 +379,7 @@ pub fn fold_change(
             for (edit_index, edit) in edits.iter().enumerate() {
                 row.apply_edit(edit, (folding.depth, folding.hash, index, edit_index as u32), folding)?;
             }
-            if crate::rules::is_relevant(folding.read, change) {
+            if folding.read.relevant(change, crate::rules::Use::Bound) {
                 row.touch(folding);
             }
             Ok(Some(row))

@@ -38,7 +38,8 @@ struct Materialized<'t> {
 }
 
 impl World for Materialized<'_> {
-    fn row(&self, id: &RowId) -> Result<Option<Rc<Row>>, StorageError> {
+    /// Materialized rows fold every effective writer: exact for every use.
+    fn row(&self, id: &RowId, _: rules::Use) -> Result<Option<Rc<Row>>, StorageError> {
         match self.tables.rows.get(&id.0)? {
             Some(bytes) => Ok(store::decode_row_record(bytes.value())?.1.map(Rc::new)),
             None => Ok(None),
@@ -70,7 +71,9 @@ impl Replica {
         let transaction = self.database.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
         let world = Materialized { tables: &tables, plan: &self.plan };
-        Ok(rules::visible_row(&world, id)?.filter(|row| row.collection == collection).map(|row| row.values()))
+        Ok(rules::visible_row(&world, id, rules::Use::Bound)?
+            .filter(|row| row.collection == collection)
+            .map(|row| row.values()))
     }
 
     /// The visible rows of a collection whose fields equal the given values (all rows with no
@@ -90,7 +93,9 @@ impl Replica {
         };
         let mut found = Vec::new();
         world.scan(collection, &probe, &mut |id| {
-            if let Some(row) = rules::visible_row(&world, &id)?.filter(|row| row.collection == collection) {
+            if let Some(row) =
+                rules::visible_row(&world, &id, rules::Use::Bound)?.filter(|row| row.collection == collection)
+            {
                 let values = row.values();
                 if filter.iter().all(|(name, value)| values.get(name) == Some(value)) {
                     found.push((id, values));
@@ -112,7 +117,7 @@ impl Replica {
         for entry in tables.rows.iter()? {
             let (id, _) = entry?;
             let id = RowId(*id.value());
-            if let Some(row) = rules::visible_row(&world, &id)? {
+            if let Some(row) = rules::visible_row(&world, &id, rules::Use::Bound)? {
                 digest.add(&id, &row);
             }
         }

@@ -210,3 +210,32 @@ fn concurrent_updates_of_one_row_do_not_compound() {
         .collect();
     assert_eq!(reactions, (0..24).map(|index| format!("r{index}")).collect());
 }
+
+/// Many admins change one member's role concurrently. Each change's rule reads its author's
+/// membership, not the member's role, so none waits on the others: all are effective, and the
+/// register keeps the write with the greatest (depth, hash).
+#[test]
+fn concurrent_role_changes_by_many_admins_do_not_compound() {
+    let mut chat = Chat::new();
+    let founder = chat.founder.clone();
+    let admins: Vec<Keypair> = (0..20).map(|_| chat.sim.key()).collect();
+    let grants: Vec<Change> = admins.iter().map(|admin| membership(chat.channel, admin, "admin")).collect();
+    let granted = chat.sim.op(&founder, &[chat.setup], grants);
+    let roles = ["reader", "writer"];
+    let changes: Vec<OpHash> = admins
+        .iter()
+        .enumerate()
+        .map(|(index, admin)| {
+            let role = text(roles[index % 2]);
+            chat.sim.op(admin, &[granted], vec![set("Membership", chat.writer_membership, "role", role)])
+        })
+        .collect();
+    let replica = chat.sim.deliver(&(0..chat.sim.op_count()).collect::<Vec<_>>());
+    for change in &changes {
+        assert_eq!(replica.is_effective(change).expect("reads"), Some(true));
+    }
+    let winner = changes.iter().max().expect("changes");
+    let index = changes.iter().position(|change| change == winner).expect("winner");
+    let row = replica.get("Membership", &chat.writer_membership).expect("reads").expect("visible");
+    assert_eq!(row["role"], text(roles[index % 2]));
+}
