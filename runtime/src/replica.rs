@@ -184,10 +184,10 @@ impl Replica {
             }
         }
         // Every later call relies on the replica having its schema.
-        if schemas.is_empty() {
+        let Some(schema) = schemas.values().next() else {
             return Err(OpenError::Schema { hash: "(none)".into(), reason: "the store holds no schema".into() });
-        }
-        let plan = crate::engine::Plan::new(schemas.values().next().unwrap_or_else(|| unreachable!("checked above")));
+        };
+        let plan = crate::engine::Plan::new(schema);
         Ok(Replica {
             database,
             suite,
