@@ -25,7 +25,7 @@ use crate::op::{Attestation, Change, Op, Payload};
 use crate::rules::{self, Denial, Judged, Probe, Use, World};
 use crate::state::{self, Folding, Row};
 use crate::store::{self, Clock, InfoLookup, OpInfo, StorageError, WriteTables};
-use redb::ReadableTable;
+use redb::{ReadableTable, ReadableTableMetadata};
 use schemac::ir::{self, Expr, Type};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -288,6 +288,10 @@ pub(crate) struct Unstored<'a> {
     pub changes: &'a [Change],
     pub parents: &'a [OpInfo],
 }
+
+/// How many ops outside an unstored op's past `past_view` collects by walking before it
+/// switches to the version vector.
+const PAST_WALK_BUDGET: usize = 256;
 
 /// The tag an op not yet in the log uses in set fields while it is judged.
 const UNSTORED_TAG: u64 = u64::MAX;
@@ -609,13 +613,24 @@ impl<'r> Engine<'r> {
     /// The ops the log holds that are not in the causal past of an op with these parents
     /// (everything concurrent with it), in log order.
     pub fn concurrent_with(&self, tables: &WriteTables, parents: &[OpInfo]) -> Result<Vec<Rc<Loaded>>, StorageError> {
+        Ok(self.walk_concurrent(tables, parents, usize::MAX)?.unwrap_or_default())
+    }
+
+    /// Walks down from the heads to the past of an op with these parents, collecting the ops
+    /// outside it; `None` once more than `budget` ops are found.
+    fn walk_concurrent(
+        &self,
+        tables: &WriteTables,
+        parents: &[OpInfo],
+        budget: usize,
+    ) -> Result<Option<Vec<Rc<Loaded>>>, StorageError> {
         let mut stack: Vec<u64> = Vec::new();
         for entry in tables.heads.iter()? {
             stack.push(entry?.0.value());
         }
         // The usual case: the op's parents are the log's heads, so the log is its past.
         if stack.iter().all(|head| parents.iter().any(|parent| parent.local == *head)) {
-            return Ok(Vec::new());
+            return Ok(Some(Vec::new()));
         }
         let mut seen = BTreeSet::new();
         let mut concurrent = Vec::new();
@@ -627,6 +642,9 @@ impl<'r> Engine<'r> {
             if self.in_past_of(tables, &stamp.0, parents)? {
                 continue;
             }
+            if concurrent.len() == budget {
+                return Ok(None);
+            }
             let op = self.load(tables, local)?;
             for parent in &op.op.parents {
                 if let Some(parent_local) = tables.local_of(parent)? {
@@ -636,24 +654,52 @@ impl<'r> Engine<'r> {
             concurrent.push(op);
         }
         concurrent.sort_by_key(|op| op.info.local);
-        Ok(concurrent)
+        Ok(Some(concurrent))
     }
 
-    /// The view of an unstored op's causal past: the log less the futures of the concurrent ops
-    /// whose parents are all in that past.
-    fn past_view(&self, tables: &WriteTables, concurrent: &[Rc<Loaded>]) -> Result<Vec<OpInfo>, StorageError> {
-        let locals: BTreeSet<u64> = concurrent.iter().map(|op| op.info.local).collect();
-        let mut view = Vec::new();
-        for op in concurrent {
-            let mut minimal = true;
-            for parent in &op.op.parents {
-                if tables.local_of(parent)?.is_some_and(|local| locals.contains(&local)) {
-                    minimal = false;
-                    break;
+    /// The view of an unstored op's causal past: the log less the futures of some ops outside
+    /// that past that cover all the others. When few ops are outside, they are found by walking
+    /// down from the heads; otherwise, without reading them, from the version vector: every op
+    /// outside the past descends from (or is) the first op of its author that the past lacks.
+    /// Either way the cost is bounded before the op is judged, whatever its parents.
+    fn past_view(&self, tables: &WriteTables, parents: &[OpInfo]) -> Result<Vec<OpInfo>, StorageError> {
+        if let Some(concurrent) = self.walk_concurrent(tables, parents, PAST_WALK_BUDGET)? {
+            let locals: BTreeSet<u64> = concurrent.iter().map(|op| op.info.local).collect();
+            let mut view = Vec::new();
+            for op in &concurrent {
+                let mut minimal = true;
+                for parent in &op.op.parents {
+                    if tables.local_of(parent)?.is_some_and(|local| locals.contains(&local)) {
+                        minimal = false;
+                        break;
+                    }
+                }
+                if minimal {
+                    view.push(op.info);
                 }
             }
-            if minimal {
-                view.push(op.info);
+            return Ok(view);
+        }
+        let mut clock = Clock::default();
+        for parent in parents {
+            clock.merge(&self.stamp(tables, parent.local)?.1);
+        }
+        let authors = u32::try_from(tables.authors.len()?).unwrap_or(u32::MAX);
+        let mut view = Vec::new();
+        for author in 0..authors {
+            let seen = clock.get(author);
+            // A forked author's other branch may hold ops at sequence numbers the past has.
+            let from = match self.forked_from(tables, author)? {
+                Some(fork) if fork <= seen => fork,
+                _ => seen.saturating_add(1),
+            };
+            for seq in from..=seen.saturating_add(1) {
+                for local in tables.chain_entries(author, seq)? {
+                    let info = self.stamp(tables, local)?.0;
+                    if !self.in_past_of(tables, &info, parents)? {
+                        view.push(info);
+                    }
+                }
             }
         }
         Ok(view)
@@ -664,11 +710,10 @@ impl<'r> Engine<'r> {
         &self,
         tables: &WriteTables,
         candidate: &Unstored,
-        concurrent: &[Rc<Loaded>],
     ) -> Result<Result<Vec<Attestation>, Denial>, StorageError> {
         // Rounds end with an empty memo (see `settle`), and nothing is written between rounds:
         // what this judgment reads stays valid for the next one until an op is appended.
-        let view = self.past_view(tables, concurrent)?;
+        let view = self.past_view(tables, candidate.parents)?;
         let world = ViewWorld { engine: self, tables, view: &view };
         let seen = |tag: u64| -> Result<bool, StorageError> {
             if tag == UNSTORED_TAG {
@@ -699,9 +744,8 @@ impl<'r> Engine<'r> {
         tables: &WriteTables,
         candidate: &Unstored,
         attestations: &[Attestation],
-        concurrent: &[Rc<Loaded>],
     ) -> Result<Result<(), String>, StorageError> {
-        let view = self.past_view(tables, concurrent)?;
+        let view = self.past_view(tables, candidate.parents)?;
         let world = ViewWorld { engine: self, tables, view: &view };
         for attestation in attestations {
             let Some(change) = candidate.changes.get(attestation.change as usize) else {

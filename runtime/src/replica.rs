@@ -334,11 +334,10 @@ impl Replica {
         op: &Op,
         hash: OpHash,
         parents: &[OpInfo],
-        concurrent: &[std::rc::Rc<crate::engine::Loaded>],
     ) -> Result<Vec<op::Attestation>, WriteError> {
         let Payload::Changes(changes) = &op.payload else { return Ok(Vec::new()) };
         let unstored = Unstored { hash, author: op.author, depth: op.depth, changes, parents };
-        engine.admit(tables, &unstored, concurrent)?.map_err(|denial| WriteError::Denied(Box::new(denial)))
+        engine.admit(tables, &unstored)?.map_err(|denial| WriteError::Denied(Box::new(denial)))
     }
 
     fn append_local(
@@ -351,11 +350,10 @@ impl Replica {
         let (unsigned, parents) = self.draft(tables, &author.identity, Some(author_number), changes)?;
         let founder = self.founder(tables)?.ok_or(WriteError::NoGenesis)?;
         let engine = Engine::new(self.schema(), &self.plan, self.suite.as_ref(), founder);
-        let concurrent = engine.concurrent_with(tables, &parents)?;
         // The attestations are signed with the op, so they are found with a provisional hash;
         // only the ids of rows the op inserts depend on the hash, and they are not witnesses.
         let provisional = unsigned.hash(self.suite.as_ref());
-        let mut attestations = self.judge_draft(tables, &engine, &unsigned, provisional, &parents, &concurrent)?;
+        let mut attestations = self.judge_draft(tables, &engine, &unsigned, provisional, &parents)?;
         for attestation in &mut attestations {
             attestation.witnesses.retain(|witness| witness.version != provisional);
         }
@@ -367,8 +365,9 @@ impl Replica {
             if changes.iter().any(|change| matches!(change, Change::Insert { .. })));
         if inserts {
             // Rules may compare the new rows' ids: judge again with the final hash.
-            self.judge_draft(tables, &engine, op.op(), op.hash(), &parents, &concurrent)?;
+            self.judge_draft(tables, &engine, op.op(), op.hash(), &parents)?;
         }
+        let concurrent = engine.concurrent_with(tables, &parents)?;
         let parent_locals: Vec<u64> = parents.iter().map(|info| info.local).collect();
         let local = tables.append(&op.hash(), op.bytes(), op.op().depth, author_number, op.op().seq, &parent_locals)?;
         engine.settle(tables, local, true, &concurrent)?;
@@ -388,9 +387,8 @@ impl Replica {
             let (draft, parents) = self.draft(&tables, author, author_number, changes)?;
             let founder = self.founder(&tables)?.ok_or(WriteError::NoGenesis)?;
             let engine = Engine::new(self.schema(), &self.plan, self.suite.as_ref(), founder);
-            let concurrent = engine.concurrent_with(&tables, &parents)?;
             let hash = draft.hash(self.suite.as_ref());
-            self.judge_draft(&tables, &engine, &draft, hash, &parents, &concurrent)
+            self.judge_draft(&tables, &engine, &draft, hash, &parents)
         };
         transaction.abort().map_err(StorageError::from)?;
         verdict

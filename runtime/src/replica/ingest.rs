@@ -441,18 +441,19 @@ impl Replica {
                         &*engine.insert(Engine::new(self.schema(), &self.plan, self.suite.as_ref(), founder))
                     }
                 };
-                let concurrent = engine.concurrent_with(tables, &parent_infos)?;
                 let candidate =
                     Unstored { hash, author: op.author, depth: op.depth, changes, parents: parent_infos.as_slice() };
                 engine
-                    .check_attestations(tables, &candidate, &op.attestations, &concurrent)?
+                    .check_attestations(tables, &candidate, &op.attestations)?
                     .map_err(|reason| IngestError::Attestation { op: hash, reason })?;
-                engine.admit(tables, &candidate, &concurrent)?.map_err(|denial| IngestError::Denied {
+                engine.admit(tables, &candidate)?.map_err(|denial| IngestError::Denied {
                     op: hash,
                     author: op.author,
                     denial: Box::new(denial),
                 })?;
-                Some(concurrent)
+                // Only now, for an op that passed: the ops concurrent with it, whose verdicts it
+                // may change.
+                Some(engine.concurrent_with(tables, &parent_infos)?)
             }
             Payload::Genesis { .. } => None,
         };

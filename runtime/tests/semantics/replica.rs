@@ -239,3 +239,29 @@ fn concurrent_role_changes_by_many_admins_do_not_compound() {
     let row = replica.get("Membership", &chat.writer_membership).expect("reads").expect("visible");
     assert_eq!(row["role"], text(roles[index % 2]));
 }
+
+/// Ops whose parents are far below the heads: more than the walk budget of concurrent ops, so
+/// their past is found from version vectors. A stranger's op on the genesis is refused; the
+/// founder's revoke on the setup rolls back every concurrent post.
+#[test]
+fn ops_on_old_parents_are_judged_in_their_past() {
+    let (chat, replica) = chat_replica();
+    let mut sim = chat.sim;
+    let writer = chat.writer.clone();
+    let mut last = chat.setup;
+    for _ in 0..300 {
+        last = sim.op(&writer, &[last], vec![post_in(chat.channel, &writer)]);
+        replica.ingest(&sim.op_bytes(last)).expect("post");
+    }
+    assert_eq!(replica.rows("Message", &[]).expect("rows").len(), 300);
+    let stranger = sim.key();
+    let genesis = sim.genesis;
+    let junk = sim.op(&stranger, &[genesis], vec![post_in(chat.channel, &stranger)]);
+    assert!(matches!(replica.ingest(&sim.op_bytes(junk)), Err(IngestError::Denied { .. })));
+    let founder = chat.founder.clone();
+    let revoke =
+        sim.op(&founder, &[chat.setup], vec![set("Membership", chat.writer_membership, "role", text("reader"))]);
+    assert!(matches!(replica.ingest(&sim.op_bytes(revoke)), Ok(cairn::Ingested::Accepted(_))));
+    assert!(replica.rows("Message", &[]).expect("rows").is_empty());
+    replica.check_integrity().expect("consistent");
+}
