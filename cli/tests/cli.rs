@@ -241,12 +241,9 @@ fn imports_count_what_happened_to_each_op() {
     }
     let export = cairn(&["export", &node]).stdout;
     // Children first: everything waits, then arrives; nothing is left waiting.
-    let mut reader = cairn::cbor::Reader::new(&export);
-    let header = reader.next_item().expect("header").to_vec();
-    let mut ops = Vec::new();
-    while !reader.is_at_end() {
-        ops.push(reader.next_item().expect("op").to_vec());
-    }
+    let reader = cairn::export::ExportReader::new(&export).expect("an export");
+    let header = cairn::export::header(reader.database());
+    let ops: Vec<Vec<u8>> = reader.map(|op| op.expect("op").to_vec()).collect();
     let reversed: Vec<u8> = header.iter().copied().chain(ops.iter().rev().flatten().copied()).collect();
     json(&cairn(&["--json", "join", &copy, "--db", &text(&created, "db"), "--schema", &chat_schema()]));
     let report = json(&cairn_with_stdin(&["--json", "import", &copy], &reversed));

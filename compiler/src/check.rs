@@ -10,6 +10,7 @@ use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{self, Type};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+mod constants;
 mod expressions;
 mod migrations;
 
@@ -563,7 +564,7 @@ fn lower_fields<'f>(
             match modifier {
                 ast::FieldModifier::Readonly(_) => {}
                 ast::FieldModifier::Default(expr) => {
-                    default = expressions::lower_default(scope, expr, &info.ty, &field.name.text, diagnostics);
+                    default = constants::lower_default(scope, expr, &info.ty, &field.name.text, diagnostics);
                 }
                 ast::FieldModifier::Check(expr) => {
                     let context = expressions::Context::check(collection, table);

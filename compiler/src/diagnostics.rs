@@ -230,6 +230,7 @@ impl SourceFile<'_> {
     }
 
     /// Renders rustc-style text to a terminal, in colour when the terminal supports it.
+    #[cfg(feature = "cli")]
     pub fn render_to_terminal(
         &self,
         stream: &mut term::termcolor::StandardStream,

@@ -9,6 +9,8 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub mod walk;
+
 /// The version of the IR's shape. Readers reject versions they do not know.
 pub const IR_VERSION: u32 = 1;
 

@@ -8,9 +8,9 @@
 //! size of the ingest run (default 100,000) and `CAIRN_BENCH_REOPEN_OPS` the size of the
 //! reopened store (default 1,000,000).
 
-use cairn::cbor::Value;
-use cairn::crypto::{CryptoSuite, SignedMessage};
 use cairn::op::Change;
+use cairn::Value;
+use cairn::{CryptoSuite, SignedMessage};
 use cairn::{Ed25519Blake3, Keypair, Replica, Storage};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};

@@ -8,8 +8,8 @@
 //!   number of ops under a schema whose rules are all `if true`;
 //! - a revoke that arrives after 10,000 concurrent uses it rolls back.
 
-use cairn::cbor::Value;
 use cairn::op::{Change, Edit};
+use cairn::Value;
 use cairn::{CryptoSuite, Ed25519Blake3, EventKind, Keypair, Replica, RowId, Storage};
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -19,24 +19,19 @@ pub enum Value {
     Map(Vec<(String, Value)>),
 }
 
-/// Why bytes are not an acceptable CBOR item.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DecodeError {
-    #[error("malformed CBOR at byte {position}: {reason}")]
-    Malformed { position: usize, reason: String },
-    #[error("unsupported CBOR item at byte {position}: {kind}")]
-    Unsupported { position: usize, kind: String },
-    #[error("CBOR nested more than {limit} levels deep")]
-    TooDeep { limit: usize },
-    #[error("more than {limit} CBOR items in one op")]
-    TooManyItems { limit: usize },
-    #[error("duplicate map key `{key}`")]
-    DuplicateKey { key: String },
-    #[error("{extra} bytes after the end of the item")]
-    TrailingBytes { extra: usize },
-    #[error("not the canonical encoding (the canonical form differs from byte {position})")]
-    NotCanonical { position: usize },
+impl Value {
+    /// The value's canonical encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut writer = Writer::new();
+        writer.value(self);
+        writer.bytes
+    }
+}
+
+/// Sorts set elements by their encoding and drops duplicates: a set's one canonical form.
+pub(crate) fn canonical_set(values: &mut Vec<Value>) {
+    values.sort_by_cached_key(Value::encode);
+    values.dedup_by(|left, right| left.encode() == right.encode());
 }
 
 /// How deeply arrays and maps may nest, counted from the op's outer array; decoding recurses,
@@ -53,6 +48,7 @@ pub struct Writer {
     pub bytes: Vec<u8>,
 }
 
+pub use crate::error::DecodeError;
 use schemac::hash::major::{ARRAY, BYTES, MAP, NEGATIVE, TEXT, UNSIGNED};
 
 impl Writer {

@@ -9,8 +9,9 @@
 //! ```
 
 use crate::crypto::{CryptoSuite, SecretKey};
+use crate::error::KeyFileError;
 use crate::ids::{from_hex, to_hex, Identity};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A secret key and the identity it signs as.
 #[derive(Debug, Clone)]
@@ -28,23 +29,6 @@ impl Keypair {
         let identity = suite.identity(&secret);
         Keypair { secret, identity }
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyFileError {
-    #[error("cannot read key file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("cannot write key file {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
-    #[error("key file {path} already exists; refusing to overwrite a key")]
-    Exists { path: PathBuf },
-    #[error("key file {path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`")]
-    TooOpen { path: PathBuf, mode: u32 },
-    #[error("key file {path} is malformed: {reason}")]
-    Malformed { path: PathBuf, reason: &'static str },
-    #[error("key file {path} is for the suite `{found}`, but this database uses `{expected}`")]
-    WrongSuite { path: PathBuf, found: String, expected: &'static str },
 }
 
 /// Writes a new key file with permissions 0600; never overwrites an existing file.

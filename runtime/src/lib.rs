@@ -1,29 +1,35 @@
 //! The Cairn runtime.
 //!
-//! This crate holds the op log: typed ids ([`ids`]), the crypto seam ([`crypto`]), keys
-//! ([`keys`]), the canonical CBOR ops are made of ([`cbor`]), ops themselves ([`op`]), payload
-//! checks against a schema's IR ([`validate`], [`eval`]), the redb store ([`store`]) and the
-//! [`Replica`] that ties them together. Materialized state, rules, events and sync build on it.
+//! (The crate documentation is rewritten with the public API; see the `api` commit.)
 
-pub mod cbor;
-pub mod crypto;
-pub(crate) mod engine;
-pub mod eval;
-pub mod ids;
-pub mod json;
-pub mod keys;
+mod cbor;
+mod crypto;
+mod dag;
+mod engine;
+pub mod error;
+pub mod export;
+mod ids;
+mod keys;
+mod model;
 pub mod op;
-pub mod reference;
-pub mod replica;
-pub mod rules;
-pub mod state;
-pub mod store;
-pub mod validate;
+mod plan;
+mod replica;
+mod store;
 
-pub use crypto::{CryptoSuite, Ed25519Blake3};
-pub use engine::{Event, EventKind};
-pub use ids::{DatabaseId, Identity, OpHash, RowId, StateDigest};
-pub use keys::Keypair;
-pub use op::{Change, Edit, Op, VerifiedOp};
-pub use replica::{IngestError, Ingested, Replica, Transaction, WriteError};
+pub use cbor::Value;
+pub use crypto::{CryptoSuite, Ed25519Blake3, SecretKey, Signature, SignedMessage};
+pub use error::{
+    AttestationError, ChainError, Denial, DenialReason, Error, ExportError, FailedRule, IngestError, KeyFileError,
+    LimitError, OpenError, PayloadError, StorageError, WriteError,
+};
+pub use ids::{DatabaseId, Identity, OpHash, ParseIdError, RowId, StateDigest};
+pub use keys::{load_key, save_key, Keypair};
+pub use model::event::{Event, EventKind};
+pub use model::json;
+#[doc(hidden)]
+pub use model::reference;
+pub use op::{Attestation, Change, Edit, Limits, Op, Payload, VerifiedOp, Witness};
+pub use replica::{
+    Consumer, Explanation, Follow, IngestResult, Ingested, LoggedOp, Replica, StorageUsage, Transaction, MAX_CHANGES,
+};
 pub use store::Storage;

@@ -10,8 +10,9 @@
 //! signature is over `"cairn-op-v1" ‖ hash`. Decoding checks structure and canonical form only;
 //! [`verify`] checks the hash and signature and is the only way to get a [`VerifiedOp`].
 
-use crate::cbor::{self, DecodeError, Reader, Value, Writer};
+use crate::cbor::{self, Reader, Value, Writer};
 use crate::crypto::{CryptoSuite, SecretKey, Signature, SignedMessage};
+use crate::error::{LimitError, OpDecodeError, VerifyError};
 use crate::ids::{DatabaseId, Identity, OpHash, RowId};
 
 /// The op format version this code writes and reads.
@@ -173,20 +174,6 @@ impl VerifiedOp {
     }
 }
 
-/// Why bytes are not a well-formed op.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum OpDecodeError {
-    #[error(transparent)]
-    Cbor(#[from] DecodeError),
-    #[error("unsupported op format version {0}")]
-    Version(u64),
-    #[error("an op is an array of 10 items, this one has {0}")]
-    Arity(usize),
-    #[error("malformed {part}: {reason}")]
-    Structure { part: &'static str, reason: String },
-}
-
 fn structure(part: &'static str, reason: impl Into<String>) -> OpDecodeError {
     OpDecodeError::Structure { part, reason: reason.into() }
 }
@@ -329,12 +316,12 @@ fn hash_of_canonical(suite: &dyn CryptoSuite, op: &Op, bytes: &[u8]) -> OpHash {
     }
 }
 
-/// The first size limit an op exceeds, if any: parents, changes, or the length of any string
-/// or byte string it holds (names, keys and values alike). Checked right after decoding, before
-/// any other work is done for the op.
-pub fn size_problem(op: &Op, limits: &Limits) -> Option<String> {
+/// Fails with the first size limit an op exceeds, if any: parents, changes, or the length of
+/// any string or byte string it holds (names, keys and values alike). Checked right after
+/// decoding, before any other work is done for the op.
+pub fn check_size(op: &Op, limits: &Limits) -> Result<(), LimitError> {
     if op.parents.len() > limits.max_parents {
-        return Some(format!("{} parents, over the limit of {}", op.parents.len(), limits.max_parents));
+        return Err(LimitError::Parents { count: op.parents.len(), limit: limits.max_parents });
     }
     let too_long = |text: &str| text.len() > limits.max_value_bytes;
     fn value_too_long(value: &Value, limit: usize) -> bool {
@@ -349,7 +336,7 @@ pub fn size_problem(op: &Op, limits: &Limits) -> Option<String> {
     let limit = limits.max_value_bytes;
     if let Payload::Changes(changes) = &op.payload {
         if changes.len() > limits.max_changes {
-            return Some(format!("{} changes, over the limit of {}", changes.len(), limits.max_changes));
+            return Err(LimitError::Changes { count: changes.len(), limit: limits.max_changes });
         }
         for change in changes {
             let oversized = too_long(change.collection())
@@ -372,7 +359,7 @@ pub fn size_problem(op: &Op, limits: &Limits) -> Option<String> {
                     Change::Delete { .. } => false,
                 };
             if oversized {
-                return Some(format!("a string or byte string over the limit of {limit} bytes"));
+                return Err(LimitError::Value { limit });
             }
         }
     }
@@ -381,7 +368,10 @@ pub fn size_problem(op: &Op, limits: &Limits) -> Option<String> {
         .iter()
         .flat_map(|attestation| &attestation.witnesses)
         .any(|witness| too_long(&witness.collection));
-    witness_too_long.then(|| format!("a witness collection name over the limit of {limit} bytes"))
+    if witness_too_long {
+        return Err(LimitError::WitnessCollection { limit });
+    }
+    Ok(())
 }
 
 fn signed_message(hash: &OpHash) -> Vec<u8> {
@@ -398,14 +388,6 @@ pub fn row_id(suite: &dyn CryptoSuite, op: &OpHash, index: u32) -> RowId {
     input.extend_from_slice(&op.0);
     input.extend_from_slice(&index.to_be_bytes());
     RowId(suite.hash(&input))
-}
-
-/// A signature that failed, or a hash that did not match.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum VerifyError {
-    #[error("bad signature by {author}")]
-    BadSignature { author: Identity },
 }
 
 /// Verifies decoded ops' signatures (in one batch) and pairs each with its hash and bytes.

@@ -5,7 +5,7 @@
 //! removed. New collections, enums, rules, checks, defaults and docs carry no data and need no
 //! step.
 
-use super::expressions::lower_constant;
+use super::constants::lower_constant;
 use super::{Priors, Scope};
 use crate::ast::{self, MigrationStepKind};
 use crate::diagnostics::{Code, Diagnostic};

@@ -88,31 +88,25 @@ fn formatting_is_idempotent_keeps_comments_and_keeps_the_hash() {
 }
 
 #[test]
-fn the_design_chat_example_is_in_schemas_verbatim() {
-    // The design brief sits beside the repository in the team's checkouts and in CI; a clone
-    // elsewhere has no copy to compare with.
-    let Ok(design) = std::fs::read_to_string(workspace_dir().join("../shared/DESIGN.md")) else {
-        eprintln!("../shared/DESIGN.md not found; nothing to compare schemas/chat.schema with");
-        return;
-    };
-    let chat = read(&workspace_dir().join("schemas/chat.schema"));
-    let start = design.find("schema chat;").expect("DESIGN.md has the chat example");
-    let end = start + design[start..].find("```").expect("the example ends");
-    assert_eq!(design[start..end].trim(), chat.trim());
-}
-
-#[test]
-fn the_design_migration_example_checks_against_the_chat_schema() {
-    let Ok(design) = std::fs::read_to_string(workspace_dir().join("../shared/DESIGN.md")) else {
-        eprintln!("../shared/DESIGN.md not found; nothing to compare schemas/chat_v2.schema with");
-        return;
-    };
-    let start = design.find("`migrate from").expect("DESIGN.md has the migration example") + 1;
-    let example = &design[start..start + design[start..].find('`').expect("the example ends")];
+fn the_language_reference_migration_example_upgrades_the_chat_schema() {
+    // docs/schema-language.md §14 shows the migration of schemas/chat_v2.schema, with the hash
+    // of schemas/chat.schema: all three must stay in step.
+    let guide = read(&workspace_dir().join("docs/schema-language.md"));
+    let start = guide.find("migrate from \"blake3:").expect("the language reference has a migration example");
+    let end = start + guide[start..].find("\n}").expect("the example ends") + 2;
+    let example = &guide[start..end];
     let chat = schemac::compile(&read(&workspace_dir().join("schemas/chat.schema")), None).ir.expect("chat compiles");
-    let with_hash = example.replace("blake3:…", &schemac::schema_hash(&chat).to_string());
+    let chat_hash = schemac::schema_hash(&chat).to_string();
+    assert!(example.contains(&chat_hash), "the example does not upgrade schemas/chat.schema ({chat_hash}):\n{example}");
+    // The example, in place of chat_v2's own migration, proves against chat.schema.
     let v2 = read(&workspace_dir().join("schemas/chat_v2.schema"));
-    assert!(v2.contains(&with_hash), "schemas/chat_v2.schema does not hold the design's migration:\n{with_hash}");
+    let own_start = v2.find("migrate from").expect("chat_v2 has a migration");
+    let own_end = own_start + v2[own_start..].find('}').expect("the migration ends") + 1;
+    let with_example = format!("{}{example}{}", &v2[..own_start], &v2[own_end..]);
+    let mut priors = schemac::Priors::new();
+    priors.insert(chat);
+    let checked = schemac::compile(&with_example, Some(&priors));
+    assert!(checked.diagnostics.is_empty(), "{}", render_all("chat_v2.schema", &with_example, &checked));
     let (text, checked) = compile_path(&workspace_dir().join("schemas/chat_v2.schema"));
     assert!(checked.diagnostics.is_empty(), "{}", render_all("chat_v2.schema", &text, &checked));
 }

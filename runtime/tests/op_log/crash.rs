@@ -6,7 +6,7 @@
 //! The children are this same test binary, started with `CAIRN_CRASH_CHILD` or
 //! `CAIRN_CONSUMER_CHILD` set; each then runs only its `…_child_…` test.
 
-use cairn::keys::{load_key, save_key};
+use cairn::{load_key, save_key};
 use cairn::{Ed25519Blake3, Keypair, OpHash, Replica, Storage};
 use std::io::BufRead;
 use std::process::{Command, Stdio};

@@ -1,7 +1,7 @@
 //! The signature criterion is ZIP-215 on every path: single and batch verification accept
 //! exactly the same signatures, including the edge cases where ed25519 implementations differ.
 
-use cairn::crypto::{CryptoSuite, SignedMessage};
+use cairn::{CryptoSuite, SignedMessage};
 use cairn::{Ed25519Blake3, Identity, Keypair};
 
 /// Encodings of the identity point: canonical (y = 1) and non-canonical (y = p + 1).

@@ -2,10 +2,11 @@
 //! panic on arbitrary or mangled bytes.
 
 use crate::support::*;
-use cairn::cbor::Value;
-use cairn::ids::{DatabaseId, Identity, OpHash, RowId};
-use cairn::op::{Attestation, Change, Edit, Op, OpDecodeError, Payload, Witness};
+use cairn::error::OpDecodeError;
+use cairn::op::{Attestation, Change, Edit, Op, Payload, Witness};
 use cairn::Ed25519Blake3;
+use cairn::Value;
+use cairn::{DatabaseId, Identity, OpHash, RowId};
 use proptest::prelude::*;
 
 fn value() -> impl Strategy<Value = Value> {

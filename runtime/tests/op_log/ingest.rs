@@ -2,9 +2,9 @@
 //! replicas that receive the same random DAG in different orders.
 
 use crate::support::*;
-use cairn::cbor::Value;
-use cairn::crypto::CryptoSuite;
 use cairn::op::{Change, Payload, VerifiedOp};
+use cairn::CryptoSuite;
+use cairn::Value;
 use cairn::{DatabaseId, IngestError, Ingested, Keypair, OpHash, Replica};
 use proptest::prelude::*;
 use std::collections::BTreeSet;

@@ -1,8 +1,8 @@
 //! Shared fixtures: a small schema, a second crypto suite, and hand-built ops.
 
-use cairn::cbor::Value;
-use cairn::crypto::{CryptoSuite, SecretKey, Signature, SignedMessage};
 use cairn::op::{Change, Op, Payload, VerifiedOp};
+use cairn::Value;
+use cairn::{CryptoSuite, SecretKey, Signature, SignedMessage};
 use cairn::{DatabaseId, Identity, Keypair, OpHash, Replica, Storage};
 use std::sync::Arc;
 

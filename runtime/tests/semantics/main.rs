@@ -3,9 +3,9 @@
 //! Histories are built by hand: every op names its parents, so "concurrent" means exactly
 //! "neither is in the other's past".
 
-use cairn::cbor::Value;
 use cairn::op::{Change, Edit, Op, Payload, VerifiedOp};
 use cairn::reference::History;
+use cairn::Value;
 use cairn::{DatabaseId, Ed25519Blake3, EventKind, Keypair, OpHash, Replica, RowId, Storage};
 use std::collections::{BTreeMap, HashMap};
 

@@ -4,7 +4,7 @@
 use crate::chat::{membership, Chat};
 use crate::*;
 use cairn::op::Edit;
-use cairn::rules::DenialReason;
+use cairn::DenialReason;
 use cairn::{IngestError, WriteError};
 
 /// A replica holding the chat setup, and the setup's ops.

@@ -9,13 +9,14 @@
 //! memoized per set, and the cost grows quickly with the number of concurrent ops. The
 //! runtime's incremental engine must agree with this module on every history.
 
+use super::row::{Folding, Row};
+use super::rules::{self, Verdict};
 use crate::cbor::Value;
 use crate::crypto::CryptoSuite;
+use crate::error::{Denial, StorageError};
 use crate::ids::{Identity, OpHash, RowId};
 use crate::op::{Op, Payload, VerifiedOp};
-use crate::rules;
-use crate::state::{Folding, Row};
-use crate::store::StorageError;
+use crate::plan::{Probe, ReadFields, Use};
 use schemac::ir;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
@@ -54,15 +55,7 @@ impl OpSet {
     }
 }
 
-/// Why ops cannot form a history.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum HistoryError {
-    #[error("op {0} has a parent that is not in the history")]
-    MissingParent(OpHash),
-    #[error("the history has no genesis op")]
-    NoGenesis,
-}
+pub use crate::error::HistoryError;
 
 /// The state of a set of ops: every row any effective op inserted, with its merged fields.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -73,7 +66,7 @@ pub struct State {
 impl State {
     /// Whether a row exists: inserted, not deleted, and (if nested) its parent exists.
     pub fn is_visible(&self, id: &RowId) -> bool {
-        matches!(rules::visible_row(self, id, rules::Use::Visibility), Ok(Some(_)))
+        matches!(rules::visible_row(self, id, Use::Visibility), Ok(Some(_)))
     }
 
     /// The visible rows of a collection, by id, each as a map of field values.
@@ -95,7 +88,7 @@ impl State {
 
     /// A hash of the visible state: equal on every replica that holds the same ops.
     pub fn digest(&self) -> [u8; 32] {
-        let mut digest = crate::state::Digest::default();
+        let mut digest = super::digest::Digest::default();
         for (id, row) in self.rows.iter().filter(|(id, _)| self.is_visible(id)) {
             digest.add(id, row);
         }
@@ -105,7 +98,7 @@ impl State {
 
 impl rules::World for State {
     /// The reference folds every writer, so its rows are exact for every use.
-    fn row(&self, id: &RowId, _: rules::Use) -> Result<Option<Rc<Row>>, StorageError> {
+    fn row(&self, id: &RowId, _: Use) -> Result<Option<Rc<Row>>, StorageError> {
         Ok(self.rows.get(id).cloned())
     }
 
@@ -113,7 +106,7 @@ impl rules::World for State {
     fn scan(
         &self,
         collection: &str,
-        _probe: &rules::Probe,
+        _probe: &Probe,
         visit: &mut dyn FnMut(RowId) -> Result<bool, StorageError>,
     ) -> Result<(), StorageError> {
         for (id, row) in &self.rows {
@@ -146,7 +139,7 @@ pub struct History<'a> {
     suite: &'a dyn CryptoSuite,
     ops: Vec<(OpHash, Op)>,
     founder: Identity,
-    read: rules::ReadFields,
+    read: ReadFields,
     /// Strict ancestors of each op.
     past: Vec<OpSet>,
     /// Each op and its descendants.
@@ -194,7 +187,7 @@ impl<'a> History<'a> {
             .ok_or(HistoryError::NoGenesis)?;
         Ok(History {
             schema,
-            read: rules::ReadFields::new(schema),
+            read: ReadFields::new(schema),
             suite,
             ops: sorted,
             founder,
@@ -282,11 +275,11 @@ impl<'a> History<'a> {
         let seen = |tag: u64| Ok(tag as usize == position || self.past[position].contains(tag as usize));
         let folding = Folding { hash: *hash, depth: op.depth, tag: position as u64, seen: &seen, read: &self.read };
         for (index, change) in changes.iter().enumerate() {
-            let target = crate::state::target(self.suite, hash, index as u32, change);
+            let target = super::row::target(self.suite, hash, index as u32, change);
             let current = state.rows.get(&target).cloned();
             // The fold only fails when `seen` does, and this one cannot.
             if let Ok(Some(row)) =
-                crate::state::fold_change(self.schema, current.as_deref(), &folding, index as u32, change)
+                super::row::fold_change(self.schema, current.as_deref(), &folding, index as u32, change)
             {
                 state.rows.insert(target, Rc::new(row));
             }
@@ -300,7 +293,7 @@ impl<'a> History<'a> {
     }
 
     /// The first change of an op that no rule allows in `state`, if any.
-    fn first_denial(&self, position: usize, state: &State) -> Option<rules::Denial> {
+    fn first_denial(&self, position: usize, state: &State) -> Option<Denial> {
         let (hash, op) = &self.ops[position];
         let Payload::Changes(changes) = &op.payload else { return None };
         let seen = |tag: u64| Ok(tag as usize == position || self.past[position].contains(tag as usize));
@@ -317,7 +310,10 @@ impl<'a> History<'a> {
             seen: &seen,
         };
         // Reading the reference state cannot fail.
-        rules::judge(state, &judged).ok().and_then(Result::err)
+        match rules::judge(state, &judged) {
+            Ok(Verdict::Denied(denial)) => Some(denial),
+            Ok(Verdict::Allowed(_)) | Err(_) => None,
+        }
     }
 
     /// Why an op is or is not effective: whether its author's view allowed it, the first change

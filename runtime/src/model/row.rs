@@ -1,15 +1,17 @@
 //! Rows, and how the changes of effective ops fold into them: the merge semantics of each field
-//! type (DESIGN §3, docs/semantics.md §2). The reference evaluator and the engine both fold
-//! through this module, so they cannot disagree on what a set of effective ops means.
+//! type (docs/semantics.md §2). The reference evaluator and the engine both fold through this
+//! module, so they cannot disagree on what a set of effective ops means.
 //!
 //! Folding ops in any topological order gives the same row: registers and map keys keep the
 //! greatest version, counters add, a delete is final, and a set remove only undoes the adds in
 //! its causal past (which a topological order has already applied).
 
-use crate::cbor::{DecodeError, Reader, Value, Writer};
+use crate::cbor::Value;
 use crate::crypto::CryptoSuite;
+use crate::error::StorageError;
 use crate::ids::{OpHash, RowId};
 use crate::op::{self, Change, Edit};
+use crate::plan::{ReadFields, Use};
 use schemac::ir::{self, Type};
 use std::collections::BTreeMap;
 
@@ -39,7 +41,7 @@ impl FieldState {
             FieldState::Register { value, .. } => value.clone(),
             FieldState::Set(elements) => {
                 let mut values: Vec<Value> = elements.iter().map(|(value, _)| value.clone()).collect();
-                crate::json::canonical_set(&mut values);
+                crate::cbor::canonical_set(&mut values);
                 Value::Array(values)
             }
             FieldState::Map(entries) => Value::Map(
@@ -77,10 +79,10 @@ pub struct Folding<'a> {
     pub tag: u64,
     /// Whether an op, by tag, is in this op's causal past or is this op: the adds a set remove
     /// has seen.
-    pub seen: &'a dyn Fn(u64) -> Result<bool, crate::store::StorageError>,
-    /// The fields rules read (see [`crate::rules::ReadFields`]): only changes an `exists` can
+    pub seen: &'a dyn Fn(u64) -> Result<bool, StorageError>,
+    /// The fields rules read (see [`ReadFields`]): only changes an `exists` can
     /// see advance a row's version.
-    pub read: &'a crate::rules::ReadFields,
+    pub read: &'a ReadFields,
 }
 
 impl Row {
@@ -144,12 +146,7 @@ impl Row {
         self.version = self.version.max((folding.depth, folding.hash));
     }
 
-    fn apply_edit(
-        &mut self,
-        edit: &Edit,
-        version: Version,
-        folding: &Folding,
-    ) -> Result<(), crate::store::StorageError> {
+    fn apply_edit(&mut self, edit: &Edit, version: Version, folding: &Folding) -> Result<(), StorageError> {
         let Some(field) = self.fields.get_mut(edit.field()) else { return Ok(()) };
         match (edit, field) {
             (Edit::Set { value, .. }, FieldState::Register { value: current, version: current_version })
@@ -195,156 +192,6 @@ impl Row {
         }
         Ok(())
     }
-
-    /// The bytes of the row as the store keeps it, merge metadata included:
-    /// `[collection, parent, deleted, writers, fields]`, where `writers` lists each distinct
-    /// (depth, op hash) the row's versions name (the row's own version first) and a field's
-    /// version is `[writer index, change, edit]`, so a row written by one op names it once.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut writers: Vec<(u64, OpHash)> = vec![self.version];
-        for state in self.fields.values() {
-            let versions: Vec<&Version> = match state {
-                FieldState::Register { version, .. } => vec![version],
-                FieldState::Map(entries) => entries.values().map(|(_, version)| version).collect(),
-                FieldState::Set(_) | FieldState::Counter(_) => Vec::new(),
-            };
-            for version in versions {
-                if !writers.contains(&(version.0, version.1)) {
-                    writers.push((version.0, version.1));
-                }
-            }
-        }
-        let mut writer = Writer::new();
-        writer.array(5).text(&self.collection);
-        match &self.parent {
-            Some(parent) => writer.bytes(&parent.0),
-            None => writer.null(),
-        };
-        writer.bool(self.deleted).array(writers.len());
-        for (depth, hash) in &writers {
-            writer.array(2).unsigned(*depth).bytes(&hash.0);
-        }
-        let write_version = |writer: &mut Writer, version: &Version| {
-            let index = writers.iter().position(|known| *known == (version.0, version.1)).unwrap_or_default();
-            writer.array(3).unsigned(index as u64).unsigned(version.2.into()).unsigned(version.3.into());
-        };
-        writer.array(self.fields.len());
-        for (name, state) in &self.fields {
-            writer.array(2).text(name);
-            match state {
-                FieldState::Register { value, version } => {
-                    writer.array(3).unsigned(0).value(value);
-                    write_version(&mut writer, version);
-                }
-                FieldState::Set(members) => {
-                    writer.array(2).unsigned(1).array(members.len());
-                    for (value, tags) in members {
-                        writer.array(2).value(value).array(tags.len());
-                        for tag in tags {
-                            writer.unsigned(*tag);
-                        }
-                    }
-                }
-                FieldState::Map(entries) => {
-                    writer.array(2).unsigned(2).array(entries.len());
-                    for (key, (value, version)) in entries {
-                        writer.array(3).text(key);
-                        match value {
-                            Some(value) => writer.value(value),
-                            None => writer.null(),
-                        };
-                        write_version(&mut writer, version);
-                    }
-                }
-                FieldState::Counter(total) => {
-                    writer.array(2).unsigned(3).int(*total);
-                }
-            }
-        }
-        writer.bytes
-    }
-
-    pub fn decode(bytes: &[u8]) -> Result<Row, DecodeError> {
-        let mut reader = Reader::new(bytes);
-        expect_array(&mut reader, 5)?;
-        let collection = reader.text()?.to_owned();
-        let parent = if reader.null()? { None } else { Some(RowId(reader.fixed_bytes()?)) };
-        let deleted = matches!(reader.value(0)?, Value::Bool(true));
-        let writer_count = reader.array()?;
-        let mut writers = Vec::with_capacity(writer_count.min(1024));
-        for _ in 0..writer_count {
-            expect_array(&mut reader, 2)?;
-            writers.push((reader.unsigned()?, OpHash(reader.fixed_bytes()?)));
-        }
-        let version = *writers.first().ok_or_else(|| malformed_row(&reader))?;
-        let read_version = |reader: &mut Reader| -> Result<Version, DecodeError> {
-            expect_array(reader, 3)?;
-            let index = usize::try_from(reader.unsigned()?).map_err(|_| malformed_row(reader))?;
-            let (depth, hash) = *writers.get(index).ok_or_else(|| malformed_row(reader))?;
-            let change = u32::try_from(reader.unsigned()?).map_err(|_| malformed_row(reader))?;
-            let edit = u32::try_from(reader.unsigned()?).map_err(|_| malformed_row(reader))?;
-            Ok((depth, hash, change, edit))
-        };
-        let field_count = reader.array()?;
-        let mut fields = BTreeMap::new();
-        for _ in 0..field_count {
-            expect_array(&mut reader, 2)?;
-            let name = reader.text()?.to_owned();
-            let length = reader.array()?;
-            let state = match reader.unsigned()? {
-                0 if length == 3 => {
-                    let value = reader.value(1)?;
-                    FieldState::Register { value, version: read_version(&mut reader)? }
-                }
-                1 if length == 2 => {
-                    let count = reader.array()?;
-                    let mut members = Vec::with_capacity(count.min(1024));
-                    for _ in 0..count {
-                        expect_array(&mut reader, 2)?;
-                        let value = reader.value(1)?;
-                        let tag_count = reader.array()?;
-                        let mut tags = Vec::with_capacity(tag_count.min(1024));
-                        for _ in 0..tag_count {
-                            tags.push(reader.unsigned()?);
-                        }
-                        members.push((value, tags));
-                    }
-                    FieldState::Set(members)
-                }
-                2 if length == 2 => {
-                    let count = reader.array()?;
-                    let mut entries = BTreeMap::new();
-                    for _ in 0..count {
-                        expect_array(&mut reader, 3)?;
-                        let key = reader.text()?.to_owned();
-                        let value = if reader.null()? { None } else { Some(reader.value(1)?) };
-                        entries.insert(key, (value, read_version(&mut reader)?));
-                    }
-                    FieldState::Map(entries)
-                }
-                3 if length == 2 => match reader.value(1)? {
-                    Value::Int(total) => FieldState::Counter(total),
-                    _ => return Err(malformed_row(&reader)),
-                },
-                _ => return Err(malformed_row(&reader)),
-            };
-            fields.insert(name, state);
-        }
-        reader.finish()?;
-        Ok(Row { collection, parent, fields, deleted, version })
-    }
-}
-
-fn malformed_row(reader: &Reader) -> DecodeError {
-    DecodeError::Malformed { position: reader.position(), reason: "not a stored row".into() }
-}
-
-fn expect_array(reader: &mut Reader, length: usize) -> Result<(), DecodeError> {
-    if reader.array()? == length {
-        Ok(())
-    } else {
-        Err(malformed_row(reader))
-    }
 }
 
 /// The row a change writes: the new row's id for an insert, the named row otherwise.
@@ -365,7 +212,7 @@ pub fn fold_change(
     folding: &Folding,
     index: u32,
     change: &Change,
-) -> Result<Option<Row>, crate::store::StorageError> {
+) -> Result<Option<Row>, StorageError> {
     match change {
         Change::Insert { collection, fields } => Ok(schema
             .collections
@@ -379,7 +226,7 @@ pub fn fold_change(
             for (edit_index, edit) in edits.iter().enumerate() {
                 row.apply_edit(edit, (folding.depth, folding.hash, index, edit_index as u32), folding)?;
             }
-            if folding.read.relevant(change, crate::rules::Use::Bound) {
+            if folding.read.relevant(change, Use::Bound) {
                 row.touch(folding);
             }
             Ok(Some(row))
@@ -391,26 +238,5 @@ pub fn fold_change(
             row.touch(folding);
             Ok(Some(row))
         }
-    }
-}
-
-/// The digest of a state: blake3 over the canonical encodings of its visible rows, in id
-/// order, each `[collection, id, {field: value}]` (docs/SPEC.md §3). Rows stream in, so a
-/// large state is never held whole.
-#[derive(Default)]
-pub struct Digest {
-    hasher: blake3::Hasher,
-}
-
-impl Digest {
-    pub fn add(&mut self, id: &RowId, row: &Row) {
-        let mut writer = Writer::new();
-        let fields = row.fields.iter().map(|(name, state)| (name.clone(), state.value())).collect();
-        writer.array(3).text(&row.collection).bytes(&id.0).value(&Value::Map(fields));
-        self.hasher.update(&writer.bytes);
-    }
-
-    pub fn finish(&self) -> [u8; 32] {
-        *self.hasher.finalize().as_bytes()
     }
 }

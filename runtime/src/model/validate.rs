@@ -6,35 +6,10 @@
 //! constraints on updates that leave some of the fields the check reads unchanged.
 
 use crate::cbor::Value;
+use crate::error::PayloadError;
 use crate::op::{Change, Edit, Limits};
 use schemac::ir::{self, Type};
 use std::collections::BTreeMap;
-
-/// What is wrong with a change, and where.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PayloadError {
-    #[error("change {change}: unknown collection `{collection}`")]
-    UnknownCollection { change: usize, collection: String },
-    #[error("change {change}: `{collection}` has no field `{field}`")]
-    UnknownField { change: usize, collection: String, field: String },
-    #[error("change {change}: `{collection}.{field}` is required but missing")]
-    MissingField { change: usize, collection: String, field: String },
-    #[error("change {change}: `{collection}.{field}` expects {expected}: {problem}")]
-    WrongType { change: usize, collection: String, field: String, expected: String, problem: String },
-    #[error("change {change}: `{collection}.{field}` is readonly")]
-    Readonly { change: usize, collection: String, field: String },
-    #[error("change {change}: `{edit}` does not apply to `{collection}.{field}` of type {ty}")]
-    WrongEdit { change: usize, collection: String, field: String, edit: &'static str, ty: String },
-    #[error("change {change}: the check on `{collection}.{field}` fails")]
-    CheckFailed { change: usize, collection: String, field: String },
-    #[error("change {change}: a value of `{collection}.{field}` is {size} bytes, over the limit of {limit}")]
-    TooLarge { change: usize, collection: String, field: String, size: usize, limit: usize },
-    #[error("the op has {count} changes, over the limit of {limit}")]
-    TooManyChanges { count: usize, limit: usize },
-    #[error("an op must change at least one row")]
-    Empty,
-}
 
 /// Checks every change of a batch.
 pub fn validate_changes(schema: &ir::Schema, changes: &[Change], limits: &Limits) -> Result<(), PayloadError> {
@@ -180,7 +155,7 @@ fn check_constraints(
     for field in &collection.fields {
         if let Some(check) = &field.check {
             let row = |name: &str| known.get(name).copied();
-            if crate::eval::evaluate_check(check, &row) == Some(false) {
+            if super::check::evaluate_check(check, &row) == Some(false) {
                 return Err(PayloadError::CheckFailed {
                     change,
                     collection: collection_name.to_owned(),
@@ -251,7 +226,7 @@ fn check_type(schema: &ir::Schema, ty: &Type, value: &Value, limits: &Limits) ->
         (Type::Set(element), Value::Array(items)) => {
             items.iter().try_for_each(|item| check_type(schema, element, item, limits))?;
             // A set's elements are written sorted by encoding, once each: one canonical form.
-            let encoded: Vec<Vec<u8>> = items.iter().map(encode_value).collect();
+            let encoded: Vec<Vec<u8>> = items.iter().map(Value::encode).collect();
             if encoded.windows(2).all(|pair| pair[0] < pair[1]) {
                 Ok(())
             } else {
@@ -290,12 +265,6 @@ fn within(size: usize, limits: &Limits) -> Result<(), TypeProblem> {
     } else {
         Ok(())
     }
-}
-
-pub(crate) fn encode_value(value: &Value) -> Vec<u8> {
-    let mut writer = crate::cbor::Writer::new();
-    writer.value(value);
-    writer.bytes
 }
 
 fn describe(value: &Value) -> &'static str {

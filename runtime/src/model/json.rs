@@ -7,18 +7,10 @@
 //! integers, and a missing optional is `null`.
 
 use crate::cbor::Value;
+use crate::error::{JsonError, RowJsonError};
 use crate::ids::{from_hex, to_hex, Identity, RowId};
 use schemac::ir::{self, Type};
 use serde_json::Value as Json;
-
-/// A JSON value that does not fit the field's type.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path}: expected {expected}, found {found}")]
-pub struct JsonError {
-    pub path: String,
-    pub expected: String,
-    pub found: String,
-}
 
 fn json_kind(json: &Json) -> String {
     match json {
@@ -84,7 +76,7 @@ pub fn from_json(schema: &ir::Schema, ty: &Type, json: &Json, path: &str) -> Res
                 .enumerate()
                 .map(|(index, item)| from_json(schema, element, item, &format!("{path}[{index}]")))
                 .collect::<Result<_, _>>()?;
-            canonical_set(&mut values);
+            crate::cbor::canonical_set(&mut values);
             Value::Array(values)
         }
         (Type::Map(inner), Json::Object(entries)) => Value::Map(
@@ -108,12 +100,6 @@ pub fn from_json(schema: &ir::Schema, ty: &Type, json: &Json, path: &str) -> Res
         }
         (ty, _) => return Err(error(&ty.display())),
     })
-}
-
-/// Sorts set elements by their encoding and drops duplicates: a set's one canonical form.
-pub fn canonical_set(values: &mut Vec<Value>) {
-    values.sort_by_cached_key(crate::validate::encode_value);
-    values.dedup_by(|left, right| crate::validate::encode_value(left) == crate::validate::encode_value(right));
 }
 
 /// Converts a stored value of type `ty` back to JSON.
@@ -160,24 +146,8 @@ pub fn untyped_json(value: &Value) -> Json {
 pub fn default_value(default: &ir::Default, author: &Identity) -> Value {
     match default {
         ir::Default::OpAuthor => Value::Bytes(author.0.to_vec()),
-        ir::Default::Value(value) => crate::eval::literal(value),
+        ir::Default::Value(value) => crate::model::check::literal(value),
     }
-}
-
-/// Why a JSON row cannot become a change.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RowJsonError {
-    #[error("unknown collection `{0}`")]
-    UnknownCollection(String),
-    #[error("a row is a JSON object of fields, found {0}")]
-    NotAnObject(String),
-    #[error("`{collection}` has no field `{field}`")]
-    UnknownField { collection: String, field: String },
-    #[error(transparent)]
-    Value(#[from] JsonError),
-    #[error("`{field}`: {reason}")]
-    Edit { field: String, reason: String },
 }
 
 fn collection_of<'s>(schema: &'s ir::Schema, name: &str) -> Result<&'s ir::Collection, RowJsonError> {
@@ -244,7 +214,7 @@ pub fn update_from_json(
                     };
                     let mut elements: Vec<Value> =
                         items.iter().map(|item| from_json(schema, element, item, key)).collect::<Result<_, _>>()?;
-                    canonical_set(&mut elements);
+                    crate::cbor::canonical_set(&mut elements);
                     edits.push(match operation.as_str() {
                         "add" => Edit::Add { field: key.clone(), elements },
                         "remove" => Edit::Remove { field: key.clone(), elements },

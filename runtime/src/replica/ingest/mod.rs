@@ -1,95 +1,22 @@
 //! Ingest: ops from peers through every check of docs/SPEC.md §2.4, in order, one write
-//! transaction per batch; ops that wait for parents; ops rejected for good.
+//! transaction per batch. Size, decoding, hash and signature need no store and run first (on a
+//! second thread for a stream); the checks of the op against its parents are pure functions
+//! (`checks`); ops that wait for parents and ops rejected for good are kept apart (`parking`).
+
+mod checks;
+mod parking;
 
 use super::Replica;
 use crate::crypto::CryptoSuite;
-use crate::engine::{Engine, Unstored};
-use crate::ids::{DatabaseId, Identity, OpHash};
-use crate::op::{self, Op, OpDecodeError, Payload, VerifiedOp};
-use crate::store::{self, InfoLookup, OpInfo, StorageError, WriteTables};
-use crate::validate::{self, PayloadError};
+use crate::dag::{Causality, OpInfo};
+use crate::engine::{Engine, Inadmissible, Unstored};
+use crate::error::{IngestError, StorageError, VerifyError};
+use crate::ids::{Identity, OpHash};
+use crate::model::validate;
+use crate::op::{self, Op, Payload, VerifiedOp};
+use crate::store::WriteTables;
+use parking::{park, reject, unpark};
 use redb::{ReadableTable, ReadableTableMetadata};
-
-/// Why an op from a peer was not accepted. Every variant that has decoded far enough names
-/// the op.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum IngestError {
-    #[error("op of {size} bytes is over the limit of {limit}")]
-    TooLarge { size: usize, limit: usize },
-    #[error("op does not decode: {0}")]
-    Decode(#[from] OpDecodeError),
-    #[error("op {op}: bad signature by {author}")]
-    BadSignature { op: OpHash, author: Identity },
-    #[error("op {op}: belongs to database {found}, not {expected}")]
-    WrongDatabase { op: OpHash, expected: DatabaseId, found: String },
-    #[error("op {op}: {reason}")]
-    Genesis { op: OpHash, reason: &'static str },
-    #[error("op {op}: {reason}")]
-    OverLimit { op: OpHash, reason: String },
-    #[error("op {op}: broken author chain: {reason}")]
-    Sequence { op: OpHash, reason: String },
-    #[error("op {op}: depth is {found}, but its parents make it {expected}")]
-    Depth { op: OpHash, expected: u64, found: u64 },
-    #[error("op {op}: unknown schema {schema}")]
-    UnknownSchema { op: OpHash, schema: String },
-    #[error("op {op}: {error}")]
-    Payload { op: OpHash, error: Box<PayloadError> },
-    #[error("op {op} by {author}: {denial}")]
-    Denied { op: OpHash, author: Identity, denial: Box<crate::rules::Denial> },
-    #[error("op {op}: false attestation: {reason}")]
-    Attestation { op: OpHash, reason: String },
-    #[error("op {op}: rejected before: {reason}")]
-    PreviouslyRejected { op: OpHash, reason: String },
-    #[error("op {op}: its parent {parent} was rejected")]
-    RejectedParent { op: OpHash, parent: OpHash },
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-}
-
-impl IngestError {
-    /// The op this error is about, when it decoded far enough to have a hash.
-    pub fn op(&self) -> Option<OpHash> {
-        match self {
-            IngestError::BadSignature { op, .. }
-            | IngestError::WrongDatabase { op, .. }
-            | IngestError::Genesis { op, .. }
-            | IngestError::OverLimit { op, .. }
-            | IngestError::Sequence { op, .. }
-            | IngestError::Depth { op, .. }
-            | IngestError::UnknownSchema { op, .. }
-            | IngestError::Payload { op, .. }
-            | IngestError::Denied { op, .. }
-            | IngestError::Attestation { op, .. }
-            | IngestError::PreviouslyRejected { op, .. }
-            | IngestError::RejectedParent { op, .. } => Some(*op),
-            IngestError::TooLarge { .. } | IngestError::Decode(_) | IngestError::Storage(_) => None,
-        }
-    }
-
-    /// Whether the failure is a property of the signed content itself, so the same op will
-    /// fail the same way everywhere and forever, and need not be fetched again.
-    fn is_permanent(&self) -> bool {
-        matches!(
-            self,
-            IngestError::WrongDatabase { .. }
-                | IngestError::Genesis { .. }
-                | IngestError::OverLimit { .. }
-                | IngestError::RejectedParent { .. }
-                | IngestError::Sequence { .. }
-                | IngestError::Depth { .. }
-                | IngestError::Payload { .. }
-                | IngestError::Denied { .. }
-                | IngestError::Attestation { .. }
-        )
-    }
-}
-
-impl From<redb::StorageError> for IngestError {
-    fn from(error: redb::StorageError) -> IngestError {
-        IngestError::Storage(error.into())
-    }
-}
 
 /// The result of ingesting one op.
 pub type IngestResult = Result<Ingested, IngestError>;
@@ -164,8 +91,8 @@ impl Replica {
             }
             match Op::decode(bytes) {
                 Ok(op) => {
-                    if let Some(reason) = op::size_problem(&op, &self.limits) {
-                        results[index] = Some(Err(IngestError::OverLimit { op: op.hash(self.suite.as_ref()), reason }));
+                    if let Err(limit) = op::check_size(&op, &self.limits) {
+                        results[index] = Some(Err(IngestError::OverLimit { op: op.hash(self.suite.as_ref()), limit }));
                         continue;
                     }
                     decoded.push((op, bytes.to_vec()));
@@ -186,7 +113,7 @@ impl Replica {
                     let payload = self.check_payload(&op);
                     candidates.push(Candidate { index, op, payload });
                 }
-                Err(op::VerifyError::BadSignature { author }) => {
+                Err(VerifyError::BadSignature { author }) => {
                     let op = Op::decode(batch[index]).map(|op| op.hash(self.suite.as_ref())).unwrap_or(OpHash([0; 32]));
                     results[index] = Some(Err(IngestError::BadSignature { op, author }));
                 }
@@ -348,32 +275,7 @@ impl Replica {
     ) -> Result<Ingested, IngestError> {
         let op = verified.op();
         let hash = verified.hash();
-        // Database id. The genesis op has none: its hash is the id.
-        match (&op.database, &op.payload) {
-            (None, Payload::Genesis { .. }) => {
-                if DatabaseId::from(hash) != self.id {
-                    return Err(IngestError::Genesis { op: hash, reason: "the genesis of another database" });
-                }
-                if op.seq != 1 || op.depth != 1 || !op.parents.is_empty() {
-                    return Err(IngestError::Genesis {
-                        op: hash,
-                        reason: "a genesis op has seq 1, depth 1 and no parents",
-                    });
-                }
-            }
-            (None, _) => return Err(IngestError::WrongDatabase { op: hash, expected: self.id, found: "none".into() }),
-            (Some(_), Payload::Genesis { .. }) => {
-                return Err(IngestError::Genesis { op: hash, reason: "only the first op of a database is a genesis" })
-            }
-            (Some(database), _) if *database != self.id => {
-                return Err(IngestError::WrongDatabase { op: hash, expected: self.id, found: database.to_string() })
-            }
-            (Some(_), _) => {
-                if op.parents.is_empty() {
-                    return Err(IngestError::Sequence { op: hash, reason: "only a genesis op has no parents".into() });
-                }
-            }
-        }
+        checks::database(op, hash, self.id)?;
         // Parents present, or the op waits for them (unless one was rejected for good).
         let missing = self.missing_parents(tables, op)?;
         if !missing.is_empty() {
@@ -390,75 +292,40 @@ impl Replica {
             }
             return Ok(Ingested::Parked { op: hash, missing });
         }
-        let mut parent_infos: Vec<OpInfo> = Vec::with_capacity(op.parents.len());
+        let mut parents: Vec<OpInfo> = Vec::with_capacity(op.parents.len());
         for parent in &op.parents {
             let local = tables.local_of(parent)?.ok_or_else(|| StorageError::Corrupt("parent vanished".into()))?;
-            parent_infos.push(tables.info(local)?.ok_or_else(|| StorageError::Corrupt("parent without info".into()))?);
+            parents.push(tables.info(local)?.ok_or_else(|| StorageError::Corrupt("parent without info".into()))?);
         }
-        // Depth.
-        let expected_depth = 1 + parent_infos.iter().map(|info| info.depth).max().unwrap_or(0);
-        if op.depth != expected_depth {
-            return Err(IngestError::Depth { op: hash, expected: expected_depth, found: op.depth });
-        }
-        // Sequence: the author's previous op is a parent; equivocation is kept as evidence.
+        checks::depth(op, hash, &parents)?;
         let author = match tables.known_author(&op.author)? {
             Some(number) => number,
             None => tables.author_number(&op.author)?,
         };
-        let own_parents: Vec<&OpInfo> = parent_infos.iter().filter(|info| info.author == author).collect();
-        let sequence_error = |reason: String| IngestError::Sequence { op: hash, reason };
-        if op.seq == 0 {
-            return Err(sequence_error("sequence numbers start at 1".into()));
-        }
-        if op.seq == 1 {
-            if !own_parents.is_empty() {
-                return Err(sequence_error("the author's first op has one of the author's ops as a parent".into()));
-            }
-        } else {
-            if !own_parents.iter().any(|info| info.seq == op.seq - 1) {
-                return Err(sequence_error(format!("the author's op {} is not among the parents", op.seq - 1)));
-            }
-            if let Some(newer) = own_parents.iter().find(|info| info.seq >= op.seq) {
-                return Err(sequence_error(format!(
-                    "a parent is the author's op {}, not older than this one",
-                    newer.seq
-                )));
-            }
-        }
+        checks::chain(op, author, &parents).map_err(|problem| IngestError::Sequence { op: hash, problem })?;
         // Schema known; payload valid against it (checked before the transaction, reported
         // here, in its place in the order).
         payload?;
         // Attestations, then the rules in the op's causal past: an op its own author could not
-        // have written is refused for good.
-        let judged = match &op.payload {
+        // have written is refused for good. Only then, for an op that passed: the ops concurrent
+        // with it, whose verdicts it may change.
+        let concurrent = match &op.payload {
             Payload::Changes(changes) => {
-                let engine = match engine {
-                    Some(engine) => &*engine,
-                    None => {
-                        let founder = self
-                            .founder(tables)?
-                            .ok_or_else(|| StorageError::Corrupt("ops without a genesis".into()))?;
-                        &*engine.insert(Engine::new(self.schema(), &self.plan, self.suite.as_ref(), founder))
+                let engine = self.engine_for(tables, engine)?;
+                let candidate = Unstored { hash, author: op.author, depth: op.depth, changes, parents: &parents };
+                engine.admit(tables, &candidate, &op.attestations).map_err(|inadmissible| match inadmissible {
+                    Inadmissible::Attestation(error) => IngestError::Attestation { op: hash, error },
+                    Inadmissible::Denied(denial) => {
+                        IngestError::Denied { op: hash, author: op.author, denial: Box::new(denial) }
                     }
-                };
-                let candidate =
-                    Unstored { hash, author: op.author, depth: op.depth, changes, parents: parent_infos.as_slice() };
-                engine
-                    .check_attestations(tables, &candidate, &op.attestations)?
-                    .map_err(|reason| IngestError::Attestation { op: hash, reason })?;
-                engine.admit(tables, &candidate)?.map_err(|denial| IngestError::Denied {
-                    op: hash,
-                    author: op.author,
-                    denial: Box::new(denial),
+                    Inadmissible::Storage(error) => IngestError::Storage(error),
                 })?;
-                // Only now, for an op that passed: the ops concurrent with it, whose verdicts it
-                // may change.
-                Some(engine.concurrent_with(tables, &parent_infos)?)
+                Some(engine.concurrent_with(tables, &parents)?)
             }
             Payload::Genesis { .. } => None,
         };
         let existing = tables.chain_entries(author, op.seq)?;
-        let parent_locals: Vec<u64> = parent_infos.iter().map(|info| info.local).collect();
+        let parent_locals: Vec<u64> = parents.iter().map(|info| info.local).collect();
         let local = tables.append(&hash, verified.bytes(), op.depth, author, op.seq, &parent_locals)?;
         let mut outcome = Ingested::Accepted(hash);
         if let Some(other_local) = existing.first() {
@@ -468,70 +335,28 @@ impl Replica {
             tables.equivocators.insert(author, from)?;
             outcome = Ingested::Equivocation { op: hash, other: other.hash, author: op.author, seq: op.seq };
         }
-        if let (Some(concurrent), Some(engine)) = (judged, engine.as_ref()) {
+        if let (Some(concurrent), Some(engine)) = (concurrent, engine.as_ref()) {
             engine.settle(tables, local, true, &concurrent)?;
         }
         Ok(outcome)
     }
-}
 
-/// Parks an op: stores it apart with its arrival number. When `limit` ops already wait, the
-/// oldest is evicted (and forgotten: a peer offers it again once its parents are known).
-fn park(tables: &mut WriteTables, hash: &OpHash, bytes: &[u8], limit: u64) -> Result<(), StorageError> {
-    while tables.parked.len()? >= limit.max(1) {
-        let oldest = tables.parked_queue.first()?.map(|(arrival, hash)| (arrival.value(), OpHash(*hash.value())));
-        let Some((arrival, evicted)) = oldest else { break };
-        tables.parked_queue.remove(arrival)?;
-        if let Some(evicted_bytes) = unpark(tables, &evicted)? {
-            if let Ok(op) = Op::decode(&evicted_bytes) {
-                for parent in &op.parents {
-                    tables.waiting.remove(&parent.0, &evicted.0)?;
-                }
+    /// The transaction's engine, made on first use: one engine for the whole transaction, so
+    /// its caches serve every op in it.
+    fn engine_for<'r, 'e>(
+        &'r self,
+        tables: &WriteTables,
+        engine: &'e mut Option<Engine<'r>>,
+    ) -> Result<&'e Engine<'r>, StorageError> {
+        Ok(match engine {
+            Some(engine) => engine,
+            None => {
+                let founder =
+                    self.founder(tables)?.ok_or_else(|| StorageError::Corrupt("ops without a genesis".into()))?;
+                engine.insert(Engine::new(self.schema(), &self.plan, self.suite.as_ref(), founder))
             }
-        }
+        })
     }
-    let arrival = tables.parked_queue.last()?.map_or(0, |(arrival, _)| arrival.value() + 1);
-    let mut record = Vec::with_capacity(8 + bytes.len());
-    record.extend_from_slice(&arrival.to_be_bytes());
-    record.extend_from_slice(bytes);
-    tables.parked.insert(&hash.0, record.as_slice())?;
-    tables.parked_queue.insert(arrival, &hash.0)?;
-    Ok(())
-}
-
-/// Takes a parked op out of the parked tables; returns its bytes.
-fn unpark(tables: &mut WriteTables, hash: &OpHash) -> Result<Option<Vec<u8>>, StorageError> {
-    let Some(record) = tables.parked.remove(&hash.0)?.map(|record| record.value().to_vec()) else { return Ok(None) };
-    if record.len() < 8 {
-        return Err(StorageError::Corrupt("a parked op has no arrival number".into()));
-    }
-    let (arrival, bytes) = record.split_at(8);
-    tables.parked_queue.remove(store::read_u64(arrival)?)?;
-    Ok(Some(bytes.to_vec()))
-}
-
-/// Records an op as rejected for good, and with it every parked op that waits for it.
-fn reject(tables: &mut WriteTables, hash: OpHash, reason: &str) -> Result<(), StorageError> {
-    tables.rejected.insert(&hash.0, reason)?;
-    let mut stack = vec![hash];
-    while let Some(rejected) = stack.pop() {
-        let mut children = Vec::new();
-        for entry in tables.waiting.remove_all(&rejected.0)? {
-            children.push(OpHash(*entry?.value()));
-        }
-        for child in children {
-            if let Some(bytes) = unpark(tables, &child)? {
-                if let Ok(op) = Op::decode(&bytes) {
-                    for parent in &op.parents {
-                        tables.waiting.remove(&parent.0, &child.0)?;
-                    }
-                }
-                tables.rejected.insert(&child.0, format!("its parent {rejected} was rejected").as_str())?;
-                stack.push(child);
-            }
-        }
-    }
-    Ok(())
 }
 
 /// How many bytes of ops `ingest_stream` decodes into one batch at most: a decoded op takes
@@ -562,7 +387,7 @@ const PARALLEL_VERIFY_THRESHOLD: usize = 64;
 /// Verifies ops in as many batches as the machine has cores, one batch per thread, keeping
 /// their order. Each batch uses the suite's batch verification; the result for each op is the
 /// same as verifying it alone.
-fn verify_in_parallel(suite: &dyn CryptoSuite, ops: Vec<(Op, Vec<u8>)>) -> Vec<Result<VerifiedOp, op::VerifyError>> {
+fn verify_in_parallel(suite: &dyn CryptoSuite, ops: Vec<(Op, Vec<u8>)>) -> Vec<Result<VerifiedOp, VerifyError>> {
     let threads = std::thread::available_parallelism().map_or(1, |count| count.get());
     if threads < 2 || ops.len() < PARALLEL_VERIFY_THRESHOLD {
         return op::verify(suite, ops);

@@ -1,0 +1,30 @@
+//! `cairn init` (a new database, with its genesis op) and `cairn join` (an empty replica of an
+//! existing database, to fill by import).
+
+use crate::node::{self, compile_schema, load_or_create_key, store_path};
+use crate::output::Output;
+use crate::Failure;
+use cairn::{DatabaseId, Replica, Storage};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+pub fn init(output: Output, dir: &Path, schema: &Path, key: &Option<PathBuf>) -> Result<(), Failure> {
+    let schema = compile_schema(schema)?;
+    std::fs::create_dir_all(dir)?;
+    let keypair = load_or_create_key(dir, key)?;
+    let replica = Replica::create(Storage::File(&store_path(dir)), node::suite(), &keypair, schema)?;
+    let id = replica.id().to_string();
+    output.print(json!({ "db": id, "identity": keypair.identity.to_string() }), id);
+    Ok(())
+}
+
+pub fn join(output: Output, dir: &Path, db: &str, schema: &Path, key: &Option<PathBuf>) -> Result<(), Failure> {
+    let id: DatabaseId = db.parse()?;
+    let schema = compile_schema(schema)?;
+    std::fs::create_dir_all(dir)?;
+    let keypair = load_or_create_key(dir, key)?;
+    let replica = Replica::join(Storage::File(&store_path(dir)), node::suite(), id, schema)?;
+    let id = replica.id().to_string();
+    output.print(json!({ "db": id, "identity": keypair.identity.to_string() }), id);
+    Ok(())
+}

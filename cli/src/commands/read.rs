@@ -1,0 +1,65 @@
+//! Reading the state: `cairn get` (rows as JSON lines), `cairn digest` and `cairn check`.
+
+use crate::node::open;
+use crate::output::Output;
+use crate::Failure;
+use cairn::RowId;
+use serde_json::{json, Value as Json};
+use std::io::Write;
+use std::path::Path;
+
+pub fn get(dir: &Path, collection: &str, id: Option<&str>, filters: &[String]) -> Result<(), Failure> {
+    let replica = open(dir)?;
+    let definition = replica
+        .schema()
+        .collections
+        .get(collection)
+        .ok_or_else(|| format!("the schema has no collection `{collection}`"))?;
+    let mut filter = Vec::new();
+    for text in filters {
+        let (name, value) = text.split_once('=').ok_or_else(|| format!("`--where {text}`: expected FIELD=VALUE"))?;
+        let field = definition.field(name).ok_or_else(|| format!("`{collection}` has no field `{name}`"))?;
+        let json = serde_json::from_str(value).unwrap_or_else(|_| Json::String(value.to_owned()));
+        filter.push((name.to_owned(), cairn::json::from_json(replica.schema(), &field.ty, &json, name)?));
+    }
+    let rows = match id {
+        Some(id) => {
+            let row: RowId = id.parse()?;
+            let found = replica.get(collection, &row)?.ok_or_else(|| format!("no visible {collection} row {row}"))?;
+            let keep = filter.iter().all(|(name, value)| found.get(name) == Some(value));
+            if keep {
+                vec![(row, found)]
+            } else {
+                Vec::new()
+            }
+        }
+        None => replica.rows(collection, &filter)?,
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for (row, values) in rows {
+        let mut object = serde_json::Map::new();
+        object.insert("id".into(), Json::String(row.to_string()));
+        for field in &definition.fields {
+            if let Some(value) = values.get(&field.name) {
+                object.insert(field.name.clone(), cairn::json::to_json(&field.ty, value));
+            }
+        }
+        writeln!(out, "{}", Json::Object(object))?;
+    }
+    Ok(())
+}
+
+pub fn digest(output: Output, dir: &Path) -> Result<(), Failure> {
+    let digest = open(dir)?.digest()?.to_string();
+    output.print(json!({ "digest": digest }), digest.clone());
+    Ok(())
+}
+
+pub fn check(output: Output, dir: &Path) -> Result<(), Failure> {
+    let replica = open(dir)?;
+    replica.check_integrity()?;
+    let count = replica.op_count()?;
+    output.print(json!({ "ok": true, "ops": count }), format!("ok: {count} ops"));
+    Ok(())
+}

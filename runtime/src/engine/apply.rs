@@ -1,0 +1,173 @@
+//! Writing a round's outcome: the rows an op inserts and their rule-index entries, the flags of
+//! ops that flipped, rows folded forward or again from their effective writers, query-index
+//! entries kept in step, and the events, numbered without gaps.
+
+use super::{Engine, Loaded};
+use crate::cbor::Value;
+use crate::error::StorageError;
+use crate::ids::{OpHash, RowId};
+use crate::model::event::{Event, EventKind};
+use crate::model::row::{Folding, Row};
+use crate::op::Change;
+use crate::plan::{collection_key, index_key};
+use crate::store::{self, RowNumber, WriteTables};
+use redb::ReadableTable;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+impl Engine<'_> {
+    /// Records which rows an op writes, and indexes the rows it inserts.
+    pub(super) fn index_writers(&self, tables: &mut WriteTables, op: &Loaded) -> Result<(), StorageError> {
+        let unseen = |_: u64| Ok(false);
+        let folding = Folding {
+            hash: op.info.hash,
+            depth: op.info.depth,
+            tag: op.info.local,
+            seen: &unseen,
+            read: &self.plan.read,
+        };
+        for (index, change) in op.changes().iter().enumerate() {
+            let target = crate::model::row::target(self.suite, &op.info.hash, index as u32, change);
+            let Change::Insert { collection, .. } = change else {
+                tables.row_writers.insert((&target.0, op.info.local), ())?;
+                continue;
+            };
+            let number = RowNumber::new(op.info.local, index as u32);
+            tables.rows.insert(&target.0, store::encode_row_record(number, None).as_slice())?;
+            tables.row_index.insert((&collection_key(collection), number.0), &target.0)?;
+            let indexes = self.plan.indexes(collection);
+            if indexes.is_empty() {
+                continue;
+            }
+            let Some(row) = crate::model::row::fold_change(self.schema, None, &folding, index as u32, change)? else {
+                continue;
+            };
+            for fields in indexes {
+                let values: Vec<(String, Value)> = fields.iter().map(|name| (name.clone(), row.field(name))).collect();
+                let key = index_key(collection, values.iter().map(|(name, value)| (name.as_str(), value)));
+                tables.row_index.insert((&key, number.0), &target.0)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the round's outcome: flags, rows, query indexes and events.
+    pub(super) fn apply(
+        &self,
+        tables: &mut WriteTables,
+        new: &Rc<Loaded>,
+        new_effective: bool,
+        flipped: &[(Rc<Loaded>, bool)],
+    ) -> Result<(), StorageError> {
+        let mut events = Vec::new();
+        if !new_effective {
+            tables.ineffective.insert(new.info.local, ())?;
+        }
+        // Rows to fold again from scratch, and the op each change is blamed on.
+        let mut refold: BTreeMap<RowId, OpHash> = BTreeMap::new();
+        for (op, effective) in flipped {
+            if *effective {
+                tables.ineffective.remove(op.info.local)?;
+            } else {
+                tables.ineffective.insert(op.info.local, ())?;
+            }
+            let kind = if *effective { EventKind::OpReinstated } else { EventKind::OpRolledBack };
+            events.push(Event { seq: 0, kind, collection: None, row: None, op: op.info.hash, fields: BTreeMap::new() });
+            for (index, change) in op.changes().iter().enumerate() {
+                refold
+                    .entry(crate::model::row::target(self.suite, &op.info.hash, index as u32, change))
+                    .or_insert(op.info.hash);
+            }
+        }
+        let mut forward: BTreeSet<RowId> = BTreeSet::new();
+        if new_effective {
+            for (index, change) in new.changes().iter().enumerate() {
+                let target = crate::model::row::target(self.suite, &new.info.hash, index as u32, change);
+                if !refold.contains_key(&target) {
+                    forward.insert(target);
+                }
+            }
+        }
+        for id in forward {
+            let (number, before) = self.record(tables, &id)?;
+            let after = self.fold_writer(tables, &id, new, before.clone())?;
+            self.store_row(tables, &id, (number, before), after, new.info.hash, &mut events)?;
+        }
+        for (id, blamed) in refold {
+            let (number, before) = self.record(tables, &id)?;
+            let mut writers = Vec::new();
+            for local in store::row_writers(&tables.rows, &tables.row_writers, &id)? {
+                if self.stored_effective(tables, local)? {
+                    writers.push(self.load(tables, local)?);
+                }
+            }
+            let after = self.fold(tables, &id, &writers)?;
+            self.store_row(tables, &id, (number, before), after, blamed, &mut events)?;
+        }
+        let mut seq = tables.events.last()?.map_or(0, |(seq, _)| seq.value());
+        for mut event in events {
+            seq += 1;
+            event.seq = seq;
+            tables.events.insert(seq, event.encode().as_slice())?;
+        }
+        Ok(())
+    }
+
+    /// A row's number and materialized state; every row an op writes has a record.
+    pub(super) fn record(&self, tables: &WriteTables, id: &RowId) -> Result<(RowNumber, Option<Row>), StorageError> {
+        store::read_record(&tables.rows, id)?.ok_or_else(|| StorageError::Corrupt(format!("row {id} has no record")))
+    }
+
+    /// Writes a row's new state, keeps its query index entries in step, and notes the event.
+    /// `before` is the row's record: its number and its state before the round.
+    pub(super) fn store_row(
+        &self,
+        tables: &mut WriteTables,
+        id: &RowId,
+        (number, before): (RowNumber, Option<Row>),
+        after: Option<Row>,
+        op: OpHash,
+        events: &mut Vec<Event>,
+    ) -> Result<(), StorageError> {
+        if before == after {
+            return Ok(());
+        }
+        let live = |row: &Option<Row>| row.as_ref().filter(|row| !row.deleted).map(Row::values);
+        let (old_values, new_values) = (live(&before), live(&after));
+        let collection = after.as_ref().or(before.as_ref()).map(|row| row.collection.clone()).unwrap_or_default();
+        for (values, insert) in [(&old_values, false), (&new_values, true)] {
+            let Some(values) = values else { continue };
+            for (name, value) in values {
+                if !self.plan.is_queryable(&collection, name) {
+                    continue;
+                }
+                if old_values.as_ref().and_then(|old| old.get(name))
+                    == new_values.as_ref().and_then(|new| new.get(name))
+                {
+                    continue;
+                }
+                let key = index_key(&collection, [(name.as_str(), value)]);
+                if insert {
+                    tables.field_index.insert((&key, number.0), &id.0)?;
+                } else {
+                    tables.field_index.remove((&key, number.0))?;
+                }
+            }
+        }
+        tables.rows.insert(&id.0, store::encode_row_record(number, after.as_ref()).as_slice())?;
+        let kind_and_fields = match (old_values, new_values) {
+            (None, Some(new)) => Some((EventKind::RowInserted, new)),
+            (Some(_), None) => Some((EventKind::RowDeleted, BTreeMap::new())),
+            (Some(old), Some(new)) => {
+                let changed: BTreeMap<String, Value> =
+                    new.into_iter().filter(|(name, value)| old.get(name) != Some(value)).collect();
+                (!changed.is_empty()).then_some((EventKind::RowUpdated, changed))
+            }
+            (None, None) => None,
+        };
+        if let Some((kind, fields)) = kind_and_fields {
+            events.push(Event { seq: 0, kind, collection: Some(collection), row: Some(*id), op, fields });
+        }
+        Ok(())
+    }
+}

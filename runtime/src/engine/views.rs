@@ -1,0 +1,151 @@
+//! Rows in a view: a row as the view's effective ops leave it, folded only from the writers the
+//! reading rule can see, and the [`World`] the rule judge reads a view through.
+
+use super::{Engine, Loaded};
+use crate::dag::OpInfo;
+use crate::error::StorageError;
+use crate::ids::RowId;
+use crate::model::row::{Folding, Row};
+use crate::model::rules::World;
+use crate::op::Change;
+use crate::plan::{Probe, Use};
+use crate::store::{self, WriteTables};
+use std::rc::Rc;
+
+impl Engine<'_> {
+    /// Whether a view is the state before this round: it excludes nothing the log held then.
+    pub(super) fn is_materialized(&self, view: &[OpInfo]) -> bool {
+        match self.round.borrow().new {
+            Some(new) => view.len() == 1 && view[0].local == new,
+            None => view.is_empty(),
+        }
+    }
+
+    /// A row as a view's effective ops leave it.
+    pub(super) fn row_in(
+        &self,
+        tables: &WriteTables,
+        view: &[OpInfo],
+        id: &RowId,
+        used: Use,
+    ) -> Result<Option<Rc<Row>>, StorageError> {
+        let key = (view.iter().map(|info| info.local).collect::<Vec<_>>(), *id, used);
+        if let Some(known) = self.round.borrow().rows.get(&key) {
+            return Ok(known.clone());
+        }
+        if self.is_materialized(view) {
+            let row = read_row(tables, id)?.map(Rc::new);
+            self.round.borrow_mut().rows.insert(key, row.clone());
+            return Ok(row);
+        }
+        // Only the writers that `used` can see matter here: the insert, deletes, and updates of
+        // fields that use reads. (Judging many concurrent writers of other fields, such as
+        // reactions, in each other's views would grow exponentially with their number.) The row
+        // returned is exact in what the use reads; its other fields may not be.
+        let mut effective = Vec::new();
+        let mut matches_stored = true;
+        for (position, local) in store::row_writers(&tables.rows, &tables.row_writers, id)?.into_iter().enumerate() {
+            let writer = self.load(tables, local)?;
+            if position > 0 && !self.writes_relevantly(&writer, id, used) {
+                continue;
+            }
+            let counts = self.in_view(tables, view, &writer)? && self.effective_in(tables, local, view)?;
+            if counts != self.stored_effective(tables, local)? {
+                matches_stored = false;
+            }
+            if counts {
+                effective.push(writer);
+            }
+        }
+        let row = if matches_stored {
+            // The same writers as the materialized row: no need to fold again.
+            read_row(tables, id)?.map(Rc::new)
+        } else {
+            self.fold(tables, id, &effective)?.map(Rc::new)
+        };
+        self.round.borrow_mut().rows.insert(key, row.clone());
+        Ok(row)
+    }
+
+    /// Whether an op updates or deletes a row in a way that `used` reads.
+    pub(super) fn writes_relevantly(&self, writer: &Loaded, id: &RowId, used: Use) -> bool {
+        writer.changes().iter().any(|change| match change {
+            Change::Insert { .. } => false,
+            Change::Update { row, .. } | Change::Delete { row, .. } => {
+                row == id && self.plan.read.relevant(change, used)
+            }
+        })
+    }
+
+    /// Folds a row from its effective writers, in log order (a topological order).
+    pub(super) fn fold(
+        &self,
+        tables: &WriteTables,
+        id: &RowId,
+        writers: &[Rc<Loaded>],
+    ) -> Result<Option<Row>, StorageError> {
+        let mut row: Option<Row> = None;
+        for writer in writers {
+            row = self.fold_writer(tables, id, writer, row)?;
+        }
+        Ok(row)
+    }
+
+    /// Folds the changes of one op that target a row into it.
+    pub(super) fn fold_writer(
+        &self,
+        tables: &WriteTables,
+        id: &RowId,
+        writer: &Loaded,
+        mut row: Option<Row>,
+    ) -> Result<Option<Row>, StorageError> {
+        let seen = |tag: u64| self.seen_by(tables, writer, tag);
+        let folding = Folding {
+            hash: writer.info.hash,
+            depth: writer.info.depth,
+            tag: writer.info.local,
+            seen: &seen,
+            read: &self.plan.read,
+        };
+        for (index, change) in writer.changes().iter().enumerate() {
+            if crate::model::row::target(self.suite, &writer.info.hash, index as u32, change) != *id {
+                continue;
+            }
+            if let Some(next) =
+                crate::model::row::fold_change(self.schema, row.as_ref(), &folding, index as u32, change)?
+            {
+                row = Some(next);
+            }
+        }
+        Ok(row)
+    }
+}
+
+/// The state of a view, for the rule judge.
+pub(super) struct ViewWorld<'e, 't> {
+    pub engine: &'e Engine<'e>,
+    pub tables: &'e WriteTables<'t>,
+    pub view: &'e [OpInfo],
+}
+
+impl World for ViewWorld<'_, '_> {
+    fn row(&self, id: &RowId, used: Use) -> Result<Option<Rc<Row>>, StorageError> {
+        self.engine.row_in(self.tables, self.view, id, used)
+    }
+
+    fn scan(
+        &self,
+        collection: &str,
+        probe: &Probe,
+        visit: &mut dyn FnMut(RowId) -> Result<bool, StorageError>,
+    ) -> Result<(), StorageError> {
+        // Views differ from the current state, so only the rule index (every row ever
+        // inserted, keyed by readonly values) serves them.
+        let lookup = self.engine.plan.lookup(collection, probe, false);
+        store::visit_lookup(&self.tables.row_index, &self.tables.field_index, &lookup, visit)
+    }
+}
+/// A row's materialized state, if any op inserted it and effective ops make it exist.
+pub(super) fn read_row(tables: &WriteTables, id: &RowId) -> Result<Option<Row>, StorageError> {
+    Ok(store::read_record(&tables.rows, id)?.and_then(|(_, row)| row))
+}

@@ -1,0 +1,250 @@
+//! What the runtime derives from a schema's IR once per replica: which fields rules read
+//! ([`ReadFields`]), which `exists` lookups an index answers and under which key, and the
+//! static footprints the engine uses to find the ops a new op may flip ([`Plan`]).
+//!
+//! Nothing here reads the store or evaluates a rule; the model and the engine consult it.
+
+use crate::cbor::{Value, Writer};
+use crate::ids::RowId;
+use crate::op::Change;
+use schemac::ir::{self, Expr, RowRef, Type};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How a rule reads a row, which decides which of its writes matter (see [`ReadFields`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Use {
+    /// The row a change writes, as its collection's rules and checks read it.
+    Subject,
+    /// A row an `exists` binds.
+    Bound,
+    /// A parent row, read only for whether it is visible.
+    Visibility,
+}
+
+/// Which rows of a collection an `exists` needs to look at.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Probe {
+    /// At most these rows (`x = e`).
+    Rows(Vec<RowId>),
+    /// Rows whose fields equal these values (`x.f = e and x.g = e2`).
+    Equal(Vec<(String, Value)>),
+    /// Any row of the collection.
+    All,
+}
+
+/// Where the rows a [`Probe`] may match are listed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Lookup {
+    /// Exactly these rows.
+    Rows(Vec<RowId>),
+    /// A key of the rule index: every row ever inserted with these readonly values (or into
+    /// the collection), whatever the view.
+    RuleIndex([u8; 32]),
+    /// A key of the query index: the rows whose current value of one field is this one.
+    FieldIndex([u8; 32]),
+}
+
+/// The fields rules and checks read, per collection and per [`Use`]: as the row being written
+/// (`f`, `old.f`, `new.f` in the collection's own rules and checks) and as a row bound by
+/// `exists C x` (`x.f`). Writes to other fields cannot change any verdict, and a row's version
+/// (what attestations name) moves only with writes that a bound use can see.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReadFields {
+    subject: BTreeMap<String, BTreeSet<String>>,
+    bound: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl ReadFields {
+    pub fn new(schema: &ir::Schema) -> ReadFields {
+        fn visit(expr: &Expr, subject: &str, bound: &[(&str, &str)], read: &mut ReadFields) {
+            match expr {
+                Expr::Field { row, path } => {
+                    let Some(field) = path.first() else { return };
+                    let (map, collection) = match row {
+                        RowRef::Subject | RowRef::Old | RowRef::New => (&mut read.subject, Some(subject)),
+                        RowRef::Bound(name) => (
+                            &mut read.bound,
+                            bound.iter().rev().find(|(variable, _)| variable == name).map(|(_, c)| *c),
+                        ),
+                    };
+                    if let Some(collection) = collection {
+                        map.entry(collection.to_owned()).or_default().insert(field.clone());
+                    }
+                }
+                Expr::Exists { collection, variable, condition } => {
+                    if let Some(condition) = condition {
+                        let mut inner = bound.to_vec();
+                        inner.push((variable.as_str(), collection.as_str()));
+                        visit(condition, subject, &inner, read);
+                    }
+                }
+                _ => expr.operands().into_iter().for_each(|inner| visit(inner, subject, bound, read)),
+            }
+        }
+        let mut read = ReadFields::default();
+        for (name, collection) in &schema.collections {
+            for rule in &collection.rules {
+                visit(&rule.condition, name, &[], &mut read);
+            }
+            for check in collection.fields.iter().filter_map(|field| field.check.as_ref()) {
+                visit(check, name, &[], &mut read);
+            }
+        }
+        read
+    }
+
+    /// Whether a change can affect a row as `used` reads it: inserts and deletes always (a
+    /// row's existence), updates when they write a field that use reads.
+    pub fn relevant(&self, change: &Change, used: Use) -> bool {
+        match change {
+            Change::Insert { .. } | Change::Delete { .. } => true,
+            Change::Update { collection, edits, .. } => {
+                let fields = match used {
+                    Use::Subject => self.subject.get(collection),
+                    Use::Bound => self.bound.get(collection),
+                    Use::Visibility => None,
+                };
+                edits.iter().any(|edit| fields.is_some_and(|fields| fields.contains(edit.field())))
+            }
+        }
+    }
+
+    /// Whether a change can affect any verdict.
+    pub fn affects_verdicts(&self, change: &Change) -> bool {
+        self.relevant(change, Use::Subject) || self.relevant(change, Use::Bound)
+    }
+}
+
+/// What the engine derives from a schema once: indexes and footprints.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    /// For each collection, the readonly field sets its rule indexes key on.
+    indexes: BTreeMap<String, Vec<Vec<String>>>,
+    /// For each collection, the collections its rules' `exists` read.
+    pub reads: BTreeMap<String, BTreeSet<String>>,
+    /// For each collection, itself and its nested collections, transitively: what a change to
+    /// one of its rows can make appear or vanish.
+    pub scope: BTreeMap<String, BTreeSet<String>>,
+    /// For each nested collection, the collections of its ancestors.
+    pub ancestors: BTreeMap<String, Vec<String>>,
+    /// For each collection, the fields queries can look up by value.
+    queryable: BTreeMap<String, BTreeSet<String>>,
+    /// The fields rules and checks read.
+    pub read: ReadFields,
+}
+
+impl Plan {
+    pub fn new(schema: &ir::Schema) -> Plan {
+        let mut plan = Plan { read: ReadFields::new(schema), ..Plan::default() };
+        for (collection, fields) in ir::walk::exists_equality_keys(schema) {
+            let Some(definition) = schema.collections.get(&collection) else { continue };
+            let mut keyed: Vec<Vec<String>> = Vec::new();
+            for fields in fields {
+                // Readonly fields never change after the insert, so an index entry written at
+                // insert time stays exact in every view.
+                let readonly: Vec<String> = fields
+                    .into_iter()
+                    .filter(|name| definition.field(name).is_some_and(|field| field.readonly))
+                    .collect();
+                if !readonly.is_empty() && !keyed.contains(&readonly) {
+                    keyed.push(readonly);
+                }
+            }
+            plan.indexes.insert(collection, keyed);
+        }
+        for (name, definition) in &schema.collections {
+            let read = definition.rules.iter().flat_map(|rule| rule.condition.exists_collections()).collect();
+            plan.reads.insert(name.clone(), read);
+            let mut ancestors = Vec::new();
+            let mut parent = definition.parent.clone();
+            while let Some(name) = parent {
+                if ancestors.contains(&name) {
+                    break;
+                }
+                parent = schema.collections.get(&name).and_then(|collection| collection.parent.clone());
+                ancestors.push(name);
+            }
+            for ancestor in &ancestors {
+                plan.scope.entry(ancestor.clone()).or_default().insert(name.clone());
+            }
+            plan.scope.entry(name.clone()).or_default().insert(name.clone());
+            plan.ancestors.insert(name.clone(), ancestors);
+            let queryable =
+                definition.fields.iter().filter(|field| is_scalar(&field.ty)).map(|field| field.name.clone()).collect();
+            plan.queryable.insert(name.clone(), queryable);
+        }
+        plan
+    }
+
+    /// The readonly field sets indexed for a collection.
+    pub fn indexes(&self, collection: &str) -> &[Vec<String>] {
+        self.indexes.get(collection).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn is_queryable(&self, collection: &str, field: &str) -> bool {
+        self.queryable.get(collection).is_some_and(|fields| fields.contains(field))
+    }
+
+    /// Where to find the candidates for a probe. The rule index holds every row ever inserted,
+    /// so it serves every view; the query index holds current values, so it serves only
+    /// `current` reads (the materialized state).
+    pub fn lookup(&self, collection: &str, probe: &Probe, current: bool) -> Lookup {
+        let equal = match probe {
+            Probe::Rows(rows) => return Lookup::Rows(rows.clone()),
+            Probe::All => return Lookup::RuleIndex(collection_key(collection)),
+            Probe::Equal(equal) => equal,
+        };
+        if current {
+            if let Some((name, value)) = equal.iter().find(|(name, _)| self.is_queryable(collection, name)) {
+                return Lookup::FieldIndex(index_key(collection, [(name.as_str(), value)]));
+            }
+        }
+        // The widest indexed field set that the probe gives values for.
+        let indexed = self
+            .indexes(collection)
+            .iter()
+            .filter(|fields| fields.iter().all(|field| equal.iter().any(|(name, _)| name == field)))
+            .max_by_key(|fields| fields.len());
+        match indexed {
+            Some(fields) => {
+                let values = fields.iter().filter_map(|field| {
+                    equal.iter().find(|(name, _)| name == field).map(|(name, value)| (name.as_str(), value))
+                });
+                Lookup::RuleIndex(index_key(collection, values))
+            }
+            None => Lookup::RuleIndex(collection_key(collection)),
+        }
+    }
+}
+
+fn is_scalar(ty: &Type) -> bool {
+    match ty {
+        Type::Optional(inner) => is_scalar(inner),
+        Type::Set(_) | Type::Map(_) | Type::List(_) | Type::Counter | Type::Record(_) => false,
+        _ => true,
+    }
+}
+
+/// The key of every row ever inserted into a collection, in the rule index.
+pub(crate) fn collection_key(collection: &str) -> [u8; 32] {
+    let mut writer = Writer::new();
+    writer.array(2).text("collection").text(collection);
+    *blake3::hash(&writer.bytes).as_bytes()
+}
+
+/// The key of the rows of a collection whose fields have these values, in the rule index
+/// (readonly fields) and the query index (one field).
+pub(crate) fn index_key<'v>(collection: &str, fields: impl IntoIterator<Item = (&'v str, &'v Value)>) -> [u8; 32] {
+    let fields: Vec<(&str, &Value)> = fields.into_iter().collect();
+    let mut writer = Writer::new();
+    writer.array(2 + fields.len() * 2).text("index").text(collection);
+    for (name, value) in fields {
+        writer.text(name);
+        match value {
+            // `-0.0 = 0.0` in rules and queries, so both get one key.
+            Value::Float(float) if *float == 0.0 => writer.float(0.0),
+            value => writer.value(value),
+        };
+    }
+    *blake3::hash(&writer.bytes).as_bytes()
+}

@@ -1,0 +1,170 @@
+//! Reading the log: every op parents first, the ops a peer lacks, heads, ancestry,
+//! equivocators, the space the store takes, and the integrity check.
+
+use super::Replica;
+use crate::dag::Causality;
+use crate::engine::Engine;
+use crate::error::StorageError;
+use crate::ids::{Identity, OpHash};
+use crate::op::Op;
+use crate::store::{self, ReadTables, WriteTables};
+use redb::ReadableTable;
+
+impl Replica {
+    /// Every op, parents first (the order this replica stored them in), as verified ops.
+    pub fn log(&self) -> Result<Vec<LoggedOp>, StorageError> {
+        let transaction = self.database.begin_read()?;
+        let tables = ReadTables::open(&transaction)?;
+        let mut log = Vec::new();
+        tables.for_each_record(|record| {
+            let op = Op::decode(record.bytes).map_err(|error| StorageError::Corrupt(error.to_string()))?;
+            log.push(LoggedOp { hash: record.info.hash, op, bytes: record.bytes.to_vec() });
+            Ok(())
+        })?;
+        Ok(log)
+    }
+
+    /// The canonical bytes of every op not in the causal past of `since` (nor in it),
+    /// parents first. With no `since`, every op.
+    pub fn export(&self, since: &[OpHash]) -> Result<Vec<Vec<u8>>, StorageError> {
+        let transaction = self.database.begin_read()?;
+        let tables = ReadTables::open(&transaction)?;
+        let mut known = Vec::new();
+        for hash in since {
+            if let Some(local) = tables.local_of(hash)? {
+                known.push(tables.info(local)?.ok_or_else(|| StorageError::Corrupt("op without info".into()))?);
+            }
+        }
+        let mut exported = Vec::new();
+        tables.for_each_record(|record| {
+            for head in &known {
+                if head.local == record.info.local || tables.is_ancestor(&record.info, head)? {
+                    return Ok(());
+                }
+            }
+            exported.push(record.bytes.to_vec());
+            Ok(())
+        })?;
+        Ok(exported)
+    }
+
+    /// The hashes of the ops without children.
+    pub fn heads(&self) -> Result<Vec<OpHash>, StorageError> {
+        let transaction = self.database.begin_read()?;
+        let tables = ReadTables::open(&transaction)?;
+        let mut heads: Vec<OpHash> = store::read_heads(&tables)?.into_iter().map(|info| info.hash).collect();
+        heads.sort();
+        Ok(heads)
+    }
+
+    /// Whether the log holds an op.
+    pub fn contains(&self, hash: &OpHash) -> Result<bool, StorageError> {
+        let transaction = self.database.begin_read()?;
+        Ok(ReadTables::open(&transaction)?.local_of(hash)?.is_some())
+    }
+
+    /// How many ops the log holds.
+    pub fn op_count(&self) -> Result<u64, StorageError> {
+        let transaction = self.database.begin_read()?;
+        ReadTables::open(&transaction)?.op_count()
+    }
+
+    /// Whether op `ancestor` is in the causal past of op `descendant`; `None` if either is
+    /// unknown.
+    pub fn is_ancestor(&self, ancestor: &OpHash, descendant: &OpHash) -> Result<Option<bool>, StorageError> {
+        let transaction = self.database.begin_read()?;
+        let tables = ReadTables::open(&transaction)?;
+        let (Some(a), Some(d)) = (tables.local_of(ancestor)?, tables.local_of(descendant)?) else {
+            return Ok(None);
+        };
+        let (Some(a), Some(d)) = (tables.info(a)?, tables.info(d)?) else {
+            return Ok(None);
+        };
+        Ok(Some(tables.is_ancestor(&a, &d)?))
+    }
+
+    /// Authors that signed two ops with one sequence number, with the lowest such number.
+    pub fn equivocators(&self) -> Result<Vec<(Identity, u64)>, StorageError> {
+        let transaction = self.database.begin_read()?;
+        let tables = ReadTables::open(&transaction)?;
+        let mut flagged = Vec::new();
+        for entry in tables.equivocators.iter()? {
+            let (author, seq) = entry?;
+            let key = tables
+                .author_keys
+                .get(author.value())?
+                .ok_or_else(|| StorageError::Corrupt("unknown author".into()))?;
+            flagged.push((Identity(*key.value()), seq.value()));
+        }
+        Ok(flagged)
+    }
+
+    /// How much space the store uses: pages allocated, and the bytes of keys and values in them.
+    pub fn storage_usage(&self) -> Result<StorageUsage, StorageError> {
+        let transaction = self.database.begin_write()?;
+        let stats = transaction.stats()?;
+        let mut state_bytes = 0;
+        {
+            use redb::ReadableTableMetadata;
+            let tables = WriteTables::open(&transaction)?;
+            let state_tables = [
+                tables.rows.stats()?,
+                tables.row_writers.stats()?,
+                tables.row_index.stats()?,
+                tables.field_index.stats()?,
+                tables.ineffective.stats()?,
+                tables.events.stats()?,
+            ];
+            for table in state_tables {
+                state_bytes += (table.leaf_pages() + table.branch_pages()) * stats.page_size() as u64;
+            }
+        }
+        let usage = StorageUsage {
+            allocated_bytes: stats.allocated_pages() * stats.page_size() as u64,
+            state_bytes,
+            stored_bytes: stats.stored_bytes(),
+            metadata_bytes: stats.metadata_bytes(),
+            fragmented_bytes: stats.fragmented_bytes(),
+        };
+        transaction.abort()?;
+        Ok(usage)
+    }
+
+    /// Checks that the store's tables agree with each other: the log's indexes, and the
+    /// materialized rows against the ops that write them (this reads every row).
+    pub fn check_integrity(&self) -> Result<(), StorageError> {
+        store::check_integrity(&self.database)?;
+        let transaction = self.database.begin_write()?;
+        {
+            let tables = WriteTables::open(&transaction)?;
+            if let Some(founder) = self.founder(&tables)? {
+                Engine::new(self.schema(), &self.plan, self.suite.as_ref(), founder).verify(&tables)?;
+            }
+        }
+        transaction.abort()?;
+        Ok(())
+    }
+}
+
+/// The space a store takes (see [`Replica::storage_usage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageUsage {
+    /// Pages allocated to tables, whole.
+    pub allocated_bytes: u64,
+    /// Of those, the pages of the state: rows, their writers, indexes, verdicts and events.
+    pub state_bytes: u64,
+    /// Bytes of keys and values.
+    pub stored_bytes: u64,
+    /// Bytes of B-tree structure.
+    pub metadata_bytes: u64,
+    /// Unused bytes inside allocated pages.
+    pub fragmented_bytes: u64,
+}
+
+/// An op as the log lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedOp {
+    pub hash: OpHash,
+    pub op: Op,
+    pub bytes: Vec<u8>,
+}

@@ -1,0 +1,222 @@
+//! A replica of one database: creating, joining and opening it, and what it knows about
+//! itself (id, suite, schema, limits, founder). Writing local ops is in `write`, ingesting
+//! peers' ops in `ingest`, reading the log in `log`, the state in `query`, and the event
+//! stream in `events`.
+
+mod events;
+mod ingest;
+mod log;
+mod query;
+mod write;
+
+pub use events::{Consumer, Follow};
+pub use ingest::{IngestResult, Ingested};
+pub use log::{LoggedOp, StorageUsage};
+pub use query::Explanation;
+pub use write::Transaction;
+
+use crate::crypto::CryptoSuite;
+use crate::error::{OpenError, StorageError};
+use crate::ids::{DatabaseId, Identity, OpHash};
+use crate::keys::Keypair;
+use crate::op::{Limits, Op, Payload, VerifiedOp};
+use crate::plan::Plan;
+use crate::store::{self, InfoLookup, Storage, WriteTables};
+use redb::ReadableTable;
+use schemac::ir;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The most changes an op may carry (see [`Replica::with_limits`]).
+pub const MAX_CHANGES: usize = 65_535;
+
+/// One replica of one database.
+pub struct Replica {
+    database: redb::Database,
+    suite: Arc<dyn CryptoSuite>,
+    id: DatabaseId,
+    schemas: BTreeMap<[u8; 32], ir::Schema>,
+    /// Indexes and footprints derived from the schema.
+    plan: Plan,
+    /// The author of the genesis op, once read.
+    founder: std::sync::OnceLock<Identity>,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Replica").field("database", &self.id).field("suite", &self.suite.name()).finish()
+    }
+}
+
+fn schema_hash(schema: &ir::Schema) -> [u8; 32] {
+    schemac::schema_hash(schema).0
+}
+
+fn store_schema(tables: &mut WriteTables, schema: &ir::Schema) -> Result<(), StorageError> {
+    let json = serde_json::to_vec(schema).map_err(|error| StorageError::Corrupt(error.to_string()))?;
+    tables.schemas.insert(&schema_hash(schema), json.as_slice())?;
+    Ok(())
+}
+
+impl Replica {
+    /// Creates a new database: writes its genesis op, signed by the founder.
+    pub fn create(
+        storage: Storage,
+        suite: Arc<dyn CryptoSuite>,
+        founder: &Keypair,
+        schema: ir::Schema,
+    ) -> Result<Replica, OpenError> {
+        let mut nonce = [0u8; 16];
+        nonce.copy_from_slice(&suite.hash(&suite.generate_secret().0)[..16]);
+        let genesis = Op {
+            database: None,
+            schema: schema_hash(&schema),
+            author: founder.identity,
+            seq: 1,
+            parents: Vec::new(),
+            depth: 1,
+            payload: Payload::Genesis { nonce },
+            attestations: Vec::new(),
+            signature: [0; 64],
+        }
+        .sign(suite.as_ref(), &founder.secret);
+        let id = DatabaseId::from(genesis.hash());
+        Replica::initialise(storage, suite, id, schema, Some((founder, &genesis)))
+    }
+
+    /// Creates an empty replica of an existing database, to be filled by import or sync.
+    pub fn join(
+        storage: Storage,
+        suite: Arc<dyn CryptoSuite>,
+        id: DatabaseId,
+        schema: ir::Schema,
+    ) -> Result<Replica, OpenError> {
+        Replica::initialise(storage, suite, id, schema, None)
+    }
+
+    /// Writes a new store's metadata and schema, and the genesis op when creating.
+    fn initialise(
+        storage: Storage,
+        suite: Arc<dyn CryptoSuite>,
+        id: DatabaseId,
+        schema: ir::Schema,
+        genesis: Option<(&Keypair, &VerifiedOp)>,
+    ) -> Result<Replica, OpenError> {
+        let database = store::open_database(&storage, true)?;
+        if let (Some(existing), _) = store::read_meta(&database)? {
+            return Err(OpenError::AlreadyInitialised(existing));
+        }
+        let transaction = database.begin_write().map_err(StorageError::from)?;
+        {
+            let mut tables = WriteTables::open(&transaction)?;
+            store::write_meta(&mut tables, &id, suite.as_ref())?;
+            transaction.open_table(store::CONSUMERS).map_err(StorageError::from)?;
+            store_schema(&mut tables, &schema)?;
+            if let Some((founder, genesis)) = genesis {
+                let author = tables.author_number(&founder.identity)?;
+                tables.append(&genesis.hash(), genesis.bytes(), 1, author, 1, &[])?;
+            }
+            tables.finish()?;
+        }
+        transaction.commit().map_err(StorageError::from)?;
+        Ok(Replica {
+            database,
+            suite,
+            id,
+            plan: Plan::new(&schema),
+            founder: std::sync::OnceLock::new(),
+            schemas: BTreeMap::from([(schema_hash(&schema), schema)]),
+            limits: Limits::default(),
+        })
+    }
+
+    /// Opens an existing replica. Reads only its metadata and schemas: no replay.
+    pub fn open(storage: Storage, suite: Arc<dyn CryptoSuite>) -> Result<Replica, OpenError> {
+        let database = store::open_database(&storage, false)?;
+        let (id, suite_name) = store::read_meta(&database)?;
+        let id = id.ok_or(OpenError::Uninitialised)?;
+        let format = store::read_format(&database)?;
+        if format != store::STORE_FORMAT {
+            return Err(OpenError::Format { found: format, expected: store::STORE_FORMAT });
+        }
+        if suite_name.as_deref() != Some(suite.name()) {
+            return Err(OpenError::WrongSuite { found: suite_name.unwrap_or_default(), expected: suite.name() });
+        }
+        let mut schemas = BTreeMap::new();
+        {
+            let transaction = database.begin_read().map_err(StorageError::from)?;
+            let table = transaction.open_table(store::SCHEMAS).map_err(StorageError::from)?;
+            for entry in table.iter().map_err(StorageError::from)? {
+                let (hash, json) = entry.map_err(StorageError::from)?;
+                let schema: ir::Schema = serde_json::from_slice(json.value()).map_err(|error| OpenError::Schema {
+                    hash: crate::ids::to_hex(hash.value()),
+                    reason: error.to_string(),
+                })?;
+                schemas.insert(*hash.value(), schema);
+            }
+        }
+        // Every later call relies on the replica having its schema.
+        let Some(schema) = schemas.values().next() else {
+            return Err(OpenError::Schema { hash: "(none)".into(), reason: "the store holds no schema".into() });
+        };
+        let plan = Plan::new(schema);
+        Ok(Replica {
+            database,
+            suite,
+            id,
+            schemas,
+            plan,
+            founder: std::sync::OnceLock::new(),
+            limits: Limits::default(),
+        })
+    }
+
+    pub fn id(&self) -> DatabaseId {
+        self.id
+    }
+
+    pub fn suite(&self) -> &dyn CryptoSuite {
+        self.suite.as_ref()
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The same replica with other limits (tests, or nodes with other resources). Peers must
+    /// agree on the size limits, or they will refuse each other's ops. At most [`MAX_CHANGES`]
+    /// changes per op, whatever `limits` says.
+    pub fn with_limits(mut self, limits: Limits) -> Replica {
+        self.limits = limits;
+        // Row numbers hold a change's index in 16 bits.
+        self.limits.max_changes = self.limits.max_changes.min(MAX_CHANGES);
+        self
+    }
+
+    /// The database's founder: the author of its genesis op, once the replica holds it.
+    pub(crate) fn founder(&self, tables: &impl InfoLookup) -> Result<Option<Identity>, StorageError> {
+        if let Some(founder) = self.founder.get() {
+            return Ok(Some(*founder));
+        }
+        let Some(local) = tables.local_of(&OpHash(self.id.0))? else { return Ok(None) };
+        let founder = tables.load(local)?.map(|(_, _, op)| op.author);
+        if let Some(founder) = founder {
+            // The genesis is the op whose hash is the database id, so its author is fixed: it
+            // stays right even if the transaction that read it fails.
+            let _ = self.founder.set(founder);
+        }
+        Ok(founder)
+    }
+
+    /// The hash of [`Replica::schema`].
+    pub fn schema_hash(&self) -> [u8; 32] {
+        self.schemas.keys().next().copied().unwrap_or_else(|| unreachable!("a replica has a schema"))
+    }
+
+    /// The schema ops are written under (the only one until schema upgrades land).
+    pub fn schema(&self) -> &ir::Schema {
+        // A replica always has at least the schema it was created or joined with.
+        self.schemas.values().next().unwrap_or_else(|| unreachable!("a replica has a schema"))
+    }
+}

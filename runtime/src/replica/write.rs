@@ -1,0 +1,224 @@
+//! Local writes: drafting an op on the replica's heads, judging it in its causal past (a
+//! write the rules deny is refused before it is signed), signing it with its attestations, and
+//! storing it with the state it changes, one transaction per batch.
+
+use super::Replica;
+use crate::cbor::Value;
+use crate::dag::{Causality, OpInfo};
+use crate::engine::{Engine, Unstored};
+use crate::error::{StorageError, WriteError};
+use crate::ids::{Identity, OpHash, RowId};
+use crate::keys::Keypair;
+use crate::model::rules::Verdict;
+use crate::model::validate;
+use crate::op::{self, Change, Op, Payload, VerifiedOp};
+use crate::store::WriteTables;
+use redb::ReadableTable;
+
+impl Replica {
+    /// Writes a batch of changes as one op signed by `author`, after checking it against the
+    /// schema. Its parents are this replica's heads (which include the author's previous op).
+    pub fn write(&self, author: &Keypair, changes: Vec<Change>) -> Result<VerifiedOp, WriteError> {
+        let mut ops = self.write_ops(author, vec![changes])?;
+        ops.pop().ok_or_else(|| WriteError::Storage(StorageError::Corrupt("no op written".into())))
+    }
+
+    /// Writes several ops in one transaction, each on top of the previous one: all are stored
+    /// or none is.
+    pub fn write_ops(&self, author: &Keypair, batches: Vec<Vec<Change>>) -> Result<Vec<VerifiedOp>, WriteError> {
+        let schema = self.schema();
+        for changes in &batches {
+            validate::validate_changes(schema, changes, &self.limits)?;
+        }
+        let transaction = self.database.begin_write().map_err(StorageError::from)?;
+        let mut written = Vec::with_capacity(batches.len());
+        {
+            let mut tables = WriteTables::open(&transaction)?;
+            if tables.local_of(&OpHash(self.id.0))?.is_none() {
+                return Err(WriteError::NoGenesis);
+            }
+            let author_number = tables.author_number(&author.identity)?;
+            for changes in batches {
+                written.push(self.append_local(&mut tables, author, author_number, changes)?);
+            }
+            tables.finish()?;
+        }
+        transaction.commit().map_err(StorageError::from)?;
+        Ok(written)
+    }
+
+    /// The op an author would write now, unsigned: its parents are the author's previous op
+    /// and the deepest heads (peers accept at most `max_parents`; the other heads join a later
+    /// op), its depth and sequence number follow from them.
+    fn draft(
+        &self,
+        tables: &WriteTables,
+        author: &Identity,
+        author_number: Option<u32>,
+        changes: Vec<Change>,
+    ) -> Result<(Op, Vec<OpInfo>), WriteError> {
+        let previous = match author_number {
+            Some(number) => tables.latest_by(number)?,
+            None => None,
+        };
+        let mut heads: Vec<OpInfo> = Vec::new();
+        for entry in tables.heads.iter().map_err(StorageError::from)? {
+            let local = entry.map_err(StorageError::from)?.0.value();
+            if Some(local) != previous.map(|(_, previous)| previous) {
+                heads.push(
+                    tables.info(local)?.ok_or_else(|| StorageError::Corrupt(format!("head #{local} has no info")))?,
+                );
+            }
+        }
+        heads.sort_by(|left, right| right.depth.cmp(&left.depth).then(left.hash.cmp(&right.hash)));
+        let mut chosen = Vec::with_capacity(heads.len() + 1);
+        if let Some((_, local)) = previous {
+            chosen.push(tables.info(local)?.ok_or_else(|| StorageError::Corrupt(format!("op #{local} has no info")))?);
+        }
+        let room = self.limits.max_parents.saturating_sub(chosen.len());
+        chosen.extend(heads.into_iter().take(room));
+        let depth = chosen.iter().map(|info| info.depth).max().unwrap_or(0);
+        let mut parents: Vec<OpHash> = chosen.iter().map(|info| info.hash).collect();
+        parents.sort();
+        let op = Op {
+            database: Some(self.id),
+            schema: self.schema_hash(),
+            author: *author,
+            seq: previous.map_or(1, |(seq, _)| seq + 1),
+            parents,
+            depth: depth + 1,
+            payload: Payload::Changes(changes),
+            attestations: Vec::new(),
+            signature: [0; 64],
+        };
+        Ok((op, chosen))
+    }
+
+    /// Judges a drafted op in its causal past under `hash`: the attestations it would carry, or
+    /// why it is denied.
+    fn judge_draft(
+        &self,
+        tables: &WriteTables,
+        engine: &Engine,
+        op: &Op,
+        hash: OpHash,
+        parents: &[OpInfo],
+    ) -> Result<Vec<op::Attestation>, WriteError> {
+        let Payload::Changes(changes) = &op.payload else { return Ok(Vec::new()) };
+        let unstored = Unstored { hash, author: op.author, depth: op.depth, changes, parents };
+        match engine.judge_unstored(tables, &unstored)? {
+            Verdict::Allowed(attestations) => Ok(attestations),
+            Verdict::Denied(denial) => Err(WriteError::Denied(Box::new(denial))),
+        }
+    }
+
+    fn append_local(
+        &self,
+        tables: &mut WriteTables,
+        author: &Keypair,
+        author_number: u32,
+        changes: Vec<Change>,
+    ) -> Result<VerifiedOp, WriteError> {
+        let (unsigned, parents) = self.draft(tables, &author.identity, Some(author_number), changes)?;
+        let founder = self.founder(tables)?.ok_or(WriteError::NoGenesis)?;
+        let engine = Engine::new(self.schema(), &self.plan, self.suite.as_ref(), founder);
+        // The attestations are signed with the op, so they are found with a provisional hash;
+        // only the ids of rows the op inserts depend on the hash, and they are not witnesses.
+        let provisional = unsigned.hash(self.suite.as_ref());
+        let mut attestations = self.judge_draft(tables, &engine, &unsigned, provisional, &parents)?;
+        for attestation in &mut attestations {
+            attestation.witnesses.retain(|witness| witness.version != provisional);
+        }
+        let op = Op { attestations, ..unsigned }.sign(self.suite.as_ref(), &author.secret);
+        if op.bytes().len() > self.limits.max_op_bytes {
+            return Err(WriteError::TooLarge { size: op.bytes().len(), limit: self.limits.max_op_bytes });
+        }
+        let inserts = matches!(&op.op().payload, Payload::Changes(changes)
+            if changes.iter().any(|change| matches!(change, Change::Insert { .. })));
+        if inserts {
+            // Rules may compare the new rows' ids: judge again with the final hash.
+            self.judge_draft(tables, &engine, op.op(), op.hash(), &parents)?;
+        }
+        let concurrent = engine.concurrent_with(tables, &parents)?;
+        let parent_locals: Vec<u64> = parents.iter().map(|info| info.local).collect();
+        let local = tables.append(&op.hash(), op.bytes(), op.op().depth, author_number, op.op().seq, &parent_locals)?;
+        engine.settle(tables, local, true, &concurrent)?;
+        Ok(op)
+    }
+
+    /// Whether `author` may write these changes now, without writing them: for each change,
+    /// the rule that allows it and the rows that witness it, or why it is denied (a typed
+    /// error naming the rule and its failing clause). A write judges exactly so. Judging
+    /// reads the engine's write-side tables, so this takes (and abandons) a write transaction.
+    pub fn authorize(&self, author: &Identity, changes: Vec<Change>) -> Result<Vec<op::Attestation>, WriteError> {
+        validate::validate_changes(self.schema(), &changes, &self.limits)?;
+        let transaction = self.database.begin_write().map_err(StorageError::from)?;
+        let verdict = {
+            let tables = WriteTables::open(&transaction)?;
+            let author_number = tables.known_author(author)?;
+            let (draft, parents) = self.draft(&tables, author, author_number, changes)?;
+            let founder = self.founder(&tables)?.ok_or(WriteError::NoGenesis)?;
+            let engine = Engine::new(self.schema(), &self.plan, self.suite.as_ref(), founder);
+            let hash = draft.hash(self.suite.as_ref());
+            self.judge_draft(&tables, &engine, &draft, hash, &parents)
+        };
+        transaction.abort().map_err(StorageError::from)?;
+        verdict
+    }
+
+    /// Writes the changes a closure adds to a [`Transaction`] as one op: all take effect or
+    /// none. Returns the op and, for each change in order, the row it touches (the new row's id
+    /// for an insert).
+    pub fn transaction(
+        &self,
+        author: &Keypair,
+        build: impl FnOnce(&mut Transaction),
+    ) -> Result<(VerifiedOp, Vec<RowId>), WriteError> {
+        let mut transaction = Transaction { changes: Vec::new() };
+        build(&mut transaction);
+        let op = self.write(author, transaction.changes)?;
+        let rows = self.touched_rows(&op);
+        Ok((op, rows))
+    }
+
+    /// For each change of an op, the row it inserts, updates or deletes.
+    pub fn touched_rows(&self, op: &VerifiedOp) -> Vec<RowId> {
+        let Payload::Changes(changes) = &op.op().payload else { return Vec::new() };
+        changes
+            .iter()
+            .enumerate()
+            .map(|(index, change)| match change {
+                Change::Insert { .. } => self.row_id(&op.hash(), index as u32),
+                Change::Update { row, .. } | Change::Delete { row, .. } => *row,
+            })
+            .collect()
+    }
+
+    /// The id of the row that the `index`-th change of `op` inserted.
+    pub fn row_id(&self, op: &OpHash, index: u32) -> RowId {
+        op::row_id(self.suite.as_ref(), op, index)
+    }
+}
+
+/// The changes of one op, gathered by [`Replica::transaction`].
+#[derive(Debug, Default)]
+pub struct Transaction {
+    changes: Vec<Change>,
+}
+
+impl Transaction {
+    pub fn insert(&mut self, collection: &str, fields: Vec<(String, Value)>) -> &mut Transaction {
+        self.changes.push(Change::Insert { collection: collection.to_owned(), fields });
+        self
+    }
+
+    pub fn update(&mut self, collection: &str, row: RowId, edits: Vec<op::Edit>) -> &mut Transaction {
+        self.changes.push(Change::Update { collection: collection.to_owned(), row, edits });
+        self
+    }
+
+    pub fn delete(&mut self, collection: &str, row: RowId) -> &mut Transaction {
+        self.changes.push(Change::Delete { collection: collection.to_owned(), row });
+        self
+    }
+}

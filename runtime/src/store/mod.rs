@@ -1,0 +1,95 @@
+//! The store: a replica's redb file, its tables, and the transactions over them.
+//!
+//! Every change to the log and its state is one redb write transaction: a crash keeps every
+//! committed op and nothing half-written. `tables` lists the tables, `records` how ops are packed
+//! into them, `rows` how the state is kept, `transaction` the tables of one transaction and the
+//! lookups on them, and `integrity` the check that they agree with each other.
+
+mod integrity;
+mod records;
+mod rows;
+mod tables;
+mod transaction;
+
+pub(crate) use integrity::{check_integrity, read_heads};
+pub(crate) use rows::{decode_row_record, encode_row_record, read_record, row_writers, visit_lookup, RowNumber};
+pub(crate) use tables::*;
+pub(crate) use transaction::{InfoLookup, ReadTables, WriteTables};
+
+use crate::crypto::CryptoSuite;
+use crate::error::{corrupt, StorageError};
+use crate::ids::DatabaseId;
+use redb::Database;
+use std::path::Path;
+
+/// Where a replica keeps its tables.
+#[derive(Debug, Clone)]
+pub enum Storage<'a> {
+    File(&'a Path),
+    /// A store that lives in memory and vanishes with the replica (tests, caches).
+    Memory,
+}
+
+pub(crate) fn open_database(storage: &Storage, create: bool) -> Result<Database, StorageError> {
+    let opened = match storage {
+        Storage::File(path) if create => Database::create(path),
+        Storage::File(path) => Database::open(path),
+        Storage::Memory => Database::builder().create_with_backend(redb::backends::InMemoryBackend::new()),
+    };
+    match opened {
+        Ok(database) => Ok(database),
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(StorageError::InUse),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Reads the database id and suite name, if the store has been initialised.
+pub(crate) fn read_meta(database: &Database) -> Result<(Option<DatabaseId>, Option<String>), StorageError> {
+    let transaction = database.begin_read()?;
+    let meta = match transaction.open_table(META) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok((None, None)),
+        Err(error) => return Err(error.into()),
+    };
+    let database_id = match meta.get(META_DATABASE)? {
+        Some(bytes) => {
+            let array: [u8; 32] = bytes.value().try_into().map_err(|_| corrupt("the database id is not 32 bytes"))?;
+            Some(DatabaseId(array))
+        }
+        None => None,
+    };
+    let suite = match meta.get(META_SUITE)? {
+        Some(bytes) => {
+            Some(String::from_utf8(bytes.value().to_vec()).map_err(|_| corrupt("the suite name is not UTF-8"))?)
+        }
+        None => None,
+    };
+    Ok((database_id, suite))
+}
+
+/// The layout version recorded when the store was created (0 when missing).
+pub(crate) fn read_format(database: &Database) -> Result<u64, StorageError> {
+    let transaction = database.begin_read()?;
+    let meta = transaction.open_table(META)?;
+    match meta.get(META_FORMAT)? {
+        Some(bytes) => read_u64(bytes.value()),
+        None => Ok(0),
+    }
+}
+
+/// Records a new store's database id, suite and layout version.
+pub(crate) fn write_meta(
+    tables: &mut WriteTables,
+    id: &DatabaseId,
+    suite: &dyn CryptoSuite,
+) -> Result<(), StorageError> {
+    tables.meta.insert(META_DATABASE, id.0.as_slice())?;
+    tables.meta.insert(META_SUITE, suite.name().as_bytes())?;
+    tables.meta.insert(META_FORMAT, STORE_FORMAT.to_be_bytes().as_slice())?;
+    Ok(())
+}
+
+pub(crate) fn read_u64(bytes: &[u8]) -> Result<u64, StorageError> {
+    let array: [u8; 8] = bytes.try_into().map_err(|_| corrupt("a counter is not 8 bytes"))?;
+    Ok(u64::from_be_bytes(array))
+}

@@ -1,0 +1,68 @@
+//! The redb tables of a replica: one definition per table, each with its key and value.
+//!
+//! | table | key → value |
+//! | --- | --- |
+//! | `meta` | name → bytes: database id, suite name, layout version, next local number |
+//! | `schemas` | schema hash → IR (JSON) |
+//! | `ops` | local of a chunk's first op → the chunk: records of consecutive ops (see `records`) |
+//! | `hashes` | (first 8 bytes of the op hash, local) → () |
+//! | `heads` | local → (), for the ops without children |
+//! | `children` | (parent local, child local) → () |
+//! | `authors`, `author_keys` | identity ↔ author number |
+//! | `chains` | (author number, seq, local) → () (two locals for one seq: an equivocation) |
+//! | `depths` | (depth, local) → () |
+//! | `equivocators` | author number → lowest seq it equivocated at |
+//! | `rejected` | op hash → reason, for ops whose signed content is invalid |
+//! | `parked`, `parked_queue`, `waiting` | ops whose parents have not arrived (arrival number, bytes), their arrival order (the oldest is evicted when full), and what they wait for |
+//! | `rows` | row id → row number and, while effective ops make it exist, the row (see `rows`) |
+//! | `row_writers` | (row id, op local) → (), for the ops that update or delete the row |
+//! | `row_index` | (key, row number) → row id: the rule indexes |
+//! | `field_index` | (key, row number) → row id: the query indexes |
+//! | `ineffective` | local → (), for the ops that are not effective now |
+//! | `events` | sequence number → encoded event |
+//! | `consumers` | consumer name → the last sequence number it processed |
+
+use redb::{MultimapTableDefinition, TableDefinition};
+
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+pub(crate) const SCHEMAS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("schemas");
+pub(crate) const OPS: TableDefinition<u64, &[u8]> = TableDefinition::new("ops");
+pub(crate) const HASHES: TableDefinition<(u64, u64), ()> = TableDefinition::new("hashes");
+pub(crate) const HEADS: TableDefinition<u64, ()> = TableDefinition::new("heads");
+pub(crate) const CHILDREN: TableDefinition<(u64, u64), ()> = TableDefinition::new("children");
+pub(crate) const AUTHORS: TableDefinition<&[u8; 32], u32> = TableDefinition::new("authors");
+pub(crate) const AUTHOR_KEYS: TableDefinition<u32, &[u8; 32]> = TableDefinition::new("author_keys");
+pub(crate) const CHAINS: TableDefinition<(u32, u64, u64), ()> = TableDefinition::new("chains");
+pub(crate) const DEPTHS: TableDefinition<(u64, u64), ()> = TableDefinition::new("depths");
+pub(crate) const EQUIVOCATORS: TableDefinition<u32, u64> = TableDefinition::new("equivocators");
+pub(crate) const REJECTED: TableDefinition<&[u8; 32], &str> = TableDefinition::new("rejected");
+pub(crate) const PARKED: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("parked");
+pub(crate) const PARKED_QUEUE: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("parked_queue");
+pub(crate) const WAITING: MultimapTableDefinition<&[u8; 32], &[u8; 32]> = MultimapTableDefinition::new("waiting");
+
+/// Every row any op inserted (docs/semantics.md §6): its row number and, when effective ops
+/// make it exist, the row as they leave it, with merge metadata (see `super::rows`).
+pub(crate) const ROWS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("rows");
+/// The ops that update or delete a row, effective or not: (row, op local). (A row's insert is
+/// named by its row number.)
+pub(crate) const ROW_WRITERS: TableDefinition<(&[u8; 32], u64), ()> = TableDefinition::new("row_writers");
+/// Rule indexes: (key, row number) → row. A key is a collection (every row ever inserted into
+/// it) or a collection, readonly fields and their values (see `crate::plan::index_key`). Row
+/// numbers grow with the log, so each key's entries are appended at its end.
+pub(crate) const ROW_INDEX: TableDefinition<(&[u8; 32], u64), &[u8; 32]> = TableDefinition::new("row_index");
+/// Query indexes over the current state: ((collection, field, value) key, row number) → row.
+pub(crate) const FIELD_INDEX: TableDefinition<(&[u8; 32], u64), &[u8; 32]> = TableDefinition::new("field_index");
+/// The ops that are not effective now (by local); every other op is. Most ops are effective,
+/// so the exceptions are what is stored.
+pub(crate) const INEFFECTIVE: TableDefinition<u64, ()> = TableDefinition::new("ineffective");
+/// The event stream: sequence number → encoded event.
+pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+/// Named consumers' checkpoints: the last sequence number each has processed.
+pub(crate) const CONSUMERS: TableDefinition<&str, u64> = TableDefinition::new("consumers");
+
+pub(crate) const META_DATABASE: &str = "database";
+pub(crate) const META_SUITE: &str = "suite";
+pub(crate) const META_NEXT_LOCAL: &str = "next_local";
+pub(crate) const META_FORMAT: &str = "format";
+/// The store layout version; bump on incompatible table changes.
+pub(crate) const STORE_FORMAT: u64 = 2;

@@ -1,0 +1,363 @@
+//! The tables of one read or write transaction, and the op lookups both kinds share.
+//!
+//! Ops are stored by a *local sequence number* (the order this replica accepted them, always
+//! parents first), so the hot tables are appended to in key order. Only the hash index is keyed
+//! by op hash, and it is kept small (the first 8 bytes of the hash and the local number, 16
+//! bytes a row) and batched (a transaction's new entries are inserted together, sorted, when
+//! it ends), because random keys are what a B-tree writes slowest.
+
+use super::records::{
+    chunk_records, encode_record, find_record, hash_prefix, parse_record, Record, CHUNK_BUDGET, RECORD_HEADER,
+};
+use super::tables::*;
+use crate::dag::{Causality, Clock, OpInfo};
+use crate::error::{corrupt, StorageError};
+use crate::ids::{Identity, OpHash};
+use crate::op::Op;
+use redb::{ReadableTable, ReadableTableMetadata};
+
+/// Reading ops, from a read or a write transaction.
+pub(crate) trait InfoLookup: Causality {
+    /// The record of an op (see [`encode_record`]), copied out of its chunk.
+    fn record_bytes(&self, local: u64) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// An op's metadata, version vector and decoded op.
+    fn load(&self, local: u64) -> Result<Option<(OpInfo, Clock, Op)>, StorageError> {
+        let Some(record) = self.record_bytes(local)? else { return Ok(None) };
+        let record = parse_record(local, &record)?;
+        let op = Op::decode_stored(record.bytes).map_err(|error| corrupt(format!("op #{local}: {error}")))?;
+        Ok(Some((record.info, Clock::decode(record.clock)?, op)))
+    }
+
+    /// An op's metadata and version vector, without decoding the op.
+    fn stamp(&self, local: u64) -> Result<Option<(OpInfo, Clock)>, StorageError> {
+        let Some(record) = self.record_bytes(local)? else { return Ok(None) };
+        let record = parse_record(local, &record)?;
+        Ok(Some((record.info, Clock::decode(record.clock)?)))
+    }
+}
+
+/// Implements the lookups both kinds of transaction share.
+macro_rules! impl_lookups {
+    ($type:ty) => {
+        impl Causality for $type {
+            fn local_of(&self, hash: &OpHash) -> Result<Option<u64>, StorageError> {
+                self.local_of_hash(hash)
+            }
+
+            fn info(&self, local: u64) -> Result<Option<OpInfo>, StorageError> {
+                match self.record_bytes(local)? {
+                    Some(record) => Ok(Some(parse_record(local, &record)?.info)),
+                    None => Ok(None),
+                }
+            }
+
+            fn clock(&self, local: u64) -> Result<Clock, StorageError> {
+                let record = self.record_bytes(local)?.ok_or_else(|| corrupt(format!("op #{local} is missing")))?;
+                Clock::decode(parse_record(local, &record)?.clock)
+            }
+
+            fn parents(&self, local: u64) -> Result<Vec<u64>, StorageError> {
+                let record = self.record_bytes(local)?.ok_or_else(|| corrupt(format!("op #{local} is missing")))?;
+                let bytes = parse_record(local, &record)?.bytes;
+                let op = Op::decode(bytes).map_err(|error| corrupt(format!("op #{local}: {error}")))?;
+                let mut locals = Vec::with_capacity(op.parents.len());
+                for parent in &op.parents {
+                    let parent_local =
+                        self.local_of(parent)?.ok_or_else(|| corrupt(format!("a parent of op #{local} is missing")))?;
+                    locals.push(parent_local);
+                }
+                Ok(locals)
+            }
+
+            fn equivocated_from(&self, author: u32) -> Result<Option<u64>, StorageError> {
+                Ok(self.equivocators.get(author)?.map(|seq| seq.value()))
+            }
+        }
+
+        impl InfoLookup for $type {
+            fn record_bytes(&self, local: u64) -> Result<Option<Vec<u8>>, StorageError> {
+                if let Some(found) = self.record_in_open_chunk(local)? {
+                    return Ok(Some(found));
+                }
+                let mut range = self.ops.range(..=local)?;
+                match range.next_back() {
+                    Some(entry) => {
+                        let (start, chunk) = entry?;
+                        find_record(chunk.value(), start.value(), local)
+                    }
+                    None => Ok(None),
+                }
+            }
+        }
+
+        impl $type {
+            /// Looks a hash up in the index, confirming the full hash in the op's record.
+            fn indexed_local(&self, hash: &OpHash) -> Result<Option<u64>, StorageError> {
+                let prefix = hash_prefix(hash);
+                for entry in self.hashes.range((prefix, 0)..=(prefix, u64::MAX))? {
+                    let local = entry?.0.value().1;
+                    if self.info(local)?.is_some_and(|info| info.hash == *hash) {
+                        return Ok(Some(local));
+                    }
+                }
+                Ok(None)
+            }
+        }
+    };
+}
+/// The tables a read transaction looks at.
+pub(crate) struct ReadTables {
+    pub ops: redb::ReadOnlyTable<u64, &'static [u8]>,
+    pub hashes: redb::ReadOnlyTable<(u64, u64), ()>,
+    pub equivocators: redb::ReadOnlyTable<u32, u64>,
+    pub heads: redb::ReadOnlyTable<u64, ()>,
+    pub author_keys: redb::ReadOnlyTable<u32, &'static [u8; 32]>,
+    pub rows: redb::ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
+    pub field_index: redb::ReadOnlyTable<(&'static [u8; 32], u64), &'static [u8; 32]>,
+    pub row_index: redb::ReadOnlyTable<(&'static [u8; 32], u64), &'static [u8; 32]>,
+    pub ineffective: redb::ReadOnlyTable<u64, ()>,
+    pub events: redb::ReadOnlyTable<u64, &'static [u8]>,
+}
+
+impl ReadTables {
+    pub fn open(transaction: &redb::ReadTransaction) -> Result<ReadTables, StorageError> {
+        Ok(ReadTables {
+            ops: transaction.open_table(OPS)?,
+            hashes: transaction.open_table(HASHES)?,
+            equivocators: transaction.open_table(EQUIVOCATORS)?,
+            heads: transaction.open_table(HEADS)?,
+            author_keys: transaction.open_table(AUTHOR_KEYS)?,
+            rows: transaction.open_table(ROWS)?,
+            field_index: transaction.open_table(FIELD_INDEX)?,
+            row_index: transaction.open_table(ROW_INDEX)?,
+            ineffective: transaction.open_table(INEFFECTIVE)?,
+            events: transaction.open_table(EVENTS)?,
+        })
+    }
+
+    pub fn op_count(&self) -> Result<u64, StorageError> {
+        Ok(self.hashes.len()?)
+    }
+
+    /// Calls `visit` with every op's record, in local order (parents first).
+    pub fn for_each_record(
+        &self,
+        mut visit: impl FnMut(Record) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        for entry in self.ops.iter()? {
+            let (start, chunk) = entry?;
+            for (local, record) in chunk_records(chunk.value(), start.value())? {
+                visit(parse_record(local, record)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn record_in_open_chunk(&self, _local: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(None)
+    }
+}
+
+impl ReadTables {
+    fn local_of_hash(&self, hash: &OpHash) -> Result<Option<u64>, StorageError> {
+        self.indexed_local(hash)
+    }
+}
+
+impl_lookups!(ReadTables);
+
+/// The tables a write transaction changes.
+pub(crate) struct WriteTables<'txn> {
+    pub meta: redb::Table<'txn, &'static str, &'static [u8]>,
+    pub schemas: redb::Table<'txn, &'static [u8; 32], &'static [u8]>,
+    pub ops: redb::Table<'txn, u64, &'static [u8]>,
+    pub hashes: redb::Table<'txn, (u64, u64), ()>,
+    pub heads: redb::Table<'txn, u64, ()>,
+    pub children: redb::Table<'txn, (u64, u64), ()>,
+    pub authors: redb::Table<'txn, &'static [u8; 32], u32>,
+    pub author_keys: redb::Table<'txn, u32, &'static [u8; 32]>,
+    pub chains: redb::Table<'txn, (u32, u64, u64), ()>,
+    pub depths: redb::Table<'txn, (u64, u64), ()>,
+    pub equivocators: redb::Table<'txn, u32, u64>,
+    pub rejected: redb::Table<'txn, &'static [u8; 32], &'static str>,
+    pub parked: redb::Table<'txn, &'static [u8; 32], &'static [u8]>,
+    pub parked_queue: redb::Table<'txn, u64, &'static [u8; 32]>,
+    pub waiting: redb::MultimapTable<'txn, &'static [u8; 32], &'static [u8; 32]>,
+    pub rows: redb::Table<'txn, &'static [u8; 32], &'static [u8]>,
+    pub row_writers: redb::Table<'txn, (&'static [u8; 32], u64), ()>,
+    pub row_index: redb::Table<'txn, (&'static [u8; 32], u64), &'static [u8; 32]>,
+    pub field_index: redb::Table<'txn, (&'static [u8; 32], u64), &'static [u8; 32]>,
+    pub ineffective: redb::Table<'txn, u64, ()>,
+    pub events: redb::Table<'txn, u64, &'static [u8]>,
+    /// This transaction's new hash-index entries, inserted sorted by [`WriteTables::finish`].
+    pending_hashes: std::collections::HashMap<OpHash, u64>,
+    /// The next local number, once this transaction has read it.
+    next_local: Option<u64>,
+    /// The chunk new records go into: its first local and its bytes. Written by
+    /// [`WriteTables::finish`] (or when it fills up).
+    open_chunk: Option<(u64, Vec<u8>)>,
+}
+
+impl WriteTables<'_> {
+    fn record_in_open_chunk(&self, local: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        match &self.open_chunk {
+            Some((start, chunk)) if local >= *start => find_record(chunk, *start, local),
+            _ => Ok(None),
+        }
+    }
+
+    /// Adds a record to the open chunk, starting a new chunk when it would overflow.
+    fn push_record(&mut self, local: u64, record: &[u8]) -> Result<(), StorageError> {
+        if self.open_chunk.is_none() {
+            // Reopen the last chunk if it has room: chunks fill across transactions.
+            let last = self.ops.last()?.map(|(start, chunk)| (start.value(), chunk.value().to_vec()));
+            self.open_chunk = last.filter(|(_, chunk)| chunk.len() + record.len() <= CHUNK_BUDGET);
+        }
+        match &mut self.open_chunk {
+            Some((_, chunk)) if chunk.len() + record.len() <= CHUNK_BUDGET => chunk.extend_from_slice(record),
+            open => {
+                if let Some((start, chunk)) = open.take() {
+                    self.ops.insert(start, chunk.as_slice())?;
+                }
+                self.open_chunk = Some((local, record.to_vec()));
+            }
+        }
+        Ok(())
+    }
+
+    fn local_of_hash(&self, hash: &OpHash) -> Result<Option<u64>, StorageError> {
+        match self.pending_hashes.get(hash) {
+            Some(local) => Ok(Some(*local)),
+            None => self.indexed_local(hash),
+        }
+    }
+}
+
+impl_lookups!(WriteTables<'_>);
+
+impl<'txn> WriteTables<'txn> {
+    pub fn open(transaction: &'txn redb::WriteTransaction) -> Result<WriteTables<'txn>, StorageError> {
+        Ok(WriteTables {
+            meta: transaction.open_table(META)?,
+            schemas: transaction.open_table(SCHEMAS)?,
+            ops: transaction.open_table(OPS)?,
+            hashes: transaction.open_table(HASHES)?,
+            heads: transaction.open_table(HEADS)?,
+            children: transaction.open_table(CHILDREN)?,
+            authors: transaction.open_table(AUTHORS)?,
+            author_keys: transaction.open_table(AUTHOR_KEYS)?,
+            chains: transaction.open_table(CHAINS)?,
+            depths: transaction.open_table(DEPTHS)?,
+            equivocators: transaction.open_table(EQUIVOCATORS)?,
+            rejected: transaction.open_table(REJECTED)?,
+            parked: transaction.open_table(PARKED)?,
+            parked_queue: transaction.open_table(PARKED_QUEUE)?,
+            waiting: transaction.open_multimap_table(WAITING)?,
+            rows: transaction.open_table(ROWS)?,
+            row_writers: transaction.open_table(ROW_WRITERS)?,
+            row_index: transaction.open_table(ROW_INDEX)?,
+            field_index: transaction.open_table(FIELD_INDEX)?,
+            ineffective: transaction.open_table(INEFFECTIVE)?,
+            events: transaction.open_table(EVENTS)?,
+            pending_hashes: std::collections::HashMap::new(),
+            next_local: None,
+            open_chunk: None,
+        })
+    }
+
+    /// Inserts the transaction's new hash-index entries, in key order. Call before commit.
+    pub fn finish(mut self) -> Result<(), StorageError> {
+        if let Some((start, chunk)) = self.open_chunk.take() {
+            self.ops.insert(start, chunk.as_slice())?;
+        }
+        if let Some(next) = self.next_local {
+            self.meta.insert(META_NEXT_LOCAL, next.to_be_bytes().as_slice())?;
+        }
+        let mut entries: Vec<(u64, u64)> =
+            self.pending_hashes.drain().map(|(hash, local)| (hash_prefix(&hash), local)).collect();
+        entries.sort_unstable();
+        for key in entries {
+            self.hashes.insert(key, ())?;
+        }
+        Ok(())
+    }
+
+    /// The next local number; read once per transaction and written back by [`WriteTables::finish`].
+    pub fn next_local(&mut self) -> Result<u64, StorageError> {
+        let next = match self.next_local {
+            Some(next) => next,
+            None => match self.meta.get(META_NEXT_LOCAL)? {
+                Some(bytes) => super::read_u64(bytes.value())?,
+                None => 0,
+            },
+        };
+        self.next_local = Some(next.saturating_add(1));
+        Ok(next)
+    }
+
+    /// The number for an author, assigned on first sight.
+    pub fn author_number(&mut self, identity: &Identity) -> Result<u32, StorageError> {
+        if let Some(number) = self.authors.get(&identity.0)? {
+            return Ok(number.value());
+        }
+        let number = u32::try_from(self.authors.len()?).map_err(|_| corrupt("more than 2^32 authors"))?;
+        self.authors.insert(&identity.0, number)?;
+        self.author_keys.insert(number, &identity.0)?;
+        Ok(number)
+    }
+
+    pub fn known_author(&self, identity: &Identity) -> Result<Option<u32>, StorageError> {
+        Ok(self.authors.get(&identity.0)?.map(|number| number.value()))
+    }
+
+    /// Locals of an author's ops with one sequence number (two or more: equivocation).
+    pub fn chain_entries(&self, author: u32, seq: u64) -> Result<Vec<u64>, StorageError> {
+        let mut locals = Vec::new();
+        for entry in self.chains.range((author, seq, 0)..=(author, seq, u64::MAX))? {
+            locals.push(entry?.0.value().2);
+        }
+        Ok(locals)
+    }
+
+    /// The latest op an author has in this log: (seq, local).
+    pub fn latest_by(&self, author: u32) -> Result<Option<(u64, u64)>, StorageError> {
+        let mut range = self.chains.range((author, 0, 0)..=(author, u64::MAX, u64::MAX))?;
+        match range.next_back() {
+            Some(entry) => {
+                let (_, seq, local) = entry?.0.value();
+                Ok(Some((seq, local)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Appends a verified op whose parents are all present. Updates heads, children, chains,
+    /// clocks and the hash index.
+    pub fn append(
+        &mut self,
+        hash: &OpHash,
+        bytes: &[u8],
+        depth: u64,
+        author: u32,
+        seq: u64,
+        parents: &[u64],
+    ) -> Result<u64, StorageError> {
+        let local = self.next_local()?;
+        let mut clock = Clock::default();
+        for parent in parents {
+            clock.merge(&self.clock(*parent)?);
+            self.children.insert((*parent, local), ())?;
+            self.heads.remove(*parent)?;
+        }
+        clock.set(author, seq);
+        let mut record = Vec::with_capacity(RECORD_HEADER + 4 + bytes.len() + clock.0.len() * 4);
+        encode_record(&mut record, hash, depth, author, seq, &clock.encode(), bytes);
+        self.push_record(local, &record)?;
+        self.pending_hashes.insert(*hash, local);
+        self.heads.insert(local, ())?;
+        self.chains.insert((author, seq, local), ())?;
+        self.depths.insert((depth, local), ())?;
+        Ok(local)
+    }
+}
