@@ -1,6 +1,17 @@
-//! The Cairn runtime.
+//! The Cairn runtime: a replica of one database, kept as a signed Merkle-DAG op log in redb,
+//! with the rows the effective ops make, indexes for the schema's rules and an event stream.
 //!
-//! (The crate documentation is rewritten with the public API; see the `api` commit.)
+//! A [`Replica`] is created from a schema's IR (compiled by `schemac`) with [`Replica::create`],
+//! which writes the database's genesis op, or [`Replica::join`] for an empty replica of an
+//! existing database; [`Replica::open`] opens one again. Local writes ([`Replica::write`],
+//! [`Replica::transaction`]) are checked against the schema and its rules before they are signed;
+//! ops from peers go through [`Replica::ingest`] and every check of docs/SPEC.md §2.4. Reads:
+//! [`Replica::get`], [`Replica::rows`], [`Replica::digest`], [`Replica::explain`], and the event
+//! stream ([`Replica::events_after`], [`Replica::consumer`]).
+//!
+//! Errors are one enum per kind of operation, in [`error`]; [`Error`] converts from all of
+//! them. The op format is [`op`], the export stream's framing [`export`], field values as JSON
+//! [`json`].
 
 mod cbor;
 mod crypto;
@@ -10,6 +21,8 @@ pub mod error;
 pub mod export;
 mod ids;
 mod keys;
+#[cfg(test)]
+mod layering;
 mod model;
 pub mod op;
 mod plan;

@@ -6,6 +6,7 @@ use super::views::ViewWorld;
 use super::{Engine, Unstored, UNSTORED_TAG};
 use crate::error::{AttestationError, Denial, StorageError};
 use crate::model::rules::{self, Judged, Verdict};
+use crate::model::world::visible_row;
 use crate::op::{Attestation, Change, Edit};
 use crate::plan::Use;
 use crate::store::WriteTables;
@@ -108,7 +109,7 @@ impl Engine<'_> {
                 }));
             }
             for witness in &attestation.witnesses {
-                let row = rules::visible_row(world, &witness.row, Use::Bound)?;
+                let row = visible_row(world, &witness.row, Use::Bound)?;
                 let holds = row
                     .as_ref()
                     .is_some_and(|row| row.collection == witness.collection && row.version.1 == witness.version);

@@ -6,7 +6,7 @@ use crate::dag::OpInfo;
 use crate::error::StorageError;
 use crate::ids::RowId;
 use crate::model::row::{Folding, Row};
-use crate::model::rules::World;
+use crate::model::world::World;
 use crate::op::Change;
 use crate::plan::{Probe, Use};
 use crate::store::{self, WriteTables};

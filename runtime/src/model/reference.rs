@@ -11,6 +11,7 @@
 
 use super::row::{Folding, Row};
 use super::rules::{self, Verdict};
+use super::world::{visible_row, World};
 use crate::cbor::Value;
 use crate::crypto::CryptoSuite;
 use crate::error::{Denial, StorageError};
@@ -66,7 +67,7 @@ pub struct State {
 impl State {
     /// Whether a row exists: inserted, not deleted, and (if nested) its parent exists.
     pub fn is_visible(&self, id: &RowId) -> bool {
-        matches!(rules::visible_row(self, id, Use::Visibility), Ok(Some(_)))
+        matches!(visible_row(self, id, Use::Visibility), Ok(Some(_)))
     }
 
     /// The visible rows of a collection, by id, each as a map of field values.
@@ -96,7 +97,7 @@ impl State {
     }
 }
 
-impl rules::World for State {
+impl World for State {
     /// The reference folds every writer, so its rows are exact for every use.
     fn row(&self, id: &RowId, _: Use) -> Result<Option<Rc<Row>>, StorageError> {
         Ok(self.rows.get(id).cloned())

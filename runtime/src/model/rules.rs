@@ -13,6 +13,7 @@
 
 use super::row::{self, Folding, Row};
 use super::scope::{truthy, Scope};
+use super::world::{visible_row, World};
 use crate::cbor::Value;
 use crate::crypto::CryptoSuite;
 use crate::error::{Denial, DenialReason, FailedRule, StorageError};
@@ -43,43 +44,6 @@ impl Verdict {
 enum ChangeVerdict {
     Allowed { attestation: Attestation, target: RowId, after: Row },
     Denied(DenialReason),
-}
-
-/// A state that rules read.
-pub trait World {
-    /// A row as the state holds it, deleted or not; `None` if no effective op inserted it. A
-    /// world may return a row that is exact only in what `used` reads: whether it exists and is
-    /// deleted, its parent, and the fields [`ReadFields`] lists for that use (and, for
-    /// [`Use::Bound`], its version).
-    fn row(&self, id: &RowId, used: Use) -> Result<Option<Rc<Row>>, StorageError>;
-
-    /// Calls `visit` with rows of `collection` (at least every visible one that satisfies
-    /// `probe`), until `visit` returns true.
-    fn scan(
-        &self,
-        collection: &str,
-        probe: &Probe,
-        visit: &mut dyn FnMut(RowId) -> Result<bool, StorageError>,
-    ) -> Result<(), StorageError>;
-}
-
-/// A row, if it is visible: inserted, not deleted, and (for a nested row) its parent visible.
-pub fn visible_row(world: &dyn World, id: &RowId, used: Use) -> Result<Option<Rc<Row>>, StorageError> {
-    let Some(row) = world.row(id, used)? else { return Ok(None) };
-    let mut current = row.clone();
-    for _ in 0..64 {
-        if current.deleted {
-            return Ok(None);
-        }
-        match current.parent {
-            None => return Ok(Some(row)),
-            Some(parent) => match world.row(&parent, Use::Visibility)? {
-                Some(parent_row) => current = parent_row,
-                None => return Ok(None),
-            },
-        }
-    }
-    Ok(None)
 }
 
 /// The op being judged.

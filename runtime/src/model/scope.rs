@@ -3,7 +3,7 @@
 //! for candidate rows through a [`Probe`] and records the rows that witnessed it.
 
 use super::row::Row;
-use super::rules::{visible_row, World};
+use super::world::{visible_row, World};
 use crate::cbor::Value;
 use crate::error::StorageError;
 use crate::ids::{Identity, RowId};

@@ -9,7 +9,8 @@ use crate::error::{Denial, StorageError};
 use crate::ids::{Identity, OpHash, RowId, StateDigest};
 use crate::model::digest::Digest;
 use crate::model::row::{FieldValues, Row};
-use crate::model::rules::{self, Verdict, World};
+use crate::model::rules::Verdict;
+use crate::model::world::{visible_row, World};
 use crate::op::Attestation;
 use crate::plan::{Plan, Probe, Use};
 use crate::store::{self, InfoLookup, ReadTables, WriteTables};
@@ -64,9 +65,7 @@ impl Replica {
         let transaction = self.database.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
         let world = Materialized { tables: &tables, plan: &self.plan };
-        Ok(rules::visible_row(&world, id, Use::Bound)?
-            .filter(|row| row.collection == collection)
-            .map(|row| row.values()))
+        Ok(visible_row(&world, id, Use::Bound)?.filter(|row| row.collection == collection).map(|row| row.values()))
     }
 
     /// The visible rows of a collection whose fields equal the given values (all rows with no
@@ -86,7 +85,7 @@ impl Replica {
         };
         let mut found = Vec::new();
         world.scan(collection, &probe, &mut |id| {
-            if let Some(row) = rules::visible_row(&world, &id, Use::Bound)?.filter(|row| row.collection == collection) {
+            if let Some(row) = visible_row(&world, &id, Use::Bound)?.filter(|row| row.collection == collection) {
                 let values = row.values();
                 if filter.iter().all(|(name, value)| values.get(name) == Some(value)) {
                     found.push((id, values));
@@ -108,7 +107,7 @@ impl Replica {
         for entry in tables.rows.iter()? {
             let (id, _) = entry?;
             let id = RowId(*id.value());
-            if let Some(row) = rules::visible_row(&world, &id, Use::Bound)? {
+            if let Some(row) = visible_row(&world, &id, Use::Bound)? {
                 digest.add(&id, &row);
             }
         }
