@@ -3,14 +3,8 @@
 //! created with.
 
 use crate::Failure;
-use cairn::{load_key, save_key, Ed25519Blake3, Keypair, OpenError, Replica, Storage, StorageError};
+use cairn::{load_key, save_key, Ed25519Blake3, Keypair, OpenError, Replica, SchemaError, Storage, StorageError};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-/// The suite every `cairn` node uses.
-pub fn suite() -> Arc<Ed25519Blake3> {
-    Arc::new(Ed25519Blake3)
-}
 
 /// The store file of a node directory.
 pub fn store_path(dir: &Path) -> PathBuf {
@@ -39,15 +33,15 @@ pub fn load_or_create_key(dir: &Path, key: &Option<PathBuf>) -> Result<Keypair, 
 }
 
 /// Compiles a schema file, printing its errors as `schemac check` does.
-pub fn compile_schema(path: &Path) -> Result<schemac::ir::Schema, Failure> {
-    let text = schemac::files::read(path)?;
-    let checked = schemac::files::compile_text(path, &text, &[])?;
-    let name = path.display().to_string();
-    let source = schemac::SourceFile { name: &name, text: &text };
-    for diagnostic in checked.diagnostics.iter().filter(|diagnostic| diagnostic.is_error()) {
-        eprint!("{}", source.render(diagnostic));
+pub fn compile_schema(path: &Path) -> Result<cairn::Schema, Failure> {
+    match cairn::load_schema(path) {
+        Ok(schema) => Ok(schema),
+        Err(SchemaError::Invalid { path, rendered, .. }) => {
+            eprint!("{rendered}");
+            Err(format!("{} has errors", path.display()).into())
+        }
+        Err(error) => Err(error.into()),
     }
-    checked.ir.ok_or_else(|| format!("{} has errors", path.display()).into())
 }
 
 /// How long a command waits for another `cairn` process (an `events --follow`, say) to let go
@@ -62,7 +56,7 @@ pub fn open(dir: &Path) -> Result<Replica, Failure> {
     }
     let deadline = std::time::Instant::now() + STORE_WAIT;
     loop {
-        match Replica::open(Storage::File(&path), suite()) {
+        match Replica::open(Storage::File(&path)) {
             Err(OpenError::Storage(StorageError::InUse)) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }

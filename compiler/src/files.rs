@@ -15,6 +15,37 @@ pub struct ReadError {
     pub source: std::io::Error,
 }
 
+/// A schema file that could not be read, or that does not check.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The file has errors; `rendered` is what `schemac check` prints for them.
+    #[error("{} has errors:\n{rendered}", path.display())]
+    Invalid { path: PathBuf, diagnostics: Vec<crate::Diagnostic>, rendered: String },
+}
+
+/// Reads and checks a schema file (with the priors its migrations name, from its directory).
+/// On errors, the error holds the diagnostics and their rendering as `schemac check` prints
+/// them.
+pub fn load(path: &Path) -> Result<crate::ir::Schema, LoadError> {
+    let text = read(path)?;
+    let checked = compile_text(path, &text, &[])?;
+    match checked.ir {
+        Some(ir) => Ok(ir),
+        None => {
+            let name = path.display().to_string();
+            let source = crate::SourceFile { name: &name, text: &text };
+            let diagnostics: Vec<crate::Diagnostic> =
+                checked.diagnostics.into_iter().filter(crate::Diagnostic::is_error).collect();
+            let rendered = diagnostics.iter().map(|diagnostic| source.render(diagnostic)).collect();
+            Err(LoadError::Invalid { path: path.to_owned(), diagnostics, rendered })
+        }
+    }
+}
+
+/// Reads a file as text.
 pub fn read(path: &Path) -> Result<String, ReadError> {
     std::fs::read_to_string(path).map_err(|source| ReadError { path: path.to_owned(), source })
 }

@@ -100,7 +100,7 @@ fn main() {
 
     // Local writes: build, sign and store.
     let writes = TempDir::new("write");
-    let replica = Replica::create(Storage::File(&writes.store()), suite.clone(), &keypair, schema()).expect("create");
+    let replica = Replica::create(Storage::File(&writes.store()), &keypair, schema()).expect("create");
     let single = 500;
     let start = Instant::now();
     for index in 0..single {
@@ -117,7 +117,7 @@ fn main() {
     // The ops to ingest: a chain by several authors, written once in memory.
     let source_dir = TempDir::new("source");
     let source =
-        Replica::create(Storage::File(&source_dir.store()), suite.clone(), &keypair, schema()).expect("create");
+        Replica::create(Storage::File(&source_dir.store()), &keypair, schema()).expect("create");
     let authors: Vec<Keypair> = (0..4).map(|_| Keypair::generate(suite.as_ref())).collect();
     let mut written = 0;
     while written < ingest_count {
@@ -130,7 +130,7 @@ fn main() {
     let encoded_bytes: usize = log.iter().map(Vec::len).sum();
 
     let single_dir = TempDir::new("ingest-single");
-    let target = Replica::join(Storage::File(&single_dir.store()), suite.clone(), source.id(), schema()).expect("join");
+    let target = Replica::join(Storage::File(&single_dir.store()), source.id(), schema()).expect("join");
     let single_ops = 500.min(log.len());
     let start = Instant::now();
     for bytes in &log[..single_ops] {
@@ -139,7 +139,7 @@ fn main() {
     report("ingest, 1 op per transaction", single_ops, start.elapsed(), Some(("batch verify", verify_rate)));
 
     let batch_dir = TempDir::new("ingest-batch");
-    let target = Replica::join(Storage::File(&batch_dir.store()), suite.clone(), source.id(), schema()).expect("join");
+    let target = Replica::join(Storage::File(&batch_dir.store()), source.id(), schema()).expect("join");
     let start = Instant::now();
     for chunk in log.chunks(1_000) {
         let slices: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
@@ -155,7 +155,7 @@ fn main() {
     );
     drop(target);
     let batch_dir = TempDir::new("ingest-stream");
-    let target = Replica::join(Storage::File(&batch_dir.store()), suite.clone(), source.id(), schema()).expect("join");
+    let target = Replica::join(Storage::File(&batch_dir.store()), source.id(), schema()).expect("join");
     let slices: Vec<&[u8]> = log.iter().map(Vec::as_slice).collect();
     let start = Instant::now();
     for result in target.ingest_stream(&slices, 1_000) {
@@ -194,7 +194,7 @@ fn main() {
     let reopen_dir = TempDir::new("reopen");
     {
         let big =
-            Replica::create(Storage::File(&reopen_dir.store()), suite.clone(), &keypair, schema()).expect("create");
+            Replica::create(Storage::File(&reopen_dir.store()), &keypair, schema()).expect("create");
         let mut written = 0;
         while written < reopen_count {
             let count = (reopen_count - written).min(5_000);
@@ -203,7 +203,7 @@ fn main() {
         }
     }
     let start = Instant::now();
-    let reopened = Replica::open(Storage::File(&reopen_dir.store()), suite.clone()).expect("reopen");
+    let reopened = Replica::open(Storage::File(&reopen_dir.store())).expect("reopen");
     let heads = reopened.heads().expect("heads");
     let elapsed = start.elapsed();
     println!(

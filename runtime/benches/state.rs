@@ -12,7 +12,6 @@ use cairn::op::{Change, Edit};
 use cairn::Value;
 use cairn::{CryptoSuite, Ed25519Blake3, EventKind, Keypair, Replica, RowId, Storage};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CHAT: &str = include_str!("../../schemas/chat.schema");
@@ -106,10 +105,9 @@ struct Chat {
 }
 
 fn chat(storage: Storage, rows: usize) -> Chat {
-    let suite = Arc::new(Ed25519Blake3);
     let founder = Keypair::generate(&Ed25519Blake3);
     let writer = Keypair::generate(&Ed25519Blake3);
-    let replica = Replica::create(storage, suite, &founder, compile(CHAT)).expect("create");
+    let replica = Replica::create(storage, &founder, compile(CHAT)).expect("create");
     let (_, ids) = replica
         .transaction(&founder, |tx| {
             tx.insert("Channel", vec![("name".into(), text("general")), ("owner".into(), bytes(&founder.identity.0))]);
@@ -177,7 +175,7 @@ fn rule_cost(rows: usize) -> (f64, f64) {
 /// Ingest rate of ops exported from a source replica into a fresh one.
 fn ingest_rate(dir: &TempDir, name: &str, source: &Replica, schema: &str) -> f64 {
     let exported = source.export(&[]).expect("export");
-    let target = Replica::join(Storage::File(&dir.store(name)), Arc::new(Ed25519Blake3), source.id(), compile(schema))
+    let target = Replica::join(Storage::File(&dir.store(name)), source.id(), compile(schema))
         .expect("join");
     let ops: Vec<&[u8]> = exported.iter().map(Vec::as_slice).collect();
     let started = Instant::now();
@@ -203,12 +201,7 @@ fn ingest(count: usize) {
     let chat = chat(Storage::File(&dir.store("chat-source")), 10);
     post_messages(&chat.replica, chat.channel, &chat.writer, count);
     // The same messages under rules that are all `if true`.
-    let open = Replica::create(
-        Storage::File(&dir.store("open-source")),
-        Arc::new(Ed25519Blake3),
-        &chat.founder,
-        compile(OPEN),
-    )
+    let open = Replica::create(Storage::File(&dir.store("open-source")), &chat.founder, compile(OPEN))
     .expect("open");
     let (_, ids) = open
         .transaction(&chat.founder, |tx| {
@@ -234,7 +227,7 @@ fn late_revoke(uses: usize) {
     let chat = chat(Storage::File(&dir.store("a")), 0);
     // A second replica that has the setup only, where the founder demotes the writer.
     let other =
-        Replica::join(Storage::File(&dir.store("b")), Arc::new(Ed25519Blake3), chat.replica.id(), compile(CHAT))
+        Replica::join(Storage::File(&dir.store("b")), chat.replica.id(), compile(CHAT))
             .expect("join");
     for bytes in chat.replica.export(&[]).expect("export") {
         other.ingest(&bytes).expect("setup");

@@ -6,16 +6,49 @@
 //! bytes). Decoding uses minicbor and then re-encodes: input whose re-encoding differs is not
 //! canonical and is rejected, so decode → encode is the identity on everything accepted.
 
-/// A CBOR data item as ops use it. Map keys are text.
+/// A field value, as ops carry it and reads return it: a CBOR data item whose map keys are text.
+///
+/// How each schema type is held (docs/SPEC.md §2.2):
+///
+/// | schema type | `Value` | build it from | read it with |
+/// | --- | --- | --- | --- |
+/// | `bool` | `Bool` | `bool` | [`Value::as_bool`] |
+/// | `int`, `counter` | `Int` | `i64`, `i32`, `u32` | [`Value::as_i64`] |
+/// | `timestamp` | `Int`: milliseconds since the Unix epoch | [`Value::timestamp`], `i64` | [`Value::as_i64`] |
+/// | `float` | `Float` (finite) | `f64` | [`Value::as_f64`] |
+/// | `string`, an enum variant (its name) | `Text` | `&str`, `String` | [`Value::as_str`] |
+/// | `bytes` | `Bytes` | `Vec<u8>`, `&[u8]` | [`Value::as_bytes`] |
+/// | `identity` | `Bytes`, 32 of them | [`Identity`](crate::Identity) | [`Value::as_identity`] |
+/// | `ref C` | `Bytes`, 32 of them: the row's id | [`RowId`](crate::RowId) | [`Value::as_row_id`] |
+/// | `list<T>`, `set<T>` | `Array` (a set's elements sorted by their encoding) | `Vec<T>` | [`Value::as_array`] |
+/// | `map<string, T>`, a record | `Map` | `Vec<(String, Value)>` | [`Value::as_map`], [`Value::get`] |
+/// | `T?` left empty | `Null` | `None` of an `Option<T>` | [`Value::is_null`] |
+///
+/// ```
+/// use cairn::{Identity, Value};
+/// let owner = Identity([7; 32]);
+/// assert_eq!(Value::from(owner).as_identity(), Some(owner));
+/// assert_eq!(Value::from("general").as_str(), Some("general"));
+/// assert_eq!(Value::from(Some(3i64)), Value::Int(3));
+/// assert!(Value::from(None::<i64>).is_null());
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// An empty optional field.
     Null,
+    /// A `bool`.
     Bool(bool),
+    /// An `int`, `counter` or `timestamp`.
     Int(i64),
+    /// A `float` (ops carry finite floats only).
     Float(f64),
+    /// A `string`, or the name of an enum variant.
     Text(String),
+    /// `bytes`, an `identity` or the id of a `ref` row.
     Bytes(Vec<u8>),
+    /// A `list` or a `set`.
     Array(Vec<Value>),
+    /// A `map` or a record, by key.
     Map(Vec<(String, Value)>),
 }
 

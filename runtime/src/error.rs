@@ -29,8 +29,16 @@ pub enum Error {
     #[error(transparent)]
     Json(#[from] RowJsonError),
     #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error(transparent)]
     ParseId(#[from] ParseIdError),
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
 }
+
+/// A schema file that cannot be read or does not check (see [`crate::load_schema`]); its
+/// message holds the diagnostics as `schemac check` prints them.
+pub use schemac::files::LoadError as SchemaError;
 
 /// A failure of the storage layer (IO, a full disk, corruption), with redb's error inside.
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +93,11 @@ pub enum OpenError {
     WrongSuite { found: String, expected: &'static str },
     #[error("the store's schema {hash} cannot be read: {reason}")]
     Schema { hash: String, reason: String },
-    #[error("the store has layout version {found}; this program reads version {expected}")]
+    #[error(
+        "the store has layout version {found}; this program reads version {expected}. To move the database, \
+         run `cairn export` with the program that wrote the store and `cairn import` into a store this \
+         program joins"
+    )]
     Format { found: u64, expected: u64 },
 }
 
@@ -281,10 +293,10 @@ fn describe_failed_rules(rules: &[FailedRule]) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PayloadError {
-    #[error("change {change}: unknown collection `{collection}`")]
-    UnknownCollection { change: usize, collection: String },
-    #[error("change {change}: `{collection}` has no field `{field}`")]
-    UnknownField { change: usize, collection: String, field: String },
+    #[error("change {change}: unknown collection `{collection}`{}", did_you_mean(.suggestion))]
+    UnknownCollection { change: usize, collection: String, suggestion: Option<String> },
+    #[error("change {change}: `{collection}` has no field `{field}`{}", did_you_mean(.suggestion))]
+    UnknownField { change: usize, collection: String, field: String, suggestion: Option<String> },
     #[error("change {change}: `{collection}.{field}` is required but missing")]
     MissingField { change: usize, collection: String, field: String },
     #[error("change {change}: `{collection}.{field}` expects {expected}: {problem}")]
@@ -301,6 +313,28 @@ pub enum PayloadError {
     TooManyChanges { count: usize, limit: usize },
     #[error("an op must change at least one row")]
     Empty,
+}
+
+/// A read that names what the schema does not have.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    #[error("unknown collection `{collection}`{}", did_you_mean(.suggestion))]
+    UnknownCollection { collection: String, suggestion: Option<String> },
+    #[error("`{collection}` has no field `{field}`{}", did_you_mean(.suggestion))]
+    UnknownField { collection: String, field: String, suggestion: Option<String> },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// The name among `candidates` closest to a misspelled `wanted`, if one is close enough to be a
+/// typo (the compiler's rule for its own "did you mean" hints).
+pub(crate) fn suggest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a String>) -> Option<String> {
+    schemac::diagnostics::closest_name(wanted, candidates.into_iter().map(String::as_str)).map(str::to_owned)
+}
+
+fn did_you_mean(suggestion: &Option<String>) -> String {
+    suggestion.as_ref().map(|name| format!(" (did you mean `{name}`?)")).unwrap_or_default()
 }
 
 /// Why bytes are not an acceptable CBOR item.
@@ -376,12 +410,12 @@ pub struct JsonError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RowJsonError {
-    #[error("unknown collection `{0}`")]
-    UnknownCollection(String),
+    #[error("unknown collection `{collection}`{}", did_you_mean(.suggestion))]
+    UnknownCollection { collection: String, suggestion: Option<String> },
     #[error("a row is a JSON object of fields, found {0}")]
     NotAnObject(String),
-    #[error("`{collection}` has no field `{field}`")]
-    UnknownField { collection: String, field: String },
+    #[error("`{collection}` has no field `{field}`{}", did_you_mean(.suggestion))]
+    UnknownField { collection: String, field: String, suggestion: Option<String> },
     #[error(transparent)]
     Value(#[from] JsonError),
     #[error("`{field}`: {reason}")]

@@ -28,21 +28,30 @@ pub mod op;
 mod plan;
 mod replica;
 mod store;
+mod value;
 
 pub use cbor::Value;
 pub use crypto::{CryptoSuite, Ed25519Blake3, SecretKey, Signature, SignedMessage};
 pub use error::{
-    AttestationError, ChainError, Denial, DenialReason, Error, ExportError, FailedRule, IngestError, KeyFileError,
-    LimitError, OpenError, PayloadError, StorageError, WriteError,
+    AttestationError, SchemaError, ChainError, Denial, DenialReason, Error, ExportError, FailedRule, IngestError, KeyFileError,
+    LimitError, OpenError, PayloadError, QueryError, StorageError, WriteError,
 };
 pub use ids::{DatabaseId, Identity, OpHash, ParseIdError, RowId, StateDigest};
 pub use keys::{load_key, save_key, Keypair};
-pub use model::event::{Event, EventKind};
+pub use model::event::{Cause, Event, EventKind};
 pub use model::json;
 #[doc(hidden)]
 pub use model::reference;
 pub use op::{Attestation, Change, Edit, Limits, Op, Payload, VerifiedOp, Witness};
 pub use replica::{
-    Consumer, Explanation, Follow, IngestResult, Ingested, LoggedOp, Replica, StorageUsage, Transaction, MAX_CHANGES,
+    Allowance, Options, Order, Query, Row, Consumer, Explanation, Follow, IngestResult, Ingested, LoggedOp, Replica, StorageUsage, Transaction, MAX_CHANGES,
 };
 pub use store::Storage;
+pub use schemac::ir::Schema;
+
+/// Reads and checks a `.schema` file, as `schemac check` does, and returns its IR, ready for
+/// [`Replica::create`] or [`Replica::join`]. On errors, the error's message holds the
+/// diagnostics, rendered as `schemac check` prints them.
+pub fn load_schema(path: impl AsRef<std::path::Path>) -> Result<Schema, SchemaError> {
+    schemac::files::load(path.as_ref())
+}

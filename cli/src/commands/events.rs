@@ -70,5 +70,8 @@ fn event_json(replica: &Replica, event: &cairn::Event) -> Json {
         "row": event.row.map(|row| row.to_string()),
         "op": event.op.to_string(),
         "fields": fields,
+        "cause": event.cause.name(),
+        "rows": event.rows.iter().map(|(collection, row)| json!({ "collection": collection, "row": row.to_string() })).collect::<Vec<_>>(),
+        "by": event.by.map(|by| by.to_string()),
     })
 }

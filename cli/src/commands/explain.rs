@@ -4,7 +4,7 @@
 use crate::node::open;
 use crate::output::Output;
 use crate::Failure;
-use cairn::{DenialReason, OpHash, Payload};
+use cairn::{DenialReason, OpHash};
 use serde_json::{json, Value as Json};
 use std::path::Path;
 
@@ -12,24 +12,16 @@ pub fn explain(output: Output, dir: &Path, op: &str) -> Result<(), Failure> {
     let replica = open(dir)?;
     let hash: OpHash = op.parse()?;
     let explanation = replica.explain(&hash)?.ok_or_else(|| format!("this replica does not hold op {hash}"))?;
-    let rules_of = |change: u32, rule: u32| -> Option<(String, String)> {
-        let log_op = replica.log().ok()?.into_iter().find(|entry| entry.hash == hash)?;
-        let Payload::Changes(changes) = &log_op.op.payload else { return None };
-        let collection = changes.get(change as usize)?.collection().to_owned();
-        let text = replica.schema().collections.get(&collection)?.rules.get(rule as usize)?.to_string();
-        Some((collection, text))
-    };
     let allowed: Vec<Json> = explanation
         .allowed_by
         .iter()
-        .map(|attestation| {
-            let (collection, text) = rules_of(attestation.change, attestation.rule).unwrap_or_default();
+        .map(|allowance| {
             json!({
-                "change": attestation.change,
-                "collection": collection,
-                "rule": attestation.rule,
-                "text": text,
-                "witnesses": attestation.witnesses.iter().map(|witness| json!({
+                "change": allowance.change,
+                "collection": allowance.collection,
+                "rule": allowance.rule,
+                "text": allowance.text,
+                "witnesses": allowance.witnesses.iter().map(|witness| json!({
                     "collection": witness.collection,
                     "row": witness.row.to_string(),
                     "version": witness.version.to_string(),
@@ -65,35 +57,6 @@ pub fn explain(output: Output, dir: &Path, op: &str) -> Result<(), Failure> {
         "defeated_by": explanation.defeated_by.iter().map(|(op, _)| op.to_string()).collect::<Vec<_>>(),
         "defeated_by_authors": explanation.defeated_by.iter().map(|(_, author)| author.to_string()).collect::<Vec<_>>(),
     });
-    let mut text = format!(
-        "{hash} by {}: {}",
-        explanation.author,
-        if explanation.effective { "effective" } else { "not effective" }
-    );
-    if explanation.equivocated {
-        text.push_str("\n  its author signed two ops with one sequence number");
-    }
-    for allowed in &allowed {
-        text.push_str(&format!(
-            "\n  change {} allowed by `{}`",
-            allowed["change"],
-            allowed["text"].as_str().unwrap_or("")
-        ));
-        for witness in allowed["witnesses"].as_array().into_iter().flatten() {
-            text.push_str(&format!(
-                "\n    witness {} {} at {}",
-                witness["collection"].as_str().unwrap_or(""),
-                witness["row"].as_str().unwrap_or(""),
-                witness["version"].as_str().unwrap_or("")
-            ));
-        }
-    }
-    if let Some(denial) = &explanation.denial {
-        text.push_str(&format!("\n  {denial}"));
-    }
-    for (op, author) in &explanation.defeated_by {
-        text.push_str(&format!("\n  defeated by {op} (by {author})"));
-    }
-    output.print(value, text);
+    output.print(value, explanation.to_string());
     Ok(())
 }

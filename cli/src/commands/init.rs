@@ -1,7 +1,7 @@
 //! `cairn init` (a new database, with its genesis op) and `cairn join` (an empty replica of an
 //! existing database, to fill by import).
 
-use crate::node::{self, compile_schema, load_or_create_key, store_path};
+use crate::node::{compile_schema, load_or_create_key, store_path};
 use crate::output::Output;
 use crate::Failure;
 use cairn::{DatabaseId, Replica, Storage};
@@ -12,7 +12,7 @@ pub fn init(output: Output, dir: &Path, schema: &Path, key: &Option<PathBuf>) ->
     let schema = compile_schema(schema)?;
     std::fs::create_dir_all(dir)?;
     let keypair = load_or_create_key(dir, key)?;
-    let replica = Replica::create(Storage::File(&store_path(dir)), node::suite(), &keypair, schema)?;
+    let replica = Replica::create(Storage::File(&store_path(dir)), &keypair, schema)?;
     let id = replica.id().to_string();
     output.print(json!({ "db": id, "identity": keypair.identity.to_string() }), id);
     Ok(())
@@ -23,7 +23,7 @@ pub fn join(output: Output, dir: &Path, db: &str, schema: &Path, key: &Option<Pa
     let schema = compile_schema(schema)?;
     std::fs::create_dir_all(dir)?;
     let keypair = load_or_create_key(dir, key)?;
-    let replica = Replica::join(Storage::File(&store_path(dir)), node::suite(), id, schema)?;
+    let replica = Replica::join(Storage::File(&store_path(dir)), id, schema)?;
     let id = replica.id().to_string();
     output.print(json!({ "db": id, "identity": keypair.identity.to_string() }), id);
     Ok(())

@@ -3,6 +3,7 @@
 use crate::node::open;
 use crate::output::Output;
 use crate::Failure;
+use cairn::json::field_value_from_json;
 use cairn::RowId;
 use serde_json::{json, Value as Json};
 use std::io::Write;
@@ -10,38 +11,34 @@ use std::path::Path;
 
 pub fn get(dir: &Path, collection: &str, id: Option<&str>, filters: &[String]) -> Result<(), Failure> {
     let replica = open(dir)?;
-    let definition = replica
-        .schema()
-        .collections
-        .get(collection)
-        .ok_or_else(|| format!("the schema has no collection `{collection}`"))?;
     let mut filter = Vec::new();
     for text in filters {
         let (name, value) = text.split_once('=').ok_or_else(|| format!("`--where {text}`: expected FIELD=VALUE"))?;
-        let field = definition.field(name).ok_or_else(|| format!("`{collection}` has no field `{name}`"))?;
         let json = serde_json::from_str(value).unwrap_or_else(|_| Json::String(value.to_owned()));
-        filter.push((name.to_owned(), cairn::json::from_json(replica.schema(), &field.ty, &json, name)?));
+        filter.push((name.to_owned(), field_value_from_json(replica.schema(), collection, name, &json)?));
     }
     let rows = match id {
         Some(id) => {
-            let row: RowId = id.parse()?;
-            let found = replica.get(collection, &row)?.ok_or_else(|| format!("no visible {collection} row {row}"))?;
+            let id: RowId = id.parse()?;
+            let found = replica.get(collection, &id)?.ok_or_else(|| format!("no visible {collection} row {id}"))?;
             let keep = filter.iter().all(|(name, value)| found.get(name) == Some(value));
             if keep {
-                vec![(row, found)]
+                vec![found]
             } else {
                 Vec::new()
             }
         }
         None => replica.rows(collection, &filter)?,
     };
+    let definition =
+        replica.schema().collections.get(collection).ok_or_else(|| format!("unknown collection `{collection}`"))?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    for (row, values) in rows {
+    for row in rows {
         let mut object = serde_json::Map::new();
-        object.insert("id".into(), Json::String(row.to_string()));
+        object.insert("id".into(), Json::String(row.id.to_string()));
         for field in &definition.fields {
-            if let Some(value) = values.get(&field.name) {
+            if let Some(value) = row.get(&field.name) {
                 object.insert(field.name.clone(), cairn::json::to_json(&field.ty, value));
             }
         }

@@ -13,7 +13,7 @@ pub fn put(output: Output, dir: &Path, collection: &str, row: &str, key: &Option
     let replica = open(dir)?;
     let keypair = load_writer_key(dir, key)?;
     let json: Json = serde_json::from_str(row)?;
-    let changes = changes_from_json(replica.schema(), collection, &json, &keypair.identity)?;
+    let changes = changes_from_json(replica.schema(), collection, &json)?;
     let op = replica.write(&keypair, changes)?;
     let ids: Vec<String> = replica.touched_rows(&op).iter().map(RowId::to_string).collect();
     if json.is_array() {

@@ -6,8 +6,8 @@ use super::{Engine, Loaded};
 use crate::cbor::Value;
 use crate::error::StorageError;
 use crate::ids::{OpHash, RowId};
-use crate::model::event::{Event, EventKind};
-use crate::model::row::{Folding, Row};
+use crate::model::event::{Cause, Event, EventKind};
+use crate::model::row::{Folding, RowState};
 use crate::op::Change;
 use crate::plan::{collection_key, index_key};
 use crate::store::{self, RowNumber, WriteTables};
@@ -63,21 +63,33 @@ impl Engine<'_> {
         if !new_effective {
             tables.ineffective.insert(new.info.local, ())?;
         }
-        // Rows to fold again from scratch, and the op each change is blamed on.
-        let mut refold: BTreeMap<RowId, OpHash> = BTreeMap::new();
+        // Rows to fold again from scratch, and the flip each change is blamed on.
+        let mut refold: BTreeMap<RowId, (OpHash, Cause)> = BTreeMap::new();
         for (op, effective) in flipped {
-            if *effective {
+            let (kind, cause) = if *effective {
                 tables.ineffective.remove(op.info.local)?;
+                (EventKind::OpReinstated, Cause::Reinstated)
             } else {
                 tables.ineffective.insert(op.info.local, ())?;
-            }
-            let kind = if *effective { EventKind::OpReinstated } else { EventKind::OpRolledBack };
-            events.push(Event { seq: 0, kind, collection: None, row: None, op: op.info.hash, fields: BTreeMap::new() });
+                (EventKind::OpRolledBack, Cause::RolledBack)
+            };
+            let mut rows = Vec::new();
             for (index, change) in op.changes().iter().enumerate() {
-                refold
-                    .entry(crate::model::row::target(self.suite, &op.info.hash, index as u32, change))
-                    .or_insert(op.info.hash);
+                let target = crate::model::row::target(self.suite, &op.info.hash, index as u32, change);
+                rows.push((change.collection().to_owned(), target));
+                refold.entry(target).or_insert((op.info.hash, cause));
             }
+            events.push(Event {
+                seq: 0,
+                kind,
+                collection: None,
+                row: None,
+                op: op.info.hash,
+                fields: BTreeMap::new(),
+                cause: Cause::Written,
+                rows,
+                by: Some(new.info.hash),
+            });
         }
         let mut forward: BTreeSet<RowId> = BTreeSet::new();
         if new_effective {
@@ -91,7 +103,7 @@ impl Engine<'_> {
         for id in forward {
             let (number, before) = self.record(tables, &id)?;
             let after = self.fold_writer(tables, &id, new, before.clone())?;
-            self.store_row(tables, &id, (number, before), after, new.info.hash, &mut events)?;
+            self.store_row(tables, &id, (number, before), after, (new.info.hash, Cause::Written), &mut events)?;
         }
         for (id, blamed) in refold {
             let (number, before) = self.record(tables, &id)?;
@@ -114,7 +126,7 @@ impl Engine<'_> {
     }
 
     /// A row's number and materialized state; every row an op writes has a record.
-    pub(super) fn record(&self, tables: &WriteTables, id: &RowId) -> Result<(RowNumber, Option<Row>), StorageError> {
+    pub(super) fn record(&self, tables: &WriteTables, id: &RowId) -> Result<(RowNumber, Option<RowState>), StorageError> {
         store::read_record(&tables.rows, id)?.ok_or_else(|| StorageError::Corrupt(format!("row {id} has no record")))
     }
 
@@ -124,15 +136,15 @@ impl Engine<'_> {
         &self,
         tables: &mut WriteTables,
         id: &RowId,
-        (number, before): (RowNumber, Option<Row>),
-        after: Option<Row>,
-        op: OpHash,
+        (number, before): (RowNumber, Option<RowState>),
+        after: Option<RowState>,
+        (op, cause): (OpHash, Cause),
         events: &mut Vec<Event>,
     ) -> Result<(), StorageError> {
         if before == after {
             return Ok(());
         }
-        let live = |row: &Option<Row>| row.as_ref().filter(|row| !row.deleted).map(Row::values);
+        let live = |row: &Option<RowState>| row.as_ref().filter(|row| !row.deleted).map(RowState::values);
         let (old_values, new_values) = (live(&before), live(&after));
         let collection = after.as_ref().or(before.as_ref()).map(|row| row.collection.clone()).unwrap_or_default();
         for (values, insert) in [(&old_values, false), (&new_values, true)] {
@@ -166,7 +178,17 @@ impl Engine<'_> {
             (None, None) => None,
         };
         if let Some((kind, fields)) = kind_and_fields {
-            events.push(Event { seq: 0, kind, collection: Some(collection), row: Some(*id), op, fields });
+            events.push(Event {
+                seq: 0,
+                kind,
+                collection: Some(collection),
+                row: Some(*id),
+                op,
+                fields,
+                cause,
+                rows: Vec::new(),
+                by: None,
+            });
         }
         Ok(())
     }

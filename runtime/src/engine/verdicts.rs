@@ -8,7 +8,7 @@ use super::{Engine, Loaded};
 use crate::dag::OpInfo;
 use crate::error::StorageError;
 use crate::ids::RowId;
-use crate::model::row::Row;
+use crate::model::row::RowState;
 use crate::model::rules::{self, Judged, Verdict};
 use crate::op::{Change, Payload};
 use crate::plan::Use;
@@ -27,7 +27,7 @@ pub(super) struct Round {
     /// Verdicts in the whole log, decided this round.
     pub decided: HashMap<u64, bool>,
     pub verdicts: HashMap<(u64, Vec<u64>), bool>,
-    pub rows: HashMap<(Vec<u64>, RowId, Use), Option<Rc<Row>>>,
+    pub rows: HashMap<(Vec<u64>, RowId, Use), Option<Rc<RowState>>>,
     pub forked: HashMap<u32, Option<u64>>,
 }
 

@@ -5,7 +5,7 @@ use super::{Engine, Loaded};
 use crate::dag::OpInfo;
 use crate::error::StorageError;
 use crate::ids::RowId;
-use crate::model::row::{Folding, Row};
+use crate::model::row::{Folding, RowState};
 use crate::model::world::World;
 use crate::op::Change;
 use crate::plan::{Probe, Use};
@@ -28,7 +28,7 @@ impl Engine<'_> {
         view: &[OpInfo],
         id: &RowId,
         used: Use,
-    ) -> Result<Option<Rc<Row>>, StorageError> {
+    ) -> Result<Option<Rc<RowState>>, StorageError> {
         let key = (view.iter().map(|info| info.local).collect::<Vec<_>>(), *id, used);
         if let Some(known) = self.round.borrow().rows.get(&key) {
             return Ok(known.clone());
@@ -83,8 +83,8 @@ impl Engine<'_> {
         tables: &WriteTables,
         id: &RowId,
         writers: &[Rc<Loaded>],
-    ) -> Result<Option<Row>, StorageError> {
-        let mut row: Option<Row> = None;
+    ) -> Result<Option<RowState>, StorageError> {
+        let mut row: Option<RowState> = None;
         for writer in writers {
             row = self.fold_writer(tables, id, writer, row)?;
         }
@@ -97,8 +97,8 @@ impl Engine<'_> {
         tables: &WriteTables,
         id: &RowId,
         writer: &Loaded,
-        mut row: Option<Row>,
-    ) -> Result<Option<Row>, StorageError> {
+        mut row: Option<RowState>,
+    ) -> Result<Option<RowState>, StorageError> {
         let seen = |tag: u64| self.seen_by(tables, writer, tag);
         let folding = Folding {
             hash: writer.info.hash,
@@ -129,7 +129,7 @@ pub(super) struct ViewWorld<'e, 't> {
 }
 
 impl World for ViewWorld<'_, '_> {
-    fn row(&self, id: &RowId, used: Use) -> Result<Option<Rc<Row>>, StorageError> {
+    fn row(&self, id: &RowId, used: Use) -> Result<Option<Rc<RowState>>, StorageError> {
         self.engine.row_in(self.tables, self.view, id, used)
     }
 
@@ -146,6 +146,6 @@ impl World for ViewWorld<'_, '_> {
     }
 }
 /// A row's materialized state, if any op inserted it and effective ops make it exist.
-pub(super) fn read_row(tables: &WriteTables, id: &RowId) -> Result<Option<Row>, StorageError> {
+pub(super) fn read_row(tables: &WriteTables, id: &RowId) -> Result<Option<RowState>, StorageError> {
     Ok(store::read_record(&tables.rows, id)?.and_then(|(_, row)| row))
 }

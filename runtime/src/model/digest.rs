@@ -1,7 +1,7 @@
 //! The state digest (docs/SPEC.md §3): one hash of the visible rows, equal on every replica
 //! that holds the same ops.
 
-use super::row::Row;
+use super::row::RowState;
 use crate::cbor::{Value, Writer};
 use crate::ids::RowId;
 
@@ -14,7 +14,7 @@ pub struct Digest {
 }
 
 impl Digest {
-    pub fn add(&mut self, id: &RowId, row: &Row) {
+    pub fn add(&mut self, id: &RowId, row: &RowState) {
         let mut writer = Writer::new();
         let fields = row.fields.iter().map(|(name, state)| (name.clone(), state.value())).collect();
         writer.array(3).text(&row.collection).bytes(&id.0).value(&Value::Map(fields));

@@ -1,22 +1,29 @@
 //! The event stream's items: effects on the state (rows that appeared, changed or vanished,
-//! ops that stopped or started being effective), and their stored encoding.
+//! ops that stopped or started being effective), why each happened, and their stored encoding.
 
 use crate::cbor::{Reader, Value, Writer};
 use crate::error::{DecodeError, StorageError};
 use crate::ids::{OpHash, RowId};
 use std::collections::BTreeMap;
 
-/// What happened to a row or an op, for the event stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What happened to a row or an op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
+    /// A row became visible (with every field's value).
     RowInserted,
+    /// Fields of a visible row changed (with their new values).
     RowUpdated,
+    /// A row stopped being visible.
     RowDeleted,
+    /// An op that was effective stopped being so: a concurrent op defeated its rules.
     OpRolledBack,
+    /// An op that was not effective became so again.
     OpReinstated,
 }
 
 impl EventKind {
+    /// The kind as `cairn events` prints it: `row_inserted`, `row_updated`, `row_deleted`,
+    /// `op_rolled_back` or `op_reinstated`.
     pub fn name(&self) -> &'static str {
         match self {
             EventKind::RowInserted => "row_inserted",
@@ -40,26 +47,66 @@ impl EventKind {
     }
 }
 
+/// Why a row event happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// Its op took effect: an insert, update or delete as written.
+    Written,
+    /// Its op was rolled back: what the op had done is undone (a row it inserted vanishes, a row
+    /// it deleted comes back, a field it set takes its previous value).
+    RolledBack,
+    /// Its op was reinstated: what it does applies again.
+    Reinstated,
+}
+
+impl Cause {
+    /// The cause as `cairn events` prints it: `written`, `rolled_back` or `reinstated`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Cause::Written => "written",
+            Cause::RolledBack => "rolled_back",
+            Cause::Reinstated => "reinstated",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Cause> {
+        [Cause::Written, Cause::RolledBack, Cause::Reinstated].into_iter().find(|cause| cause.name() == name)
+    }
+}
+
 /// An effect on the state: a row that appeared, changed or vanished, or an op that stopped or
 /// started being effective. Numbered without gaps in the order this replica saw them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
+    /// The event's number in this replica's stream, from 1, without gaps.
     pub seq: u64,
+    /// What happened.
     pub kind: EventKind,
-    /// The row's collection (for row events).
+    /// The row's collection (row events).
     pub collection: Option<String>,
+    /// The row (row events).
     pub row: Option<RowId>,
-    /// The op that caused it: the op that arrived, or the op that flipped.
+    /// For a row event, the op whose effect (or whose undoing, see `cause`) it is; for an op
+    /// event, the op that was rolled back or reinstated.
     pub op: OpHash,
     /// For an insert, every field's value; for an update, the new values of the fields that
     /// changed; nothing otherwise.
     pub fields: BTreeMap<String, Value>,
+    /// Why a row event happened: its op was written, rolled back or reinstated. (Op events say
+    /// it in their kind.)
+    pub cause: Cause,
+    /// For an op event, the rows the op writes, with their collections.
+    pub rows: Vec<(String, RowId)>,
+    /// For an op event, the op whose arrival flipped it: for a rollback, an op that defeated it
+    /// (`explain` lists every op that does).
+    pub by: Option<OpHash>,
 }
 
 impl Event {
+    /// The stored encoding: `[kind, collection, row, op, fields, cause, rows, by]`.
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut writer = Writer::new();
-        writer.array(5).text(self.kind.name());
+        writer.array(8).text(self.kind.name());
         match &self.collection {
             Some(collection) => writer.text(collection),
             None => writer.null(),
@@ -70,15 +117,25 @@ impl Event {
         };
         writer.bytes(&self.op.0);
         writer.value(&Value::Map(self.fields.iter().map(|(name, value)| (name.clone(), value.clone())).collect()));
+        writer.text(self.cause.name()).array(self.rows.len());
+        for (collection, row) in &self.rows {
+            writer.array(2).text(collection).bytes(&row.0);
+        }
+        match &self.by {
+            Some(by) => writer.bytes(&by.0),
+            None => writer.null(),
+        };
         writer.bytes
     }
 
     pub(crate) fn decode(seq: u64, bytes: &[u8]) -> Result<Event, StorageError> {
         let corrupt = |error: DecodeError| StorageError::Corrupt(format!("event {seq}: {error}"));
+        let unknown = |what: &str| StorageError::Corrupt(format!("event {seq} has an unknown {what}"));
         let mut reader = Reader::new(bytes);
-        reader.array().map_err(corrupt)?;
-        let kind = EventKind::from_name(reader.text().map_err(corrupt)?)
-            .ok_or_else(|| StorageError::Corrupt(format!("event {seq} has an unknown kind")))?;
+        if reader.array().map_err(corrupt)? != 8 {
+            return Err(StorageError::Corrupt(format!("event {seq} is not an array of 8 items")));
+        }
+        let kind = EventKind::from_name(reader.text().map_err(corrupt)?).ok_or_else(|| unknown("kind"))?;
         let collection =
             if reader.null().map_err(corrupt)? { None } else { Some(reader.text().map_err(corrupt)?.to_owned()) };
         let row =
@@ -88,6 +145,49 @@ impl Event {
             Value::Map(entries) => entries.into_iter().collect(),
             _ => return Err(StorageError::Corrupt(format!("event {seq} has no field map"))),
         };
-        Ok(Event { seq, kind, collection, row, op, fields })
+        let cause = Cause::from_name(reader.text().map_err(corrupt)?).ok_or_else(|| unknown("cause"))?;
+        let count = reader.array().map_err(corrupt)?;
+        let mut rows = Vec::with_capacity(count.min(1024));
+        for _ in 0..count {
+            if reader.array().map_err(corrupt)? != 2 {
+                return Err(StorageError::Corrupt(format!("event {seq} has a malformed row")));
+            }
+            rows.push((reader.text().map_err(corrupt)?.to_owned(), RowId(reader.fixed_bytes().map_err(corrupt)?)));
+        }
+        let by = if reader.null().map_err(corrupt)? { None } else { Some(OpHash(reader.fixed_bytes().map_err(corrupt)?)) };
+        reader.finish().map_err(corrupt)?;
+        Ok(Event { seq, kind, collection, row, op, fields, cause, rows, by })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip() {
+        let event = Event {
+            seq: 7,
+            kind: EventKind::OpRolledBack,
+            collection: None,
+            row: None,
+            op: OpHash([1; 32]),
+            fields: BTreeMap::new(),
+            cause: Cause::Written,
+            rows: vec![("Message".into(), RowId([2; 32]))],
+            by: Some(OpHash([3; 32])),
+        };
+        assert_eq!(Event::decode(7, &event.encode()).expect("decodes"), event);
+        let row = Event {
+            kind: EventKind::RowDeleted,
+            collection: Some("Message".into()),
+            row: Some(RowId([2; 32])),
+            cause: Cause::RolledBack,
+            rows: Vec::new(),
+            by: None,
+            ..event
+        };
+        assert_eq!(Event::decode(7, &row.encode()).expect("decodes"), row);
+        assert!(Event::decode(7, &row.encode()[..10]).is_err());
     }
 }

@@ -142,46 +142,56 @@ pub fn untyped_json(value: &Value) -> Json {
     }
 }
 
-/// The value a field's `default` gives a row inserted by `author`.
-pub fn default_value(default: &ir::Default, author: &Identity) -> Value {
-    match default {
-        ir::Default::OpAuthor => Value::Bytes(author.0.to_vec()),
-        ir::Default::Value(value) => crate::model::check::literal(value),
-    }
+fn collection_of<'s>(schema: &'s ir::Schema, name: &str) -> Result<&'s ir::Collection, RowJsonError> {
+    schema.collections.get(name).ok_or_else(|| RowJsonError::UnknownCollection {
+        collection: name.to_owned(),
+        suggestion: crate::error::suggest(name, schema.collections.keys()),
+    })
 }
 
-fn collection_of<'s>(schema: &'s ir::Schema, name: &str) -> Result<&'s ir::Collection, RowJsonError> {
-    schema.collections.get(name).ok_or_else(|| RowJsonError::UnknownCollection(name.to_owned()))
+fn unknown_field(collection_name: &str, collection: &ir::Collection, field: &str) -> RowJsonError {
+    RowJsonError::UnknownField {
+        collection: collection_name.to_owned(),
+        field: field.to_owned(),
+        suggestion: crate::error::suggest(field, collection.fields.iter().map(|field| &field.name)),
+    }
 }
 
 fn fields_of(json: &Json) -> Result<&serde_json::Map<String, Json>, RowJsonError> {
     json.as_object().ok_or_else(|| RowJsonError::NotAnObject(json_kind(json)))
 }
 
-/// An insert of `collection` from a JSON object of fields, with defaults applied for the
-/// fields it leaves out.
+/// The value of `collection.field` given as JSON (a query filter, say), checked against the
+/// field's type.
+pub fn field_value_from_json(
+    schema: &ir::Schema,
+    collection_name: &str,
+    field_name: &str,
+    json: &Json,
+) -> Result<Value, RowJsonError> {
+    let collection = collection_of(schema, collection_name)?;
+    let field = collection.field(field_name).ok_or_else(|| unknown_field(collection_name, collection, field_name))?;
+    Ok(from_json(schema, &field.ty, json, field_name)?)
+}
+
+/// An insert of `collection` from a JSON object of fields. Fields it leaves out get their
+/// defaults when the change is written, as every write does.
 pub fn insert_from_json(
     schema: &ir::Schema,
     collection_name: &str,
     json: &Json,
-    author: &Identity,
 ) -> Result<crate::op::Change, RowJsonError> {
     let collection = collection_of(schema, collection_name)?;
     let object = fields_of(json)?;
     for key in object.keys() {
         if collection.field(key).is_none() {
-            return Err(RowJsonError::UnknownField { collection: collection_name.to_owned(), field: key.clone() });
+            return Err(unknown_field(collection_name, collection, key));
         }
     }
     let mut fields = Vec::new();
     for field in &collection.fields {
-        match object.get(&field.name) {
-            Some(json) => fields.push((field.name.clone(), from_json(schema, &field.ty, json, &field.name)?)),
-            None => {
-                if let Some(default) = &field.default {
-                    fields.push((field.name.clone(), default_value(default, author)));
-                }
-            }
+        if let Some(json) = object.get(&field.name) {
+            fields.push((field.name.clone(), from_json(schema, &field.ty, json, &field.name)?));
         }
     }
     Ok(crate::op::Change::Insert { collection: collection_name.to_owned(), fields })
@@ -200,9 +210,7 @@ pub fn update_from_json(
     let collection = collection_of(schema, collection_name)?;
     let mut edits = Vec::new();
     for (key, value) in fields_of(json)? {
-        let field = collection
-            .field(key)
-            .ok_or_else(|| RowJsonError::UnknownField { collection: collection_name.to_owned(), field: key.clone() })?;
+        let field = collection.field(key).ok_or_else(|| unknown_field(collection_name, collection, key))?;
         let edit_error = |reason: &str| RowJsonError::Edit { field: key.clone(), reason: reason.to_owned() };
         match &field.ty {
             Type::Set(element) => {
@@ -267,10 +275,9 @@ pub fn changes_from_json(
     schema: &ir::Schema,
     collection: &str,
     json: &Json,
-    author: &Identity,
 ) -> Result<Vec<crate::op::Change>, RowJsonError> {
     let Json::Array(items) = json else {
-        return Ok(vec![insert_from_json(schema, collection, json, author)?]);
+        return Ok(vec![insert_from_json(schema, collection, json)?]);
     };
     let mut changes = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
@@ -285,7 +292,7 @@ pub fn changes_from_json(
             value.as_str().and_then(|text| text.parse().ok()).ok_or_else(|| malformed("a row id looks like `row:…`"))
         };
         let change = if let Some(fields) = object.get("insert") {
-            insert_from_json(schema, target, fields, author)?
+            insert_from_json(schema, target, fields)?
         } else if let Some(row) = object.get("update") {
             let fields = object.get("fields").ok_or_else(|| malformed("an update needs `fields`"))?;
             update_from_json(schema, target, row_of(row)?, fields)?

@@ -9,7 +9,7 @@
 //! memoized per set, and the cost grows quickly with the number of concurrent ops. The
 //! runtime's incremental engine must agree with this module on every history.
 
-use super::row::{Folding, Row};
+use super::row::{Folding, RowState};
 use super::rules::{self, Verdict};
 use super::world::{visible_row, World};
 use crate::cbor::Value;
@@ -61,7 +61,7 @@ pub use crate::error::HistoryError;
 /// The state of a set of ops: every row any effective op inserted, with its merged fields.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct State {
-    rows: BTreeMap<RowId, Rc<Row>>,
+    rows: BTreeMap<RowId, Rc<RowState>>,
 }
 
 impl State {
@@ -99,7 +99,7 @@ impl State {
 
 impl World for State {
     /// The reference folds every writer, so its rows are exact for every use.
-    fn row(&self, id: &RowId, _: Use) -> Result<Option<Rc<Row>>, StorageError> {
+    fn row(&self, id: &RowId, _: Use) -> Result<Option<Rc<RowState>>, StorageError> {
         Ok(self.rows.get(id).cloned())
     }
 

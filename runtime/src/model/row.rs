@@ -55,12 +55,9 @@ impl FieldState {
     }
 }
 
-/// A row's field values, by field name.
-pub type FieldValues = BTreeMap<String, Value>;
-
 /// A row as a set of effective ops leaves it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Row {
+pub struct RowState {
     pub collection: String,
     /// The parent row, for a row of a nested collection.
     pub parent: Option<RowId>,
@@ -85,7 +82,7 @@ pub struct Folding<'a> {
     pub read: &'a ReadFields,
 }
 
-impl Row {
+impl RowState {
     pub fn field(&self, name: &str) -> Value {
         self.fields.get(name).map_or(Value::Null, FieldState::value)
     }
@@ -103,7 +100,7 @@ impl Row {
         fields: &[(String, Value)],
         folding: &Folding,
         change: u32,
-    ) -> Row {
+    ) -> RowState {
         let given: BTreeMap<&str, &Value> = fields.iter().map(|(name, value)| (name.as_str(), value)).collect();
         let version = (folding.depth, folding.hash, change, 0);
         let mut row_fields = BTreeMap::new();
@@ -133,7 +130,7 @@ impl Row {
             Some(Value::Bytes(bytes)) => <[u8; 32]>::try_from(bytes.as_slice()).ok().map(RowId),
             _ => None,
         });
-        Row {
+        RowState {
             collection: collection.to_owned(),
             parent,
             fields: row_fields,
@@ -208,16 +205,16 @@ pub fn target(suite: &dyn CryptoSuite, hash: &OpHash, index: u32, change: &Chang
 /// collection.
 pub fn fold_change(
     schema: &ir::Schema,
-    current: Option<&Row>,
+    current: Option<&RowState>,
     folding: &Folding,
     index: u32,
     change: &Change,
-) -> Result<Option<Row>, StorageError> {
+) -> Result<Option<RowState>, StorageError> {
     match change {
         Change::Insert { collection, fields } => Ok(schema
             .collections
             .get(collection)
-            .map(|definition| Row::inserted(definition, collection, fields, folding, index))),
+            .map(|definition| RowState::inserted(definition, collection, fields, folding, index))),
         Change::Update { collection, edits, .. } => {
             let Some(row) = current.filter(|row| !row.deleted && row.collection == *collection) else {
                 return Ok(None);

@@ -1,13 +1,13 @@
-//! The stored encoding of a [`Row`], merge metadata included, so that the engine can fold
+//! The stored encoding of a [`RowState`], merge metadata included, so that the engine can fold
 //! further ops into a materialized row without reading its writers again.
 
-use super::row::{FieldState, Row, Version};
+use super::row::{FieldState, RowState, Version};
 use crate::cbor::{Reader, Value, Writer};
 use crate::error::DecodeError;
 use crate::ids::{OpHash, RowId};
 use std::collections::BTreeMap;
 
-impl Row {
+impl RowState {
     /// The bytes of the row as the store keeps it, merge metadata included:
     /// `[collection, parent, deleted, writers, fields]`, where `writers` lists each distinct
     /// (depth, op hash) the row's versions name (the row's own version first) and a field's
@@ -76,7 +76,7 @@ impl Row {
         writer.bytes
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<Row, DecodeError> {
+    pub fn decode(bytes: &[u8]) -> Result<RowState, DecodeError> {
         let mut reader = Reader::new(bytes);
         expect_array(&mut reader, 5)?;
         let collection = reader.text()?.to_owned();
@@ -143,7 +143,7 @@ impl Row {
             fields.insert(name, state);
         }
         reader.finish()?;
-        Ok(Row { collection, parent, fields, deleted, version })
+        Ok(RowState { collection, parent, fields, deleted, version })
     }
 }
 

@@ -11,7 +11,7 @@
 //! §3.4); a change must name a visible row of its own collection, leave every `check` holding,
 //! and be allowed by some rule.
 
-use super::row::{self, Folding, Row};
+use super::row::{self, Folding, RowState};
 use super::scope::{truthy, Scope};
 use super::world::{visible_row, World};
 use crate::cbor::Value;
@@ -42,7 +42,7 @@ impl Verdict {
 
 /// The outcome of judging one change.
 enum ChangeVerdict {
-    Allowed { attestation: Attestation, target: RowId, after: Row },
+    Allowed { attestation: Attestation, target: RowId, after: RowState },
     Denied(DenialReason),
 }
 
@@ -200,11 +200,11 @@ pub fn covers(rule: &ir::Rule, change: &Change, edited: &[&str]) -> bool {
 /// A world with an op's earlier changes applied on top.
 struct Overlay<'w> {
     base: &'w dyn World,
-    rows: RefCell<BTreeMap<RowId, Rc<Row>>>,
+    rows: RefCell<BTreeMap<RowId, Rc<RowState>>>,
 }
 
 impl World for Overlay<'_> {
-    fn row(&self, id: &RowId, used: Use) -> Result<Option<Rc<Row>>, StorageError> {
+    fn row(&self, id: &RowId, used: Use) -> Result<Option<Rc<RowState>>, StorageError> {
         if let Some(row) = self.rows.borrow().get(id) {
             return Ok(Some(row.clone()));
         }

@@ -2,7 +2,7 @@
 //! `old` and `new` and of the rows `exists` binds, and `exists` itself, which asks the world
 //! for candidate rows through a [`Probe`] and records the rows that witnessed it.
 
-use super::row::Row;
+use super::row::RowState;
 use super::world::{visible_row, World};
 use crate::cbor::Value;
 use crate::error::StorageError;
@@ -23,20 +23,20 @@ pub(super) struct Scope<'s> {
     pub(super) author: Identity,
     pub(super) founder: Identity,
     pub(super) subject_id: RowId,
-    pub(super) subject: Option<&'s Row>,
-    pub(super) old: Option<&'s Row>,
-    pub(super) new: Option<&'s Row>,
-    pub(super) bound: Vec<(String, RowId, Rc<Row>)>,
+    pub(super) subject: Option<&'s RowState>,
+    pub(super) old: Option<&'s RowState>,
+    pub(super) new: Option<&'s RowState>,
+    pub(super) bound: Vec<(String, RowId, Rc<RowState>)>,
     /// The rows `exists` found, with their versions.
     pub(super) witnesses: &'s RefCell<Vec<Witness>>,
 }
 
 impl Scope<'_> {
-    fn bound(&self, name: &str) -> Option<&(String, RowId, Rc<Row>)> {
+    fn bound(&self, name: &str) -> Option<&(String, RowId, Rc<RowState>)> {
         self.bound.iter().rev().find(|(bound, _, _)| bound == name)
     }
 
-    fn row_of(&self, reference: &RowRef) -> Option<&Row> {
+    fn row_of(&self, reference: &RowRef) -> Option<&RowState> {
         match reference {
             RowRef::Subject => self.subject,
             RowRef::Old => self.old,
@@ -114,7 +114,7 @@ impl Scope<'_> {
             Some(condition) => self.probe(condition, variable)?,
         };
         let Some(probe) = probe else { return Ok(false) };
-        let mut found: Option<(RowId, Rc<Row>)> = None;
+        let mut found: Option<(RowId, Rc<RowState>)> = None;
         self.world.scan(collection, &probe, &mut |id| {
             let Some(row) = visible_row(self.world, &id, Use::Bound)? else { return Ok(false) };
             if row.collection != collection {

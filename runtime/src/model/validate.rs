@@ -6,10 +6,32 @@
 //! constraints on updates that leave some of the fields the check reads unchanged.
 
 use crate::cbor::Value;
-use crate::error::PayloadError;
+use crate::error::{suggest, PayloadError};
+use crate::ids::Identity;
 use crate::op::{Change, Edit, Limits};
 use schemac::ir::{self, Type};
 use std::collections::BTreeMap;
+
+/// Fills in the fields each insert leaves out that have a `default` in the schema: a constant,
+/// or the writing author for `default op.author`. Every local write goes through here, so a
+/// default applies however the change was built.
+pub fn with_defaults(schema: &ir::Schema, mut changes: Vec<Change>, author: &Identity) -> Vec<Change> {
+    for change in &mut changes {
+        let Change::Insert { collection, fields } = change else { continue };
+        let Some(definition) = schema.collections.get(collection.as_str()) else { continue };
+        for field in &definition.fields {
+            let Some(default) = &field.default else { continue };
+            if !fields.iter().any(|(name, _)| *name == field.name) {
+                let value = match default {
+                    ir::Default::OpAuthor => Value::from(*author),
+                    ir::Default::Value(value) => super::check::literal(value),
+                };
+                fields.push((field.name.clone(), value));
+            }
+        }
+    }
+    changes
+}
 
 /// Checks every change of a batch.
 pub fn validate_changes(schema: &ir::Schema, changes: &[Change], limits: &Limits) -> Result<(), PayloadError> {
@@ -27,14 +49,16 @@ pub fn validate_changes(schema: &ir::Schema, changes: &[Change], limits: &Limits
 
 fn validate_change(schema: &ir::Schema, index: usize, change: &Change, limits: &Limits) -> Result<(), PayloadError> {
     let collection_name = change.collection();
-    let collection = schema
-        .collections
-        .get(collection_name)
-        .ok_or_else(|| PayloadError::UnknownCollection { change: index, collection: collection_name.to_owned() })?;
+    let collection = schema.collections.get(collection_name).ok_or_else(|| PayloadError::UnknownCollection {
+        change: index,
+        collection: collection_name.to_owned(),
+        suggestion: suggest(collection_name, schema.collections.keys()),
+    })?;
     let unknown = |field: &str| PayloadError::UnknownField {
         change: index,
         collection: collection_name.to_owned(),
         field: field.to_owned(),
+        suggestion: suggest(field, collection.fields.iter().map(|field| &field.name)),
     };
     let wrong_type = |field: &ir::Field, problem: String| PayloadError::WrongType {
         change: index,

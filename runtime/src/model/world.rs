@@ -2,7 +2,7 @@
 //! that might match a probe. The reference evaluator's in-memory map and the engine's views of
 //! the store are worlds; the judge never knows which it reads.
 
-use super::row::Row;
+use super::row::RowState;
 use crate::error::StorageError;
 use crate::ids::RowId;
 use crate::plan::{Probe, Use};
@@ -14,7 +14,7 @@ pub trait World {
     /// world may return a row that is exact only in what `used` reads: whether it exists and is
     /// deleted, its parent, and the fields [`crate::plan::ReadFields`] lists for that use (and, for
     /// [`Use::Bound`], its version).
-    fn row(&self, id: &RowId, used: Use) -> Result<Option<Rc<Row>>, StorageError>;
+    fn row(&self, id: &RowId, used: Use) -> Result<Option<Rc<RowState>>, StorageError>;
 
     /// Calls `visit` with rows of `collection` (at least every visible one that satisfies
     /// `probe`), until `visit` returns true.
@@ -27,7 +27,7 @@ pub trait World {
 }
 
 /// A row, if it is visible: inserted, not deleted, and (for a nested row) its parent visible.
-pub fn visible_row(world: &dyn World, id: &RowId, used: Use) -> Result<Option<Rc<Row>>, StorageError> {
+pub fn visible_row(world: &dyn World, id: &RowId, used: Use) -> Result<Option<Rc<RowState>>, StorageError> {
     let Some(row) = world.row(id, used)? else { return Ok(None) };
     let mut current = row.clone();
     for _ in 0..64 {

@@ -4,6 +4,8 @@
 //! stream in `events`.
 
 mod events;
+mod explain;
+mod options;
 mod ingest;
 mod log;
 mod query;
@@ -12,7 +14,9 @@ mod write;
 pub use events::{Consumer, Follow};
 pub use ingest::{IngestResult, Ingested};
 pub use log::{LoggedOp, StorageUsage};
-pub use query::Explanation;
+pub use options::Options;
+pub use explain::{Allowance, Explanation};
+pub use query::{Order, Query, Row};
 pub use write::Transaction;
 
 use crate::crypto::CryptoSuite;
@@ -27,7 +31,8 @@ use schemac::ir;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// The most changes an op may carry (see [`Replica::with_limits`]).
+/// The most changes an op may carry, whatever [`Options::limits`] says: a row number holds a
+/// change's index in 16 bits.
 pub const MAX_CHANGES: usize = 65_535;
 
 /// One replica of one database.
@@ -60,13 +65,31 @@ fn store_schema(tables: &mut WriteTables, schema: &ir::Schema) -> Result<(), Sto
 }
 
 impl Replica {
-    /// Creates a new database: writes its genesis op, signed by the founder.
-    pub fn create(
+    /// Creates a new database in `storage` with the default [`Options`]: writes its genesis op,
+    /// signed by the founder, whose identity is `db.founder` in the schema's rules.
+    pub fn create(storage: Storage, founder: &Keypair, schema: ir::Schema) -> Result<Replica, OpenError> {
+        Options::default().create(storage, founder, schema)
+    }
+
+    /// Creates an empty replica of an existing database with the default [`Options`], to be
+    /// filled by import or sync. `schema` must be the schema the database was created with.
+    pub fn join(storage: Storage, id: DatabaseId, schema: ir::Schema) -> Result<Replica, OpenError> {
+        Options::default().join(storage, id, schema)
+    }
+
+    /// Opens an existing replica with the default [`Options`]. Reads only its metadata and
+    /// schemas: no replay.
+    pub fn open(storage: Storage) -> Result<Replica, OpenError> {
+        Options::default().open(storage)
+    }
+
+    fn create_with(
+        options: Options,
         storage: Storage,
-        suite: Arc<dyn CryptoSuite>,
         founder: &Keypair,
         schema: ir::Schema,
     ) -> Result<Replica, OpenError> {
+        let suite = options.suite.clone();
         let mut nonce = [0u8; 16];
         nonce.copy_from_slice(&suite.hash(&suite.generate_secret().0)[..16]);
         let genesis = Op {
@@ -82,23 +105,13 @@ impl Replica {
         }
         .sign(suite.as_ref(), &founder.secret);
         let id = DatabaseId::from(genesis.hash());
-        Replica::initialise(storage, suite, id, schema, Some((founder, &genesis)))
-    }
-
-    /// Creates an empty replica of an existing database, to be filled by import or sync.
-    pub fn join(
-        storage: Storage,
-        suite: Arc<dyn CryptoSuite>,
-        id: DatabaseId,
-        schema: ir::Schema,
-    ) -> Result<Replica, OpenError> {
-        Replica::initialise(storage, suite, id, schema, None)
+        Replica::initialise(options, storage, id, schema, Some((founder, &genesis)))
     }
 
     /// Writes a new store's metadata and schema, and the genesis op when creating.
     fn initialise(
+        Options { suite, limits }: Options,
         storage: Storage,
-        suite: Arc<dyn CryptoSuite>,
         id: DatabaseId,
         schema: ir::Schema,
         genesis: Option<(&Keypair, &VerifiedOp)>,
@@ -127,12 +140,11 @@ impl Replica {
             plan: Plan::new(&schema),
             founder: std::sync::OnceLock::new(),
             schemas: BTreeMap::from([(schema_hash(&schema), schema)]),
-            limits: Limits::default(),
+            limits,
         })
     }
 
-    /// Opens an existing replica. Reads only its metadata and schemas: no replay.
-    pub fn open(storage: Storage, suite: Arc<dyn CryptoSuite>) -> Result<Replica, OpenError> {
+    fn open_with(Options { suite, limits }: Options, storage: Storage) -> Result<Replica, OpenError> {
         let database = store::open_database(&storage, false)?;
         let (id, suite_name) = store::read_meta(&database)?;
         let id = id.ok_or(OpenError::Uninitialised)?;
@@ -168,30 +180,23 @@ impl Replica {
             schemas,
             plan,
             founder: std::sync::OnceLock::new(),
-            limits: Limits::default(),
+            limits,
         })
     }
 
+    /// The database: the hash of its genesis op.
     pub fn id(&self) -> DatabaseId {
         self.id
     }
 
+    /// The crypto suite the replica hashes and signs with.
     pub fn suite(&self) -> &dyn CryptoSuite {
         self.suite.as_ref()
     }
 
+    /// The size limits ops are held to, local writes and peers' ops alike.
     pub fn limits(&self) -> &Limits {
         &self.limits
-    }
-
-    /// The same replica with other limits (tests, or nodes with other resources). Peers must
-    /// agree on the size limits, or they will refuse each other's ops. At most [`MAX_CHANGES`]
-    /// changes per op, whatever `limits` says.
-    pub fn with_limits(mut self, limits: Limits) -> Replica {
-        self.limits = limits;
-        // Row numbers hold a change's index in 16 bits.
-        self.limits.max_changes = self.limits.max_changes.min(MAX_CHANGES);
-        self
     }
 
     /// The database's founder: the author of its genesis op, once the replica holds it.

@@ -1,39 +1,130 @@
-//! Reading the state: rows by id, scans filtered by field values, the state digest, and why an
-//! op is or is not effective.
+//! Reading the state: a row by id, queries (filters, an order, a limit), the state digest, and
+//! whether an op is effective. Reads see the materialized rows through a read transaction, so
+//! they never wait for a writer.
 
 use super::Replica;
 use crate::cbor::Value;
 use crate::dag::Causality;
-use crate::engine::Engine;
-use crate::error::{Denial, StorageError};
-use crate::ids::{Identity, OpHash, RowId, StateDigest};
+use crate::error::{suggest, QueryError, StorageError};
+use crate::ids::{OpHash, RowId, StateDigest};
 use crate::model::digest::Digest;
-use crate::model::row::{FieldValues, Row};
-use crate::model::rules::Verdict;
+use crate::model::row::RowState;
 use crate::model::world::{visible_row, World};
-use crate::op::Attestation;
 use crate::plan::{Plan, Probe, Use};
-use crate::store::{self, InfoLookup, ReadTables, WriteTables};
+use crate::store::{self, ReadTables, RowNumber};
 use redb::ReadableTable;
+use schemac::ir;
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-/// Why an op is or is not effective (see [`Replica::explain`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Explanation {
-    pub op: OpHash,
-    pub author: Identity,
-    pub effective: bool,
-    /// Whether the author signed another op with a sequence number at or before this one's.
-    pub equivocated: bool,
-    /// Judged in everything this replica holds except the op and its future: for each change,
-    /// the rule that allows it and the rows that witnessed it.
-    pub allowed_by: Vec<Attestation>,
-    /// Or the first change that no rule allows there, with the failing rules and clauses.
-    pub denial: Option<Denial>,
-    /// The concurrent ops that defeated it, with their authors: each op whose absence (with its
-    /// future) would let the rules hold; all concurrent ops if no single one would.
-    pub defeated_by: Vec<(OpHash, Identity)>,
+/// A visible row, as reads return it. `row["field"]` is the field's value (`Null` for a field
+/// the collection does not have).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The row's id.
+    pub id: RowId,
+    /// The collection it belongs to.
+    pub collection: String,
+    /// Every field's current value, by name (see [`Value`] for how each type is held).
+    pub fields: BTreeMap<String, Value>,
+}
+
+impl Row {
+    /// A field's value, if the collection has that field.
+    pub fn get(&self, field: &str) -> Option<&Value> {
+        self.fields.get(field)
+    }
+}
+
+impl std::ops::Index<&str> for Row {
+    type Output = Value;
+
+    fn index(&self, field: &str) -> &Value {
+        const MISSING: &Value = &Value::Null;
+        self.fields.get(field).unwrap_or(MISSING)
+    }
+}
+
+/// The order a query returns rows in.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Order {
+    /// The order the inserts happened in, causally: by the depth of the inserting op in the
+    /// DAG, then its hash, then the insert's place in the op. The same on every replica; an
+    /// insert made after seeing another comes after it. The default.
+    #[default]
+    Inserted,
+    /// By row id: arbitrary but stable, and the cheapest.
+    Id,
+    /// By a field's value (nulls first; then numbers, text and bytes in their natural order),
+    /// ties in insertion order.
+    Field {
+        /// The field.
+        name: String,
+        /// Greatest first.
+        descending: bool,
+    },
+}
+
+impl Order {
+    /// By a field's value, least first.
+    pub fn by(field: &str) -> Order {
+        Order::Field { name: field.to_owned(), descending: false }
+    }
+
+    /// By a field's value, greatest first.
+    pub fn by_descending(field: &str) -> Order {
+        Order::Field { name: field.to_owned(), descending: true }
+    }
+}
+
+/// A query over one collection's visible rows: equality filters, an [`Order`] and a limit.
+/// Made by [`Replica::query`].
+///
+/// A filter on a scalar field is looked up in that field's index; the others are checked on
+/// each candidate row.
+#[derive(Debug, Clone)]
+pub struct Query<'r> {
+    replica: &'r Replica,
+    collection: String,
+    filters: Vec<(String, Value)>,
+    order: Order,
+    limit: Option<usize>,
+}
+
+impl Query<'_> {
+    /// Keeps the rows whose `field` equals `value`.
+    pub fn filter(mut self, field: &str, value: impl Into<Value>) -> Self {
+        self.filters.push((field.to_owned(), value.into()));
+        self
+    }
+
+    /// Returns the rows in this order (the default is [`Order::Inserted`]).
+    pub fn order(mut self, order: Order) -> Self {
+        self.order = order;
+        self
+    }
+
+    /// Returns at most `limit` rows.
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// The matching rows, in order.
+    pub fn rows(&self) -> Result<Vec<Row>, QueryError> {
+        self.replica.run(self)
+    }
+
+    /// The first matching row, in order.
+    pub fn first(&self) -> Result<Option<Row>, QueryError> {
+        Ok(self.clone().limit(1).rows()?.into_iter().next())
+    }
+
+    /// How many rows match.
+    pub fn count(&self) -> Result<usize, QueryError> {
+        Ok(self.clone().order(Order::Id).rows()?.len())
+    }
 }
 
 /// The materialized state, as a read transaction sees it.
@@ -44,7 +135,7 @@ struct Materialized<'t> {
 
 impl World for Materialized<'_> {
     /// Materialized rows fold every effective writer: exact for every use.
-    fn row(&self, id: &RowId, _: Use) -> Result<Option<Rc<Row>>, StorageError> {
+    fn row(&self, id: &RowId, _: Use) -> Result<Option<Rc<RowState>>, StorageError> {
         Ok(store::read_record(&self.tables.rows, id)?.and_then(|(_, row)| row).map(Rc::new))
     }
 
@@ -60,40 +151,85 @@ impl World for Materialized<'_> {
 }
 
 impl Replica {
-    /// One visible row of a collection: its field values.
-    pub fn get(&self, collection: &str, id: &RowId) -> Result<Option<BTreeMap<String, Value>>, StorageError> {
-        let transaction = self.database.begin_read()?;
+    /// One visible row of a collection; `None` if no such row is visible (never inserted,
+    /// deleted, rolled back, or a row of another collection).
+    pub fn get(&self, collection: &str, id: &RowId) -> Result<Option<Row>, QueryError> {
+        self.collection(collection)?;
+        let transaction = self.database.begin_read().map_err(StorageError::from)?;
         let tables = ReadTables::open(&transaction)?;
         let world = Materialized { tables: &tables, plan: &self.plan };
-        Ok(visible_row(&world, id, Use::Bound)?.filter(|row| row.collection == collection).map(|row| row.values()))
+        let row = visible_row(&world, id, Use::Bound)?.filter(|row| row.collection == collection);
+        Ok(row.map(|row| Row { id: *id, collection: row.collection.clone(), fields: row.values() }))
+    }
+
+    /// A query over a collection's visible rows; see [`Query`].
+    pub fn query(&self, collection: &str) -> Query<'_> {
+        Query { replica: self, collection: collection.to_owned(), filters: Vec::new(), order: Order::default(), limit: None }
     }
 
     /// The visible rows of a collection whose fields equal the given values (all rows with no
-    /// filter), in id order. A filter on a scalar field is looked up in its index; other
-    /// filters are checked on each row.
-    pub fn rows(
-        &self,
-        collection: &str,
-        filter: &[(String, Value)],
-    ) -> Result<Vec<(RowId, FieldValues)>, StorageError> {
-        let transaction = self.database.begin_read()?;
+    /// filter), in the order their inserts happened ([`Order::Inserted`]). Shorthand for a
+    /// [`Query`].
+    pub fn rows(&self, collection: &str, filter: &[(String, Value)]) -> Result<Vec<Row>, QueryError> {
+        let query = filter.iter().fold(self.query(collection), |query, (name, value)| query.filter(name, value.clone()));
+        query.rows()
+    }
+
+    fn collection(&self, name: &str) -> Result<&ir::Collection, QueryError> {
+        self.schema().collections.get(name).ok_or_else(|| QueryError::UnknownCollection {
+            collection: name.to_owned(),
+            suggestion: suggest(name, self.schema().collections.keys()),
+        })
+    }
+
+    fn run(&self, query: &Query) -> Result<Vec<Row>, QueryError> {
+        let definition = self.collection(&query.collection)?;
+        let order_field = match &query.order {
+            Order::Field { name, .. } => Some(name),
+            Order::Inserted | Order::Id => None,
+        };
+        for name in query.filters.iter().map(|(name, _)| name).chain(order_field) {
+            if definition.field(name).is_none() {
+                return Err(QueryError::UnknownField {
+                    collection: query.collection.clone(),
+                    field: name.clone(),
+                    suggestion: suggest(name, definition.fields.iter().map(|field| &field.name)),
+                });
+            }
+        }
+        let collection = query.collection.as_str();
+        let transaction = self.database.begin_read().map_err(StorageError::from)?;
         let tables = ReadTables::open(&transaction)?;
         let world = Materialized { tables: &tables, plan: &self.plan };
-        let probe = match filter.iter().find(|(name, _)| self.plan.is_queryable(collection, name)) {
+        let probe = match query.filters.iter().find(|(name, _)| self.plan.is_queryable(collection, name)) {
             Some(indexed) => Probe::Equal(vec![indexed.clone()]),
             None => Probe::All,
         };
         let mut found = Vec::new();
         world.scan(collection, &probe, &mut |id| {
             if let Some(row) = visible_row(&world, &id, Use::Bound)?.filter(|row| row.collection == collection) {
-                let values = row.values();
-                if filter.iter().all(|(name, value)| values.get(name) == Some(value)) {
-                    found.push((id, values));
+                let fields = row.values();
+                if query.filters.iter().all(|(name, value)| fields.get(name) == Some(value)) {
+                    found.push(Row { id, collection: collection.to_owned(), fields });
                 }
             }
             Ok(false)
         })?;
-        found.sort_by_key(|(id, _)| *id);
+        match &query.order {
+            Order::Id => found.sort_by_key(|row| row.id),
+            Order::Inserted => sort_by_insertion(&tables, &mut found, |_, _| Ordering::Equal)?,
+            Order::Field { name, descending } => sort_by_insertion(&tables, &mut found, |left, right| {
+                let ordering = compare_values(&left[name.as_str()], &right[name.as_str()]);
+                if *descending {
+                    ordering.reverse()
+                } else {
+                    ordering
+                }
+            })?,
+        }
+        if let Some(limit) = query.limit {
+            found.truncate(limit);
+        }
         Ok(found)
     }
 
@@ -124,42 +260,56 @@ impl Replica {
         }
         Ok(Some(tables.ineffective.get(local)?.is_none()))
     }
+}
 
-    /// Why an op is or is not effective; `None` if the log does not hold it. Judging needs the
-    /// engine's write-side view, so this takes (and abandons) a write transaction.
-    pub fn explain(&self, op: &OpHash) -> Result<Option<Explanation>, StorageError> {
-        let transaction = self.database.begin_write()?;
-        let explanation = {
-            let tables = WriteTables::open(&transaction)?;
-            let Some(local) = tables.local_of(op)? else { return Ok(None) };
-            let founder =
-                self.founder(&tables)?.ok_or_else(|| StorageError::Corrupt("an op without a genesis".into()))?;
-            let engine = Engine::new(self.schema(), &self.plan, self.suite.as_ref(), founder);
-            let explained = engine.explain(&tables, local)?;
-            let author = tables.load(local)?.map(|(_, _, op)| op.author).unwrap_or(founder);
-            let mut defeated_by = Vec::new();
-            for hash in explained.defeated_by {
-                let other = match tables.local_of(&hash)? {
-                    Some(other) => tables.load(other)?.map(|(_, _, op)| op.author),
-                    None => None,
-                };
-                defeated_by.push((hash, other.unwrap_or(author)));
-            }
-            let (allowed_by, denial) = match explained.verdict {
-                Verdict::Allowed(attestations) => (attestations, None),
-                Verdict::Denied(denial) => (Vec::new(), Some(denial)),
-            };
-            Explanation {
-                op: *op,
-                author,
-                effective: explained.effective,
-                equivocated: explained.equivocated,
-                allowed_by,
-                denial,
-                defeated_by,
-            }
-        };
-        transaction.abort()?;
-        Ok(Some(explanation))
+/// Sorts rows by `first`, then in the order their inserts happened: (depth, op hash, change
+/// index) of the inserting op, the same on every replica.
+fn sort_by_insertion(
+    tables: &ReadTables,
+    rows: &mut Vec<Row>,
+    first: impl Fn(&Row, &Row) -> Ordering,
+) -> Result<(), StorageError> {
+    let mut keyed = Vec::with_capacity(rows.len());
+    for row in rows.drain(..) {
+        let (number, _) = store::read_record(&tables.rows, &row.id)?
+            .ok_or_else(|| StorageError::Corrupt(format!("row {} has no record", row.id)))?;
+        let inserter = tables
+            .info(number.inserter())?
+            .ok_or_else(|| StorageError::Corrupt(format!("the op that inserted row {} is missing", row.id)))?;
+        let RowNumber(number) = number;
+        keyed.push(((inserter.depth, inserter.hash, number & 0xffff), row));
+    }
+    keyed.sort_by(|(left_key, left), (right_key, right)| first(left, right).then(left_key.cmp(right_key)));
+    rows.extend(keyed.into_iter().map(|(_, row)| row));
+    Ok(())
+}
+
+/// A total order on field values: null first, then booleans, numbers, text, bytes, arrays and
+/// maps, each in its natural order (floats by `total_cmp`).
+fn compare_values(left: &Value, right: &Value) -> Ordering {
+    fn rank(value: &Value) -> u8 {
+        match value {
+            Value::Null => 0,
+            Value::Bool(_) => 1,
+            Value::Int(_) | Value::Float(_) => 2,
+            Value::Text(_) => 3,
+            Value::Bytes(_) => 4,
+            Value::Array(_) => 5,
+            Value::Map(_) => 6,
+        }
+    }
+    match (left, right) {
+        (Value::Bool(left), Value::Bool(right)) => left.cmp(right),
+        (Value::Int(left), Value::Int(right)) => left.cmp(right),
+        (Value::Float(left), Value::Float(right)) => left.total_cmp(right),
+        (Value::Int(left), Value::Float(right)) => (*left as f64).total_cmp(right),
+        (Value::Float(left), Value::Int(right)) => left.total_cmp(&(*right as f64)),
+        (Value::Text(left), Value::Text(right)) => left.cmp(right),
+        (Value::Bytes(left), Value::Bytes(right)) => left.cmp(right),
+        (Value::Array(left), Value::Array(right)) => {
+            left.iter().zip(right).map(|(left, right)| compare_values(left, right)).find(|ordering| ordering.is_ne())
+                .unwrap_or_else(|| left.len().cmp(&right.len()))
+        }
+        _ => rank(left).cmp(&rank(right)).then_with(|| left.encode().cmp(&right.encode())),
     }
 }

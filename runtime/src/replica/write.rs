@@ -27,6 +27,8 @@ impl Replica {
     /// or none is.
     pub fn write_ops(&self, author: &Keypair, batches: Vec<Vec<Change>>) -> Result<Vec<VerifiedOp>, WriteError> {
         let schema = self.schema();
+        let batches: Vec<Vec<Change>> =
+            batches.into_iter().map(|changes| validate::with_defaults(schema, changes, &author.identity)).collect();
         for changes in &batches {
             validate::validate_changes(schema, changes, &self.limits)?;
         }
@@ -151,6 +153,7 @@ impl Replica {
     /// error naming the rule and its failing clause). A write judges exactly so. Judging
     /// reads the engine's write-side tables, so this takes (and abandons) a write transaction.
     pub fn authorize(&self, author: &Identity, changes: Vec<Change>) -> Result<Vec<op::Attestation>, WriteError> {
+        let changes = validate::with_defaults(self.schema(), changes, author);
         validate::validate_changes(self.schema(), &changes, &self.limits)?;
         let transaction = self.database.begin_write().map_err(StorageError::from)?;
         let verdict = {

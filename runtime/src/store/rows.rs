@@ -3,7 +3,7 @@
 
 use crate::error::{corrupt, StorageError};
 use crate::ids::RowId;
-use crate::model::row::Row;
+use crate::model::row::RowState;
 use crate::plan::Lookup;
 use redb::ReadableTable;
 
@@ -25,7 +25,7 @@ impl RowNumber {
 }
 
 /// A `rows` value: the row number (8 bytes, big-endian), then the row's encoding if it exists.
-pub(crate) fn encode_row_record(number: RowNumber, row: Option<&Row>) -> Vec<u8> {
+pub(crate) fn encode_row_record(number: RowNumber, row: Option<&RowState>) -> Vec<u8> {
     let mut bytes = number.0.to_be_bytes().to_vec();
     if let Some(row) = row {
         bytes.extend_from_slice(&row.encode());
@@ -33,13 +33,13 @@ pub(crate) fn encode_row_record(number: RowNumber, row: Option<&Row>) -> Vec<u8>
     bytes
 }
 
-pub(crate) fn decode_row_record(bytes: &[u8]) -> Result<(RowNumber, Option<Row>), StorageError> {
+pub(crate) fn decode_row_record(bytes: &[u8]) -> Result<(RowNumber, Option<RowState>), StorageError> {
     let (number, row) = bytes.split_at_checked(8).ok_or_else(|| corrupt("a row record is too short"))?;
     let number = super::read_u64(number)?;
     if row.is_empty() {
         return Ok((RowNumber(number), None));
     }
-    let row = Row::decode(row).map_err(|error| corrupt(format!("row record {number}: {error}")))?;
+    let row = RowState::decode(row).map_err(|error| corrupt(format!("row record {number}: {error}")))?;
     Ok((RowNumber(number), Some(row)))
 }
 
@@ -52,7 +52,7 @@ pub(crate) trait IndexTable: ReadableTable<(&'static [u8; 32], u64), &'static [u
 impl<T: ReadableTable<(&'static [u8; 32], u64), &'static [u8; 32]>> IndexTable for T {}
 
 /// A row's number and materialized state, if any op inserted it.
-pub(crate) fn read_record(rows: &impl RowsTable, id: &RowId) -> Result<Option<(RowNumber, Option<Row>)>, StorageError> {
+pub(crate) fn read_record(rows: &impl RowsTable, id: &RowId) -> Result<Option<(RowNumber, Option<RowState>)>, StorageError> {
     match rows.get(&id.0)? {
         Some(bytes) => decode_row_record(bytes.value()).map(Some),
         None => Ok(None),

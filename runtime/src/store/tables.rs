@@ -47,7 +47,7 @@ pub(crate) const ROWS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new(
 /// named by its row number.)
 pub(crate) const ROW_WRITERS: TableDefinition<(&[u8; 32], u64), ()> = TableDefinition::new("row_writers");
 /// Rule indexes: (key, row number) → row. A key is a collection (every row ever inserted into
-/// it) or a collection, readonly fields and their values (see `crate::plan::index_key`). Row
+/// it) or a collection, readonly fields and their values (see `crate::plan::index_key`). RowState
 /// numbers grow with the log, so each key's entries are appended at its end.
 pub(crate) const ROW_INDEX: TableDefinition<(&[u8; 32], u64), &[u8; 32]> = TableDefinition::new("row_index");
 /// Query indexes over the current state: ((collection, field, value) key, row number) → row.
@@ -65,4 +65,4 @@ pub(crate) const META_SUITE: &str = "suite";
 pub(crate) const META_NEXT_LOCAL: &str = "next_local";
 pub(crate) const META_FORMAT: &str = "format";
 /// The store layout version; bump on incompatible table changes.
-pub(crate) const STORE_FORMAT: u64 = 2;
+pub(crate) const STORE_FORMAT: u64 = 3;

@@ -22,7 +22,7 @@ fn crash_child_writes_until_killed() {
     };
     let dir = std::path::PathBuf::from(dir);
     let key = load_key(&dir.join("key"), &Ed25519Blake3).expect("key");
-    let replica = Replica::open(Storage::File(&dir.join("store.redb")), Arc::new(Ed25519Blake3)).expect("open");
+    let replica = Replica::open(Storage::File(&dir.join("store.redb"))).expect("open");
     let stdout = std::io::stdout();
     let mut index = 0u64;
     loop {
@@ -48,7 +48,7 @@ fn killed_writers_lose_nothing_acknowledged() {
     let key = Keypair::generate(suite.as_ref());
     save_key(&dir.join("key"), suite.as_ref(), &key).expect("key");
     drop(
-        Replica::create(Storage::File(&dir.join("store.redb")), suite.clone(), &key, crate::support::schema())
+        Replica::create(Storage::File(&dir.join("store.redb")), &key, crate::support::schema())
             .expect("create"),
     );
     let mut acknowledged: Vec<OpHash> = Vec::new();
@@ -76,7 +76,7 @@ fn killed_writers_lose_nothing_acknowledged() {
         child.kill().expect("kill");
         let _ = child.wait();
         acknowledged.extend(reader.join().expect("reader"));
-        let replica = Replica::open(Storage::File(&dir.join("store.redb")), suite.clone())
+        let replica = Replica::open(Storage::File(&dir.join("store.redb")))
             .unwrap_or_else(|error| panic!("run {run}: the store does not reopen: {error}"));
         replica.check_integrity().unwrap_or_else(|error| panic!("run {run}: {error}"));
         let log: std::collections::HashSet<OpHash> =
@@ -109,7 +109,7 @@ fn consumer_child_applies_events_until_killed() {
     };
     use std::io::Write;
     let dir = std::path::PathBuf::from(dir);
-    let replica = Replica::open(Storage::File(&dir.join("store.redb")), Arc::new(Ed25519Blake3)).expect("open");
+    let replica = Replica::open(Storage::File(&dir.join("store.redb"))).expect("open");
     let sink_path = dir.join("sink");
     let mut consumer = replica.consumer("sink").expect("consumer");
     // The sink may hold events applied after the last commit: the commit did not happen. It
@@ -144,7 +144,7 @@ fn killed_consumers_lose_and_repeat_no_event() {
     let key = Keypair::generate(suite.as_ref());
     {
         let replica =
-            Replica::create(Storage::File(&dir.join("store.redb")), suite.clone(), &key, crate::support::schema())
+            Replica::create(Storage::File(&dir.join("store.redb")), &key, crate::support::schema())
                 .expect("create");
         let batches = (0..EVENTS).map(|index| vec![crate::support::insert(&format!("note {index}"))]).collect();
         replica.write_ops(&key, batches).expect("notes");

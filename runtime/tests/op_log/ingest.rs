@@ -353,7 +353,7 @@ fn local_writes_respect_the_limits_peers_enforce() {
 fn parking_is_bounded_and_children_of_rejected_ops_are_rejected() {
     let fixture = Fixture::new(suites()[0].clone());
     let limits = cairn::op::Limits { max_parked: 3, ..*fixture.replica.limits() };
-    let replica = fixture.join().with_limits(limits);
+    let replica = fixture.options().limits(limits).join(cairn::Storage::Memory, fixture.replica.id(), schema()).expect("join");
     // Five orphans from a flooding author: only the three newest stay parked.
     let flooder = fixture.keypair();
     let orphans: Vec<VerifiedOp> = (0..5u8)

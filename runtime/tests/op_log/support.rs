@@ -3,7 +3,7 @@
 use cairn::op::{Change, Op, Payload, VerifiedOp};
 use cairn::Value;
 use cairn::{CryptoSuite, SecretKey, Signature, SignedMessage};
-use cairn::{DatabaseId, Identity, Keypair, OpHash, Replica, Storage};
+use cairn::{DatabaseId, Identity, Keypair, OpHash, Options, Replica, Storage};
 use std::sync::Arc;
 
 pub const SCHEMA: &str = r#"
@@ -78,7 +78,7 @@ pub struct Fixture {
 impl Fixture {
     pub fn new(suite: Arc<dyn CryptoSuite>) -> Fixture {
         let founder = Keypair::generate(suite.as_ref());
-        let replica = Replica::create(Storage::Memory, suite.clone(), &founder, schema()).expect("create");
+        let replica = Options::default().suite(suite.clone()).create(Storage::Memory, &founder, schema()).expect("create");
         Fixture { suite, replica }
     }
 
@@ -86,9 +86,14 @@ impl Fixture {
         OpHash(self.replica.id().0)
     }
 
+    /// The options the fixture's replicas use: its suite.
+    pub fn options(&self) -> Options {
+        Options::default().suite(self.suite.clone())
+    }
+
     /// An empty replica of the same database.
     pub fn join(&self) -> Replica {
-        Replica::join(Storage::Memory, self.suite.clone(), self.replica.id(), schema()).expect("join")
+        self.options().join(Storage::Memory, self.replica.id(), schema()).expect("join")
     }
 
     pub fn keypair(&self) -> Keypair {

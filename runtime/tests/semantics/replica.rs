@@ -134,7 +134,7 @@ fn queries_filter_by_field_through_the_index_and_by_scan() {
     replica.write(&chat.founder, vec![membership(chat.channel, &reader, "reader")]).expect("member");
     let admins = replica.rows("Membership", &[("role".into(), text("admin"))]).expect("rows");
     assert_eq!(admins.len(), 1);
-    assert_eq!(admins[0].0, chat.admin_membership);
+    assert_eq!(admins[0].id, chat.admin_membership);
     let by_member =
         replica.rows("Membership", &[("member".into(), id(&reader)), ("role".into(), text("reader"))]).expect("rows");
     assert_eq!(by_member.len(), 1);
