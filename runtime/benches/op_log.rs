@@ -116,8 +116,7 @@ fn main() {
 
     // The ops to ingest: a chain by several authors, written once in memory.
     let source_dir = TempDir::new("source");
-    let source =
-        Replica::create(Storage::File(&source_dir.store()), &keypair, schema()).expect("create");
+    let source = Replica::create(Storage::File(&source_dir.store()), &keypair, schema()).expect("create");
     let authors: Vec<Keypair> = (0..4).map(|_| Keypair::generate(suite.as_ref())).collect();
     let mut written = 0;
     while written < ingest_count {
@@ -193,8 +192,7 @@ fn main() {
     let reopen_count = env_count("CAIRN_BENCH_REOPEN_OPS", 1_000_000);
     let reopen_dir = TempDir::new("reopen");
     {
-        let big =
-            Replica::create(Storage::File(&reopen_dir.store()), &keypair, schema()).expect("create");
+        let big = Replica::create(Storage::File(&reopen_dir.store()), &keypair, schema()).expect("create");
         let mut written = 0;
         while written < reopen_count {
             let count = (reopen_count - written).min(5_000);

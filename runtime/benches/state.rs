@@ -110,7 +110,7 @@ fn chat(storage: Storage, rows: usize) -> Chat {
     let replica = Replica::create(storage, &founder, compile(CHAT)).expect("create");
     let (_, ids) = replica
         .transaction(&founder, |tx| {
-            tx.insert("Channel", vec![("name".into(), text("general")), ("owner".into(), bytes(&founder.identity.0))]);
+            tx.insert("Channel", [("name", text("general")), ("owner", bytes(&founder.identity.0))]);
         })
         .expect("channel");
     let channel = ids[0];
@@ -175,8 +175,7 @@ fn rule_cost(rows: usize) -> (f64, f64) {
 /// Ingest rate of ops exported from a source replica into a fresh one.
 fn ingest_rate(dir: &TempDir, name: &str, source: &Replica, schema: &str) -> f64 {
     let exported = source.export(&[]).expect("export");
-    let target = Replica::join(Storage::File(&dir.store(name)), source.id(), compile(schema))
-        .expect("join");
+    let target = Replica::join(Storage::File(&dir.store(name)), source.id(), compile(schema)).expect("join");
     let ops: Vec<&[u8]> = exported.iter().map(Vec::as_slice).collect();
     let started = Instant::now();
     let results = target.ingest_stream(&ops, 1_000);
@@ -201,14 +200,10 @@ fn ingest(count: usize) {
     let chat = chat(Storage::File(&dir.store("chat-source")), 10);
     post_messages(&chat.replica, chat.channel, &chat.writer, count);
     // The same messages under rules that are all `if true`.
-    let open = Replica::create(Storage::File(&dir.store("open-source")), &chat.founder, compile(OPEN))
-    .expect("open");
+    let open = Replica::create(Storage::File(&dir.store("open-source")), &chat.founder, compile(OPEN)).expect("open");
     let (_, ids) = open
         .transaction(&chat.founder, |tx| {
-            tx.insert(
-                "Channel",
-                vec![("name".into(), text("general")), ("owner".into(), bytes(&chat.founder.identity.0))],
-            );
+            tx.insert("Channel", [("name", text("general")), ("owner", bytes(&chat.founder.identity.0))]);
         })
         .expect("channel");
     post_messages(&open, ids[0], &chat.writer, count);
@@ -226,9 +221,7 @@ fn late_revoke(uses: usize) {
     let dir = TempDir::new("revoke");
     let chat = chat(Storage::File(&dir.store("a")), 0);
     // A second replica that has the setup only, where the founder demotes the writer.
-    let other =
-        Replica::join(Storage::File(&dir.store("b")), chat.replica.id(), compile(CHAT))
-            .expect("join");
+    let other = Replica::join(Storage::File(&dir.store("b")), chat.replica.id(), compile(CHAT)).expect("join");
     for bytes in chat.replica.export(&[]).expect("export") {
         other.ingest(&bytes).expect("setup");
     }

@@ -16,13 +16,17 @@ impl std::fmt::Debug for SecretKey {
     }
 }
 
+/// A 64-byte signature.
 pub type Signature = [u8; 64];
 
 /// One signature to check: who signed, what, and the signature.
 #[derive(Debug, Clone, Copy)]
 pub struct SignedMessage<'a> {
+    /// Who claims to have signed.
     pub signer: &'a Identity,
+    /// The signed bytes.
     pub message: &'a [u8],
+    /// The signature over them.
     pub signature: &'a Signature,
 }
 
@@ -31,14 +35,19 @@ pub trait CryptoSuite: Send + Sync + std::fmt::Debug {
     /// A short name recorded with each database, so a replica never mixes suites.
     fn name(&self) -> &'static str;
 
+    /// The hash ops, rows and digests are named by.
     fn hash(&self, bytes: &[u8]) -> [u8; 32];
 
+    /// A new random secret key.
     fn generate_secret(&self) -> SecretKey;
 
+    /// The public identity of a secret key.
     fn identity(&self, secret: &SecretKey) -> Identity;
 
+    /// Signs a message.
     fn sign(&self, secret: &SecretKey, message: &[u8]) -> Signature;
 
+    /// Whether a signature is valid.
     fn verify(&self, item: SignedMessage<'_>) -> bool;
 
     /// Checks many signatures; the result says which are valid. A suite with a faster batch

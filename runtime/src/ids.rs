@@ -16,8 +16,11 @@ use std::str::FromStr;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{text}` is not a valid {kind} (expected `{prefix}` and 64 lowercase hex digits)")]
 pub struct ParseIdError {
+    /// What was being parsed: `op hash`, `identity`, `row id`, …
     pub kind: &'static str,
+    /// The prefix its text form starts with.
     pub prefix: &'static str,
+    /// The text that does not parse.
     pub text: String,
 }
 
@@ -51,11 +54,16 @@ macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $prefix:literal) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(pub [u8; 32]);
+        pub struct $name(
+            /// The 32 bytes.
+            pub [u8; 32],
+        );
 
         impl $name {
+            /// The prefix of the text form.
             pub const PREFIX: &'static str = $prefix;
 
+            /// The 32 bytes.
             pub fn as_bytes(&self) -> &[u8; 32] {
                 &self.0
             }

@@ -16,15 +16,20 @@ use std::path::Path;
 /// A secret key and the identity it signs as.
 #[derive(Debug, Clone)]
 pub struct Keypair {
+    /// The secret key; keep it to one replica (docs/semantics.md §1: an author who signs two
+    /// ops with one sequence number loses every op from there on).
     pub secret: SecretKey,
+    /// The public identity it signs as: `op.author` in rules.
     pub identity: Identity,
 }
 
 impl Keypair {
+    /// A new random keypair.
     pub fn generate(suite: &dyn CryptoSuite) -> Keypair {
         Keypair::from_secret(suite, suite.generate_secret())
     }
 
+    /// The keypair of a secret key.
     pub fn from_secret(suite: &dyn CryptoSuite, secret: SecretKey) -> Keypair {
         let identity = suite.identity(&secret);
         Keypair { secret, identity }

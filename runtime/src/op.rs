@@ -25,8 +25,11 @@ const SIGNATURE_DOMAIN: &[u8] = b"cairn-op-v1";
 /// Size limits checked before anything else is done with an op from a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
+    /// The largest op, encoded.
     pub max_op_bytes: usize,
+    /// The most parents an op may name.
     pub max_parents: usize,
+    /// The most changes one op may carry.
     pub max_changes: usize,
     /// The longest string or byte string a field value may hold.
     pub max_value_bytes: usize,
@@ -50,20 +53,83 @@ impl Default for Limits {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Edit {
     /// Replace a register field's value (plain fields, lists, records, optionals).
-    Set { field: String, value: Value },
+    Set {
+        /// The field.
+        field: String,
+        /// Its new value.
+        value: Value,
+    },
     /// Add elements to a set.
-    Add { field: String, elements: Vec<Value> },
+    Add {
+        /// The `set` field.
+        field: String,
+        /// The elements to add.
+        elements: Vec<Value>,
+    },
     /// Remove elements from a set: the adds this op has seen are undone.
-    Remove { field: String, elements: Vec<Value> },
+    Remove {
+        /// The `set` field.
+        field: String,
+        /// The elements to remove.
+        elements: Vec<Value>,
+    },
     /// Write one key of a map.
-    Put { field: String, key: String, value: Value },
+    Put {
+        /// The `map` field.
+        field: String,
+        /// The key.
+        key: String,
+        /// Its new value.
+        value: Value,
+    },
     /// Remove one key of a map.
-    Unset { field: String, key: String },
+    Unset {
+        /// The `map` field.
+        field: String,
+        /// The key.
+        key: String,
+    },
     /// Add to a counter.
-    Increment { field: String, amount: i64 },
+    Increment {
+        /// The `counter` field.
+        field: String,
+        /// How much to add (negative to subtract).
+        amount: i64,
+    },
 }
 
 impl Edit {
+    /// Sets a plain, optional, list or record field.
+    pub fn set(field: &str, value: impl Into<Value>) -> Edit {
+        Edit::Set { field: field.to_owned(), value: value.into() }
+    }
+
+    /// Adds elements to a `set` field.
+    pub fn add<T: Into<Value>>(field: &str, elements: impl IntoIterator<Item = T>) -> Edit {
+        Edit::Add { field: field.to_owned(), elements: set_elements(elements) }
+    }
+
+    /// Removes elements from a `set` field (the adds this op has seen).
+    pub fn remove<T: Into<Value>>(field: &str, elements: impl IntoIterator<Item = T>) -> Edit {
+        Edit::Remove { field: field.to_owned(), elements: set_elements(elements) }
+    }
+
+    /// Writes one key of a `map` field.
+    pub fn put(field: &str, key: &str, value: impl Into<Value>) -> Edit {
+        Edit::Put { field: field.to_owned(), key: key.to_owned(), value: value.into() }
+    }
+
+    /// Removes one key of a `map` field.
+    pub fn unset(field: &str, key: &str) -> Edit {
+        Edit::Unset { field: field.to_owned(), key: key.to_owned() }
+    }
+
+    /// Adds `amount` to a `counter` field.
+    pub fn increment(field: &str, amount: i64) -> Edit {
+        Edit::Increment { field: field.to_owned(), amount }
+    }
+
+    /// The field the edit writes.
     pub fn field(&self) -> &str {
         match self {
             Edit::Set { field, .. }
@@ -76,26 +142,46 @@ impl Edit {
     }
 }
 
+/// A set's elements in their one canonical form: sorted by encoding, without repeats.
+fn set_elements<T: Into<Value>>(elements: impl IntoIterator<Item = T>) -> Vec<Value> {
+    let mut values: Vec<Value> = elements.into_iter().map(Into::into).collect();
+    crate::cbor::canonical_set(&mut values);
+    values
+}
+
 /// One row change in an op's batch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
-    /// A new row with every field's initial value (defaults already applied by the writer).
+    /// A new row. Local writes fill in the fields the schema gives defaults; an op from a peer
+    /// carries every field its author set.
     Insert {
+        /// The collection.
         collection: String,
+        /// The fields' initial values, by name (optional, set, list, map and counter fields may
+        /// be left out: they start null, empty or at zero).
         fields: Vec<(String, Value)>,
     },
+    /// Edits to an existing row.
     Update {
+        /// The row's collection.
         collection: String,
+        /// The row.
         row: RowId,
+        /// The edits, applied in order.
         edits: Vec<Edit>,
     },
+    /// Deletes a row (and, with it, the rows nested in it). A delete wins over concurrent
+    /// updates.
     Delete {
+        /// The row's collection.
         collection: String,
+        /// The row.
         row: RowId,
     },
 }
 
 impl Change {
+    /// The collection the change names.
     pub fn collection(&self) -> &str {
         match self {
             Change::Insert { collection, .. }
@@ -105,11 +191,15 @@ impl Change {
     }
 }
 
+/// What an op carries.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Payload {
     /// The first op of a database. The nonce keeps two databases with the same founder and
     /// schema apart.
-    Genesis { nonce: [u8; 16] },
+    Genesis {
+        /// 16 random bytes.
+        nonce: [u8; 16],
+    },
     /// A batch of row changes, applied atomically.
     Changes(Vec<Change>),
 }
@@ -117,8 +207,11 @@ pub enum Payload {
 /// A row version a rule relied on: the row and the op that last wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Witness {
+    /// The row's collection.
     pub collection: String,
+    /// The row.
     pub row: RowId,
+    /// The op that last wrote what rules read of it (see docs/SPEC.md §2.4, step 9).
     pub version: OpHash,
 }
 
@@ -126,8 +219,11 @@ pub struct Witness {
 /// rules) and the witnessing rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attestation {
+    /// The change's index in the op.
     pub change: u32,
+    /// The rule's index among the rules of the change's collection.
     pub rule: u32,
+    /// The rows the rule's `exists` found.
     pub witnesses: Vec<Witness>,
 }
 
@@ -136,14 +232,22 @@ pub struct Attestation {
 pub struct Op {
     /// `None` only in a genesis op, whose hash becomes the database id.
     pub database: Option<DatabaseId>,
+    /// The hash of the schema the op was written under.
     pub schema: [u8; 32],
+    /// Who signed it.
     pub author: Identity,
+    /// The author's sequence number: 1, 2, 3, … along the author's chain.
     pub seq: u64,
-    /// Sorted, without duplicates.
+    /// The ops it was written on top of: sorted, without duplicates, the author's previous op
+    /// among them.
     pub parents: Vec<OpHash>,
+    /// 1 + the greatest depth of its parents (1 for the genesis).
     pub depth: u64,
+    /// The genesis, or a batch of changes.
     pub payload: Payload,
+    /// For each change, the rule its author relied on and the rows that witnessed it.
     pub attestations: Vec<Attestation>,
+    /// The author's signature over the hash.
     pub signature: Signature,
 }
 
@@ -156,10 +260,12 @@ pub struct VerifiedOp {
 }
 
 impl VerifiedOp {
+    /// The op.
     pub fn op(&self) -> &Op {
         &self.op
     }
 
+    /// Its hash (the suite's hash of everything but the signature).
     pub fn hash(&self) -> OpHash {
         self.hash
     }
@@ -169,6 +275,7 @@ impl VerifiedOp {
         &self.bytes
     }
 
+    /// The op, its hash and its bytes.
     pub fn into_parts(self) -> (Op, OpHash, Vec<u8>) {
         (self.op, self.hash, self.bytes)
     }

@@ -126,7 +126,11 @@ impl Engine<'_> {
     }
 
     /// A row's number and materialized state; every row an op writes has a record.
-    pub(super) fn record(&self, tables: &WriteTables, id: &RowId) -> Result<(RowNumber, Option<RowState>), StorageError> {
+    pub(super) fn record(
+        &self,
+        tables: &WriteTables,
+        id: &RowId,
+    ) -> Result<(RowNumber, Option<RowState>), StorageError> {
         store::read_record(&tables.rows, id)?.ok_or_else(|| StorageError::Corrupt(format!("row {id} has no record")))
     }
 

@@ -114,7 +114,12 @@ impl Engine<'_> {
                 footprint.extend(ancestors.iter().cloned().map(Key::Collection));
             }
             if !matches!(change, Change::Insert { .. }) {
-                footprint.insert(Key::RowState(crate::model::row::target(self.suite, &op.info.hash, index as u32, change)));
+                footprint.insert(Key::RowState(crate::model::row::target(
+                    self.suite,
+                    &op.info.hash,
+                    index as u32,
+                    change,
+                )));
             }
         }
         footprint

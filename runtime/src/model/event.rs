@@ -154,7 +154,8 @@ impl Event {
             }
             rows.push((reader.text().map_err(corrupt)?.to_owned(), RowId(reader.fixed_bytes().map_err(corrupt)?)));
         }
-        let by = if reader.null().map_err(corrupt)? { None } else { Some(OpHash(reader.fixed_bytes().map_err(corrupt)?)) };
+        let by =
+            if reader.null().map_err(corrupt)? { None } else { Some(OpHash(reader.fixed_bytes().map_err(corrupt)?)) };
         reader.finish().map_err(corrupt)?;
         Ok(Event { seq, kind, collection, row, op, fields, cause, rows, by })
     }

@@ -122,8 +122,11 @@ impl World for State {
 /// Why an op is or is not effective (see [`History::explain`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Explanation {
+    /// The op explained.
     pub op: OpHash,
+    /// Its author.
     pub author: Identity,
+    /// Whether it is effective in the whole history.
     pub effective: bool,
     /// Whether its rules held in its author's view (its causal past).
     pub admissible: bool,
@@ -150,6 +153,8 @@ pub struct History<'a> {
 }
 
 impl<'a> History<'a> {
+    /// A history of these ops (in any order; they must be closed under parents and include the
+    /// genesis).
     pub fn new(
         schema: &'a ir::Schema,
         suite: &'a dyn CryptoSuite,

@@ -55,6 +55,7 @@ pub struct Consumer<'r> {
 }
 
 impl Consumer<'_> {
+    /// The consumer's name.
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -139,4 +139,5 @@ impl Replica {
         };
         transaction.abort()?;
         Ok(Some(explanation))
-    }}
+    }
+}

@@ -164,7 +164,10 @@ pub struct StorageUsage {
 /// An op as the log lists it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoggedOp {
+    /// The op's hash.
     pub hash: OpHash,
+    /// The op.
     pub op: Op,
+    /// Its canonical bytes, as stored and sent.
     pub bytes: Vec<u8>,
 }

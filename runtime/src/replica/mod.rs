@@ -5,17 +5,17 @@
 
 mod events;
 mod explain;
-mod options;
 mod ingest;
 mod log;
+mod options;
 mod query;
 mod write;
 
 pub use events::{Consumer, Follow};
+pub use explain::{Allowance, Explanation};
 pub use ingest::{IngestResult, Ingested};
 pub use log::{LoggedOp, StorageUsage};
 pub use options::Options;
-pub use explain::{Allowance, Explanation};
 pub use query::{Order, Query, Row};
 pub use write::Transaction;
 
@@ -173,15 +173,7 @@ impl Replica {
             return Err(OpenError::Schema { hash: "(none)".into(), reason: "the store holds no schema".into() });
         };
         let plan = Plan::new(schema);
-        Ok(Replica {
-            database,
-            suite,
-            id,
-            schemas,
-            plan,
-            founder: std::sync::OnceLock::new(),
-            limits,
-        })
+        Ok(Replica { database, suite, id, schemas, plan, founder: std::sync::OnceLock::new(), limits })
     }
 
     /// The database: the hash of its genesis op.

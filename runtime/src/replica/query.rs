@@ -164,14 +164,21 @@ impl Replica {
 
     /// A query over a collection's visible rows; see [`Query`].
     pub fn query(&self, collection: &str) -> Query<'_> {
-        Query { replica: self, collection: collection.to_owned(), filters: Vec::new(), order: Order::default(), limit: None }
+        Query {
+            replica: self,
+            collection: collection.to_owned(),
+            filters: Vec::new(),
+            order: Order::default(),
+            limit: None,
+        }
     }
 
     /// The visible rows of a collection whose fields equal the given values (all rows with no
     /// filter), in the order their inserts happened ([`Order::Inserted`]). Shorthand for a
     /// [`Query`].
     pub fn rows(&self, collection: &str, filter: &[(String, Value)]) -> Result<Vec<Row>, QueryError> {
-        let query = filter.iter().fold(self.query(collection), |query, (name, value)| query.filter(name, value.clone()));
+        let query =
+            filter.iter().fold(self.query(collection), |query, (name, value)| query.filter(name, value.clone()));
         query.rows()
     }
 
@@ -306,10 +313,12 @@ fn compare_values(left: &Value, right: &Value) -> Ordering {
         (Value::Float(left), Value::Int(right)) => left.total_cmp(&(*right as f64)),
         (Value::Text(left), Value::Text(right)) => left.cmp(right),
         (Value::Bytes(left), Value::Bytes(right)) => left.cmp(right),
-        (Value::Array(left), Value::Array(right)) => {
-            left.iter().zip(right).map(|(left, right)| compare_values(left, right)).find(|ordering| ordering.is_ne())
-                .unwrap_or_else(|| left.len().cmp(&right.len()))
-        }
+        (Value::Array(left), Value::Array(right)) => left
+            .iter()
+            .zip(right)
+            .map(|(left, right)| compare_values(left, right))
+            .find(|ordering| ordering.is_ne())
+            .unwrap_or_else(|| left.len().cmp(&right.len())),
         _ => rank(left).cmp(&rank(right)).then_with(|| left.encode().cmp(&right.encode())),
     }
 }

@@ -203,23 +203,35 @@ impl Replica {
     }
 }
 
-/// The changes of one op, gathered by [`Replica::transaction`].
+/// The changes of one op, gathered by [`Replica::transaction`]: all take effect or none, and
+/// each later change sees the earlier ones when the rules judge it.
 #[derive(Debug, Default)]
 pub struct Transaction {
     changes: Vec<Change>,
 }
 
 impl Transaction {
-    pub fn insert(&mut self, collection: &str, fields: Vec<(String, Value)>) -> &mut Transaction {
+    /// Inserts a row into `collection` with these field values, by field name. Fields left out
+    /// take their schema `default`, or start null (optional), empty (set, list, map) or at zero
+    /// (counter); a required field without a default must be given.
+    pub fn insert<K: Into<String>>(
+        &mut self,
+        collection: &str,
+        fields: impl IntoIterator<Item = (K, Value)>,
+    ) -> &mut Transaction {
+        let fields = fields.into_iter().map(|(name, value)| (name.into(), value)).collect();
         self.changes.push(Change::Insert { collection: collection.to_owned(), fields });
         self
     }
 
+    /// Edits the row `row` of `collection`: each [`op::Edit`] sets a field, adds to or removes
+    /// from a set, puts or unsets a map key, or increments a counter.
     pub fn update(&mut self, collection: &str, row: RowId, edits: Vec<op::Edit>) -> &mut Transaction {
         self.changes.push(Change::Update { collection: collection.to_owned(), row, edits });
         self
     }
 
+    /// Deletes the row `row` of `collection` (and the rows nested in it).
     pub fn delete(&mut self, collection: &str, row: RowId) -> &mut Transaction {
         self.changes.push(Change::Delete { collection: collection.to_owned(), row });
         self

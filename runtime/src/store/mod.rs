@@ -25,6 +25,7 @@ use std::path::Path;
 /// Where a replica keeps its tables.
 #[derive(Debug, Clone)]
 pub enum Storage<'a> {
+    /// A redb file at this path (created by `create` and `join`).
     File(&'a Path),
     /// A store that lives in memory and vanishes with the replica (tests, caches).
     Memory,

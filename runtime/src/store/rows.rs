@@ -52,7 +52,10 @@ pub(crate) trait IndexTable: ReadableTable<(&'static [u8; 32], u64), &'static [u
 impl<T: ReadableTable<(&'static [u8; 32], u64), &'static [u8; 32]>> IndexTable for T {}
 
 /// A row's number and materialized state, if any op inserted it.
-pub(crate) fn read_record(rows: &impl RowsTable, id: &RowId) -> Result<Option<(RowNumber, Option<RowState>)>, StorageError> {
+pub(crate) fn read_record(
+    rows: &impl RowsTable,
+    id: &RowId,
+) -> Result<Option<(RowNumber, Option<RowState>)>, StorageError> {
     match rows.get(&id.0)? {
         Some(bytes) => decode_row_record(bytes.value()).map(Some),
         None => Ok(None),

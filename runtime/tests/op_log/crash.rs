@@ -47,10 +47,7 @@ fn killed_writers_lose_nothing_acknowledged() {
     let suite = Arc::new(Ed25519Blake3);
     let key = Keypair::generate(suite.as_ref());
     save_key(&dir.join("key"), suite.as_ref(), &key).expect("key");
-    drop(
-        Replica::create(Storage::File(&dir.join("store.redb")), &key, crate::support::schema())
-            .expect("create"),
-    );
+    drop(Replica::create(Storage::File(&dir.join("store.redb")), &key, crate::support::schema()).expect("create"));
     let mut acknowledged: Vec<OpHash> = Vec::new();
     let mut dice = crate::support::Dice(0x5eed ^ std::process::id() as u64);
     for run in 0..RUNS {
@@ -144,8 +141,7 @@ fn killed_consumers_lose_and_repeat_no_event() {
     let key = Keypair::generate(suite.as_ref());
     {
         let replica =
-            Replica::create(Storage::File(&dir.join("store.redb")), &key, crate::support::schema())
-                .expect("create");
+            Replica::create(Storage::File(&dir.join("store.redb")), &key, crate::support::schema()).expect("create");
         let batches = (0..EVENTS).map(|index| vec![crate::support::insert(&format!("note {index}"))]).collect();
         replica.write_ops(&key, batches).expect("notes");
         assert_eq!(replica.last_event().expect("events"), EVENTS as u64);

@@ -353,7 +353,8 @@ fn local_writes_respect_the_limits_peers_enforce() {
 fn parking_is_bounded_and_children_of_rejected_ops_are_rejected() {
     let fixture = Fixture::new(suites()[0].clone());
     let limits = cairn::op::Limits { max_parked: 3, ..*fixture.replica.limits() };
-    let replica = fixture.options().limits(limits).join(cairn::Storage::Memory, fixture.replica.id(), schema()).expect("join");
+    let replica =
+        fixture.options().limits(limits).join(cairn::Storage::Memory, fixture.replica.id(), schema()).expect("join");
     // Five orphans from a flooding author: only the three newest stay parked.
     let flooder = fixture.keypair();
     let orphans: Vec<VerifiedOp> = (0..5u8)
@@ -399,8 +400,8 @@ fn a_transaction_writes_several_rows_as_one_op() {
     let (op, rows) = fixture
         .replica
         .transaction(&author, |tx| {
-            tx.insert("Note", vec![("text".into(), Value::Text("a".into()))])
-                .insert("Note", vec![("text".into(), Value::Text("b".into()))])
+            tx.insert("Note", [("text", Value::Text("a".into()))])
+                .insert("Note", [("text", Value::Text("b".into()))])
                 .update("Note", first_row, vec![cairn::Edit::Increment { field: "stars".into(), amount: 1 }])
                 .delete("Note", first_row);
         })
@@ -413,8 +414,7 @@ fn a_transaction_writes_several_rows_as_one_op() {
     // One bad change refuses the whole batch, and nothing is written.
     let count = fixture.replica.op_count().expect("count");
     let refused = fixture.replica.transaction(&author, |tx| {
-        tx.insert("Note", vec![("text".into(), Value::Text("fine".into()))])
-            .insert("Note", vec![("text".into(), Value::Int(3))]);
+        tx.insert("Note", [("text", Value::Text("fine".into()))]).insert("Note", [("text", Value::Int(3))]);
     });
     assert!(matches!(refused, Err(cairn::WriteError::Payload(_))));
     assert_eq!(fixture.replica.op_count().expect("count"), count);

@@ -88,8 +88,7 @@ fn spec_digest_example_matches_the_implementation() {
     let schema = schemac::compile(TINY, Some(&schemac::Priors::new())).ir.expect("tiny compiles");
     let ops = vectors();
     let database = DatabaseId(ops[0].2.parse::<cairn::OpHash>().expect("hash").0);
-    let replica = cairn::Replica::join(cairn::Storage::Memory, database, schema)
-        .expect("join");
+    let replica = cairn::Replica::join(cairn::Storage::Memory, database, schema).expect("join");
     for (_, bytes, _) in &ops {
         replica.ingest(bytes).expect("the vectors are accepted");
     }

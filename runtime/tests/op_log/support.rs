@@ -78,7 +78,8 @@ pub struct Fixture {
 impl Fixture {
     pub fn new(suite: Arc<dyn CryptoSuite>) -> Fixture {
         let founder = Keypair::generate(suite.as_ref());
-        let replica = Options::default().suite(suite.clone()).create(Storage::Memory, &founder, schema()).expect("create");
+        let replica =
+            Options::default().suite(suite.clone()).create(Storage::Memory, &founder, schema()).expect("create");
         Fixture { suite, replica }
     }
 

@@ -144,8 +144,8 @@ impl Sim {
     /// A replica that joined this database and ingested its ops in the given order (indexes
     /// into the history; ops whose parents are missing wait for them).
     pub fn deliver(&self, order: &[usize]) -> Replica {
-        let replica = Replica::join(Storage::Memory, DatabaseId(self.genesis.0), self.schema.clone())
-            .expect("a replica joins");
+        let replica =
+            Replica::join(Storage::Memory, DatabaseId(self.genesis.0), self.schema.clone()).expect("a replica joins");
         for index in order {
             match replica.ingest(self.ops[*index].bytes()) {
                 Ok(_)
@@ -239,7 +239,11 @@ impl Sim {
         let mut visible = BTreeMap::new();
         for collection in self.schema.collections.keys() {
             for (id, fields) in state.rows(collection) {
-                assert_eq!(replica.get(collection, &id).expect("reads").map(|row| row.fields), Some(fields.clone()), "row {id}");
+                assert_eq!(
+                    replica.get(collection, &id).expect("reads").map(|row| row.fields),
+                    Some(fields.clone()),
+                    "row {id}"
+                );
                 visible.insert(id, fields);
             }
         }

@@ -24,20 +24,27 @@ pub type IngestResult = Result<Ingested, IngestError>;
 /// What became of an op that passed the checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ingested {
+    /// Stored, with every check passed.
     Accepted(OpHash),
     /// The replica already had it.
     Duplicate(OpHash),
     /// Valid so far, waiting for these parents; it is checked again when they arrive.
     Parked {
+        /// The op.
         op: OpHash,
+        /// The parents it waits for.
         missing: Vec<OpHash>,
     },
     /// Stored, but its author signed two ops with one sequence number; both are kept as
     /// evidence and the author is flagged (see [`Replica::equivocators`]).
     Equivocation {
+        /// The op.
         op: OpHash,
+        /// The other op with the same author and sequence number.
         other: OpHash,
+        /// The author who signed both.
         author: Identity,
+        /// The sequence number both carry.
         seq: u64,
     },
 }
