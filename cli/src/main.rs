@@ -7,11 +7,13 @@
 //! `node`.
 
 mod commands;
+mod failure;
 mod node;
 mod output;
 
 use clap::{Parser, Subcommand};
 use commands::{events, explain, init, key, log, read, transfer, write};
+use failure::Failure;
 use output::Output;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -122,27 +124,15 @@ enum Command {
 enum KeyCommand {
     /// Generate a key and write it to FILE (mode 0600); prints its identity.
     New { file: PathBuf },
+    /// Print the identity of a key file.
+    Show { file: PathBuf },
 }
-
-/// Any failure of a command: printed, and the exit code says it failed.
-type Failure = Box<dyn std::error::Error>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
-        // A reader that stopped early (`cairn log | head`) is not an error.
-        Err(error)
-            if error
-                .downcast_ref::<std::io::Error>()
-                .is_some_and(|error| error.kind() == std::io::ErrorKind::BrokenPipe) =>
-        {
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
+        Err(failure) => failure.report(),
     }
 }
 
@@ -150,6 +140,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     let output = Output { json: cli.json };
     match &cli.command {
         Command::Key { command: KeyCommand::New { file } } => key::new(output, file),
+        Command::Key { command: KeyCommand::Show { file } } => key::show(output, file),
         Command::Init { dir, schema, key } => init::init(output, dir, schema, key),
         Command::Join { dir, db, schema, key } => init::join(output, dir, db, schema, key),
         Command::Put { dir, collection, row, key } => write::put(output, dir, collection, row, key),

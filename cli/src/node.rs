@@ -11,9 +11,41 @@ pub fn store_path(dir: &Path) -> PathBuf {
     dir.join("cairn.redb")
 }
 
-/// The key a command writes with: `--key`, or the directory's `identity.key`.
+/// The file in a node directory that names the key the node was created with, when `init` or
+/// `join` was given `--key`.
+fn remembered_key(dir: &Path) -> PathBuf {
+    dir.join("key-path")
+}
+
+/// The key a command writes with: `--key`, else the key the node was created with (`init` or
+/// `join` with `--key`), else the directory's `identity.key`.
 pub fn key_path(dir: &Path, key: &Option<PathBuf>) -> PathBuf {
-    key.clone().unwrap_or_else(|| dir.join("identity.key"))
+    if let Some(key) = key {
+        return key.clone();
+    }
+    match std::fs::read_to_string(remembered_key(dir)) {
+        Ok(path) if !path.trim().is_empty() => PathBuf::from(path.trim_end_matches('\n')),
+        _ => dir.join("identity.key"),
+    }
+}
+
+/// Remembers the key a node is created with, so later commands write with it without `--key`.
+pub fn remember_key(dir: &Path, key: &Option<PathBuf>) -> Result<(), Failure> {
+    let Some(key) = key else { return Ok(()) };
+    let absolute = std::path::absolute(key)?;
+    let text = absolute.to_str().ok_or_else(|| format!("the key path {} is not UTF-8", absolute.display()))?;
+    std::fs::write(remembered_key(dir), format!("{text}\n"))?;
+    Ok(())
+}
+
+/// What `init` and `join` say about the key, on stderr (stdout is the database id).
+pub fn key_note(keypair: &Keypair, path: &Path) {
+    eprintln!(
+        "writing as {} (key file {}). This key belongs to this replica only: a copy writing on another replica \
+         at the same time voids every op both sign from then on. Give each replica its own key.",
+        keypair.identity,
+        path.display()
+    );
 }
 
 /// Loads the key a command writes with.
@@ -21,10 +53,10 @@ pub fn load_writer_key(dir: &Path, key: &Option<PathBuf>) -> Result<Keypair, Fai
     Ok(load_key(&key_path(dir, key), &Ed25519Blake3)?)
 }
 
-/// Loads the key, creating the directory's default key on first use.
+/// Loads the key, creating the directory's default key on first use (never a key elsewhere).
 pub fn load_or_create_key(dir: &Path, key: &Option<PathBuf>) -> Result<Keypair, Failure> {
     let path = key_path(dir, key);
-    if key.is_none() && !path.exists() {
+    if path == dir.join("identity.key") && !path.exists() {
         let keypair = Keypair::generate(&Ed25519Blake3);
         save_key(&path, &Ed25519Blake3, &keypair)?;
         return Ok(keypair);

@@ -142,8 +142,8 @@ pub use model::json;
 pub use model::reference;
 pub use op::{Attestation, Change, Edit, Limits, Op, Payload, VerifiedOp, Witness};
 pub use replica::{
-    Allowance, Consumer, Explanation, Follow, IngestResult, Ingested, LoggedOp, Options, Order, Query, Replica, Row,
-    StorageUsage, Transaction, MAX_CHANGES,
+    Allowance, ConcurrentOp, Consumer, Explanation, Follow, IngestResult, Ingested, LoggedOp, NewRow, Options, Order,
+    Query, Replica, Row, StorageUsage, Transaction, MAX_CHANGES,
 };
 pub use schemac::ir::Schema;
 pub use store::Storage;

@@ -120,3 +120,29 @@ fn rows_come_back_in_insertion_order_by_default() {
     assert_eq!(first.len(), 2);
     assert_eq!(replica.query("Channel").filter("name", "mu").count().expect("count"), 1);
 }
+
+#[test]
+fn related_rows_are_created_in_one_op_and_references_name_rows_of_their_collection() {
+    let founder = Keypair::generate(&Ed25519Blake3);
+    let replica = Replica::create(Storage::Memory, &founder, schema()).expect("create");
+    let (_, rows) = replica
+        .transaction(&founder, |tx| {
+            let channel = tx.insert("Channel", [("name", Value::from("general")), ("owner", founder.identity.into())]);
+            tx.insert(
+                "Membership",
+                [("channel", channel.into()), ("member", founder.identity.into()), ("role", "admin".into())],
+            );
+        })
+        .expect("one op");
+    let membership = replica.get("Membership", &rows[1]).expect("get").expect("visible");
+    assert_eq!(membership["channel"].as_row_id(), Some(rows[0]));
+    // A `ref Channel` that names a membership is refused before anything is signed.
+    let stray = replica.transaction(&founder, |tx| {
+        tx.insert(
+            "Membership",
+            [("channel", rows[1].into()), ("member", founder.identity.into()), ("role", "admin".into())],
+        );
+    });
+    let message = stray.expect_err("a dangling reference").to_string();
+    assert!(message.contains("is not a visible row of `Channel`"), "{message}");
+}

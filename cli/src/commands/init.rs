@@ -1,7 +1,7 @@
 //! `cairn init` (a new database, with its genesis op) and `cairn join` (an empty replica of an
 //! existing database, to fill by import).
 
-use crate::node::{compile_schema, load_or_create_key, store_path};
+use crate::node::{compile_schema, key_note, key_path, load_or_create_key, remember_key, store_path};
 use crate::output::Output;
 use crate::Failure;
 use cairn::{DatabaseId, Replica, Storage};
@@ -13,6 +13,8 @@ pub fn init(output: Output, dir: &Path, schema: &Path, key: &Option<PathBuf>) ->
     std::fs::create_dir_all(dir)?;
     let keypair = load_or_create_key(dir, key)?;
     let replica = Replica::create(Storage::File(&store_path(dir)), &keypair, schema)?;
+    remember_key(dir, key)?;
+    key_note(&keypair, &key_path(dir, key));
     let id = replica.id().to_string();
     output.print(json!({ "db": id, "identity": keypair.identity.to_string() }), id);
     Ok(())
@@ -24,6 +26,8 @@ pub fn join(output: Output, dir: &Path, db: &str, schema: &Path, key: &Option<Pa
     std::fs::create_dir_all(dir)?;
     let keypair = load_or_create_key(dir, key)?;
     let replica = Replica::join(Storage::File(&store_path(dir)), id, schema)?;
+    remember_key(dir, key)?;
+    key_note(&keypair, &key_path(dir, key));
     let id = replica.id().to_string();
     output.print(json!({ "db": id, "identity": keypair.identity.to_string() }), id);
     Ok(())

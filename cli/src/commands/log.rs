@@ -26,12 +26,14 @@ pub fn log(output: Output, dir: &Path) -> Result<(), Failure> {
                 "depth": entry.op.depth,
                 "parents": parents,
                 "kind": kind,
+                "effective": entry.effective,
             });
             writeln!(out, "{line}")?;
         } else {
+            let effective = if entry.effective { "effective" } else { "not-effective" };
             writeln!(
                 out,
-                "{} {kind} seq={} depth={} author={}",
+                "{} {kind} {effective} seq={} depth={} author={}",
                 entry.hash, entry.op.seq, entry.op.depth, entry.op.author
             )?;
         }

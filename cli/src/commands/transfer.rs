@@ -30,7 +30,8 @@ pub fn import(output: Output, dir: &Path) -> Result<(), Failure> {
     let replica = open(dir)?;
     let mut input = Vec::new();
     std::io::stdin().read_to_end(&mut input)?;
-    let stream = ExportReader::new(&input)?;
+    // Input that is not an export at all is a different failure from ops that are refused.
+    let stream = ExportReader::new(&input).map_err(|error| Failure::Unreadable(error.into()))?;
     stream.require_database(replica.id())?;
     let (mut accepted, mut duplicate, mut rejected, mut parked) = (0u64, 0u64, 0u64, 0u64);
     let mut errors = Vec::new();
@@ -92,10 +93,29 @@ pub fn import(output: Output, dir: &Path) -> Result<(), Failure> {
             error["reason"].as_str().unwrap_or("")
         ));
     }
-    output.print(summary, text);
-    match storage_failure {
-        // The store could not take the ops: the import did not happen, whatever was counted.
-        Some(reason) => Err(format!("the import stopped on a storage failure: {reason}").into()),
-        None => Ok(()),
+    for equivocation in &equivocations {
+        text.push_str(&format!(
+            "\n  equivocation: {} signed {} and {} with sequence number {}: the key was used on two replicas, and \
+             every op it signs from there on is void",
+            equivocation["author"].as_str().unwrap_or(""),
+            equivocation["op"].as_str().unwrap_or(""),
+            equivocation["other"].as_str().unwrap_or(""),
+            equivocation["seq"]
+        ));
     }
+    if parked > 0 {
+        text.push_str(&format!(
+            "\n  {parked} ops wait for parents this replica does not hold; import an export that has them"
+        ));
+    }
+    output.print(summary, text);
+    if let Some(reason) = storage_failure {
+        // The store could not take the ops: the import did not happen, whatever was counted.
+        return Err(format!("the import stopped on a storage failure: {reason}").into());
+    }
+    // Exit 0 only when every op was accepted or already held.
+    if rejected > 0 || parked > 0 {
+        return Err(Failure::Reported);
+    }
+    Ok(())
 }

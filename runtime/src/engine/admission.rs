@@ -17,7 +17,7 @@ pub(crate) enum Inadmissible {
     /// An attestation the op's past does not bear out.
     Attestation(AttestationError),
     /// A change no rule allows in the op's past.
-    Denied(Denial),
+    Denied(Box<Denial>),
     Storage(StorageError),
 }
 
@@ -43,7 +43,7 @@ impl Engine<'_> {
         }
         match self.judge_unstored_in(&world, candidate)? {
             Verdict::Allowed(_) => Ok(()),
-            Verdict::Denied(denial) => Err(Inadmissible::Denied(denial)),
+            Verdict::Denied(denial) => Err(Inadmissible::Denied(Box::new(denial))),
         }
     }
 
@@ -74,6 +74,7 @@ impl Engine<'_> {
             hash: candidate.hash,
             depth: candidate.depth,
             changes: candidate.changes,
+            check_references: true,
             tag: UNSTORED_TAG,
             seen: &seen,
         };

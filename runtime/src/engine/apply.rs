@@ -25,6 +25,7 @@ impl Engine<'_> {
             tag: op.info.local,
             seen: &unseen,
             read: &self.plan.read,
+            suite: self.suite,
         };
         for (index, change) in op.changes().iter().enumerate() {
             let target = crate::model::row::target(self.suite, &op.info.hash, index as u32, change);

@@ -17,6 +17,9 @@ pub(crate) struct Explained {
     /// The op judged in everything but its own future: its rules and witnesses, or the denial.
     pub verdict: Verdict,
     pub defeated_by: Vec<OpHash>,
+    /// For an op its rules allow: the concurrent ops whose writes its rules could read, each
+    /// with whether it was effective in the world the op was judged in, and if not, why.
+    pub judged_with: Vec<(OpHash, Option<Verdict>)>,
 }
 
 impl Engine<'_> {
@@ -32,28 +35,46 @@ impl Engine<'_> {
                 equivocated,
                 verdict: Verdict::Allowed(Vec::new()),
                 defeated_by: Vec::new(),
+                judged_with: Vec::new(),
             });
         };
         let judge_in = |view: &[OpInfo]| self.judge_stored(tables, &op, changes, view);
         let verdict = judge_in(&[op.info])?;
-        let mut defeated_by = Vec::new();
-        if !verdict.is_allowed() {
-            // The concurrent ops: not in the op's past, not in its future.
-            let mut concurrent = Vec::new();
-            let parents: Vec<OpInfo> = {
-                let mut infos = Vec::new();
-                for parent in &op.op.parents {
-                    if let Some(parent_local) = tables.local_of(parent)? {
-                        infos.push(self.load(tables, parent_local)?.info);
-                    }
-                }
-                infos
-            };
-            for other in self.concurrent_with(tables, &parents)? {
-                if other.info.local != local && !self.precedes(tables, &op.info, &other)? {
-                    concurrent.push(other);
-                }
+        // The concurrent ops: not in the op's past, not in its future.
+        let mut concurrent = Vec::new();
+        let mut parents = Vec::new();
+        for parent in &op.op.parents {
+            if let Some(parent_local) = tables.local_of(parent)? {
+                parents.push(self.load(tables, parent_local)?.info);
             }
+        }
+        for other in self.concurrent_with(tables, &parents)? {
+            if other.info.local != local && !self.precedes(tables, &op.info, &other)? {
+                concurrent.push(other);
+            }
+        }
+        let mut defeated_by = Vec::new();
+        let mut judged_with = Vec::new();
+        if verdict.is_allowed() {
+            // The world it was judged in: the concurrent ops whose writes its rules could read,
+            // as they stood there (each judged without the op's future, and its own).
+            let footprint = self.footprint(&op);
+            for other in &concurrent {
+                let mut writes = std::collections::BTreeSet::new();
+                self.add_writes(&mut writes, other);
+                if footprint.is_disjoint(&writes) {
+                    continue;
+                }
+                let effective_there = self.effective_in(tables, other.info.local, &[op.info])?;
+                let why = if effective_there {
+                    None
+                } else {
+                    let view = self.judging_view(tables, &[op.info], other)?;
+                    Some(self.judge_stored(tables, other, other.changes(), &view)?)
+                };
+                judged_with.push((other.info.hash, why));
+            }
+        } else {
             for other in &concurrent {
                 if judge_in(&[op.info, other.info])?.is_allowed() {
                     defeated_by.push(other.info.hash);
@@ -65,7 +86,7 @@ impl Engine<'_> {
             defeated_by.sort();
         }
         self.reset_round(None);
-        Ok(Explained { effective, equivocated, verdict, defeated_by })
+        Ok(Explained { effective, equivocated, verdict, defeated_by, judged_with })
     }
 }
 

@@ -15,7 +15,7 @@ use std::rc::Rc;
 /// What the engine must know about a row change to footprint it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Key {
-    RowState(RowId),
+    Row(RowId),
     Collection(String),
 }
 
@@ -91,7 +91,7 @@ impl Engine<'_> {
             if !self.plan.read.affects_verdicts(change) {
                 continue;
             }
-            dirty.insert(Key::RowState(crate::model::row::target(self.suite, &op.info.hash, index as u32, change)));
+            dirty.insert(Key::Row(crate::model::row::target(self.suite, &op.info.hash, index as u32, change)));
             match self.plan.scope.get(change.collection()) {
                 Some(collections) => dirty.extend(collections.iter().cloned().map(Key::Collection)),
                 None => {
@@ -114,12 +114,7 @@ impl Engine<'_> {
                 footprint.extend(ancestors.iter().cloned().map(Key::Collection));
             }
             if !matches!(change, Change::Insert { .. }) {
-                footprint.insert(Key::RowState(crate::model::row::target(
-                    self.suite,
-                    &op.info.hash,
-                    index as u32,
-                    change,
-                )));
+                footprint.insert(Key::Row(crate::model::row::target(self.suite, &op.info.hash, index as u32, change)));
             }
         }
         footprint

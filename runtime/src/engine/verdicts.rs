@@ -93,6 +93,7 @@ impl Engine<'_> {
             hash: op.info.hash,
             depth: op.info.depth,
             changes,
+            check_references: false,
             tag: op.info.local,
             seen: &seen,
         };

@@ -106,6 +106,7 @@ impl Engine<'_> {
             tag: writer.info.local,
             seen: &seen,
             read: &self.plan.read,
+            suite: self.suite,
         };
         for (index, change) in writer.changes().iter().enumerate() {
             if crate::model::row::target(self.suite, &writer.info.hash, index as u32, change) != *id {

@@ -89,8 +89,8 @@ pub enum VerifyError {
     },
 }
 
-/// Why bytes are not an export stream (docs/SPEC.md §2.6).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why bytes are not an export stream (docs/SPEC.md §2.6), or an export cannot be made.
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExportError {
     /// The input is empty: an export starts with its header.
@@ -115,4 +115,13 @@ pub enum ExportError {
         /// What this replica expected.
         expected: DatabaseId,
     },
+    /// `--since` names an op this replica does not hold.
+    #[error("this replica does not hold op {op}; export without --since to send everything")]
+    UnknownSince {
+        /// The op.
+        op: crate::ids::OpHash,
+    },
+    /// The storage layer failed.
+    #[error(transparent)]
+    Storage(#[from] super::StorageError),
 }

@@ -2,7 +2,7 @@
 //! rule allows, a name the schema does not have.
 
 use super::{did_you_mean, StorageError};
-use crate::ids::RowId;
+use crate::ids::{Identity, RowId};
 
 /// Why a local write was refused. Nothing was stored.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +17,18 @@ pub enum WriteError {
     /// This replica has not received its database's genesis op yet.
     #[error("this replica has not received its database's genesis op yet")]
     NoGenesis,
+    /// The key signed two different ops with one sequence number: it was used on two replicas.
+    #[error(
+        "the key {author} signed two different ops with sequence number {seq}: it has been used on two replicas at \
+         once. Every op it signs from there on is void on every replica, so this write is refused. Write with a new \
+         key (`cairn key new`) and have its rights granted again; a key belongs to one replica"
+    )]
+    Equivocated {
+        /// The key's identity.
+        author: Identity,
+        /// The sequence number both ops carry (the lowest, if there are several).
+        seq: u64,
+    },
     /// The op would be `size` bytes, over the limit of `limit` that peers accept; split the batch.
     #[error("the op would be {size} bytes, over the limit of {limit} that peers accept; split the batch")]
     TooLarge {
@@ -64,6 +76,17 @@ pub enum DenialReason {
         field: String,
         /// The check, as the schema writes it.
         check: String,
+    },
+    /// A field refers to a row that is not a visible row of the collection its type names, in
+    /// the state the op's author saw.
+    #[error("`{field}` refers to {row}, which is not a visible row of `{collection}`")]
+    DanglingReference {
+        /// The field holding the reference.
+        field: String,
+        /// The collection its type names (`ref C`).
+        collection: String,
+        /// The row it names.
+        row: RowId,
     },
     /// No rule allows it.
     #[error("no rule allows it")]
@@ -189,6 +212,24 @@ pub enum PayloadError {
         size: usize,
         /// The limit.
         limit: usize,
+    },
+    /// A field names "the row inserted by change `target`" of the op, which is not an earlier
+    /// insert into the collection the field refers to.
+    #[error(
+        "change {change}: `{collection}.{field}` names change {target} of the op, which is not an earlier insert into \
+         `{expected}`"
+    )]
+    ChangeReference {
+        /// The change's index in the op.
+        change: usize,
+        /// The collection the change writes.
+        collection: String,
+        /// The field holding the reference.
+        field: String,
+        /// The change index it names.
+        target: u32,
+        /// The collection the field refers to.
+        expected: String,
     },
     /// The op has `count` changes, over the limit of `limit`.
     #[error("the op has {count} changes, over the limit of {limit}")]

@@ -51,6 +51,11 @@ pub fn from_json(schema: &ir::Schema, ty: &Type, json: &Json, path: &str) -> Res
         (Type::Identity, Json::String(text)) => {
             Value::Bytes(text.parse::<Identity>().map_err(|_| error("an identity `ed25519:…`"))?.0.to_vec())
         }
+        // `{"change": k}`: the row inserted by change k of the same op (docs/SPEC.md §2.2).
+        (Type::Ref(_), Json::Object(object)) if object.len() == 1 && object.contains_key("change") => {
+            let index = object.get("change").and_then(Json::as_u64).filter(|index| *index <= u64::from(u32::MAX));
+            Value::Array(vec![Value::Int(index.ok_or_else(|| error("a change index"))? as i64)])
+        }
         (Type::Ref(collection), Json::String(text)) => Value::Bytes(
             text.parse::<RowId>().map_err(|_| error(&format!("the id of a `{collection}` row (`row:…`)")))?.0.to_vec(),
         ),

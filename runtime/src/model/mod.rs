@@ -8,6 +8,7 @@ pub(crate) mod digest;
 pub(crate) mod event;
 pub mod json;
 pub mod reference;
+pub(crate) mod refs;
 pub(crate) mod row;
 mod row_encoding;
 pub(crate) mod rules;

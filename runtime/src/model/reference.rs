@@ -222,7 +222,7 @@ impl<'a> History<'a> {
     pub fn admissible(&self, hash: &OpHash) -> Option<bool> {
         let position = self.ops.iter().position(|(candidate, _)| candidate == hash)?;
         let past = self.past[position].clone();
-        Some(self.rules_hold(position, &self.state_of(&past)))
+        Some(self.rules_hold(position, &self.state_of(&past), true))
     }
 
     /// The state of the whole history.
@@ -251,8 +251,8 @@ impl<'a> History<'a> {
                         })
                 });
                 !equivocated
-                    && self.rules_hold(position, &self.state_of(&self.past[position]))
-                    && self.rules_hold(position, &self.state_of(&set.minus(&self.future[position])))
+                    && self.rules_hold(position, &self.state_of(&self.past[position]), true)
+                    && self.rules_hold(position, &self.state_of(&set.minus(&self.future[position])), false)
             }
         };
         self.effective_memo.borrow_mut().insert(key, effective);
@@ -279,7 +279,14 @@ impl<'a> History<'a> {
         let (hash, op) = &self.ops[position];
         let Payload::Changes(changes) = &op.payload else { return };
         let seen = |tag: u64| Ok(tag as usize == position || self.past[position].contains(tag as usize));
-        let folding = Folding { hash: *hash, depth: op.depth, tag: position as u64, seen: &seen, read: &self.read };
+        let folding = Folding {
+            hash: *hash,
+            depth: op.depth,
+            tag: position as u64,
+            seen: &seen,
+            read: &self.read,
+            suite: self.suite,
+        };
         for (index, change) in changes.iter().enumerate() {
             let target = super::row::target(self.suite, hash, index as u32, change);
             let current = state.rows.get(&target).cloned();
@@ -293,13 +300,14 @@ impl<'a> History<'a> {
     }
 
     /// Whether every change of the op is allowed by a rule in `state` (each change also seeing
-    /// the op's earlier changes).
-    fn rules_hold(&self, position: usize, state: &State) -> bool {
-        self.first_denial(position, state).is_none()
+    /// the op's earlier changes). In the op's causal past (`past`), its references must also
+    /// name visible rows.
+    fn rules_hold(&self, position: usize, state: &State, past: bool) -> bool {
+        self.first_denial(position, state, past).is_none()
     }
 
     /// The first change of an op that no rule allows in `state`, if any.
-    fn first_denial(&self, position: usize, state: &State) -> Option<Denial> {
+    fn first_denial(&self, position: usize, state: &State, past: bool) -> Option<Denial> {
         let (hash, op) = &self.ops[position];
         let Payload::Changes(changes) = &op.payload else { return None };
         let seen = |tag: u64| Ok(tag as usize == position || self.past[position].contains(tag as usize));
@@ -312,6 +320,7 @@ impl<'a> History<'a> {
             hash: *hash,
             depth: op.depth,
             changes,
+            check_references: past,
             tag: position as u64,
             seen: &seen,
         };
@@ -320,6 +329,15 @@ impl<'a> History<'a> {
             Ok(Verdict::Denied(denial)) => Some(denial),
             Ok(Verdict::Allowed(_)) | Err(_) => None,
         }
+    }
+
+    /// Whether `other` is effective in the world `op` is judged in: the whole history without
+    /// `op` and its future. `None` if either is not in the history.
+    pub fn effective_in_world_of(&self, op: &OpHash, other: &OpHash) -> Option<bool> {
+        let position = self.ops.iter().position(|(candidate, _)| candidate == op)?;
+        let other = self.ops.iter().position(|(candidate, _)| candidate == other)?;
+        let world = self.everything().minus(&self.future[position]);
+        Some(world.contains(other) && self.effective_in(other, &world))
     }
 
     /// Why an op is or is not effective: whether its author's view allowed it, the first change
@@ -334,7 +352,7 @@ impl<'a> History<'a> {
         let effective = self.effective_in(position, &all);
         let author = self.ops[position].1.author;
         let past_state = self.state_of(&self.past[position]);
-        if let Some(change) = self.first_denial(position, &past_state).map(|denial| denial.change) {
+        if let Some(change) = self.first_denial(position, &past_state, true).map(|denial| denial.change) {
             return Some(Explanation {
                 op: *hash,
                 author,
@@ -345,13 +363,13 @@ impl<'a> History<'a> {
             });
         }
         let judged = all.minus(&self.future[position]);
-        let failing_change = self.first_denial(position, &self.state_of(&judged)).map(|denial| denial.change);
+        let failing_change = self.first_denial(position, &self.state_of(&judged), false).map(|denial| denial.change);
         let mut defeated_by = Vec::new();
         if failing_change.is_some() {
             let concurrent: Vec<usize> = judged.minus(&self.past[position]).members().collect();
             defeated_by = concurrent
                 .iter()
-                .filter(|other| self.rules_hold(position, &self.state_of(&judged.minus(&self.future[**other]))))
+                .filter(|other| self.rules_hold(position, &self.state_of(&judged.minus(&self.future[**other])), false))
                 .map(|other| self.ops[*other].0)
                 .collect();
             if defeated_by.is_empty() {

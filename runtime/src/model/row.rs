@@ -80,6 +80,8 @@ pub struct Folding<'a> {
     /// The fields rules read (see [`ReadFields`]): only changes an `exists` can
     /// see advance a row's version.
     pub read: &'a ReadFields,
+    /// The suite, for the ids of rows the op inserts (which its `[k]` references name).
+    pub suite: &'a dyn CryptoSuite,
 }
 
 impl RowState {
@@ -210,6 +212,7 @@ pub fn fold_change(
     index: u32,
     change: &Change,
 ) -> Result<Option<RowState>, StorageError> {
+    let change = &*super::refs::resolve(schema, change, &|index| op::row_id(folding.suite, &folding.hash, index));
     match change {
         Change::Insert { collection, fields } => Ok(schema
             .collections

@@ -11,6 +11,7 @@
 //! §3.4); a change must name a visible row of its own collection, leave every `check` holding,
 //! and be allowed by some rule.
 
+use super::refs;
 use super::row::{self, Folding, RowState};
 use super::scope::{truthy, Scope};
 use super::world::{visible_row, World};
@@ -58,6 +59,10 @@ pub struct Judged<'a> {
     pub hash: OpHash,
     pub depth: u64,
     pub changes: &'a [Change],
+    /// Whether every reference the changes write must name a visible row of its collection:
+    /// true when an op is judged in its causal past (admissibility), false when it is judged in
+    /// a larger set, where a concurrent delete of the target is the rules' business.
+    pub check_references: bool,
     /// The op's tag in set fields, and which tags it has seen (see [`Folding`]).
     pub tag: u64,
     pub seen: &'a dyn Fn(u64) -> Result<bool, StorageError>,
@@ -66,7 +71,8 @@ pub struct Judged<'a> {
 /// Judges every change of an op in order, each seeing the changes before it.
 pub fn judge(world: &dyn World, op: &Judged) -> Result<Verdict, StorageError> {
     let overlay = Overlay { base: world, rows: RefCell::new(BTreeMap::new()) };
-    let folding = Folding { hash: op.hash, depth: op.depth, tag: op.tag, seen: op.seen, read: op.read };
+    let folding =
+        Folding { hash: op.hash, depth: op.depth, tag: op.tag, seen: op.seen, read: op.read, suite: op.suite };
     let mut attestations = Vec::with_capacity(op.changes.len());
     for (index, change) in op.changes.iter().enumerate() {
         let index = index as u32;
@@ -99,6 +105,7 @@ fn judge_change(
     let Some(collection) = op.schema.collections.get(change.collection()) else {
         return Ok(ChangeVerdict::Denied(DenialReason::UnknownCollection(change.collection().to_owned())));
     };
+    let change = &*refs::resolve(op.schema, change, &|earlier| crate::op::row_id(op.suite, &op.hash, earlier));
     let target = row::target(op.suite, &op.hash, index, change);
     let before = match change {
         Change::Insert { fields, .. } => {
@@ -129,6 +136,14 @@ fn judge_change(
     let Some(after) = row::fold_change(op.schema, before.as_deref(), folding, index, change)? else {
         return Ok(ChangeVerdict::Denied(DenialReason::NoSuchRow(target)));
     };
+    if op.check_references {
+        for (field, referred, row) in refs::references(op.schema, change) {
+            let names_a_row = visible_row(world, &row, Use::Visibility)?.is_some_and(|row| row.collection == referred);
+            if !names_a_row {
+                return Ok(ChangeVerdict::Denied(DenialReason::DanglingReference { field, collection: referred, row }));
+            }
+        }
+    }
     let new = match change {
         Change::Delete { .. } => None,
         _ => Some(&after),

@@ -5,6 +5,7 @@
 //! Rules (`allow … if …`) need the database state and are the state engine's; so are `check`
 //! constraints on updates that leave some of the fields the check reads unchanged.
 
+use super::refs;
 use crate::cbor::Value;
 use crate::error::{suggest, PayloadError};
 use crate::ids::Identity;
@@ -43,6 +44,29 @@ pub fn validate_changes(schema: &ir::Schema, changes: &[Change], limits: &Limits
     }
     for (index, change) in changes.iter().enumerate() {
         validate_change(schema, index, change, limits)?;
+        check_change_references(schema, changes, index)?;
+    }
+    Ok(())
+}
+
+/// Every `[k]` reference a change holds names an earlier change of the op that inserts into the
+/// collection the field refers to.
+fn check_change_references(schema: &ir::Schema, changes: &[Change], index: usize) -> Result<(), PayloadError> {
+    let change = &changes[index];
+    for (name, ty, value) in refs::written_values(schema, change, true) {
+        for (expected, target) in refs::change_references(schema, ty, value) {
+            let earlier_insert = (target as usize) < index
+                && matches!(&changes[target as usize], Change::Insert { collection, .. } if *collection == expected);
+            if !earlier_insert {
+                return Err(PayloadError::ChangeReference {
+                    change: index,
+                    collection: change.collection().to_owned(),
+                    field: name.to_owned(),
+                    target,
+                    expected,
+                });
+            }
+        }
     }
     Ok(())
 }
@@ -109,7 +133,7 @@ fn validate_change(schema: &ir::Schema, index: usize, change: &Change, limits: &
                 .collect();
             let mut row = given.clone();
             row.extend(empty_values.iter().map(|(name, value)| (*name, value)));
-            check_constraints(collection, collection_name, index, &row)
+            check_constraints(schema, collection, collection_name, index, &row)
         }
         Change::Update { edits, .. } => {
             let mut assigned: BTreeMap<&str, &Value> = BTreeMap::new();
@@ -162,15 +186,17 @@ fn validate_change(schema: &ir::Schema, index: usize, change: &Change, limits: &
                 }
             }
             // A check can be decided here when the update sets every field it reads.
-            check_constraints(collection, collection_name, index, &assigned)
+            check_constraints(schema, collection, collection_name, index, &assigned)
         }
         Change::Delete { .. } => Ok(()),
     }
 }
 
-/// Evaluates each field's `check` on the fields known; a check that reads an unknown field is
-/// left to the state engine, which sees the whole row.
+/// Evaluates each field's `check` on the fields known; a check that reads an unknown field, or a
+/// reference to a row of this op (whose id depends on the op's hash), is left to the state
+/// engine, which sees the whole row.
 fn check_constraints(
+    schema: &ir::Schema,
     collection: &ir::Collection,
     collection_name: &str,
     change: usize,
@@ -178,7 +204,12 @@ fn check_constraints(
 ) -> Result<(), PayloadError> {
     for field in &collection.fields {
         if let Some(check) = &field.check {
-            let row = |name: &str| known.get(name).copied();
+            let row = |name: &str| {
+                let value = known.get(name).copied()?;
+                let resolved_later =
+                    collection.field(name).is_some_and(|field| refs::holds_change_reference(schema, &field.ty, value));
+                (!resolved_later).then_some(value)
+            };
             if super::check::evaluate_check(check, &row) == Some(false) {
                 return Err(PayloadError::CheckFailed {
                     change,
@@ -233,6 +264,9 @@ fn check_type(schema: &ir::Schema, ty: &Type, value: &Value, limits: &Limits) ->
         (Type::String, Value::Text(text)) => within(text.len(), limits),
         (Type::Bytes, Value::Bytes(bytes)) => within(bytes.len(), limits),
         (Type::Identity | Type::Ref(_), Value::Bytes(bytes)) if bytes.len() == 32 => Ok(()),
+        // The row inserted by an earlier change of the same op (checked by
+        // `check_change_references`, which sees the whole batch).
+        (Type::Ref(_), value) if refs::change_reference(value).is_some() => Ok(()),
         (Type::Identity | Type::Ref(_), Value::Bytes(bytes)) => {
             Err(mismatch(format!("{} bytes instead of 32", bytes.len())))
         }

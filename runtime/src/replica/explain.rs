@@ -32,6 +32,23 @@ pub struct Explanation {
     /// The concurrent ops that defeated it, with their authors: each op whose absence (with its
     /// future) would let the rules hold; all concurrent ops if no single one would.
     pub defeated_by: Vec<(OpHash, Identity)>,
+    /// For an op its rules allow, the world it was judged in: the concurrent ops whose writes its
+    /// rules could read, and whether each was effective there (everything this replica holds
+    /// but the op's own future), and if not, why.
+    pub judged_with: Vec<ConcurrentOp>,
+}
+
+/// An op concurrent with an explained op, as it stood in the world that op was judged in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConcurrentOp {
+    /// The concurrent op.
+    pub op: OpHash,
+    /// Its author.
+    pub author: Identity,
+    /// Whether it was effective there.
+    pub effective: bool,
+    /// If not, the change no rule allowed there (none when its author equivocated).
+    pub denial: Option<Denial>,
 }
 
 /// The rule that allows one change of an op, and the rows that witnessed it.
@@ -67,6 +84,17 @@ impl fmt::Display for Explanation {
         }
         for (op, author) in &self.defeated_by {
             write!(formatter, "\n  defeated by {op} (by {author})")?;
+        }
+        if !self.judged_with.is_empty() {
+            write!(formatter, "\n  judged in everything but its own future, where, concurrently:")?;
+        }
+        for other in &self.judged_with {
+            write!(formatter, "\n    {} (by {}) ", other.op, other.author)?;
+            match (&other.denial, other.effective) {
+                (_, true) => write!(formatter, "was effective")?,
+                (Some(denial), false) => write!(formatter, "was not effective: {denial}")?,
+                (None, false) => write!(formatter, "was not effective: its author equivocated")?,
+            }
         }
         Ok(())
     }
@@ -127,6 +155,17 @@ impl Replica {
                 }
                 Verdict::Denied(denial) => (Vec::new(), Some(denial)),
             };
+            let mut judged_with = Vec::new();
+            for (hash, why) in explained.judged_with {
+                let missing = || StorageError::Corrupt(format!("op {hash} is concurrent with {op} but not in the log"));
+                let other = tables.local_of(&hash)?.ok_or_else(missing)?;
+                let (_, _, other) = tables.load(other)?.ok_or_else(missing)?;
+                let denial = match &why {
+                    Some(Verdict::Denied(denial)) => Some(denial.clone()),
+                    Some(Verdict::Allowed(_)) | None => None,
+                };
+                judged_with.push(ConcurrentOp { op: hash, author: other.author, effective: why.is_none(), denial });
+            }
             Explanation {
                 op: *op,
                 author,
@@ -135,6 +174,7 @@ impl Replica {
                 allowed_by,
                 denial,
                 defeated_by,
+                judged_with,
             }
         };
         transaction.abort()?;

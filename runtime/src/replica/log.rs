@@ -4,7 +4,7 @@
 use super::Replica;
 use crate::dag::Causality;
 use crate::engine::Engine;
-use crate::error::StorageError;
+use crate::error::{ExportError, StorageError};
 use crate::ids::{Identity, OpHash};
 use crate::op::Op;
 use crate::store::{self, ReadTables, WriteTables};
@@ -18,22 +18,23 @@ impl Replica {
         let mut log = Vec::new();
         tables.for_each_record(|record| {
             let op = Op::decode(record.bytes).map_err(|error| StorageError::Corrupt(error.to_string()))?;
-            log.push(LoggedOp { hash: record.info.hash, op, bytes: record.bytes.to_vec() });
+            let effective = tables.ineffective.get(record.info.local)?.is_none();
+            log.push(LoggedOp { hash: record.info.hash, op, bytes: record.bytes.to_vec(), effective });
             Ok(())
         })?;
         Ok(log)
     }
 
     /// The canonical bytes of every op not in the causal past of `since` (nor in it),
-    /// parents first. With no `since`, every op.
-    pub fn export(&self, since: &[OpHash]) -> Result<Vec<Vec<u8>>, StorageError> {
-        let transaction = self.database.begin_read()?;
+    /// parents first. With no `since`, every op. A `since` hash this replica does not hold is
+    /// an error: what the reader lacks cannot be told from it.
+    pub fn export(&self, since: &[OpHash]) -> Result<Vec<Vec<u8>>, ExportError> {
+        let transaction = self.database.begin_read().map_err(StorageError::from)?;
         let tables = ReadTables::open(&transaction)?;
         let mut known = Vec::new();
         for hash in since {
-            if let Some(local) = tables.local_of(hash)? {
-                known.push(tables.info(local)?.ok_or_else(|| StorageError::Corrupt("op without info".into()))?);
-            }
+            let local = tables.local_of(hash)?.ok_or(ExportError::UnknownSince { op: *hash })?;
+            known.push(tables.info(local)?.ok_or_else(|| StorageError::Corrupt("op without info".into()))?);
         }
         let mut exported = Vec::new();
         tables.for_each_record(|record| {
@@ -170,4 +171,6 @@ pub struct LoggedOp {
     pub op: Op,
     /// Its canonical bytes, as stored and sent.
     pub bytes: Vec<u8>,
+    /// Whether it is effective now (see [`Replica::explain`] for why or why not).
+    pub effective: bool,
 }

@@ -12,12 +12,12 @@ mod query;
 mod write;
 
 pub use events::{Consumer, Follow};
-pub use explain::{Allowance, Explanation};
+pub use explain::{Allowance, ConcurrentOp, Explanation};
 pub use ingest::{IngestResult, Ingested};
 pub use log::{LoggedOp, StorageUsage};
 pub use options::Options;
 pub use query::{Order, Query, Row};
-pub use write::Transaction;
+pub use write::{NewRow, Transaction};
 
 use crate::crypto::CryptoSuite;
 use crate::error::{OpenError, StorageError};

@@ -40,6 +40,7 @@ impl Replica {
                 return Err(WriteError::NoGenesis);
             }
             let author_number = tables.author_number(&author.identity)?;
+            refuse_equivocated(&tables, &author.identity, author_number)?;
             for changes in batches {
                 written.push(self.append_local(&mut tables, author, author_number, changes)?);
             }
@@ -159,6 +160,9 @@ impl Replica {
         let verdict = {
             let tables = WriteTables::open(&transaction)?;
             let author_number = tables.known_author(author)?;
+            if let Some(number) = author_number {
+                refuse_equivocated(&tables, author, number)?;
+            }
             let (draft, parents) = self.draft(&tables, author, author_number, changes)?;
             let founder = self.founder(&tables)?.ok_or(WriteError::NoGenesis)?;
             let engine = Engine::new(self.schema(), &self.plan, self.suite.as_ref(), founder);
@@ -203,6 +207,20 @@ impl Replica {
     }
 }
 
+/// Refuses to write with a key this replica knows signed two ops with one sequence number:
+/// every op it signs from then on is void on every replica, so a write would be lost work.
+///
+/// A replica that holds ops of the key that it did not sign itself (the key's history, moved to
+/// a new machine) continues the chain after the latest of them, so it never equivocates by
+/// itself; only two replicas writing with one key at the same time can, and that is found here
+/// as soon as both forks meet.
+fn refuse_equivocated(tables: &WriteTables, author: &Identity, number: u32) -> Result<(), WriteError> {
+    match tables.equivocated_from(number)? {
+        Some(seq) => Err(WriteError::Equivocated { author: *author, seq }),
+        None => Ok(()),
+    }
+}
+
 /// The changes of one op, gathered by [`Replica::transaction`]: all take effect or none, and
 /// each later change sees the earlier ones when the rules judge it.
 #[derive(Debug, Default)]
@@ -214,14 +232,19 @@ impl Transaction {
     /// Inserts a row into `collection` with these field values, by field name. Fields left out
     /// take their schema `default`, or start null (optional), empty (set, list, map) or at zero
     /// (counter); a required field without a default must be given.
+    ///
+    /// Returns the new row as a value for the `ref` fields of later changes of this transaction:
+    /// its id depends on the op's hash, which is known once the op is signed (then
+    /// [`Replica::transaction`] returns it).
     pub fn insert<K: Into<String>>(
         &mut self,
         collection: &str,
         fields: impl IntoIterator<Item = (K, Value)>,
-    ) -> &mut Transaction {
+    ) -> NewRow {
         let fields = fields.into_iter().map(|(name, value)| (name.into(), value)).collect();
+        let change = u32::try_from(self.changes.len()).unwrap_or(u32::MAX);
         self.changes.push(Change::Insert { collection: collection.to_owned(), fields });
-        self
+        NewRow { change }
     }
 
     /// Edits the row `row` of `collection`: each [`op::Edit`] sets a field, adds to or removes
@@ -235,5 +258,25 @@ impl Transaction {
     pub fn delete(&mut self, collection: &str, row: RowId) -> &mut Transaction {
         self.changes.push(Change::Delete { collection: collection.to_owned(), row });
         self
+    }
+}
+
+/// A row inserted by an earlier change of the same transaction, as the value of a `ref` field
+/// (docs/SPEC.md §2.2: `[k]`, "the row inserted by change k of this op").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewRow {
+    change: u32,
+}
+
+impl NewRow {
+    /// The index of the change that inserts it.
+    pub fn change(&self) -> u32 {
+        self.change
+    }
+}
+
+impl From<NewRow> for Value {
+    fn from(row: NewRow) -> Value {
+        Value::Array(vec![Value::Int(i64::from(row.change))])
     }
 }

@@ -400,9 +400,9 @@ fn a_transaction_writes_several_rows_as_one_op() {
     let (op, rows) = fixture
         .replica
         .transaction(&author, |tx| {
-            tx.insert("Note", [("text", Value::Text("a".into()))])
-                .insert("Note", [("text", Value::Text("b".into()))])
-                .update("Note", first_row, vec![cairn::Edit::Increment { field: "stars".into(), amount: 1 }])
+            tx.insert("Note", [("text", Value::Text("a".into()))]);
+            tx.insert("Note", [("text", Value::Text("b".into()))]);
+            tx.update("Note", first_row, vec![cairn::Edit::Increment { field: "stars".into(), amount: 1 }])
                 .delete("Note", first_row);
         })
         .expect("transaction");
@@ -414,7 +414,8 @@ fn a_transaction_writes_several_rows_as_one_op() {
     // One bad change refuses the whole batch, and nothing is written.
     let count = fixture.replica.op_count().expect("count");
     let refused = fixture.replica.transaction(&author, |tx| {
-        tx.insert("Note", [("text", Value::Text("fine".into()))]).insert("Note", [("text", Value::Int(3))]);
+        tx.insert("Note", [("text", Value::Text("fine".into()))]);
+        tx.insert("Note", [("text", Value::Int(3))]);
     });
     assert!(matches!(refused, Err(cairn::WriteError::Payload(_))));
     assert_eq!(fixture.replica.op_count().expect("count"), count);

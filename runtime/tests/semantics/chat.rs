@@ -331,3 +331,89 @@ fn s28_explain_names_the_rule_breaker_and_the_ops_that_defeated_an_op() {
             && message_explained.failing_change.is_none()
     );
 }
+
+/// Admins who each revoke the next one around a ring, all concurrently: the `n` revokes and the
+/// ring's admins.
+fn revoke_ring(n: usize) -> (Chat, Vec<OpHash>, Vec<Keypair>) {
+    let mut chat = Chat::new();
+    let founder = chat.founder.clone();
+    let admins: Vec<Keypair> = (0..n).map(|_| chat.sim.key()).collect();
+    let grants: Vec<Change> = admins.iter().map(|admin| membership(chat.channel, admin, "admin")).collect();
+    let setup = chat.sim.op(&founder, &[chat.setup], grants);
+    let memberships: Vec<RowId> =
+        (0..n).map(|index| cairn::op::row_id(&chat.sim.suite, &setup, index as u32)).collect();
+    let revokes = (0..n)
+        .map(|index| chat.set_role(&admins[index].clone(), &[setup], memberships[(index + 1) % n], "reader"))
+        .collect();
+    (chat, revokes, admins)
+}
+
+#[test]
+fn s29_two_admins_in_a_ring_of_revokes_keep_their_rights() {
+    let (chat, revokes, _) = revoke_ring(2);
+    assert_eq!(effectiveness(&chat.sim, &revokes), [false, false]);
+}
+
+#[test]
+fn s30_three_admins_in_a_ring_of_revokes_all_lose_them() {
+    let (chat, revokes, admins) = revoke_ring(3);
+    assert_eq!(effectiveness(&chat.sim, &revokes), [true, true, true]);
+    // Explain says why each revoke stood: in the world it was judged in, the revoke of its own
+    // author was not effective, because the revoke before that one defeated it.
+    let replica = chat.sim.deliver(&(0..chat.sim.op_count()).collect::<Vec<_>>());
+    for index in 0..3 {
+        let explanation = replica.explain(&revokes[index]).expect("reads").expect("held");
+        let revoke_of_author = revokes[(index + 2) % 3];
+        let there = explanation.judged_with.iter().find(|other| other.op == revoke_of_author).expect("listed");
+        assert!(!there.effective, "{explanation}");
+        assert_eq!(there.author, admins[(index + 2) % 3].identity);
+        assert!(
+            there.denial.as_ref().is_some_and(|denial| denial.to_string().contains("m.role = admin")),
+            "{explanation}"
+        );
+        assert!(explanation.to_string().contains("was not effective"), "{explanation}");
+    }
+}
+
+#[test]
+fn s31_four_admins_in_a_ring_of_revokes_keep_their_rights() {
+    let (chat, revokes, _) = revoke_ring(4);
+    assert_eq!(effectiveness(&chat.sim, &revokes), [false, false, false, false]);
+}
+
+#[test]
+fn s32_a_reference_to_a_row_of_another_collection_is_not_admissible() {
+    let mut chat = Chat::new();
+    let (writer, founder) = (chat.writer.clone(), chat.founder.clone());
+    let message = chat.post(&writer, &[chat.setup], "hello");
+    let message_row = chat.sim.row(message);
+    // A membership whose `channel` names the message: refused, however it arrives.
+    let stray = chat.sim.op(&founder, &[message], vec![membership(message_row, &writer, "admin")]);
+    let history = chat.sim.history();
+    assert_eq!(history.admissible(&stray), Some(false));
+    assert!(!chat.sim.deliver(&(0..chat.sim.op_count()).collect::<Vec<_>>()).contains(&stray).expect("reads"));
+    assert_eq!(effectiveness(&chat.sim, &[message, stray]), [true, false]);
+}
+
+#[test]
+fn s33_a_row_and_a_row_that_refers_to_it_in_one_op() {
+    let mut chat = Chat::new();
+    let founder = chat.founder.clone();
+    let newcomer = chat.sim.key();
+    // Change 1 names the channel that change 0 inserts, as `[0]`.
+    let channel = insert("Channel", &[("name", text("random")), ("owner", id(&founder))]);
+    let grant = insert(
+        "Membership",
+        &[("channel", Value::Array(vec![Value::Int(0)])), ("member", id(&newcomer)), ("role", text("writer"))],
+    );
+    let both = chat.sim.op(&founder, &[chat.setup], vec![channel, grant]);
+    let post = chat.post(&newcomer, &[both], "first");
+    assert_eq!(effectiveness(&chat.sim, &[both, post]), [true, false], "the post names the general channel");
+    let created = cairn::op::row_id(&chat.sim.suite, &both, 0);
+    let membership = cairn::op::row_id(&chat.sim.suite, &both, 1);
+    assert_eq!(chat.sim.field(membership, "channel"), Some(reference(created)));
+    let in_new_channel =
+        insert("Message", &[("channel", reference(created)), ("sender", id(&newcomer)), ("body", text("hi"))]);
+    let post = chat.sim.op(&newcomer, &[both], vec![in_new_channel]);
+    assert_eq!(effectiveness(&chat.sim, &[post]), [true]);
+}

@@ -196,6 +196,11 @@ impl Sim {
             if explained.effective {
                 assert!(explained.denial.is_none());
             }
+            // The world it was judged in, as the reference sees it.
+            for other in &explained.judged_with {
+                let expected = reference.effective_in_world_of(&op.hash(), &other.op);
+                assert_eq!(Some(other.effective), expected, "op {} in the world of {}", other.op, op.hash());
+            }
         }
     }
 

@@ -322,9 +322,7 @@ impl Replica {
                 let candidate = Unstored { hash, author: op.author, depth: op.depth, changes, parents: &parents };
                 engine.admit(tables, &candidate, &op.attestations).map_err(|inadmissible| match inadmissible {
                     Inadmissible::Attestation(error) => IngestError::Attestation { op: hash, error },
-                    Inadmissible::Denied(denial) => {
-                        IngestError::Denied { op: hash, author: op.author, denial: Box::new(denial) }
-                    }
+                    Inadmissible::Denied(denial) => IngestError::Denied { op: hash, author: op.author, denial },
                     Inadmissible::Storage(error) => IngestError::Storage(error),
                 })?;
                 Some(engine.concurrent_with(tables, &parents)?)

@@ -1,61 +1,7 @@
-//! The `cairn` command line end to end: every command, its JSON shape, exit codes, and an
-//! export/import round trip that survives a corrupted op.
+//! Every command, its JSON shape, exit codes, and an export/import round trip that survives a
+//! corrupted op.
 
-use serde_json::Value as Json;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-fn cairn(arguments: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn")).args(arguments).output().expect("run cairn")
-}
-
-fn cairn_with_stdin(arguments: &[&str], input: &[u8]) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(arguments)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run cairn");
-    child.stdin.take().expect("stdin").write_all(input).expect("write stdin");
-    child.wait_with_output().expect("wait")
-}
-
-fn json(output: &Output) -> Json {
-    assert!(output.status.success(), "cairn failed: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|error| panic!("{error}: {}", String::from_utf8_lossy(&output.stdout)))
-}
-
-fn text(value: &Json, key: &str) -> String {
-    value[key].as_str().unwrap_or_else(|| panic!("no `{key}` in {value}")).to_owned()
-}
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let path = std::env::temp_dir().join(format!("cairn-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("mkdir");
-        Scratch(path)
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).display().to_string()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn chat_schema() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/chat.schema").display().to_string()
-}
+use crate::*;
 
 #[test]
 fn a_database_round_trip_through_every_command() {
@@ -203,16 +149,20 @@ fn an_import_with_one_bad_op_keeps_the_good_ones() {
     // Flip one byte inside the last op's signature: it still decodes, but fails verification.
     let last = export.len() - 10;
     export[last] ^= 0xff;
-    let report = json(&cairn_with_stdin(&["--json", "import", &copy], &export));
+    // A rejected op makes the import fail (exit 1), and the good ones are still kept.
+    let report = json_with_code(&cairn_with_stdin(&["--json", "import", &copy], &export), 1);
     assert_eq!(report["accepted"].as_u64(), Some(3));
     assert_eq!(report["rejected"].as_u64(), Some(1));
     let errors = report["errors"].as_array().expect("errors");
     assert_eq!(errors.len(), 1);
     assert!(errors[0]["reason"].as_str().unwrap_or("").contains("signature"), "{}", errors[0]);
     assert!(errors[0]["op"].as_str().unwrap_or("").starts_with("blake3:"));
-    // A stream that is not an export at all.
+    // A stream that is not an export at all (exit 2), or nothing.
     let garbage = cairn_with_stdin(&["import", &copy], b"hello");
-    assert!(!garbage.status.success());
+    assert_eq!(garbage.status.code(), Some(2));
+    let empty = cairn_with_stdin(&["import", &copy], b"");
+    assert_eq!(empty.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("empty"), "{}", String::from_utf8_lossy(&empty.stderr));
 }
 
 #[test]
@@ -256,18 +206,12 @@ fn imports_count_what_happened_to_each_op() {
     let mut corrupted = export.clone();
     corrupted[position] = 0xff;
     json(&cairn(&["--json", "join", &again, "--db", &text(&created, "db"), "--schema", &chat_schema()]));
-    let report = json(&cairn_with_stdin(&["--json", "import", &again], &corrupted));
+    let report = json_with_code(&cairn_with_stdin(&["--json", "import", &again], &corrupted), 1);
     assert_eq!(
         (report["accepted"].as_u64(), report["rejected"].as_u64(), report["parked"].as_u64()),
         (Some(1), Some(1), Some(2)),
         "{report}"
     );
-}
-
-/// JSON lines from a command's stdout.
-fn json_lines(output: &Output) -> Vec<Json> {
-    assert!(output.status.success(), "cairn failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).lines().map(|line| serde_json::from_str(line).expect("JSON line")).collect()
 }
 
 #[test]
