@@ -247,6 +247,13 @@ impl<'b> Reader<'b> {
         self.decoder.str().map_err(|error| malformed(position, error))
     }
 
+    /// Whether the next item is an array (nothing is consumed).
+    pub fn peek_array(&mut self) -> Result<bool, DecodeError> {
+        let position = self.position();
+        let kind = self.decoder.datatype().map_err(|error| malformed(position, error))?;
+        Ok(matches!(kind, minicbor::data::Type::Array | minicbor::data::Type::ArrayIndef))
+    }
+
     /// `null` (returns `true`) or nothing consumed (returns `false`).
     pub fn null(&mut self) -> Result<bool, DecodeError> {
         let position = self.position();

@@ -126,6 +126,7 @@ pub mod op;
 mod plan;
 mod replica;
 mod store;
+pub mod sync;
 mod value;
 
 pub use cbor::Value;
@@ -146,7 +147,7 @@ pub use replica::{
     Query, Replica, Row, StorageUsage, Transaction, MAX_CHANGES,
 };
 pub use schemac::ir::Schema;
-pub use store::Storage;
+pub use store::{Bound, Storage};
 
 /// Reads and checks a `.schema` file, as `schemac check` does, and returns its IR, ready for
 /// [`Replica::create`] or [`Replica::join`]. On errors, the error's message holds the

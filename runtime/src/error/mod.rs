@@ -10,6 +10,7 @@
 mod decode;
 mod ingest;
 mod input;
+mod sync;
 mod write;
 
 use crate::ids::DatabaseId;
@@ -17,6 +18,7 @@ pub use crate::ids::ParseIdError;
 pub use decode::{DecodeError, ExportError, OpDecodeError, VerifyError};
 pub use ingest::{AttestationError, ChainError, IngestError, LimitError};
 pub use input::{HistoryError, JsonError, KeyFileError, RowJsonError};
+pub use sync::{ChannelError, MessageError, SyncError};
 pub use write::{Denial, DenialReason, FailedRule, PayloadError, QueryError, WriteError};
 
 /// Any error of the runtime, for callers that propagate them with `?` (see the module docs for
@@ -54,6 +56,9 @@ pub enum Error {
     /// A schema file cannot be read or does not check.
     #[error(transparent)]
     Schema(#[from] SchemaError),
+    /// A sync session failed.
+    #[error(transparent)]
+    Sync(#[from] SyncError),
 }
 
 /// A schema file that cannot be read or does not check (see [`crate::load_schema`]); its

@@ -9,6 +9,7 @@ mod ingest;
 mod log;
 mod options;
 mod query;
+mod reconcile;
 mod write;
 
 pub use events::{Consumer, Follow};

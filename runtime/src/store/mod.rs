@@ -5,12 +5,15 @@
 //! into them, `rows` how the state is kept, `transaction` the tables of one transaction and the
 //! lookups on them, and `integrity` the check that they agree with each other.
 
+mod digests;
 mod integrity;
 mod records;
 mod rows;
 mod tables;
 mod transaction;
 
+pub use digests::Bound;
+pub(crate) use digests::SetSum;
 pub(crate) use integrity::{check_integrity, read_heads};
 pub(crate) use rows::{decode_row_record, encode_row_record, read_record, row_writers, visit_lookup, RowNumber};
 pub(crate) use tables::*;

@@ -10,7 +10,8 @@
 //! | `children` | (parent local, child local) → () |
 //! | `authors`, `author_keys` | identity ↔ author number |
 //! | `chains` | (author number, seq, local) → () (two locals for one seq: an equivocation) |
-//! | `depths` | (depth, local) → () |
+//! | `depths` | (depth, local) → op hash: the items sync reconciles, in order (see `digests`) |
+//! | `depth_sums` | (level, bucket) → count and hash sum of the ops of 64^level depths |
 //! | `equivocators` | author number → lowest seq it equivocated at |
 //! | `rejected` | op hash → reason, for ops whose signed content is invalid |
 //! | `parked`, `parked_queue`, `waiting` | ops whose parents have not arrived (arrival number, bytes), their arrival order (the oldest is evicted when full), and what they wait for |
@@ -33,7 +34,8 @@ pub(crate) const CHILDREN: TableDefinition<(u64, u64), ()> = TableDefinition::ne
 pub(crate) const AUTHORS: TableDefinition<&[u8; 32], u32> = TableDefinition::new("authors");
 pub(crate) const AUTHOR_KEYS: TableDefinition<u32, &[u8; 32]> = TableDefinition::new("author_keys");
 pub(crate) const CHAINS: TableDefinition<(u32, u64, u64), ()> = TableDefinition::new("chains");
-pub(crate) const DEPTHS: TableDefinition<(u64, u64), ()> = TableDefinition::new("depths");
+pub(crate) const DEPTHS: TableDefinition<(u64, u64), &[u8; 32]> = TableDefinition::new("depths");
+pub(crate) const DEPTH_SUMS: TableDefinition<(u8, u64), &[u8]> = TableDefinition::new("depth_sums");
 pub(crate) const EQUIVOCATORS: TableDefinition<u32, u64> = TableDefinition::new("equivocators");
 pub(crate) const REJECTED: TableDefinition<&[u8; 32], &str> = TableDefinition::new("rejected");
 pub(crate) const PARKED: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("parked");
@@ -65,4 +67,4 @@ pub(crate) const META_SUITE: &str = "suite";
 pub(crate) const META_NEXT_LOCAL: &str = "next_local";
 pub(crate) const META_FORMAT: &str = "format";
 /// The store layout version; bump on incompatible table changes.
-pub(crate) const STORE_FORMAT: u64 = 3;
+pub(crate) const STORE_FORMAT: u64 = 4;

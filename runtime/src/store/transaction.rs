@@ -6,6 +6,7 @@
 //! bytes a row) and batched (a transaction's new entries are inserted together, sorted, when
 //! it ends), because random keys are what a B-tree writes slowest.
 
+use super::digests::{Items, PendingSums};
 use super::records::{
     chunk_records, encode_record, find_record, hash_prefix, parse_record, Record, CHUNK_BUDGET, RECORD_HEADER,
 };
@@ -106,6 +107,10 @@ macro_rules! impl_lookups {
         }
     };
 }
+/// The op order of a read transaction (see [`Items`]).
+pub(crate) type ReadItems<'t> =
+    Items<'t, redb::ReadOnlyTable<(u64, u64), &'static [u8; 32]>, redb::ReadOnlyTable<(u8, u64), &'static [u8]>>;
+
 /// The tables a read transaction looks at.
 pub(crate) struct ReadTables {
     pub ops: redb::ReadOnlyTable<u64, &'static [u8]>,
@@ -118,6 +123,8 @@ pub(crate) struct ReadTables {
     pub row_index: redb::ReadOnlyTable<(&'static [u8; 32], u64), &'static [u8; 32]>,
     pub ineffective: redb::ReadOnlyTable<u64, ()>,
     pub events: redb::ReadOnlyTable<u64, &'static [u8]>,
+    pub depths: redb::ReadOnlyTable<(u64, u64), &'static [u8; 32]>,
+    pub depth_sums: redb::ReadOnlyTable<(u8, u64), &'static [u8]>,
 }
 
 impl ReadTables {
@@ -133,7 +140,14 @@ impl ReadTables {
             row_index: transaction.open_table(ROW_INDEX)?,
             ineffective: transaction.open_table(INEFFECTIVE)?,
             events: transaction.open_table(EVENTS)?,
+            depths: transaction.open_table(DEPTHS)?,
+            depth_sums: transaction.open_table(DEPTH_SUMS)?,
         })
+    }
+
+    /// The ops in the order sync reconciles them.
+    pub fn items(&self) -> ReadItems<'_> {
+        Items { depths: &self.depths, sums: &self.depth_sums }
     }
 
     pub fn op_count(&self) -> Result<u64, StorageError> {
@@ -149,6 +163,29 @@ impl ReadTables {
             let (start, chunk) = entry?;
             for (local, record) in chunk_records(chunk.value(), start.value())? {
                 visit(parse_record(local, record)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls `visit` with the records of the ops whose local numbers are in `range`, in order.
+    pub fn for_each_record_in(
+        &self,
+        range: std::ops::RangeInclusive<u64>,
+        mut visit: impl FnMut(Record) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        let (first, last) = (*range.start(), *range.end());
+        // The chunk holding `first` starts at or before it.
+        let start = self.ops.range(..=first)?.next_back().transpose()?.map_or(first, |(start, _)| start.value());
+        for entry in self.ops.range(start..=last)? {
+            let (start, chunk) = entry?;
+            for (local, record) in chunk_records(chunk.value(), start.value())? {
+                if local > last {
+                    return Ok(());
+                }
+                if local >= first {
+                    visit(parse_record(local, record)?)?;
+                }
             }
         }
         Ok(())
@@ -178,7 +215,8 @@ pub(crate) struct WriteTables<'txn> {
     pub authors: redb::Table<'txn, &'static [u8; 32], u32>,
     pub author_keys: redb::Table<'txn, u32, &'static [u8; 32]>,
     pub chains: redb::Table<'txn, (u32, u64, u64), ()>,
-    pub depths: redb::Table<'txn, (u64, u64), ()>,
+    pub depths: redb::Table<'txn, (u64, u64), &'static [u8; 32]>,
+    pub depth_sums: redb::Table<'txn, (u8, u64), &'static [u8]>,
     pub equivocators: redb::Table<'txn, u32, u64>,
     pub rejected: redb::Table<'txn, &'static [u8; 32], &'static str>,
     pub parked: redb::Table<'txn, &'static [u8; 32], &'static [u8]>,
@@ -192,6 +230,8 @@ pub(crate) struct WriteTables<'txn> {
     pub events: redb::Table<'txn, u64, &'static [u8]>,
     /// This transaction's new hash-index entries, inserted sorted by [`WriteTables::finish`].
     pending_hashes: std::collections::HashMap<OpHash, u64>,
+    /// This transaction's additions to the depth sums, written by [`WriteTables::finish`].
+    pending_sums: PendingSums,
     /// The next local number, once this transaction has read it.
     next_local: Option<u64>,
     /// The chunk new records go into: its first local and its bytes. Written by
@@ -249,6 +289,7 @@ impl<'txn> WriteTables<'txn> {
             author_keys: transaction.open_table(AUTHOR_KEYS)?,
             chains: transaction.open_table(CHAINS)?,
             depths: transaction.open_table(DEPTHS)?,
+            depth_sums: transaction.open_table(DEPTH_SUMS)?,
             equivocators: transaction.open_table(EQUIVOCATORS)?,
             rejected: transaction.open_table(REJECTED)?,
             parked: transaction.open_table(PARKED)?,
@@ -261,6 +302,7 @@ impl<'txn> WriteTables<'txn> {
             ineffective: transaction.open_table(INEFFECTIVE)?,
             events: transaction.open_table(EVENTS)?,
             pending_hashes: std::collections::HashMap::new(),
+            pending_sums: PendingSums::default(),
             next_local: None,
             open_chunk: None,
         })
@@ -280,6 +322,7 @@ impl<'txn> WriteTables<'txn> {
         for key in entries {
             self.hashes.insert(key, ())?;
         }
+        std::mem::take(&mut self.pending_sums).write(&mut self.depth_sums)?;
         Ok(())
     }
 
@@ -357,7 +400,8 @@ impl<'txn> WriteTables<'txn> {
         self.pending_hashes.insert(*hash, local);
         self.heads.insert(local, ())?;
         self.chains.insert((author, seq, local), ())?;
-        self.depths.insert((depth, local), ())?;
+        self.depths.insert((depth, local), &hash.0)?;
+        self.pending_sums.add(depth, hash);
         Ok(local)
     }
 }

@@ -1,0 +1,91 @@
+//! The protocol core in lockstep: round trips and bytes, convergence from every starting point,
+//! and resumption after a cut.
+
+use crate::*;
+
+#[test]
+fn replicas_in_sync_find_out_in_one_round_trip_and_under_100_bytes() {
+    let (ours, founder) = database();
+    write_notes(&ours, &founder, 20, "note");
+    let theirs = join(&ours);
+    lockstep(&ours, &theirs, SessionOptions::default());
+    let again = lockstep(&ours, &theirs, SessionOptions::default());
+    assert_eq!(again.flights, 1, "a hello each way, and both know");
+    assert_eq!(again.initiator.round_trips, 1);
+    for bytes in [again.initiator.bytes_sent, again.acceptor.bytes_sent] {
+        assert!(bytes < 100, "{bytes} bytes");
+    }
+    assert_eq!((again.initiator.ops_sent, again.acceptor.ops_sent), (0, 0));
+}
+
+#[test]
+fn an_empty_replica_gets_everything_parents_first() {
+    let (ours, founder) = database();
+    write_notes(&ours, &founder, 2_500, "note");
+    let theirs = join(&ours);
+    let run = lockstep(&theirs, &ours, SessionOptions::default());
+    assert_converged(&ours, &theirs);
+    assert_eq!(run.acceptor.ops_sent, 2_501);
+    assert_eq!((run.initiator.ops_waiting, run.initiator.ops_rejected), (0, 0));
+}
+
+#[test]
+fn diverged_replicas_reconcile_ranges_and_converge() {
+    let (ours, founder) = database();
+    write_notes(&ours, &founder, 300, "common");
+    let theirs = join(&ours);
+    lockstep(&ours, &theirs, SessionOptions::default());
+    let other = Keypair::generate(&Ed25519Blake3);
+    write_notes(&ours, &founder, 40, "ours");
+    write_notes(&theirs, &other, 25, "theirs");
+    let run = lockstep(&ours, &theirs, SessionOptions::default());
+    assert_converged(&ours, &theirs);
+    assert_eq!((run.initiator.ops_sent, run.acceptor.ops_sent), (40, 25));
+    assert_eq!(ours.op_count().expect("count"), 1 + 300 + 40 + 25);
+}
+
+#[test]
+fn a_replica_behind_gets_what_it_lacks_at_once_whatever_its_size() {
+    let (ours, founder) = database();
+    write_notes(&ours, &founder, 3_000, "old");
+    let theirs = join(&ours);
+    lockstep(&ours, &theirs, SessionOptions::default());
+    write_notes(&ours, &founder, 5, "new");
+    for (initiator, acceptor) in [(&ours, &theirs), (&theirs, &ours)] {
+        let behind = join(&ours);
+        lockstep(acceptor, &behind, SessionOptions::default());
+        let run = lockstep(initiator, acceptor, SessionOptions::default());
+        assert_converged(initiator, acceptor);
+        assert!(run.flights <= 6, "{} flights", run.flights);
+        let overhead = run.initiator.bytes_sent + run.acceptor.bytes_sent
+            - run.initiator.op_bytes_sent
+            - run.acceptor.op_bytes_sent;
+        assert!(overhead < 2_560 + 64 * 5, "{overhead} bytes besides the ops");
+    }
+}
+
+#[test]
+fn a_cut_sync_resumes_without_sending_again_what_arrived() {
+    let (ours, founder) = database();
+    write_notes(&ours, &founder, 3_000, "note");
+    let theirs = join(&ours);
+    let options = SessionOptions { batch_ops: 500, window: 1, ..SessionOptions::default() };
+    // Drive a few steps, then drop both sessions mid-transfer.
+    {
+        let mut left = Session::new(&theirs, Role::Initiator, options);
+        let mut right = Session::new(&ours, Role::Acceptor, options);
+        left.start().expect("start");
+        right.start().expect("start");
+        for _ in 0..4 {
+            let (from_left, from_right) = (drain(&mut left), drain(&mut right));
+            from_left.iter().for_each(|frame| right.receive(frame).expect("frame"));
+            from_right.iter().for_each(|frame| left.receive(frame).expect("frame"));
+        }
+        assert!(!left.is_complete());
+    }
+    let arrived = theirs.op_count().expect("count");
+    assert!(arrived > 0 && arrived < 3_001, "{arrived} ops arrived before the cut");
+    let run = lockstep(&theirs, &ours, options);
+    assert_converged(&ours, &theirs);
+    assert_eq!(run.acceptor.ops_sent, 3_001 - arrived, "only what had not arrived is sent again");
+}
