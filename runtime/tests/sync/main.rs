@@ -48,15 +48,13 @@ pub fn lockstep(initiator: &Replica, acceptor: &Replica, options: SessionOptions
     let mut right = Session::new(acceptor, Role::Acceptor, options);
     left.start().expect("start");
     right.start().expect("start");
-    let mut flights = 0;
-    for _ in 0..10_000 {
+    for flights in 0..10_000 {
         let from_left = drain(&mut left);
         let from_right = drain(&mut right);
         if from_left.is_empty() && from_right.is_empty() {
             assert!(left.is_complete() && right.is_complete(), "the sessions stalled");
             return Lockstep { initiator: left.stats().clone(), acceptor: right.stats().clone(), flights };
         }
-        flights += 1;
         for frame in from_left {
             right.receive(&frame).expect("the acceptor takes the frame");
         }
