@@ -122,6 +122,8 @@ mod keys;
 #[cfg(test)]
 mod layering;
 mod model;
+#[cfg(feature = "net")]
+pub mod net;
 pub mod op;
 mod plan;
 mod replica;
@@ -132,8 +134,8 @@ mod value;
 pub use cbor::Value;
 pub use crypto::{CryptoSuite, Ed25519Blake3, SecretKey, Signature, SignedMessage};
 pub use error::{
-    AttestationError, ChainError, Denial, DenialReason, Error, ExportError, FailedRule, IngestError, KeyFileError,
-    LimitError, OpenError, PayloadError, QueryError, SchemaError, StorageError, WriteError,
+    AttestationError, ChainError, ChannelError, Denial, DenialReason, Error, ExportError, FailedRule, IngestError,
+    KeyFileError, LimitError, OpenError, PayloadError, QueryError, SchemaError, StorageError, SyncError, WriteError,
 };
 pub use ids::{DatabaseId, Identity, OpHash, ParseIdError, RowId, StateDigest};
 pub use keys::{load_key, save_key, Keypair};
@@ -144,7 +146,7 @@ pub use model::reference;
 pub use op::{Attestation, Change, Edit, Limits, Op, Payload, VerifiedOp, Witness};
 pub use replica::{
     Allowance, ConcurrentOp, Consumer, Explanation, Follow, IngestResult, Ingested, LoggedOp, NewRow, Options, Order,
-    Query, Replica, Row, StorageUsage, Transaction, MAX_CHANGES,
+    Query, Replica, Row, StorageUsage, Transaction, WatchId, MAX_CHANGES,
 };
 pub use schemac::ir::Schema;
 pub use store::{Bound, Storage};

@@ -92,6 +92,9 @@ pub enum SyncError {
     /// The peer is not allowed to sync with this node.
     #[error("{0} may not sync with this node")]
     NotAllowed(Identity),
+    /// The peer policy names what the schema does not have.
+    #[error("the peer policy cannot be checked: {0}")]
+    Policy(#[from] super::QueryError),
     /// The peer closed the session, saying why.
     #[error("the peer closed the session: {0}")]
     Closed(String),

@@ -10,6 +10,7 @@ mod log;
 mod options;
 mod query;
 mod reconcile;
+mod watch;
 mod write;
 
 pub use events::{Consumer, Follow};
@@ -18,6 +19,7 @@ pub use ingest::{IngestResult, Ingested};
 pub use log::{LoggedOp, StorageUsage};
 pub use options::Options;
 pub use query::{Order, Query, Row};
+pub use watch::WatchId;
 pub use write::{NewRow, Transaction};
 
 use crate::crypto::CryptoSuite;
@@ -47,6 +49,8 @@ pub struct Replica {
     /// The author of the genesis op, once read.
     founder: std::sync::OnceLock<Identity>,
     limits: Limits,
+    /// Called after every transaction that stored ops (see [`Replica::watch`]).
+    watchers: watch::Watchers,
 }
 
 impl std::fmt::Debug for Replica {
@@ -142,6 +146,7 @@ impl Replica {
             founder: std::sync::OnceLock::new(),
             schemas: BTreeMap::from([(schema_hash(&schema), schema)]),
             limits,
+            watchers: watch::Watchers::default(),
         })
     }
 
@@ -174,7 +179,16 @@ impl Replica {
             return Err(OpenError::Schema { hash: "(none)".into(), reason: "the store holds no schema".into() });
         };
         let plan = Plan::new(schema);
-        Ok(Replica { database, suite, id, schemas, plan, founder: std::sync::OnceLock::new(), limits })
+        Ok(Replica {
+            database,
+            suite,
+            id,
+            schemas,
+            plan,
+            founder: std::sync::OnceLock::new(),
+            limits,
+            watchers: watch::Watchers::default(),
+        })
     }
 
     /// The database: the hash of its genesis op.

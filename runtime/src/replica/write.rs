@@ -47,6 +47,7 @@ impl Replica {
             tables.finish()?;
         }
         transaction.commit().map_err(StorageError::from)?;
+        self.watchers.notify();
         Ok(written)
     }
 

@@ -1,7 +1,10 @@
 //! Sync between replicas: the protocol core driven in one thread (no sockets), over in-memory
 //! channels and over loopback TCP with Noise; convergence, resumption, malicious peers, limits.
 
+mod convergence;
 mod core;
+mod net;
+mod peers;
 
 use cairn::sync::{Role, Session, SessionOptions, SyncStats};
 use cairn::{Ed25519Blake3, Keypair, Replica, Storage, Value};

@@ -176,6 +176,12 @@ impl Replica {
             tables.finish()?;
         }
         transaction.commit()?;
+        let stored = outcomes
+            .iter()
+            .any(|(_, outcome)| matches!(outcome, Ok(Ingested::Accepted(_) | Ingested::Equivocation { .. })));
+        if stored {
+            self.watchers.notify();
+        }
         Ok(outcomes)
     }
 

@@ -1,0 +1,81 @@
+//! Peers that misbehave: every one is cut off with a typed error, and what it sent that was
+//! valid stays. Frames are crafted by hand and fed to a session.
+
+use crate::*;
+use cairn::sync::{Hello, Message, MessageLimits, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION};
+use cairn::{DatabaseId, SyncError};
+
+/// A session of `replica` that has received a matching hello from a peer holding nothing.
+fn greeted(replica: &Replica) -> Session<'_> {
+    let mut session = Session::new(replica, Role::Acceptor, SessionOptions::default());
+    session.start().expect("start");
+    let hello = Hello {
+        versions: (OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION),
+        database: replica.id(),
+        count: 0,
+        fingerprint: [0; 16],
+    };
+    session.receive(&Message::Hello(hello).encode()).expect("hello");
+    session
+}
+
+#[test]
+fn garbage_oversized_and_unknown_frames_are_refused() {
+    let (replica, _) = database();
+    let mut session = greeted(&replica);
+    assert!(matches!(session.receive(b"\xff\x00garbage"), Err(SyncError::Message(_))));
+    let huge = vec![0u8; MessageLimits::default().max_frame_bytes + 1];
+    assert!(matches!(greeted(&replica).receive(&huge), Err(SyncError::Message(_))));
+    assert!(matches!(greeted(&replica).receive(&[0x81, 0x18, 0x63]), Err(SyncError::Message(_))));
+    let flood = Message::Want((0..20_000u32).map(|index| cairn::OpHash([index as u8; 32])).collect()).encode();
+    assert!(matches!(greeted(&replica).receive(&flood), Err(SyncError::Message(_))));
+    assert!(matches!(greeted(&replica).receive(&Message::Ack(1).encode()), Err(SyncError::Protocol(_))));
+}
+
+#[test]
+fn a_peer_must_say_hello_first_with_this_database_and_a_common_version() {
+    let (replica, _) = database();
+    let mut session = Session::new(&replica, Role::Acceptor, SessionOptions::default());
+    session.start().expect("start");
+    assert!(matches!(session.receive(&Message::Done.encode()), Err(SyncError::Protocol(_))));
+    let stranger = Hello { versions: (1, 1), database: DatabaseId([9; 32]), count: 3, fingerprint: [1; 16] };
+    let mut session = Session::new(&replica, Role::Acceptor, SessionOptions::default());
+    session.start().expect("start");
+    assert!(matches!(session.receive(&Message::Hello(stranger).encode()), Err(SyncError::WrongDatabase { .. })));
+    let future = Hello {
+        versions: (PROTOCOL_VERSION + 1, PROTOCOL_VERSION + 5),
+        database: replica.id(),
+        count: 3,
+        fingerprint: [1; 16],
+    };
+    let mut session = Session::new(&replica, Role::Acceptor, SessionOptions::default());
+    session.start().expect("start");
+    assert!(matches!(session.receive(&Message::Hello(future).encode()), Err(SyncError::Version { .. })));
+    // It said goodbye, with a reason, before the cut.
+    let frames = drain(&mut session);
+    let last = frames.last().expect("frames");
+    assert!(matches!(Message::decode(last, &MessageLimits::default()), Ok(Message::Bye(_))));
+}
+
+#[test]
+fn forged_ops_and_ops_of_another_database_cut_the_peer_and_the_valid_ones_stay() {
+    let (source, founder) = database();
+    write_notes(&source, &founder, 3, "note");
+    let ops = source.export(&[]).expect("export");
+    let target = join(&source);
+    let mut session = greeted(&target);
+    // A valid batch first, then a forged op: its signature flipped.
+    session.receive(&Message::Ops(ops[..3].to_vec()).encode()).expect("valid ops");
+    let mut forged = ops[3].clone();
+    let last = forged.len() - 5;
+    forged[last] ^= 0x55;
+    let cut = session.receive(&Message::Ops(vec![forged]).encode());
+    assert!(matches!(cut, Err(SyncError::Refused(_))), "{cut:?}");
+    assert_eq!(target.op_count().expect("count"), 3, "the valid ops stayed");
+    // An op of another database.
+    let (elsewhere, other_founder) = database();
+    write_notes(&elsewhere, &other_founder, 1, "stray");
+    let strays = elsewhere.export(&[]).expect("export");
+    let cut = greeted(&target).receive(&Message::Ops(vec![strays[1].clone()]).encode());
+    assert!(matches!(cut, Err(SyncError::Refused(_))), "{cut:?}");
+}
