@@ -2,7 +2,7 @@
 //! to do was done; 1 when it failed (a write refused, an op rejected); 2 when its input is not
 //! what it reads at all (not an export, say; clap uses 2 for bad arguments too).
 
-use std::process::ExitCode;
+use crate::context::Context;
 
 /// A command's failure.
 #[derive(Debug)]
@@ -23,20 +23,20 @@ impl<E: Into<Box<dyn std::error::Error>>> From<E> for Failure {
 }
 
 impl Failure {
-    /// Prints the failure to stderr and gives the exit code. A reader that stopped early
-    /// (`cairn log | head`) is not a failure.
-    pub fn report(self) -> ExitCode {
+    /// Prints the failure to the command's stderr and gives the exit code. A reader that stopped
+    /// early (`cairn log | head`) is not a failure.
+    pub fn exit_code(self, cx: &Context) -> u8 {
         let (error, code) = match self {
-            Failure::Reported => return ExitCode::from(1),
+            Failure::Reported => return 1,
             Failure::Error(error) => (error, 1),
             Failure::Unreadable(error) => (error, 2),
         };
         let broken_pipe =
             error.downcast_ref::<std::io::Error>().is_some_and(|error| error.kind() == std::io::ErrorKind::BrokenPipe);
         if broken_pipe {
-            return ExitCode::SUCCESS;
+            return 0;
         }
-        eprintln!("error: {error}");
-        ExitCode::from(code)
+        cx.note(&format!("error: {error}"));
+        code
     }
 }

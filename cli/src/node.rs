@@ -2,6 +2,7 @@
 //! another `cairn` process to let go of it), loading keys, and compiling the schema a node is
 //! created with.
 
+use crate::context::Context;
 use crate::Failure;
 use cairn::{load_key, save_key, Ed25519Blake3, Keypair, OpenError, Replica, SchemaError, Storage, StorageError};
 use std::path::{Path, PathBuf};
@@ -39,13 +40,13 @@ pub fn remember_key(dir: &Path, key: &Option<PathBuf>) -> Result<(), Failure> {
 }
 
 /// What `init` and `join` say about the key, on stderr (stdout is the database id).
-pub fn key_note(keypair: &Keypair, path: &Path) {
-    eprintln!(
+pub fn key_note(cx: &Context, keypair: &Keypair, path: &Path) {
+    cx.note(&format!(
         "writing as {} (key file {}). This key belongs to this replica only: a copy writing on another replica \
          at the same time voids every op both sign from then on. Give each replica its own key.",
         keypair.identity,
         path.display()
-    );
+    ));
 }
 
 /// Loads the key a command writes with.
@@ -65,11 +66,11 @@ pub fn load_or_create_key(dir: &Path, key: &Option<PathBuf>) -> Result<Keypair, 
 }
 
 /// Compiles a schema file, printing its errors as `schemac check` does.
-pub fn compile_schema(path: &Path) -> Result<cairn::Schema, Failure> {
+pub fn compile_schema(cx: &Context, path: &Path) -> Result<cairn::Schema, Failure> {
     match cairn::load_schema(path) {
         Ok(schema) => Ok(schema),
         Err(SchemaError::Invalid { path, rendered, .. }) => {
-            eprint!("{rendered}");
+            cx.note(rendered.trim_end());
             Err(format!("{} has errors", path.display()).into())
         }
         Err(error) => Err(error.into()),

@@ -146,7 +146,7 @@ pub use model::reference;
 pub use op::{Attestation, Change, Edit, Limits, Op, Payload, VerifiedOp, Witness};
 pub use replica::{
     Allowance, ConcurrentOp, Consumer, Explanation, Follow, IngestResult, Ingested, LoggedOp, NewRow, Options, Order,
-    Query, Replica, Row, StorageUsage, Transaction, WatchId, MAX_CHANGES,
+    PeerRecord, Query, Replica, Row, StorageUsage, Transaction, WatchId, MAX_CHANGES,
 };
 pub use schemac::ir::Schema;
 pub use store::{Bound, Storage};

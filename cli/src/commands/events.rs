@@ -1,7 +1,7 @@
 //! `cairn events`: the event stream as JSON lines, optionally as a named consumer that resumes
 //! after its checkpoint, optionally following new events.
 
-use crate::node::open;
+use crate::context::Context;
 use crate::Failure;
 use cairn::Replica;
 use serde_json::{json, Value as Json};
@@ -11,13 +11,12 @@ use std::path::Path;
 /// How many events `cairn events` reads (and, for a consumer, commits) at a time.
 const EVENT_BATCH: usize = 1_000;
 
-pub fn events(dir: &Path, consumer: Option<&str>, follow: bool) -> Result<(), Failure> {
-    let stdout = std::io::stdout();
+pub fn events(cx: &Context, dir: &Path, consumer: Option<&str>, follow: bool) -> Result<(), Failure> {
     let mut after = None;
     loop {
         // The store is opened for each batch and closed while waiting, so that other `cairn`
-        // processes can write to it meanwhile.
-        let replica = open(dir)?;
+        // processes can write to it meanwhile (a running node keeps it open for all of them).
+        let replica = cx.replica(dir)?;
         let mut consumer = consumer.map(|name| replica.consumer(name)).transpose()?;
         let from = after.unwrap_or_else(|| consumer.as_ref().map_or(0, |consumer| consumer.checkpoint()));
         let batch = replica.events_after(from, EVENT_BATCH)?;
@@ -31,11 +30,12 @@ pub fn events(dir: &Path, consumer: Option<&str>, follow: bool) -> Result<(), Fa
             std::thread::sleep(std::time::Duration::from_millis(100));
             continue;
         }
-        let mut out = stdout.lock();
+        let mut out = cx.out();
         for event in &batch {
             writeln!(out, "{}", event_json(&replica, event))?;
         }
         out.flush()?;
+        drop(out);
         let last = batch.last().map_or(from, |event| event.seq);
         after = Some(last);
         // The checkpoint moves only after the events are written out: a consumer that dies in

@@ -1,15 +1,14 @@
 //! `cairn explain`: why an op is or is not effective, with the rule, its witnesses and the
 //! concurrent ops that defeated it.
 
-use crate::node::open;
-use crate::output::Output;
+use crate::context::Context;
 use crate::Failure;
 use cairn::{DenialReason, OpHash};
 use serde_json::{json, Value as Json};
 use std::path::Path;
 
-pub fn explain(output: Output, dir: &Path, op: &str) -> Result<(), Failure> {
-    let replica = open(dir)?;
+pub fn explain(cx: &Context, dir: &Path, op: &str) -> Result<(), Failure> {
+    let replica = cx.replica(dir)?;
     let hash: OpHash = op.parse()?;
     let explanation = replica.explain(&hash)?.ok_or_else(|| format!("this replica does not hold op {hash}"))?;
     let allowed: Vec<Json> = explanation
@@ -57,6 +56,6 @@ pub fn explain(output: Output, dir: &Path, op: &str) -> Result<(), Failure> {
         "defeated_by": explanation.defeated_by.iter().map(|(op, _)| op.to_string()).collect::<Vec<_>>(),
         "defeated_by_authors": explanation.defeated_by.iter().map(|(_, author)| author.to_string()).collect::<Vec<_>>(),
     });
-    output.print(value, explanation.to_string());
+    cx.print(value, explanation.to_string())?;
     Ok(())
 }

@@ -1,24 +1,22 @@
 //! `cairn log`: the signed op log, one op per line, parents first.
 
-use crate::node::open;
-use crate::output::Output;
+use crate::context::Context;
 use crate::Failure;
 use cairn::{OpHash, Payload};
 use serde_json::json;
 use std::io::Write;
 use std::path::Path;
 
-pub fn log(output: Output, dir: &Path) -> Result<(), Failure> {
-    let replica = open(dir)?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+pub fn log(cx: &Context, dir: &Path) -> Result<(), Failure> {
+    let replica = cx.replica(dir)?;
+    let mut out = cx.out();
     for entry in replica.log()? {
         let kind = match &entry.op.payload {
             Payload::Genesis { .. } => "genesis",
             Payload::Changes(_) => "changes",
         };
         let parents: Vec<String> = entry.op.parents.iter().map(OpHash::to_string).collect();
-        if output.json {
+        if cx.json {
             let line = json!({
                 "hash": entry.hash.to_string(),
                 "author": entry.op.author.to_string(),

@@ -1,7 +1,6 @@
 //! Reading the state: `cairn get` (rows as JSON lines), `cairn digest` and `cairn check`.
 
-use crate::node::open;
-use crate::output::Output;
+use crate::context::Context;
 use crate::Failure;
 use cairn::json::field_value_from_json;
 use cairn::RowId;
@@ -9,8 +8,8 @@ use serde_json::{json, Value as Json};
 use std::io::Write;
 use std::path::Path;
 
-pub fn get(dir: &Path, collection: &str, id: Option<&str>, filters: &[String]) -> Result<(), Failure> {
-    let replica = open(dir)?;
+pub fn get(cx: &Context, dir: &Path, collection: &str, id: Option<&str>, filters: &[String]) -> Result<(), Failure> {
+    let replica = cx.replica(dir)?;
     let mut filter = Vec::new();
     for text in filters {
         let (name, value) = text.split_once('=').ok_or_else(|| format!("`--where {text}`: expected FIELD=VALUE"))?;
@@ -32,8 +31,7 @@ pub fn get(dir: &Path, collection: &str, id: Option<&str>, filters: &[String]) -
     };
     let definition =
         replica.schema().collections.get(collection).ok_or_else(|| format!("unknown collection `{collection}`"))?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = cx.out();
     for row in rows {
         let mut object = serde_json::Map::new();
         object.insert("id".into(), Json::String(row.id.to_string()));
@@ -47,16 +45,16 @@ pub fn get(dir: &Path, collection: &str, id: Option<&str>, filters: &[String]) -
     Ok(())
 }
 
-pub fn digest(output: Output, dir: &Path) -> Result<(), Failure> {
-    let digest = open(dir)?.digest()?.to_string();
-    output.print(json!({ "digest": digest }), digest.clone());
+pub fn digest(cx: &Context, dir: &Path) -> Result<(), Failure> {
+    let digest = cx.replica(dir)?.digest()?.to_string();
+    cx.print(json!({ "digest": digest }), digest.clone())?;
     Ok(())
 }
 
-pub fn check(output: Output, dir: &Path) -> Result<(), Failure> {
-    let replica = open(dir)?;
+pub fn check(cx: &Context, dir: &Path) -> Result<(), Failure> {
+    let replica = cx.replica(dir)?;
     replica.check_integrity()?;
     let count = replica.op_count()?;
-    output.print(json!({ "ok": true, "ops": count }), format!("ok: {count} ops"));
+    cx.print(json!({ "ok": true, "ops": count }), format!("ok: {count} ops"))?;
     Ok(())
 }

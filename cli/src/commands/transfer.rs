@@ -1,23 +1,21 @@
 //! `cairn export` and `cairn import`: ops moved as an export stream (docs/SPEC.md §2.6). Import
 //! checks every op as ingest does, so a stream with one bad op still imports the others.
 
-use crate::node::open;
-use crate::output::Output;
+use crate::context::Context;
 use crate::Failure;
 use cairn::export::{self, ExportReader};
 use cairn::{IngestError, Ingested, OpHash};
 use serde_json::json;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 
 /// How many ops `import` ingests per transaction.
 const IMPORT_BATCH: usize = 1_000;
 
-pub fn export(dir: &Path, since: &[String]) -> Result<(), Failure> {
-    let replica = open(dir)?;
+pub fn export(cx: &Context, dir: &Path, since: &[String]) -> Result<(), Failure> {
+    let replica = cx.replica(dir)?;
     let since: Vec<OpHash> = since.iter().map(|text| text.parse()).collect::<Result<_, _>>()?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = cx.out();
     out.write_all(&export::header(replica.id()))?;
     for bytes in replica.export(&since)? {
         out.write_all(&bytes)?;
@@ -26,10 +24,9 @@ pub fn export(dir: &Path, since: &[String]) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn import(output: Output, dir: &Path) -> Result<(), Failure> {
-    let replica = open(dir)?;
-    let mut input = Vec::new();
-    std::io::stdin().read_to_end(&mut input)?;
+pub fn import(cx: &Context, dir: &Path) -> Result<(), Failure> {
+    let replica = cx.replica(dir)?;
+    let input = cx.stdin()?;
     // Input that is not an export at all is a different failure from ops that are refused.
     let stream = ExportReader::new(&input).map_err(|error| Failure::Unreadable(error.into()))?;
     stream.require_database(replica.id())?;
@@ -108,7 +105,7 @@ pub fn import(output: Output, dir: &Path) -> Result<(), Failure> {
             "\n  {parked} ops wait for parents this replica does not hold; import an export that has them"
         ));
     }
-    output.print(summary, text);
+    cx.print(summary, text)?;
     if let Some(reason) = storage_failure {
         // The store could not take the ops: the import did not happen, whatever was counted.
         return Err(format!("the import stopped on a storage failure: {reason}").into());

@@ -3,6 +3,7 @@
 
 mod commands;
 mod honest;
+mod network;
 
 use serde_json::Value as Json;
 use std::path::{Path, PathBuf};

@@ -50,8 +50,11 @@ pub trait Channel: Send + 'static {
     fn split(self) -> (Self::Sender, Self::Receiver);
 }
 
+/// Called as a session goes, with what it did so far (a progress bar, say).
+pub type Progress = Arc<dyn Fn(&SyncStats) + Send + Sync>;
+
 /// How a session runs: the protocol's options, and the driver's timing.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SyncOptions {
     /// The protocol session's options (limits, batches, live or not).
     pub session: SessionOptions,
@@ -61,6 +64,20 @@ pub struct SyncOptions {
     pub keepalive: Duration,
     /// Who may sync; `None` lets every authenticated peer.
     pub policy: Option<PeerPolicy>,
+    /// Called after every frame received.
+    pub progress: Option<Progress>,
+}
+
+impl std::fmt::Debug for SyncOptions {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("SyncOptions")
+            .field("session", &self.session)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("keepalive", &self.keepalive)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for SyncOptions {
@@ -70,6 +87,7 @@ impl Default for SyncOptions {
             idle_timeout: Duration::from_secs(60),
             keepalive: Duration::from_secs(15),
             policy: None,
+            progress: None,
         }
     }
 }
@@ -228,6 +246,9 @@ fn drive(
                 Ok(Input::Frame(frame)) => {
                     heard = Instant::now();
                     session.receive(&frame)?;
+                    if let Some(progress) = &options.progress {
+                        progress(session.stats());
+                    }
                 }
                 Ok(Input::NewOps) => {
                     if options.session.live {

@@ -3,7 +3,7 @@
 use super::{noise, run_session, SyncOptions, SyncReport};
 use crate::error::SyncError;
 use crate::keys::Keypair;
-use crate::replica::Replica;
+use crate::replica::{PeerRecord, Replica};
 use crate::sync::Role;
 use std::sync::Arc;
 use std::time::Instant;
@@ -34,9 +34,10 @@ pub async fn serve(
             let started = Instant::now();
             let max_frame = options.session.limits.max_frame_bytes;
             let report = match noise::accept(stream, &keypair, replica.suite(), max_frame).await {
-                Ok(channel) => run_session(replica, channel, Role::Acceptor, options).await,
+                Ok(channel) => run_session(replica.clone(), channel, Role::Acceptor, options).await,
                 Err(error) => SyncReport::unauthenticated(SyncError::Channel(error), started),
             };
+            remember(&replica, &report, address.to_string());
             let _ = reports.send(Served { address, report });
         });
     }
@@ -46,15 +47,37 @@ pub async fn serve(
 /// once, or until the connection closes when the options say live.
 pub async fn connect_and_sync(
     replica: Arc<Replica>,
-    address: impl ToSocketAddrs,
+    address: impl ToSocketAddrs + std::fmt::Display,
     keypair: Keypair,
     expected: Option<crate::ids::Identity>,
     options: SyncOptions,
 ) -> SyncReport {
     let started = Instant::now();
     let max_frame = options.session.limits.max_frame_bytes;
-    match noise::connect(address, &keypair, replica.suite(), expected, max_frame).await {
-        Ok(channel) => run_session(replica, channel, Role::Initiator, options).await,
+    let named = address.to_string();
+    let report = match noise::connect(address, &keypair, replica.suite(), expected, max_frame).await {
+        Ok(channel) => run_session(replica.clone(), channel, Role::Initiator, options).await,
         Err(error) => SyncReport::unauthenticated(SyncError::Channel(error), started),
-    }
+    };
+    remember(&replica, &report, named);
+    report
+}
+
+/// Records an authenticated session in the replica's peer table (best effort: a storage
+/// failure here loses only the record).
+fn remember(replica: &Replica, report: &SyncReport, address: String) {
+    let Some(identity) = report.peer else { return };
+    let at_millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX));
+    let record = PeerRecord {
+        identity,
+        address: Some(address),
+        at_millis,
+        ops_in: report.stats.ops_received,
+        ops_out: report.stats.ops_sent,
+        completed: report.completed,
+        error: report.error.as_ref().map(ToString::to_string),
+    };
+    let _ = replica.record_peer(&record);
 }

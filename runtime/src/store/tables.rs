@@ -22,6 +22,7 @@
 //! | `ineffective` | local → (), for the ops that are not effective now |
 //! | `events` | sequence number → encoded event |
 //! | `consumers` | consumer name → the last sequence number it processed |
+//! | `peers` | identity → the last sync with that peer |
 
 use redb::{MultimapTableDefinition, TableDefinition};
 
@@ -59,6 +60,8 @@ pub(crate) const FIELD_INDEX: TableDefinition<(&[u8; 32], u64), &[u8; 32]> = Tab
 pub(crate) const INEFFECTIVE: TableDefinition<u64, ()> = TableDefinition::new("ineffective");
 /// The event stream: sequence number → encoded event.
 pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+/// The peers this replica synced with: identity → the last session (see `replica::peers`).
+pub(crate) const PEERS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("peers");
 /// Named consumers' checkpoints: the last sequence number each has processed.
 pub(crate) const CONSUMERS: TableDefinition<&str, u64> = TableDefinition::new("consumers");
 

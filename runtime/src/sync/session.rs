@@ -91,6 +91,10 @@ pub struct SyncStats {
     pub frames_received: u64,
     /// Round trips: how many times this side sent after hearing from the peer.
     pub round_trips: u64,
+    /// How many ops the peer said it held, in its hello.
+    pub peer_ops: u64,
+    /// How many ops this side held when the session started.
+    pub own_ops: u64,
 }
 
 /// How many hashes of ops received from the peer a live session remembers, so as not to push
@@ -163,6 +167,7 @@ impl<'r> Session<'r> {
         let summary = self.replica.sync_summary()?;
         self.live_cursor = self.replica.next_local()?;
         self.own = Some((summary.count, summary.fingerprint));
+        self.stats.own_ops = summary.count;
         self.heads = if summary.heads.len() <= MAX_HEADS { summary.heads } else { Vec::new() };
         self.outbox.push_back(Message::Hello(Hello {
             versions: (OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION),
@@ -349,6 +354,7 @@ impl<'r> Session<'r> {
         }
         let in_sync =
             self.own.is_some_and(|(count, fingerprint)| count == hello.count && fingerprint == hello.fingerprint);
+        self.stats.peer_ops = hello.count;
         self.peer = Some(hello);
         if !in_sync {
             self.outbox.push_back(Message::Heads(self.heads.clone()));
