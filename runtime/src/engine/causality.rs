@@ -100,9 +100,22 @@ impl Engine<'_> {
         Ok(minimal)
     }
 
+    /// Whether the log holds ops outside the causal past of an op with these parents: unless
+    /// its parents are the log's heads (the usual case), it does, since a head that is not a
+    /// parent is in no parent's past.
+    pub(crate) fn has_concurrent(&self, tables: &WriteTables, parents: &[OpInfo]) -> Result<bool, StorageError> {
+        for entry in tables.heads.iter()? {
+            let head = entry?.0.value();
+            if !parents.iter().any(|parent| parent.local == head) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// The ops the log holds that are not in the causal past of an op with these parents
     /// (everything concurrent with it), in log order.
-    pub(crate) fn concurrent_with(
+    pub(super) fn concurrent_with(
         &self,
         tables: &WriteTables,
         parents: &[OpInfo],
@@ -118,13 +131,12 @@ impl Engine<'_> {
         parents: &[OpInfo],
         budget: usize,
     ) -> Result<Option<Vec<Rc<Loaded>>>, StorageError> {
+        if !self.has_concurrent(tables, parents)? {
+            return Ok(Some(Vec::new()));
+        }
         let mut stack: Vec<u64> = Vec::new();
         for entry in tables.heads.iter()? {
             stack.push(entry?.0.value());
-        }
-        // The usual case: the op's parents are the log's heads, so the log is its past.
-        if stack.iter().all(|head| parents.iter().any(|parent| parent.local == *head)) {
-            return Ok(Some(Vec::new()));
         }
         let mut seen = BTreeSet::new();
         let mut concurrent = Vec::new();

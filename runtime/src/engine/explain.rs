@@ -60,9 +60,7 @@ impl Engine<'_> {
             // as they stood there (each judged without the op's future, and its own).
             let footprint = self.footprint(&op);
             for other in &concurrent {
-                let mut writes = std::collections::BTreeSet::new();
-                self.add_writes(&mut writes, other);
-                if footprint.is_disjoint(&writes) {
+                if footprint.is_disjoint(&self.writes(other)) {
                     continue;
                 }
                 let effective_there = self.effective_in(tables, other.info.local, &[op.info])?;

@@ -72,6 +72,8 @@ pub(crate) struct Engine<'r> {
     loaded: RefCell<HashMap<u64, Rc<Loaded>>>,
     stamps: RefCell<HashMap<u64, Rc<(OpInfo, Clock)>>>,
     round: RefCell<Round>,
+    /// Each author's latest sequence number in the log, read on first use in the transaction.
+    latest: RefCell<Option<HashMap<u32, u64>>>,
 }
 
 /// An op not yet in the log, as the engine sees it while judging it.
@@ -105,6 +107,7 @@ impl<'r> Engine<'r> {
             loaded: RefCell::default(),
             stamps: RefCell::default(),
             round: RefCell::default(),
+            latest: RefCell::default(),
         }
     }
 }
@@ -146,22 +149,23 @@ impl Engine<'_> {
     }
 
     /// Brings the state up to date after an op was appended to the log: its rows, indexes and
-    /// verdict, and every verdict it flips. `concurrent` is what [`Engine::concurrent_with`]
-    /// returned for it before it was appended.
+    /// verdict, and every verdict it flips. `concurrent` is what [`Engine::has_concurrent`]
+    /// said of it before it was appended.
     pub(crate) fn settle(
         &self,
         tables: &mut WriteTables,
         local: u64,
         admitted: bool,
-        concurrent: &[Rc<Loaded>],
+        concurrent: bool,
     ) -> Result<(), StorageError> {
         let new = self.load(tables, local)?;
         self.index_writers(tables, &new)?;
+        self.note_appended(tables, &new)?;
         self.reset_round(Some(local));
         let author_forked = self.forked_from(tables, new.info.author)?.is_some_and(|from| new.info.seq >= from);
         let effective = if !admitted {
             false
-        } else if author_forked || !concurrent.is_empty() {
+        } else if author_forked || concurrent {
             self.effective_in(tables, local, &[])?
         } else {
             true

@@ -143,10 +143,10 @@ impl Replica {
             // Rules may compare the new rows' ids: judge again with the final hash.
             self.judge_draft(tables, &engine, op.op(), op.hash(), &parents)?;
         }
-        let concurrent = engine.concurrent_with(tables, &parents)?;
+        let concurrent = engine.has_concurrent(tables, &parents)?;
         let parent_locals: Vec<u64> = parents.iter().map(|info| info.local).collect();
         let local = tables.append(&op.hash(), op.bytes(), op.op().depth, author_number, op.op().seq, &parent_locals)?;
-        engine.settle(tables, local, true, &concurrent)?;
+        engine.settle(tables, local, true, concurrent)?;
         Ok(op)
     }
 

@@ -17,6 +17,7 @@
 //! | `parked`, `parked_queue`, `waiting` | ops whose parents have not arrived (arrival number, bytes), their arrival order (the oldest is evicted when full), and what they wait for |
 //! | `rows` | row id → row number and, while effective ops make it exist, the row (see `rows`) |
 //! | `row_writers` | (row id, op local) → (), for the ops that update or delete the row |
+//! | `readers` | (collection key, author number, seq, local) → (), for the ops whose verdict reads the collection |
 //! | `row_index` | (key, row number) → row id: the rule indexes |
 //! | `field_index` | (key, row number) → row id: the query indexes |
 //! | `ineffective` | local → (), for the ops that are not effective now |
@@ -49,6 +50,11 @@ pub(crate) const ROWS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new(
 /// The ops that update or delete a row, effective or not: (row, op local). (A row's insert is
 /// named by its row number.)
 pub(crate) const ROW_WRITERS: TableDefinition<(&[u8; 32], u64), ()> = TableDefinition::new("row_writers");
+/// The ops whose verdict can depend on a collection's rows (their rules look into it, or it
+/// holds an ancestor of a row they write): (collection key, author number, seq, local) → ().
+/// Per author and in chain order, so the engine finds the ones concurrent with a new op (past
+/// the new op's version vector) without reading the others.
+pub(crate) const READERS: TableDefinition<(&[u8; 32], u32, u64, u64), ()> = TableDefinition::new("readers");
 /// Rule indexes: (key, row number) → row. A key is a collection (every row ever inserted into
 /// it) or a collection, readonly fields and their values (see `crate::plan::index_key`). RowState
 /// numbers grow with the log, so each key's entries are appended at its end.
@@ -70,4 +76,4 @@ pub(crate) const META_SUITE: &str = "suite";
 pub(crate) const META_NEXT_LOCAL: &str = "next_local";
 pub(crate) const META_FORMAT: &str = "format";
 /// The store layout version; bump on incompatible table changes.
-pub(crate) const STORE_FORMAT: u64 = 4;
+pub(crate) const STORE_FORMAT: u64 = 5;

@@ -320,8 +320,8 @@ impl Replica {
         // here, in its place in the order).
         payload?;
         // Attestations, then the rules in the op's causal past: an op its own author could not
-        // have written is refused for good. Only then, for an op that passed: the ops concurrent
-        // with it, whose verdicts it may change.
+        // have written is refused for good. Only then, for an op that passed: whether ops concurrent
+        // with it exist, whose verdicts it may change.
         let concurrent = match &op.payload {
             Payload::Changes(changes) => {
                 let engine = self.engine_for(tables, engine)?;
@@ -331,7 +331,7 @@ impl Replica {
                     Inadmissible::Denied(denial) => IngestError::Denied { op: hash, author: op.author, denial },
                     Inadmissible::Storage(error) => IngestError::Storage(error),
                 })?;
-                Some(engine.concurrent_with(tables, &parents)?)
+                Some(engine.has_concurrent(tables, &parents)?)
             }
             Payload::Genesis { .. } => None,
         };
@@ -347,7 +347,7 @@ impl Replica {
             outcome = Ingested::Equivocation { op: hash, other: other.hash, author: op.author, seq: op.seq };
         }
         if let (Some(concurrent), Some(engine)) = (concurrent, engine.as_ref()) {
-            engine.settle(tables, local, true, &concurrent)?;
+            engine.settle(tables, local, true, concurrent)?;
         }
         Ok(outcome)
     }
