@@ -96,7 +96,7 @@
 //! # Where things are
 //!
 //! - [`Replica`]: [`create`](Replica::create) (writes the genesis op), [`join`](Replica::join),
-//!   [`open`](Replica::open), with [`Options`] for another crypto suite or other limits.
+//!   [`open`](Replica::open), with [`Options`] for another crypto suite, other limits or another cache size.
 //! - Writes: [`Replica::transaction`] (a [`Transaction`] of inserts, updates and deletes as one
 //!   op), [`Replica::write`] (changes built by hand), [`Replica::authorize`] (a dry run).
 //! - Ops from peers: [`Replica::ingest`], [`Replica::ingest_batch`], [`Replica::ingest_stream`],
@@ -146,7 +146,7 @@ pub use model::reference;
 pub use op::{Attestation, Change, Edit, Limits, Op, Payload, VerifiedOp, Witness};
 pub use replica::{
     Allowance, ConcurrentOp, Consumer, Explanation, Follow, IngestResult, Ingested, LoggedOp, NewRow, Options, Order,
-    PeerRecord, Query, Replica, Row, StorageUsage, Transaction, WatchId, MAX_CHANGES,
+    PeerRecord, Query, Replica, Row, StorageUsage, Transaction, WatchId, DEFAULT_CACHE_BYTES, MAX_CHANGES,
 };
 pub use schemac::ir::Schema;
 pub use store::{Bound, Storage};

@@ -18,7 +18,7 @@ pub use events::{Consumer, Follow};
 pub use explain::{Allowance, ConcurrentOp, Explanation};
 pub use ingest::{IngestResult, Ingested};
 pub use log::{LoggedOp, StorageUsage};
-pub use options::Options;
+pub use options::{Options, DEFAULT_CACHE_BYTES};
 pub use peers::PeerRecord;
 pub use query::{Order, Query, Row};
 pub use watch::WatchId;
@@ -117,13 +117,13 @@ impl Replica {
 
     /// Writes a new store's metadata and schema, and the genesis op when creating.
     fn initialise(
-        Options { suite, limits }: Options,
+        Options { suite, limits, cache_bytes }: Options,
         storage: Storage,
         id: DatabaseId,
         schema: ir::Schema,
         genesis: Option<(&Keypair, &VerifiedOp)>,
     ) -> Result<Replica, OpenError> {
-        let database = store::open_database(&storage, true)?;
+        let database = store::open_database(&storage, true, cache_bytes)?;
         if let (Some(existing), _) = store::read_meta(&database)? {
             return Err(OpenError::AlreadyInitialised(existing));
         }
@@ -152,8 +152,8 @@ impl Replica {
         })
     }
 
-    fn open_with(Options { suite, limits }: Options, storage: Storage) -> Result<Replica, OpenError> {
-        let database = store::open_database(&storage, false)?;
+    fn open_with(Options { suite, limits, cache_bytes }: Options, storage: Storage) -> Result<Replica, OpenError> {
+        let database = store::open_database(&storage, false, cache_bytes)?;
         let (id, suite_name) = store::read_meta(&database)?;
         let id = id.ok_or(OpenError::Uninitialised)?;
         let format = store::read_format(&database)?;

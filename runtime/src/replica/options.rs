@@ -29,17 +29,27 @@ use std::sync::Arc;
 pub struct Options {
     pub(super) suite: Arc<dyn CryptoSuite>,
     pub(super) limits: Limits,
+    pub(super) cache_bytes: usize,
 }
+
+/// The store's default page cache: enough for the hot end of the log and the indexes, and a
+/// node's memory stays flat however large its store grows.
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 
 impl Default for Options {
     fn default() -> Options {
-        Options { suite: Arc::new(Ed25519Blake3), limits: Limits::default() }
+        Options { suite: Arc::new(Ed25519Blake3), limits: Limits::default(), cache_bytes: DEFAULT_CACHE_BYTES }
     }
 }
 
 impl std::fmt::Debug for Options {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("Options").field("suite", &self.suite.name()).field("limits", &self.limits).finish()
+        formatter
+            .debug_struct("Options")
+            .field("suite", &self.suite.name())
+            .field("limits", &self.limits)
+            .field("cache_bytes", &self.cache_bytes)
+            .finish()
     }
 }
 
@@ -57,6 +67,14 @@ impl Options {
     pub fn limits(mut self, limits: Limits) -> Options {
         self.limits = limits;
         self.limits.max_changes = self.limits.max_changes.min(MAX_CHANGES);
+        self
+    }
+
+    /// The most memory the store's page cache may take (default [`DEFAULT_CACHE_BYTES`]). A
+    /// larger cache helps a replica whose working set (the rows and indexes its writes touch)
+    /// is larger; the op log itself is read and written at its end.
+    pub fn cache_bytes(mut self, bytes: usize) -> Options {
+        self.cache_bytes = bytes;
         self
     }
 

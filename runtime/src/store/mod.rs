@@ -34,11 +34,14 @@ pub enum Storage<'a> {
     Memory,
 }
 
-pub(crate) fn open_database(storage: &Storage, create: bool) -> Result<Database, StorageError> {
+/// Opens (or creates) the store, with a page cache of at most `cache_bytes`.
+pub(crate) fn open_database(storage: &Storage, create: bool, cache_bytes: usize) -> Result<Database, StorageError> {
+    let mut builder = Database::builder();
+    builder.set_cache_size(cache_bytes);
     let opened = match storage {
-        Storage::File(path) if create => Database::create(path),
-        Storage::File(path) => Database::open(path),
-        Storage::Memory => Database::builder().create_with_backend(redb::backends::InMemoryBackend::new()),
+        Storage::File(path) if create => builder.create(path),
+        Storage::File(path) => builder.open(path),
+        Storage::Memory => builder.create_with_backend(redb::backends::InMemoryBackend::new()),
     };
     match opened {
         Ok(database) => Ok(database),
