@@ -104,7 +104,7 @@ pub struct MessageLimits {
 
 impl Default for MessageLimits {
     fn default() -> MessageLimits {
-        MessageLimits { max_frame_bytes: 4 << 20, max_ranges: 256, max_hashes: 16_384, max_batch_ops: 4_096 }
+        MessageLimits { max_frame_bytes: 4 << 20, max_ranges: 8_192, max_hashes: 16_384, max_batch_ops: 4_096 }
     }
 }
 

@@ -11,3 +11,12 @@ pub use message::{
     Hello, Message, MessageLimits, Range, RangeContent, MAX_HEADS, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 pub use session::{Role, Session, SessionOptions, SyncStats};
+
+/// The fingerprint of a set of ops (docs/SPEC.md §5.2), as a range's is computed: the first 16
+/// bytes of blake3 over the count (8 bytes, little-endian) and the sum of the hashes as 256-bit
+/// little-endian integers, modulo 2²⁵⁶.
+pub fn fingerprint(hashes: &[crate::ids::OpHash]) -> [u8; 16] {
+    let mut sum = crate::store::SetSum::default();
+    hashes.iter().for_each(|hash| sum.add(hash));
+    sum.fingerprint()
+}

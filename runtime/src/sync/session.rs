@@ -48,6 +48,9 @@ pub struct SessionOptions {
     pub batch_bytes: usize,
     /// Whether the session stays open once in sync, pushing new ops both ways.
     pub live: bool,
+    /// The most ops this side may have asked for and not yet received: a peer that lists more
+    /// (say, hashes of ops it does not have) is cut off.
+    pub max_wanted: usize,
 }
 
 impl Default for SessionOptions {
@@ -60,6 +63,7 @@ impl Default for SessionOptions {
             batch_ops: 1_000,
             batch_bytes: 2 << 20,
             live: false,
+            max_wanted: 1 << 20,
         }
     }
 }
@@ -453,6 +457,13 @@ impl<'r> Session<'r> {
         }
         if reply.len() > self.options.limits.max_ranges {
             return Err(SyncError::OverLimit(format!("{} ranges in one reply", reply.len())));
+        }
+        if self.wanted.len() + want.len() > self.options.max_wanted {
+            return Err(SyncError::OverLimit(format!(
+                "{} ops asked for and not received, more than {}",
+                self.wanted.len() + want.len(),
+                self.options.max_wanted
+            )));
         }
         for chunk in want.chunks(self.options.limits.max_hashes) {
             self.wanted.extend(chunk.iter().copied());

@@ -5,6 +5,7 @@ mod convergence;
 mod core;
 mod net;
 mod peers;
+mod spec;
 
 use cairn::sync::{Role, Session, SessionOptions, SyncStats};
 use cairn::{Ed25519Blake3, Keypair, Replica, Storage, Value};

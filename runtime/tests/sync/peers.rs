@@ -2,12 +2,17 @@
 //! valid stays. Frames are crafted by hand and fed to a session.
 
 use crate::*;
-use cairn::sync::{Hello, Message, MessageLimits, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION};
+use cairn::sync::{Hello, Message, MessageLimits, Range, RangeContent, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION};
+use cairn::Bound;
 use cairn::{DatabaseId, SyncError};
 
 /// A session of `replica` that has received a matching hello from a peer holding nothing.
 fn greeted(replica: &Replica) -> Session<'_> {
-    let mut session = Session::new(replica, Role::Acceptor, SessionOptions::default());
+    greeted_with(replica, SessionOptions::default())
+}
+
+fn greeted_with(replica: &Replica, options: SessionOptions) -> Session<'_> {
+    let mut session = Session::new(replica, Role::Acceptor, options);
     session.start().expect("start");
     let hello = Hello {
         versions: (OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION),
@@ -78,4 +83,19 @@ fn forged_ops_and_ops_of_another_database_cut_the_peer_and_the_valid_ones_stay()
     let strays = elsewhere.export(&[]).expect("export");
     let cut = greeted(&target).receive(&Message::Ops(vec![strays[1].clone()]).encode());
     assert!(matches!(cut, Err(SyncError::Refused(_))), "{cut:?}");
+}
+
+#[test]
+fn a_peer_that_lists_more_ops_than_may_be_wanted_is_cut() {
+    let (replica, _) = database();
+    let listing = |count: u32| {
+        let hashes = (0..count).map(|index| cairn::OpHash(*blake3::hash(&index.to_le_bytes()).as_bytes())).collect();
+        Message::Ranges(vec![Range { lower: Bound::START, upper: Bound::END, content: RangeContent::Ops(hashes) }])
+            .encode()
+    };
+    let options = SessionOptions { max_wanted: 100, ..SessionOptions::default() };
+    greeted_with(&replica, options).receive(&listing(100)).expect("within the bound");
+    let mut session = greeted_with(&replica, options);
+    let cut = session.receive(&listing(101));
+    assert!(matches!(cut, Err(SyncError::OverLimit(_))), "{cut:?}");
 }
