@@ -64,28 +64,44 @@ fn a_replica_behind_gets_what_it_lacks_at_once_whatever_its_size() {
     }
 }
 
-#[test]
-fn a_cut_sync_resumes_without_sending_again_what_arrived() {
-    let (ours, founder) = database();
-    write_notes(&ours, &founder, 3_000, "note");
-    let theirs = join(&ours);
-    let options = SessionOptions { batch_ops: 500, window: 1, ..SessionOptions::default() };
-    // Drive a few steps, then drop both sessions mid-transfer.
-    {
-        let mut left = Session::new(&theirs, Role::Initiator, options);
-        let mut right = Session::new(&ours, Role::Acceptor, options);
-        left.start().expect("start");
-        right.start().expect("start");
-        for _ in 0..4 {
-            let (from_left, from_right) = (drain(&mut left), drain(&mut right));
-            from_left.iter().for_each(|frame| right.receive(frame).expect("frame"));
-            from_right.iter().for_each(|frame| left.receive(frame).expect("frame"));
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 16, ..Default::default() })]
+
+    /// Both sides hold ops the other lacks; the first session is cut after a random number of
+    /// flights, part of the last one delivered; a second session sends only what had not arrived.
+    #[test]
+    fn a_sync_cut_anywhere_resumes_without_sending_again_what_arrived(
+        flights in 0usize..14,
+        delivered in 0usize..4,
+    ) {
+        let (ours, founder) = database();
+        write_notes(&ours, &founder, 2_000, "note");
+        let theirs = join(&ours);
+        let writer = Keypair::generate(&Ed25519Blake3);
+        let early: Vec<Vec<u8>> = ours.export(&[]).expect("export").into_iter().take(300).collect();
+        for result in theirs.ingest_batch(&early.iter().map(Vec::as_slice).collect::<Vec<_>>()) {
+            result.expect("early ops");
         }
-        assert!(!left.is_complete());
+        write_notes(&theirs, &writer, 200, "theirs");
+        let (lacked_by_theirs, lacked_by_ours) = (2_001 - 300, 200);
+        let options = SessionOptions { batch_ops: 250, window: 1, ..SessionOptions::default() };
+        {
+            let mut left = Session::new(&theirs, Role::Initiator, options);
+            let mut right = Session::new(&ours, Role::Acceptor, options);
+            left.start().expect("start");
+            right.start().expect("start");
+            for flight in 0..=flights {
+                let (from_left, from_right) = (drain(&mut left), drain(&mut right));
+                let keep = if flight == flights { delivered } else { usize::MAX };
+                from_left.iter().take(keep).for_each(|frame| right.receive(frame).expect("frame"));
+                from_right.iter().take(keep).for_each(|frame| left.receive(frame).expect("frame"));
+            }
+        }
+        let arrived_at_theirs = theirs.op_count().expect("count") - (300 + 200);
+        let arrived_at_ours = ours.op_count().expect("count") - 2_001;
+        let run = lockstep(&theirs, &ours, options);
+        assert_converged(&ours, &theirs);
+        proptest::prop_assert_eq!(run.acceptor.ops_sent, lacked_by_theirs - arrived_at_theirs);
+        proptest::prop_assert_eq!(run.initiator.ops_sent, lacked_by_ours - arrived_at_ours);
     }
-    let arrived = theirs.op_count().expect("count");
-    assert!(arrived > 0 && arrived < 3_001, "{arrived} ops arrived before the cut");
-    let run = lockstep(&theirs, &ours, options);
-    assert_converged(&ours, &theirs);
-    assert_eq!(run.acceptor.ops_sent, 3_001 - arrived, "only what had not arrived is sent again");
 }
