@@ -108,7 +108,7 @@ fn main() {
         black_box(schemac::schema_hash(black_box(&ir)));
     });
     let total = measure("parse + check + hash", text.len(), iterations, || {
-        let checked = schemac::compile(black_box(&text), Some(&schemac::Priors::new()));
+        let checked = schemac::check_source(black_box(&text), Some(&schemac::Priors::new()));
         black_box(checked.ir.as_ref().map(schemac::schema_hash));
     });
     measure("fmt", text.len(), iterations, || {

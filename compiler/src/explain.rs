@@ -51,7 +51,7 @@ pub fn examples(code: Code) -> Examples {
 }
 
 fn prior_hash(text: &str) -> Option<String> {
-    crate::compile(text, None).ir.map(|ir| crate::schema_hash(&ir).to_string())
+    crate::check_source(text, None).ir.map(|ir| crate::schema_hash(&ir).to_string())
 }
 
 /// The explanation as `schemac explain` prints it.

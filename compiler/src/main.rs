@@ -67,6 +67,28 @@ enum Command {
     },
     /// Explain a diagnostic code, with a wrong and a corrected example.
     Explain { code: String },
+    /// Generate code from schema files: `schemac gen rust chat.schema -o src/generated`.
+    Gen {
+        /// The language to generate.
+        language: Language,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write `<schema name>.rs` for each file into this directory (only when its content
+        /// changed); without it, print the one file's module.
+        #[arg(short = 'o', long = "out-dir")]
+        out_dir: Option<PathBuf>,
+        /// The path of the `cairn` runtime crate in the generated code.
+        #[arg(long, default_value = "::cairn")]
+        runtime_path: String,
+        #[arg(long = "prior")]
+        priors: Vec<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Language {
+    /// A Rust module for the `cairn` runtime.
+    Rust,
 }
 
 /// Why a run failed: bad input (exit 1) or a usage or I/O problem (exit 2).
@@ -92,6 +114,9 @@ fn main() -> ExitCode {
             println!("{json}");
             Ok(())
         }),
+        Command::Gen { language: Language::Rust, files, out_dir, runtime_path, priors } => {
+            generate(&cli, files, out_dir.as_deref(), runtime_path, priors)
+        }
         Command::Explain { code } => code
             .parse::<Code>()
             .map(|code| print!("{}", schemac::explain::render(code)))
@@ -171,6 +196,31 @@ fn compile_one(cli: &Cli, path: &Path, priors: &[PathBuf]) -> Result<schemac::ir
     let errors: Vec<Diagnostic> = checked.diagnostics.into_iter().filter(Diagnostic::is_error).collect();
     print_diagnostics(cli, &source, &errors);
     checked.ir.ok_or(Failure::InputErrors)
+}
+
+fn generate(
+    cli: &Cli,
+    files: &[PathBuf],
+    out_dir: Option<&Path>,
+    runtime_path: &str,
+    priors: &[PathBuf],
+) -> Result<(), Failure> {
+    if out_dir.is_none() && files.len() > 1 {
+        return Err(Failure::Usage("several files need --out-dir".into()));
+    }
+    let options = schemac::gen::GenOptions { runtime_path: runtime_path.to_owned(), ..Default::default() };
+    for path in files {
+        let ir = compile_one(cli, path, priors)?;
+        let code = schemac::gen::rust(&ir, &options).map_err(|error| Failure::Usage(error.to_string()))?;
+        match out_dir {
+            None => print!("{code}"),
+            Some(directory) => {
+                let target = directory.join(format!("{}.rs", ir.name));
+                schemac::build::write_if_changed(&target, &code).map_err(|error| Failure::Usage(error.to_string()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn format_files(cli: &Cli, files: &[PathBuf], write: bool, check: bool) -> Result<(), Failure> {

@@ -41,7 +41,7 @@ fn env_count(name: &str, default: usize) -> usize {
 }
 
 fn compile(text: &str) -> schemac::ir::Schema {
-    schemac::compile(text, Some(&schemac::Priors::new())).ir.expect("the bench schema compiles")
+    schemac::check_source(text, Some(&schemac::Priors::new())).ir.expect("the bench schema compiles")
 }
 
 struct TempDir(PathBuf);

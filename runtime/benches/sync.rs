@@ -21,7 +21,7 @@ fn env_count(name: &str, default: usize) -> usize {
 }
 
 fn schema() -> cairn::Schema {
-    schemac::compile(SCHEMA, Some(&schemac::Priors::new())).ir.expect("the bench schema compiles")
+    schemac::check_source(SCHEMA, Some(&schemac::Priors::new())).ir.expect("the bench schema compiles")
 }
 
 fn note(index: usize) -> Vec<Change> {

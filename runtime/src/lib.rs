@@ -129,13 +129,15 @@ mod plan;
 mod replica;
 mod store;
 pub mod sync;
+pub mod typed;
 mod value;
 
 pub use cbor::Value;
 pub use crypto::{CryptoSuite, Ed25519Blake3, SecretKey, Signature, SignedMessage};
 pub use error::{
     AttestationError, ChainError, ChannelError, Denial, DenialReason, Error, ExportError, FailedRule, IngestError,
-    KeyFileError, LimitError, OpenError, PayloadError, QueryError, SchemaError, StorageError, SyncError, WriteError,
+    KeyFileError, LimitError, OpenError, PayloadError, QueryError, RowDecodeError, SchemaError, StorageError,
+    SyncError, WriteError,
 };
 pub use ids::{DatabaseId, Identity, OpHash, ParseIdError, RowId, StateDigest};
 pub use keys::{load_key, save_key, Keypair};
@@ -150,6 +152,11 @@ pub use replica::{
 };
 pub use schemac::ir::Schema;
 pub use store::{Bound, Storage};
+pub use typed::{FieldValue, Projection, Timestamp};
+
+/// Re-exported for generated code, which derives serde's traits through it.
+#[doc(hidden)]
+pub use serde as __serde;
 
 /// Reads and checks a `.schema` file, as `schemac check` does, and returns its IR, ready for
 /// [`Replica::create`] or [`Replica::join`]. On errors, the error's message holds the

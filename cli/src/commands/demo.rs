@@ -25,8 +25,9 @@ pub fn demo(cx: &Context) -> Result<(), Failure> {
     let scratch = Scratch(std::env::temp_dir().join(format!("cairn-demo-{}", std::process::id())));
     std::fs::create_dir_all(&scratch.0)?;
     let say = |text: String| cx.print(serde_json::json!({ "demo": text }), text);
-    let schema =
-        schemac::compile(CHAT, Some(&schemac::Priors::new())).ir.ok_or("the built-in chat schema does not compile")?;
+    let schema = schemac::check_source(CHAT, Some(&schemac::Priors::new()))
+        .ir
+        .ok_or("the built-in chat schema does not compile")?;
     let (founder, writer) = (Keypair::generate(&Ed25519Blake3), Keypair::generate(&Ed25519Blake3));
     say(format!("Two people: the founder {} and a writer {}.", short(&founder.identity), short(&writer.identity)))?;
 

@@ -77,7 +77,7 @@ fn formatting_is_idempotent_keeps_comments_and_keeps_the_hash() {
             |source: &str| -> Vec<String> { scan_comments(source).into_iter().map(|comment| comment.text).collect() };
         assert_eq!(comments(&text), comments(&formatted), "fmt lost or reordered a comment in {}", path.display());
         let priors = priors_in(path.parent().unwrap_or(std::path::Path::new(".")));
-        let reformatted = schemac::compile(&formatted, Some(&priors));
+        let reformatted = schemac::check_source(&formatted, Some(&priors));
         assert_eq!(
             reformatted.ir.as_ref().map(schemac::schema_hash),
             checked.ir.as_ref().map(schemac::schema_hash),
@@ -95,7 +95,8 @@ fn the_language_reference_migration_example_upgrades_the_chat_schema() {
     let start = guide.find("migrate from \"blake3:").expect("the language reference has a migration example");
     let end = start + guide[start..].find("\n}").expect("the example ends") + 2;
     let example = &guide[start..end];
-    let chat = schemac::compile(&read(&workspace_dir().join("schemas/chat.schema")), None).ir.expect("chat compiles");
+    let chat =
+        schemac::check_source(&read(&workspace_dir().join("schemas/chat.schema")), None).ir.expect("chat compiles");
     let chat_hash = schemac::schema_hash(&chat).to_string();
     assert!(example.contains(&chat_hash), "the example does not upgrade schemas/chat.schema ({chat_hash}):\n{example}");
     // The example, in place of chat_v2's own migration, proves against chat.schema.
@@ -105,7 +106,7 @@ fn the_language_reference_migration_example_upgrades_the_chat_schema() {
     let with_example = format!("{}{example}{}", &v2[..own_start], &v2[own_end..]);
     let mut priors = schemac::Priors::new();
     priors.insert(chat);
-    let checked = schemac::compile(&with_example, Some(&priors));
+    let checked = schemac::check_source(&with_example, Some(&priors));
     assert!(checked.diagnostics.is_empty(), "{}", render_all("chat_v2.schema", &with_example, &checked));
     let (text, checked) = compile_path(&workspace_dir().join("schemas/chat_v2.schema"));
     assert!(checked.diagnostics.is_empty(), "{}", render_all("chat_v2.schema", &text, &checked));

@@ -8,7 +8,7 @@ use schemac::Priors;
 fn priors_for(prior: Option<&str>) -> Priors {
     let mut priors = Priors::new();
     if let Some(text) = prior {
-        let checked = schemac::compile(text, None);
+        let checked = schemac::check_source(text, None);
         let ir =
             checked.ir.unwrap_or_else(|| panic!("the previous version does not compile: {:?}", checked.diagnostics));
         priors.insert(ir);
@@ -23,11 +23,11 @@ fn every_explanation_has_working_examples() {
         let examples = examples(code);
         assert!(!examples.wrong.is_empty() && !examples.right.is_empty(), "{code}: missing an example");
         let priors = priors_for(examples.prior.as_deref());
-        let wrong = schemac::compile(&examples.wrong, Some(&priors));
+        let wrong = schemac::check_source(&examples.wrong, Some(&priors));
         if !wrong.diagnostics.iter().any(|diagnostic| diagnostic.code == code) {
             failures.push(format!("{code}: the wrong example does not produce it: {:?}", wrong.diagnostics));
         }
-        let right = schemac::compile(&examples.right, Some(&priors));
+        let right = schemac::check_source(&examples.right, Some(&priors));
         if right.diagnostics.iter().any(|diagnostic| diagnostic.is_error() || diagnostic.code == code) {
             failures.push(format!("{code}: the corrected example still fails: {:?}", right.diagnostics));
         }

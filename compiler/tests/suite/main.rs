@@ -39,7 +39,7 @@ pub fn read(path: &Path) -> String {
 pub fn priors_in(directory: &Path) -> Priors {
     let mut priors = Priors::new();
     for path in schema_files(directory) {
-        if let Some(ir) = schemac::compile(&read(path.as_path()), None).ir {
+        if let Some(ir) = schemac::check_source(&read(path.as_path()), None).ir {
             priors.insert(ir);
         }
     }
@@ -50,7 +50,7 @@ pub fn priors_in(directory: &Path) -> Priors {
 pub fn compile_path(path: &Path) -> (String, Checked) {
     let text = read(path);
     let priors = priors_in(path.parent().unwrap_or(Path::new(".")));
-    let checked = schemac::compile(&text, Some(&priors));
+    let checked = schemac::check_source(&text, Some(&priors));
     (text, checked)
 }
 

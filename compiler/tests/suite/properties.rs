@@ -20,7 +20,7 @@ fn corpus() -> Vec<(String, Priors, String)> {
 }
 
 fn hash_of(text: &str, priors: &Priors) -> Option<String> {
-    schemac::compile(text, Some(priors)).ir.map(|ir| schemac::schema_hash(&ir).to_string())
+    schemac::check_source(text, Some(priors)).ir.map(|ir| schemac::schema_hash(&ir).to_string())
 }
 
 /// Takes decisions from a proptest-generated list, cycling when it runs out.
@@ -108,7 +108,7 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         let text = String::from_utf8_lossy(&bytes);
-        let _ = schemac::compile(&text, Some(&Priors::new()));
+        let _ = schemac::check_source(&text, Some(&Priors::new()));
         let _ = format_source(&text);
     }
 
@@ -131,12 +131,12 @@ proptest! {
                 }
             }
             let mangled = String::from_utf8_lossy(&mangled);
-            let checked = schemac::compile(&mangled, Some(&priors));
+            let checked = schemac::check_source(&mangled, Some(&priors));
             if let Ok(formatted) = format_source(&mangled) {
                 // Whatever parses formats stably and means the same after formatting.
                 prop_assert_eq!(format_source(&formatted).ok(), Some(formatted.clone()));
                 let hash = checked.ir.as_ref().map(schemac::schema_hash);
-                let reformatted = schemac::compile(&formatted, Some(&priors));
+                let reformatted = schemac::check_source(&formatted, Some(&priors));
                 prop_assert_eq!(reformatted.ir.as_ref().map(schemac::schema_hash), hash);
             }
         }

@@ -119,3 +119,37 @@ pub enum HistoryError {
     #[error("the history has no genesis op")]
     NoGenesis,
 }
+
+/// A row that does not fit the Rust type it is read into (a typed read, or a typed event):
+/// the store holds another schema than the code was generated from, or a projection names a
+/// field with a type that does not fit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RowDecodeError {
+    /// The row is of another collection than the type reads.
+    #[error("the row is in `{found}`, not in `{expected}`")]
+    Collection {
+        /// The collection the type reads.
+        expected: String,
+        /// The row's.
+        found: String,
+    },
+    /// `collection.field` holds `found`, and the type reads `expected`.
+    #[error("`{collection}.{field}` holds {found}, and the type reads {expected}")]
+    Field {
+        /// The collection.
+        collection: String,
+        /// The field.
+        field: String,
+        /// What the Rust type reads.
+        expected: &'static str,
+        /// What the field holds.
+        found: &'static str,
+    },
+    /// The schema has no collection `0` (an event of a collection the code does not know).
+    #[error("the code knows no collection `{0}`")]
+    UnknownCollection(String),
+    /// An event without the row or collection it is about.
+    #[error("a row event without its row")]
+    Incomplete,
+}

@@ -17,7 +17,7 @@ use crate::ids::DatabaseId;
 pub use crate::ids::ParseIdError;
 pub use decode::{DecodeError, ExportError, OpDecodeError, VerifyError};
 pub use ingest::{AttestationError, ChainError, IngestError, LimitError};
-pub use input::{HistoryError, JsonError, KeyFileError, RowJsonError};
+pub use input::{HistoryError, JsonError, KeyFileError, RowDecodeError, RowJsonError};
 pub use sync::{ChannelError, MessageError, SyncError};
 pub use write::{Denial, DenialReason, FailedRule, PayloadError, QueryError, WriteError};
 
@@ -134,6 +134,17 @@ pub enum OpenError {
         hash: String,
         /// Why, in words.
         reason: String,
+    },
+    /// The store holds schema `store`, and the code was generated from `code`.
+    #[error(
+        "the store holds schema {store}, and this code was generated from schema {code}: open it with code \
+         generated from the store's schema, or migrate the store"
+    )]
+    SchemaMismatch {
+        /// The store's schema hash.
+        store: String,
+        /// The hash of the schema the code was generated from.
+        code: String,
     },
     /// The store was written in another layout version.
     #[error(

@@ -266,6 +266,9 @@ pub enum QueryError {
         /// The closest name the schema has, if one is close enough to be a typo.
         suggestion: Option<String>,
     },
+    /// A row does not fit the Rust type it is read into.
+    #[error(transparent)]
+    Row(#[from] super::RowDecodeError),
     /// The storage layer failed.
     #[error(transparent)]
     Storage(#[from] StorageError),

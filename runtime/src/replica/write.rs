@@ -260,6 +260,11 @@ impl Transaction {
         self.changes.push(Change::Delete { collection: collection.to_owned(), row });
         self
     }
+
+    /// The changes gathered, in order.
+    pub(crate) fn into_changes(self) -> Vec<Change> {
+        self.changes
+    }
 }
 
 /// A row inserted by an earlier change of the same transaction, as the value of a `ref` field

@@ -11,7 +11,7 @@ use cairn::{DatabaseId, Ed25519Blake3, Keypair};
 fn vectors() -> Vec<(&'static str, Vec<u8>, String)> {
     let suite = Ed25519Blake3;
     let key = Keypair::from_secret(&suite, SecretKey([1; 32]));
-    let schema = schemac::compile(TINY, Some(&schemac::Priors::new())).ir.expect("tiny compiles");
+    let schema = schemac::check_source(TINY, Some(&schemac::Priors::new())).ir.expect("tiny compiles");
     let schema_hash = schemac::schema_hash(&schema).0;
     let genesis = Op {
         database: None,
@@ -55,7 +55,7 @@ const PAIR: &str = "schema pair;\n\ncollection Folder {\n    name: string,\n\n  
 /// folder and a note whose `folder` is `[0]`, the row change 0 inserts.
 fn related_vectors(key: &Keypair) -> (VerifiedOp, VerifiedOp) {
     let suite = Ed25519Blake3;
-    let schema = schemac::compile(PAIR, Some(&schemac::Priors::new())).ir.expect("pair compiles");
+    let schema = schemac::check_source(PAIR, Some(&schemac::Priors::new())).ir.expect("pair compiles");
     let schema_hash = schemac::schema_hash(&schema).0;
     let genesis = Op {
         database: None,
@@ -94,7 +94,7 @@ fn related_vectors(key: &Keypair) -> (VerifiedOp, VerifiedOp) {
 fn the_related_rows_vector_resolves_its_reference() {
     let key = Keypair::from_secret(&Ed25519Blake3, SecretKey([1; 32]));
     let (genesis, related) = related_vectors(&key);
-    let schema = schemac::compile(PAIR, Some(&schemac::Priors::new())).ir.expect("pair compiles");
+    let schema = schemac::check_source(PAIR, Some(&schemac::Priors::new())).ir.expect("pair compiles");
     let replica = cairn::Replica::join(cairn::Storage::Memory, DatabaseId(genesis.hash().0), schema).expect("join");
     replica.ingest(genesis.bytes()).expect("the genesis");
     replica.ingest(related.bytes()).expect("the related rows");
@@ -142,7 +142,7 @@ fn spec_vectors_match_the_implementation() {
 #[test]
 fn spec_digest_example_matches_the_implementation() {
     let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/SPEC.md")).expect("docs/SPEC.md");
-    let schema = schemac::compile(TINY, Some(&schemac::Priors::new())).ir.expect("tiny compiles");
+    let schema = schemac::check_source(TINY, Some(&schemac::Priors::new())).ir.expect("tiny compiles");
     let ops = vectors();
     let database = DatabaseId(ops[0].2.parse::<cairn::OpHash>().expect("hash").0);
     let replica = cairn::Replica::join(cairn::Storage::Memory, database, schema).expect("join");

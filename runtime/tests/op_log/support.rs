@@ -19,7 +19,7 @@ collection Note {
 "#;
 
 pub fn schema() -> schemac::ir::Schema {
-    let checked = schemac::compile(SCHEMA, Some(&schemac::Priors::new()));
+    let checked = schemac::check_source(SCHEMA, Some(&schemac::Priors::new()));
     checked.ir.unwrap_or_else(|| panic!("the test schema compiles: {:?}", checked.diagnostics))
 }
 

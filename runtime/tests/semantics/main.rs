@@ -29,7 +29,7 @@ pub struct Sim {
 
 impl Sim {
     pub fn new(schema_text: &str) -> Sim {
-        let checked = schemac::compile(schema_text, Some(&schemac::Priors::new()));
+        let checked = schemac::check_source(schema_text, Some(&schemac::Priors::new()));
         let schema = checked.ir.unwrap_or_else(|| panic!("schema: {:?}", checked.diagnostics));
         let suite = Ed25519Blake3;
         let founder = Keypair::generate(&suite);

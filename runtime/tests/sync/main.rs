@@ -13,7 +13,7 @@ use cairn::{Ed25519Blake3, Keypair, Replica, Storage, Value};
 pub const NOTES: &str = "schema notes;\n\ncollection Note {\n    text: string,\n    stars: counter,\n\n    allow insert, update, delete if true;\n}\n";
 
 pub fn schema() -> cairn::Schema {
-    schemac::compile(NOTES, Some(&schemac::Priors::new())).ir.expect("the notes schema compiles")
+    schemac::check_source(NOTES, Some(&schemac::Priors::new())).ir.expect("the notes schema compiles")
 }
 
 /// A new database in memory and its founder.

@@ -1,0 +1,92 @@
+//! The typed layer that generated code (`schemac gen rust`, [`crate::schema!`],
+//! [`crate::include_schema!`]) and `#[derive(Projection)]` stand on: Rust types for field
+//! values ([`FieldValue`]), rows read into structs ([`Projection`]), a database handle that
+//! writes as one author ([`Database`]) with typed transactions and queries, typed event
+//! consumers, and the embedded schema a generated module carries.
+//!
+//! Everything here goes through the dynamic API underneath: one write path, one rule judge.
+
+mod database;
+mod fields;
+mod holds;
+
+pub use database::{
+    Committed, Database, EditSink, Insert, New, Ref, RowKey, TypedConsumer, TypedEvent, TypedQuery, TypedTransaction,
+};
+pub use fields::{describe, record_field, FieldValue, Timestamp, ValueMismatch};
+pub use holds::{assert_holds, kinds, Holds};
+
+use crate::error::{OpenError, RowDecodeError};
+use crate::replica::Row;
+
+/// A Rust type that a row of one collection reads into: the structs generated for each
+/// collection, and app structs that `#[derive(Projection)]` checks against the schema.
+pub trait Projection: Sized {
+    /// The collection its rows come from.
+    const COLLECTION: &'static str;
+    /// Reads a row of [`Projection::COLLECTION`].
+    fn from_row(row: &Row) -> Result<Self, RowDecodeError>;
+}
+
+/// A field of a row, read as `T`; a field the row lacks reads as null.
+pub fn field<T: FieldValue>(row: &Row, name: &str) -> Result<T, RowDecodeError> {
+    let value = row.fields.get(name).unwrap_or(&crate::cbor::Value::Null);
+    T::from_value(value).map_err(|mismatch| RowDecodeError::Field {
+        collection: row.collection.clone(),
+        field: name.to_owned(),
+        expected: mismatch.expected,
+        found: mismatch.found,
+    })
+}
+
+/// A field an update event says changed, read as `T`; `None` when it did not change.
+pub fn changed<T: FieldValue>(row: &Row, name: &str) -> Result<Option<T>, RowDecodeError> {
+    match row.fields.contains_key(name) {
+        true => field(row, name).map(Some),
+        false => Ok(None),
+    }
+}
+
+/// The row a row event is about, with the fields it carries (every field for an insert, the
+/// changed ones for an update, none for a delete).
+pub fn event_row(event: &crate::Event) -> Result<Row, RowDecodeError> {
+    match (&event.collection, event.row) {
+        (Some(collection), Some(id)) => Ok(Row { id, collection: collection.clone(), fields: event.fields.clone() }),
+        _ => Err(RowDecodeError::Incomplete),
+    }
+}
+
+/// Fails unless `row` is in `collection`.
+pub fn expect_collection(row: &Row, collection: &str) -> Result<(), RowDecodeError> {
+    if row.collection == collection {
+        Ok(())
+    } else {
+        Err(RowDecodeError::Collection { expected: collection.to_owned(), found: row.collection.clone() })
+    }
+}
+
+/// The schema a generated module embeds (its IR as JSON), checked against the hash it was
+/// generated with: a module edited by hand, or read by a runtime that reads the IR otherwise,
+/// is refused rather than trusted.
+pub fn embedded_schema(ir_json: &str, hash: &str) -> Result<crate::Schema, OpenError> {
+    let schema: crate::Schema = serde_json::from_str(ir_json)
+        .map_err(|error| OpenError::Schema { hash: hash.to_owned(), reason: error.to_string() })?;
+    let actual = schemac::schema_hash(&schema).to_string();
+    if actual != hash {
+        return Err(OpenError::Schema {
+            hash: hash.to_owned(),
+            reason: format!("the embedded schema hashes to {actual}: regenerate the module"),
+        });
+    }
+    Ok(schema)
+}
+
+/// Includes the module `schemac` generated for a schema from `OUT_DIR` (written there by a
+/// build script with `schemac::Builder` or `schemac::compile`): `mod chat {
+/// cairn::include_schema!("chat"); }`. The name is the one in the schema's `schema chat;`.
+#[macro_export]
+macro_rules! include_schema {
+    ($name:literal) => {
+        include!(concat!(env!("OUT_DIR"), "/", $name, ".rs"));
+    };
+}

@@ -1,0 +1,13 @@
+//! Generates a module for every schema in `schemas/`, as an app's build script does: the
+//! chat, task board and editor schemas into `OUT_DIR`, and the other versions of chat and
+//! editor (which declare the same schema names) into `OUT_DIR/versions`.
+
+fn main() -> Result<(), schemac::build::BuildError> {
+    let schemas = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+    schemac::compile(&[schemas.join("chat.schema"), schemas.join("taskboard.schema"), schemas.join("editor.schema")])?;
+    let out_dir = std::path::PathBuf::from(std::env::var_os("OUT_DIR").ok_or(schemac::build::BuildError::NoOutDir)?);
+    schemac::Builder::new()
+        .out_dir(out_dir.join("versions"))
+        .compile(&[schemas.join("chat_v2.schema"), schemas.join("editor_v1.schema")])?;
+    Ok(())
+}

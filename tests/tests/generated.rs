@@ -1,0 +1,121 @@
+//! The generated chat module driven end to end, as an app uses it: two replicas, a write a rule
+//! denies and one it allows, a post concurrent with its author's demotion rolled back on both
+//! sides, typed queries, typed events and consumers, compiled checks, and a store of another
+//! schema refused.
+
+use cairn::{Cause, Ed25519Blake3, Keypair, OpenError, PayloadError, WriteError};
+use cairn_tests::chat::{self, Db, Event, NewChannel, NewMembership, NewMessage, Role};
+
+/// Delivers every op each replica holds to the other.
+fn sync(left: &Db, right: &Db) {
+    for (from, to) in [(left, right), (right, left)] {
+        let ops = from.replica().export(&[]).expect("export");
+        let slices: Vec<&[u8]> = ops.iter().map(Vec::as_slice).collect();
+        for result in to.replica().ingest_batch(&slices) {
+            result.expect("ingest");
+        }
+    }
+}
+
+#[test]
+fn the_chat_story_through_generated_types() {
+    let (founder, writer) = (Keypair::generate(&Ed25519Blake3), Keypair::generate(&Ed25519Blake3));
+    let ours = Db::create_in_memory(founder.clone()).expect("create");
+    let (committed, (channel, membership)) = ours
+        .transaction(|tx| {
+            let channel = tx.channel().insert(NewChannel::new("general", founder.identity));
+            let membership = tx.membership().insert(NewMembership::new(channel, writer.identity, Role::Writer));
+            (channel, membership)
+        })
+        .expect("setup");
+    let channel = committed.row(channel).expect("the channel's id");
+    let membership = committed.row(membership).expect("the membership's id");
+    let theirs = Db::join_in_memory(ours.id(), writer.clone()).expect("join");
+    sync(&ours, &theirs);
+    assert_eq!(theirs.channel().get(channel).expect("get").expect("visible").name, "general");
+
+    // A rule denies: only the owner (or an admin) renames a channel.
+    let denied = theirs.channel().update(channel).name("mine").apply();
+    assert!(matches!(denied, Err(WriteError::Denied(_))), "{denied:?}");
+    // A rule allows: a writer posts; `sender` takes its default, the author.
+    let hello = theirs.message().insert(NewMessage::new(channel, "hello")).expect("post");
+    assert_eq!(theirs.message().get(hello).expect("get").expect("visible").sender, writer.identity);
+    sync(&ours, &theirs);
+
+    // Concurrently: the founder demotes the writer, who posts again without having seen it.
+    ours.membership().update(membership).role(Role::Reader).apply().expect("demote");
+    let late = theirs.message().insert(NewMessage::new(channel, "late")).expect("post");
+    sync(&ours, &theirs);
+    for db in [&ours, &theirs] {
+        let bodies: Vec<String> = db
+            .message()
+            .query()
+            .where_channel(channel)
+            .rows()
+            .expect("query")
+            .into_iter()
+            .map(|row| row.body)
+            .collect();
+        assert_eq!(bodies, ["hello"], "the late post is rolled back on every replica");
+        assert_eq!(db.message().query().count().expect("count"), 1);
+    }
+    assert_eq!(ours.replica().digest().expect("digest"), theirs.replica().digest().expect("digest"));
+
+    // Typed events: the late post appeared, then was rolled back.
+    let events: Vec<Event> = theirs.events_after(0, 100).expect("events").into_iter().map(|(_, event)| event).collect();
+    assert!(events.iter().any(|event| matches!(event, Event::MessageInserted { row, .. } if row.id == late)));
+    assert!(events.iter().any(|event| matches!(event, Event::OpRolledBack { .. })));
+    assert!(events
+        .iter()
+        .any(|event| matches!(event, Event::MessageDeleted { id, cause: Cause::RolledBack, .. } if *id == late)));
+    assert!(events
+        .iter()
+        .any(|event| matches!(event, Event::MembershipUpdated { changes, .. } if changes.role == Some(Role::Reader))));
+    let late_op = theirs
+        .replica()
+        .log()
+        .expect("log")
+        .into_iter()
+        .find(|logged| !logged.effective)
+        .expect("an op that is not effective");
+    let explanation = theirs.explain(&late_op.hash).expect("explain").expect("known");
+    assert!(!explanation.effective);
+
+    // A consumer resumes after what it committed.
+    let mut consumer = theirs.consumer("feed").expect("consumer");
+    let batch = consumer.poll(1_000).expect("poll");
+    assert_eq!(batch.len(), events.len());
+    consumer.commit(batch.last().expect("events").0).expect("commit");
+    assert!(theirs.consumer("feed").expect("consumer").poll(10).expect("poll").is_empty());
+}
+
+#[test]
+fn compiled_checks_refuse_a_row_before_it_is_signed() {
+    let founder = Keypair::generate(&Ed25519Blake3);
+    let db = Db::create_in_memory(founder.clone()).expect("create");
+    let before = db.replica().op_count().expect("count");
+    let refused = db.channel().insert(NewChannel::new("", founder.identity));
+    assert!(
+        matches!(&refused, Err(WriteError::Payload(PayloadError::CheckFailed { field, .. })) if field == "name"),
+        "{refused:?}"
+    );
+    assert_eq!(db.replica().op_count().expect("count"), before, "nothing was written");
+    let channel = db.channel().insert(NewChannel::new("ok", founder.identity)).expect("insert");
+    let row = db.channel().get(channel).expect("get").expect("visible");
+    assert_eq!(row.check(), Ok(()));
+    let too_long = chat::Channel { name: "x".repeat(65), ..row };
+    assert_eq!(too_long.check(), Err("name"));
+}
+
+#[test]
+fn a_store_of_another_schema_is_refused() {
+    let directory = std::env::temp_dir().join(format!("cairn-generated-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).expect("directory");
+    let path = directory.join("chat.redb");
+    let key = Keypair::generate(&Ed25519Blake3);
+    drop(Db::create(&path, key.clone()).expect("create"));
+    let refused = cairn_tests::taskboard::Db::open(&path, key.clone());
+    assert!(matches!(refused, Err(OpenError::SchemaMismatch { .. })), "{refused:?}");
+    assert!(Db::open(&path, key).is_ok());
+    std::fs::remove_dir_all(&directory).expect("clean up");
+}
