@@ -1,6 +1,7 @@
 //! Generates a module for every schema in `schemas/`, as an app's build script does: the
-//! chat, task board and editor schemas into `OUT_DIR`, and the other versions of chat and
-//! editor (which declare the same schema names) into `OUT_DIR/versions`.
+//! chat, task board and editor schemas into `OUT_DIR`, the other versions of chat and editor
+//! (which declare the same schema names) into `OUT_DIR/versions`, and the compiler's corner
+//! cases (`compiler/test_data/valid/`) into `OUT_DIR/corners`, so that they compile too.
 
 fn main() -> Result<(), schemac::build::BuildError> {
     let schemas = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
@@ -9,5 +10,11 @@ fn main() -> Result<(), schemac::build::BuildError> {
     schemac::Builder::new()
         .out_dir(out_dir.join("versions"))
         .compile(&[schemas.join("chat_v2.schema"), schemas.join("editor_v1.schema")])?;
+    let corners = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../compiler/test_data/valid");
+    schemac::Builder::new().out_dir(out_dir.join("corners")).compile(&[
+        corners.join("expressions.schema"),
+        corners.join("literals.schema"),
+        corners.join("nesting.schema"),
+    ])?;
     Ok(())
 }

@@ -141,6 +141,7 @@ pub use error::{
 };
 pub use ids::{DatabaseId, Identity, OpHash, ParseIdError, RowId, StateDigest};
 pub use keys::{load_key, save_key, Keypair};
+pub use model::check::evaluate_check;
 pub use model::event::{Cause, Event, EventKind};
 pub use model::json;
 #[doc(hidden)]

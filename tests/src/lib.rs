@@ -31,3 +31,22 @@ pub mod versions {
         include!(concat!(env!("OUT_DIR"), "/versions/editor.rs"));
     }
 }
+
+/// The compiler's corner cases (`compiler/test_data/valid/`): every expression form, literal
+/// and nesting the language has, generated and compiled.
+pub mod corners {
+    /// `expressions.schema`.
+    pub mod expressions {
+        include!(concat!(env!("OUT_DIR"), "/corners/expressions.rs"));
+    }
+
+    /// `literals.schema`.
+    pub mod literals {
+        include!(concat!(env!("OUT_DIR"), "/corners/literals.rs"));
+    }
+
+    /// `nesting.schema`.
+    pub mod nesting {
+        include!(concat!(env!("OUT_DIR"), "/corners/nesting.rs"));
+    }
+}

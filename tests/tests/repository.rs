@@ -64,8 +64,10 @@ fn no_source_file_is_over_700_lines() {
     let too_long: Vec<String> = files(&root(), &["rs"])
         .into_iter()
         .filter_map(|path| {
-            let lines = std::fs::read_to_string(root().join(&path)).ok()?.lines().count();
-            (lines > 700).then(|| format!("{path}: {lines} lines"))
+            let text = std::fs::read_to_string(root().join(&path)).ok()?;
+            // Generated code (the golden files of code generation) is read, not written.
+            let lines = text.lines().count();
+            (lines > 700 && !text.starts_with("// @generated")).then(|| format!("{path}: {lines} lines"))
         })
         .collect();
     assert!(too_long.is_empty(), "split these along their seams:\n{}", too_long.join("\n"));

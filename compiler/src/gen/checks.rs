@@ -399,7 +399,7 @@ fn int_literal(value: i64) -> TokenStream {
         i64::MIN => quote!(i64::MIN),
         value if value < 0 => {
             let magnitude = proc_macro2::Literal::i64_suffixed(-value);
-            quote!((-#magnitude))
+            quote!(-#magnitude)
         }
         value => proc_macro2::Literal::i64_suffixed(value).into_token_stream(),
     }
@@ -412,7 +412,7 @@ fn float_literal(value: f64) -> TokenStream {
     }
     let magnitude = proc_macro2::Literal::f64_suffixed(value.abs());
     if value.is_sign_negative() {
-        quote!((-#magnitude))
+        quote!(-#magnitude)
     } else {
         magnitude.into_token_stream()
     }

@@ -111,3 +111,20 @@ fn the_language_reference_migration_example_upgrades_the_chat_schema() {
     let (text, checked) = compile_path(&workspace_dir().join("schemas/chat_v2.schema"));
     assert!(checked.diagnostics.is_empty(), "{}", render_all("chat_v2.schema", &text, &checked));
 }
+
+/// Code generation's golden files: the module generated for every valid schema, reviewed like
+/// the other snapshots. Generating twice gives the same bytes.
+#[test]
+fn generated_modules_match_their_golden_files() {
+    let snapshots = compiler_dir().join("test_data/snapshots");
+    let options = schemac::gen::GenOptions::default();
+    for path in valid_schema_files() {
+        let stem = path.file_stem().and_then(|stem| stem.to_str()).unwrap_or_default().to_owned();
+        let (_, checked) = compile_path(&path);
+        let ir = checked.ir.unwrap_or_else(|| panic!("{} produced no IR", path.display()));
+        let generated = schemac::gen::rust(&ir, &options).unwrap_or_else(|error| panic!("{stem}: {error}"));
+        assert_eq!(generated, schemac::gen::rust(&ir, &options).expect("again"), "{stem}: not deterministic");
+        assert!(generated.starts_with("// @generated"));
+        expect_file![snapshots.join(format!("{stem}.rs"))].assert_eq(&generated);
+    }
+}
