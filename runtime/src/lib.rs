@@ -132,6 +132,7 @@ pub mod sync;
 pub mod typed;
 mod value;
 
+pub use cairn_macros::{schema, Projection};
 pub use cbor::Value;
 pub use crypto::{CryptoSuite, Ed25519Blake3, SecretKey, Signature, SignedMessage};
 pub use error::{

@@ -222,15 +222,12 @@ impl Database {
 
     /// A visible row, read as `P`.
     pub fn get<P: Projection>(&self, row: RowId) -> Result<Option<P>, QueryError> {
-        match self.replica.get(P::COLLECTION, &row)? {
-            Some(row) => Ok(Some(P::from_row(&row)?)),
-            None => Ok(None),
-        }
+        self.replica.get_as(&row)
     }
 
     /// A query over the visible rows of `P`'s collection.
     pub fn query<P: Projection>(&self) -> TypedQuery<'_, P> {
-        TypedQuery { query: self.replica.query(P::COLLECTION), rows: PhantomData }
+        self.replica.query_as()
     }
 
     /// Writes the changes `build` makes as one op; returns it with what `build` returned.
@@ -272,7 +269,12 @@ pub struct TypedQuery<'r, P> {
     rows: PhantomData<P>,
 }
 
-impl<P: Projection> TypedQuery<'_, P> {
+impl<'r, P: Projection> TypedQuery<'r, P> {
+    /// Reads the rows of a dynamic query as `P`.
+    pub fn new(query: Query<'r>) -> TypedQuery<'r, P> {
+        TypedQuery { query, rows: PhantomData }
+    }
+
     /// Keeps the rows whose `field` equals `value`.
     pub fn filter(mut self, field: &str, value: impl FieldValue) -> Self {
         self.query = self.query.filter(field, value.into_value());

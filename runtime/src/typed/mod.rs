@@ -28,6 +28,21 @@ pub trait Projection: Sized {
     fn from_row(row: &Row) -> Result<Self, RowDecodeError>;
 }
 
+impl crate::Replica {
+    /// A visible row read as `P` (a generated row struct, or a `#[derive(Projection)]`).
+    pub fn get_as<P: Projection>(&self, id: &crate::RowId) -> Result<Option<P>, crate::QueryError> {
+        match self.get(P::COLLECTION, id)? {
+            Some(row) => Ok(Some(P::from_row(&row)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A query over the visible rows of `P`'s collection, read as `P`.
+    pub fn query_as<P: Projection>(&self) -> TypedQuery<'_, P> {
+        TypedQuery::new(self.query(P::COLLECTION))
+    }
+}
+
 /// A field of a row, read as `T`; a field the row lacks reads as null.
 pub fn field<T: FieldValue>(row: &Row, name: &str) -> Result<T, RowDecodeError> {
     let value = row.fields.get(name).unwrap_or(&crate::cbor::Value::Null);
