@@ -50,3 +50,37 @@ pub mod corners {
         include!(concat!(env!("OUT_DIR"), "/corners/nesting.rs"));
     }
 }
+
+/// The task board generated with the Builder's options: `Board` derives `Hash`, its `title`
+/// serializes as `name`, and the record `Estimate` is this crate's own type.
+pub mod custom {
+    /// The app's own type for the schema's record `Estimate`.
+    #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+    pub struct Estimate {
+        /// Story points.
+        pub points: i64,
+        /// How sure, from 0 to 1, if anyone said.
+        pub confidence: Option<f64>,
+    }
+
+    impl cairn::FieldValue for Estimate {
+        fn into_value(self) -> cairn::Value {
+            cairn::Value::Map(vec![
+                ("points".into(), self.points.into_value()),
+                ("confidence".into(), self.confidence.into_value()),
+            ])
+        }
+
+        fn from_value(value: &cairn::Value) -> Result<Self, cairn::typed::ValueMismatch> {
+            Ok(Estimate {
+                points: cairn::typed::record_field(value, "points")?,
+                confidence: cairn::typed::record_field(value, "confidence")?,
+            })
+        }
+    }
+
+    /// The generated module.
+    pub mod taskboard {
+        include!(concat!(env!("OUT_DIR"), "/custom/taskboard.rs"));
+    }
+}

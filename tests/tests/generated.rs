@@ -119,3 +119,21 @@ fn a_store_of_another_schema_is_refused() {
     assert!(Db::open(&path, key).is_ok());
     std::fs::remove_dir_all(&directory).expect("clean up");
 }
+
+#[test]
+fn builder_options_shape_the_generated_types() {
+    use cairn_tests::custom::{taskboard, Estimate};
+    let owner = Keypair::generate(&Ed25519Blake3);
+    let db = taskboard::Db::create_in_memory(owner.clone()).expect("create");
+    let board = db.board().insert(taskboard::NewBoard::new("Launch")).expect("board");
+    let mut task = taskboard::NewTask::new(board, "Write the guide");
+    task.estimate = Some(Estimate { points: 3, confidence: Some(0.5) });
+    let task = db.task().insert(task).expect("task");
+    let estimate: Option<Estimate> = db.task().get(task).expect("get").expect("visible").estimate;
+    assert_eq!(estimate, Some(Estimate { points: 3, confidence: Some(0.5) }));
+    let row = db.board().get(board).expect("get").expect("visible");
+    let hashed: std::collections::HashSet<taskboard::Board> = [row.clone()].into_iter().collect();
+    assert!(hashed.contains(&row));
+    let json = serde_json::to_value(&row).expect("serialize");
+    assert_eq!(json["name"], "Launch", "{json}");
+}

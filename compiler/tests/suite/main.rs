@@ -3,6 +3,7 @@
 //! Snapshot files are compared with expect-test; run with `UPDATE_EXPECT=1` to rewrite them
 //! after an intended change, and review the diff.
 
+mod build;
 mod cli;
 mod data_driven;
 mod explain_examples;
