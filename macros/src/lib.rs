@@ -74,5 +74,13 @@ fn expand_schema(path: &syn::LitStr) -> syn::Result<proc_macro2::TokenStream> {
     let module = schemac::gen::tokens(&loaded.ir, &schemac::gen::GenOptions::default())
         .map_err(|error| syn::Error::new(path.span(), error.to_string()))?;
     let watch = watch(&loaded);
-    Ok(quote!(#watch #module))
+    // As `include_schema!`: an app uses part of the API, the rest is not dead code to report.
+    Ok(quote! {
+        #watch
+        #[allow(dead_code)]
+        mod __cairn_generated {
+            #module
+        }
+        pub use __cairn_generated::*;
+    })
 }

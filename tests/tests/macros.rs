@@ -50,7 +50,7 @@ fn a_projection_reads_rows_into_an_app_struct() {
     let posts: Vec<Post> = db.replica().query_as::<Post>().rows().expect("rows");
     assert_eq!(
         posts,
-        [Post { id: message.0, text: "hi".into(), likes: 2, reactions: BTreeSet::from(["👍".to_owned()]) }]
+        [Post { id: message.row(), text: "hi".into(), likes: 2, reactions: BTreeSet::from(["👍".to_owned()]) }]
     );
-    assert_eq!(db.replica().get_as::<Post>(&message.0).expect("get").map(|post| post.likes), Some(2));
+    assert_eq!(db.replica().get_as::<Post>(&message.row()).expect("get").map(|post| post.likes), Some(2));
 }

@@ -83,7 +83,7 @@ impl View {
     /// The view as an `Option`.
     fn option(self) -> TokenStream {
         match self {
-            View::Present(value) => quote!(::core::option::Option::Some(#value)),
+            View::Present(value) => quote!(Some(#value)),
             View::Maybe(value) => value,
         }
     }
@@ -111,7 +111,8 @@ fn view(value: TokenStream, ty: &Type, by_reference: bool) -> View {
             View::Present(quote!(*#value))
         }
         Type::Bool | Type::Int | Type::Counter | Type::Float | Type::Identity => View::Present(quote!(#value)),
-        Type::Timestamp | Type::Ref(_) => View::Present(quote!(#value.0)),
+        Type::Timestamp => View::Present(quote!(#value.0)),
+        Type::Ref(_) => View::Present(quote!(#value.row())),
         Type::String | Type::Enum(_) => View::Present(quote!(#value.as_str())),
         Type::Bytes | Type::List(_) => View::Present(quote!(#value.as_slice())),
         Type::Set(_) | Type::Record(_) | Type::Map(_) if by_reference => View::Present(value),
@@ -166,7 +167,7 @@ pub fn generate(cx: &Context) -> Result<TokenStream, GenError> {
             for read in reads(collection, check) {
                 let name = parameter(&read.name);
                 let ty = view_type(cx, &read.ty)?;
-                parameters.push(quote!(#name: ::core::option::Option<#ty>));
+                parameters.push(quote!(#name: Option<#ty>));
             }
             let compiler = Compiler { cx, collection };
             let (body, _) = compiler.expr(check)?;
@@ -175,7 +176,7 @@ pub fn generate(cx: &Context) -> Result<TokenStream, GenError> {
                 #[doc = #documentation]
                 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
                 fn #function(#(#parameters),*) -> bool {
-                    ::core::matches!(#body, ::core::option::Option::Some(true))
+                    ::core::matches!(#body, Some(true))
                 }
             });
         }
@@ -205,7 +206,7 @@ pub fn check_calls(
             });
             out.extend(quote! {
                 if !#function(#(#arguments),*) {
-                    return ::core::result::Result::Err(#field_name);
+                    return Err(#field_name);
                 }
             });
             continue;
@@ -213,7 +214,7 @@ pub fn check_calls(
         if read.is_empty() {
             out.extend(quote! {
                 if !#function() {
-                    return ::core::result::Result::Err(#field_name);
+                    return Err(#field_name);
                 }
             });
             continue;
@@ -224,13 +225,13 @@ pub fn check_calls(
             let member = ident(&read.name);
             let known = match &read.ty {
                 Type::Ref(_) => quote! {
-                    match value { #rt::typed::Ref::Row(id) => ::core::option::Option::Some(::core::option::Option::Some(id.0)), #rt::typed::Ref::New(_) => ::core::option::Option::None }
+                    match value { #rt::typed::Ref::Row(id) => Some(Some(id.row())), #rt::typed::Ref::New(_) => None }
                 },
                 Type::Optional(inner) if matches!(**inner, Type::Ref(_)) => quote! {
                     match value {
-                        ::core::option::Option::None => ::core::option::Option::Some(::core::option::Option::None),
-                        ::core::option::Option::Some(#rt::typed::Ref::Row(id)) => ::core::option::Option::Some(::core::option::Option::Some(id.0)),
-                        ::core::option::Option::Some(#rt::typed::Ref::New(_)) => ::core::option::Option::None,
+                        None => Some(None),
+                        Some(#rt::typed::Ref::Row(id)) => Some(Some(id.row())),
+                        Some(#rt::typed::Ref::New(_)) => None,
                     }
                 },
                 other if read.default.is_some() => {
@@ -240,7 +241,7 @@ pub fn check_calls(
                 }
                 other => {
                     let view = view(quote!(self.#member), other, false).option();
-                    arguments.push(quote!(::core::option::Option::Some(#view)));
+                    arguments.push(quote!(Some(#view)));
                     continue;
                 }
             };
@@ -252,9 +253,9 @@ pub fn check_calls(
         }
         let names: Vec<Ident> = (0..read.len()).map(|index| format_ident!("argument_{}", index)).collect();
         out.extend(quote! {
-            if let (#(::core::option::Option::Some(#names),)*) = (#(#arguments,)*) {
+            if let (#(Some(#names),)*) = (#(#arguments,)*) {
                 if !#function(#(#names),*) {
-                    return ::core::result::Result::Err(#field_name);
+                    return Err(#field_name);
                 }
             }
         });
@@ -267,10 +268,10 @@ struct Compiler<'c, 's> {
     collection: &'c ir::Collection,
 }
 
-const SOME: fn(TokenStream) -> TokenStream = |inner| quote!(::core::option::Option::Some(#inner));
+const SOME: fn(TokenStream) -> TokenStream = |inner| quote!(Some(#inner));
 
 fn truthy(value: &TokenStream) -> TokenStream {
-    quote!(::core::matches!(#value, ::core::option::Option::Some(true)))
+    quote!(::core::matches!(#value, Some(true)))
 }
 
 impl Compiler<'_, '_> {
@@ -317,8 +318,8 @@ impl Compiler<'_, '_> {
                         let count = self.cx.schema.records.get(&name).map_or(0, |record| record.fields.len()) as i64;
                         quote!((#inner).map(|_| #count))
                     }
-                    Kind::Null => quote!(::core::option::Option::None::<i64>),
-                    Kind::Bool | Kind::Int | Kind::Float => quote!((#inner).and(::core::option::Option::None::<i64>)),
+                    Kind::Null => quote!(None::<i64>),
+                    Kind::Bool | Kind::Int | Kind::Float => quote!((#inner).and(None::<i64>)),
                 };
                 (length, Kind::Int)
             }
@@ -372,8 +373,8 @@ impl Compiler<'_, '_> {
                 };
                 quote! {
                     match (#left, #right) {
-                        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) => ::core::option::Option::Some(left #symbol right),
-                        _ => ::core::option::Option::Some(false),
+                        (Some(left), Some(right)) => Some(left #symbol right),
+                        _ => Some(false),
                     }
                 }
             }
@@ -384,7 +385,7 @@ impl Compiler<'_, '_> {
 
 fn literal(value: &ir::Value) -> (TokenStream, Kind) {
     match value {
-        ir::Value::Null => (quote!(::core::option::Option::None::<()>), Kind::Null),
+        ir::Value::Null => (quote!(None::<()>), Kind::Null),
         ir::Value::Bool(value) => (SOME(quote!(#value)), Kind::Bool),
         ir::Value::Int(value) => (SOME(int_literal(*value)), Kind::Int),
         ir::Value::Float(value) => (SOME(float_literal(*value)), Kind::Float),

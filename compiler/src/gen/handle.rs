@@ -87,38 +87,38 @@ fn database(cx: &Context, db_methods: TokenStream, tx_methods: TokenStream) -> T
         impl Db {
             /// Creates a new database in a store file at `path`; `key` founds it (signs its
             /// genesis op) and writes as its author.
-            pub fn create(path: impl ::core::convert::AsRef<::std::path::Path>, key: #rt::Keypair) -> ::core::result::Result<Db, #rt::OpenError> {
+            pub fn create(path: impl AsRef<::std::path::Path>, key: #rt::Keypair) -> Result<Db, #rt::OpenError> {
                 let replica = #rt::Replica::create(#rt::Storage::File(path.as_ref()), &key, schema()?)?;
                 Db::from_replica(replica, key)
             }
 
             /// Creates a new database in memory (tests, caches).
-            pub fn create_in_memory(key: #rt::Keypair) -> ::core::result::Result<Db, #rt::OpenError> {
+            pub fn create_in_memory(key: #rt::Keypair) -> Result<Db, #rt::OpenError> {
                 let replica = #rt::Replica::create(#rt::Storage::Memory, &key, schema()?)?;
                 Db::from_replica(replica, key)
             }
 
             /// Joins the database `id` with an empty store at `path`, to be filled by sync or
             /// import; `key` writes.
-            pub fn join(path: impl ::core::convert::AsRef<::std::path::Path>, id: #rt::DatabaseId, key: #rt::Keypair) -> ::core::result::Result<Db, #rt::OpenError> {
+            pub fn join(path: impl AsRef<::std::path::Path>, id: #rt::DatabaseId, key: #rt::Keypair) -> Result<Db, #rt::OpenError> {
                 let replica = #rt::Replica::join(#rt::Storage::File(path.as_ref()), id, schema()?)?;
                 Db::from_replica(replica, key)
             }
 
             /// Joins the database `id` in memory.
-            pub fn join_in_memory(id: #rt::DatabaseId, key: #rt::Keypair) -> ::core::result::Result<Db, #rt::OpenError> {
+            pub fn join_in_memory(id: #rt::DatabaseId, key: #rt::Keypair) -> Result<Db, #rt::OpenError> {
                 let replica = #rt::Replica::join(#rt::Storage::Memory, id, schema()?)?;
                 Db::from_replica(replica, key)
             }
 
             /// Opens a store; refused if it holds another schema than this module's.
-            pub fn open(path: impl ::core::convert::AsRef<::std::path::Path>, key: #rt::Keypair) -> ::core::result::Result<Db, #rt::OpenError> {
+            pub fn open(path: impl AsRef<::std::path::Path>, key: #rt::Keypair) -> Result<Db, #rt::OpenError> {
                 Db::from_replica(#rt::Replica::open(#rt::Storage::File(path.as_ref()))?, key)
             }
 
             /// Wraps a replica; refused if it holds another schema than this module's.
-            pub fn from_replica(replica: #rt::Replica, key: #rt::Keypair) -> ::core::result::Result<Db, #rt::OpenError> {
-                ::core::result::Result::Ok(Db { inner: #rt::typed::Database::new(replica, key, SCHEMA_HASH)? })
+            pub fn from_replica(replica: #rt::Replica, key: #rt::Keypair) -> Result<Db, #rt::OpenError> {
+                Ok(Db { inner: #rt::typed::Database::new(replica, key, SCHEMA_HASH)? })
             }
 
             /// The replica underneath: sync, export, the dynamic API.
@@ -140,23 +140,23 @@ fn database(cx: &Context, db_methods: TokenStream, tx_methods: TokenStream) -> T
 
             /// Writes the changes `build` makes as one op: all take effect or none. Returns the
             /// op (with the ids of the rows it inserted) and what `build` returned.
-            pub fn transaction<T>(&self, build: impl ::core::ops::FnOnce(&mut Tx<'_>) -> T) -> ::core::result::Result<(#rt::typed::Committed, T), #rt::WriteError> {
+            pub fn transaction<T>(&self, build: impl FnOnce(&mut Tx<'_>) -> T) -> Result<(#rt::typed::Committed, T), #rt::WriteError> {
                 self.inner.transaction(|inner| build(&mut Tx { inner }))
             }
 
             /// Why an op is or is not effective.
-            pub fn explain(&self, op: &#rt::OpHash) -> ::core::result::Result<::core::option::Option<#rt::Explanation>, #rt::StorageError> {
+            pub fn explain(&self, op: &#rt::OpHash) -> Result<Option<#rt::Explanation>, #rt::StorageError> {
                 self.inner.explain(op)
             }
 
             /// Up to `limit` events after event number `after`, with their numbers.
-            pub fn events_after(&self, after: u64, limit: usize) -> ::core::result::Result<::std::vec::Vec<(u64, Event)>, #rt::QueryError> {
+            pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Event)>, #rt::QueryError> {
                 self.inner.events_after(after, limit)
             }
 
             /// A named, durable reader of the event stream: it resumes after the last event
             /// it committed.
-            pub fn consumer(&self, name: &str) -> ::core::result::Result<Consumer<'_>, #rt::StorageError> {
+            pub fn consumer(&self, name: &str) -> Result<Consumer<'_>, #rt::StorageError> {
                 self.inner.consumer(name)
             }
         }
@@ -195,23 +195,23 @@ fn accessors_of(cx: &Context, name: &str) -> TokenStream {
 
         impl<'d> #table<'d> {
             /// Inserts a row as one op; returns its id.
-            pub fn insert(&self, row: #new) -> ::core::result::Result<#id, #rt::WriteError> {
+            pub fn insert(&self, row: #new) -> Result<#id, #rt::WriteError> {
                 self.db.insert(row)
             }
 
             /// A visible row, by id.
-            pub fn get(&self, id: #id) -> ::core::result::Result<::core::option::Option<#row>, #rt::QueryError> {
-                self.db.get(id.0)
+            pub fn get(&self, id: #id) -> Result<Option<#row>, #rt::QueryError> {
+                self.db.get(id.row())
             }
 
             /// Starts an update of a row: set fields, then `apply()` writes it as one op.
             pub fn update(&self, id: #id) -> #update<&'d #rt::typed::Database> {
-                #update { sink: self.db, id, edits: ::std::vec::Vec::new() }
+                #update { sink: self.db, id, edits: Vec::new() }
             }
 
             /// Deletes a row (and the rows nested in it) as one op.
-            pub fn delete(&self, id: #id) -> ::core::result::Result<#rt::VerifiedOp, #rt::WriteError> {
-                self.db.delete(#name, id.0)
+            pub fn delete(&self, id: #id) -> Result<#rt::VerifiedOp, #rt::WriteError> {
+                self.db.delete(#name, id.row())
             }
 
             /// A query over the visible rows.
@@ -220,7 +220,7 @@ fn accessors_of(cx: &Context, name: &str) -> TokenStream {
             }
 
             /// Every visible row, in the order they were inserted.
-            pub fn all(&self) -> ::core::result::Result<::std::vec::Vec<#row>, #rt::QueryError> {
+            pub fn all(&self) -> Result<Vec<#row>, #rt::QueryError> {
                 self.db.query().rows()
             }
         }
@@ -239,12 +239,12 @@ fn accessors_of(cx: &Context, name: &str) -> TokenStream {
 
             /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
             pub fn update(self, id: #id) -> #update<&'t mut #rt::typed::TypedTransaction> {
-                #update { sink: self.inner, id, edits: ::std::vec::Vec::new() }
+                #update { sink: self.inner, id, edits: Vec::new() }
             }
 
             /// Deletes a row (and the rows nested in it).
             pub fn delete(self, id: #id) {
-                self.inner.delete(#name, id.0)
+                self.inner.delete(#name, id.row())
             }
         }
     }
@@ -270,13 +270,13 @@ fn update(cx: &Context, name: &str, collection: &ir::Collection) -> Result<Token
                     (format!(" Adds elements to `{field_name}`."), format!(" Removes elements from `{field_name}`."));
                 quote! {
                     #[doc = #add_docs]
-                    pub fn #add(mut self, elements: impl ::core::iter::IntoIterator<Item = #element>) -> Self {
+                    pub fn #add(mut self, elements: impl IntoIterator<Item = #element>) -> Self {
                         self.edits.push(#rt::Edit::add(#field_name, elements.into_iter().map(#rt::FieldValue::into_value)));
                         self
                     }
 
                     #[doc = #remove_docs]
-                    pub fn #remove(mut self, elements: impl ::core::iter::IntoIterator<Item = #element>) -> Self {
+                    pub fn #remove(mut self, elements: impl IntoIterator<Item = #element>) -> Self {
                         self.edits.push(#rt::Edit::remove(#field_name, elements.into_iter().map(#rt::FieldValue::into_value)));
                         self
                     }
@@ -292,7 +292,7 @@ fn update(cx: &Context, name: &str, collection: &ir::Collection) -> Result<Token
                     (format!(" Sets one key of `{field_name}`."), format!(" Removes one key of `{field_name}`."));
                 quote! {
                     #[doc = #put_docs]
-                    pub fn #put(mut self, key: &str, value: impl ::core::convert::Into<#value>) -> Self {
+                    pub fn #put(mut self, key: &str, value: impl Into<#value>) -> Self {
                         self.edits.push(#rt::Edit::put(#field_name, key, #rt::FieldValue::into_value(value.into())));
                         self
                     }
@@ -324,7 +324,7 @@ fn update(cx: &Context, name: &str, collection: &ir::Collection) -> Result<Token
                 let documentation = format!(" Sets `{field_name}`.");
                 quote! {
                     #[doc = #documentation]
-                    pub fn #setter(mut self, value: impl ::core::convert::Into<#ty>) -> Self {
+                    pub fn #setter(mut self, value: impl Into<#ty>) -> Self {
                         self.edits.push(#rt::Edit::set(#field_name, #rt::FieldValue::into_value(value.into())));
                         self
                     }
@@ -340,7 +340,7 @@ fn update(cx: &Context, name: &str, collection: &ir::Collection) -> Result<Token
         pub struct #update<S> {
             sink: S,
             id: #id,
-            edits: ::std::vec::Vec<#rt::Edit>,
+            edits: Vec<#rt::Edit>,
         }
 
         impl<S: #rt::typed::EditSink> #update<S> {
@@ -348,7 +348,7 @@ fn update(cx: &Context, name: &str, collection: &ir::Collection) -> Result<Token
 
             /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
             pub fn apply(self) -> S::Output {
-                self.sink.apply_edits(#name, self.id.0, self.edits)
+                self.sink.apply_edits(#name, self.id.row(), self.edits)
             }
         }
     })
@@ -376,7 +376,7 @@ fn query(cx: &Context, name: &str, collection: &ir::Collection) -> Result<TokenS
             let documentation = format!(" Keeps the rows whose `{field_name}` equals `value`.");
             filters.extend(quote! {
                 #[doc = #documentation]
-                pub fn #method(mut self, value: impl ::core::convert::Into<#ty>) -> Self {
+                pub fn #method(mut self, value: impl Into<#ty>) -> Self {
                     self.query = self.query.filter(#field_name, value.into());
                     self
                 }
@@ -458,17 +458,17 @@ fn query(cx: &Context, name: &str, collection: &ir::Collection) -> Result<TokenS
             }
 
             /// The matching rows, in order.
-            pub fn rows(&self) -> ::core::result::Result<::std::vec::Vec<#row>, #rt::QueryError> {
+            pub fn rows(&self) -> Result<Vec<#row>, #rt::QueryError> {
                 self.query.rows()
             }
 
             /// The first matching row, in order.
-            pub fn first(&self) -> ::core::result::Result<::core::option::Option<#row>, #rt::QueryError> {
+            pub fn first(&self) -> Result<Option<#row>, #rt::QueryError> {
                 self.query.first()
             }
 
             /// How many rows match.
-            pub fn count(&self) -> ::core::result::Result<usize, #rt::QueryError> {
+            pub fn count(&self) -> Result<usize, #rt::QueryError> {
                 self.query.count()
             }
         }
@@ -533,8 +533,8 @@ fn events(cx: &Context) -> Result<TokenStream, GenError> {
         });
         arms.extend(quote! {
             (#rt::EventKind::RowInserted, #name) => Event::#inserted { op, cause, row: <#row as #rt::Projection>::from_row(&row)? },
-            (#rt::EventKind::RowUpdated, #name) => Event::#updated { op, cause, id: #id(row.id), changes: #changes::from_row(&row)? },
-            (#rt::EventKind::RowDeleted, #name) => Event::#deleted { op, cause, id: #id(row.id) },
+            (#rt::EventKind::RowUpdated, #name) => Event::#updated { op, cause, id: #id::from(row.id), changes: #changes::from_row(&row)? },
+            (#rt::EventKind::RowDeleted, #name) => Event::#deleted { op, cause, id: #id::from(row.id) },
         });
     }
     Ok(quote! {
@@ -549,33 +549,33 @@ fn events(cx: &Context) -> Result<TokenStream, GenError> {
                 /// The op.
                 op: #rt::OpHash,
                 /// An op whose arrival defeated it.
-                by: ::core::option::Option<#rt::OpHash>,
+                by: Option<#rt::OpHash>,
                 /// The rows it writes, with their collections.
-                rows: ::std::vec::Vec<(::std::string::String, #rt::RowId)>,
+                rows: Vec<(String, #rt::RowId)>,
             },
             /// An op that was not effective became so again.
             OpReinstated {
                 /// The op.
                 op: #rt::OpHash,
                 /// The op whose arrival reinstated it.
-                by: ::core::option::Option<#rt::OpHash>,
+                by: Option<#rt::OpHash>,
                 /// The rows it writes, with their collections.
-                rows: ::std::vec::Vec<(::std::string::String, #rt::RowId)>,
+                rows: Vec<(String, #rt::RowId)>,
             },
         }
 
         impl #rt::typed::TypedEvent for Event {
-            fn from_event(event: #rt::Event) -> ::core::result::Result<Event, #rt::RowDecodeError> {
+            fn from_event(event: #rt::Event) -> Result<Event, #rt::RowDecodeError> {
                 let (op, cause) = (event.op, event.cause);
                 match event.kind {
-                    #rt::EventKind::OpRolledBack => return ::core::result::Result::Ok(Event::OpRolledBack { op, by: event.by, rows: event.rows }),
-                    #rt::EventKind::OpReinstated => return ::core::result::Result::Ok(Event::OpReinstated { op, by: event.by, rows: event.rows }),
+                    #rt::EventKind::OpRolledBack => return Ok(Event::OpRolledBack { op, by: event.by, rows: event.rows }),
+                    #rt::EventKind::OpReinstated => return Ok(Event::OpReinstated { op, by: event.by, rows: event.rows }),
                     _ => {}
                 }
                 let row = #rt::typed::event_row(&event)?;
-                ::core::result::Result::Ok(match (event.kind, row.collection.as_str()) {
+                Ok(match (event.kind, row.collection.as_str()) {
                     #arms
-                    (_, other) => return ::core::result::Result::Err(#rt::RowDecodeError::UnknownCollection(::std::string::String::from(other))),
+                    (_, other) => return Err(#rt::RowDecodeError::UnknownCollection(String::from(other))),
                 })
             }
         }

@@ -103,18 +103,18 @@ fn enumeration(cx: &Context, name: &str, definition: &ir::Enum) -> Result<TokenS
 
         impl #rt::FieldValue for #type_name {
             fn into_value(self) -> #rt::Value {
-                #rt::Value::Text(::std::string::String::from(self.as_str()))
+                #rt::Value::Text(String::from(self.as_str()))
             }
 
-            fn from_value(value: &#rt::Value) -> ::core::result::Result<Self, #rt::typed::ValueMismatch> {
+            fn from_value(value: &#rt::Value) -> Result<Self, #rt::typed::ValueMismatch> {
                 let found = match value {
                     #rt::Value::Text(text) => match text.as_str() {
-                        #(#schema_names => return ::core::result::Result::Ok(#type_name::#idents),)*
+                        #(#schema_names => return Ok(#type_name::#idents),)*
                         _ => "another name",
                     },
                     other => #rt::typed::describe(other),
                 };
-                ::core::result::Result::Err(#rt::typed::ValueMismatch { expected: #expected, found })
+                Err(#rt::typed::ValueMismatch { expected: #expected, found })
             }
         }
 
@@ -168,12 +168,12 @@ fn record_struct(cx: &Context, name: &str, record: &ir::Record) -> Result<TokenS
         impl #rt::FieldValue for #type_name {
             fn into_value(self) -> #rt::Value {
                 #rt::Value::Map(::std::vec![
-                    #((::std::string::String::from(#names), #rt::FieldValue::into_value(self.#idents)),)*
+                    #((String::from(#names), #rt::FieldValue::into_value(self.#idents)),)*
                 ])
             }
 
-            fn from_value(value: &#rt::Value) -> ::core::result::Result<Self, #rt::typed::ValueMismatch> {
-                ::core::result::Result::Ok(#type_name { #(#idents: #rt::typed::record_field(value, #names)?,)* })
+            fn from_value(value: &#rt::Value) -> Result<Self, #rt::typed::ValueMismatch> {
+                Ok(#type_name { #(#idents: #rt::typed::record_field(value, #names)?,)* })
             }
         }
 
@@ -184,58 +184,11 @@ fn record_struct(cx: &Context, name: &str, record: &ir::Record) -> Result<TokenS
 fn id_type(cx: &Context, collection: &str) -> TokenStream {
     let rt = &cx.rt;
     let id = id_ident(collection);
-    let (derives, serde_crate) = serde_derives(cx);
+    let row = ident(collection);
     let documentation = format!(" The id of a `{collection}` row.");
     quote! {
         #[doc = #documentation]
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, #derives)]
-        #serde_crate
-        #[serde(transparent)]
-        pub struct #id(pub #rt::RowId);
-
-        impl ::core::convert::From<#rt::RowId> for #id {
-            fn from(id: #rt::RowId) -> #id {
-                #id(id)
-            }
-        }
-
-        impl ::core::convert::From<#id> for #rt::RowId {
-            fn from(id: #id) -> #rt::RowId {
-                id.0
-            }
-        }
-
-        impl ::core::convert::From<#id> for #rt::Value {
-            fn from(id: #id) -> #rt::Value {
-                #rt::Value::from(id.0)
-            }
-        }
-
-        impl ::core::convert::From<#id> for #rt::typed::Ref<#id> {
-            fn from(id: #id) -> #rt::typed::Ref<#id> {
-                #rt::typed::Ref::Row(id)
-            }
-        }
-
-        impl ::core::fmt::Display for #id {
-            fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                ::core::fmt::Display::fmt(&self.0, formatter)
-            }
-        }
-
-        impl #rt::typed::RowKey for #id {}
-
-        impl #rt::FieldValue for #id {
-            fn into_value(self) -> #rt::Value {
-                #rt::FieldValue::into_value(self.0)
-            }
-
-            fn from_value(value: &#rt::Value) -> ::core::result::Result<Self, #rt::typed::ValueMismatch> {
-                <#rt::RowId as #rt::FieldValue>::from_value(value).map(#id)
-            }
-        }
-
-        impl #rt::typed::Holds<#rt::typed::kinds::Ref> for #id {}
+        pub type #id = #rt::typed::Id<#row>;
     }
 }
 
@@ -265,10 +218,10 @@ fn row_struct(cx: &Context, name: &str, collection: &ir::Collection) -> Result<T
         impl #rt::Projection for #type_name {
             const COLLECTION: &'static str = #name;
 
-            fn from_row(row: &#rt::Row) -> ::core::result::Result<Self, #rt::RowDecodeError> {
+            fn from_row(row: &#rt::Row) -> Result<Self, #rt::RowDecodeError> {
                 #rt::typed::expect_collection(row, #name)?;
-                ::core::result::Result::Ok(#type_name {
-                    id: #id(row.id),
+                Ok(#type_name {
+                    id: #id::from(row.id),
                     #(#idents: #rt::typed::field(row, #names)?,)*
                 })
             }
@@ -276,9 +229,9 @@ fn row_struct(cx: &Context, name: &str, collection: &ir::Collection) -> Result<T
 
         impl #type_name {
             /// The schema's `check` constraints, compiled: the first field whose check fails.
-            pub fn check(&self) -> ::core::result::Result<(), &'static str> {
+            pub fn check(&self) -> Result<(), &'static str> {
                 #checks
-                ::core::result::Result::Ok(())
+                Ok(())
             }
         }
     })
@@ -294,7 +247,7 @@ fn insert_struct(cx: &Context, name: &str, collection: &ir::Collection) -> Resul
     let attributes = cx.type_attributes(name)?;
     let fields = field_list(cx, &struct_name, &collection.fields, |field| {
         let ty = new_type(cx, &field.ty)?;
-        Ok(if field.default.is_some() { quote!(::core::option::Option<#ty>) } else { ty })
+        Ok(if field.default.is_some() { quote!(Option<#ty>) } else { ty })
     })?;
     let mut parameters = Vec::new();
     let mut initial = Vec::new();
@@ -304,14 +257,14 @@ fn insert_struct(cx: &Context, name: &str, collection: &ir::Collection) -> Resul
         let field_ident = ident(&field.name);
         let field_name = &field.name;
         if field.default.is_some() {
-            initial.push(quote!(#field_ident: ::core::option::Option::None));
+            initial.push(quote!(#field_ident: None));
             defaulted.push(quote!(self.#field_ident.map(|value| (#field_name, #rt::FieldValue::into_value(value)))));
         } else {
             if starts_empty(&field.ty) {
-                initial.push(quote!(#field_ident: ::core::default::Default::default()));
+                initial.push(quote!(#field_ident: Default::default()));
             } else {
                 let ty = new_type(cx, &field.ty)?;
-                parameters.push(quote!(#field_ident: impl ::core::convert::Into<#ty>));
+                parameters.push(quote!(#field_ident: impl Into<#ty>));
                 initial.push(quote!(#field_ident: #field_ident.into()));
             }
             always.push(quote!((#field_name, #rt::FieldValue::into_value(self.#field_ident))));
@@ -323,7 +276,7 @@ fn insert_struct(cx: &Context, name: &str, collection: &ir::Collection) -> Resul
     } else {
         // Fields left to their default are left out, and the runtime fills them in.
         quote! {
-            [#(::core::option::Option::Some(#always),)* #(#defaulted,)*].into_iter().flatten().collect()
+            [#(Some(#always),)* #(#defaulted,)*].into_iter().flatten().collect()
         }
     };
     let new_docs = format!(
@@ -348,12 +301,12 @@ fn insert_struct(cx: &Context, name: &str, collection: &ir::Collection) -> Resul
             const COLLECTION: &'static str = #name;
             type Id = #id;
 
-            fn check(&self) -> ::core::result::Result<(), &'static str> {
+            fn check(&self) -> Result<(), &'static str> {
                 #checks
-                ::core::result::Result::Ok(())
+                Ok(())
             }
 
-            fn into_fields(self) -> ::std::vec::Vec<(&'static str, #rt::Value)> {
+            fn into_fields(self) -> Vec<(&'static str, #rt::Value)> {
                 #into_fields
             }
         }
@@ -369,7 +322,7 @@ fn changes_struct(cx: &Context, name: &str, collection: &ir::Collection) -> Resu
         let field_ident = ident(&field.name);
         let ty = row_type(cx, &field.ty)?;
         let documentation = format!(" The new `{}`, if the update changed it.", field.name);
-        fields.extend(quote!(#[doc = #documentation] pub #field_ident: ::core::option::Option<#ty>,));
+        fields.extend(quote!(#[doc = #documentation] pub #field_ident: Option<#ty>,));
     }
     let idents = changeable.iter().map(|field| ident(&field.name));
     let names = changeable.iter().map(|field| &field.name);
@@ -383,9 +336,9 @@ fn changes_struct(cx: &Context, name: &str, collection: &ir::Collection) -> Resu
 
         impl #type_name {
             /// Reads the changed fields of an update event's row.
-            pub fn from_row(row: &#rt::Row) -> ::core::result::Result<Self, #rt::RowDecodeError> {
+            pub fn from_row(row: &#rt::Row) -> Result<Self, #rt::RowDecodeError> {
                 #unused
-                ::core::result::Result::Ok(#type_name { #(#idents: #rt::typed::changed(row, #names)?,)* })
+                Ok(#type_name { #(#idents: #rt::typed::changed(row, #names)?,)* })
             }
         }
     })

@@ -94,6 +94,12 @@ pub enum GenError {
     Unparsable(String),
 }
 
+/// The prelude names generated code uses unqualified; no schema item may take them.
+const PRELUDE: &[&str] = &[
+    "Option", "Some", "None", "Result", "Ok", "Err", "Vec", "String", "From", "Into", "AsRef", "Default",
+    "IntoIterator", "FnOnce",
+];
+
 /// What every part of the generator reads: the schema, the options, and the parsed runtime path.
 pub(crate) struct Context<'s> {
     pub schema: &'s ir::Schema,
@@ -155,6 +161,10 @@ pub fn tokens(schema: &ir::Schema, options: &GenOptions) -> Result<TokenStream, 
     let cx = Context { schema, options, rt };
     check_targets(&cx)?;
     let mut names = names::Names::default();
+    // The generated code names these from the prelude, unqualified, to read as people write.
+    for prelude in PRELUDE {
+        names.take(prelude, format!("the prelude's `{prelude}`, which the module uses"))?;
+    }
     let items = items::generate(&cx, &mut names)?;
     let handle = handle::generate(&cx, &mut names)?;
     let checks = checks::generate(&cx)?;
@@ -171,7 +181,7 @@ pub fn tokens(schema: &ir::Schema, options: &GenOptions) -> Result<TokenStream, 
         pub const SCHEMA_IR: &str = #ir_json;
 
         /// The schema, as the runtime reads it (checked against [`SCHEMA_HASH`]).
-        pub fn schema() -> ::core::result::Result<#rt::Schema, #rt::OpenError> {
+        pub fn schema() -> Result<#rt::Schema, #rt::OpenError> {
             #rt::typed::embedded_schema(SCHEMA_IR, SCHEMA_HASH)
         }
 

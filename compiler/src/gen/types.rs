@@ -20,8 +20,8 @@ pub fn row_type(cx: &Context, ty: &Type) -> Result<TokenStream, GenError> {
         Type::Bool => quote!(bool),
         Type::Int | Type::Counter => quote!(i64),
         Type::Float => quote!(f64),
-        Type::String => quote!(::std::string::String),
-        Type::Bytes => quote!(::std::vec::Vec<u8>),
+        Type::String => quote!(String),
+        Type::Bytes => quote!(Vec<u8>),
         Type::Timestamp => quote!(#rt::Timestamp),
         Type::Identity => quote!(#rt::Identity),
         Type::Ref(collection) => {
@@ -37,23 +37,23 @@ pub fn row_type(cx: &Context, ty: &Type) -> Result<TokenStream, GenError> {
         },
         Type::Optional(inner) => {
             let inner = row_type(cx, inner)?;
-            quote!(::core::option::Option<#inner>)
+            quote!(Option<#inner>)
         }
         Type::List(inner) => {
             let inner = row_type(cx, inner)?;
-            quote!(::std::vec::Vec<#inner>)
+            quote!(Vec<#inner>)
         }
         Type::Set(inner) => {
             let element = row_type(cx, inner)?;
             if is_ordered(cx, inner) {
                 quote!(::std::collections::BTreeSet<#element>)
             } else {
-                quote!(::std::vec::Vec<#element>)
+                quote!(Vec<#element>)
             }
         }
         Type::Map(inner) => {
             let inner = row_type(cx, inner)?;
-            quote!(::std::collections::BTreeMap<::std::string::String, #inner>)
+            quote!(::std::collections::BTreeMap<String, #inner>)
         }
     })
 }
@@ -69,7 +69,7 @@ pub fn new_type(cx: &Context, ty: &Type) -> Result<TokenStream, GenError> {
         }
         Type::Optional(inner) if matches!(**inner, Type::Ref(_)) => {
             let inner = new_type(cx, inner)?;
-            quote!(::core::option::Option<#inner>)
+            quote!(Option<#inner>)
         }
         other => row_type(cx, other)?,
     })

@@ -10,7 +10,7 @@ pub const SCHEMA_HASH: &str = "blake3:b3ed4f9e05c736de66c1ac095be5187662c9aef190
 pub const SCHEMA_IR: &str = r#"{"ir_version":1,"name":"chat","docs":"Version 2 of the chat schema: the migration of the design brief, applied.","enums":{"Role":{"variants":["reader","writer","admin"]}},"records":{},"collections":{"Ban":{"parent":null,"fields":[{"name":"channel","type":{"ref":"Channel"},"readonly":true,"default":null,"check":null},{"name":"user","type":"identity","readonly":true,"default":null,"check":null}],"rules":[{"actions":["insert","delete"],"condition":{"exists":{"collection":"Membership","variable":"m","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"m"},"path":["channel"]}},"right":{"field":{"row":"subject","path":["channel"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"m"},"path":["member"]}},"right":"op_author"}}]},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"m"},"path":["role"]}},"right":{"literal":{"enum_variant":{"enum":"Role","variant":"admin"}}}}}]}}}}]},"Channel":{"docs":"A chat channel.","parent":null,"fields":[{"name":"name","type":"string","readonly":false,"default":null,"check":{"and":[{"compare":{"op":"greater_or_equal","left":{"len":{"field":{"row":"subject","path":["name"]}}},"right":{"literal":{"int":1}}}},{"compare":{"op":"less_or_equal","left":{"len":{"field":{"row":"subject","path":["name"]}}},"right":{"literal":{"int":64}}}}]}},{"name":"owner","type":"identity","readonly":true,"default":null,"check":null}],"rules":[{"actions":["insert"],"condition":{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["owner"]}},"right":"op_author"}}},{"actions":[{"update":{"fields":null}}],"condition":{"or":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["owner"]}},"right":"op_author"}},{"exists":{"collection":"Membership","variable":"m","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"m"},"path":["channel"]}},"right":{"row_id":"subject"}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"m"},"path":["member"]}},"right":"op_author"}}]},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"m"},"path":["role"]}},"right":{"literal":{"enum_variant":{"enum":"Role","variant":"admin"}}}}}]}}}]}},{"actions":["delete"],"condition":{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["owner"]}},"right":"op_author"}}}]},"Membership":{"parent":null,"fields":[{"name":"channel","type":{"ref":"Channel"},"readonly":true,"default":null,"check":null},{"name":"member","type":"identity","readonly":true,"default":null,"check":null},{"name":"role","type":{"enum":"Role"},"readonly":false,"default":null,"check":null}],"rules":[{"actions":["insert",{"update":{"fields":null}},"delete"],"condition":{"exists":{"collection":"Channel","variable":"c","condition":{"or":[{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"c"}},"right":{"field":{"row":"subject","path":["channel"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["owner"]}},"right":"op_author"}}]},{"exists":{"collection":"Membership","variable":"m","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"m"},"path":["channel"]}},"right":{"field":{"row":"subject","path":["channel"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"m"},"path":["member"]}},"right":"op_author"}}]},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"m"},"path":["role"]}},"right":{"literal":{"enum_variant":{"enum":"Role","variant":"admin"}}}}}]}}}]}}}}]},"Message":{"parent":null,"fields":[{"name":"channel","type":{"ref":"Channel"},"readonly":true,"default":null,"check":null},{"name":"sender","type":"identity","readonly":true,"default":"op_author","check":null},{"name":"text","type":"string","readonly":false,"default":null,"check":{"compare":{"op":"less_or_equal","left":{"len":{"field":{"row":"subject","path":["text"]}}},"right":{"literal":{"int":4000}}}}},{"name":"edited","type":"bool","readonly":false,"default":null,"check":null},{"name":"reactions","type":{"set":"string"},"readonly":false,"default":null,"check":null},{"name":"likes","type":"counter","readonly":false,"default":null,"check":null}],"rules":[{"actions":["insert"],"condition":{"and":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["sender"]}},"right":"op_author"}},{"exists":{"collection":"Membership","variable":"m","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"m"},"path":["channel"]}},"right":{"field":{"row":"subject","path":["channel"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"m"},"path":["member"]}},"right":"op_author"}}]},{"in":{"value":{"field":{"row":{"bound":"m"},"path":["role"]}},"options":[{"literal":{"enum_variant":{"enum":"Role","variant":"writer"}}},{"literal":{"enum_variant":{"enum":"Role","variant":"admin"}}}]}}]}}}]}},{"actions":[{"update":{"fields":["text","edited"]}}],"condition":{"compare":{"op":"equal","left":{"field":{"row":"old","path":["sender"]}},"right":"op_author"}}},{"actions":[{"update":{"fields":["reactions","likes"]}}],"condition":{"exists":{"collection":"Membership","variable":"m","condition":{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"m"},"path":["channel"]}},"right":{"field":{"row":"subject","path":["channel"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"m"},"path":["member"]}},"right":"op_author"}}]}}}},{"actions":["delete"],"condition":{"and":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["sender"]}},"right":"op_author"}},{"not":{"exists":{"collection":"Ban","variable":"b","condition":{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"b"},"path":["channel"]}},"right":{"field":{"row":"subject","path":["channel"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"b"},"path":["user"]}},"right":"op_author"}}]}}}}]}}]}},"migrations":[{"from":"blake3:a7f72739635cd1510ef65061fc66f08581aae9f96f19a4bdbb37a708002771d0","steps":[{"add_field":{"collection":"Message","field":"edited","value":{"bool":false}}},{"rename_field":{"collection":"Message","field":"body","new_name":"text"}},{"drop_field":{"collection":"Channel","field":"topic"}}]}]}"#;
 
 /// The schema, as the runtime reads it (checked against [`SCHEMA_HASH`]).
-pub fn schema() -> ::core::result::Result<::cairn::Schema, ::cairn::OpenError> {
+pub fn schema() -> Result<::cairn::Schema, ::cairn::OpenError> {
     ::cairn::typed::embedded_schema(SCHEMA_IR, SCHEMA_HASH)
 }
 
@@ -62,24 +62,24 @@ impl ::core::fmt::Display for Role {
 
 impl ::cairn::FieldValue for Role {
     fn into_value(self) -> ::cairn::Value {
-        ::cairn::Value::Text(::std::string::String::from(self.as_str()))
+        ::cairn::Value::Text(String::from(self.as_str()))
     }
 
     fn from_value(
         value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
+    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
         let found = match value {
             ::cairn::Value::Text(text) => {
                 match text.as_str() {
-                    "reader" => return ::core::result::Result::Ok(Role::Reader),
-                    "writer" => return ::core::result::Result::Ok(Role::Writer),
-                    "admin" => return ::core::result::Result::Ok(Role::Admin),
+                    "reader" => return Ok(Role::Reader),
+                    "writer" => return Ok(Role::Writer),
+                    "admin" => return Ok(Role::Admin),
                     _ => "another name",
                 }
             }
             other => ::cairn::typed::describe(other),
         };
-        ::core::result::Result::Err(::cairn::typed::ValueMismatch {
+        Err(::cairn::typed::ValueMismatch {
             expected: "a Role",
             found,
         })
@@ -89,67 +89,7 @@ impl ::cairn::FieldValue for Role {
 impl ::cairn::typed::Holds<::cairn::typed::kinds::Enum> for Role {}
 
 /// The id of a `Ban` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct BanId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for BanId {
-    fn from(id: ::cairn::RowId) -> BanId {
-        BanId(id)
-    }
-}
-
-impl ::core::convert::From<BanId> for ::cairn::RowId {
-    fn from(id: BanId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<BanId> for ::cairn::Value {
-    fn from(id: BanId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<BanId> for ::cairn::typed::Ref<BanId> {
-    fn from(id: BanId) -> ::cairn::typed::Ref<BanId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for BanId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for BanId {}
-
-impl ::cairn::FieldValue for BanId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(BanId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for BanId {}
+pub type BanId = ::cairn::typed::Id<Ban>;
 
 /// A row of the collection `Ban`.
 #[derive(
@@ -173,12 +113,10 @@ pub struct Ban {
 impl ::cairn::Projection for Ban {
     const COLLECTION: &'static str = "Ban";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Ban")?;
-        ::core::result::Result::Ok(Ban {
-            id: BanId(row.id),
+        Ok(Ban {
+            id: BanId::from(row.id),
             channel: ::cairn::typed::field(row, "channel")?,
             user: ::cairn::typed::field(row, "user")?,
         })
@@ -187,8 +125,8 @@ impl ::cairn::Projection for Ban {
 
 impl Ban {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        ::core::result::Result::Ok(())
+    pub fn check(&self) -> Result<(), &'static str> {
+        Ok(())
     }
 }
 
@@ -204,8 +142,8 @@ pub struct NewBan {
 impl NewBan {
     /// A new `Ban` row with the fields that have no default; the others start empty or take their default.
     pub fn new(
-        channel: impl ::core::convert::Into<::cairn::typed::Ref<ChannelId>>,
-        user: impl ::core::convert::Into<::cairn::Identity>,
+        channel: impl Into<::cairn::typed::Ref<ChannelId>>,
+        user: impl Into<::cairn::Identity>,
     ) -> NewBan {
         NewBan {
             channel: channel.into(),
@@ -219,11 +157,11 @@ impl ::cairn::typed::Insert for NewBan {
 
     type Id = BanId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        ::core::result::Result::Ok(())
+    fn check(&self) -> Result<(), &'static str> {
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         ::std::vec![
             ("channel", ::cairn::FieldValue::into_value(self.channel)), ("user",
             ::cairn::FieldValue::into_value(self.user))
@@ -237,76 +175,14 @@ pub struct BanChanges {}
 
 impl BanChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         let _ = row;
-        ::core::result::Result::Ok(BanChanges {})
+        Ok(BanChanges {})
     }
 }
 
 /// The id of a `Channel` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct ChannelId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for ChannelId {
-    fn from(id: ::cairn::RowId) -> ChannelId {
-        ChannelId(id)
-    }
-}
-
-impl ::core::convert::From<ChannelId> for ::cairn::RowId {
-    fn from(id: ChannelId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<ChannelId> for ::cairn::Value {
-    fn from(id: ChannelId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<ChannelId> for ::cairn::typed::Ref<ChannelId> {
-    fn from(id: ChannelId) -> ::cairn::typed::Ref<ChannelId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for ChannelId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for ChannelId {}
-
-impl ::cairn::FieldValue for ChannelId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(ChannelId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for ChannelId {}
+pub type ChannelId = ::cairn::typed::Id<Channel>;
 
 /// A chat channel.
 #[derive(
@@ -322,7 +198,7 @@ pub struct Channel {
     /// The row's id.
     pub id: ChannelId,
     /// The `name` field.
-    pub name: ::std::string::String,
+    pub name: String,
     /// The `owner` field.
     pub owner: ::cairn::Identity,
 }
@@ -330,12 +206,10 @@ pub struct Channel {
 impl ::cairn::Projection for Channel {
     const COLLECTION: &'static str = "Channel";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Channel")?;
-        ::core::result::Result::Ok(Channel {
-            id: ChannelId(row.id),
+        Ok(Channel {
+            id: ChannelId::from(row.id),
             name: ::cairn::typed::field(row, "name")?,
             owner: ::cairn::typed::field(row, "owner")?,
         })
@@ -344,11 +218,11 @@ impl ::cairn::Projection for Channel {
 
 impl Channel {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if !check_channel_name(::core::option::Option::Some(self.name.as_str())) {
-            return ::core::result::Result::Err("name");
+    pub fn check(&self) -> Result<(), &'static str> {
+        if !check_channel_name(Some(self.name.as_str())) {
+            return Err("name");
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 }
 
@@ -356,7 +230,7 @@ impl Channel {
 #[derive(Debug, Clone)]
 pub struct NewChannel {
     /// The `name` field.
-    pub name: ::std::string::String,
+    pub name: String,
     /// The `owner` field.
     pub owner: ::cairn::Identity,
 }
@@ -364,8 +238,8 @@ pub struct NewChannel {
 impl NewChannel {
     /// A new `Channel` row with the fields that have no default; the others start empty or take their default.
     pub fn new(
-        name: impl ::core::convert::Into<::std::string::String>,
-        owner: impl ::core::convert::Into<::cairn::Identity>,
+        name: impl Into<String>,
+        owner: impl Into<::cairn::Identity>,
     ) -> NewChannel {
         NewChannel {
             name: name.into(),
@@ -379,20 +253,16 @@ impl ::cairn::typed::Insert for NewChannel {
 
     type Id = ChannelId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(
-                ::core::option::Option::Some(self.name.as_str()),
-            ),
-        ) {
+    fn check(&self) -> Result<(), &'static str> {
+        if let (Some(argument_0),) = (Some(Some(self.name.as_str())),) {
             if !check_channel_name(argument_0) {
-                return ::core::result::Result::Err("name");
+                return Err("name");
             }
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         ::std::vec![
             ("name", ::cairn::FieldValue::into_value(self.name)), ("owner",
             ::cairn::FieldValue::into_value(self.owner))
@@ -404,82 +274,20 @@ impl ::cairn::typed::Insert for NewChannel {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ChannelChanges {
     /// The new `name`, if the update changed it.
-    pub name: ::core::option::Option<::std::string::String>,
+    pub name: Option<String>,
 }
 
 impl ChannelChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(ChannelChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(ChannelChanges {
             name: ::cairn::typed::changed(row, "name")?,
         })
     }
 }
 
 /// The id of a `Membership` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct MembershipId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for MembershipId {
-    fn from(id: ::cairn::RowId) -> MembershipId {
-        MembershipId(id)
-    }
-}
-
-impl ::core::convert::From<MembershipId> for ::cairn::RowId {
-    fn from(id: MembershipId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<MembershipId> for ::cairn::Value {
-    fn from(id: MembershipId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<MembershipId> for ::cairn::typed::Ref<MembershipId> {
-    fn from(id: MembershipId) -> ::cairn::typed::Ref<MembershipId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for MembershipId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for MembershipId {}
-
-impl ::cairn::FieldValue for MembershipId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(MembershipId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for MembershipId {}
+pub type MembershipId = ::cairn::typed::Id<Membership>;
 
 /// A row of the collection `Membership`.
 #[derive(
@@ -505,12 +313,10 @@ pub struct Membership {
 impl ::cairn::Projection for Membership {
     const COLLECTION: &'static str = "Membership";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Membership")?;
-        ::core::result::Result::Ok(Membership {
-            id: MembershipId(row.id),
+        Ok(Membership {
+            id: MembershipId::from(row.id),
             channel: ::cairn::typed::field(row, "channel")?,
             member: ::cairn::typed::field(row, "member")?,
             role: ::cairn::typed::field(row, "role")?,
@@ -520,8 +326,8 @@ impl ::cairn::Projection for Membership {
 
 impl Membership {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        ::core::result::Result::Ok(())
+    pub fn check(&self) -> Result<(), &'static str> {
+        Ok(())
     }
 }
 
@@ -539,9 +345,9 @@ pub struct NewMembership {
 impl NewMembership {
     /// A new `Membership` row with the fields that have no default; the others start empty or take their default.
     pub fn new(
-        channel: impl ::core::convert::Into<::cairn::typed::Ref<ChannelId>>,
-        member: impl ::core::convert::Into<::cairn::Identity>,
-        role: impl ::core::convert::Into<Role>,
+        channel: impl Into<::cairn::typed::Ref<ChannelId>>,
+        member: impl Into<::cairn::Identity>,
+        role: impl Into<Role>,
     ) -> NewMembership {
         NewMembership {
             channel: channel.into(),
@@ -556,11 +362,11 @@ impl ::cairn::typed::Insert for NewMembership {
 
     type Id = MembershipId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        ::core::result::Result::Ok(())
+    fn check(&self) -> Result<(), &'static str> {
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         ::std::vec![
             ("channel", ::cairn::FieldValue::into_value(self.channel)), ("member",
             ::cairn::FieldValue::into_value(self.member)), ("role",
@@ -573,82 +379,20 @@ impl ::cairn::typed::Insert for NewMembership {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MembershipChanges {
     /// The new `role`, if the update changed it.
-    pub role: ::core::option::Option<Role>,
+    pub role: Option<Role>,
 }
 
 impl MembershipChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(MembershipChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(MembershipChanges {
             role: ::cairn::typed::changed(row, "role")?,
         })
     }
 }
 
 /// The id of a `Message` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct MessageId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for MessageId {
-    fn from(id: ::cairn::RowId) -> MessageId {
-        MessageId(id)
-    }
-}
-
-impl ::core::convert::From<MessageId> for ::cairn::RowId {
-    fn from(id: MessageId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<MessageId> for ::cairn::Value {
-    fn from(id: MessageId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<MessageId> for ::cairn::typed::Ref<MessageId> {
-    fn from(id: MessageId) -> ::cairn::typed::Ref<MessageId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for MessageId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for MessageId {}
-
-impl ::cairn::FieldValue for MessageId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(MessageId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for MessageId {}
+pub type MessageId = ::cairn::typed::Id<Message>;
 
 /// A row of the collection `Message`.
 #[derive(
@@ -668,11 +412,11 @@ pub struct Message {
     /// The `sender` field.
     pub sender: ::cairn::Identity,
     /// The `text` field.
-    pub text: ::std::string::String,
+    pub text: String,
     /// The `edited` field.
     pub edited: bool,
     /// The `reactions` field.
-    pub reactions: ::std::collections::BTreeSet<::std::string::String>,
+    pub reactions: ::std::collections::BTreeSet<String>,
     /// The `likes` field.
     pub likes: i64,
 }
@@ -680,12 +424,10 @@ pub struct Message {
 impl ::cairn::Projection for Message {
     const COLLECTION: &'static str = "Message";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Message")?;
-        ::core::result::Result::Ok(Message {
-            id: MessageId(row.id),
+        Ok(Message {
+            id: MessageId::from(row.id),
             channel: ::cairn::typed::field(row, "channel")?,
             sender: ::cairn::typed::field(row, "sender")?,
             text: ::cairn::typed::field(row, "text")?,
@@ -698,11 +440,11 @@ impl ::cairn::Projection for Message {
 
 impl Message {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if !check_message_text(::core::option::Option::Some(self.text.as_str())) {
-            return ::core::result::Result::Err("text");
+    pub fn check(&self) -> Result<(), &'static str> {
+        if !check_message_text(Some(self.text.as_str())) {
+            return Err("text");
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 }
 
@@ -712,13 +454,13 @@ pub struct NewMessage {
     /// The `channel` field.
     pub channel: ::cairn::typed::Ref<ChannelId>,
     /// The `sender` field.
-    pub sender: ::core::option::Option<::cairn::Identity>,
+    pub sender: Option<::cairn::Identity>,
     /// The `text` field.
-    pub text: ::std::string::String,
+    pub text: String,
     /// The `edited` field.
     pub edited: bool,
     /// The `reactions` field.
-    pub reactions: ::std::collections::BTreeSet<::std::string::String>,
+    pub reactions: ::std::collections::BTreeSet<String>,
     /// The `likes` field.
     pub likes: i64,
 }
@@ -726,17 +468,17 @@ pub struct NewMessage {
 impl NewMessage {
     /// A new `Message` row with the fields that have no default; the others start empty or take their default.
     pub fn new(
-        channel: impl ::core::convert::Into<::cairn::typed::Ref<ChannelId>>,
-        text: impl ::core::convert::Into<::std::string::String>,
-        edited: impl ::core::convert::Into<bool>,
+        channel: impl Into<::cairn::typed::Ref<ChannelId>>,
+        text: impl Into<String>,
+        edited: impl Into<bool>,
     ) -> NewMessage {
         NewMessage {
             channel: channel.into(),
-            sender: ::core::option::Option::None,
+            sender: None,
             text: text.into(),
             edited: edited.into(),
-            reactions: ::core::default::Default::default(),
-            likes: ::core::default::Default::default(),
+            reactions: Default::default(),
+            likes: Default::default(),
         }
     }
 }
@@ -746,41 +488,22 @@ impl ::cairn::typed::Insert for NewMessage {
 
     type Id = MessageId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(
-                ::core::option::Option::Some(self.text.as_str()),
-            ),
-        ) {
+    fn check(&self) -> Result<(), &'static str> {
+        if let (Some(argument_0),) = (Some(Some(self.text.as_str())),) {
             if !check_message_text(argument_0) {
-                return ::core::result::Result::Err("text");
+                return Err("text");
             }
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         [
-            ::core::option::Option::Some((
-                "channel",
-                ::cairn::FieldValue::into_value(self.channel),
-            )),
-            ::core::option::Option::Some((
-                "text",
-                ::cairn::FieldValue::into_value(self.text),
-            )),
-            ::core::option::Option::Some((
-                "edited",
-                ::cairn::FieldValue::into_value(self.edited),
-            )),
-            ::core::option::Option::Some((
-                "reactions",
-                ::cairn::FieldValue::into_value(self.reactions),
-            )),
-            ::core::option::Option::Some((
-                "likes",
-                ::cairn::FieldValue::into_value(self.likes),
-            )),
+            Some(("channel", ::cairn::FieldValue::into_value(self.channel))),
+            Some(("text", ::cairn::FieldValue::into_value(self.text))),
+            Some(("edited", ::cairn::FieldValue::into_value(self.edited))),
+            Some(("reactions", ::cairn::FieldValue::into_value(self.reactions))),
+            Some(("likes", ::cairn::FieldValue::into_value(self.likes))),
             self.sender.map(|value| ("sender", ::cairn::FieldValue::into_value(value))),
         ]
             .into_iter()
@@ -793,23 +516,19 @@ impl ::cairn::typed::Insert for NewMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MessageChanges {
     /// The new `text`, if the update changed it.
-    pub text: ::core::option::Option<::std::string::String>,
+    pub text: Option<String>,
     /// The new `edited`, if the update changed it.
-    pub edited: ::core::option::Option<bool>,
+    pub edited: Option<bool>,
     /// The new `reactions`, if the update changed it.
-    pub reactions: ::core::option::Option<
-        ::std::collections::BTreeSet<::std::string::String>,
-    >,
+    pub reactions: Option<::std::collections::BTreeSet<String>>,
     /// The new `likes`, if the update changed it.
-    pub likes: ::core::option::Option<i64>,
+    pub likes: Option<i64>,
 }
 
 impl MessageChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(MessageChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(MessageChanges {
             text: ::cairn::typed::changed(row, "text")?,
             edited: ::cairn::typed::changed(row, "edited")?,
             reactions: ::cairn::typed::changed(row, "reactions")?,
@@ -826,19 +545,13 @@ pub struct BanTable<'d> {
 
 impl<'d> BanTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewBan,
-    ) -> ::core::result::Result<BanId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewBan) -> Result<BanId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
     /// A visible row, by id.
-    pub fn get(
-        &self,
-        id: BanId,
-    ) -> ::core::result::Result<::core::option::Option<Ban>, ::cairn::QueryError> {
-        self.db.get(id.0)
+    pub fn get(&self, id: BanId) -> Result<Option<Ban>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -846,16 +559,13 @@ impl<'d> BanTable<'d> {
         BanUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
-    pub fn delete(
-        &self,
-        id: BanId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Ban", id.0)
+    pub fn delete(&self, id: BanId) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Ban", id.row())
     }
 
     /// A query over the visible rows.
@@ -864,9 +574,7 @@ impl<'d> BanTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Ban>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Ban>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -891,13 +599,13 @@ impl<'t> BanTx<'t> {
         BanUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: BanId) {
-        self.inner.delete("Ban", id.0)
+        self.inner.delete("Ban", id.row())
     }
 }
 
@@ -906,13 +614,13 @@ impl<'t> BanTx<'t> {
 pub struct BanUpdate<S> {
     sink: S,
     id: BanId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> BanUpdate<S> {
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Ban", self.id.0, self.edits)
+        self.sink.apply_edits("Ban", self.id.row(), self.edits)
     }
 }
 
@@ -924,19 +632,13 @@ pub struct BanQuery<'d> {
 
 impl BanQuery<'_> {
     /// Keeps the rows whose `channel` equals `value`.
-    pub fn where_channel(
-        mut self,
-        value: impl ::core::convert::Into<ChannelId>,
-    ) -> Self {
+    pub fn where_channel(mut self, value: impl Into<ChannelId>) -> Self {
         self.query = self.query.filter("channel", value.into());
         self
     }
 
     /// Keeps the rows whose `user` equals `value`.
-    pub fn where_user(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Identity>,
-    ) -> Self {
+    pub fn where_user(mut self, value: impl Into<::cairn::Identity>) -> Self {
         self.query = self.query.filter("user", value.into());
         self
     }
@@ -966,21 +668,17 @@ impl BanQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Ban>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Ban>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<::core::option::Option<Ban>, ::cairn::QueryError> {
+    pub fn first(&self) -> Result<Option<Ban>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -1012,19 +710,13 @@ pub struct ChannelTable<'d> {
 
 impl<'d> ChannelTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewChannel,
-    ) -> ::core::result::Result<ChannelId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewChannel) -> Result<ChannelId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
     /// A visible row, by id.
-    pub fn get(
-        &self,
-        id: ChannelId,
-    ) -> ::core::result::Result<::core::option::Option<Channel>, ::cairn::QueryError> {
-        self.db.get(id.0)
+    pub fn get(&self, id: ChannelId) -> Result<Option<Channel>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -1032,7 +724,7 @@ impl<'d> ChannelTable<'d> {
         ChannelUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -1040,8 +732,8 @@ impl<'d> ChannelTable<'d> {
     pub fn delete(
         &self,
         id: ChannelId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Channel", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Channel", id.row())
     }
 
     /// A query over the visible rows.
@@ -1052,9 +744,7 @@ impl<'d> ChannelTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Channel>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Channel>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -1079,13 +769,13 @@ impl<'t> ChannelTx<'t> {
         ChannelUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: ChannelId) {
-        self.inner.delete("Channel", id.0)
+        self.inner.delete("Channel", id.row())
     }
 }
 
@@ -1094,15 +784,12 @@ impl<'t> ChannelTx<'t> {
 pub struct ChannelUpdate<S> {
     sink: S,
     id: ChannelId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> ChannelUpdate<S> {
     /// Sets `name`.
-    pub fn name(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn name(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set("name", ::cairn::FieldValue::into_value(value.into())),
@@ -1112,7 +799,7 @@ impl<S: ::cairn::typed::EditSink> ChannelUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Channel", self.id.0, self.edits)
+        self.sink.apply_edits("Channel", self.id.row(), self.edits)
     }
 }
 
@@ -1124,19 +811,13 @@ pub struct ChannelQuery<'d> {
 
 impl ChannelQuery<'_> {
     /// Keeps the rows whose `name` equals `value`.
-    pub fn where_name(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_name(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("name", value.into());
         self
     }
 
     /// Keeps the rows whose `owner` equals `value`.
-    pub fn where_owner(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Identity>,
-    ) -> Self {
+    pub fn where_owner(mut self, value: impl Into<::cairn::Identity>) -> Self {
         self.query = self.query.filter("owner", value.into());
         self
     }
@@ -1166,21 +847,17 @@ impl ChannelQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Channel>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Channel>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<::core::option::Option<Channel>, ::cairn::QueryError> {
+    pub fn first(&self) -> Result<Option<Channel>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -1215,7 +892,7 @@ impl<'d> MembershipTable<'d> {
     pub fn insert(
         &self,
         row: NewMembership,
-    ) -> ::core::result::Result<MembershipId, ::cairn::WriteError> {
+    ) -> Result<MembershipId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
@@ -1223,11 +900,8 @@ impl<'d> MembershipTable<'d> {
     pub fn get(
         &self,
         id: MembershipId,
-    ) -> ::core::result::Result<
-        ::core::option::Option<Membership>,
-        ::cairn::QueryError,
-    > {
-        self.db.get(id.0)
+    ) -> Result<Option<Membership>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -1238,7 +912,7 @@ impl<'d> MembershipTable<'d> {
         MembershipUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -1246,8 +920,8 @@ impl<'d> MembershipTable<'d> {
     pub fn delete(
         &self,
         id: MembershipId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Membership", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Membership", id.row())
     }
 
     /// A query over the visible rows.
@@ -1258,9 +932,7 @@ impl<'d> MembershipTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Membership>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Membership>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -1285,13 +957,13 @@ impl<'t> MembershipTx<'t> {
         MembershipUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: MembershipId) {
-        self.inner.delete("Membership", id.0)
+        self.inner.delete("Membership", id.row())
     }
 }
 
@@ -1300,12 +972,12 @@ impl<'t> MembershipTx<'t> {
 pub struct MembershipUpdate<S> {
     sink: S,
     id: MembershipId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> MembershipUpdate<S> {
     /// Sets `role`.
-    pub fn role(mut self, value: impl ::core::convert::Into<Role>) -> Self {
+    pub fn role(mut self, value: impl Into<Role>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set("role", ::cairn::FieldValue::into_value(value.into())),
@@ -1315,7 +987,7 @@ impl<S: ::cairn::typed::EditSink> MembershipUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Membership", self.id.0, self.edits)
+        self.sink.apply_edits("Membership", self.id.row(), self.edits)
     }
 }
 
@@ -1327,25 +999,19 @@ pub struct MembershipQuery<'d> {
 
 impl MembershipQuery<'_> {
     /// Keeps the rows whose `channel` equals `value`.
-    pub fn where_channel(
-        mut self,
-        value: impl ::core::convert::Into<ChannelId>,
-    ) -> Self {
+    pub fn where_channel(mut self, value: impl Into<ChannelId>) -> Self {
         self.query = self.query.filter("channel", value.into());
         self
     }
 
     /// Keeps the rows whose `member` equals `value`.
-    pub fn where_member(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Identity>,
-    ) -> Self {
+    pub fn where_member(mut self, value: impl Into<::cairn::Identity>) -> Self {
         self.query = self.query.filter("member", value.into());
         self
     }
 
     /// Keeps the rows whose `role` equals `value`.
-    pub fn where_role(mut self, value: impl ::core::convert::Into<Role>) -> Self {
+    pub fn where_role(mut self, value: impl Into<Role>) -> Self {
         self.query = self.query.filter("role", value.into());
         self
     }
@@ -1375,24 +1041,17 @@ impl MembershipQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Membership>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Membership>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<
-        ::core::option::Option<Membership>,
-        ::cairn::QueryError,
-    > {
+    pub fn first(&self) -> Result<Option<Membership>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -1427,19 +1086,13 @@ pub struct MessageTable<'d> {
 
 impl<'d> MessageTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewMessage,
-    ) -> ::core::result::Result<MessageId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewMessage) -> Result<MessageId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
     /// A visible row, by id.
-    pub fn get(
-        &self,
-        id: MessageId,
-    ) -> ::core::result::Result<::core::option::Option<Message>, ::cairn::QueryError> {
-        self.db.get(id.0)
+    pub fn get(&self, id: MessageId) -> Result<Option<Message>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -1447,7 +1100,7 @@ impl<'d> MessageTable<'d> {
         MessageUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -1455,8 +1108,8 @@ impl<'d> MessageTable<'d> {
     pub fn delete(
         &self,
         id: MessageId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Message", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Message", id.row())
     }
 
     /// A query over the visible rows.
@@ -1467,9 +1120,7 @@ impl<'d> MessageTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Message>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Message>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -1494,13 +1145,13 @@ impl<'t> MessageTx<'t> {
         MessageUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: MessageId) {
-        self.inner.delete("Message", id.0)
+        self.inner.delete("Message", id.row())
     }
 }
 
@@ -1509,15 +1160,12 @@ impl<'t> MessageTx<'t> {
 pub struct MessageUpdate<S> {
     sink: S,
     id: MessageId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> MessageUpdate<S> {
     /// Sets `text`.
-    pub fn text(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn text(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set("text", ::cairn::FieldValue::into_value(value.into())),
@@ -1526,7 +1174,7 @@ impl<S: ::cairn::typed::EditSink> MessageUpdate<S> {
     }
 
     /// Sets `edited`.
-    pub fn edited(mut self, value: impl ::core::convert::Into<bool>) -> Self {
+    pub fn edited(mut self, value: impl Into<bool>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -1538,10 +1186,7 @@ impl<S: ::cairn::typed::EditSink> MessageUpdate<S> {
     }
 
     /// Adds elements to `reactions`.
-    pub fn add_reactions(
-        mut self,
-        elements: impl ::core::iter::IntoIterator<Item = ::std::string::String>,
-    ) -> Self {
+    pub fn add_reactions(mut self, elements: impl IntoIterator<Item = String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::add(
@@ -1555,7 +1200,7 @@ impl<S: ::cairn::typed::EditSink> MessageUpdate<S> {
     /// Removes elements from `reactions`.
     pub fn remove_reactions(
         mut self,
-        elements: impl ::core::iter::IntoIterator<Item = ::std::string::String>,
+        elements: impl IntoIterator<Item = String>,
     ) -> Self {
         self.edits
             .push(
@@ -1575,7 +1220,7 @@ impl<S: ::cairn::typed::EditSink> MessageUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Message", self.id.0, self.edits)
+        self.sink.apply_edits("Message", self.id.row(), self.edits)
     }
 }
 
@@ -1587,34 +1232,25 @@ pub struct MessageQuery<'d> {
 
 impl MessageQuery<'_> {
     /// Keeps the rows whose `channel` equals `value`.
-    pub fn where_channel(
-        mut self,
-        value: impl ::core::convert::Into<ChannelId>,
-    ) -> Self {
+    pub fn where_channel(mut self, value: impl Into<ChannelId>) -> Self {
         self.query = self.query.filter("channel", value.into());
         self
     }
 
     /// Keeps the rows whose `sender` equals `value`.
-    pub fn where_sender(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Identity>,
-    ) -> Self {
+    pub fn where_sender(mut self, value: impl Into<::cairn::Identity>) -> Self {
         self.query = self.query.filter("sender", value.into());
         self
     }
 
     /// Keeps the rows whose `text` equals `value`.
-    pub fn where_text(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_text(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("text", value.into());
         self
     }
 
     /// Keeps the rows whose `edited` equals `value`.
-    pub fn where_edited(mut self, value: impl ::core::convert::Into<bool>) -> Self {
+    pub fn where_edited(mut self, value: impl Into<bool>) -> Self {
         self.query = self.query.filter("edited", value.into());
         self
     }
@@ -1644,21 +1280,17 @@ impl MessageQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Message>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Message>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<::core::option::Option<Message>, ::cairn::QueryError> {
+    pub fn first(&self) -> Result<Option<Message>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -1701,9 +1333,9 @@ impl Db {
     /// Creates a new database in a store file at `path`; `key` founds it (signs its
     /// genesis op) and writes as its author.
     pub fn create(
-        path: impl ::core::convert::AsRef<::std::path::Path>,
+        path: impl AsRef<::std::path::Path>,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::create(
             ::cairn::Storage::File(path.as_ref()),
             &key,
@@ -1713,9 +1345,7 @@ impl Db {
     }
 
     /// Creates a new database in memory (tests, caches).
-    pub fn create_in_memory(
-        key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    pub fn create_in_memory(key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::create(
             ::cairn::Storage::Memory,
             &key,
@@ -1727,10 +1357,10 @@ impl Db {
     /// Joins the database `id` with an empty store at `path`, to be filled by sync or
     /// import; `key` writes.
     pub fn join(
-        path: impl ::core::convert::AsRef<::std::path::Path>,
+        path: impl AsRef<::std::path::Path>,
         id: ::cairn::DatabaseId,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::join(
             ::cairn::Storage::File(path.as_ref()),
             id,
@@ -1743,16 +1373,16 @@ impl Db {
     pub fn join_in_memory(
         id: ::cairn::DatabaseId,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::join(::cairn::Storage::Memory, id, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Opens a store; refused if it holds another schema than this module's.
     pub fn open(
-        path: impl ::core::convert::AsRef<::std::path::Path>,
+        path: impl AsRef<::std::path::Path>,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         Db::from_replica(
             ::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?,
             key,
@@ -1763,8 +1393,8 @@ impl Db {
     pub fn from_replica(
         replica: ::cairn::Replica,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
-        ::core::result::Result::Ok(Db {
+    ) -> Result<Db, ::cairn::OpenError> {
+        Ok(Db {
             inner: ::cairn::typed::Database::new(replica, key, SCHEMA_HASH)?,
         })
     }
@@ -1808,8 +1438,8 @@ impl Db {
     /// op (with the ids of the rows it inserted) and what `build` returned.
     pub fn transaction<T>(
         &self,
-        build: impl ::core::ops::FnOnce(&mut Tx<'_>) -> T,
-    ) -> ::core::result::Result<(::cairn::typed::Committed, T), ::cairn::WriteError> {
+        build: impl FnOnce(&mut Tx<'_>) -> T,
+    ) -> Result<(::cairn::typed::Committed, T), ::cairn::WriteError> {
         self.inner.transaction(|inner| build(&mut Tx { inner }))
     }
 
@@ -1817,10 +1447,7 @@ impl Db {
     pub fn explain(
         &self,
         op: &::cairn::OpHash,
-    ) -> ::core::result::Result<
-        ::core::option::Option<::cairn::Explanation>,
-        ::cairn::StorageError,
-    > {
+    ) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
         self.inner.explain(op)
     }
 
@@ -1829,16 +1456,13 @@ impl Db {
         &self,
         after: u64,
         limit: usize,
-    ) -> ::core::result::Result<::std::vec::Vec<(u64, Event)>, ::cairn::QueryError> {
+    ) -> Result<Vec<(u64, Event)>, ::cairn::QueryError> {
         self.inner.events_after(after, limit)
     }
 
     /// A named, durable reader of the event stream: it resumes after the last event
     /// it committed.
-    pub fn consumer(
-        &self,
-        name: &str,
-    ) -> ::core::result::Result<Consumer<'_>, ::cairn::StorageError> {
+    pub fn consumer(&self, name: &str) -> Result<Consumer<'_>, ::cairn::StorageError> {
         self.inner.consumer(name)
     }
 }
@@ -2005,36 +1629,34 @@ pub enum Event {
         /// The op.
         op: ::cairn::OpHash,
         /// An op whose arrival defeated it.
-        by: ::core::option::Option<::cairn::OpHash>,
+        by: Option<::cairn::OpHash>,
         /// The rows it writes, with their collections.
-        rows: ::std::vec::Vec<(::std::string::String, ::cairn::RowId)>,
+        rows: Vec<(String, ::cairn::RowId)>,
     },
     /// An op that was not effective became so again.
     OpReinstated {
         /// The op.
         op: ::cairn::OpHash,
         /// The op whose arrival reinstated it.
-        by: ::core::option::Option<::cairn::OpHash>,
+        by: Option<::cairn::OpHash>,
         /// The rows it writes, with their collections.
-        rows: ::std::vec::Vec<(::std::string::String, ::cairn::RowId)>,
+        rows: Vec<(String, ::cairn::RowId)>,
     },
 }
 
 impl ::cairn::typed::TypedEvent for Event {
-    fn from_event(
-        event: ::cairn::Event,
-    ) -> ::core::result::Result<Event, ::cairn::RowDecodeError> {
+    fn from_event(event: ::cairn::Event) -> Result<Event, ::cairn::RowDecodeError> {
         let (op, cause) = (event.op, event.cause);
         match event.kind {
             ::cairn::EventKind::OpRolledBack => {
-                return ::core::result::Result::Ok(Event::OpRolledBack {
+                return Ok(Event::OpRolledBack {
                     op,
                     by: event.by,
                     rows: event.rows,
                 });
             }
             ::cairn::EventKind::OpReinstated => {
-                return ::core::result::Result::Ok(Event::OpReinstated {
+                return Ok(Event::OpReinstated {
                     op,
                     by: event.by,
                     rows: event.rows,
@@ -2043,7 +1665,7 @@ impl ::cairn::typed::TypedEvent for Event {
             _ => {}
         }
         let row = ::cairn::typed::event_row(&event)?;
-        ::core::result::Result::Ok(
+        Ok(
             match (event.kind, row.collection.as_str()) {
                 (::cairn::EventKind::RowInserted, "Ban") => {
                     Event::BanInserted {
@@ -2056,7 +1678,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::BanUpdated {
                         op,
                         cause,
-                        id: BanId(row.id),
+                        id: BanId::from(row.id),
                         changes: BanChanges::from_row(&row)?,
                     }
                 }
@@ -2064,7 +1686,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::BanDeleted {
                         op,
                         cause,
-                        id: BanId(row.id),
+                        id: BanId::from(row.id),
                     }
                 }
                 (::cairn::EventKind::RowInserted, "Channel") => {
@@ -2078,7 +1700,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::ChannelUpdated {
                         op,
                         cause,
-                        id: ChannelId(row.id),
+                        id: ChannelId::from(row.id),
                         changes: ChannelChanges::from_row(&row)?,
                     }
                 }
@@ -2086,7 +1708,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::ChannelDeleted {
                         op,
                         cause,
-                        id: ChannelId(row.id),
+                        id: ChannelId::from(row.id),
                     }
                 }
                 (::cairn::EventKind::RowInserted, "Membership") => {
@@ -2100,7 +1722,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::MembershipUpdated {
                         op,
                         cause,
-                        id: MembershipId(row.id),
+                        id: MembershipId::from(row.id),
                         changes: MembershipChanges::from_row(&row)?,
                     }
                 }
@@ -2108,7 +1730,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::MembershipDeleted {
                         op,
                         cause,
-                        id: MembershipId(row.id),
+                        id: MembershipId::from(row.id),
                     }
                 }
                 (::cairn::EventKind::RowInserted, "Message") => {
@@ -2122,7 +1744,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::MessageUpdated {
                         op,
                         cause,
-                        id: MessageId(row.id),
+                        id: MessageId::from(row.id),
                         changes: MessageChanges::from_row(&row)?,
                     }
                 }
@@ -2130,14 +1752,12 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::MessageDeleted {
                         op,
                         cause,
-                        id: MessageId(row.id),
+                        id: MessageId::from(row.id),
                     }
                 }
                 (_, other) => {
-                    return ::core::result::Result::Err(
-                        ::cairn::RowDecodeError::UnknownCollection(
-                            ::std::string::String::from(other),
-                        ),
+                    return Err(
+                        ::cairn::RowDecodeError::UnknownCollection(String::from(other)),
                     );
                 }
             },
@@ -2147,29 +1767,21 @@ impl ::cairn::typed::TypedEvent for Event {
 
 /// `Channel.name`: `check (len(name) >= 1 and len(name) <= 64)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_channel_name(field_name: ::core::option::Option<&str>) -> bool {
+fn check_channel_name(field_name: Option<&str>) -> bool {
     ::core::matches!(
-        ::core::option::Option::Some(::core::matches!(match ((field_name).map(| value |
-        value.chars().count() as i64), ::core::option::Option::Some(1i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left >= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true)) &&
-        ::core::matches!(match ((field_name).map(| value | value.chars().count() as i64),
-        ::core::option::Option::Some(64i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left <=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true))), ::core::option::Option::Some(true)
+        Some(::core::matches!(match ((field_name).map(| value | value.chars().count() as
+        i64), Some(1i64)) { (Some(left), Some(right)) => Some(left >= right), _ =>
+        Some(false), }, Some(true)) && ::core::matches!(match ((field_name).map(| value |
+        value.chars().count() as i64), Some(64i64)) { (Some(left), Some(right)) =>
+        Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
     )
 }
 
 /// `Message.text`: `check (len(text) <= 4000)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_message_text(field_text: ::core::option::Option<&str>) -> bool {
+fn check_message_text(field_text: Option<&str>) -> bool {
     ::core::matches!(
-        match ((field_text).map(| value | value.chars().count() as i64),
-        ::core::option::Option::Some(4000i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left <=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true)
+        match ((field_text).map(| value | value.chars().count() as i64), Some(4000i64)) {
+        (Some(left), Some(right)) => Some(left <= right), _ => Some(false), }, Some(true)
     )
 }

@@ -10,7 +10,7 @@ pub const SCHEMA_HASH: &str = "blake3:e87fdd06ad9694b9a425e54e00eed873f0e51021d8
 pub const SCHEMA_IR: &str = r#"{"ir_version":1,"name":"editor","docs":"A collaborative document editor: documents made of sections made of paragraphs, shared\nwith collaborators, annotated with comments, edited through suggestions.","enums":{"ParagraphKind":{"variants":["normal","heading","quote","code"]},"Role":{"docs":"What a collaborator may do with a document. The owner may do everything.","variants":["viewer","commenter","writer","manager"]},"SuggestionState":{"variants":["open","accepted","rejected"]}},"records":{"Anchor":{"docs":"Where a comment points: a range of characters in one paragraph.","fields":[{"name":"paragraph","type":{"ref":"Paragraph"},"readonly":false,"default":null,"check":null},{"name":"start","type":"int","readonly":false,"default":null,"check":null},{"name":"length","type":"int","readonly":false,"default":null,"check":null}]}},"collections":{"Collaborator":{"docs":"Someone other than the owner who may work on a document.","parent":null,"fields":[{"name":"document","type":{"ref":"Document"},"readonly":true,"default":null,"check":null},{"name":"user","type":"identity","readonly":true,"default":null,"check":null},{"name":"role","type":{"enum":"Role"},"readonly":false,"default":null,"check":null},{"name":"invited_by","type":"identity","readonly":true,"default":"op_author","check":null}],"rules":[{"docs":"The owner and the managers of a document manage its collaborators.","actions":["insert",{"update":{"fields":null}},"delete"],"condition":{"or":[{"exists":{"collection":"Document","variable":"d","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"d"}},"right":{"field":{"row":"subject","path":["document"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"d"},"path":["owner"]}},"right":"op_author"}}]}}},{"exists":{"collection":"Collaborator","variable":"c","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["document"]}},"right":{"field":{"row":"subject","path":["document"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["user"]}},"right":"op_author"}}]},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["role"]}},"right":{"literal":{"enum_variant":{"enum":"Role","variant":"manager"}}}}}]}}}]}},{"docs":"Anyone may leave a document.","actions":["delete"],"condition":{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["user"]}},"right":"op_author"}}}]},"Comment":{"docs":"A remark on a range of text. A reply points at the comment it answers.","parent":null,"fields":[{"name":"document","type":{"ref":"Document"},"readonly":true,"default":null,"check":null},{"name":"author","type":"identity","readonly":true,"default":"op_author","check":null},{"name":"anchor","type":{"record":"Anchor"},"readonly":false,"default":null,"check":{"and":[{"compare":{"op":"greater_or_equal","left":{"field":{"row":"subject","path":["anchor","start"]}},"right":{"literal":{"int":0}}}},{"compare":{"op":"greater_or_equal","left":{"field":{"row":"subject","path":["anchor","length"]}},"right":{"literal":{"int":0}}}}]}},{"name":"body","type":"string","readonly":false,"default":null,"check":{"and":[{"compare":{"op":"greater_or_equal","left":{"len":{"field":{"row":"subject","path":["body"]}}},"right":{"literal":{"int":1}}}},{"compare":{"op":"less_or_equal","left":{"len":{"field":{"row":"subject","path":["body"]}}},"right":{"literal":{"int":10000}}}}]}},{"name":"reply_to","type":{"optional":{"ref":"Comment"}},"readonly":false,"default":null,"check":null},{"name":"resolved","type":"bool","readonly":false,"default":{"value":{"bool":false}},"check":null},{"name":"pinned","docs":"Pinned comments stay visible after they are resolved.","type":"bool","readonly":false,"default":{"value":{"bool":false}},"check":null}],"rules":[{"docs":"Anyone above `viewer` may comment, on a paragraph of this document.","actions":["insert"],"condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["author"]}},"right":"op_author"}},{"exists":{"collection":"Paragraph","variable":"p","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"p"}},"right":{"field":{"row":"subject","path":["anchor","paragraph"]}}}},{"exists":{"collection":"Section","variable":"s","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"s"}},"right":{"field":{"row":{"bound":"p"},"path":["parent"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"s"},"path":["parent"]}},"right":{"field":{"row":"subject","path":["document"]}}}}]}}}]}}}]},{"or":[{"exists":{"collection":"Document","variable":"d","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"d"}},"right":{"field":{"row":"subject","path":["document"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"d"},"path":["owner"]}},"right":"op_author"}}]}}},{"exists":{"collection":"Collaborator","variable":"c","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["document"]}},"right":{"field":{"row":"subject","path":["document"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["user"]}},"right":"op_author"}}]},{"compare":{"op":"not_equal","left":{"field":{"row":{"bound":"c"},"path":["role"]}},"right":{"literal":{"enum_variant":{"enum":"Role","variant":"viewer"}}}}}]}}}]}]}},{"actions":[{"update":{"fields":["body","anchor"]}}],"condition":{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["author"]}},"right":"op_author"}}},{"actions":[{"update":{"fields":["resolved","pinned"]}}],"condition":{"or":[{"or":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["author"]}},"right":"op_author"}},{"exists":{"collection":"Document","variable":"d","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"d"}},"right":{"field":{"row":"subject","path":["document"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"d"},"path":["owner"]}},"right":"op_author"}}]}}}]},{"exists":{"collection":"Collaborator","variable":"c","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["document"]}},"right":{"field":{"row":"subject","path":["document"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["user"]}},"right":"op_author"}}]},{"in":{"value":{"field":{"row":{"bound":"c"},"path":["role"]}},"options":[{"literal":{"enum_variant":{"enum":"Role","variant":"writer"}}},{"literal":{"enum_variant":{"enum":"Role","variant":"manager"}}}]}}]}}}]}},{"actions":["delete"],"condition":{"or":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["author"]}},"right":"op_author"}},{"exists":{"collection":"Document","variable":"d","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"d"}},"right":{"field":{"row":"subject","path":["document"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"d"},"path":["owner"]}},"right":"op_author"}}]}}}]}}]},"Document":{"docs":"A document. Its owner may do anything with it; anyone else needs a `Collaborator` row.","parent":null,"fields":[{"name":"title","type":"string","readonly":false,"default":null,"check":{"and":[{"compare":{"op":"greater_or_equal","left":{"len":{"field":{"row":"subject","path":["title"]}}},"right":{"literal":{"int":1}}}},{"compare":{"op":"less_or_equal","left":{"len":{"field":{"row":"subject","path":["title"]}}},"right":{"literal":{"int":200}}}}]}},{"name":"owner","type":"identity","readonly":true,"default":"op_author","check":null},{"name":"font_size","docs":"Point size of the body text.","type":"float","readonly":false,"default":{"value":{"float":12.0}},"check":{"and":[{"compare":{"op":"greater_or_equal","left":{"field":{"row":"subject","path":["font_size"]}},"right":{"literal":{"float":6.0}}}},{"compare":{"op":"less_or_equal","left":{"field":{"row":"subject","path":["font_size"]}},"right":{"literal":{"float":96.0}}}}]}},{"name":"language","docs":"A BCP 47 language tag, used for spelling and hyphenation.","type":"string","readonly":false,"default":{"value":{"string":"en"}},"check":{"and":[{"compare":{"op":"greater_or_equal","left":{"len":{"field":{"row":"subject","path":["language"]}}},"right":{"literal":{"int":2}}}},{"compare":{"op":"less_or_equal","left":{"len":{"field":{"row":"subject","path":["language"]}}},"right":{"literal":{"int":35}}}}]}},{"name":"locked","docs":"A locked document's sections and paragraphs cannot change.","type":"bool","readonly":false,"default":{"value":{"bool":false}},"check":null}],"rules":[{"actions":["insert"],"condition":{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["owner"]}},"right":"op_author"}}},{"actions":[{"update":{"fields":["title","font_size","language"]}}],"condition":{"or":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["owner"]}},"right":"op_author"}},{"exists":{"collection":"Collaborator","variable":"c","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["document"]}},"right":{"row_id":"subject"}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["user"]}},"right":"op_author"}}]},{"in":{"value":{"field":{"row":{"bound":"c"},"path":["role"]}},"options":[{"literal":{"enum_variant":{"enum":"Role","variant":"writer"}}},{"literal":{"enum_variant":{"enum":"Role","variant":"manager"}}}]}}]}}}]}},{"actions":[{"update":{"fields":["locked"]}}],"condition":{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["owner"]}},"right":"op_author"}}},{"actions":["delete"],"condition":{"and":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["owner"]}},"right":"op_author"}},{"not":{"field":{"row":"subject","path":["locked"]}}}]}}]},"Paragraph":{"docs":"A block of text. Its implicit `parent` field is the section.","parent":"Section","fields":[{"name":"parent","type":{"ref":"Section"},"readonly":true,"default":null,"check":null},{"name":"kind","type":{"enum":"ParagraphKind"},"readonly":false,"default":{"value":{"enum_variant":{"enum":"ParagraphKind","variant":"normal"}}},"check":null},{"name":"text","type":"string","readonly":false,"default":null,"check":{"compare":{"op":"less_or_equal","left":{"len":{"field":{"row":"subject","path":["text"]}}},"right":{"literal":{"int":100000}}}}},{"name":"position","type":"int","readonly":false,"default":null,"check":{"compare":{"op":"greater_or_equal","left":{"field":{"row":"subject","path":["position"]}},"right":{"literal":{"int":0}}}}}],"rules":[{"actions":["insert",{"update":{"fields":null}},"delete"],"condition":{"exists":{"collection":"Section","variable":"s","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"s"}},"right":{"field":{"row":"subject","path":["parent"]}}}},{"exists":{"collection":"Document","variable":"d","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"d"}},"right":{"field":{"row":{"bound":"s"},"path":["parent"]}}}},{"not":{"field":{"row":{"bound":"d"},"path":["locked"]}}}]},{"or":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"d"},"path":["owner"]}},"right":"op_author"}},{"exists":{"collection":"Collaborator","variable":"c","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["document"]}},"right":{"row_id":{"bound":"d"}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["user"]}},"right":"op_author"}}]},{"in":{"value":{"field":{"row":{"bound":"c"},"path":["role"]}},"options":[{"literal":{"enum_variant":{"enum":"Role","variant":"writer"}}},{"literal":{"enum_variant":{"enum":"Role","variant":"manager"}}}]}}]}}}]}]}}}]}}}}]},"Section":{"docs":"A titled part of a document. Its implicit `parent` field is the document.","parent":"Document","fields":[{"name":"parent","type":{"ref":"Document"},"readonly":true,"default":null,"check":null},{"name":"title","type":"string","readonly":false,"default":null,"check":{"compare":{"op":"less_or_equal","left":{"len":{"field":{"row":"subject","path":["title"]}}},"right":{"literal":{"int":200}}}}},{"name":"position","type":"int","readonly":false,"default":null,"check":{"compare":{"op":"greater_or_equal","left":{"field":{"row":"subject","path":["position"]}},"right":{"literal":{"int":0}}}}}],"rules":[{"actions":["insert",{"update":{"fields":null}},"delete"],"condition":{"exists":{"collection":"Document","variable":"d","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"d"}},"right":{"field":{"row":"subject","path":["parent"]}}}},{"not":{"field":{"row":{"bound":"d"},"path":["locked"]}}}]},{"or":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"d"},"path":["owner"]}},"right":"op_author"}},{"exists":{"collection":"Collaborator","variable":"c","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["document"]}},"right":{"row_id":{"bound":"d"}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["user"]}},"right":"op_author"}}]},{"in":{"value":{"field":{"row":{"bound":"c"},"path":["role"]}},"options":[{"literal":{"enum_variant":{"enum":"Role","variant":"writer"}}},{"literal":{"enum_variant":{"enum":"Role","variant":"manager"}}}]}}]}}}]}]}}}}]},"Suggestion":{"docs":"A proposed replacement for a paragraph's text. A writer accepts or rejects it.","parent":null,"fields":[{"name":"paragraph","type":{"ref":"Paragraph"},"readonly":true,"default":null,"check":null},{"name":"proposer","type":"identity","readonly":true,"default":"op_author","check":null},{"name":"replacement","type":"string","readonly":false,"default":null,"check":{"compare":{"op":"less_or_equal","left":{"len":{"field":{"row":"subject","path":["replacement"]}}},"right":{"literal":{"int":100000}}}}},{"name":"state","type":{"enum":"SuggestionState"},"readonly":false,"default":{"value":{"enum_variant":{"enum":"SuggestionState","variant":"open"}}},"check":null}],"rules":[{"docs":"Anyone above `viewer` may suggest.","actions":["insert"],"condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["proposer"]}},"right":"op_author"}},{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["state"]}},"right":{"literal":{"enum_variant":{"enum":"SuggestionState","variant":"open"}}}}}]},{"exists":{"collection":"Paragraph","variable":"p","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"p"}},"right":{"field":{"row":"subject","path":["paragraph"]}}}},{"exists":{"collection":"Section","variable":"s","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"s"}},"right":{"field":{"row":{"bound":"p"},"path":["parent"]}}}},{"exists":{"collection":"Document","variable":"d","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"d"}},"right":{"field":{"row":{"bound":"s"},"path":["parent"]}}}},{"or":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"d"},"path":["owner"]}},"right":"op_author"}},{"exists":{"collection":"Collaborator","variable":"c","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["document"]}},"right":{"row_id":{"bound":"d"}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["user"]}},"right":"op_author"}}]},{"compare":{"op":"not_equal","left":{"field":{"row":{"bound":"c"},"path":["role"]}},"right":{"literal":{"enum_variant":{"enum":"Role","variant":"viewer"}}}}}]}}}]}]}}}]}}}]}}}]}},{"docs":"The proposer may revise a suggestion while it is open.","actions":[{"update":{"fields":["replacement"]}}],"condition":{"and":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["proposer"]}},"right":"op_author"}},{"compare":{"op":"equal","left":{"field":{"row":"old","path":["state"]}},"right":{"literal":{"enum_variant":{"enum":"SuggestionState","variant":"open"}}}}}]}},{"docs":"Writers, managers and the owner decide, once.","actions":[{"update":{"fields":["state"]}}],"condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":"old","path":["state"]}},"right":{"literal":{"enum_variant":{"enum":"SuggestionState","variant":"open"}}}}},{"in":{"value":{"field":{"row":"new","path":["state"]}},"options":[{"literal":{"enum_variant":{"enum":"SuggestionState","variant":"accepted"}}},{"literal":{"enum_variant":{"enum":"SuggestionState","variant":"rejected"}}}]}}]},{"exists":{"collection":"Paragraph","variable":"p","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"p"}},"right":{"field":{"row":"subject","path":["paragraph"]}}}},{"exists":{"collection":"Section","variable":"s","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"s"}},"right":{"field":{"row":{"bound":"p"},"path":["parent"]}}}},{"exists":{"collection":"Document","variable":"d","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"d"}},"right":{"field":{"row":{"bound":"s"},"path":["parent"]}}}},{"not":{"field":{"row":{"bound":"d"},"path":["locked"]}}}]},{"or":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"d"},"path":["owner"]}},"right":"op_author"}},{"exists":{"collection":"Collaborator","variable":"c","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["document"]}},"right":{"row_id":{"bound":"d"}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["user"]}},"right":"op_author"}}]},{"in":{"value":{"field":{"row":{"bound":"c"},"path":["role"]}},"options":[{"literal":{"enum_variant":{"enum":"Role","variant":"writer"}}},{"literal":{"enum_variant":{"enum":"Role","variant":"manager"}}}]}}]}}}]}]}}}]}}}]}}}]}},{"actions":["delete"],"condition":{"and":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["proposer"]}},"right":"op_author"}},{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["state"]}},"right":{"literal":{"enum_variant":{"enum":"SuggestionState","variant":"open"}}}}}]}}]}},"migrations":[{"from":"blake3:56f812615563f407a1cbae277561aa37a82f3406211831394967992513e7c4c5","steps":[{"add_field":{"collection":"Document","field":"language","value":{"string":"en"}}},{"set_field":{"collection":"Document","field":"font_size","value":{"float":12.0}}},{"rename_field":{"collection":"Section","field":"heading","new_name":"title"}},{"drop_field":{"collection":"Paragraph","field":"word_count"}},{"add_field":{"collection":"Comment","field":"pinned","value":{"bool":false}}}]}]}"#;
 
 /// The schema, as the runtime reads it (checked against [`SCHEMA_HASH`]).
-pub fn schema() -> ::core::result::Result<::cairn::Schema, ::cairn::OpenError> {
+pub fn schema() -> Result<::cairn::Schema, ::cairn::OpenError> {
     ::cairn::typed::embedded_schema(SCHEMA_IR, SCHEMA_HASH)
 }
 
@@ -71,27 +71,25 @@ impl ::core::fmt::Display for ParagraphKind {
 
 impl ::cairn::FieldValue for ParagraphKind {
     fn into_value(self) -> ::cairn::Value {
-        ::cairn::Value::Text(::std::string::String::from(self.as_str()))
+        ::cairn::Value::Text(String::from(self.as_str()))
     }
 
     fn from_value(
         value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
+    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
         let found = match value {
             ::cairn::Value::Text(text) => {
                 match text.as_str() {
-                    "normal" => return ::core::result::Result::Ok(ParagraphKind::Normal),
-                    "heading" => {
-                        return ::core::result::Result::Ok(ParagraphKind::Heading);
-                    }
-                    "quote" => return ::core::result::Result::Ok(ParagraphKind::Quote),
-                    "code" => return ::core::result::Result::Ok(ParagraphKind::Code),
+                    "normal" => return Ok(ParagraphKind::Normal),
+                    "heading" => return Ok(ParagraphKind::Heading),
+                    "quote" => return Ok(ParagraphKind::Quote),
+                    "code" => return Ok(ParagraphKind::Code),
                     _ => "another name",
                 }
             }
             other => ::cairn::typed::describe(other),
         };
-        ::core::result::Result::Err(::cairn::typed::ValueMismatch {
+        Err(::cairn::typed::ValueMismatch {
             expected: "a ParagraphKind",
             found,
         })
@@ -157,25 +155,25 @@ impl ::core::fmt::Display for Role {
 
 impl ::cairn::FieldValue for Role {
     fn into_value(self) -> ::cairn::Value {
-        ::cairn::Value::Text(::std::string::String::from(self.as_str()))
+        ::cairn::Value::Text(String::from(self.as_str()))
     }
 
     fn from_value(
         value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
+    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
         let found = match value {
             ::cairn::Value::Text(text) => {
                 match text.as_str() {
-                    "viewer" => return ::core::result::Result::Ok(Role::Viewer),
-                    "commenter" => return ::core::result::Result::Ok(Role::Commenter),
-                    "writer" => return ::core::result::Result::Ok(Role::Writer),
-                    "manager" => return ::core::result::Result::Ok(Role::Manager),
+                    "viewer" => return Ok(Role::Viewer),
+                    "commenter" => return Ok(Role::Commenter),
+                    "writer" => return Ok(Role::Writer),
+                    "manager" => return Ok(Role::Manager),
                     _ => "another name",
                 }
             }
             other => ::cairn::typed::describe(other),
         };
-        ::core::result::Result::Err(::cairn::typed::ValueMismatch {
+        Err(::cairn::typed::ValueMismatch {
             expected: "a Role",
             found,
         })
@@ -236,28 +234,24 @@ impl ::core::fmt::Display for SuggestionState {
 
 impl ::cairn::FieldValue for SuggestionState {
     fn into_value(self) -> ::cairn::Value {
-        ::cairn::Value::Text(::std::string::String::from(self.as_str()))
+        ::cairn::Value::Text(String::from(self.as_str()))
     }
 
     fn from_value(
         value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
+    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
         let found = match value {
             ::cairn::Value::Text(text) => {
                 match text.as_str() {
-                    "open" => return ::core::result::Result::Ok(SuggestionState::Open),
-                    "accepted" => {
-                        return ::core::result::Result::Ok(SuggestionState::Accepted);
-                    }
-                    "rejected" => {
-                        return ::core::result::Result::Ok(SuggestionState::Rejected);
-                    }
+                    "open" => return Ok(SuggestionState::Open),
+                    "accepted" => return Ok(SuggestionState::Accepted),
+                    "rejected" => return Ok(SuggestionState::Rejected),
                     _ => "another name",
                 }
             }
             other => ::cairn::typed::describe(other),
         };
-        ::core::result::Result::Err(::cairn::typed::ValueMismatch {
+        Err(::cairn::typed::ValueMismatch {
             expected: "a SuggestionState",
             found,
         })
@@ -289,11 +283,9 @@ impl ::cairn::FieldValue for Anchor {
     fn into_value(self) -> ::cairn::Value {
         ::cairn::Value::Map(
             ::std::vec![
-                (::std::string::String::from("paragraph"),
-                ::cairn::FieldValue::into_value(self.paragraph)),
-                (::std::string::String::from("start"),
-                ::cairn::FieldValue::into_value(self.start)),
-                (::std::string::String::from("length"),
+                (String::from("paragraph"), ::cairn::FieldValue::into_value(self
+                .paragraph)), (String::from("start"),
+                ::cairn::FieldValue::into_value(self.start)), (String::from("length"),
                 ::cairn::FieldValue::into_value(self.length)),
             ],
         )
@@ -301,8 +293,8 @@ impl ::cairn::FieldValue for Anchor {
 
     fn from_value(
         value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        ::core::result::Result::Ok(Anchor {
+    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
+        Ok(Anchor {
             paragraph: ::cairn::typed::record_field(value, "paragraph")?,
             start: ::cairn::typed::record_field(value, "start")?,
             length: ::cairn::typed::record_field(value, "length")?,
@@ -313,67 +305,7 @@ impl ::cairn::FieldValue for Anchor {
 impl ::cairn::typed::Holds<::cairn::typed::kinds::Record> for Anchor {}
 
 /// The id of a `Collaborator` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct CollaboratorId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for CollaboratorId {
-    fn from(id: ::cairn::RowId) -> CollaboratorId {
-        CollaboratorId(id)
-    }
-}
-
-impl ::core::convert::From<CollaboratorId> for ::cairn::RowId {
-    fn from(id: CollaboratorId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<CollaboratorId> for ::cairn::Value {
-    fn from(id: CollaboratorId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<CollaboratorId> for ::cairn::typed::Ref<CollaboratorId> {
-    fn from(id: CollaboratorId) -> ::cairn::typed::Ref<CollaboratorId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for CollaboratorId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for CollaboratorId {}
-
-impl ::cairn::FieldValue for CollaboratorId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(CollaboratorId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for CollaboratorId {}
+pub type CollaboratorId = ::cairn::typed::Id<Collaborator>;
 
 /// Someone other than the owner who may work on a document.
 #[derive(
@@ -401,12 +333,10 @@ pub struct Collaborator {
 impl ::cairn::Projection for Collaborator {
     const COLLECTION: &'static str = "Collaborator";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Collaborator")?;
-        ::core::result::Result::Ok(Collaborator {
-            id: CollaboratorId(row.id),
+        Ok(Collaborator {
+            id: CollaboratorId::from(row.id),
             document: ::cairn::typed::field(row, "document")?,
             user: ::cairn::typed::field(row, "user")?,
             role: ::cairn::typed::field(row, "role")?,
@@ -417,8 +347,8 @@ impl ::cairn::Projection for Collaborator {
 
 impl Collaborator {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        ::core::result::Result::Ok(())
+    pub fn check(&self) -> Result<(), &'static str> {
+        Ok(())
     }
 }
 
@@ -432,21 +362,21 @@ pub struct NewCollaborator {
     /// The `role` field.
     pub role: Role,
     /// The `invited_by` field.
-    pub invited_by: ::core::option::Option<::cairn::Identity>,
+    pub invited_by: Option<::cairn::Identity>,
 }
 
 impl NewCollaborator {
     /// A new `Collaborator` row with the fields that have no default; the others start empty or take their default.
     pub fn new(
-        document: impl ::core::convert::Into<::cairn::typed::Ref<DocumentId>>,
-        user: impl ::core::convert::Into<::cairn::Identity>,
-        role: impl ::core::convert::Into<Role>,
+        document: impl Into<::cairn::typed::Ref<DocumentId>>,
+        user: impl Into<::cairn::Identity>,
+        role: impl Into<Role>,
     ) -> NewCollaborator {
         NewCollaborator {
             document: document.into(),
             user: user.into(),
             role: role.into(),
-            invited_by: ::core::option::Option::None,
+            invited_by: None,
         }
     }
 }
@@ -456,24 +386,15 @@ impl ::cairn::typed::Insert for NewCollaborator {
 
     type Id = CollaboratorId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        ::core::result::Result::Ok(())
+    fn check(&self) -> Result<(), &'static str> {
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         [
-            ::core::option::Option::Some((
-                "document",
-                ::cairn::FieldValue::into_value(self.document),
-            )),
-            ::core::option::Option::Some((
-                "user",
-                ::cairn::FieldValue::into_value(self.user),
-            )),
-            ::core::option::Option::Some((
-                "role",
-                ::cairn::FieldValue::into_value(self.role),
-            )),
+            Some(("document", ::cairn::FieldValue::into_value(self.document))),
+            Some(("user", ::cairn::FieldValue::into_value(self.user))),
+            Some(("role", ::cairn::FieldValue::into_value(self.role))),
             self
                 .invited_by
                 .map(|value| ("invited_by", ::cairn::FieldValue::into_value(value))),
@@ -488,82 +409,20 @@ impl ::cairn::typed::Insert for NewCollaborator {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CollaboratorChanges {
     /// The new `role`, if the update changed it.
-    pub role: ::core::option::Option<Role>,
+    pub role: Option<Role>,
 }
 
 impl CollaboratorChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(CollaboratorChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(CollaboratorChanges {
             role: ::cairn::typed::changed(row, "role")?,
         })
     }
 }
 
 /// The id of a `Comment` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct CommentId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for CommentId {
-    fn from(id: ::cairn::RowId) -> CommentId {
-        CommentId(id)
-    }
-}
-
-impl ::core::convert::From<CommentId> for ::cairn::RowId {
-    fn from(id: CommentId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<CommentId> for ::cairn::Value {
-    fn from(id: CommentId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<CommentId> for ::cairn::typed::Ref<CommentId> {
-    fn from(id: CommentId) -> ::cairn::typed::Ref<CommentId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for CommentId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for CommentId {}
-
-impl ::cairn::FieldValue for CommentId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(CommentId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for CommentId {}
+pub type CommentId = ::cairn::typed::Id<Comment>;
 
 /// A remark on a range of text. A reply points at the comment it answers.
 #[derive(
@@ -585,9 +444,9 @@ pub struct Comment {
     /// The `anchor` field.
     pub anchor: Anchor,
     /// The `body` field.
-    pub body: ::std::string::String,
+    pub body: String,
     /// The `reply_to` field.
-    pub reply_to: ::core::option::Option<CommentId>,
+    pub reply_to: Option<CommentId>,
     /// The `resolved` field.
     pub resolved: bool,
     /// Pinned comments stay visible after they are resolved.
@@ -597,12 +456,10 @@ pub struct Comment {
 impl ::cairn::Projection for Comment {
     const COLLECTION: &'static str = "Comment";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Comment")?;
-        ::core::result::Result::Ok(Comment {
-            id: CommentId(row.id),
+        Ok(Comment {
+            id: CommentId::from(row.id),
             document: ::cairn::typed::field(row, "document")?,
             author: ::cairn::typed::field(row, "author")?,
             anchor: ::cairn::typed::field(row, "anchor")?,
@@ -616,14 +473,14 @@ impl ::cairn::Projection for Comment {
 
 impl Comment {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if !check_comment_anchor(::core::option::Option::Some(&self.anchor)) {
-            return ::core::result::Result::Err("anchor");
+    pub fn check(&self) -> Result<(), &'static str> {
+        if !check_comment_anchor(Some(&self.anchor)) {
+            return Err("anchor");
         }
-        if !check_comment_body(::core::option::Option::Some(self.body.as_str())) {
-            return ::core::result::Result::Err("body");
+        if !check_comment_body(Some(self.body.as_str())) {
+            return Err("body");
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 }
 
@@ -633,34 +490,34 @@ pub struct NewComment {
     /// The `document` field.
     pub document: ::cairn::typed::Ref<DocumentId>,
     /// The `author` field.
-    pub author: ::core::option::Option<::cairn::Identity>,
+    pub author: Option<::cairn::Identity>,
     /// The `anchor` field.
     pub anchor: Anchor,
     /// The `body` field.
-    pub body: ::std::string::String,
+    pub body: String,
     /// The `reply_to` field.
-    pub reply_to: ::core::option::Option<::cairn::typed::Ref<CommentId>>,
+    pub reply_to: Option<::cairn::typed::Ref<CommentId>>,
     /// The `resolved` field.
-    pub resolved: ::core::option::Option<bool>,
+    pub resolved: Option<bool>,
     /// Pinned comments stay visible after they are resolved.
-    pub pinned: ::core::option::Option<bool>,
+    pub pinned: Option<bool>,
 }
 
 impl NewComment {
     /// A new `Comment` row with the fields that have no default; the others start empty or take their default.
     pub fn new(
-        document: impl ::core::convert::Into<::cairn::typed::Ref<DocumentId>>,
-        anchor: impl ::core::convert::Into<Anchor>,
-        body: impl ::core::convert::Into<::std::string::String>,
+        document: impl Into<::cairn::typed::Ref<DocumentId>>,
+        anchor: impl Into<Anchor>,
+        body: impl Into<String>,
     ) -> NewComment {
         NewComment {
             document: document.into(),
-            author: ::core::option::Option::None,
+            author: None,
             anchor: anchor.into(),
             body: body.into(),
-            reply_to: ::core::default::Default::default(),
-            resolved: ::core::option::Option::None,
-            pinned: ::core::option::Option::None,
+            reply_to: Default::default(),
+            resolved: None,
+            pinned: None,
         }
     }
 }
@@ -670,44 +527,26 @@ impl ::cairn::typed::Insert for NewComment {
 
     type Id = CommentId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(::core::option::Option::Some(&self.anchor)),
-        ) {
+    fn check(&self) -> Result<(), &'static str> {
+        if let (Some(argument_0),) = (Some(Some(&self.anchor)),) {
             if !check_comment_anchor(argument_0) {
-                return ::core::result::Result::Err("anchor");
+                return Err("anchor");
             }
         }
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(
-                ::core::option::Option::Some(self.body.as_str()),
-            ),
-        ) {
+        if let (Some(argument_0),) = (Some(Some(self.body.as_str())),) {
             if !check_comment_body(argument_0) {
-                return ::core::result::Result::Err("body");
+                return Err("body");
             }
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         [
-            ::core::option::Option::Some((
-                "document",
-                ::cairn::FieldValue::into_value(self.document),
-            )),
-            ::core::option::Option::Some((
-                "anchor",
-                ::cairn::FieldValue::into_value(self.anchor),
-            )),
-            ::core::option::Option::Some((
-                "body",
-                ::cairn::FieldValue::into_value(self.body),
-            )),
-            ::core::option::Option::Some((
-                "reply_to",
-                ::cairn::FieldValue::into_value(self.reply_to),
-            )),
+            Some(("document", ::cairn::FieldValue::into_value(self.document))),
+            Some(("anchor", ::cairn::FieldValue::into_value(self.anchor))),
+            Some(("body", ::cairn::FieldValue::into_value(self.body))),
+            Some(("reply_to", ::cairn::FieldValue::into_value(self.reply_to))),
             self.author.map(|value| ("author", ::cairn::FieldValue::into_value(value))),
             self
                 .resolved
@@ -724,23 +563,21 @@ impl ::cairn::typed::Insert for NewComment {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CommentChanges {
     /// The new `anchor`, if the update changed it.
-    pub anchor: ::core::option::Option<Anchor>,
+    pub anchor: Option<Anchor>,
     /// The new `body`, if the update changed it.
-    pub body: ::core::option::Option<::std::string::String>,
+    pub body: Option<String>,
     /// The new `reply_to`, if the update changed it.
-    pub reply_to: ::core::option::Option<::core::option::Option<CommentId>>,
+    pub reply_to: Option<Option<CommentId>>,
     /// The new `resolved`, if the update changed it.
-    pub resolved: ::core::option::Option<bool>,
+    pub resolved: Option<bool>,
     /// The new `pinned`, if the update changed it.
-    pub pinned: ::core::option::Option<bool>,
+    pub pinned: Option<bool>,
 }
 
 impl CommentChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(CommentChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(CommentChanges {
             anchor: ::cairn::typed::changed(row, "anchor")?,
             body: ::cairn::typed::changed(row, "body")?,
             reply_to: ::cairn::typed::changed(row, "reply_to")?,
@@ -751,67 +588,7 @@ impl CommentChanges {
 }
 
 /// The id of a `Document` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct DocumentId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for DocumentId {
-    fn from(id: ::cairn::RowId) -> DocumentId {
-        DocumentId(id)
-    }
-}
-
-impl ::core::convert::From<DocumentId> for ::cairn::RowId {
-    fn from(id: DocumentId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<DocumentId> for ::cairn::Value {
-    fn from(id: DocumentId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<DocumentId> for ::cairn::typed::Ref<DocumentId> {
-    fn from(id: DocumentId) -> ::cairn::typed::Ref<DocumentId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for DocumentId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for DocumentId {}
-
-impl ::cairn::FieldValue for DocumentId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(DocumentId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for DocumentId {}
+pub type DocumentId = ::cairn::typed::Id<Document>;
 
 /// A document. Its owner may do anything with it; anyone else needs a `Collaborator` row.
 #[derive(
@@ -826,13 +603,13 @@ pub struct Document {
     /// The row's id.
     pub id: DocumentId,
     /// The `title` field.
-    pub title: ::std::string::String,
+    pub title: String,
     /// The `owner` field.
     pub owner: ::cairn::Identity,
     /// Point size of the body text.
     pub font_size: f64,
     /// A BCP 47 language tag, used for spelling and hyphenation.
-    pub language: ::std::string::String,
+    pub language: String,
     /// A locked document's sections and paragraphs cannot change.
     pub locked: bool,
 }
@@ -840,12 +617,10 @@ pub struct Document {
 impl ::cairn::Projection for Document {
     const COLLECTION: &'static str = "Document";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Document")?;
-        ::core::result::Result::Ok(Document {
-            id: DocumentId(row.id),
+        Ok(Document {
+            id: DocumentId::from(row.id),
             title: ::cairn::typed::field(row, "title")?,
             owner: ::cairn::typed::field(row, "owner")?,
             font_size: ::cairn::typed::field(row, "font_size")?,
@@ -857,19 +632,17 @@ impl ::cairn::Projection for Document {
 
 impl Document {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if !check_document_title(::core::option::Option::Some(self.title.as_str())) {
-            return ::core::result::Result::Err("title");
+    pub fn check(&self) -> Result<(), &'static str> {
+        if !check_document_title(Some(self.title.as_str())) {
+            return Err("title");
         }
-        if !check_document_font_size(::core::option::Option::Some(self.font_size)) {
-            return ::core::result::Result::Err("font_size");
+        if !check_document_font_size(Some(self.font_size)) {
+            return Err("font_size");
         }
-        if !check_document_language(
-            ::core::option::Option::Some(self.language.as_str()),
-        ) {
-            return ::core::result::Result::Err("language");
+        if !check_document_language(Some(self.language.as_str())) {
+            return Err("language");
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 }
 
@@ -877,26 +650,26 @@ impl Document {
 #[derive(Debug, Clone)]
 pub struct NewDocument {
     /// The `title` field.
-    pub title: ::std::string::String,
+    pub title: String,
     /// The `owner` field.
-    pub owner: ::core::option::Option<::cairn::Identity>,
+    pub owner: Option<::cairn::Identity>,
     /// Point size of the body text.
-    pub font_size: ::core::option::Option<f64>,
+    pub font_size: Option<f64>,
     /// A BCP 47 language tag, used for spelling and hyphenation.
-    pub language: ::core::option::Option<::std::string::String>,
+    pub language: Option<String>,
     /// A locked document's sections and paragraphs cannot change.
-    pub locked: ::core::option::Option<bool>,
+    pub locked: Option<bool>,
 }
 
 impl NewDocument {
     /// A new `Document` row with the fields that have no default; the others start empty or take their default.
-    pub fn new(title: impl ::core::convert::Into<::std::string::String>) -> NewDocument {
+    pub fn new(title: impl Into<String>) -> NewDocument {
         NewDocument {
             title: title.into(),
-            owner: ::core::option::Option::None,
-            font_size: ::core::option::Option::None,
-            language: ::core::option::Option::None,
-            locked: ::core::option::Option::None,
+            owner: None,
+            font_size: None,
+            language: None,
+            locked: None,
         }
     }
 }
@@ -906,42 +679,32 @@ impl ::cairn::typed::Insert for NewDocument {
 
     type Id = DocumentId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(
-                ::core::option::Option::Some(self.title.as_str()),
-            ),
-        ) {
+    fn check(&self) -> Result<(), &'static str> {
+        if let (Some(argument_0),) = (Some(Some(self.title.as_str())),) {
             if !check_document_title(argument_0) {
-                return ::core::result::Result::Err("title");
+                return Err("title");
             }
         }
-        if let (::core::option::Option::Some(argument_0),) = (
-            self.font_size.as_ref().map(|value| ::core::option::Option::Some(*value)),
+        if let (Some(argument_0),) = (
+            self.font_size.as_ref().map(|value| Some(*value)),
         ) {
             if !check_document_font_size(argument_0) {
-                return ::core::result::Result::Err("font_size");
+                return Err("font_size");
             }
         }
-        if let (::core::option::Option::Some(argument_0),) = (
-            self
-                .language
-                .as_ref()
-                .map(|value| ::core::option::Option::Some(value.as_str())),
+        if let (Some(argument_0),) = (
+            self.language.as_ref().map(|value| Some(value.as_str())),
         ) {
             if !check_document_language(argument_0) {
-                return ::core::result::Result::Err("language");
+                return Err("language");
             }
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         [
-            ::core::option::Option::Some((
-                "title",
-                ::cairn::FieldValue::into_value(self.title),
-            )),
+            Some(("title", ::cairn::FieldValue::into_value(self.title))),
             self.owner.map(|value| ("owner", ::cairn::FieldValue::into_value(value))),
             self
                 .font_size
@@ -961,21 +724,19 @@ impl ::cairn::typed::Insert for NewDocument {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DocumentChanges {
     /// The new `title`, if the update changed it.
-    pub title: ::core::option::Option<::std::string::String>,
+    pub title: Option<String>,
     /// The new `font_size`, if the update changed it.
-    pub font_size: ::core::option::Option<f64>,
+    pub font_size: Option<f64>,
     /// The new `language`, if the update changed it.
-    pub language: ::core::option::Option<::std::string::String>,
+    pub language: Option<String>,
     /// The new `locked`, if the update changed it.
-    pub locked: ::core::option::Option<bool>,
+    pub locked: Option<bool>,
 }
 
 impl DocumentChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(DocumentChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(DocumentChanges {
             title: ::cairn::typed::changed(row, "title")?,
             font_size: ::cairn::typed::changed(row, "font_size")?,
             language: ::cairn::typed::changed(row, "language")?,
@@ -985,67 +746,7 @@ impl DocumentChanges {
 }
 
 /// The id of a `Paragraph` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct ParagraphId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for ParagraphId {
-    fn from(id: ::cairn::RowId) -> ParagraphId {
-        ParagraphId(id)
-    }
-}
-
-impl ::core::convert::From<ParagraphId> for ::cairn::RowId {
-    fn from(id: ParagraphId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<ParagraphId> for ::cairn::Value {
-    fn from(id: ParagraphId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<ParagraphId> for ::cairn::typed::Ref<ParagraphId> {
-    fn from(id: ParagraphId) -> ::cairn::typed::Ref<ParagraphId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for ParagraphId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for ParagraphId {}
-
-impl ::cairn::FieldValue for ParagraphId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(ParagraphId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for ParagraphId {}
+pub type ParagraphId = ::cairn::typed::Id<Paragraph>;
 
 /// A block of text. Its implicit `parent` field is the section.
 #[derive(
@@ -1065,7 +766,7 @@ pub struct Paragraph {
     /// The `kind` field.
     pub kind: ParagraphKind,
     /// The `text` field.
-    pub text: ::std::string::String,
+    pub text: String,
     /// The `position` field.
     pub position: i64,
 }
@@ -1073,12 +774,10 @@ pub struct Paragraph {
 impl ::cairn::Projection for Paragraph {
     const COLLECTION: &'static str = "Paragraph";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Paragraph")?;
-        ::core::result::Result::Ok(Paragraph {
-            id: ParagraphId(row.id),
+        Ok(Paragraph {
+            id: ParagraphId::from(row.id),
             parent: ::cairn::typed::field(row, "parent")?,
             kind: ::cairn::typed::field(row, "kind")?,
             text: ::cairn::typed::field(row, "text")?,
@@ -1089,14 +788,14 @@ impl ::cairn::Projection for Paragraph {
 
 impl Paragraph {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if !check_paragraph_text(::core::option::Option::Some(self.text.as_str())) {
-            return ::core::result::Result::Err("text");
+    pub fn check(&self) -> Result<(), &'static str> {
+        if !check_paragraph_text(Some(self.text.as_str())) {
+            return Err("text");
         }
-        if !check_paragraph_position(::core::option::Option::Some(self.position)) {
-            return ::core::result::Result::Err("position");
+        if !check_paragraph_position(Some(self.position)) {
+            return Err("position");
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 }
 
@@ -1106,9 +805,9 @@ pub struct NewParagraph {
     /// The `parent` field.
     pub parent: ::cairn::typed::Ref<SectionId>,
     /// The `kind` field.
-    pub kind: ::core::option::Option<ParagraphKind>,
+    pub kind: Option<ParagraphKind>,
     /// The `text` field.
-    pub text: ::std::string::String,
+    pub text: String,
     /// The `position` field.
     pub position: i64,
 }
@@ -1116,13 +815,13 @@ pub struct NewParagraph {
 impl NewParagraph {
     /// A new `Paragraph` row with the fields that have no default; the others start empty or take their default.
     pub fn new(
-        parent: impl ::core::convert::Into<::cairn::typed::Ref<SectionId>>,
-        text: impl ::core::convert::Into<::std::string::String>,
-        position: impl ::core::convert::Into<i64>,
+        parent: impl Into<::cairn::typed::Ref<SectionId>>,
+        text: impl Into<String>,
+        position: impl Into<i64>,
     ) -> NewParagraph {
         NewParagraph {
             parent: parent.into(),
-            kind: ::core::option::Option::None,
+            kind: None,
             text: text.into(),
             position: position.into(),
         }
@@ -1134,40 +833,25 @@ impl ::cairn::typed::Insert for NewParagraph {
 
     type Id = ParagraphId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(
-                ::core::option::Option::Some(self.text.as_str()),
-            ),
-        ) {
+    fn check(&self) -> Result<(), &'static str> {
+        if let (Some(argument_0),) = (Some(Some(self.text.as_str())),) {
             if !check_paragraph_text(argument_0) {
-                return ::core::result::Result::Err("text");
+                return Err("text");
             }
         }
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(::core::option::Option::Some(self.position)),
-        ) {
+        if let (Some(argument_0),) = (Some(Some(self.position)),) {
             if !check_paragraph_position(argument_0) {
-                return ::core::result::Result::Err("position");
+                return Err("position");
             }
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         [
-            ::core::option::Option::Some((
-                "parent",
-                ::cairn::FieldValue::into_value(self.parent),
-            )),
-            ::core::option::Option::Some((
-                "text",
-                ::cairn::FieldValue::into_value(self.text),
-            )),
-            ::core::option::Option::Some((
-                "position",
-                ::cairn::FieldValue::into_value(self.position),
-            )),
+            Some(("parent", ::cairn::FieldValue::into_value(self.parent))),
+            Some(("text", ::cairn::FieldValue::into_value(self.text))),
+            Some(("position", ::cairn::FieldValue::into_value(self.position))),
             self.kind.map(|value| ("kind", ::cairn::FieldValue::into_value(value))),
         ]
             .into_iter()
@@ -1180,19 +864,17 @@ impl ::cairn::typed::Insert for NewParagraph {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ParagraphChanges {
     /// The new `kind`, if the update changed it.
-    pub kind: ::core::option::Option<ParagraphKind>,
+    pub kind: Option<ParagraphKind>,
     /// The new `text`, if the update changed it.
-    pub text: ::core::option::Option<::std::string::String>,
+    pub text: Option<String>,
     /// The new `position`, if the update changed it.
-    pub position: ::core::option::Option<i64>,
+    pub position: Option<i64>,
 }
 
 impl ParagraphChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(ParagraphChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(ParagraphChanges {
             kind: ::cairn::typed::changed(row, "kind")?,
             text: ::cairn::typed::changed(row, "text")?,
             position: ::cairn::typed::changed(row, "position")?,
@@ -1201,67 +883,7 @@ impl ParagraphChanges {
 }
 
 /// The id of a `Section` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct SectionId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for SectionId {
-    fn from(id: ::cairn::RowId) -> SectionId {
-        SectionId(id)
-    }
-}
-
-impl ::core::convert::From<SectionId> for ::cairn::RowId {
-    fn from(id: SectionId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<SectionId> for ::cairn::Value {
-    fn from(id: SectionId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<SectionId> for ::cairn::typed::Ref<SectionId> {
-    fn from(id: SectionId) -> ::cairn::typed::Ref<SectionId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for SectionId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for SectionId {}
-
-impl ::cairn::FieldValue for SectionId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(SectionId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for SectionId {}
+pub type SectionId = ::cairn::typed::Id<Section>;
 
 /// A titled part of a document. Its implicit `parent` field is the document.
 #[derive(
@@ -1279,7 +901,7 @@ pub struct Section {
     /// The `parent` field.
     pub parent: DocumentId,
     /// The `title` field.
-    pub title: ::std::string::String,
+    pub title: String,
     /// The `position` field.
     pub position: i64,
 }
@@ -1287,12 +909,10 @@ pub struct Section {
 impl ::cairn::Projection for Section {
     const COLLECTION: &'static str = "Section";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Section")?;
-        ::core::result::Result::Ok(Section {
-            id: SectionId(row.id),
+        Ok(Section {
+            id: SectionId::from(row.id),
             parent: ::cairn::typed::field(row, "parent")?,
             title: ::cairn::typed::field(row, "title")?,
             position: ::cairn::typed::field(row, "position")?,
@@ -1302,14 +922,14 @@ impl ::cairn::Projection for Section {
 
 impl Section {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if !check_section_title(::core::option::Option::Some(self.title.as_str())) {
-            return ::core::result::Result::Err("title");
+    pub fn check(&self) -> Result<(), &'static str> {
+        if !check_section_title(Some(self.title.as_str())) {
+            return Err("title");
         }
-        if !check_section_position(::core::option::Option::Some(self.position)) {
-            return ::core::result::Result::Err("position");
+        if !check_section_position(Some(self.position)) {
+            return Err("position");
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 }
 
@@ -1319,7 +939,7 @@ pub struct NewSection {
     /// The `parent` field.
     pub parent: ::cairn::typed::Ref<DocumentId>,
     /// The `title` field.
-    pub title: ::std::string::String,
+    pub title: String,
     /// The `position` field.
     pub position: i64,
 }
@@ -1327,9 +947,9 @@ pub struct NewSection {
 impl NewSection {
     /// A new `Section` row with the fields that have no default; the others start empty or take their default.
     pub fn new(
-        parent: impl ::core::convert::Into<::cairn::typed::Ref<DocumentId>>,
-        title: impl ::core::convert::Into<::std::string::String>,
-        position: impl ::core::convert::Into<i64>,
+        parent: impl Into<::cairn::typed::Ref<DocumentId>>,
+        title: impl Into<String>,
+        position: impl Into<i64>,
     ) -> NewSection {
         NewSection {
             parent: parent.into(),
@@ -1344,27 +964,21 @@ impl ::cairn::typed::Insert for NewSection {
 
     type Id = SectionId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(
-                ::core::option::Option::Some(self.title.as_str()),
-            ),
-        ) {
+    fn check(&self) -> Result<(), &'static str> {
+        if let (Some(argument_0),) = (Some(Some(self.title.as_str())),) {
             if !check_section_title(argument_0) {
-                return ::core::result::Result::Err("title");
+                return Err("title");
             }
         }
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(::core::option::Option::Some(self.position)),
-        ) {
+        if let (Some(argument_0),) = (Some(Some(self.position)),) {
             if !check_section_position(argument_0) {
-                return ::core::result::Result::Err("position");
+                return Err("position");
             }
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         ::std::vec![
             ("parent", ::cairn::FieldValue::into_value(self.parent)), ("title",
             ::cairn::FieldValue::into_value(self.title)), ("position",
@@ -1377,17 +991,15 @@ impl ::cairn::typed::Insert for NewSection {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SectionChanges {
     /// The new `title`, if the update changed it.
-    pub title: ::core::option::Option<::std::string::String>,
+    pub title: Option<String>,
     /// The new `position`, if the update changed it.
-    pub position: ::core::option::Option<i64>,
+    pub position: Option<i64>,
 }
 
 impl SectionChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(SectionChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(SectionChanges {
             title: ::cairn::typed::changed(row, "title")?,
             position: ::cairn::typed::changed(row, "position")?,
         })
@@ -1395,67 +1007,7 @@ impl SectionChanges {
 }
 
 /// The id of a `Suggestion` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct SuggestionId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for SuggestionId {
-    fn from(id: ::cairn::RowId) -> SuggestionId {
-        SuggestionId(id)
-    }
-}
-
-impl ::core::convert::From<SuggestionId> for ::cairn::RowId {
-    fn from(id: SuggestionId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<SuggestionId> for ::cairn::Value {
-    fn from(id: SuggestionId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<SuggestionId> for ::cairn::typed::Ref<SuggestionId> {
-    fn from(id: SuggestionId) -> ::cairn::typed::Ref<SuggestionId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for SuggestionId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for SuggestionId {}
-
-impl ::cairn::FieldValue for SuggestionId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(SuggestionId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for SuggestionId {}
+pub type SuggestionId = ::cairn::typed::Id<Suggestion>;
 
 /// A proposed replacement for a paragraph's text. A writer accepts or rejects it.
 #[derive(
@@ -1475,7 +1027,7 @@ pub struct Suggestion {
     /// The `proposer` field.
     pub proposer: ::cairn::Identity,
     /// The `replacement` field.
-    pub replacement: ::std::string::String,
+    pub replacement: String,
     /// The `state` field.
     pub state: SuggestionState,
 }
@@ -1483,12 +1035,10 @@ pub struct Suggestion {
 impl ::cairn::Projection for Suggestion {
     const COLLECTION: &'static str = "Suggestion";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Suggestion")?;
-        ::core::result::Result::Ok(Suggestion {
-            id: SuggestionId(row.id),
+        Ok(Suggestion {
+            id: SuggestionId::from(row.id),
             paragraph: ::cairn::typed::field(row, "paragraph")?,
             proposer: ::cairn::typed::field(row, "proposer")?,
             replacement: ::cairn::typed::field(row, "replacement")?,
@@ -1499,13 +1049,11 @@ impl ::cairn::Projection for Suggestion {
 
 impl Suggestion {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if !check_suggestion_replacement(
-            ::core::option::Option::Some(self.replacement.as_str()),
-        ) {
-            return ::core::result::Result::Err("replacement");
+    pub fn check(&self) -> Result<(), &'static str> {
+        if !check_suggestion_replacement(Some(self.replacement.as_str())) {
+            return Err("replacement");
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 }
 
@@ -1515,24 +1063,24 @@ pub struct NewSuggestion {
     /// The `paragraph` field.
     pub paragraph: ::cairn::typed::Ref<ParagraphId>,
     /// The `proposer` field.
-    pub proposer: ::core::option::Option<::cairn::Identity>,
+    pub proposer: Option<::cairn::Identity>,
     /// The `replacement` field.
-    pub replacement: ::std::string::String,
+    pub replacement: String,
     /// The `state` field.
-    pub state: ::core::option::Option<SuggestionState>,
+    pub state: Option<SuggestionState>,
 }
 
 impl NewSuggestion {
     /// A new `Suggestion` row with the fields that have no default; the others start empty or take their default.
     pub fn new(
-        paragraph: impl ::core::convert::Into<::cairn::typed::Ref<ParagraphId>>,
-        replacement: impl ::core::convert::Into<::std::string::String>,
+        paragraph: impl Into<::cairn::typed::Ref<ParagraphId>>,
+        replacement: impl Into<String>,
     ) -> NewSuggestion {
         NewSuggestion {
             paragraph: paragraph.into(),
-            proposer: ::core::option::Option::None,
+            proposer: None,
             replacement: replacement.into(),
-            state: ::core::option::Option::None,
+            state: None,
         }
     }
 }
@@ -1542,29 +1090,19 @@ impl ::cairn::typed::Insert for NewSuggestion {
 
     type Id = SuggestionId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(
-                ::core::option::Option::Some(self.replacement.as_str()),
-            ),
-        ) {
+    fn check(&self) -> Result<(), &'static str> {
+        if let (Some(argument_0),) = (Some(Some(self.replacement.as_str())),) {
             if !check_suggestion_replacement(argument_0) {
-                return ::core::result::Result::Err("replacement");
+                return Err("replacement");
             }
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         [
-            ::core::option::Option::Some((
-                "paragraph",
-                ::cairn::FieldValue::into_value(self.paragraph),
-            )),
-            ::core::option::Option::Some((
-                "replacement",
-                ::cairn::FieldValue::into_value(self.replacement),
-            )),
+            Some(("paragraph", ::cairn::FieldValue::into_value(self.paragraph))),
+            Some(("replacement", ::cairn::FieldValue::into_value(self.replacement))),
             self
                 .proposer
                 .map(|value| ("proposer", ::cairn::FieldValue::into_value(value))),
@@ -1580,17 +1118,15 @@ impl ::cairn::typed::Insert for NewSuggestion {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SuggestionChanges {
     /// The new `replacement`, if the update changed it.
-    pub replacement: ::core::option::Option<::std::string::String>,
+    pub replacement: Option<String>,
     /// The new `state`, if the update changed it.
-    pub state: ::core::option::Option<SuggestionState>,
+    pub state: Option<SuggestionState>,
 }
 
 impl SuggestionChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(SuggestionChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(SuggestionChanges {
             replacement: ::cairn::typed::changed(row, "replacement")?,
             state: ::cairn::typed::changed(row, "state")?,
         })
@@ -1608,7 +1144,7 @@ impl<'d> CollaboratorTable<'d> {
     pub fn insert(
         &self,
         row: NewCollaborator,
-    ) -> ::core::result::Result<CollaboratorId, ::cairn::WriteError> {
+    ) -> Result<CollaboratorId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
@@ -1616,11 +1152,8 @@ impl<'d> CollaboratorTable<'d> {
     pub fn get(
         &self,
         id: CollaboratorId,
-    ) -> ::core::result::Result<
-        ::core::option::Option<Collaborator>,
-        ::cairn::QueryError,
-    > {
-        self.db.get(id.0)
+    ) -> Result<Option<Collaborator>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -1631,7 +1164,7 @@ impl<'d> CollaboratorTable<'d> {
         CollaboratorUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -1639,8 +1172,8 @@ impl<'d> CollaboratorTable<'d> {
     pub fn delete(
         &self,
         id: CollaboratorId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Collaborator", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Collaborator", id.row())
     }
 
     /// A query over the visible rows.
@@ -1651,9 +1184,7 @@ impl<'d> CollaboratorTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Collaborator>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Collaborator>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -1678,13 +1209,13 @@ impl<'t> CollaboratorTx<'t> {
         CollaboratorUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: CollaboratorId) {
-        self.inner.delete("Collaborator", id.0)
+        self.inner.delete("Collaborator", id.row())
     }
 }
 
@@ -1693,12 +1224,12 @@ impl<'t> CollaboratorTx<'t> {
 pub struct CollaboratorUpdate<S> {
     sink: S,
     id: CollaboratorId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> CollaboratorUpdate<S> {
     /// Sets `role`.
-    pub fn role(mut self, value: impl ::core::convert::Into<Role>) -> Self {
+    pub fn role(mut self, value: impl Into<Role>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set("role", ::cairn::FieldValue::into_value(value.into())),
@@ -1708,7 +1239,7 @@ impl<S: ::cairn::typed::EditSink> CollaboratorUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Collaborator", self.id.0, self.edits)
+        self.sink.apply_edits("Collaborator", self.id.row(), self.edits)
     }
 }
 
@@ -1720,34 +1251,25 @@ pub struct CollaboratorQuery<'d> {
 
 impl CollaboratorQuery<'_> {
     /// Keeps the rows whose `document` equals `value`.
-    pub fn where_document(
-        mut self,
-        value: impl ::core::convert::Into<DocumentId>,
-    ) -> Self {
+    pub fn where_document(mut self, value: impl Into<DocumentId>) -> Self {
         self.query = self.query.filter("document", value.into());
         self
     }
 
     /// Keeps the rows whose `user` equals `value`.
-    pub fn where_user(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Identity>,
-    ) -> Self {
+    pub fn where_user(mut self, value: impl Into<::cairn::Identity>) -> Self {
         self.query = self.query.filter("user", value.into());
         self
     }
 
     /// Keeps the rows whose `role` equals `value`.
-    pub fn where_role(mut self, value: impl ::core::convert::Into<Role>) -> Self {
+    pub fn where_role(mut self, value: impl Into<Role>) -> Self {
         self.query = self.query.filter("role", value.into());
         self
     }
 
     /// Keeps the rows whose `invited_by` equals `value`.
-    pub fn where_invited_by(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Identity>,
-    ) -> Self {
+    pub fn where_invited_by(mut self, value: impl Into<::cairn::Identity>) -> Self {
         self.query = self.query.filter("invited_by", value.into());
         self
     }
@@ -1777,24 +1299,17 @@ impl CollaboratorQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Collaborator>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Collaborator>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<
-        ::core::option::Option<Collaborator>,
-        ::cairn::QueryError,
-    > {
+    pub fn first(&self) -> Result<Option<Collaborator>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -1832,19 +1347,13 @@ pub struct CommentTable<'d> {
 
 impl<'d> CommentTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewComment,
-    ) -> ::core::result::Result<CommentId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewComment) -> Result<CommentId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
     /// A visible row, by id.
-    pub fn get(
-        &self,
-        id: CommentId,
-    ) -> ::core::result::Result<::core::option::Option<Comment>, ::cairn::QueryError> {
-        self.db.get(id.0)
+    pub fn get(&self, id: CommentId) -> Result<Option<Comment>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -1852,7 +1361,7 @@ impl<'d> CommentTable<'d> {
         CommentUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -1860,8 +1369,8 @@ impl<'d> CommentTable<'d> {
     pub fn delete(
         &self,
         id: CommentId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Comment", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Comment", id.row())
     }
 
     /// A query over the visible rows.
@@ -1872,9 +1381,7 @@ impl<'d> CommentTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Comment>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Comment>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -1899,13 +1406,13 @@ impl<'t> CommentTx<'t> {
         CommentUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: CommentId) {
-        self.inner.delete("Comment", id.0)
+        self.inner.delete("Comment", id.row())
     }
 }
 
@@ -1914,12 +1421,12 @@ impl<'t> CommentTx<'t> {
 pub struct CommentUpdate<S> {
     sink: S,
     id: CommentId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> CommentUpdate<S> {
     /// Sets `anchor`.
-    pub fn anchor(mut self, value: impl ::core::convert::Into<Anchor>) -> Self {
+    pub fn anchor(mut self, value: impl Into<Anchor>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -1931,10 +1438,7 @@ impl<S: ::cairn::typed::EditSink> CommentUpdate<S> {
     }
 
     /// Sets `body`.
-    pub fn body(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn body(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set("body", ::cairn::FieldValue::into_value(value.into())),
@@ -1943,10 +1447,7 @@ impl<S: ::cairn::typed::EditSink> CommentUpdate<S> {
     }
 
     /// Sets `reply_to`.
-    pub fn reply_to(
-        mut self,
-        value: impl ::core::convert::Into<::core::option::Option<CommentId>>,
-    ) -> Self {
+    pub fn reply_to(mut self, value: impl Into<Option<CommentId>>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -1958,7 +1459,7 @@ impl<S: ::cairn::typed::EditSink> CommentUpdate<S> {
     }
 
     /// Sets `resolved`.
-    pub fn resolved(mut self, value: impl ::core::convert::Into<bool>) -> Self {
+    pub fn resolved(mut self, value: impl Into<bool>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -1970,7 +1471,7 @@ impl<S: ::cairn::typed::EditSink> CommentUpdate<S> {
     }
 
     /// Sets `pinned`.
-    pub fn pinned(mut self, value: impl ::core::convert::Into<bool>) -> Self {
+    pub fn pinned(mut self, value: impl Into<bool>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -1983,7 +1484,7 @@ impl<S: ::cairn::typed::EditSink> CommentUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Comment", self.id.0, self.edits)
+        self.sink.apply_edits("Comment", self.id.row(), self.edits)
     }
 }
 
@@ -1995,49 +1496,37 @@ pub struct CommentQuery<'d> {
 
 impl CommentQuery<'_> {
     /// Keeps the rows whose `document` equals `value`.
-    pub fn where_document(
-        mut self,
-        value: impl ::core::convert::Into<DocumentId>,
-    ) -> Self {
+    pub fn where_document(mut self, value: impl Into<DocumentId>) -> Self {
         self.query = self.query.filter("document", value.into());
         self
     }
 
     /// Keeps the rows whose `author` equals `value`.
-    pub fn where_author(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Identity>,
-    ) -> Self {
+    pub fn where_author(mut self, value: impl Into<::cairn::Identity>) -> Self {
         self.query = self.query.filter("author", value.into());
         self
     }
 
     /// Keeps the rows whose `body` equals `value`.
-    pub fn where_body(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_body(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("body", value.into());
         self
     }
 
     /// Keeps the rows whose `reply_to` equals `value`.
-    pub fn where_reply_to(
-        mut self,
-        value: impl ::core::convert::Into<::core::option::Option<CommentId>>,
-    ) -> Self {
+    pub fn where_reply_to(mut self, value: impl Into<Option<CommentId>>) -> Self {
         self.query = self.query.filter("reply_to", value.into());
         self
     }
 
     /// Keeps the rows whose `resolved` equals `value`.
-    pub fn where_resolved(mut self, value: impl ::core::convert::Into<bool>) -> Self {
+    pub fn where_resolved(mut self, value: impl Into<bool>) -> Self {
         self.query = self.query.filter("resolved", value.into());
         self
     }
 
     /// Keeps the rows whose `pinned` equals `value`.
-    pub fn where_pinned(mut self, value: impl ::core::convert::Into<bool>) -> Self {
+    pub fn where_pinned(mut self, value: impl Into<bool>) -> Self {
         self.query = self.query.filter("pinned", value.into());
         self
     }
@@ -2067,21 +1556,17 @@ impl CommentQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Comment>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Comment>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<::core::option::Option<Comment>, ::cairn::QueryError> {
+    pub fn first(&self) -> Result<Option<Comment>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -2125,19 +1610,13 @@ pub struct DocumentTable<'d> {
 
 impl<'d> DocumentTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewDocument,
-    ) -> ::core::result::Result<DocumentId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewDocument) -> Result<DocumentId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
     /// A visible row, by id.
-    pub fn get(
-        &self,
-        id: DocumentId,
-    ) -> ::core::result::Result<::core::option::Option<Document>, ::cairn::QueryError> {
-        self.db.get(id.0)
+    pub fn get(&self, id: DocumentId) -> Result<Option<Document>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -2148,7 +1627,7 @@ impl<'d> DocumentTable<'d> {
         DocumentUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -2156,8 +1635,8 @@ impl<'d> DocumentTable<'d> {
     pub fn delete(
         &self,
         id: DocumentId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Document", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Document", id.row())
     }
 
     /// A query over the visible rows.
@@ -2168,9 +1647,7 @@ impl<'d> DocumentTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Document>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Document>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -2195,13 +1672,13 @@ impl<'t> DocumentTx<'t> {
         DocumentUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: DocumentId) {
-        self.inner.delete("Document", id.0)
+        self.inner.delete("Document", id.row())
     }
 }
 
@@ -2210,15 +1687,12 @@ impl<'t> DocumentTx<'t> {
 pub struct DocumentUpdate<S> {
     sink: S,
     id: DocumentId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> DocumentUpdate<S> {
     /// Sets `title`.
-    pub fn title(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn title(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -2230,7 +1704,7 @@ impl<S: ::cairn::typed::EditSink> DocumentUpdate<S> {
     }
 
     /// Sets `font_size`.
-    pub fn font_size(mut self, value: impl ::core::convert::Into<f64>) -> Self {
+    pub fn font_size(mut self, value: impl Into<f64>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -2242,10 +1716,7 @@ impl<S: ::cairn::typed::EditSink> DocumentUpdate<S> {
     }
 
     /// Sets `language`.
-    pub fn language(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn language(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -2257,7 +1728,7 @@ impl<S: ::cairn::typed::EditSink> DocumentUpdate<S> {
     }
 
     /// Sets `locked`.
-    pub fn locked(mut self, value: impl ::core::convert::Into<bool>) -> Self {
+    pub fn locked(mut self, value: impl Into<bool>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -2270,7 +1741,7 @@ impl<S: ::cairn::typed::EditSink> DocumentUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Document", self.id.0, self.edits)
+        self.sink.apply_edits("Document", self.id.row(), self.edits)
     }
 }
 
@@ -2282,40 +1753,31 @@ pub struct DocumentQuery<'d> {
 
 impl DocumentQuery<'_> {
     /// Keeps the rows whose `title` equals `value`.
-    pub fn where_title(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_title(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("title", value.into());
         self
     }
 
     /// Keeps the rows whose `owner` equals `value`.
-    pub fn where_owner(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Identity>,
-    ) -> Self {
+    pub fn where_owner(mut self, value: impl Into<::cairn::Identity>) -> Self {
         self.query = self.query.filter("owner", value.into());
         self
     }
 
     /// Keeps the rows whose `font_size` equals `value`.
-    pub fn where_font_size(mut self, value: impl ::core::convert::Into<f64>) -> Self {
+    pub fn where_font_size(mut self, value: impl Into<f64>) -> Self {
         self.query = self.query.filter("font_size", value.into());
         self
     }
 
     /// Keeps the rows whose `language` equals `value`.
-    pub fn where_language(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_language(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("language", value.into());
         self
     }
 
     /// Keeps the rows whose `locked` equals `value`.
-    pub fn where_locked(mut self, value: impl ::core::convert::Into<bool>) -> Self {
+    pub fn where_locked(mut self, value: impl Into<bool>) -> Self {
         self.query = self.query.filter("locked", value.into());
         self
     }
@@ -2345,21 +1807,17 @@ impl DocumentQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Document>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Document>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<::core::option::Option<Document>, ::cairn::QueryError> {
+    pub fn first(&self) -> Result<Option<Document>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -2400,10 +1858,7 @@ pub struct ParagraphTable<'d> {
 
 impl<'d> ParagraphTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewParagraph,
-    ) -> ::core::result::Result<ParagraphId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewParagraph) -> Result<ParagraphId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
@@ -2411,8 +1866,8 @@ impl<'d> ParagraphTable<'d> {
     pub fn get(
         &self,
         id: ParagraphId,
-    ) -> ::core::result::Result<::core::option::Option<Paragraph>, ::cairn::QueryError> {
-        self.db.get(id.0)
+    ) -> Result<Option<Paragraph>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -2423,7 +1878,7 @@ impl<'d> ParagraphTable<'d> {
         ParagraphUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -2431,8 +1886,8 @@ impl<'d> ParagraphTable<'d> {
     pub fn delete(
         &self,
         id: ParagraphId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Paragraph", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Paragraph", id.row())
     }
 
     /// A query over the visible rows.
@@ -2443,9 +1898,7 @@ impl<'d> ParagraphTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Paragraph>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Paragraph>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -2470,13 +1923,13 @@ impl<'t> ParagraphTx<'t> {
         ParagraphUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: ParagraphId) {
-        self.inner.delete("Paragraph", id.0)
+        self.inner.delete("Paragraph", id.row())
     }
 }
 
@@ -2485,12 +1938,12 @@ impl<'t> ParagraphTx<'t> {
 pub struct ParagraphUpdate<S> {
     sink: S,
     id: ParagraphId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> ParagraphUpdate<S> {
     /// Sets `kind`.
-    pub fn kind(mut self, value: impl ::core::convert::Into<ParagraphKind>) -> Self {
+    pub fn kind(mut self, value: impl Into<ParagraphKind>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set("kind", ::cairn::FieldValue::into_value(value.into())),
@@ -2499,10 +1952,7 @@ impl<S: ::cairn::typed::EditSink> ParagraphUpdate<S> {
     }
 
     /// Sets `text`.
-    pub fn text(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn text(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set("text", ::cairn::FieldValue::into_value(value.into())),
@@ -2511,7 +1961,7 @@ impl<S: ::cairn::typed::EditSink> ParagraphUpdate<S> {
     }
 
     /// Sets `position`.
-    pub fn position(mut self, value: impl ::core::convert::Into<i64>) -> Self {
+    pub fn position(mut self, value: impl Into<i64>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -2524,7 +1974,7 @@ impl<S: ::cairn::typed::EditSink> ParagraphUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Paragraph", self.id.0, self.edits)
+        self.sink.apply_edits("Paragraph", self.id.row(), self.edits)
     }
 }
 
@@ -2536,31 +1986,25 @@ pub struct ParagraphQuery<'d> {
 
 impl ParagraphQuery<'_> {
     /// Keeps the rows whose `parent` equals `value`.
-    pub fn where_parent(mut self, value: impl ::core::convert::Into<SectionId>) -> Self {
+    pub fn where_parent(mut self, value: impl Into<SectionId>) -> Self {
         self.query = self.query.filter("parent", value.into());
         self
     }
 
     /// Keeps the rows whose `kind` equals `value`.
-    pub fn where_kind(
-        mut self,
-        value: impl ::core::convert::Into<ParagraphKind>,
-    ) -> Self {
+    pub fn where_kind(mut self, value: impl Into<ParagraphKind>) -> Self {
         self.query = self.query.filter("kind", value.into());
         self
     }
 
     /// Keeps the rows whose `text` equals `value`.
-    pub fn where_text(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_text(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("text", value.into());
         self
     }
 
     /// Keeps the rows whose `position` equals `value`.
-    pub fn where_position(mut self, value: impl ::core::convert::Into<i64>) -> Self {
+    pub fn where_position(mut self, value: impl Into<i64>) -> Self {
         self.query = self.query.filter("position", value.into());
         self
     }
@@ -2590,21 +2034,17 @@ impl ParagraphQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Paragraph>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Paragraph>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<::core::option::Option<Paragraph>, ::cairn::QueryError> {
+    pub fn first(&self) -> Result<Option<Paragraph>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -2642,19 +2082,13 @@ pub struct SectionTable<'d> {
 
 impl<'d> SectionTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewSection,
-    ) -> ::core::result::Result<SectionId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewSection) -> Result<SectionId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
     /// A visible row, by id.
-    pub fn get(
-        &self,
-        id: SectionId,
-    ) -> ::core::result::Result<::core::option::Option<Section>, ::cairn::QueryError> {
-        self.db.get(id.0)
+    pub fn get(&self, id: SectionId) -> Result<Option<Section>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -2662,7 +2096,7 @@ impl<'d> SectionTable<'d> {
         SectionUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -2670,8 +2104,8 @@ impl<'d> SectionTable<'d> {
     pub fn delete(
         &self,
         id: SectionId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Section", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Section", id.row())
     }
 
     /// A query over the visible rows.
@@ -2682,9 +2116,7 @@ impl<'d> SectionTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Section>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Section>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -2709,13 +2141,13 @@ impl<'t> SectionTx<'t> {
         SectionUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: SectionId) {
-        self.inner.delete("Section", id.0)
+        self.inner.delete("Section", id.row())
     }
 }
 
@@ -2724,15 +2156,12 @@ impl<'t> SectionTx<'t> {
 pub struct SectionUpdate<S> {
     sink: S,
     id: SectionId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> SectionUpdate<S> {
     /// Sets `title`.
-    pub fn title(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn title(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -2744,7 +2173,7 @@ impl<S: ::cairn::typed::EditSink> SectionUpdate<S> {
     }
 
     /// Sets `position`.
-    pub fn position(mut self, value: impl ::core::convert::Into<i64>) -> Self {
+    pub fn position(mut self, value: impl Into<i64>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -2757,7 +2186,7 @@ impl<S: ::cairn::typed::EditSink> SectionUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Section", self.id.0, self.edits)
+        self.sink.apply_edits("Section", self.id.row(), self.edits)
     }
 }
 
@@ -2769,25 +2198,19 @@ pub struct SectionQuery<'d> {
 
 impl SectionQuery<'_> {
     /// Keeps the rows whose `parent` equals `value`.
-    pub fn where_parent(
-        mut self,
-        value: impl ::core::convert::Into<DocumentId>,
-    ) -> Self {
+    pub fn where_parent(mut self, value: impl Into<DocumentId>) -> Self {
         self.query = self.query.filter("parent", value.into());
         self
     }
 
     /// Keeps the rows whose `title` equals `value`.
-    pub fn where_title(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_title(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("title", value.into());
         self
     }
 
     /// Keeps the rows whose `position` equals `value`.
-    pub fn where_position(mut self, value: impl ::core::convert::Into<i64>) -> Self {
+    pub fn where_position(mut self, value: impl Into<i64>) -> Self {
         self.query = self.query.filter("position", value.into());
         self
     }
@@ -2817,21 +2240,17 @@ impl SectionQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Section>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Section>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<::core::option::Option<Section>, ::cairn::QueryError> {
+    pub fn first(&self) -> Result<Option<Section>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -2869,7 +2288,7 @@ impl<'d> SuggestionTable<'d> {
     pub fn insert(
         &self,
         row: NewSuggestion,
-    ) -> ::core::result::Result<SuggestionId, ::cairn::WriteError> {
+    ) -> Result<SuggestionId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
@@ -2877,11 +2296,8 @@ impl<'d> SuggestionTable<'d> {
     pub fn get(
         &self,
         id: SuggestionId,
-    ) -> ::core::result::Result<
-        ::core::option::Option<Suggestion>,
-        ::cairn::QueryError,
-    > {
-        self.db.get(id.0)
+    ) -> Result<Option<Suggestion>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -2892,7 +2308,7 @@ impl<'d> SuggestionTable<'d> {
         SuggestionUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -2900,8 +2316,8 @@ impl<'d> SuggestionTable<'d> {
     pub fn delete(
         &self,
         id: SuggestionId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Suggestion", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Suggestion", id.row())
     }
 
     /// A query over the visible rows.
@@ -2912,9 +2328,7 @@ impl<'d> SuggestionTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Suggestion>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Suggestion>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -2939,13 +2353,13 @@ impl<'t> SuggestionTx<'t> {
         SuggestionUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: SuggestionId) {
-        self.inner.delete("Suggestion", id.0)
+        self.inner.delete("Suggestion", id.row())
     }
 }
 
@@ -2954,15 +2368,12 @@ impl<'t> SuggestionTx<'t> {
 pub struct SuggestionUpdate<S> {
     sink: S,
     id: SuggestionId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> SuggestionUpdate<S> {
     /// Sets `replacement`.
-    pub fn replacement(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn replacement(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -2974,7 +2385,7 @@ impl<S: ::cairn::typed::EditSink> SuggestionUpdate<S> {
     }
 
     /// Sets `state`.
-    pub fn state(mut self, value: impl ::core::convert::Into<SuggestionState>) -> Self {
+    pub fn state(mut self, value: impl Into<SuggestionState>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -2987,7 +2398,7 @@ impl<S: ::cairn::typed::EditSink> SuggestionUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Suggestion", self.id.0, self.edits)
+        self.sink.apply_edits("Suggestion", self.id.row(), self.edits)
     }
 }
 
@@ -2999,37 +2410,25 @@ pub struct SuggestionQuery<'d> {
 
 impl SuggestionQuery<'_> {
     /// Keeps the rows whose `paragraph` equals `value`.
-    pub fn where_paragraph(
-        mut self,
-        value: impl ::core::convert::Into<ParagraphId>,
-    ) -> Self {
+    pub fn where_paragraph(mut self, value: impl Into<ParagraphId>) -> Self {
         self.query = self.query.filter("paragraph", value.into());
         self
     }
 
     /// Keeps the rows whose `proposer` equals `value`.
-    pub fn where_proposer(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Identity>,
-    ) -> Self {
+    pub fn where_proposer(mut self, value: impl Into<::cairn::Identity>) -> Self {
         self.query = self.query.filter("proposer", value.into());
         self
     }
 
     /// Keeps the rows whose `replacement` equals `value`.
-    pub fn where_replacement(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_replacement(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("replacement", value.into());
         self
     }
 
     /// Keeps the rows whose `state` equals `value`.
-    pub fn where_state(
-        mut self,
-        value: impl ::core::convert::Into<SuggestionState>,
-    ) -> Self {
+    pub fn where_state(mut self, value: impl Into<SuggestionState>) -> Self {
         self.query = self.query.filter("state", value.into());
         self
     }
@@ -3059,24 +2458,17 @@ impl SuggestionQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Suggestion>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Suggestion>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<
-        ::core::option::Option<Suggestion>,
-        ::cairn::QueryError,
-    > {
+    pub fn first(&self) -> Result<Option<Suggestion>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -3116,9 +2508,9 @@ impl Db {
     /// Creates a new database in a store file at `path`; `key` founds it (signs its
     /// genesis op) and writes as its author.
     pub fn create(
-        path: impl ::core::convert::AsRef<::std::path::Path>,
+        path: impl AsRef<::std::path::Path>,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::create(
             ::cairn::Storage::File(path.as_ref()),
             &key,
@@ -3128,9 +2520,7 @@ impl Db {
     }
 
     /// Creates a new database in memory (tests, caches).
-    pub fn create_in_memory(
-        key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    pub fn create_in_memory(key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::create(
             ::cairn::Storage::Memory,
             &key,
@@ -3142,10 +2532,10 @@ impl Db {
     /// Joins the database `id` with an empty store at `path`, to be filled by sync or
     /// import; `key` writes.
     pub fn join(
-        path: impl ::core::convert::AsRef<::std::path::Path>,
+        path: impl AsRef<::std::path::Path>,
         id: ::cairn::DatabaseId,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::join(
             ::cairn::Storage::File(path.as_ref()),
             id,
@@ -3158,16 +2548,16 @@ impl Db {
     pub fn join_in_memory(
         id: ::cairn::DatabaseId,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::join(::cairn::Storage::Memory, id, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Opens a store; refused if it holds another schema than this module's.
     pub fn open(
-        path: impl ::core::convert::AsRef<::std::path::Path>,
+        path: impl AsRef<::std::path::Path>,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         Db::from_replica(
             ::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?,
             key,
@@ -3178,8 +2568,8 @@ impl Db {
     pub fn from_replica(
         replica: ::cairn::Replica,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
-        ::core::result::Result::Ok(Db {
+    ) -> Result<Db, ::cairn::OpenError> {
+        Ok(Db {
             inner: ::cairn::typed::Database::new(replica, key, SCHEMA_HASH)?,
         })
     }
@@ -3235,8 +2625,8 @@ impl Db {
     /// op (with the ids of the rows it inserted) and what `build` returned.
     pub fn transaction<T>(
         &self,
-        build: impl ::core::ops::FnOnce(&mut Tx<'_>) -> T,
-    ) -> ::core::result::Result<(::cairn::typed::Committed, T), ::cairn::WriteError> {
+        build: impl FnOnce(&mut Tx<'_>) -> T,
+    ) -> Result<(::cairn::typed::Committed, T), ::cairn::WriteError> {
         self.inner.transaction(|inner| build(&mut Tx { inner }))
     }
 
@@ -3244,10 +2634,7 @@ impl Db {
     pub fn explain(
         &self,
         op: &::cairn::OpHash,
-    ) -> ::core::result::Result<
-        ::core::option::Option<::cairn::Explanation>,
-        ::cairn::StorageError,
-    > {
+    ) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
         self.inner.explain(op)
     }
 
@@ -3256,16 +2643,13 @@ impl Db {
         &self,
         after: u64,
         limit: usize,
-    ) -> ::core::result::Result<::std::vec::Vec<(u64, Event)>, ::cairn::QueryError> {
+    ) -> Result<Vec<(u64, Event)>, ::cairn::QueryError> {
         self.inner.events_after(after, limit)
     }
 
     /// A named, durable reader of the event stream: it resumes after the last event
     /// it committed.
-    pub fn consumer(
-        &self,
-        name: &str,
-    ) -> ::core::result::Result<Consumer<'_>, ::cairn::StorageError> {
+    pub fn consumer(&self, name: &str) -> Result<Consumer<'_>, ::cairn::StorageError> {
         self.inner.consumer(name)
     }
 }
@@ -3506,36 +2890,34 @@ pub enum Event {
         /// The op.
         op: ::cairn::OpHash,
         /// An op whose arrival defeated it.
-        by: ::core::option::Option<::cairn::OpHash>,
+        by: Option<::cairn::OpHash>,
         /// The rows it writes, with their collections.
-        rows: ::std::vec::Vec<(::std::string::String, ::cairn::RowId)>,
+        rows: Vec<(String, ::cairn::RowId)>,
     },
     /// An op that was not effective became so again.
     OpReinstated {
         /// The op.
         op: ::cairn::OpHash,
         /// The op whose arrival reinstated it.
-        by: ::core::option::Option<::cairn::OpHash>,
+        by: Option<::cairn::OpHash>,
         /// The rows it writes, with their collections.
-        rows: ::std::vec::Vec<(::std::string::String, ::cairn::RowId)>,
+        rows: Vec<(String, ::cairn::RowId)>,
     },
 }
 
 impl ::cairn::typed::TypedEvent for Event {
-    fn from_event(
-        event: ::cairn::Event,
-    ) -> ::core::result::Result<Event, ::cairn::RowDecodeError> {
+    fn from_event(event: ::cairn::Event) -> Result<Event, ::cairn::RowDecodeError> {
         let (op, cause) = (event.op, event.cause);
         match event.kind {
             ::cairn::EventKind::OpRolledBack => {
-                return ::core::result::Result::Ok(Event::OpRolledBack {
+                return Ok(Event::OpRolledBack {
                     op,
                     by: event.by,
                     rows: event.rows,
                 });
             }
             ::cairn::EventKind::OpReinstated => {
-                return ::core::result::Result::Ok(Event::OpReinstated {
+                return Ok(Event::OpReinstated {
                     op,
                     by: event.by,
                     rows: event.rows,
@@ -3544,7 +2926,7 @@ impl ::cairn::typed::TypedEvent for Event {
             _ => {}
         }
         let row = ::cairn::typed::event_row(&event)?;
-        ::core::result::Result::Ok(
+        Ok(
             match (event.kind, row.collection.as_str()) {
                 (::cairn::EventKind::RowInserted, "Collaborator") => {
                     Event::CollaboratorInserted {
@@ -3557,7 +2939,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::CollaboratorUpdated {
                         op,
                         cause,
-                        id: CollaboratorId(row.id),
+                        id: CollaboratorId::from(row.id),
                         changes: CollaboratorChanges::from_row(&row)?,
                     }
                 }
@@ -3565,7 +2947,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::CollaboratorDeleted {
                         op,
                         cause,
-                        id: CollaboratorId(row.id),
+                        id: CollaboratorId::from(row.id),
                     }
                 }
                 (::cairn::EventKind::RowInserted, "Comment") => {
@@ -3579,7 +2961,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::CommentUpdated {
                         op,
                         cause,
-                        id: CommentId(row.id),
+                        id: CommentId::from(row.id),
                         changes: CommentChanges::from_row(&row)?,
                     }
                 }
@@ -3587,7 +2969,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::CommentDeleted {
                         op,
                         cause,
-                        id: CommentId(row.id),
+                        id: CommentId::from(row.id),
                     }
                 }
                 (::cairn::EventKind::RowInserted, "Document") => {
@@ -3601,7 +2983,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::DocumentUpdated {
                         op,
                         cause,
-                        id: DocumentId(row.id),
+                        id: DocumentId::from(row.id),
                         changes: DocumentChanges::from_row(&row)?,
                     }
                 }
@@ -3609,7 +2991,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::DocumentDeleted {
                         op,
                         cause,
-                        id: DocumentId(row.id),
+                        id: DocumentId::from(row.id),
                     }
                 }
                 (::cairn::EventKind::RowInserted, "Paragraph") => {
@@ -3623,7 +3005,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::ParagraphUpdated {
                         op,
                         cause,
-                        id: ParagraphId(row.id),
+                        id: ParagraphId::from(row.id),
                         changes: ParagraphChanges::from_row(&row)?,
                     }
                 }
@@ -3631,7 +3013,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::ParagraphDeleted {
                         op,
                         cause,
-                        id: ParagraphId(row.id),
+                        id: ParagraphId::from(row.id),
                     }
                 }
                 (::cairn::EventKind::RowInserted, "Section") => {
@@ -3645,7 +3027,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::SectionUpdated {
                         op,
                         cause,
-                        id: SectionId(row.id),
+                        id: SectionId::from(row.id),
                         changes: SectionChanges::from_row(&row)?,
                     }
                 }
@@ -3653,7 +3035,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::SectionDeleted {
                         op,
                         cause,
-                        id: SectionId(row.id),
+                        id: SectionId::from(row.id),
                     }
                 }
                 (::cairn::EventKind::RowInserted, "Suggestion") => {
@@ -3667,7 +3049,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::SuggestionUpdated {
                         op,
                         cause,
-                        id: SuggestionId(row.id),
+                        id: SuggestionId::from(row.id),
                         changes: SuggestionChanges::from_row(&row)?,
                     }
                 }
@@ -3675,14 +3057,12 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::SuggestionDeleted {
                         op,
                         cause,
-                        id: SuggestionId(row.id),
+                        id: SuggestionId::from(row.id),
                     }
                 }
                 (_, other) => {
-                    return ::core::result::Result::Err(
-                        ::cairn::RowDecodeError::UnknownCollection(
-                            ::std::string::String::from(other),
-                        ),
+                    return Err(
+                        ::cairn::RowDecodeError::UnknownCollection(String::from(other)),
                     );
                 }
             },
@@ -3692,145 +3072,106 @@ impl ::cairn::typed::TypedEvent for Event {
 
 /// `Comment.anchor`: `check (anchor.start >= 0 and anchor.length >= 0)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_comment_anchor(field_anchor: ::core::option::Option<&Anchor>) -> bool {
+fn check_comment_anchor(field_anchor: Option<&Anchor>) -> bool {
     ::core::matches!(
-        ::core::option::Option::Some(::core::matches!(match ((field_anchor).map(| record
-        | record.start), ::core::option::Option::Some(0i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left >= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true)) &&
-        ::core::matches!(match ((field_anchor).map(| record | record.length),
-        ::core::option::Option::Some(0i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left >=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true))), ::core::option::Option::Some(true)
+        Some(::core::matches!(match ((field_anchor).map(| record | record.start),
+        Some(0i64)) { (Some(left), Some(right)) => Some(left >= right), _ => Some(false),
+        }, Some(true)) && ::core::matches!(match ((field_anchor).map(| record | record
+        .length), Some(0i64)) { (Some(left), Some(right)) => Some(left >= right), _ =>
+        Some(false), }, Some(true))), Some(true)
     )
 }
 
 /// `Comment.body`: `check (len(body) >= 1 and len(body) <= 10000)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_comment_body(field_body: ::core::option::Option<&str>) -> bool {
+fn check_comment_body(field_body: Option<&str>) -> bool {
     ::core::matches!(
-        ::core::option::Option::Some(::core::matches!(match ((field_body).map(| value |
-        value.chars().count() as i64), ::core::option::Option::Some(1i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left >= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true)) &&
-        ::core::matches!(match ((field_body).map(| value | value.chars().count() as i64),
-        ::core::option::Option::Some(10000i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left <=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true))), ::core::option::Option::Some(true)
+        Some(::core::matches!(match ((field_body).map(| value | value.chars().count() as
+        i64), Some(1i64)) { (Some(left), Some(right)) => Some(left >= right), _ =>
+        Some(false), }, Some(true)) && ::core::matches!(match ((field_body).map(| value |
+        value.chars().count() as i64), Some(10000i64)) { (Some(left), Some(right)) =>
+        Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
     )
 }
 
 /// `Document.title`: `check (len(title) >= 1 and len(title) <= 200)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_document_title(field_title: ::core::option::Option<&str>) -> bool {
+fn check_document_title(field_title: Option<&str>) -> bool {
     ::core::matches!(
-        ::core::option::Option::Some(::core::matches!(match ((field_title).map(| value |
-        value.chars().count() as i64), ::core::option::Option::Some(1i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left >= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true)) &&
-        ::core::matches!(match ((field_title).map(| value | value.chars().count() as
-        i64), ::core::option::Option::Some(200i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left <= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true))),
-        ::core::option::Option::Some(true)
+        Some(::core::matches!(match ((field_title).map(| value | value.chars().count() as
+        i64), Some(1i64)) { (Some(left), Some(right)) => Some(left >= right), _ =>
+        Some(false), }, Some(true)) && ::core::matches!(match ((field_title).map(| value
+        | value.chars().count() as i64), Some(200i64)) { (Some(left), Some(right)) =>
+        Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
     )
 }
 
 /// `Document.font_size`: `check (font_size >= 6.0 and font_size <= 96.0)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_document_font_size(field_font_size: ::core::option::Option<f64>) -> bool {
+fn check_document_font_size(field_font_size: Option<f64>) -> bool {
     ::core::matches!(
-        ::core::option::Option::Some(::core::matches!(match (field_font_size,
-        ::core::option::Option::Some(6f64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left >=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true)) && ::core::matches!(match (field_font_size,
-        ::core::option::Option::Some(96f64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left <=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true))), ::core::option::Option::Some(true)
+        Some(::core::matches!(match (field_font_size, Some(6f64)) { (Some(left),
+        Some(right)) => Some(left >= right), _ => Some(false), }, Some(true)) &&
+        ::core::matches!(match (field_font_size, Some(96f64)) { (Some(left), Some(right))
+        => Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
     )
 }
 
 /// `Document.language`: `check (len(language) >= 2 and len(language) <= 35)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_document_language(field_language: ::core::option::Option<&str>) -> bool {
+fn check_document_language(field_language: Option<&str>) -> bool {
     ::core::matches!(
-        ::core::option::Option::Some(::core::matches!(match ((field_language).map(| value
-        | value.chars().count() as i64), ::core::option::Option::Some(2i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left >= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true)) &&
-        ::core::matches!(match ((field_language).map(| value | value.chars().count() as
-        i64), ::core::option::Option::Some(35i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left <=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true))), ::core::option::Option::Some(true)
+        Some(::core::matches!(match ((field_language).map(| value | value.chars().count()
+        as i64), Some(2i64)) { (Some(left), Some(right)) => Some(left >= right), _ =>
+        Some(false), }, Some(true)) && ::core::matches!(match ((field_language).map(|
+        value | value.chars().count() as i64), Some(35i64)) { (Some(left), Some(right))
+        => Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
     )
 }
 
 /// `Paragraph.text`: `check (len(text) <= 100000)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_paragraph_text(field_text: ::core::option::Option<&str>) -> bool {
+fn check_paragraph_text(field_text: Option<&str>) -> bool {
     ::core::matches!(
-        match ((field_text).map(| value | value.chars().count() as i64),
-        ::core::option::Option::Some(100000i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left <=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true)
+        match ((field_text).map(| value | value.chars().count() as i64), Some(100000i64))
+        { (Some(left), Some(right)) => Some(left <= right), _ => Some(false), },
+        Some(true)
     )
 }
 
 /// `Paragraph.position`: `check (position >= 0)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_paragraph_position(field_position: ::core::option::Option<i64>) -> bool {
+fn check_paragraph_position(field_position: Option<i64>) -> bool {
     ::core::matches!(
-        match (field_position, ::core::option::Option::Some(0i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left >= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true)
+        match (field_position, Some(0i64)) { (Some(left), Some(right)) => Some(left >=
+        right), _ => Some(false), }, Some(true)
     )
 }
 
 /// `Section.title`: `check (len(title) <= 200)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_section_title(field_title: ::core::option::Option<&str>) -> bool {
+fn check_section_title(field_title: Option<&str>) -> bool {
     ::core::matches!(
-        match ((field_title).map(| value | value.chars().count() as i64),
-        ::core::option::Option::Some(200i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left <=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true)
+        match ((field_title).map(| value | value.chars().count() as i64), Some(200i64)) {
+        (Some(left), Some(right)) => Some(left <= right), _ => Some(false), }, Some(true)
     )
 }
 
 /// `Section.position`: `check (position >= 0)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_section_position(field_position: ::core::option::Option<i64>) -> bool {
+fn check_section_position(field_position: Option<i64>) -> bool {
     ::core::matches!(
-        match (field_position, ::core::option::Option::Some(0i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left >= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true)
+        match (field_position, Some(0i64)) { (Some(left), Some(right)) => Some(left >=
+        right), _ => Some(false), }, Some(true)
     )
 }
 
 /// `Suggestion.replacement`: `check (len(replacement) <= 100000)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_suggestion_replacement(
-    field_replacement: ::core::option::Option<&str>,
-) -> bool {
+fn check_suggestion_replacement(field_replacement: Option<&str>) -> bool {
     ::core::matches!(
         match ((field_replacement).map(| value | value.chars().count() as i64),
-        ::core::option::Option::Some(100000i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left <=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true)
+        Some(100000i64)) { (Some(left), Some(right)) => Some(left <= right), _ =>
+        Some(false), }, Some(true)
     )
 }

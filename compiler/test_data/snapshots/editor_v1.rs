@@ -10,7 +10,7 @@ pub const SCHEMA_HASH: &str = "blake3:56f812615563f407a1cbae277561aa37a82f340621
 pub const SCHEMA_IR: &str = r#"{"ir_version":1,"name":"editor","docs":"A collaborative document editor, first version: documents made of sections made of\nparagraphs, shared with collaborators, annotated with comments.","enums":{"ParagraphKind":{"variants":["normal","heading","quote","code"]},"Role":{"docs":"What a collaborator may do with a document. The owner may do everything.","variants":["viewer","commenter","writer","manager"]}},"records":{"Anchor":{"docs":"Where a comment points: a range of characters in one paragraph.","fields":[{"name":"paragraph","type":{"ref":"Paragraph"},"readonly":false,"default":null,"check":null},{"name":"start","type":"int","readonly":false,"default":null,"check":null},{"name":"length","type":"int","readonly":false,"default":null,"check":null}]}},"collections":{"Collaborator":{"docs":"Someone other than the owner who may work on a document.","parent":null,"fields":[{"name":"document","type":{"ref":"Document"},"readonly":true,"default":null,"check":null},{"name":"user","type":"identity","readonly":true,"default":null,"check":null},{"name":"role","type":{"enum":"Role"},"readonly":false,"default":null,"check":null},{"name":"invited_by","type":"identity","readonly":true,"default":"op_author","check":null}],"rules":[{"docs":"The owner and the managers of a document manage its collaborators.","actions":["insert",{"update":{"fields":null}},"delete"],"condition":{"or":[{"exists":{"collection":"Document","variable":"d","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"d"}},"right":{"field":{"row":"subject","path":["document"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"d"},"path":["owner"]}},"right":"op_author"}}]}}},{"exists":{"collection":"Collaborator","variable":"c","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["document"]}},"right":{"field":{"row":"subject","path":["document"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["user"]}},"right":"op_author"}}]},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["role"]}},"right":{"literal":{"enum_variant":{"enum":"Role","variant":"manager"}}}}}]}}}]}},{"docs":"Anyone may leave a document.","actions":["delete"],"condition":{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["user"]}},"right":"op_author"}}}]},"Comment":{"docs":"A remark on a range of text. A reply points at the comment it answers.","parent":null,"fields":[{"name":"document","type":{"ref":"Document"},"readonly":true,"default":null,"check":null},{"name":"author","type":"identity","readonly":true,"default":"op_author","check":null},{"name":"anchor","type":{"record":"Anchor"},"readonly":false,"default":null,"check":{"and":[{"compare":{"op":"greater_or_equal","left":{"field":{"row":"subject","path":["anchor","start"]}},"right":{"literal":{"int":0}}}},{"compare":{"op":"greater_or_equal","left":{"field":{"row":"subject","path":["anchor","length"]}},"right":{"literal":{"int":0}}}}]}},{"name":"body","type":"string","readonly":false,"default":null,"check":{"and":[{"compare":{"op":"greater_or_equal","left":{"len":{"field":{"row":"subject","path":["body"]}}},"right":{"literal":{"int":1}}}},{"compare":{"op":"less_or_equal","left":{"len":{"field":{"row":"subject","path":["body"]}}},"right":{"literal":{"int":10000}}}}]}},{"name":"reply_to","type":{"optional":{"ref":"Comment"}},"readonly":false,"default":null,"check":null},{"name":"resolved","type":"bool","readonly":false,"default":{"value":{"bool":false}},"check":null}],"rules":[{"docs":"Anyone above `viewer` may comment, on a paragraph of this document.","actions":["insert"],"condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["author"]}},"right":"op_author"}},{"exists":{"collection":"Paragraph","variable":"p","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"p"}},"right":{"field":{"row":"subject","path":["anchor","paragraph"]}}}},{"exists":{"collection":"Section","variable":"s","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"s"}},"right":{"field":{"row":{"bound":"p"},"path":["parent"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"s"},"path":["parent"]}},"right":{"field":{"row":"subject","path":["document"]}}}}]}}}]}}}]},{"or":[{"exists":{"collection":"Document","variable":"d","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"d"}},"right":{"field":{"row":"subject","path":["document"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"d"},"path":["owner"]}},"right":"op_author"}}]}}},{"exists":{"collection":"Collaborator","variable":"c","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["document"]}},"right":{"field":{"row":"subject","path":["document"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["user"]}},"right":"op_author"}}]},{"compare":{"op":"not_equal","left":{"field":{"row":{"bound":"c"},"path":["role"]}},"right":{"literal":{"enum_variant":{"enum":"Role","variant":"viewer"}}}}}]}}}]}]}},{"actions":[{"update":{"fields":["body","anchor"]}}],"condition":{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["author"]}},"right":"op_author"}}},{"actions":[{"update":{"fields":["resolved"]}}],"condition":{"or":[{"or":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["author"]}},"right":"op_author"}},{"exists":{"collection":"Document","variable":"d","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"d"}},"right":{"field":{"row":"subject","path":["document"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"d"},"path":["owner"]}},"right":"op_author"}}]}}}]},{"exists":{"collection":"Collaborator","variable":"c","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["document"]}},"right":{"field":{"row":"subject","path":["document"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["user"]}},"right":"op_author"}}]},{"in":{"value":{"field":{"row":{"bound":"c"},"path":["role"]}},"options":[{"literal":{"enum_variant":{"enum":"Role","variant":"writer"}}},{"literal":{"enum_variant":{"enum":"Role","variant":"manager"}}}]}}]}}}]}},{"actions":["delete"],"condition":{"or":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["author"]}},"right":"op_author"}},{"exists":{"collection":"Document","variable":"d","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"d"}},"right":{"field":{"row":"subject","path":["document"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"d"},"path":["owner"]}},"right":"op_author"}}]}}}]}}]},"Document":{"docs":"A document. Its owner may do anything with it; anyone else needs a `Collaborator` row.","parent":null,"fields":[{"name":"title","type":"string","readonly":false,"default":null,"check":{"and":[{"compare":{"op":"greater_or_equal","left":{"len":{"field":{"row":"subject","path":["title"]}}},"right":{"literal":{"int":1}}}},{"compare":{"op":"less_or_equal","left":{"len":{"field":{"row":"subject","path":["title"]}}},"right":{"literal":{"int":200}}}}]}},{"name":"owner","type":"identity","readonly":true,"default":"op_author","check":null},{"name":"font_size","docs":"Point size of the body text.","type":"int","readonly":false,"default":{"value":{"int":12}},"check":{"and":[{"compare":{"op":"greater_or_equal","left":{"field":{"row":"subject","path":["font_size"]}},"right":{"literal":{"int":6}}}},{"compare":{"op":"less_or_equal","left":{"field":{"row":"subject","path":["font_size"]}},"right":{"literal":{"int":96}}}}]}},{"name":"locked","docs":"A locked document's sections and paragraphs cannot change.","type":"bool","readonly":false,"default":{"value":{"bool":false}},"check":null}],"rules":[{"actions":["insert"],"condition":{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["owner"]}},"right":"op_author"}}},{"actions":[{"update":{"fields":["title","font_size"]}}],"condition":{"or":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["owner"]}},"right":"op_author"}},{"exists":{"collection":"Collaborator","variable":"c","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["document"]}},"right":{"row_id":"subject"}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["user"]}},"right":"op_author"}}]},{"in":{"value":{"field":{"row":{"bound":"c"},"path":["role"]}},"options":[{"literal":{"enum_variant":{"enum":"Role","variant":"writer"}}},{"literal":{"enum_variant":{"enum":"Role","variant":"manager"}}}]}}]}}}]}},{"actions":[{"update":{"fields":["locked"]}}],"condition":{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["owner"]}},"right":"op_author"}}},{"actions":["delete"],"condition":{"and":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["owner"]}},"right":"op_author"}},{"not":{"field":{"row":"subject","path":["locked"]}}}]}}]},"Paragraph":{"docs":"A block of text. Its implicit `parent` field is the section.","parent":"Section","fields":[{"name":"parent","type":{"ref":"Section"},"readonly":true,"default":null,"check":null},{"name":"kind","type":{"enum":"ParagraphKind"},"readonly":false,"default":{"value":{"enum_variant":{"enum":"ParagraphKind","variant":"normal"}}},"check":null},{"name":"text","type":"string","readonly":false,"default":null,"check":{"compare":{"op":"less_or_equal","left":{"len":{"field":{"row":"subject","path":["text"]}}},"right":{"literal":{"int":100000}}}}},{"name":"position","type":"int","readonly":false,"default":null,"check":{"compare":{"op":"greater_or_equal","left":{"field":{"row":"subject","path":["position"]}},"right":{"literal":{"int":0}}}}},{"name":"word_count","docs":"Kept up to date by the client that last edited the text.","type":"int","readonly":false,"default":{"value":{"int":0}},"check":{"compare":{"op":"greater_or_equal","left":{"field":{"row":"subject","path":["word_count"]}},"right":{"literal":{"int":0}}}}}],"rules":[{"actions":["insert",{"update":{"fields":null}},"delete"],"condition":{"exists":{"collection":"Section","variable":"s","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"s"}},"right":{"field":{"row":"subject","path":["parent"]}}}},{"exists":{"collection":"Document","variable":"d","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"d"}},"right":{"field":{"row":{"bound":"s"},"path":["parent"]}}}},{"not":{"field":{"row":{"bound":"d"},"path":["locked"]}}}]},{"or":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"d"},"path":["owner"]}},"right":"op_author"}},{"exists":{"collection":"Collaborator","variable":"c","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["document"]}},"right":{"row_id":{"bound":"d"}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["user"]}},"right":"op_author"}}]},{"in":{"value":{"field":{"row":{"bound":"c"},"path":["role"]}},"options":[{"literal":{"enum_variant":{"enum":"Role","variant":"writer"}}},{"literal":{"enum_variant":{"enum":"Role","variant":"manager"}}}]}}]}}}]}]}}}]}}}}]},"Section":{"docs":"A titled part of a document. Its implicit `parent` field is the document.","parent":"Document","fields":[{"name":"parent","type":{"ref":"Document"},"readonly":true,"default":null,"check":null},{"name":"heading","type":"string","readonly":false,"default":null,"check":{"compare":{"op":"less_or_equal","left":{"len":{"field":{"row":"subject","path":["heading"]}}},"right":{"literal":{"int":200}}}}},{"name":"position","type":"int","readonly":false,"default":null,"check":{"compare":{"op":"greater_or_equal","left":{"field":{"row":"subject","path":["position"]}},"right":{"literal":{"int":0}}}}}],"rules":[{"actions":["insert",{"update":{"fields":null}},"delete"],"condition":{"exists":{"collection":"Document","variable":"d","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"d"}},"right":{"field":{"row":"subject","path":["parent"]}}}},{"not":{"field":{"row":{"bound":"d"},"path":["locked"]}}}]},{"or":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"d"},"path":["owner"]}},"right":"op_author"}},{"exists":{"collection":"Collaborator","variable":"c","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["document"]}},"right":{"row_id":{"bound":"d"}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"c"},"path":["user"]}},"right":"op_author"}}]},{"in":{"value":{"field":{"row":{"bound":"c"},"path":["role"]}},"options":[{"literal":{"enum_variant":{"enum":"Role","variant":"writer"}}},{"literal":{"enum_variant":{"enum":"Role","variant":"manager"}}}]}}]}}}]}]}}}}]}},"migrations":[]}"#;
 
 /// The schema, as the runtime reads it (checked against [`SCHEMA_HASH`]).
-pub fn schema() -> ::core::result::Result<::cairn::Schema, ::cairn::OpenError> {
+pub fn schema() -> Result<::cairn::Schema, ::cairn::OpenError> {
     ::cairn::typed::embedded_schema(SCHEMA_IR, SCHEMA_HASH)
 }
 
@@ -71,27 +71,25 @@ impl ::core::fmt::Display for ParagraphKind {
 
 impl ::cairn::FieldValue for ParagraphKind {
     fn into_value(self) -> ::cairn::Value {
-        ::cairn::Value::Text(::std::string::String::from(self.as_str()))
+        ::cairn::Value::Text(String::from(self.as_str()))
     }
 
     fn from_value(
         value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
+    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
         let found = match value {
             ::cairn::Value::Text(text) => {
                 match text.as_str() {
-                    "normal" => return ::core::result::Result::Ok(ParagraphKind::Normal),
-                    "heading" => {
-                        return ::core::result::Result::Ok(ParagraphKind::Heading);
-                    }
-                    "quote" => return ::core::result::Result::Ok(ParagraphKind::Quote),
-                    "code" => return ::core::result::Result::Ok(ParagraphKind::Code),
+                    "normal" => return Ok(ParagraphKind::Normal),
+                    "heading" => return Ok(ParagraphKind::Heading),
+                    "quote" => return Ok(ParagraphKind::Quote),
+                    "code" => return Ok(ParagraphKind::Code),
                     _ => "another name",
                 }
             }
             other => ::cairn::typed::describe(other),
         };
-        ::core::result::Result::Err(::cairn::typed::ValueMismatch {
+        Err(::cairn::typed::ValueMismatch {
             expected: "a ParagraphKind",
             found,
         })
@@ -157,25 +155,25 @@ impl ::core::fmt::Display for Role {
 
 impl ::cairn::FieldValue for Role {
     fn into_value(self) -> ::cairn::Value {
-        ::cairn::Value::Text(::std::string::String::from(self.as_str()))
+        ::cairn::Value::Text(String::from(self.as_str()))
     }
 
     fn from_value(
         value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
+    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
         let found = match value {
             ::cairn::Value::Text(text) => {
                 match text.as_str() {
-                    "viewer" => return ::core::result::Result::Ok(Role::Viewer),
-                    "commenter" => return ::core::result::Result::Ok(Role::Commenter),
-                    "writer" => return ::core::result::Result::Ok(Role::Writer),
-                    "manager" => return ::core::result::Result::Ok(Role::Manager),
+                    "viewer" => return Ok(Role::Viewer),
+                    "commenter" => return Ok(Role::Commenter),
+                    "writer" => return Ok(Role::Writer),
+                    "manager" => return Ok(Role::Manager),
                     _ => "another name",
                 }
             }
             other => ::cairn::typed::describe(other),
         };
-        ::core::result::Result::Err(::cairn::typed::ValueMismatch {
+        Err(::cairn::typed::ValueMismatch {
             expected: "a Role",
             found,
         })
@@ -207,11 +205,9 @@ impl ::cairn::FieldValue for Anchor {
     fn into_value(self) -> ::cairn::Value {
         ::cairn::Value::Map(
             ::std::vec![
-                (::std::string::String::from("paragraph"),
-                ::cairn::FieldValue::into_value(self.paragraph)),
-                (::std::string::String::from("start"),
-                ::cairn::FieldValue::into_value(self.start)),
-                (::std::string::String::from("length"),
+                (String::from("paragraph"), ::cairn::FieldValue::into_value(self
+                .paragraph)), (String::from("start"),
+                ::cairn::FieldValue::into_value(self.start)), (String::from("length"),
                 ::cairn::FieldValue::into_value(self.length)),
             ],
         )
@@ -219,8 +215,8 @@ impl ::cairn::FieldValue for Anchor {
 
     fn from_value(
         value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        ::core::result::Result::Ok(Anchor {
+    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
+        Ok(Anchor {
             paragraph: ::cairn::typed::record_field(value, "paragraph")?,
             start: ::cairn::typed::record_field(value, "start")?,
             length: ::cairn::typed::record_field(value, "length")?,
@@ -231,67 +227,7 @@ impl ::cairn::FieldValue for Anchor {
 impl ::cairn::typed::Holds<::cairn::typed::kinds::Record> for Anchor {}
 
 /// The id of a `Collaborator` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct CollaboratorId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for CollaboratorId {
-    fn from(id: ::cairn::RowId) -> CollaboratorId {
-        CollaboratorId(id)
-    }
-}
-
-impl ::core::convert::From<CollaboratorId> for ::cairn::RowId {
-    fn from(id: CollaboratorId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<CollaboratorId> for ::cairn::Value {
-    fn from(id: CollaboratorId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<CollaboratorId> for ::cairn::typed::Ref<CollaboratorId> {
-    fn from(id: CollaboratorId) -> ::cairn::typed::Ref<CollaboratorId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for CollaboratorId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for CollaboratorId {}
-
-impl ::cairn::FieldValue for CollaboratorId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(CollaboratorId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for CollaboratorId {}
+pub type CollaboratorId = ::cairn::typed::Id<Collaborator>;
 
 /// Someone other than the owner who may work on a document.
 #[derive(
@@ -319,12 +255,10 @@ pub struct Collaborator {
 impl ::cairn::Projection for Collaborator {
     const COLLECTION: &'static str = "Collaborator";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Collaborator")?;
-        ::core::result::Result::Ok(Collaborator {
-            id: CollaboratorId(row.id),
+        Ok(Collaborator {
+            id: CollaboratorId::from(row.id),
             document: ::cairn::typed::field(row, "document")?,
             user: ::cairn::typed::field(row, "user")?,
             role: ::cairn::typed::field(row, "role")?,
@@ -335,8 +269,8 @@ impl ::cairn::Projection for Collaborator {
 
 impl Collaborator {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        ::core::result::Result::Ok(())
+    pub fn check(&self) -> Result<(), &'static str> {
+        Ok(())
     }
 }
 
@@ -350,21 +284,21 @@ pub struct NewCollaborator {
     /// The `role` field.
     pub role: Role,
     /// The `invited_by` field.
-    pub invited_by: ::core::option::Option<::cairn::Identity>,
+    pub invited_by: Option<::cairn::Identity>,
 }
 
 impl NewCollaborator {
     /// A new `Collaborator` row with the fields that have no default; the others start empty or take their default.
     pub fn new(
-        document: impl ::core::convert::Into<::cairn::typed::Ref<DocumentId>>,
-        user: impl ::core::convert::Into<::cairn::Identity>,
-        role: impl ::core::convert::Into<Role>,
+        document: impl Into<::cairn::typed::Ref<DocumentId>>,
+        user: impl Into<::cairn::Identity>,
+        role: impl Into<Role>,
     ) -> NewCollaborator {
         NewCollaborator {
             document: document.into(),
             user: user.into(),
             role: role.into(),
-            invited_by: ::core::option::Option::None,
+            invited_by: None,
         }
     }
 }
@@ -374,24 +308,15 @@ impl ::cairn::typed::Insert for NewCollaborator {
 
     type Id = CollaboratorId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        ::core::result::Result::Ok(())
+    fn check(&self) -> Result<(), &'static str> {
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         [
-            ::core::option::Option::Some((
-                "document",
-                ::cairn::FieldValue::into_value(self.document),
-            )),
-            ::core::option::Option::Some((
-                "user",
-                ::cairn::FieldValue::into_value(self.user),
-            )),
-            ::core::option::Option::Some((
-                "role",
-                ::cairn::FieldValue::into_value(self.role),
-            )),
+            Some(("document", ::cairn::FieldValue::into_value(self.document))),
+            Some(("user", ::cairn::FieldValue::into_value(self.user))),
+            Some(("role", ::cairn::FieldValue::into_value(self.role))),
             self
                 .invited_by
                 .map(|value| ("invited_by", ::cairn::FieldValue::into_value(value))),
@@ -406,82 +331,20 @@ impl ::cairn::typed::Insert for NewCollaborator {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CollaboratorChanges {
     /// The new `role`, if the update changed it.
-    pub role: ::core::option::Option<Role>,
+    pub role: Option<Role>,
 }
 
 impl CollaboratorChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(CollaboratorChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(CollaboratorChanges {
             role: ::cairn::typed::changed(row, "role")?,
         })
     }
 }
 
 /// The id of a `Comment` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct CommentId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for CommentId {
-    fn from(id: ::cairn::RowId) -> CommentId {
-        CommentId(id)
-    }
-}
-
-impl ::core::convert::From<CommentId> for ::cairn::RowId {
-    fn from(id: CommentId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<CommentId> for ::cairn::Value {
-    fn from(id: CommentId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<CommentId> for ::cairn::typed::Ref<CommentId> {
-    fn from(id: CommentId) -> ::cairn::typed::Ref<CommentId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for CommentId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for CommentId {}
-
-impl ::cairn::FieldValue for CommentId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(CommentId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for CommentId {}
+pub type CommentId = ::cairn::typed::Id<Comment>;
 
 /// A remark on a range of text. A reply points at the comment it answers.
 #[derive(
@@ -503,9 +366,9 @@ pub struct Comment {
     /// The `anchor` field.
     pub anchor: Anchor,
     /// The `body` field.
-    pub body: ::std::string::String,
+    pub body: String,
     /// The `reply_to` field.
-    pub reply_to: ::core::option::Option<CommentId>,
+    pub reply_to: Option<CommentId>,
     /// The `resolved` field.
     pub resolved: bool,
 }
@@ -513,12 +376,10 @@ pub struct Comment {
 impl ::cairn::Projection for Comment {
     const COLLECTION: &'static str = "Comment";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Comment")?;
-        ::core::result::Result::Ok(Comment {
-            id: CommentId(row.id),
+        Ok(Comment {
+            id: CommentId::from(row.id),
             document: ::cairn::typed::field(row, "document")?,
             author: ::cairn::typed::field(row, "author")?,
             anchor: ::cairn::typed::field(row, "anchor")?,
@@ -531,14 +392,14 @@ impl ::cairn::Projection for Comment {
 
 impl Comment {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if !check_comment_anchor(::core::option::Option::Some(&self.anchor)) {
-            return ::core::result::Result::Err("anchor");
+    pub fn check(&self) -> Result<(), &'static str> {
+        if !check_comment_anchor(Some(&self.anchor)) {
+            return Err("anchor");
         }
-        if !check_comment_body(::core::option::Option::Some(self.body.as_str())) {
-            return ::core::result::Result::Err("body");
+        if !check_comment_body(Some(self.body.as_str())) {
+            return Err("body");
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 }
 
@@ -548,31 +409,31 @@ pub struct NewComment {
     /// The `document` field.
     pub document: ::cairn::typed::Ref<DocumentId>,
     /// The `author` field.
-    pub author: ::core::option::Option<::cairn::Identity>,
+    pub author: Option<::cairn::Identity>,
     /// The `anchor` field.
     pub anchor: Anchor,
     /// The `body` field.
-    pub body: ::std::string::String,
+    pub body: String,
     /// The `reply_to` field.
-    pub reply_to: ::core::option::Option<::cairn::typed::Ref<CommentId>>,
+    pub reply_to: Option<::cairn::typed::Ref<CommentId>>,
     /// The `resolved` field.
-    pub resolved: ::core::option::Option<bool>,
+    pub resolved: Option<bool>,
 }
 
 impl NewComment {
     /// A new `Comment` row with the fields that have no default; the others start empty or take their default.
     pub fn new(
-        document: impl ::core::convert::Into<::cairn::typed::Ref<DocumentId>>,
-        anchor: impl ::core::convert::Into<Anchor>,
-        body: impl ::core::convert::Into<::std::string::String>,
+        document: impl Into<::cairn::typed::Ref<DocumentId>>,
+        anchor: impl Into<Anchor>,
+        body: impl Into<String>,
     ) -> NewComment {
         NewComment {
             document: document.into(),
-            author: ::core::option::Option::None,
+            author: None,
             anchor: anchor.into(),
             body: body.into(),
-            reply_to: ::core::default::Default::default(),
-            resolved: ::core::option::Option::None,
+            reply_to: Default::default(),
+            resolved: None,
         }
     }
 }
@@ -582,44 +443,26 @@ impl ::cairn::typed::Insert for NewComment {
 
     type Id = CommentId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(::core::option::Option::Some(&self.anchor)),
-        ) {
+    fn check(&self) -> Result<(), &'static str> {
+        if let (Some(argument_0),) = (Some(Some(&self.anchor)),) {
             if !check_comment_anchor(argument_0) {
-                return ::core::result::Result::Err("anchor");
+                return Err("anchor");
             }
         }
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(
-                ::core::option::Option::Some(self.body.as_str()),
-            ),
-        ) {
+        if let (Some(argument_0),) = (Some(Some(self.body.as_str())),) {
             if !check_comment_body(argument_0) {
-                return ::core::result::Result::Err("body");
+                return Err("body");
             }
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         [
-            ::core::option::Option::Some((
-                "document",
-                ::cairn::FieldValue::into_value(self.document),
-            )),
-            ::core::option::Option::Some((
-                "anchor",
-                ::cairn::FieldValue::into_value(self.anchor),
-            )),
-            ::core::option::Option::Some((
-                "body",
-                ::cairn::FieldValue::into_value(self.body),
-            )),
-            ::core::option::Option::Some((
-                "reply_to",
-                ::cairn::FieldValue::into_value(self.reply_to),
-            )),
+            Some(("document", ::cairn::FieldValue::into_value(self.document))),
+            Some(("anchor", ::cairn::FieldValue::into_value(self.anchor))),
+            Some(("body", ::cairn::FieldValue::into_value(self.body))),
+            Some(("reply_to", ::cairn::FieldValue::into_value(self.reply_to))),
             self.author.map(|value| ("author", ::cairn::FieldValue::into_value(value))),
             self
                 .resolved
@@ -635,21 +478,19 @@ impl ::cairn::typed::Insert for NewComment {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CommentChanges {
     /// The new `anchor`, if the update changed it.
-    pub anchor: ::core::option::Option<Anchor>,
+    pub anchor: Option<Anchor>,
     /// The new `body`, if the update changed it.
-    pub body: ::core::option::Option<::std::string::String>,
+    pub body: Option<String>,
     /// The new `reply_to`, if the update changed it.
-    pub reply_to: ::core::option::Option<::core::option::Option<CommentId>>,
+    pub reply_to: Option<Option<CommentId>>,
     /// The new `resolved`, if the update changed it.
-    pub resolved: ::core::option::Option<bool>,
+    pub resolved: Option<bool>,
 }
 
 impl CommentChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(CommentChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(CommentChanges {
             anchor: ::cairn::typed::changed(row, "anchor")?,
             body: ::cairn::typed::changed(row, "body")?,
             reply_to: ::cairn::typed::changed(row, "reply_to")?,
@@ -659,67 +500,7 @@ impl CommentChanges {
 }
 
 /// The id of a `Document` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct DocumentId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for DocumentId {
-    fn from(id: ::cairn::RowId) -> DocumentId {
-        DocumentId(id)
-    }
-}
-
-impl ::core::convert::From<DocumentId> for ::cairn::RowId {
-    fn from(id: DocumentId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<DocumentId> for ::cairn::Value {
-    fn from(id: DocumentId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<DocumentId> for ::cairn::typed::Ref<DocumentId> {
-    fn from(id: DocumentId) -> ::cairn::typed::Ref<DocumentId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for DocumentId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for DocumentId {}
-
-impl ::cairn::FieldValue for DocumentId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(DocumentId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for DocumentId {}
+pub type DocumentId = ::cairn::typed::Id<Document>;
 
 /// A document. Its owner may do anything with it; anyone else needs a `Collaborator` row.
 #[derive(
@@ -735,7 +516,7 @@ pub struct Document {
     /// The row's id.
     pub id: DocumentId,
     /// The `title` field.
-    pub title: ::std::string::String,
+    pub title: String,
     /// The `owner` field.
     pub owner: ::cairn::Identity,
     /// Point size of the body text.
@@ -747,12 +528,10 @@ pub struct Document {
 impl ::cairn::Projection for Document {
     const COLLECTION: &'static str = "Document";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Document")?;
-        ::core::result::Result::Ok(Document {
-            id: DocumentId(row.id),
+        Ok(Document {
+            id: DocumentId::from(row.id),
             title: ::cairn::typed::field(row, "title")?,
             owner: ::cairn::typed::field(row, "owner")?,
             font_size: ::cairn::typed::field(row, "font_size")?,
@@ -763,14 +542,14 @@ impl ::cairn::Projection for Document {
 
 impl Document {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if !check_document_title(::core::option::Option::Some(self.title.as_str())) {
-            return ::core::result::Result::Err("title");
+    pub fn check(&self) -> Result<(), &'static str> {
+        if !check_document_title(Some(self.title.as_str())) {
+            return Err("title");
         }
-        if !check_document_font_size(::core::option::Option::Some(self.font_size)) {
-            return ::core::result::Result::Err("font_size");
+        if !check_document_font_size(Some(self.font_size)) {
+            return Err("font_size");
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 }
 
@@ -778,23 +557,23 @@ impl Document {
 #[derive(Debug, Clone)]
 pub struct NewDocument {
     /// The `title` field.
-    pub title: ::std::string::String,
+    pub title: String,
     /// The `owner` field.
-    pub owner: ::core::option::Option<::cairn::Identity>,
+    pub owner: Option<::cairn::Identity>,
     /// Point size of the body text.
-    pub font_size: ::core::option::Option<i64>,
+    pub font_size: Option<i64>,
     /// A locked document's sections and paragraphs cannot change.
-    pub locked: ::core::option::Option<bool>,
+    pub locked: Option<bool>,
 }
 
 impl NewDocument {
     /// A new `Document` row with the fields that have no default; the others start empty or take their default.
-    pub fn new(title: impl ::core::convert::Into<::std::string::String>) -> NewDocument {
+    pub fn new(title: impl Into<String>) -> NewDocument {
         NewDocument {
             title: title.into(),
-            owner: ::core::option::Option::None,
-            font_size: ::core::option::Option::None,
-            locked: ::core::option::Option::None,
+            owner: None,
+            font_size: None,
+            locked: None,
         }
     }
 }
@@ -804,32 +583,25 @@ impl ::cairn::typed::Insert for NewDocument {
 
     type Id = DocumentId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(
-                ::core::option::Option::Some(self.title.as_str()),
-            ),
-        ) {
+    fn check(&self) -> Result<(), &'static str> {
+        if let (Some(argument_0),) = (Some(Some(self.title.as_str())),) {
             if !check_document_title(argument_0) {
-                return ::core::result::Result::Err("title");
+                return Err("title");
             }
         }
-        if let (::core::option::Option::Some(argument_0),) = (
-            self.font_size.as_ref().map(|value| ::core::option::Option::Some(*value)),
+        if let (Some(argument_0),) = (
+            self.font_size.as_ref().map(|value| Some(*value)),
         ) {
             if !check_document_font_size(argument_0) {
-                return ::core::result::Result::Err("font_size");
+                return Err("font_size");
             }
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         [
-            ::core::option::Option::Some((
-                "title",
-                ::cairn::FieldValue::into_value(self.title),
-            )),
+            Some(("title", ::cairn::FieldValue::into_value(self.title))),
             self.owner.map(|value| ("owner", ::cairn::FieldValue::into_value(value))),
             self
                 .font_size
@@ -846,19 +618,17 @@ impl ::cairn::typed::Insert for NewDocument {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DocumentChanges {
     /// The new `title`, if the update changed it.
-    pub title: ::core::option::Option<::std::string::String>,
+    pub title: Option<String>,
     /// The new `font_size`, if the update changed it.
-    pub font_size: ::core::option::Option<i64>,
+    pub font_size: Option<i64>,
     /// The new `locked`, if the update changed it.
-    pub locked: ::core::option::Option<bool>,
+    pub locked: Option<bool>,
 }
 
 impl DocumentChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(DocumentChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(DocumentChanges {
             title: ::cairn::typed::changed(row, "title")?,
             font_size: ::cairn::typed::changed(row, "font_size")?,
             locked: ::cairn::typed::changed(row, "locked")?,
@@ -867,67 +637,7 @@ impl DocumentChanges {
 }
 
 /// The id of a `Paragraph` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct ParagraphId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for ParagraphId {
-    fn from(id: ::cairn::RowId) -> ParagraphId {
-        ParagraphId(id)
-    }
-}
-
-impl ::core::convert::From<ParagraphId> for ::cairn::RowId {
-    fn from(id: ParagraphId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<ParagraphId> for ::cairn::Value {
-    fn from(id: ParagraphId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<ParagraphId> for ::cairn::typed::Ref<ParagraphId> {
-    fn from(id: ParagraphId) -> ::cairn::typed::Ref<ParagraphId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for ParagraphId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for ParagraphId {}
-
-impl ::cairn::FieldValue for ParagraphId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(ParagraphId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for ParagraphId {}
+pub type ParagraphId = ::cairn::typed::Id<Paragraph>;
 
 /// A block of text. Its implicit `parent` field is the section.
 #[derive(
@@ -947,7 +657,7 @@ pub struct Paragraph {
     /// The `kind` field.
     pub kind: ParagraphKind,
     /// The `text` field.
-    pub text: ::std::string::String,
+    pub text: String,
     /// The `position` field.
     pub position: i64,
     /// Kept up to date by the client that last edited the text.
@@ -957,12 +667,10 @@ pub struct Paragraph {
 impl ::cairn::Projection for Paragraph {
     const COLLECTION: &'static str = "Paragraph";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Paragraph")?;
-        ::core::result::Result::Ok(Paragraph {
-            id: ParagraphId(row.id),
+        Ok(Paragraph {
+            id: ParagraphId::from(row.id),
             parent: ::cairn::typed::field(row, "parent")?,
             kind: ::cairn::typed::field(row, "kind")?,
             text: ::cairn::typed::field(row, "text")?,
@@ -974,17 +682,17 @@ impl ::cairn::Projection for Paragraph {
 
 impl Paragraph {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if !check_paragraph_text(::core::option::Option::Some(self.text.as_str())) {
-            return ::core::result::Result::Err("text");
+    pub fn check(&self) -> Result<(), &'static str> {
+        if !check_paragraph_text(Some(self.text.as_str())) {
+            return Err("text");
         }
-        if !check_paragraph_position(::core::option::Option::Some(self.position)) {
-            return ::core::result::Result::Err("position");
+        if !check_paragraph_position(Some(self.position)) {
+            return Err("position");
         }
-        if !check_paragraph_word_count(::core::option::Option::Some(self.word_count)) {
-            return ::core::result::Result::Err("word_count");
+        if !check_paragraph_word_count(Some(self.word_count)) {
+            return Err("word_count");
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 }
 
@@ -994,28 +702,28 @@ pub struct NewParagraph {
     /// The `parent` field.
     pub parent: ::cairn::typed::Ref<SectionId>,
     /// The `kind` field.
-    pub kind: ::core::option::Option<ParagraphKind>,
+    pub kind: Option<ParagraphKind>,
     /// The `text` field.
-    pub text: ::std::string::String,
+    pub text: String,
     /// The `position` field.
     pub position: i64,
     /// Kept up to date by the client that last edited the text.
-    pub word_count: ::core::option::Option<i64>,
+    pub word_count: Option<i64>,
 }
 
 impl NewParagraph {
     /// A new `Paragraph` row with the fields that have no default; the others start empty or take their default.
     pub fn new(
-        parent: impl ::core::convert::Into<::cairn::typed::Ref<SectionId>>,
-        text: impl ::core::convert::Into<::std::string::String>,
-        position: impl ::core::convert::Into<i64>,
+        parent: impl Into<::cairn::typed::Ref<SectionId>>,
+        text: impl Into<String>,
+        position: impl Into<i64>,
     ) -> NewParagraph {
         NewParagraph {
             parent: parent.into(),
-            kind: ::core::option::Option::None,
+            kind: None,
             text: text.into(),
             position: position.into(),
-            word_count: ::core::option::Option::None,
+            word_count: None,
         }
     }
 }
@@ -1025,47 +733,32 @@ impl ::cairn::typed::Insert for NewParagraph {
 
     type Id = ParagraphId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(
-                ::core::option::Option::Some(self.text.as_str()),
-            ),
-        ) {
+    fn check(&self) -> Result<(), &'static str> {
+        if let (Some(argument_0),) = (Some(Some(self.text.as_str())),) {
             if !check_paragraph_text(argument_0) {
-                return ::core::result::Result::Err("text");
+                return Err("text");
             }
         }
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(::core::option::Option::Some(self.position)),
-        ) {
+        if let (Some(argument_0),) = (Some(Some(self.position)),) {
             if !check_paragraph_position(argument_0) {
-                return ::core::result::Result::Err("position");
+                return Err("position");
             }
         }
-        if let (::core::option::Option::Some(argument_0),) = (
-            self.word_count.as_ref().map(|value| ::core::option::Option::Some(*value)),
+        if let (Some(argument_0),) = (
+            self.word_count.as_ref().map(|value| Some(*value)),
         ) {
             if !check_paragraph_word_count(argument_0) {
-                return ::core::result::Result::Err("word_count");
+                return Err("word_count");
             }
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         [
-            ::core::option::Option::Some((
-                "parent",
-                ::cairn::FieldValue::into_value(self.parent),
-            )),
-            ::core::option::Option::Some((
-                "text",
-                ::cairn::FieldValue::into_value(self.text),
-            )),
-            ::core::option::Option::Some((
-                "position",
-                ::cairn::FieldValue::into_value(self.position),
-            )),
+            Some(("parent", ::cairn::FieldValue::into_value(self.parent))),
+            Some(("text", ::cairn::FieldValue::into_value(self.text))),
+            Some(("position", ::cairn::FieldValue::into_value(self.position))),
             self.kind.map(|value| ("kind", ::cairn::FieldValue::into_value(value))),
             self
                 .word_count
@@ -1081,21 +774,19 @@ impl ::cairn::typed::Insert for NewParagraph {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ParagraphChanges {
     /// The new `kind`, if the update changed it.
-    pub kind: ::core::option::Option<ParagraphKind>,
+    pub kind: Option<ParagraphKind>,
     /// The new `text`, if the update changed it.
-    pub text: ::core::option::Option<::std::string::String>,
+    pub text: Option<String>,
     /// The new `position`, if the update changed it.
-    pub position: ::core::option::Option<i64>,
+    pub position: Option<i64>,
     /// The new `word_count`, if the update changed it.
-    pub word_count: ::core::option::Option<i64>,
+    pub word_count: Option<i64>,
 }
 
 impl ParagraphChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(ParagraphChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(ParagraphChanges {
             kind: ::cairn::typed::changed(row, "kind")?,
             text: ::cairn::typed::changed(row, "text")?,
             position: ::cairn::typed::changed(row, "position")?,
@@ -1105,67 +796,7 @@ impl ParagraphChanges {
 }
 
 /// The id of a `Section` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct SectionId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for SectionId {
-    fn from(id: ::cairn::RowId) -> SectionId {
-        SectionId(id)
-    }
-}
-
-impl ::core::convert::From<SectionId> for ::cairn::RowId {
-    fn from(id: SectionId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<SectionId> for ::cairn::Value {
-    fn from(id: SectionId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<SectionId> for ::cairn::typed::Ref<SectionId> {
-    fn from(id: SectionId) -> ::cairn::typed::Ref<SectionId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for SectionId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for SectionId {}
-
-impl ::cairn::FieldValue for SectionId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(SectionId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for SectionId {}
+pub type SectionId = ::cairn::typed::Id<Section>;
 
 /// A titled part of a document. Its implicit `parent` field is the document.
 #[derive(
@@ -1183,7 +814,7 @@ pub struct Section {
     /// The `parent` field.
     pub parent: DocumentId,
     /// The `heading` field.
-    pub heading: ::std::string::String,
+    pub heading: String,
     /// The `position` field.
     pub position: i64,
 }
@@ -1191,12 +822,10 @@ pub struct Section {
 impl ::cairn::Projection for Section {
     const COLLECTION: &'static str = "Section";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Section")?;
-        ::core::result::Result::Ok(Section {
-            id: SectionId(row.id),
+        Ok(Section {
+            id: SectionId::from(row.id),
             parent: ::cairn::typed::field(row, "parent")?,
             heading: ::cairn::typed::field(row, "heading")?,
             position: ::cairn::typed::field(row, "position")?,
@@ -1206,14 +835,14 @@ impl ::cairn::Projection for Section {
 
 impl Section {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if !check_section_heading(::core::option::Option::Some(self.heading.as_str())) {
-            return ::core::result::Result::Err("heading");
+    pub fn check(&self) -> Result<(), &'static str> {
+        if !check_section_heading(Some(self.heading.as_str())) {
+            return Err("heading");
         }
-        if !check_section_position(::core::option::Option::Some(self.position)) {
-            return ::core::result::Result::Err("position");
+        if !check_section_position(Some(self.position)) {
+            return Err("position");
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 }
 
@@ -1223,7 +852,7 @@ pub struct NewSection {
     /// The `parent` field.
     pub parent: ::cairn::typed::Ref<DocumentId>,
     /// The `heading` field.
-    pub heading: ::std::string::String,
+    pub heading: String,
     /// The `position` field.
     pub position: i64,
 }
@@ -1231,9 +860,9 @@ pub struct NewSection {
 impl NewSection {
     /// A new `Section` row with the fields that have no default; the others start empty or take their default.
     pub fn new(
-        parent: impl ::core::convert::Into<::cairn::typed::Ref<DocumentId>>,
-        heading: impl ::core::convert::Into<::std::string::String>,
-        position: impl ::core::convert::Into<i64>,
+        parent: impl Into<::cairn::typed::Ref<DocumentId>>,
+        heading: impl Into<String>,
+        position: impl Into<i64>,
     ) -> NewSection {
         NewSection {
             parent: parent.into(),
@@ -1248,27 +877,21 @@ impl ::cairn::typed::Insert for NewSection {
 
     type Id = SectionId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(
-                ::core::option::Option::Some(self.heading.as_str()),
-            ),
-        ) {
+    fn check(&self) -> Result<(), &'static str> {
+        if let (Some(argument_0),) = (Some(Some(self.heading.as_str())),) {
             if !check_section_heading(argument_0) {
-                return ::core::result::Result::Err("heading");
+                return Err("heading");
             }
         }
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(::core::option::Option::Some(self.position)),
-        ) {
+        if let (Some(argument_0),) = (Some(Some(self.position)),) {
             if !check_section_position(argument_0) {
-                return ::core::result::Result::Err("position");
+                return Err("position");
             }
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         ::std::vec![
             ("parent", ::cairn::FieldValue::into_value(self.parent)), ("heading",
             ::cairn::FieldValue::into_value(self.heading)), ("position",
@@ -1281,17 +904,15 @@ impl ::cairn::typed::Insert for NewSection {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SectionChanges {
     /// The new `heading`, if the update changed it.
-    pub heading: ::core::option::Option<::std::string::String>,
+    pub heading: Option<String>,
     /// The new `position`, if the update changed it.
-    pub position: ::core::option::Option<i64>,
+    pub position: Option<i64>,
 }
 
 impl SectionChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(SectionChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(SectionChanges {
             heading: ::cairn::typed::changed(row, "heading")?,
             position: ::cairn::typed::changed(row, "position")?,
         })
@@ -1309,7 +930,7 @@ impl<'d> CollaboratorTable<'d> {
     pub fn insert(
         &self,
         row: NewCollaborator,
-    ) -> ::core::result::Result<CollaboratorId, ::cairn::WriteError> {
+    ) -> Result<CollaboratorId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
@@ -1317,11 +938,8 @@ impl<'d> CollaboratorTable<'d> {
     pub fn get(
         &self,
         id: CollaboratorId,
-    ) -> ::core::result::Result<
-        ::core::option::Option<Collaborator>,
-        ::cairn::QueryError,
-    > {
-        self.db.get(id.0)
+    ) -> Result<Option<Collaborator>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -1332,7 +950,7 @@ impl<'d> CollaboratorTable<'d> {
         CollaboratorUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -1340,8 +958,8 @@ impl<'d> CollaboratorTable<'d> {
     pub fn delete(
         &self,
         id: CollaboratorId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Collaborator", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Collaborator", id.row())
     }
 
     /// A query over the visible rows.
@@ -1352,9 +970,7 @@ impl<'d> CollaboratorTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Collaborator>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Collaborator>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -1379,13 +995,13 @@ impl<'t> CollaboratorTx<'t> {
         CollaboratorUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: CollaboratorId) {
-        self.inner.delete("Collaborator", id.0)
+        self.inner.delete("Collaborator", id.row())
     }
 }
 
@@ -1394,12 +1010,12 @@ impl<'t> CollaboratorTx<'t> {
 pub struct CollaboratorUpdate<S> {
     sink: S,
     id: CollaboratorId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> CollaboratorUpdate<S> {
     /// Sets `role`.
-    pub fn role(mut self, value: impl ::core::convert::Into<Role>) -> Self {
+    pub fn role(mut self, value: impl Into<Role>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set("role", ::cairn::FieldValue::into_value(value.into())),
@@ -1409,7 +1025,7 @@ impl<S: ::cairn::typed::EditSink> CollaboratorUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Collaborator", self.id.0, self.edits)
+        self.sink.apply_edits("Collaborator", self.id.row(), self.edits)
     }
 }
 
@@ -1421,34 +1037,25 @@ pub struct CollaboratorQuery<'d> {
 
 impl CollaboratorQuery<'_> {
     /// Keeps the rows whose `document` equals `value`.
-    pub fn where_document(
-        mut self,
-        value: impl ::core::convert::Into<DocumentId>,
-    ) -> Self {
+    pub fn where_document(mut self, value: impl Into<DocumentId>) -> Self {
         self.query = self.query.filter("document", value.into());
         self
     }
 
     /// Keeps the rows whose `user` equals `value`.
-    pub fn where_user(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Identity>,
-    ) -> Self {
+    pub fn where_user(mut self, value: impl Into<::cairn::Identity>) -> Self {
         self.query = self.query.filter("user", value.into());
         self
     }
 
     /// Keeps the rows whose `role` equals `value`.
-    pub fn where_role(mut self, value: impl ::core::convert::Into<Role>) -> Self {
+    pub fn where_role(mut self, value: impl Into<Role>) -> Self {
         self.query = self.query.filter("role", value.into());
         self
     }
 
     /// Keeps the rows whose `invited_by` equals `value`.
-    pub fn where_invited_by(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Identity>,
-    ) -> Self {
+    pub fn where_invited_by(mut self, value: impl Into<::cairn::Identity>) -> Self {
         self.query = self.query.filter("invited_by", value.into());
         self
     }
@@ -1478,24 +1085,17 @@ impl CollaboratorQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Collaborator>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Collaborator>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<
-        ::core::option::Option<Collaborator>,
-        ::cairn::QueryError,
-    > {
+    pub fn first(&self) -> Result<Option<Collaborator>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -1533,19 +1133,13 @@ pub struct CommentTable<'d> {
 
 impl<'d> CommentTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewComment,
-    ) -> ::core::result::Result<CommentId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewComment) -> Result<CommentId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
     /// A visible row, by id.
-    pub fn get(
-        &self,
-        id: CommentId,
-    ) -> ::core::result::Result<::core::option::Option<Comment>, ::cairn::QueryError> {
-        self.db.get(id.0)
+    pub fn get(&self, id: CommentId) -> Result<Option<Comment>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -1553,7 +1147,7 @@ impl<'d> CommentTable<'d> {
         CommentUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -1561,8 +1155,8 @@ impl<'d> CommentTable<'d> {
     pub fn delete(
         &self,
         id: CommentId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Comment", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Comment", id.row())
     }
 
     /// A query over the visible rows.
@@ -1573,9 +1167,7 @@ impl<'d> CommentTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Comment>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Comment>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -1600,13 +1192,13 @@ impl<'t> CommentTx<'t> {
         CommentUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: CommentId) {
-        self.inner.delete("Comment", id.0)
+        self.inner.delete("Comment", id.row())
     }
 }
 
@@ -1615,12 +1207,12 @@ impl<'t> CommentTx<'t> {
 pub struct CommentUpdate<S> {
     sink: S,
     id: CommentId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> CommentUpdate<S> {
     /// Sets `anchor`.
-    pub fn anchor(mut self, value: impl ::core::convert::Into<Anchor>) -> Self {
+    pub fn anchor(mut self, value: impl Into<Anchor>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -1632,10 +1224,7 @@ impl<S: ::cairn::typed::EditSink> CommentUpdate<S> {
     }
 
     /// Sets `body`.
-    pub fn body(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn body(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set("body", ::cairn::FieldValue::into_value(value.into())),
@@ -1644,10 +1233,7 @@ impl<S: ::cairn::typed::EditSink> CommentUpdate<S> {
     }
 
     /// Sets `reply_to`.
-    pub fn reply_to(
-        mut self,
-        value: impl ::core::convert::Into<::core::option::Option<CommentId>>,
-    ) -> Self {
+    pub fn reply_to(mut self, value: impl Into<Option<CommentId>>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -1659,7 +1245,7 @@ impl<S: ::cairn::typed::EditSink> CommentUpdate<S> {
     }
 
     /// Sets `resolved`.
-    pub fn resolved(mut self, value: impl ::core::convert::Into<bool>) -> Self {
+    pub fn resolved(mut self, value: impl Into<bool>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -1672,7 +1258,7 @@ impl<S: ::cairn::typed::EditSink> CommentUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Comment", self.id.0, self.edits)
+        self.sink.apply_edits("Comment", self.id.row(), self.edits)
     }
 }
 
@@ -1684,43 +1270,31 @@ pub struct CommentQuery<'d> {
 
 impl CommentQuery<'_> {
     /// Keeps the rows whose `document` equals `value`.
-    pub fn where_document(
-        mut self,
-        value: impl ::core::convert::Into<DocumentId>,
-    ) -> Self {
+    pub fn where_document(mut self, value: impl Into<DocumentId>) -> Self {
         self.query = self.query.filter("document", value.into());
         self
     }
 
     /// Keeps the rows whose `author` equals `value`.
-    pub fn where_author(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Identity>,
-    ) -> Self {
+    pub fn where_author(mut self, value: impl Into<::cairn::Identity>) -> Self {
         self.query = self.query.filter("author", value.into());
         self
     }
 
     /// Keeps the rows whose `body` equals `value`.
-    pub fn where_body(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_body(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("body", value.into());
         self
     }
 
     /// Keeps the rows whose `reply_to` equals `value`.
-    pub fn where_reply_to(
-        mut self,
-        value: impl ::core::convert::Into<::core::option::Option<CommentId>>,
-    ) -> Self {
+    pub fn where_reply_to(mut self, value: impl Into<Option<CommentId>>) -> Self {
         self.query = self.query.filter("reply_to", value.into());
         self
     }
 
     /// Keeps the rows whose `resolved` equals `value`.
-    pub fn where_resolved(mut self, value: impl ::core::convert::Into<bool>) -> Self {
+    pub fn where_resolved(mut self, value: impl Into<bool>) -> Self {
         self.query = self.query.filter("resolved", value.into());
         self
     }
@@ -1750,21 +1324,17 @@ impl CommentQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Comment>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Comment>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<::core::option::Option<Comment>, ::cairn::QueryError> {
+    pub fn first(&self) -> Result<Option<Comment>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -1805,19 +1375,13 @@ pub struct DocumentTable<'d> {
 
 impl<'d> DocumentTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewDocument,
-    ) -> ::core::result::Result<DocumentId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewDocument) -> Result<DocumentId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
     /// A visible row, by id.
-    pub fn get(
-        &self,
-        id: DocumentId,
-    ) -> ::core::result::Result<::core::option::Option<Document>, ::cairn::QueryError> {
-        self.db.get(id.0)
+    pub fn get(&self, id: DocumentId) -> Result<Option<Document>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -1828,7 +1392,7 @@ impl<'d> DocumentTable<'d> {
         DocumentUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -1836,8 +1400,8 @@ impl<'d> DocumentTable<'d> {
     pub fn delete(
         &self,
         id: DocumentId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Document", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Document", id.row())
     }
 
     /// A query over the visible rows.
@@ -1848,9 +1412,7 @@ impl<'d> DocumentTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Document>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Document>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -1875,13 +1437,13 @@ impl<'t> DocumentTx<'t> {
         DocumentUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: DocumentId) {
-        self.inner.delete("Document", id.0)
+        self.inner.delete("Document", id.row())
     }
 }
 
@@ -1890,15 +1452,12 @@ impl<'t> DocumentTx<'t> {
 pub struct DocumentUpdate<S> {
     sink: S,
     id: DocumentId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> DocumentUpdate<S> {
     /// Sets `title`.
-    pub fn title(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn title(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -1910,7 +1469,7 @@ impl<S: ::cairn::typed::EditSink> DocumentUpdate<S> {
     }
 
     /// Sets `font_size`.
-    pub fn font_size(mut self, value: impl ::core::convert::Into<i64>) -> Self {
+    pub fn font_size(mut self, value: impl Into<i64>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -1922,7 +1481,7 @@ impl<S: ::cairn::typed::EditSink> DocumentUpdate<S> {
     }
 
     /// Sets `locked`.
-    pub fn locked(mut self, value: impl ::core::convert::Into<bool>) -> Self {
+    pub fn locked(mut self, value: impl Into<bool>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -1935,7 +1494,7 @@ impl<S: ::cairn::typed::EditSink> DocumentUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Document", self.id.0, self.edits)
+        self.sink.apply_edits("Document", self.id.row(), self.edits)
     }
 }
 
@@ -1947,31 +1506,25 @@ pub struct DocumentQuery<'d> {
 
 impl DocumentQuery<'_> {
     /// Keeps the rows whose `title` equals `value`.
-    pub fn where_title(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_title(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("title", value.into());
         self
     }
 
     /// Keeps the rows whose `owner` equals `value`.
-    pub fn where_owner(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Identity>,
-    ) -> Self {
+    pub fn where_owner(mut self, value: impl Into<::cairn::Identity>) -> Self {
         self.query = self.query.filter("owner", value.into());
         self
     }
 
     /// Keeps the rows whose `font_size` equals `value`.
-    pub fn where_font_size(mut self, value: impl ::core::convert::Into<i64>) -> Self {
+    pub fn where_font_size(mut self, value: impl Into<i64>) -> Self {
         self.query = self.query.filter("font_size", value.into());
         self
     }
 
     /// Keeps the rows whose `locked` equals `value`.
-    pub fn where_locked(mut self, value: impl ::core::convert::Into<bool>) -> Self {
+    pub fn where_locked(mut self, value: impl Into<bool>) -> Self {
         self.query = self.query.filter("locked", value.into());
         self
     }
@@ -2001,21 +1554,17 @@ impl DocumentQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Document>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Document>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<::core::option::Option<Document>, ::cairn::QueryError> {
+    pub fn first(&self) -> Result<Option<Document>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -2053,10 +1602,7 @@ pub struct ParagraphTable<'d> {
 
 impl<'d> ParagraphTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewParagraph,
-    ) -> ::core::result::Result<ParagraphId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewParagraph) -> Result<ParagraphId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
@@ -2064,8 +1610,8 @@ impl<'d> ParagraphTable<'d> {
     pub fn get(
         &self,
         id: ParagraphId,
-    ) -> ::core::result::Result<::core::option::Option<Paragraph>, ::cairn::QueryError> {
-        self.db.get(id.0)
+    ) -> Result<Option<Paragraph>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -2076,7 +1622,7 @@ impl<'d> ParagraphTable<'d> {
         ParagraphUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -2084,8 +1630,8 @@ impl<'d> ParagraphTable<'d> {
     pub fn delete(
         &self,
         id: ParagraphId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Paragraph", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Paragraph", id.row())
     }
 
     /// A query over the visible rows.
@@ -2096,9 +1642,7 @@ impl<'d> ParagraphTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Paragraph>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Paragraph>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -2123,13 +1667,13 @@ impl<'t> ParagraphTx<'t> {
         ParagraphUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: ParagraphId) {
-        self.inner.delete("Paragraph", id.0)
+        self.inner.delete("Paragraph", id.row())
     }
 }
 
@@ -2138,12 +1682,12 @@ impl<'t> ParagraphTx<'t> {
 pub struct ParagraphUpdate<S> {
     sink: S,
     id: ParagraphId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> ParagraphUpdate<S> {
     /// Sets `kind`.
-    pub fn kind(mut self, value: impl ::core::convert::Into<ParagraphKind>) -> Self {
+    pub fn kind(mut self, value: impl Into<ParagraphKind>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set("kind", ::cairn::FieldValue::into_value(value.into())),
@@ -2152,10 +1696,7 @@ impl<S: ::cairn::typed::EditSink> ParagraphUpdate<S> {
     }
 
     /// Sets `text`.
-    pub fn text(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn text(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set("text", ::cairn::FieldValue::into_value(value.into())),
@@ -2164,7 +1705,7 @@ impl<S: ::cairn::typed::EditSink> ParagraphUpdate<S> {
     }
 
     /// Sets `position`.
-    pub fn position(mut self, value: impl ::core::convert::Into<i64>) -> Self {
+    pub fn position(mut self, value: impl Into<i64>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -2176,7 +1717,7 @@ impl<S: ::cairn::typed::EditSink> ParagraphUpdate<S> {
     }
 
     /// Sets `word_count`.
-    pub fn word_count(mut self, value: impl ::core::convert::Into<i64>) -> Self {
+    pub fn word_count(mut self, value: impl Into<i64>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -2189,7 +1730,7 @@ impl<S: ::cairn::typed::EditSink> ParagraphUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Paragraph", self.id.0, self.edits)
+        self.sink.apply_edits("Paragraph", self.id.row(), self.edits)
     }
 }
 
@@ -2201,37 +1742,31 @@ pub struct ParagraphQuery<'d> {
 
 impl ParagraphQuery<'_> {
     /// Keeps the rows whose `parent` equals `value`.
-    pub fn where_parent(mut self, value: impl ::core::convert::Into<SectionId>) -> Self {
+    pub fn where_parent(mut self, value: impl Into<SectionId>) -> Self {
         self.query = self.query.filter("parent", value.into());
         self
     }
 
     /// Keeps the rows whose `kind` equals `value`.
-    pub fn where_kind(
-        mut self,
-        value: impl ::core::convert::Into<ParagraphKind>,
-    ) -> Self {
+    pub fn where_kind(mut self, value: impl Into<ParagraphKind>) -> Self {
         self.query = self.query.filter("kind", value.into());
         self
     }
 
     /// Keeps the rows whose `text` equals `value`.
-    pub fn where_text(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_text(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("text", value.into());
         self
     }
 
     /// Keeps the rows whose `position` equals `value`.
-    pub fn where_position(mut self, value: impl ::core::convert::Into<i64>) -> Self {
+    pub fn where_position(mut self, value: impl Into<i64>) -> Self {
         self.query = self.query.filter("position", value.into());
         self
     }
 
     /// Keeps the rows whose `word_count` equals `value`.
-    pub fn where_word_count(mut self, value: impl ::core::convert::Into<i64>) -> Self {
+    pub fn where_word_count(mut self, value: impl Into<i64>) -> Self {
         self.query = self.query.filter("word_count", value.into());
         self
     }
@@ -2261,21 +1796,17 @@ impl ParagraphQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Paragraph>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Paragraph>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<::core::option::Option<Paragraph>, ::cairn::QueryError> {
+    pub fn first(&self) -> Result<Option<Paragraph>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -2316,19 +1847,13 @@ pub struct SectionTable<'d> {
 
 impl<'d> SectionTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewSection,
-    ) -> ::core::result::Result<SectionId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewSection) -> Result<SectionId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
     /// A visible row, by id.
-    pub fn get(
-        &self,
-        id: SectionId,
-    ) -> ::core::result::Result<::core::option::Option<Section>, ::cairn::QueryError> {
-        self.db.get(id.0)
+    pub fn get(&self, id: SectionId) -> Result<Option<Section>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -2336,7 +1861,7 @@ impl<'d> SectionTable<'d> {
         SectionUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -2344,8 +1869,8 @@ impl<'d> SectionTable<'d> {
     pub fn delete(
         &self,
         id: SectionId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Section", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Section", id.row())
     }
 
     /// A query over the visible rows.
@@ -2356,9 +1881,7 @@ impl<'d> SectionTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Section>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Section>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -2383,13 +1906,13 @@ impl<'t> SectionTx<'t> {
         SectionUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: SectionId) {
-        self.inner.delete("Section", id.0)
+        self.inner.delete("Section", id.row())
     }
 }
 
@@ -2398,15 +1921,12 @@ impl<'t> SectionTx<'t> {
 pub struct SectionUpdate<S> {
     sink: S,
     id: SectionId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> SectionUpdate<S> {
     /// Sets `heading`.
-    pub fn heading(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn heading(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -2418,7 +1938,7 @@ impl<S: ::cairn::typed::EditSink> SectionUpdate<S> {
     }
 
     /// Sets `position`.
-    pub fn position(mut self, value: impl ::core::convert::Into<i64>) -> Self {
+    pub fn position(mut self, value: impl Into<i64>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -2431,7 +1951,7 @@ impl<S: ::cairn::typed::EditSink> SectionUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Section", self.id.0, self.edits)
+        self.sink.apply_edits("Section", self.id.row(), self.edits)
     }
 }
 
@@ -2443,25 +1963,19 @@ pub struct SectionQuery<'d> {
 
 impl SectionQuery<'_> {
     /// Keeps the rows whose `parent` equals `value`.
-    pub fn where_parent(
-        mut self,
-        value: impl ::core::convert::Into<DocumentId>,
-    ) -> Self {
+    pub fn where_parent(mut self, value: impl Into<DocumentId>) -> Self {
         self.query = self.query.filter("parent", value.into());
         self
     }
 
     /// Keeps the rows whose `heading` equals `value`.
-    pub fn where_heading(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_heading(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("heading", value.into());
         self
     }
 
     /// Keeps the rows whose `position` equals `value`.
-    pub fn where_position(mut self, value: impl ::core::convert::Into<i64>) -> Self {
+    pub fn where_position(mut self, value: impl Into<i64>) -> Self {
         self.query = self.query.filter("position", value.into());
         self
     }
@@ -2491,21 +2005,17 @@ impl SectionQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Section>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Section>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<::core::option::Option<Section>, ::cairn::QueryError> {
+    pub fn first(&self) -> Result<Option<Section>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -2542,9 +2052,9 @@ impl Db {
     /// Creates a new database in a store file at `path`; `key` founds it (signs its
     /// genesis op) and writes as its author.
     pub fn create(
-        path: impl ::core::convert::AsRef<::std::path::Path>,
+        path: impl AsRef<::std::path::Path>,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::create(
             ::cairn::Storage::File(path.as_ref()),
             &key,
@@ -2554,9 +2064,7 @@ impl Db {
     }
 
     /// Creates a new database in memory (tests, caches).
-    pub fn create_in_memory(
-        key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    pub fn create_in_memory(key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::create(
             ::cairn::Storage::Memory,
             &key,
@@ -2568,10 +2076,10 @@ impl Db {
     /// Joins the database `id` with an empty store at `path`, to be filled by sync or
     /// import; `key` writes.
     pub fn join(
-        path: impl ::core::convert::AsRef<::std::path::Path>,
+        path: impl AsRef<::std::path::Path>,
         id: ::cairn::DatabaseId,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::join(
             ::cairn::Storage::File(path.as_ref()),
             id,
@@ -2584,16 +2092,16 @@ impl Db {
     pub fn join_in_memory(
         id: ::cairn::DatabaseId,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::join(::cairn::Storage::Memory, id, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Opens a store; refused if it holds another schema than this module's.
     pub fn open(
-        path: impl ::core::convert::AsRef<::std::path::Path>,
+        path: impl AsRef<::std::path::Path>,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         Db::from_replica(
             ::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?,
             key,
@@ -2604,8 +2112,8 @@ impl Db {
     pub fn from_replica(
         replica: ::cairn::Replica,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
-        ::core::result::Result::Ok(Db {
+    ) -> Result<Db, ::cairn::OpenError> {
+        Ok(Db {
             inner: ::cairn::typed::Database::new(replica, key, SCHEMA_HASH)?,
         })
     }
@@ -2656,8 +2164,8 @@ impl Db {
     /// op (with the ids of the rows it inserted) and what `build` returned.
     pub fn transaction<T>(
         &self,
-        build: impl ::core::ops::FnOnce(&mut Tx<'_>) -> T,
-    ) -> ::core::result::Result<(::cairn::typed::Committed, T), ::cairn::WriteError> {
+        build: impl FnOnce(&mut Tx<'_>) -> T,
+    ) -> Result<(::cairn::typed::Committed, T), ::cairn::WriteError> {
         self.inner.transaction(|inner| build(&mut Tx { inner }))
     }
 
@@ -2665,10 +2173,7 @@ impl Db {
     pub fn explain(
         &self,
         op: &::cairn::OpHash,
-    ) -> ::core::result::Result<
-        ::core::option::Option<::cairn::Explanation>,
-        ::cairn::StorageError,
-    > {
+    ) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
         self.inner.explain(op)
     }
 
@@ -2677,16 +2182,13 @@ impl Db {
         &self,
         after: u64,
         limit: usize,
-    ) -> ::core::result::Result<::std::vec::Vec<(u64, Event)>, ::cairn::QueryError> {
+    ) -> Result<Vec<(u64, Event)>, ::cairn::QueryError> {
         self.inner.events_after(after, limit)
     }
 
     /// A named, durable reader of the event stream: it resumes after the last event
     /// it committed.
-    pub fn consumer(
-        &self,
-        name: &str,
-    ) -> ::core::result::Result<Consumer<'_>, ::cairn::StorageError> {
+    pub fn consumer(&self, name: &str) -> Result<Consumer<'_>, ::cairn::StorageError> {
         self.inner.consumer(name)
     }
 }
@@ -2891,36 +2393,34 @@ pub enum Event {
         /// The op.
         op: ::cairn::OpHash,
         /// An op whose arrival defeated it.
-        by: ::core::option::Option<::cairn::OpHash>,
+        by: Option<::cairn::OpHash>,
         /// The rows it writes, with their collections.
-        rows: ::std::vec::Vec<(::std::string::String, ::cairn::RowId)>,
+        rows: Vec<(String, ::cairn::RowId)>,
     },
     /// An op that was not effective became so again.
     OpReinstated {
         /// The op.
         op: ::cairn::OpHash,
         /// The op whose arrival reinstated it.
-        by: ::core::option::Option<::cairn::OpHash>,
+        by: Option<::cairn::OpHash>,
         /// The rows it writes, with their collections.
-        rows: ::std::vec::Vec<(::std::string::String, ::cairn::RowId)>,
+        rows: Vec<(String, ::cairn::RowId)>,
     },
 }
 
 impl ::cairn::typed::TypedEvent for Event {
-    fn from_event(
-        event: ::cairn::Event,
-    ) -> ::core::result::Result<Event, ::cairn::RowDecodeError> {
+    fn from_event(event: ::cairn::Event) -> Result<Event, ::cairn::RowDecodeError> {
         let (op, cause) = (event.op, event.cause);
         match event.kind {
             ::cairn::EventKind::OpRolledBack => {
-                return ::core::result::Result::Ok(Event::OpRolledBack {
+                return Ok(Event::OpRolledBack {
                     op,
                     by: event.by,
                     rows: event.rows,
                 });
             }
             ::cairn::EventKind::OpReinstated => {
-                return ::core::result::Result::Ok(Event::OpReinstated {
+                return Ok(Event::OpReinstated {
                     op,
                     by: event.by,
                     rows: event.rows,
@@ -2929,7 +2429,7 @@ impl ::cairn::typed::TypedEvent for Event {
             _ => {}
         }
         let row = ::cairn::typed::event_row(&event)?;
-        ::core::result::Result::Ok(
+        Ok(
             match (event.kind, row.collection.as_str()) {
                 (::cairn::EventKind::RowInserted, "Collaborator") => {
                     Event::CollaboratorInserted {
@@ -2942,7 +2442,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::CollaboratorUpdated {
                         op,
                         cause,
-                        id: CollaboratorId(row.id),
+                        id: CollaboratorId::from(row.id),
                         changes: CollaboratorChanges::from_row(&row)?,
                     }
                 }
@@ -2950,7 +2450,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::CollaboratorDeleted {
                         op,
                         cause,
-                        id: CollaboratorId(row.id),
+                        id: CollaboratorId::from(row.id),
                     }
                 }
                 (::cairn::EventKind::RowInserted, "Comment") => {
@@ -2964,7 +2464,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::CommentUpdated {
                         op,
                         cause,
-                        id: CommentId(row.id),
+                        id: CommentId::from(row.id),
                         changes: CommentChanges::from_row(&row)?,
                     }
                 }
@@ -2972,7 +2472,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::CommentDeleted {
                         op,
                         cause,
-                        id: CommentId(row.id),
+                        id: CommentId::from(row.id),
                     }
                 }
                 (::cairn::EventKind::RowInserted, "Document") => {
@@ -2986,7 +2486,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::DocumentUpdated {
                         op,
                         cause,
-                        id: DocumentId(row.id),
+                        id: DocumentId::from(row.id),
                         changes: DocumentChanges::from_row(&row)?,
                     }
                 }
@@ -2994,7 +2494,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::DocumentDeleted {
                         op,
                         cause,
-                        id: DocumentId(row.id),
+                        id: DocumentId::from(row.id),
                     }
                 }
                 (::cairn::EventKind::RowInserted, "Paragraph") => {
@@ -3008,7 +2508,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::ParagraphUpdated {
                         op,
                         cause,
-                        id: ParagraphId(row.id),
+                        id: ParagraphId::from(row.id),
                         changes: ParagraphChanges::from_row(&row)?,
                     }
                 }
@@ -3016,7 +2516,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::ParagraphDeleted {
                         op,
                         cause,
-                        id: ParagraphId(row.id),
+                        id: ParagraphId::from(row.id),
                     }
                 }
                 (::cairn::EventKind::RowInserted, "Section") => {
@@ -3030,7 +2530,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::SectionUpdated {
                         op,
                         cause,
-                        id: SectionId(row.id),
+                        id: SectionId::from(row.id),
                         changes: SectionChanges::from_row(&row)?,
                     }
                 }
@@ -3038,14 +2538,12 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::SectionDeleted {
                         op,
                         cause,
-                        id: SectionId(row.id),
+                        id: SectionId::from(row.id),
                     }
                 }
                 (_, other) => {
-                    return ::core::result::Result::Err(
-                        ::cairn::RowDecodeError::UnknownCollection(
-                            ::std::string::String::from(other),
-                        ),
+                    return Err(
+                        ::cairn::RowDecodeError::UnknownCollection(String::from(other)),
                     );
                 }
             },
@@ -3055,125 +2553,94 @@ impl ::cairn::typed::TypedEvent for Event {
 
 /// `Comment.anchor`: `check (anchor.start >= 0 and anchor.length >= 0)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_comment_anchor(field_anchor: ::core::option::Option<&Anchor>) -> bool {
+fn check_comment_anchor(field_anchor: Option<&Anchor>) -> bool {
     ::core::matches!(
-        ::core::option::Option::Some(::core::matches!(match ((field_anchor).map(| record
-        | record.start), ::core::option::Option::Some(0i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left >= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true)) &&
-        ::core::matches!(match ((field_anchor).map(| record | record.length),
-        ::core::option::Option::Some(0i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left >=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true))), ::core::option::Option::Some(true)
+        Some(::core::matches!(match ((field_anchor).map(| record | record.start),
+        Some(0i64)) { (Some(left), Some(right)) => Some(left >= right), _ => Some(false),
+        }, Some(true)) && ::core::matches!(match ((field_anchor).map(| record | record
+        .length), Some(0i64)) { (Some(left), Some(right)) => Some(left >= right), _ =>
+        Some(false), }, Some(true))), Some(true)
     )
 }
 
 /// `Comment.body`: `check (len(body) >= 1 and len(body) <= 10000)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_comment_body(field_body: ::core::option::Option<&str>) -> bool {
+fn check_comment_body(field_body: Option<&str>) -> bool {
     ::core::matches!(
-        ::core::option::Option::Some(::core::matches!(match ((field_body).map(| value |
-        value.chars().count() as i64), ::core::option::Option::Some(1i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left >= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true)) &&
-        ::core::matches!(match ((field_body).map(| value | value.chars().count() as i64),
-        ::core::option::Option::Some(10000i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left <=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true))), ::core::option::Option::Some(true)
+        Some(::core::matches!(match ((field_body).map(| value | value.chars().count() as
+        i64), Some(1i64)) { (Some(left), Some(right)) => Some(left >= right), _ =>
+        Some(false), }, Some(true)) && ::core::matches!(match ((field_body).map(| value |
+        value.chars().count() as i64), Some(10000i64)) { (Some(left), Some(right)) =>
+        Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
     )
 }
 
 /// `Document.title`: `check (len(title) >= 1 and len(title) <= 200)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_document_title(field_title: ::core::option::Option<&str>) -> bool {
+fn check_document_title(field_title: Option<&str>) -> bool {
     ::core::matches!(
-        ::core::option::Option::Some(::core::matches!(match ((field_title).map(| value |
-        value.chars().count() as i64), ::core::option::Option::Some(1i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left >= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true)) &&
-        ::core::matches!(match ((field_title).map(| value | value.chars().count() as
-        i64), ::core::option::Option::Some(200i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left <= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true))),
-        ::core::option::Option::Some(true)
+        Some(::core::matches!(match ((field_title).map(| value | value.chars().count() as
+        i64), Some(1i64)) { (Some(left), Some(right)) => Some(left >= right), _ =>
+        Some(false), }, Some(true)) && ::core::matches!(match ((field_title).map(| value
+        | value.chars().count() as i64), Some(200i64)) { (Some(left), Some(right)) =>
+        Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
     )
 }
 
 /// `Document.font_size`: `check (font_size >= 6 and font_size <= 96)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_document_font_size(field_font_size: ::core::option::Option<i64>) -> bool {
+fn check_document_font_size(field_font_size: Option<i64>) -> bool {
     ::core::matches!(
-        ::core::option::Option::Some(::core::matches!(match (field_font_size,
-        ::core::option::Option::Some(6i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left >=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true)) && ::core::matches!(match (field_font_size,
-        ::core::option::Option::Some(96i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left <=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true))), ::core::option::Option::Some(true)
+        Some(::core::matches!(match (field_font_size, Some(6i64)) { (Some(left),
+        Some(right)) => Some(left >= right), _ => Some(false), }, Some(true)) &&
+        ::core::matches!(match (field_font_size, Some(96i64)) { (Some(left), Some(right))
+        => Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
     )
 }
 
 /// `Paragraph.text`: `check (len(text) <= 100000)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_paragraph_text(field_text: ::core::option::Option<&str>) -> bool {
+fn check_paragraph_text(field_text: Option<&str>) -> bool {
     ::core::matches!(
-        match ((field_text).map(| value | value.chars().count() as i64),
-        ::core::option::Option::Some(100000i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left <=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true)
+        match ((field_text).map(| value | value.chars().count() as i64), Some(100000i64))
+        { (Some(left), Some(right)) => Some(left <= right), _ => Some(false), },
+        Some(true)
     )
 }
 
 /// `Paragraph.position`: `check (position >= 0)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_paragraph_position(field_position: ::core::option::Option<i64>) -> bool {
+fn check_paragraph_position(field_position: Option<i64>) -> bool {
     ::core::matches!(
-        match (field_position, ::core::option::Option::Some(0i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left >= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true)
+        match (field_position, Some(0i64)) { (Some(left), Some(right)) => Some(left >=
+        right), _ => Some(false), }, Some(true)
     )
 }
 
 /// `Paragraph.word_count`: `check (word_count >= 0)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_paragraph_word_count(field_word_count: ::core::option::Option<i64>) -> bool {
+fn check_paragraph_word_count(field_word_count: Option<i64>) -> bool {
     ::core::matches!(
-        match (field_word_count, ::core::option::Option::Some(0i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left >= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true)
+        match (field_word_count, Some(0i64)) { (Some(left), Some(right)) => Some(left >=
+        right), _ => Some(false), }, Some(true)
     )
 }
 
 /// `Section.heading`: `check (len(heading) <= 200)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_section_heading(field_heading: ::core::option::Option<&str>) -> bool {
+fn check_section_heading(field_heading: Option<&str>) -> bool {
     ::core::matches!(
-        match ((field_heading).map(| value | value.chars().count() as i64),
-        ::core::option::Option::Some(200i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left <=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true)
+        match ((field_heading).map(| value | value.chars().count() as i64), Some(200i64))
+        { (Some(left), Some(right)) => Some(left <= right), _ => Some(false), },
+        Some(true)
     )
 }
 
 /// `Section.position`: `check (position >= 0)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_section_position(field_position: ::core::option::Option<i64>) -> bool {
+fn check_section_position(field_position: Option<i64>) -> bool {
     ::core::matches!(
-        match (field_position, ::core::option::Option::Some(0i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left >= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true)
+        match (field_position, Some(0i64)) { (Some(left), Some(right)) => Some(left >=
+        right), _ => Some(false), }, Some(true)
     )
 }

@@ -10,7 +10,7 @@ pub const SCHEMA_HASH: &str = "blake3:a5b08244306efc92bcfd1b100e16c8016944fe73a1
 pub const SCHEMA_IR: &str = r#"{"ir_version":1,"name":"expressions","docs":"Documents and grants; the rules exercise operator precedence and scoping.","enums":{"Role":{"variants":["viewer","editor","owner"]},"Stage":{"variants":["draft","review","published"]}},"records":{},"collections":{"Document":{"parent":null,"fields":[{"name":"title","type":"string","readonly":false,"default":null,"check":{"and":[{"compare":{"op":"greater_or_equal","left":{"len":{"field":{"row":"subject","path":["title"]}}},"right":{"literal":{"int":1}}}},{"not":{"compare":{"op":"greater","left":{"len":{"field":{"row":"subject","path":["title"]}}},"right":{"literal":{"int":200}}}}}]}},{"name":"author","type":"identity","readonly":true,"default":"op_author","check":null},{"name":"stage","type":{"enum":"Stage"},"readonly":false,"default":{"value":{"enum_variant":{"enum":"Stage","variant":"draft"}}},"check":null},{"name":"tags","type":{"set":"string"},"readonly":false,"default":null,"check":null},{"name":"history","type":{"list":"string"},"readonly":false,"default":null,"check":null},{"name":"labels","type":{"map":"string"},"readonly":false,"default":null,"check":null},{"name":"views","type":"counter","readonly":false,"default":null,"check":null}],"rules":[{"actions":["insert"],"condition":{"or":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["author"]}},"right":"op_author"}},{"not":{"in":{"value":{"field":{"row":"subject","path":["stage"]}},"options":[{"literal":{"enum_variant":{"enum":"Stage","variant":"published"}}},{"literal":{"enum_variant":{"enum":"Stage","variant":"review"}}}]}}}]},{"compare":{"op":"equal","left":"op_author","right":"db_founder"}}]}},{"actions":[{"update":{"fields":null}}],"condition":{"or":[{"exists":{"collection":"Grant","variable":"g","condition":{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["document"]}},"right":{"row_id":"subject"}}},{"in":{"value":{"field":{"row":{"bound":"g"},"path":["role"]}},"options":[{"literal":{"enum_variant":{"enum":"Role","variant":"editor"}}},{"literal":{"enum_variant":{"enum":"Role","variant":"owner"}}}]}}]}}},{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["author"]}},"right":"op_author"}}]}},{"docs":"`old.` and `new.` in update-only rules; `len` of a set, a list and a map.","actions":[{"update":{"fields":["stage"]}}],"condition":{"and":[{"and":[{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":"old","path":["stage"]}},"right":{"literal":{"enum_variant":{"enum":"Stage","variant":"draft"}}}}},{"compare":{"op":"equal","left":{"field":{"row":"new","path":["stage"]}},"right":{"literal":{"enum_variant":{"enum":"Stage","variant":"review"}}}}}]},{"compare":{"op":"greater","left":{"len":{"field":{"row":"subject","path":["tags"]}}},"right":{"literal":{"int":0}}}}]},{"compare":{"op":"greater_or_equal","left":{"len":{"field":{"row":"subject","path":["history"]}}},"right":{"literal":{"int":0}}}}]},{"compare":{"op":"less_or_equal","left":{"len":{"field":{"row":"subject","path":["labels"]}}},"right":{"literal":{"int":20}}}}]}},{"actions":[{"update":{"fields":["title","tags"]}}],"condition":{"and":[{"compare":{"op":"not_equal","left":{"field":{"row":"old","path":["title"]}},"right":{"field":{"row":"new","path":["title"]}}}},{"not":{"compare":{"op":"less","left":{"len":{"field":{"row":"new","path":["title"]}}},"right":{"len":{"field":{"row":"old","path":["title"]}}}}}}]}},{"actions":[{"update":{"fields":["views"]}}],"condition":{"literal":{"bool":true}}},{"actions":["delete"],"condition":{"and":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["author"]}},"right":"op_author"}},{"not":{"exists":{"collection":"Grant","variable":"g","condition":{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["document"]}},"right":{"row_id":"subject"}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["role"]}},"right":{"literal":{"enum_variant":{"enum":"Role","variant":"owner"}}}}}]}}}}]}}]},"Grant":{"parent":null,"fields":[{"name":"document","type":{"ref":"Document"},"readonly":true,"default":null,"check":null},{"name":"grantee","type":"identity","readonly":true,"default":null,"check":null},{"name":"role","type":{"enum":"Role"},"readonly":false,"default":{"value":{"enum_variant":{"enum":"Role","variant":"viewer"}}},"check":null}],"rules":[{"actions":["insert","delete"],"condition":{"or":[{"or":[{"compare":{"op":"equal","left":"op_author","right":"db_founder"}},{"exists":{"collection":"Document","variable":"d","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"d"}},"right":{"field":{"row":"subject","path":["document"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"d"},"path":["author"]}},"right":"op_author"}}]}}}]},{"not":{"not":{"literal":{"bool":false}}}}]}}]}},"migrations":[]}"#;
 
 /// The schema, as the runtime reads it (checked against [`SCHEMA_HASH`]).
-pub fn schema() -> ::core::result::Result<::cairn::Schema, ::cairn::OpenError> {
+pub fn schema() -> Result<::cairn::Schema, ::cairn::OpenError> {
     ::cairn::typed::embedded_schema(SCHEMA_IR, SCHEMA_HASH)
 }
 
@@ -62,24 +62,24 @@ impl ::core::fmt::Display for Role {
 
 impl ::cairn::FieldValue for Role {
     fn into_value(self) -> ::cairn::Value {
-        ::cairn::Value::Text(::std::string::String::from(self.as_str()))
+        ::cairn::Value::Text(String::from(self.as_str()))
     }
 
     fn from_value(
         value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
+    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
         let found = match value {
             ::cairn::Value::Text(text) => {
                 match text.as_str() {
-                    "viewer" => return ::core::result::Result::Ok(Role::Viewer),
-                    "editor" => return ::core::result::Result::Ok(Role::Editor),
-                    "owner" => return ::core::result::Result::Ok(Role::Owner),
+                    "viewer" => return Ok(Role::Viewer),
+                    "editor" => return Ok(Role::Editor),
+                    "owner" => return Ok(Role::Owner),
                     _ => "another name",
                 }
             }
             other => ::cairn::typed::describe(other),
         };
-        ::core::result::Result::Err(::cairn::typed::ValueMismatch {
+        Err(::cairn::typed::ValueMismatch {
             expected: "a Role",
             found,
         })
@@ -136,24 +136,24 @@ impl ::core::fmt::Display for Stage {
 
 impl ::cairn::FieldValue for Stage {
     fn into_value(self) -> ::cairn::Value {
-        ::cairn::Value::Text(::std::string::String::from(self.as_str()))
+        ::cairn::Value::Text(String::from(self.as_str()))
     }
 
     fn from_value(
         value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
+    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
         let found = match value {
             ::cairn::Value::Text(text) => {
                 match text.as_str() {
-                    "draft" => return ::core::result::Result::Ok(Stage::Draft),
-                    "review" => return ::core::result::Result::Ok(Stage::Review),
-                    "published" => return ::core::result::Result::Ok(Stage::Published),
+                    "draft" => return Ok(Stage::Draft),
+                    "review" => return Ok(Stage::Review),
+                    "published" => return Ok(Stage::Published),
                     _ => "another name",
                 }
             }
             other => ::cairn::typed::describe(other),
         };
-        ::core::result::Result::Err(::cairn::typed::ValueMismatch {
+        Err(::cairn::typed::ValueMismatch {
             expected: "a Stage",
             found,
         })
@@ -163,67 +163,7 @@ impl ::cairn::FieldValue for Stage {
 impl ::cairn::typed::Holds<::cairn::typed::kinds::Enum> for Stage {}
 
 /// The id of a `Document` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct DocumentId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for DocumentId {
-    fn from(id: ::cairn::RowId) -> DocumentId {
-        DocumentId(id)
-    }
-}
-
-impl ::core::convert::From<DocumentId> for ::cairn::RowId {
-    fn from(id: DocumentId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<DocumentId> for ::cairn::Value {
-    fn from(id: DocumentId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<DocumentId> for ::cairn::typed::Ref<DocumentId> {
-    fn from(id: DocumentId) -> ::cairn::typed::Ref<DocumentId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for DocumentId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for DocumentId {}
-
-impl ::cairn::FieldValue for DocumentId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(DocumentId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for DocumentId {}
+pub type DocumentId = ::cairn::typed::Id<Document>;
 
 /// A row of the collection `Document`.
 #[derive(
@@ -239,20 +179,17 @@ pub struct Document {
     /// The row's id.
     pub id: DocumentId,
     /// The `title` field.
-    pub title: ::std::string::String,
+    pub title: String,
     /// The `author` field.
     pub author: ::cairn::Identity,
     /// The `stage` field.
     pub stage: Stage,
     /// The `tags` field.
-    pub tags: ::std::collections::BTreeSet<::std::string::String>,
+    pub tags: ::std::collections::BTreeSet<String>,
     /// The `history` field.
-    pub history: ::std::vec::Vec<::std::string::String>,
+    pub history: Vec<String>,
     /// The `labels` field.
-    pub labels: ::std::collections::BTreeMap<
-        ::std::string::String,
-        ::std::string::String,
-    >,
+    pub labels: ::std::collections::BTreeMap<String, String>,
     /// The `views` field.
     pub views: i64,
 }
@@ -260,12 +197,10 @@ pub struct Document {
 impl ::cairn::Projection for Document {
     const COLLECTION: &'static str = "Document";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Document")?;
-        ::core::result::Result::Ok(Document {
-            id: DocumentId(row.id),
+        Ok(Document {
+            id: DocumentId::from(row.id),
             title: ::cairn::typed::field(row, "title")?,
             author: ::cairn::typed::field(row, "author")?,
             stage: ::cairn::typed::field(row, "stage")?,
@@ -279,11 +214,11 @@ impl ::cairn::Projection for Document {
 
 impl Document {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if !check_document_title(::core::option::Option::Some(self.title.as_str())) {
-            return ::core::result::Result::Err("title");
+    pub fn check(&self) -> Result<(), &'static str> {
+        if !check_document_title(Some(self.title.as_str())) {
+            return Err("title");
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 }
 
@@ -291,35 +226,32 @@ impl Document {
 #[derive(Debug, Clone)]
 pub struct NewDocument {
     /// The `title` field.
-    pub title: ::std::string::String,
+    pub title: String,
     /// The `author` field.
-    pub author: ::core::option::Option<::cairn::Identity>,
+    pub author: Option<::cairn::Identity>,
     /// The `stage` field.
-    pub stage: ::core::option::Option<Stage>,
+    pub stage: Option<Stage>,
     /// The `tags` field.
-    pub tags: ::std::collections::BTreeSet<::std::string::String>,
+    pub tags: ::std::collections::BTreeSet<String>,
     /// The `history` field.
-    pub history: ::std::vec::Vec<::std::string::String>,
+    pub history: Vec<String>,
     /// The `labels` field.
-    pub labels: ::std::collections::BTreeMap<
-        ::std::string::String,
-        ::std::string::String,
-    >,
+    pub labels: ::std::collections::BTreeMap<String, String>,
     /// The `views` field.
     pub views: i64,
 }
 
 impl NewDocument {
     /// A new `Document` row with the fields that have no default; the others start empty or take their default.
-    pub fn new(title: impl ::core::convert::Into<::std::string::String>) -> NewDocument {
+    pub fn new(title: impl Into<String>) -> NewDocument {
         NewDocument {
             title: title.into(),
-            author: ::core::option::Option::None,
-            stage: ::core::option::Option::None,
-            tags: ::core::default::Default::default(),
-            history: ::core::default::Default::default(),
-            labels: ::core::default::Default::default(),
-            views: ::core::default::Default::default(),
+            author: None,
+            stage: None,
+            tags: Default::default(),
+            history: Default::default(),
+            labels: Default::default(),
+            views: Default::default(),
         }
     }
 }
@@ -329,41 +261,22 @@ impl ::cairn::typed::Insert for NewDocument {
 
     type Id = DocumentId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(
-                ::core::option::Option::Some(self.title.as_str()),
-            ),
-        ) {
+    fn check(&self) -> Result<(), &'static str> {
+        if let (Some(argument_0),) = (Some(Some(self.title.as_str())),) {
             if !check_document_title(argument_0) {
-                return ::core::result::Result::Err("title");
+                return Err("title");
             }
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         [
-            ::core::option::Option::Some((
-                "title",
-                ::cairn::FieldValue::into_value(self.title),
-            )),
-            ::core::option::Option::Some((
-                "tags",
-                ::cairn::FieldValue::into_value(self.tags),
-            )),
-            ::core::option::Option::Some((
-                "history",
-                ::cairn::FieldValue::into_value(self.history),
-            )),
-            ::core::option::Option::Some((
-                "labels",
-                ::cairn::FieldValue::into_value(self.labels),
-            )),
-            ::core::option::Option::Some((
-                "views",
-                ::cairn::FieldValue::into_value(self.views),
-            )),
+            Some(("title", ::cairn::FieldValue::into_value(self.title))),
+            Some(("tags", ::cairn::FieldValue::into_value(self.tags))),
+            Some(("history", ::cairn::FieldValue::into_value(self.history))),
+            Some(("labels", ::cairn::FieldValue::into_value(self.labels))),
+            Some(("views", ::cairn::FieldValue::into_value(self.views))),
             self.author.map(|value| ("author", ::cairn::FieldValue::into_value(value))),
             self.stage.map(|value| ("stage", ::cairn::FieldValue::into_value(value))),
         ]
@@ -377,29 +290,23 @@ impl ::cairn::typed::Insert for NewDocument {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DocumentChanges {
     /// The new `title`, if the update changed it.
-    pub title: ::core::option::Option<::std::string::String>,
+    pub title: Option<String>,
     /// The new `stage`, if the update changed it.
-    pub stage: ::core::option::Option<Stage>,
+    pub stage: Option<Stage>,
     /// The new `tags`, if the update changed it.
-    pub tags: ::core::option::Option<
-        ::std::collections::BTreeSet<::std::string::String>,
-    >,
+    pub tags: Option<::std::collections::BTreeSet<String>>,
     /// The new `history`, if the update changed it.
-    pub history: ::core::option::Option<::std::vec::Vec<::std::string::String>>,
+    pub history: Option<Vec<String>>,
     /// The new `labels`, if the update changed it.
-    pub labels: ::core::option::Option<
-        ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
-    >,
+    pub labels: Option<::std::collections::BTreeMap<String, String>>,
     /// The new `views`, if the update changed it.
-    pub views: ::core::option::Option<i64>,
+    pub views: Option<i64>,
 }
 
 impl DocumentChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(DocumentChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(DocumentChanges {
             title: ::cairn::typed::changed(row, "title")?,
             stage: ::cairn::typed::changed(row, "stage")?,
             tags: ::cairn::typed::changed(row, "tags")?,
@@ -411,67 +318,7 @@ impl DocumentChanges {
 }
 
 /// The id of a `Grant` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct GrantId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for GrantId {
-    fn from(id: ::cairn::RowId) -> GrantId {
-        GrantId(id)
-    }
-}
-
-impl ::core::convert::From<GrantId> for ::cairn::RowId {
-    fn from(id: GrantId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<GrantId> for ::cairn::Value {
-    fn from(id: GrantId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<GrantId> for ::cairn::typed::Ref<GrantId> {
-    fn from(id: GrantId) -> ::cairn::typed::Ref<GrantId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for GrantId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for GrantId {}
-
-impl ::cairn::FieldValue for GrantId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(GrantId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for GrantId {}
+pub type GrantId = ::cairn::typed::Id<Grant>;
 
 /// A row of the collection `Grant`.
 #[derive(
@@ -497,12 +344,10 @@ pub struct Grant {
 impl ::cairn::Projection for Grant {
     const COLLECTION: &'static str = "Grant";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Grant")?;
-        ::core::result::Result::Ok(Grant {
-            id: GrantId(row.id),
+        Ok(Grant {
+            id: GrantId::from(row.id),
             document: ::cairn::typed::field(row, "document")?,
             grantee: ::cairn::typed::field(row, "grantee")?,
             role: ::cairn::typed::field(row, "role")?,
@@ -512,8 +357,8 @@ impl ::cairn::Projection for Grant {
 
 impl Grant {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        ::core::result::Result::Ok(())
+    pub fn check(&self) -> Result<(), &'static str> {
+        Ok(())
     }
 }
 
@@ -525,19 +370,19 @@ pub struct NewGrant {
     /// The `grantee` field.
     pub grantee: ::cairn::Identity,
     /// The `role` field.
-    pub role: ::core::option::Option<Role>,
+    pub role: Option<Role>,
 }
 
 impl NewGrant {
     /// A new `Grant` row with the fields that have no default; the others start empty or take their default.
     pub fn new(
-        document: impl ::core::convert::Into<::cairn::typed::Ref<DocumentId>>,
-        grantee: impl ::core::convert::Into<::cairn::Identity>,
+        document: impl Into<::cairn::typed::Ref<DocumentId>>,
+        grantee: impl Into<::cairn::Identity>,
     ) -> NewGrant {
         NewGrant {
             document: document.into(),
             grantee: grantee.into(),
-            role: ::core::option::Option::None,
+            role: None,
         }
     }
 }
@@ -547,20 +392,14 @@ impl ::cairn::typed::Insert for NewGrant {
 
     type Id = GrantId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        ::core::result::Result::Ok(())
+    fn check(&self) -> Result<(), &'static str> {
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         [
-            ::core::option::Option::Some((
-                "document",
-                ::cairn::FieldValue::into_value(self.document),
-            )),
-            ::core::option::Option::Some((
-                "grantee",
-                ::cairn::FieldValue::into_value(self.grantee),
-            )),
+            Some(("document", ::cairn::FieldValue::into_value(self.document))),
+            Some(("grantee", ::cairn::FieldValue::into_value(self.grantee))),
             self.role.map(|value| ("role", ::cairn::FieldValue::into_value(value))),
         ]
             .into_iter()
@@ -573,15 +412,13 @@ impl ::cairn::typed::Insert for NewGrant {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GrantChanges {
     /// The new `role`, if the update changed it.
-    pub role: ::core::option::Option<Role>,
+    pub role: Option<Role>,
 }
 
 impl GrantChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(GrantChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(GrantChanges {
             role: ::cairn::typed::changed(row, "role")?,
         })
     }
@@ -595,19 +432,13 @@ pub struct DocumentTable<'d> {
 
 impl<'d> DocumentTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewDocument,
-    ) -> ::core::result::Result<DocumentId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewDocument) -> Result<DocumentId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
     /// A visible row, by id.
-    pub fn get(
-        &self,
-        id: DocumentId,
-    ) -> ::core::result::Result<::core::option::Option<Document>, ::cairn::QueryError> {
-        self.db.get(id.0)
+    pub fn get(&self, id: DocumentId) -> Result<Option<Document>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -618,7 +449,7 @@ impl<'d> DocumentTable<'d> {
         DocumentUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -626,8 +457,8 @@ impl<'d> DocumentTable<'d> {
     pub fn delete(
         &self,
         id: DocumentId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Document", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Document", id.row())
     }
 
     /// A query over the visible rows.
@@ -638,9 +469,7 @@ impl<'d> DocumentTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Document>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Document>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -665,13 +494,13 @@ impl<'t> DocumentTx<'t> {
         DocumentUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: DocumentId) {
-        self.inner.delete("Document", id.0)
+        self.inner.delete("Document", id.row())
     }
 }
 
@@ -680,15 +509,12 @@ impl<'t> DocumentTx<'t> {
 pub struct DocumentUpdate<S> {
     sink: S,
     id: DocumentId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> DocumentUpdate<S> {
     /// Sets `title`.
-    pub fn title(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn title(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -700,7 +526,7 @@ impl<S: ::cairn::typed::EditSink> DocumentUpdate<S> {
     }
 
     /// Sets `stage`.
-    pub fn stage(mut self, value: impl ::core::convert::Into<Stage>) -> Self {
+    pub fn stage(mut self, value: impl Into<Stage>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -712,10 +538,7 @@ impl<S: ::cairn::typed::EditSink> DocumentUpdate<S> {
     }
 
     /// Adds elements to `tags`.
-    pub fn add_tags(
-        mut self,
-        elements: impl ::core::iter::IntoIterator<Item = ::std::string::String>,
-    ) -> Self {
+    pub fn add_tags(mut self, elements: impl IntoIterator<Item = String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::add(
@@ -727,10 +550,7 @@ impl<S: ::cairn::typed::EditSink> DocumentUpdate<S> {
     }
 
     /// Removes elements from `tags`.
-    pub fn remove_tags(
-        mut self,
-        elements: impl ::core::iter::IntoIterator<Item = ::std::string::String>,
-    ) -> Self {
+    pub fn remove_tags(mut self, elements: impl IntoIterator<Item = String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::remove(
@@ -742,10 +562,7 @@ impl<S: ::cairn::typed::EditSink> DocumentUpdate<S> {
     }
 
     /// Sets `history`.
-    pub fn history(
-        mut self,
-        value: impl ::core::convert::Into<::std::vec::Vec<::std::string::String>>,
-    ) -> Self {
+    pub fn history(mut self, value: impl Into<Vec<String>>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -757,11 +574,7 @@ impl<S: ::cairn::typed::EditSink> DocumentUpdate<S> {
     }
 
     /// Sets one key of `labels`.
-    pub fn put_labels(
-        mut self,
-        key: &str,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn put_labels(mut self, key: &str, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::put(
@@ -787,7 +600,7 @@ impl<S: ::cairn::typed::EditSink> DocumentUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Document", self.id.0, self.edits)
+        self.sink.apply_edits("Document", self.id.row(), self.edits)
     }
 }
 
@@ -799,25 +612,19 @@ pub struct DocumentQuery<'d> {
 
 impl DocumentQuery<'_> {
     /// Keeps the rows whose `title` equals `value`.
-    pub fn where_title(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_title(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("title", value.into());
         self
     }
 
     /// Keeps the rows whose `author` equals `value`.
-    pub fn where_author(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Identity>,
-    ) -> Self {
+    pub fn where_author(mut self, value: impl Into<::cairn::Identity>) -> Self {
         self.query = self.query.filter("author", value.into());
         self
     }
 
     /// Keeps the rows whose `stage` equals `value`.
-    pub fn where_stage(mut self, value: impl ::core::convert::Into<Stage>) -> Self {
+    pub fn where_stage(mut self, value: impl Into<Stage>) -> Self {
         self.query = self.query.filter("stage", value.into());
         self
     }
@@ -847,21 +654,17 @@ impl DocumentQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Document>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Document>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<::core::option::Option<Document>, ::cairn::QueryError> {
+    pub fn first(&self) -> Result<Option<Document>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -899,19 +702,13 @@ pub struct GrantTable<'d> {
 
 impl<'d> GrantTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewGrant,
-    ) -> ::core::result::Result<GrantId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewGrant) -> Result<GrantId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
     /// A visible row, by id.
-    pub fn get(
-        &self,
-        id: GrantId,
-    ) -> ::core::result::Result<::core::option::Option<Grant>, ::cairn::QueryError> {
-        self.db.get(id.0)
+    pub fn get(&self, id: GrantId) -> Result<Option<Grant>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -919,7 +716,7 @@ impl<'d> GrantTable<'d> {
         GrantUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -927,8 +724,8 @@ impl<'d> GrantTable<'d> {
     pub fn delete(
         &self,
         id: GrantId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Grant", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Grant", id.row())
     }
 
     /// A query over the visible rows.
@@ -939,9 +736,7 @@ impl<'d> GrantTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Grant>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Grant>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -966,13 +761,13 @@ impl<'t> GrantTx<'t> {
         GrantUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: GrantId) {
-        self.inner.delete("Grant", id.0)
+        self.inner.delete("Grant", id.row())
     }
 }
 
@@ -981,12 +776,12 @@ impl<'t> GrantTx<'t> {
 pub struct GrantUpdate<S> {
     sink: S,
     id: GrantId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> GrantUpdate<S> {
     /// Sets `role`.
-    pub fn role(mut self, value: impl ::core::convert::Into<Role>) -> Self {
+    pub fn role(mut self, value: impl Into<Role>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set("role", ::cairn::FieldValue::into_value(value.into())),
@@ -996,7 +791,7 @@ impl<S: ::cairn::typed::EditSink> GrantUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Grant", self.id.0, self.edits)
+        self.sink.apply_edits("Grant", self.id.row(), self.edits)
     }
 }
 
@@ -1008,25 +803,19 @@ pub struct GrantQuery<'d> {
 
 impl GrantQuery<'_> {
     /// Keeps the rows whose `document` equals `value`.
-    pub fn where_document(
-        mut self,
-        value: impl ::core::convert::Into<DocumentId>,
-    ) -> Self {
+    pub fn where_document(mut self, value: impl Into<DocumentId>) -> Self {
         self.query = self.query.filter("document", value.into());
         self
     }
 
     /// Keeps the rows whose `grantee` equals `value`.
-    pub fn where_grantee(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Identity>,
-    ) -> Self {
+    pub fn where_grantee(mut self, value: impl Into<::cairn::Identity>) -> Self {
         self.query = self.query.filter("grantee", value.into());
         self
     }
 
     /// Keeps the rows whose `role` equals `value`.
-    pub fn where_role(mut self, value: impl ::core::convert::Into<Role>) -> Self {
+    pub fn where_role(mut self, value: impl Into<Role>) -> Self {
         self.query = self.query.filter("role", value.into());
         self
     }
@@ -1056,21 +845,17 @@ impl GrantQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Grant>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Grant>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<::core::option::Option<Grant>, ::cairn::QueryError> {
+    pub fn first(&self) -> Result<Option<Grant>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -1107,9 +892,9 @@ impl Db {
     /// Creates a new database in a store file at `path`; `key` founds it (signs its
     /// genesis op) and writes as its author.
     pub fn create(
-        path: impl ::core::convert::AsRef<::std::path::Path>,
+        path: impl AsRef<::std::path::Path>,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::create(
             ::cairn::Storage::File(path.as_ref()),
             &key,
@@ -1119,9 +904,7 @@ impl Db {
     }
 
     /// Creates a new database in memory (tests, caches).
-    pub fn create_in_memory(
-        key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    pub fn create_in_memory(key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::create(
             ::cairn::Storage::Memory,
             &key,
@@ -1133,10 +916,10 @@ impl Db {
     /// Joins the database `id` with an empty store at `path`, to be filled by sync or
     /// import; `key` writes.
     pub fn join(
-        path: impl ::core::convert::AsRef<::std::path::Path>,
+        path: impl AsRef<::std::path::Path>,
         id: ::cairn::DatabaseId,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::join(
             ::cairn::Storage::File(path.as_ref()),
             id,
@@ -1149,16 +932,16 @@ impl Db {
     pub fn join_in_memory(
         id: ::cairn::DatabaseId,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::join(::cairn::Storage::Memory, id, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Opens a store; refused if it holds another schema than this module's.
     pub fn open(
-        path: impl ::core::convert::AsRef<::std::path::Path>,
+        path: impl AsRef<::std::path::Path>,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         Db::from_replica(
             ::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?,
             key,
@@ -1169,8 +952,8 @@ impl Db {
     pub fn from_replica(
         replica: ::cairn::Replica,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
-        ::core::result::Result::Ok(Db {
+    ) -> Result<Db, ::cairn::OpenError> {
+        Ok(Db {
             inner: ::cairn::typed::Database::new(replica, key, SCHEMA_HASH)?,
         })
     }
@@ -1204,8 +987,8 @@ impl Db {
     /// op (with the ids of the rows it inserted) and what `build` returned.
     pub fn transaction<T>(
         &self,
-        build: impl ::core::ops::FnOnce(&mut Tx<'_>) -> T,
-    ) -> ::core::result::Result<(::cairn::typed::Committed, T), ::cairn::WriteError> {
+        build: impl FnOnce(&mut Tx<'_>) -> T,
+    ) -> Result<(::cairn::typed::Committed, T), ::cairn::WriteError> {
         self.inner.transaction(|inner| build(&mut Tx { inner }))
     }
 
@@ -1213,10 +996,7 @@ impl Db {
     pub fn explain(
         &self,
         op: &::cairn::OpHash,
-    ) -> ::core::result::Result<
-        ::core::option::Option<::cairn::Explanation>,
-        ::cairn::StorageError,
-    > {
+    ) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
         self.inner.explain(op)
     }
 
@@ -1225,16 +1005,13 @@ impl Db {
         &self,
         after: u64,
         limit: usize,
-    ) -> ::core::result::Result<::std::vec::Vec<(u64, Event)>, ::cairn::QueryError> {
+    ) -> Result<Vec<(u64, Event)>, ::cairn::QueryError> {
         self.inner.events_after(after, limit)
     }
 
     /// A named, durable reader of the event stream: it resumes after the last event
     /// it committed.
-    pub fn consumer(
-        &self,
-        name: &str,
-    ) -> ::core::result::Result<Consumer<'_>, ::cairn::StorageError> {
+    pub fn consumer(&self, name: &str) -> Result<Consumer<'_>, ::cairn::StorageError> {
         self.inner.consumer(name)
     }
 }
@@ -1329,36 +1106,34 @@ pub enum Event {
         /// The op.
         op: ::cairn::OpHash,
         /// An op whose arrival defeated it.
-        by: ::core::option::Option<::cairn::OpHash>,
+        by: Option<::cairn::OpHash>,
         /// The rows it writes, with their collections.
-        rows: ::std::vec::Vec<(::std::string::String, ::cairn::RowId)>,
+        rows: Vec<(String, ::cairn::RowId)>,
     },
     /// An op that was not effective became so again.
     OpReinstated {
         /// The op.
         op: ::cairn::OpHash,
         /// The op whose arrival reinstated it.
-        by: ::core::option::Option<::cairn::OpHash>,
+        by: Option<::cairn::OpHash>,
         /// The rows it writes, with their collections.
-        rows: ::std::vec::Vec<(::std::string::String, ::cairn::RowId)>,
+        rows: Vec<(String, ::cairn::RowId)>,
     },
 }
 
 impl ::cairn::typed::TypedEvent for Event {
-    fn from_event(
-        event: ::cairn::Event,
-    ) -> ::core::result::Result<Event, ::cairn::RowDecodeError> {
+    fn from_event(event: ::cairn::Event) -> Result<Event, ::cairn::RowDecodeError> {
         let (op, cause) = (event.op, event.cause);
         match event.kind {
             ::cairn::EventKind::OpRolledBack => {
-                return ::core::result::Result::Ok(Event::OpRolledBack {
+                return Ok(Event::OpRolledBack {
                     op,
                     by: event.by,
                     rows: event.rows,
                 });
             }
             ::cairn::EventKind::OpReinstated => {
-                return ::core::result::Result::Ok(Event::OpReinstated {
+                return Ok(Event::OpReinstated {
                     op,
                     by: event.by,
                     rows: event.rows,
@@ -1367,7 +1142,7 @@ impl ::cairn::typed::TypedEvent for Event {
             _ => {}
         }
         let row = ::cairn::typed::event_row(&event)?;
-        ::core::result::Result::Ok(
+        Ok(
             match (event.kind, row.collection.as_str()) {
                 (::cairn::EventKind::RowInserted, "Document") => {
                     Event::DocumentInserted {
@@ -1380,7 +1155,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::DocumentUpdated {
                         op,
                         cause,
-                        id: DocumentId(row.id),
+                        id: DocumentId::from(row.id),
                         changes: DocumentChanges::from_row(&row)?,
                     }
                 }
@@ -1388,7 +1163,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::DocumentDeleted {
                         op,
                         cause,
-                        id: DocumentId(row.id),
+                        id: DocumentId::from(row.id),
                     }
                 }
                 (::cairn::EventKind::RowInserted, "Grant") => {
@@ -1402,7 +1177,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::GrantUpdated {
                         op,
                         cause,
-                        id: GrantId(row.id),
+                        id: GrantId::from(row.id),
                         changes: GrantChanges::from_row(&row)?,
                     }
                 }
@@ -1410,14 +1185,12 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::GrantDeleted {
                         op,
                         cause,
-                        id: GrantId(row.id),
+                        id: GrantId::from(row.id),
                     }
                 }
                 (_, other) => {
-                    return ::core::result::Result::Err(
-                        ::cairn::RowDecodeError::UnknownCollection(
-                            ::std::string::String::from(other),
-                        ),
+                    return Err(
+                        ::cairn::RowDecodeError::UnknownCollection(String::from(other)),
                     );
                 }
             },
@@ -1427,19 +1200,13 @@ impl ::cairn::typed::TypedEvent for Event {
 
 /// `Document.title`: `check (len(title) >= 1 and not len(title) > 200)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_document_title(field_title: ::core::option::Option<&str>) -> bool {
+fn check_document_title(field_title: Option<&str>) -> bool {
     ::core::matches!(
-        ::core::option::Option::Some(::core::matches!(match ((field_title).map(| value |
-        value.chars().count() as i64), ::core::option::Option::Some(1i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left >= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true)) &&
-        ::core::matches!(::core::option::Option::Some(! ::core::matches!(match
-        ((field_title).map(| value | value.chars().count() as i64),
-        ::core::option::Option::Some(200i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left >
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true))), ::core::option::Option::Some(true))),
-        ::core::option::Option::Some(true)
+        Some(::core::matches!(match ((field_title).map(| value | value.chars().count() as
+        i64), Some(1i64)) { (Some(left), Some(right)) => Some(left >= right), _ =>
+        Some(false), }, Some(true)) && ::core::matches!(Some(! ::core::matches!(match
+        ((field_title).map(| value | value.chars().count() as i64), Some(200i64)) {
+        (Some(left), Some(right)) => Some(left > right), _ => Some(false), },
+        Some(true))), Some(true))), Some(true)
     )
 }

@@ -10,7 +10,7 @@ pub const SCHEMA_HASH: &str = "blake3:1cb56571f07975728fa0325e6c3cbc4af2b7e032f2
 pub const SCHEMA_IR: &str = r#"{"ir_version":1,"name":"literals","docs":"Settings rows whose defaults and checks use every kind of literal.","enums":{"Level":{"variants":["low","high"]}},"records":{},"collections":{"Setting":{"parent":null,"fields":[{"name":"key","docs":"Escapes: \\\" \\\\ \\n \\t \\r and \\u{…}, plus `//` inside a string, which is not a comment.","type":"string","readonly":false,"default":null,"check":{"and":[{"compare":{"op":"greater_or_equal","left":{"len":{"field":{"row":"subject","path":["key"]}}},"right":{"literal":{"int":1}}}},{"compare":{"op":"not_equal","left":{"field":{"row":"subject","path":["key"]}},"right":{"literal":{"string":"\"quoted\" back\\slash\nnew\ttab\rret😀é"}}}}]}},{"name":"label","type":"string","readonly":false,"default":{"value":{"string":""}},"check":null},{"name":"homepage","type":"string","readonly":false,"default":{"value":{"string":"https://example.com/a//b"}},"check":null},{"name":"greeting","type":"string","readonly":false,"default":{"value":{"string":"héllo, wörld"}},"check":null},{"name":"enabled","type":"bool","readonly":false,"default":{"value":{"bool":true}},"check":null},{"name":"hidden","type":"bool","readonly":false,"default":{"value":{"bool":false}},"check":null},{"name":"retries","type":"int","readonly":false,"default":{"value":{"int":3}},"check":{"and":[{"compare":{"op":"greater_or_equal","left":{"field":{"row":"subject","path":["retries"]}},"right":{"literal":{"int":0}}}},{"compare":{"op":"less_or_equal","left":{"field":{"row":"subject","path":["retries"]}},"right":{"literal":{"int":10}}}}]}},{"name":"offset","type":"int","readonly":false,"default":{"value":{"int":-3}},"check":{"and":[{"compare":{"op":"greater_or_equal","left":{"field":{"row":"subject","path":["offset"]}},"right":{"literal":{"int":-9223372036854775808}}}},{"compare":{"op":"less_or_equal","left":{"field":{"row":"subject","path":["offset"]}},"right":{"literal":{"int":9223372036854775807}}}}]}},{"name":"ratio","type":"float","readonly":false,"default":{"value":{"float":1.5}},"check":{"and":[{"compare":{"op":"greater","left":{"field":{"row":"subject","path":["ratio"]}},"right":{"literal":{"float":-0.25}}}},{"compare":{"op":"less","left":{"field":{"row":"subject","path":["ratio"]}},"right":{"literal":{"float":2500.0}}}}]}},{"name":"epsilon","type":"float","readonly":false,"default":{"value":{"float":1e-6}},"check":{"and":[{"compare":{"op":"greater_or_equal","left":{"field":{"row":"subject","path":["epsilon"]}},"right":{"literal":{"float":0.0}}}},{"compare":{"op":"less_or_equal","left":{"field":{"row":"subject","path":["epsilon"]}},"right":{"literal":{"float":150.0}}}}]}},{"name":"level","type":{"enum":"Level"},"readonly":false,"default":{"value":{"enum_variant":{"enum":"Level","variant":"low"}}},"check":null},{"name":"note","type":{"optional":"string"},"readonly":false,"default":null,"check":null},{"name":"limit","type":{"optional":"int"},"readonly":false,"default":{"value":"null"},"check":null}],"rules":[{"actions":["insert"],"condition":{"and":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["note"]}},"right":{"literal":"null"}}},{"or":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["limit"]}},"right":{"literal":"null"}}},{"in":{"value":{"field":{"row":"subject","path":["limit"]}},"options":[{"literal":{"int":0}},{"literal":{"int":42}},{"literal":{"int":-1}}]}}]}]}},{"actions":[{"update":{"fields":null}}],"condition":{"or":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["enabled"]}},"right":{"literal":{"bool":true}}}},{"and":[{"in":{"value":{"field":{"row":"subject","path":["level"]}},"options":[{"literal":{"enum_variant":{"enum":"Level","variant":"high"}}},{"literal":{"enum_variant":{"enum":"Level","variant":"low"}}}]}},{"compare":{"op":"not_equal","left":{"field":{"row":"subject","path":["ratio"]}},"right":{"literal":{"float":0.0}}}}]}]}},{"actions":["delete"],"condition":{"and":[{"and":[{"compare":{"op":"equal","left":"op_author","right":"db_founder"}},{"compare":{"op":"not_equal","left":{"field":{"row":"subject","path":["note"]}},"right":{"literal":"null"}}}]},{"not":{"field":{"row":"subject","path":["hidden"]}}}]}}]}},"migrations":[]}"#;
 
 /// The schema, as the runtime reads it (checked against [`SCHEMA_HASH`]).
-pub fn schema() -> ::core::result::Result<::cairn::Schema, ::cairn::OpenError> {
+pub fn schema() -> Result<::cairn::Schema, ::cairn::OpenError> {
     ::cairn::typed::embedded_schema(SCHEMA_IR, SCHEMA_HASH)
 }
 
@@ -58,23 +58,23 @@ impl ::core::fmt::Display for Level {
 
 impl ::cairn::FieldValue for Level {
     fn into_value(self) -> ::cairn::Value {
-        ::cairn::Value::Text(::std::string::String::from(self.as_str()))
+        ::cairn::Value::Text(String::from(self.as_str()))
     }
 
     fn from_value(
         value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
+    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
         let found = match value {
             ::cairn::Value::Text(text) => {
                 match text.as_str() {
-                    "low" => return ::core::result::Result::Ok(Level::Low),
-                    "high" => return ::core::result::Result::Ok(Level::High),
+                    "low" => return Ok(Level::Low),
+                    "high" => return Ok(Level::High),
                     _ => "another name",
                 }
             }
             other => ::cairn::typed::describe(other),
         };
-        ::core::result::Result::Err(::cairn::typed::ValueMismatch {
+        Err(::cairn::typed::ValueMismatch {
             expected: "a Level",
             found,
         })
@@ -84,67 +84,7 @@ impl ::cairn::FieldValue for Level {
 impl ::cairn::typed::Holds<::cairn::typed::kinds::Enum> for Level {}
 
 /// The id of a `Setting` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct SettingId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for SettingId {
-    fn from(id: ::cairn::RowId) -> SettingId {
-        SettingId(id)
-    }
-}
-
-impl ::core::convert::From<SettingId> for ::cairn::RowId {
-    fn from(id: SettingId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<SettingId> for ::cairn::Value {
-    fn from(id: SettingId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<SettingId> for ::cairn::typed::Ref<SettingId> {
-    fn from(id: SettingId) -> ::cairn::typed::Ref<SettingId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for SettingId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for SettingId {}
-
-impl ::cairn::FieldValue for SettingId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(SettingId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for SettingId {}
+pub type SettingId = ::cairn::typed::Id<Setting>;
 
 /// A row of the collection `Setting`.
 #[derive(
@@ -159,13 +99,13 @@ pub struct Setting {
     /// The row's id.
     pub id: SettingId,
     /// Escapes: \" \\ \n \t \r and \u{…}, plus `//` inside a string, which is not a comment.
-    pub key: ::std::string::String,
+    pub key: String,
     /// The `label` field.
-    pub label: ::std::string::String,
+    pub label: String,
     /// The `homepage` field.
-    pub homepage: ::std::string::String,
+    pub homepage: String,
     /// The `greeting` field.
-    pub greeting: ::std::string::String,
+    pub greeting: String,
     /// The `enabled` field.
     pub enabled: bool,
     /// The `hidden` field.
@@ -181,20 +121,18 @@ pub struct Setting {
     /// The `level` field.
     pub level: Level,
     /// The `note` field.
-    pub note: ::core::option::Option<::std::string::String>,
+    pub note: Option<String>,
     /// The `limit` field.
-    pub limit: ::core::option::Option<i64>,
+    pub limit: Option<i64>,
 }
 
 impl ::cairn::Projection for Setting {
     const COLLECTION: &'static str = "Setting";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Setting")?;
-        ::core::result::Result::Ok(Setting {
-            id: SettingId(row.id),
+        Ok(Setting {
+            id: SettingId::from(row.id),
             key: ::cairn::typed::field(row, "key")?,
             label: ::cairn::typed::field(row, "label")?,
             homepage: ::cairn::typed::field(row, "homepage")?,
@@ -214,23 +152,23 @@ impl ::cairn::Projection for Setting {
 
 impl Setting {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if !check_setting_key(::core::option::Option::Some(self.key.as_str())) {
-            return ::core::result::Result::Err("key");
+    pub fn check(&self) -> Result<(), &'static str> {
+        if !check_setting_key(Some(self.key.as_str())) {
+            return Err("key");
         }
-        if !check_setting_retries(::core::option::Option::Some(self.retries)) {
-            return ::core::result::Result::Err("retries");
+        if !check_setting_retries(Some(self.retries)) {
+            return Err("retries");
         }
-        if !check_setting_offset(::core::option::Option::Some(self.offset)) {
-            return ::core::result::Result::Err("offset");
+        if !check_setting_offset(Some(self.offset)) {
+            return Err("offset");
         }
-        if !check_setting_ratio(::core::option::Option::Some(self.ratio)) {
-            return ::core::result::Result::Err("ratio");
+        if !check_setting_ratio(Some(self.ratio)) {
+            return Err("ratio");
         }
-        if !check_setting_epsilon(::core::option::Option::Some(self.epsilon)) {
-            return ::core::result::Result::Err("epsilon");
+        if !check_setting_epsilon(Some(self.epsilon)) {
+            return Err("epsilon");
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 }
 
@@ -238,50 +176,50 @@ impl Setting {
 #[derive(Debug, Clone)]
 pub struct NewSetting {
     /// Escapes: \" \\ \n \t \r and \u{…}, plus `//` inside a string, which is not a comment.
-    pub key: ::std::string::String,
+    pub key: String,
     /// The `label` field.
-    pub label: ::core::option::Option<::std::string::String>,
+    pub label: Option<String>,
     /// The `homepage` field.
-    pub homepage: ::core::option::Option<::std::string::String>,
+    pub homepage: Option<String>,
     /// The `greeting` field.
-    pub greeting: ::core::option::Option<::std::string::String>,
+    pub greeting: Option<String>,
     /// The `enabled` field.
-    pub enabled: ::core::option::Option<bool>,
+    pub enabled: Option<bool>,
     /// The `hidden` field.
-    pub hidden: ::core::option::Option<bool>,
+    pub hidden: Option<bool>,
     /// The `retries` field.
-    pub retries: ::core::option::Option<i64>,
+    pub retries: Option<i64>,
     /// The `offset` field.
-    pub offset: ::core::option::Option<i64>,
+    pub offset: Option<i64>,
     /// The `ratio` field.
-    pub ratio: ::core::option::Option<f64>,
+    pub ratio: Option<f64>,
     /// The `epsilon` field.
-    pub epsilon: ::core::option::Option<f64>,
+    pub epsilon: Option<f64>,
     /// The `level` field.
-    pub level: ::core::option::Option<Level>,
+    pub level: Option<Level>,
     /// The `note` field.
-    pub note: ::core::option::Option<::std::string::String>,
+    pub note: Option<String>,
     /// The `limit` field.
-    pub limit: ::core::option::Option<::core::option::Option<i64>>,
+    pub limit: Option<Option<i64>>,
 }
 
 impl NewSetting {
     /// A new `Setting` row with the fields that have no default; the others start empty or take their default.
-    pub fn new(key: impl ::core::convert::Into<::std::string::String>) -> NewSetting {
+    pub fn new(key: impl Into<String>) -> NewSetting {
         NewSetting {
             key: key.into(),
-            label: ::core::option::Option::None,
-            homepage: ::core::option::Option::None,
-            greeting: ::core::option::Option::None,
-            enabled: ::core::option::Option::None,
-            hidden: ::core::option::Option::None,
-            retries: ::core::option::Option::None,
-            offset: ::core::option::Option::None,
-            ratio: ::core::option::Option::None,
-            epsilon: ::core::option::Option::None,
-            level: ::core::option::Option::None,
-            note: ::core::default::Default::default(),
-            limit: ::core::option::Option::None,
+            label: None,
+            homepage: None,
+            greeting: None,
+            enabled: None,
+            hidden: None,
+            retries: None,
+            offset: None,
+            ratio: None,
+            epsilon: None,
+            level: None,
+            note: Default::default(),
+            limit: None,
         }
     }
 }
@@ -291,57 +229,39 @@ impl ::cairn::typed::Insert for NewSetting {
 
     type Id = SettingId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(
-                ::core::option::Option::Some(self.key.as_str()),
-            ),
-        ) {
+    fn check(&self) -> Result<(), &'static str> {
+        if let (Some(argument_0),) = (Some(Some(self.key.as_str())),) {
             if !check_setting_key(argument_0) {
-                return ::core::result::Result::Err("key");
+                return Err("key");
             }
         }
-        if let (::core::option::Option::Some(argument_0),) = (
-            self.retries.as_ref().map(|value| ::core::option::Option::Some(*value)),
-        ) {
+        if let (Some(argument_0),) = (self.retries.as_ref().map(|value| Some(*value)),) {
             if !check_setting_retries(argument_0) {
-                return ::core::result::Result::Err("retries");
+                return Err("retries");
             }
         }
-        if let (::core::option::Option::Some(argument_0),) = (
-            self.offset.as_ref().map(|value| ::core::option::Option::Some(*value)),
-        ) {
+        if let (Some(argument_0),) = (self.offset.as_ref().map(|value| Some(*value)),) {
             if !check_setting_offset(argument_0) {
-                return ::core::result::Result::Err("offset");
+                return Err("offset");
             }
         }
-        if let (::core::option::Option::Some(argument_0),) = (
-            self.ratio.as_ref().map(|value| ::core::option::Option::Some(*value)),
-        ) {
+        if let (Some(argument_0),) = (self.ratio.as_ref().map(|value| Some(*value)),) {
             if !check_setting_ratio(argument_0) {
-                return ::core::result::Result::Err("ratio");
+                return Err("ratio");
             }
         }
-        if let (::core::option::Option::Some(argument_0),) = (
-            self.epsilon.as_ref().map(|value| ::core::option::Option::Some(*value)),
-        ) {
+        if let (Some(argument_0),) = (self.epsilon.as_ref().map(|value| Some(*value)),) {
             if !check_setting_epsilon(argument_0) {
-                return ::core::result::Result::Err("epsilon");
+                return Err("epsilon");
             }
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         [
-            ::core::option::Option::Some((
-                "key",
-                ::cairn::FieldValue::into_value(self.key),
-            )),
-            ::core::option::Option::Some((
-                "note",
-                ::cairn::FieldValue::into_value(self.note),
-            )),
+            Some(("key", ::cairn::FieldValue::into_value(self.key))),
+            Some(("note", ::cairn::FieldValue::into_value(self.note))),
             self.label.map(|value| ("label", ::cairn::FieldValue::into_value(value))),
             self
                 .homepage
@@ -374,39 +294,37 @@ impl ::cairn::typed::Insert for NewSetting {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SettingChanges {
     /// The new `key`, if the update changed it.
-    pub key: ::core::option::Option<::std::string::String>,
+    pub key: Option<String>,
     /// The new `label`, if the update changed it.
-    pub label: ::core::option::Option<::std::string::String>,
+    pub label: Option<String>,
     /// The new `homepage`, if the update changed it.
-    pub homepage: ::core::option::Option<::std::string::String>,
+    pub homepage: Option<String>,
     /// The new `greeting`, if the update changed it.
-    pub greeting: ::core::option::Option<::std::string::String>,
+    pub greeting: Option<String>,
     /// The new `enabled`, if the update changed it.
-    pub enabled: ::core::option::Option<bool>,
+    pub enabled: Option<bool>,
     /// The new `hidden`, if the update changed it.
-    pub hidden: ::core::option::Option<bool>,
+    pub hidden: Option<bool>,
     /// The new `retries`, if the update changed it.
-    pub retries: ::core::option::Option<i64>,
+    pub retries: Option<i64>,
     /// The new `offset`, if the update changed it.
-    pub offset: ::core::option::Option<i64>,
+    pub offset: Option<i64>,
     /// The new `ratio`, if the update changed it.
-    pub ratio: ::core::option::Option<f64>,
+    pub ratio: Option<f64>,
     /// The new `epsilon`, if the update changed it.
-    pub epsilon: ::core::option::Option<f64>,
+    pub epsilon: Option<f64>,
     /// The new `level`, if the update changed it.
-    pub level: ::core::option::Option<Level>,
+    pub level: Option<Level>,
     /// The new `note`, if the update changed it.
-    pub note: ::core::option::Option<::core::option::Option<::std::string::String>>,
+    pub note: Option<Option<String>>,
     /// The new `limit`, if the update changed it.
-    pub limit: ::core::option::Option<::core::option::Option<i64>>,
+    pub limit: Option<Option<i64>>,
 }
 
 impl SettingChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(SettingChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(SettingChanges {
             key: ::cairn::typed::changed(row, "key")?,
             label: ::cairn::typed::changed(row, "label")?,
             homepage: ::cairn::typed::changed(row, "homepage")?,
@@ -432,19 +350,13 @@ pub struct SettingTable<'d> {
 
 impl<'d> SettingTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewSetting,
-    ) -> ::core::result::Result<SettingId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewSetting) -> Result<SettingId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
     /// A visible row, by id.
-    pub fn get(
-        &self,
-        id: SettingId,
-    ) -> ::core::result::Result<::core::option::Option<Setting>, ::cairn::QueryError> {
-        self.db.get(id.0)
+    pub fn get(&self, id: SettingId) -> Result<Option<Setting>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -452,7 +364,7 @@ impl<'d> SettingTable<'d> {
         SettingUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -460,8 +372,8 @@ impl<'d> SettingTable<'d> {
     pub fn delete(
         &self,
         id: SettingId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Setting", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Setting", id.row())
     }
 
     /// A query over the visible rows.
@@ -472,9 +384,7 @@ impl<'d> SettingTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Setting>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Setting>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -499,13 +409,13 @@ impl<'t> SettingTx<'t> {
         SettingUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: SettingId) {
-        self.inner.delete("Setting", id.0)
+        self.inner.delete("Setting", id.row())
     }
 }
 
@@ -514,15 +424,12 @@ impl<'t> SettingTx<'t> {
 pub struct SettingUpdate<S> {
     sink: S,
     id: SettingId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> SettingUpdate<S> {
     /// Sets `key`.
-    pub fn key(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn key(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set("key", ::cairn::FieldValue::into_value(value.into())),
@@ -531,10 +438,7 @@ impl<S: ::cairn::typed::EditSink> SettingUpdate<S> {
     }
 
     /// Sets `label`.
-    pub fn label(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn label(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -546,10 +450,7 @@ impl<S: ::cairn::typed::EditSink> SettingUpdate<S> {
     }
 
     /// Sets `homepage`.
-    pub fn homepage(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn homepage(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -561,10 +462,7 @@ impl<S: ::cairn::typed::EditSink> SettingUpdate<S> {
     }
 
     /// Sets `greeting`.
-    pub fn greeting(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn greeting(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -576,7 +474,7 @@ impl<S: ::cairn::typed::EditSink> SettingUpdate<S> {
     }
 
     /// Sets `enabled`.
-    pub fn enabled(mut self, value: impl ::core::convert::Into<bool>) -> Self {
+    pub fn enabled(mut self, value: impl Into<bool>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -588,7 +486,7 @@ impl<S: ::cairn::typed::EditSink> SettingUpdate<S> {
     }
 
     /// Sets `hidden`.
-    pub fn hidden(mut self, value: impl ::core::convert::Into<bool>) -> Self {
+    pub fn hidden(mut self, value: impl Into<bool>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -600,7 +498,7 @@ impl<S: ::cairn::typed::EditSink> SettingUpdate<S> {
     }
 
     /// Sets `retries`.
-    pub fn retries(mut self, value: impl ::core::convert::Into<i64>) -> Self {
+    pub fn retries(mut self, value: impl Into<i64>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -612,7 +510,7 @@ impl<S: ::cairn::typed::EditSink> SettingUpdate<S> {
     }
 
     /// Sets `offset`.
-    pub fn offset(mut self, value: impl ::core::convert::Into<i64>) -> Self {
+    pub fn offset(mut self, value: impl Into<i64>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -624,7 +522,7 @@ impl<S: ::cairn::typed::EditSink> SettingUpdate<S> {
     }
 
     /// Sets `ratio`.
-    pub fn ratio(mut self, value: impl ::core::convert::Into<f64>) -> Self {
+    pub fn ratio(mut self, value: impl Into<f64>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -636,7 +534,7 @@ impl<S: ::cairn::typed::EditSink> SettingUpdate<S> {
     }
 
     /// Sets `epsilon`.
-    pub fn epsilon(mut self, value: impl ::core::convert::Into<f64>) -> Self {
+    pub fn epsilon(mut self, value: impl Into<f64>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -648,7 +546,7 @@ impl<S: ::cairn::typed::EditSink> SettingUpdate<S> {
     }
 
     /// Sets `level`.
-    pub fn level(mut self, value: impl ::core::convert::Into<Level>) -> Self {
+    pub fn level(mut self, value: impl Into<Level>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -660,10 +558,7 @@ impl<S: ::cairn::typed::EditSink> SettingUpdate<S> {
     }
 
     /// Sets `note`.
-    pub fn note(
-        mut self,
-        value: impl ::core::convert::Into<::core::option::Option<::std::string::String>>,
-    ) -> Self {
+    pub fn note(mut self, value: impl Into<Option<String>>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set("note", ::cairn::FieldValue::into_value(value.into())),
@@ -672,10 +567,7 @@ impl<S: ::cairn::typed::EditSink> SettingUpdate<S> {
     }
 
     /// Sets `limit`.
-    pub fn limit(
-        mut self,
-        value: impl ::core::convert::Into<::core::option::Option<i64>>,
-    ) -> Self {
+    pub fn limit(mut self, value: impl Into<Option<i64>>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -688,7 +580,7 @@ impl<S: ::cairn::typed::EditSink> SettingUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Setting", self.id.0, self.edits)
+        self.sink.apply_edits("Setting", self.id.row(), self.edits)
     }
 }
 
@@ -700,97 +592,79 @@ pub struct SettingQuery<'d> {
 
 impl SettingQuery<'_> {
     /// Keeps the rows whose `key` equals `value`.
-    pub fn where_key(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_key(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("key", value.into());
         self
     }
 
     /// Keeps the rows whose `label` equals `value`.
-    pub fn where_label(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_label(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("label", value.into());
         self
     }
 
     /// Keeps the rows whose `homepage` equals `value`.
-    pub fn where_homepage(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_homepage(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("homepage", value.into());
         self
     }
 
     /// Keeps the rows whose `greeting` equals `value`.
-    pub fn where_greeting(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_greeting(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("greeting", value.into());
         self
     }
 
     /// Keeps the rows whose `enabled` equals `value`.
-    pub fn where_enabled(mut self, value: impl ::core::convert::Into<bool>) -> Self {
+    pub fn where_enabled(mut self, value: impl Into<bool>) -> Self {
         self.query = self.query.filter("enabled", value.into());
         self
     }
 
     /// Keeps the rows whose `hidden` equals `value`.
-    pub fn where_hidden(mut self, value: impl ::core::convert::Into<bool>) -> Self {
+    pub fn where_hidden(mut self, value: impl Into<bool>) -> Self {
         self.query = self.query.filter("hidden", value.into());
         self
     }
 
     /// Keeps the rows whose `retries` equals `value`.
-    pub fn where_retries(mut self, value: impl ::core::convert::Into<i64>) -> Self {
+    pub fn where_retries(mut self, value: impl Into<i64>) -> Self {
         self.query = self.query.filter("retries", value.into());
         self
     }
 
     /// Keeps the rows whose `offset` equals `value`.
-    pub fn where_offset(mut self, value: impl ::core::convert::Into<i64>) -> Self {
+    pub fn where_offset(mut self, value: impl Into<i64>) -> Self {
         self.query = self.query.filter("offset", value.into());
         self
     }
 
     /// Keeps the rows whose `ratio` equals `value`.
-    pub fn where_ratio(mut self, value: impl ::core::convert::Into<f64>) -> Self {
+    pub fn where_ratio(mut self, value: impl Into<f64>) -> Self {
         self.query = self.query.filter("ratio", value.into());
         self
     }
 
     /// Keeps the rows whose `epsilon` equals `value`.
-    pub fn where_epsilon(mut self, value: impl ::core::convert::Into<f64>) -> Self {
+    pub fn where_epsilon(mut self, value: impl Into<f64>) -> Self {
         self.query = self.query.filter("epsilon", value.into());
         self
     }
 
     /// Keeps the rows whose `level` equals `value`.
-    pub fn where_level(mut self, value: impl ::core::convert::Into<Level>) -> Self {
+    pub fn where_level(mut self, value: impl Into<Level>) -> Self {
         self.query = self.query.filter("level", value.into());
         self
     }
 
     /// Keeps the rows whose `note` equals `value`.
-    pub fn where_note(
-        mut self,
-        value: impl ::core::convert::Into<::core::option::Option<::std::string::String>>,
-    ) -> Self {
+    pub fn where_note(mut self, value: impl Into<Option<String>>) -> Self {
         self.query = self.query.filter("note", value.into());
         self
     }
 
     /// Keeps the rows whose `limit` equals `value`.
-    pub fn where_limit(
-        mut self,
-        value: impl ::core::convert::Into<::core::option::Option<i64>>,
-    ) -> Self {
+    pub fn where_limit(mut self, value: impl Into<Option<i64>>) -> Self {
         self.query = self.query.filter("limit", value.into());
         self
     }
@@ -820,21 +694,17 @@ impl SettingQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Setting>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Setting>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<::core::option::Option<Setting>, ::cairn::QueryError> {
+    pub fn first(&self) -> Result<Option<Setting>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -901,9 +771,9 @@ impl Db {
     /// Creates a new database in a store file at `path`; `key` founds it (signs its
     /// genesis op) and writes as its author.
     pub fn create(
-        path: impl ::core::convert::AsRef<::std::path::Path>,
+        path: impl AsRef<::std::path::Path>,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::create(
             ::cairn::Storage::File(path.as_ref()),
             &key,
@@ -913,9 +783,7 @@ impl Db {
     }
 
     /// Creates a new database in memory (tests, caches).
-    pub fn create_in_memory(
-        key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    pub fn create_in_memory(key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::create(
             ::cairn::Storage::Memory,
             &key,
@@ -927,10 +795,10 @@ impl Db {
     /// Joins the database `id` with an empty store at `path`, to be filled by sync or
     /// import; `key` writes.
     pub fn join(
-        path: impl ::core::convert::AsRef<::std::path::Path>,
+        path: impl AsRef<::std::path::Path>,
         id: ::cairn::DatabaseId,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::join(
             ::cairn::Storage::File(path.as_ref()),
             id,
@@ -943,16 +811,16 @@ impl Db {
     pub fn join_in_memory(
         id: ::cairn::DatabaseId,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::join(::cairn::Storage::Memory, id, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Opens a store; refused if it holds another schema than this module's.
     pub fn open(
-        path: impl ::core::convert::AsRef<::std::path::Path>,
+        path: impl AsRef<::std::path::Path>,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         Db::from_replica(
             ::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?,
             key,
@@ -963,8 +831,8 @@ impl Db {
     pub fn from_replica(
         replica: ::cairn::Replica,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
-        ::core::result::Result::Ok(Db {
+    ) -> Result<Db, ::cairn::OpenError> {
+        Ok(Db {
             inner: ::cairn::typed::Database::new(replica, key, SCHEMA_HASH)?,
         })
     }
@@ -993,8 +861,8 @@ impl Db {
     /// op (with the ids of the rows it inserted) and what `build` returned.
     pub fn transaction<T>(
         &self,
-        build: impl ::core::ops::FnOnce(&mut Tx<'_>) -> T,
-    ) -> ::core::result::Result<(::cairn::typed::Committed, T), ::cairn::WriteError> {
+        build: impl FnOnce(&mut Tx<'_>) -> T,
+    ) -> Result<(::cairn::typed::Committed, T), ::cairn::WriteError> {
         self.inner.transaction(|inner| build(&mut Tx { inner }))
     }
 
@@ -1002,10 +870,7 @@ impl Db {
     pub fn explain(
         &self,
         op: &::cairn::OpHash,
-    ) -> ::core::result::Result<
-        ::core::option::Option<::cairn::Explanation>,
-        ::cairn::StorageError,
-    > {
+    ) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
         self.inner.explain(op)
     }
 
@@ -1014,16 +879,13 @@ impl Db {
         &self,
         after: u64,
         limit: usize,
-    ) -> ::core::result::Result<::std::vec::Vec<(u64, Event)>, ::cairn::QueryError> {
+    ) -> Result<Vec<(u64, Event)>, ::cairn::QueryError> {
         self.inner.events_after(after, limit)
     }
 
     /// A named, durable reader of the event stream: it resumes after the last event
     /// it committed.
-    pub fn consumer(
-        &self,
-        name: &str,
-    ) -> ::core::result::Result<Consumer<'_>, ::cairn::StorageError> {
+    pub fn consumer(&self, name: &str) -> Result<Consumer<'_>, ::cairn::StorageError> {
         self.inner.consumer(name)
     }
 }
@@ -1084,36 +946,34 @@ pub enum Event {
         /// The op.
         op: ::cairn::OpHash,
         /// An op whose arrival defeated it.
-        by: ::core::option::Option<::cairn::OpHash>,
+        by: Option<::cairn::OpHash>,
         /// The rows it writes, with their collections.
-        rows: ::std::vec::Vec<(::std::string::String, ::cairn::RowId)>,
+        rows: Vec<(String, ::cairn::RowId)>,
     },
     /// An op that was not effective became so again.
     OpReinstated {
         /// The op.
         op: ::cairn::OpHash,
         /// The op whose arrival reinstated it.
-        by: ::core::option::Option<::cairn::OpHash>,
+        by: Option<::cairn::OpHash>,
         /// The rows it writes, with their collections.
-        rows: ::std::vec::Vec<(::std::string::String, ::cairn::RowId)>,
+        rows: Vec<(String, ::cairn::RowId)>,
     },
 }
 
 impl ::cairn::typed::TypedEvent for Event {
-    fn from_event(
-        event: ::cairn::Event,
-    ) -> ::core::result::Result<Event, ::cairn::RowDecodeError> {
+    fn from_event(event: ::cairn::Event) -> Result<Event, ::cairn::RowDecodeError> {
         let (op, cause) = (event.op, event.cause);
         match event.kind {
             ::cairn::EventKind::OpRolledBack => {
-                return ::core::result::Result::Ok(Event::OpRolledBack {
+                return Ok(Event::OpRolledBack {
                     op,
                     by: event.by,
                     rows: event.rows,
                 });
             }
             ::cairn::EventKind::OpReinstated => {
-                return ::core::result::Result::Ok(Event::OpReinstated {
+                return Ok(Event::OpReinstated {
                     op,
                     by: event.by,
                     rows: event.rows,
@@ -1122,7 +982,7 @@ impl ::cairn::typed::TypedEvent for Event {
             _ => {}
         }
         let row = ::cairn::typed::event_row(&event)?;
-        ::core::result::Result::Ok(
+        Ok(
             match (event.kind, row.collection.as_str()) {
                 (::cairn::EventKind::RowInserted, "Setting") => {
                     Event::SettingInserted {
@@ -1135,7 +995,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::SettingUpdated {
                         op,
                         cause,
-                        id: SettingId(row.id),
+                        id: SettingId::from(row.id),
                         changes: SettingChanges::from_row(&row)?,
                     }
                 }
@@ -1143,14 +1003,12 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::SettingDeleted {
                         op,
                         cause,
-                        id: SettingId(row.id),
+                        id: SettingId::from(row.id),
                     }
                 }
                 (_, other) => {
-                    return ::core::result::Result::Err(
-                        ::cairn::RowDecodeError::UnknownCollection(
-                            ::std::string::String::from(other),
-                        ),
+                    return Err(
+                        ::cairn::RowDecodeError::UnknownCollection(String::from(other)),
                     );
                 }
             },
@@ -1160,80 +1018,56 @@ impl ::cairn::typed::TypedEvent for Event {
 
 /// `Setting.key`: `check (len(key) >= 1 and key != "\"quoted\" back\\slash\nnew\ttab\rret😀é")`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_setting_key(field_key: ::core::option::Option<&str>) -> bool {
+fn check_setting_key(field_key: Option<&str>) -> bool {
     ::core::matches!(
-        ::core::option::Option::Some(::core::matches!(match ((field_key).map(| value |
-        value.chars().count() as i64), ::core::option::Option::Some(1i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left >= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true)) &&
-        ::core::matches!(::core::option::Option::Some(field_key !=
-        ::core::option::Option::Some("\"quoted\" back\\slash\nnew\ttab\rret😀é")),
-        ::core::option::Option::Some(true))), ::core::option::Option::Some(true)
+        Some(::core::matches!(match ((field_key).map(| value | value.chars().count() as
+        i64), Some(1i64)) { (Some(left), Some(right)) => Some(left >= right), _ =>
+        Some(false), }, Some(true)) && ::core::matches!(Some(field_key !=
+        Some("\"quoted\" back\\slash\nnew\ttab\rret😀é")), Some(true))), Some(true)
     )
 }
 
 /// `Setting.retries`: `check (retries >= 0 and retries <= 10)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_setting_retries(field_retries: ::core::option::Option<i64>) -> bool {
+fn check_setting_retries(field_retries: Option<i64>) -> bool {
     ::core::matches!(
-        ::core::option::Option::Some(::core::matches!(match (field_retries,
-        ::core::option::Option::Some(0i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left >=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true)) && ::core::matches!(match (field_retries,
-        ::core::option::Option::Some(10i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left <=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true))), ::core::option::Option::Some(true)
+        Some(::core::matches!(match (field_retries, Some(0i64)) { (Some(left),
+        Some(right)) => Some(left >= right), _ => Some(false), }, Some(true)) &&
+        ::core::matches!(match (field_retries, Some(10i64)) { (Some(left), Some(right))
+        => Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
     )
 }
 
 /// `Setting.offset`: `check (offset >= -9223372036854775808 and offset <= 9223372036854775807)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_setting_offset(field_offset: ::core::option::Option<i64>) -> bool {
+fn check_setting_offset(field_offset: Option<i64>) -> bool {
     ::core::matches!(
-        ::core::option::Option::Some(::core::matches!(match (field_offset,
-        ::core::option::Option::Some(i64::MIN)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left >=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true)) && ::core::matches!(match (field_offset,
-        ::core::option::Option::Some(9223372036854775807i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left <= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true))),
-        ::core::option::Option::Some(true)
+        Some(::core::matches!(match (field_offset, Some(i64::MIN)) { (Some(left),
+        Some(right)) => Some(left >= right), _ => Some(false), }, Some(true)) &&
+        ::core::matches!(match (field_offset, Some(9223372036854775807i64)) {
+        (Some(left), Some(right)) => Some(left <= right), _ => Some(false), },
+        Some(true))), Some(true)
     )
 }
 
 /// `Setting.ratio`: `check (ratio > -0.25 and ratio < 2500.0)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_setting_ratio(field_ratio: ::core::option::Option<f64>) -> bool {
+fn check_setting_ratio(field_ratio: Option<f64>) -> bool {
     ::core::matches!(
-        ::core::option::Option::Some(::core::matches!(match (field_ratio,
-        ::core::option::Option::Some(- 0.25f64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left >
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true)) && ::core::matches!(match (field_ratio,
-        ::core::option::Option::Some(2500f64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left <
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true))), ::core::option::Option::Some(true)
+        Some(::core::matches!(match (field_ratio, Some(- 0.25f64)) { (Some(left),
+        Some(right)) => Some(left > right), _ => Some(false), }, Some(true)) &&
+        ::core::matches!(match (field_ratio, Some(2500f64)) { (Some(left), Some(right))
+        => Some(left < right), _ => Some(false), }, Some(true))), Some(true)
     )
 }
 
 /// `Setting.epsilon`: `check (epsilon >= 0.0 and epsilon <= 150.0)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_setting_epsilon(field_epsilon: ::core::option::Option<f64>) -> bool {
+fn check_setting_epsilon(field_epsilon: Option<f64>) -> bool {
     ::core::matches!(
-        ::core::option::Option::Some(::core::matches!(match (field_epsilon,
-        ::core::option::Option::Some(0f64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left >=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true)) && ::core::matches!(match (field_epsilon,
-        ::core::option::Option::Some(150f64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left <=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true))), ::core::option::Option::Some(true)
+        Some(::core::matches!(match (field_epsilon, Some(0f64)) { (Some(left),
+        Some(right)) => Some(left >= right), _ => Some(false), }, Some(true)) &&
+        ::core::matches!(match (field_epsilon, Some(150f64)) { (Some(left), Some(right))
+        => Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
     )
 }

@@ -10,7 +10,7 @@ pub const SCHEMA_HASH: &str = "blake3:dde46b1d56beac805a434fda40c34da85a36db217c
 pub const SCHEMA_IR: &str = r#"{"ir_version":1,"name":"nesting","docs":"Projects hold tasks, tasks hold comments: collections nested two levels deep.","enums":{},"records":{"Address":{"fields":[{"name":"street","type":"string","readonly":false,"default":null,"check":null},{"name":"city","type":"string","readonly":false,"default":null,"check":null},{"name":"geo","type":{"optional":{"record":"Geo"}},"readonly":false,"default":null,"check":null}]},"Contact":{"fields":[{"name":"name","type":"string","readonly":false,"default":null,"check":null},{"name":"address","type":{"record":"Address"},"readonly":false,"default":null,"check":null},{"name":"previous","type":{"list":{"record":"Address"}},"readonly":false,"default":null,"check":null}]},"Geo":{"fields":[{"name":"lat","type":"float","readonly":false,"default":null,"check":null},{"name":"lon","type":"float","readonly":false,"default":null,"check":null}]}},"collections":{"Comment":{"parent":"Task","fields":[{"name":"parent","type":{"ref":"Task"},"readonly":true,"default":null,"check":null},{"name":"author","type":"identity","readonly":true,"default":"op_author","check":null},{"name":"body","type":"string","readonly":false,"default":null,"check":null}],"rules":[{"actions":["insert"],"condition":{"and":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["author"]}},"right":"op_author"}},{"exists":{"collection":"Task","variable":"t","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"t"}},"right":{"field":{"row":"subject","path":["parent"]}}}},{"or":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"t"},"path":["assignee"]}},"right":"op_author"}},{"exists":{"collection":"Project","variable":"p","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"p"}},"right":{"field":{"row":{"bound":"t"},"path":["parent"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"p"},"path":["owner"]}},"right":"op_author"}}]}}}]}]}}}]}},{"actions":["delete"],"condition":{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["author"]}},"right":"op_author"}}}]},"Project":{"parent":null,"fields":[{"name":"name","type":"string","readonly":false,"default":null,"check":null},{"name":"owner","type":"identity","readonly":true,"default":"op_author","check":null},{"name":"hq","type":{"record":"Address"},"readonly":false,"default":null,"check":{"compare":{"op":"greater_or_equal","left":{"len":{"field":{"row":"subject","path":["hq","city"]}}},"right":{"literal":{"int":1}}}}},{"name":"contacts","type":{"list":{"record":"Contact"}},"readonly":false,"default":null,"check":null},{"name":"sites","type":{"map":{"record":"Address"}},"readonly":false,"default":null,"check":null}],"rules":[{"actions":["insert",{"update":{"fields":null}},"delete"],"condition":{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["owner"]}},"right":"op_author"}}}]},"Task":{"docs":"A task of a project; it has an implicit `parent: ref Project`.","parent":"Project","fields":[{"name":"parent","type":{"ref":"Project"},"readonly":true,"default":null,"check":null},{"name":"title","type":"string","readonly":false,"default":null,"check":null},{"name":"blocked_by","type":{"optional":{"ref":"Task"}},"readonly":false,"default":null,"check":null},{"name":"assignee","type":{"optional":"identity"},"readonly":false,"default":null,"check":null}],"rules":[{"actions":["insert",{"update":{"fields":null}},"delete"],"condition":{"exists":{"collection":"Project","variable":"p","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"p"}},"right":{"field":{"row":"subject","path":["parent"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"p"},"path":["owner"]}},"right":"op_author"}}]}}}},{"actions":[{"update":{"fields":["title"]}}],"condition":{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["assignee"]}},"right":"op_author"}}}]},"Watch":{"parent":null,"fields":[{"name":"task","type":{"ref":"Task"},"readonly":true,"default":null,"check":null},{"name":"watcher","type":"identity","readonly":true,"default":"op_author","check":null}],"rules":[{"actions":["insert"],"condition":{"and":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["watcher"]}},"right":"op_author"}},{"exists":{"collection":"Task","variable":"t","condition":{"compare":{"op":"equal","left":{"row_id":{"bound":"t"}},"right":{"field":{"row":"subject","path":["task"]}}}}}}]}},{"actions":["delete"],"condition":{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["watcher"]}},"right":"op_author"}}}]}},"migrations":[]}"#;
 
 /// The schema, as the runtime reads it (checked against [`SCHEMA_HASH`]).
-pub fn schema() -> ::core::result::Result<::cairn::Schema, ::cairn::OpenError> {
+pub fn schema() -> Result<::cairn::Schema, ::cairn::OpenError> {
     ::cairn::typed::embedded_schema(SCHEMA_IR, SCHEMA_HASH)
 }
 
@@ -25,31 +25,28 @@ pub fn schema() -> ::core::result::Result<::cairn::Schema, ::cairn::OpenError> {
 #[serde(crate = "::cairn::__serde")]
 pub struct Address {
     /// The `street` field.
-    pub street: ::std::string::String,
+    pub street: String,
     /// The `city` field.
-    pub city: ::std::string::String,
+    pub city: String,
     /// The `geo` field.
-    pub geo: ::core::option::Option<Geo>,
+    pub geo: Option<Geo>,
 }
 
 impl ::cairn::FieldValue for Address {
     fn into_value(self) -> ::cairn::Value {
         ::cairn::Value::Map(
             ::std::vec![
-                (::std::string::String::from("street"),
-                ::cairn::FieldValue::into_value(self.street)),
-                (::std::string::String::from("city"),
-                ::cairn::FieldValue::into_value(self.city)),
-                (::std::string::String::from("geo"), ::cairn::FieldValue::into_value(self
-                .geo)),
+                (String::from("street"), ::cairn::FieldValue::into_value(self.street)),
+                (String::from("city"), ::cairn::FieldValue::into_value(self.city)),
+                (String::from("geo"), ::cairn::FieldValue::into_value(self.geo)),
             ],
         )
     }
 
     fn from_value(
         value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        ::core::result::Result::Ok(Address {
+    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
+        Ok(Address {
             street: ::cairn::typed::record_field(value, "street")?,
             city: ::cairn::typed::record_field(value, "city")?,
             geo: ::cairn::typed::record_field(value, "geo")?,
@@ -70,31 +67,29 @@ impl ::cairn::typed::Holds<::cairn::typed::kinds::Record> for Address {}
 #[serde(crate = "::cairn::__serde")]
 pub struct Contact {
     /// The `name` field.
-    pub name: ::std::string::String,
+    pub name: String,
     /// The `address` field.
     pub address: Address,
     /// The `previous` field.
-    pub previous: ::std::vec::Vec<Address>,
+    pub previous: Vec<Address>,
 }
 
 impl ::cairn::FieldValue for Contact {
     fn into_value(self) -> ::cairn::Value {
         ::cairn::Value::Map(
             ::std::vec![
-                (::std::string::String::from("name"),
-                ::cairn::FieldValue::into_value(self.name)),
-                (::std::string::String::from("address"),
-                ::cairn::FieldValue::into_value(self.address)),
-                (::std::string::String::from("previous"),
-                ::cairn::FieldValue::into_value(self.previous)),
+                (String::from("name"), ::cairn::FieldValue::into_value(self.name)),
+                (String::from("address"), ::cairn::FieldValue::into_value(self.address)),
+                (String::from("previous"), ::cairn::FieldValue::into_value(self
+                .previous)),
             ],
         )
     }
 
     fn from_value(
         value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        ::core::result::Result::Ok(Contact {
+    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
+        Ok(Contact {
             name: ::cairn::typed::record_field(value, "name")?,
             address: ::cairn::typed::record_field(value, "address")?,
             previous: ::cairn::typed::record_field(value, "previous")?,
@@ -124,17 +119,16 @@ impl ::cairn::FieldValue for Geo {
     fn into_value(self) -> ::cairn::Value {
         ::cairn::Value::Map(
             ::std::vec![
-                (::std::string::String::from("lat"), ::cairn::FieldValue::into_value(self
-                .lat)), (::std::string::String::from("lon"),
-                ::cairn::FieldValue::into_value(self.lon)),
+                (String::from("lat"), ::cairn::FieldValue::into_value(self.lat)),
+                (String::from("lon"), ::cairn::FieldValue::into_value(self.lon)),
             ],
         )
     }
 
     fn from_value(
         value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        ::core::result::Result::Ok(Geo {
+    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
+        Ok(Geo {
             lat: ::cairn::typed::record_field(value, "lat")?,
             lon: ::cairn::typed::record_field(value, "lon")?,
         })
@@ -144,67 +138,7 @@ impl ::cairn::FieldValue for Geo {
 impl ::cairn::typed::Holds<::cairn::typed::kinds::Record> for Geo {}
 
 /// The id of a `Comment` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct CommentId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for CommentId {
-    fn from(id: ::cairn::RowId) -> CommentId {
-        CommentId(id)
-    }
-}
-
-impl ::core::convert::From<CommentId> for ::cairn::RowId {
-    fn from(id: CommentId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<CommentId> for ::cairn::Value {
-    fn from(id: CommentId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<CommentId> for ::cairn::typed::Ref<CommentId> {
-    fn from(id: CommentId) -> ::cairn::typed::Ref<CommentId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for CommentId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for CommentId {}
-
-impl ::cairn::FieldValue for CommentId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(CommentId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for CommentId {}
+pub type CommentId = ::cairn::typed::Id<Comment>;
 
 /// A row of the collection `Comment`.
 #[derive(
@@ -224,18 +158,16 @@ pub struct Comment {
     /// The `author` field.
     pub author: ::cairn::Identity,
     /// The `body` field.
-    pub body: ::std::string::String,
+    pub body: String,
 }
 
 impl ::cairn::Projection for Comment {
     const COLLECTION: &'static str = "Comment";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Comment")?;
-        ::core::result::Result::Ok(Comment {
-            id: CommentId(row.id),
+        Ok(Comment {
+            id: CommentId::from(row.id),
             parent: ::cairn::typed::field(row, "parent")?,
             author: ::cairn::typed::field(row, "author")?,
             body: ::cairn::typed::field(row, "body")?,
@@ -245,8 +177,8 @@ impl ::cairn::Projection for Comment {
 
 impl Comment {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        ::core::result::Result::Ok(())
+    pub fn check(&self) -> Result<(), &'static str> {
+        Ok(())
     }
 }
 
@@ -256,20 +188,20 @@ pub struct NewComment {
     /// The `parent` field.
     pub parent: ::cairn::typed::Ref<TaskId>,
     /// The `author` field.
-    pub author: ::core::option::Option<::cairn::Identity>,
+    pub author: Option<::cairn::Identity>,
     /// The `body` field.
-    pub body: ::std::string::String,
+    pub body: String,
 }
 
 impl NewComment {
     /// A new `Comment` row with the fields that have no default; the others start empty or take their default.
     pub fn new(
-        parent: impl ::core::convert::Into<::cairn::typed::Ref<TaskId>>,
-        body: impl ::core::convert::Into<::std::string::String>,
+        parent: impl Into<::cairn::typed::Ref<TaskId>>,
+        body: impl Into<String>,
     ) -> NewComment {
         NewComment {
             parent: parent.into(),
-            author: ::core::option::Option::None,
+            author: None,
             body: body.into(),
         }
     }
@@ -280,20 +212,14 @@ impl ::cairn::typed::Insert for NewComment {
 
     type Id = CommentId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        ::core::result::Result::Ok(())
+    fn check(&self) -> Result<(), &'static str> {
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         [
-            ::core::option::Option::Some((
-                "parent",
-                ::cairn::FieldValue::into_value(self.parent),
-            )),
-            ::core::option::Option::Some((
-                "body",
-                ::cairn::FieldValue::into_value(self.body),
-            )),
+            Some(("parent", ::cairn::FieldValue::into_value(self.parent))),
+            Some(("body", ::cairn::FieldValue::into_value(self.body))),
             self.author.map(|value| ("author", ::cairn::FieldValue::into_value(value))),
         ]
             .into_iter()
@@ -306,82 +232,20 @@ impl ::cairn::typed::Insert for NewComment {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CommentChanges {
     /// The new `body`, if the update changed it.
-    pub body: ::core::option::Option<::std::string::String>,
+    pub body: Option<String>,
 }
 
 impl CommentChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(CommentChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(CommentChanges {
             body: ::cairn::typed::changed(row, "body")?,
         })
     }
 }
 
 /// The id of a `Project` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct ProjectId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for ProjectId {
-    fn from(id: ::cairn::RowId) -> ProjectId {
-        ProjectId(id)
-    }
-}
-
-impl ::core::convert::From<ProjectId> for ::cairn::RowId {
-    fn from(id: ProjectId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<ProjectId> for ::cairn::Value {
-    fn from(id: ProjectId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<ProjectId> for ::cairn::typed::Ref<ProjectId> {
-    fn from(id: ProjectId) -> ::cairn::typed::Ref<ProjectId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for ProjectId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for ProjectId {}
-
-impl ::cairn::FieldValue for ProjectId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(ProjectId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for ProjectId {}
+pub type ProjectId = ::cairn::typed::Id<Project>;
 
 /// A row of the collection `Project`.
 #[derive(
@@ -396,26 +260,24 @@ pub struct Project {
     /// The row's id.
     pub id: ProjectId,
     /// The `name` field.
-    pub name: ::std::string::String,
+    pub name: String,
     /// The `owner` field.
     pub owner: ::cairn::Identity,
     /// The `hq` field.
     pub hq: Address,
     /// The `contacts` field.
-    pub contacts: ::std::vec::Vec<Contact>,
+    pub contacts: Vec<Contact>,
     /// The `sites` field.
-    pub sites: ::std::collections::BTreeMap<::std::string::String, Address>,
+    pub sites: ::std::collections::BTreeMap<String, Address>,
 }
 
 impl ::cairn::Projection for Project {
     const COLLECTION: &'static str = "Project";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Project")?;
-        ::core::result::Result::Ok(Project {
-            id: ProjectId(row.id),
+        Ok(Project {
+            id: ProjectId::from(row.id),
             name: ::cairn::typed::field(row, "name")?,
             owner: ::cairn::typed::field(row, "owner")?,
             hq: ::cairn::typed::field(row, "hq")?,
@@ -427,11 +289,11 @@ impl ::cairn::Projection for Project {
 
 impl Project {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if !check_project_hq(::core::option::Option::Some(&self.hq)) {
-            return ::core::result::Result::Err("hq");
+    pub fn check(&self) -> Result<(), &'static str> {
+        if !check_project_hq(Some(&self.hq)) {
+            return Err("hq");
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 }
 
@@ -439,29 +301,26 @@ impl Project {
 #[derive(Debug, Clone)]
 pub struct NewProject {
     /// The `name` field.
-    pub name: ::std::string::String,
+    pub name: String,
     /// The `owner` field.
-    pub owner: ::core::option::Option<::cairn::Identity>,
+    pub owner: Option<::cairn::Identity>,
     /// The `hq` field.
     pub hq: Address,
     /// The `contacts` field.
-    pub contacts: ::std::vec::Vec<Contact>,
+    pub contacts: Vec<Contact>,
     /// The `sites` field.
-    pub sites: ::std::collections::BTreeMap<::std::string::String, Address>,
+    pub sites: ::std::collections::BTreeMap<String, Address>,
 }
 
 impl NewProject {
     /// A new `Project` row with the fields that have no default; the others start empty or take their default.
-    pub fn new(
-        name: impl ::core::convert::Into<::std::string::String>,
-        hq: impl ::core::convert::Into<Address>,
-    ) -> NewProject {
+    pub fn new(name: impl Into<String>, hq: impl Into<Address>) -> NewProject {
         NewProject {
             name: name.into(),
-            owner: ::core::option::Option::None,
+            owner: None,
             hq: hq.into(),
-            contacts: ::core::default::Default::default(),
-            sites: ::core::default::Default::default(),
+            contacts: Default::default(),
+            sites: Default::default(),
         }
     }
 }
@@ -471,35 +330,21 @@ impl ::cairn::typed::Insert for NewProject {
 
     type Id = ProjectId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(::core::option::Option::Some(&self.hq)),
-        ) {
+    fn check(&self) -> Result<(), &'static str> {
+        if let (Some(argument_0),) = (Some(Some(&self.hq)),) {
             if !check_project_hq(argument_0) {
-                return ::core::result::Result::Err("hq");
+                return Err("hq");
             }
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         [
-            ::core::option::Option::Some((
-                "name",
-                ::cairn::FieldValue::into_value(self.name),
-            )),
-            ::core::option::Option::Some((
-                "hq",
-                ::cairn::FieldValue::into_value(self.hq),
-            )),
-            ::core::option::Option::Some((
-                "contacts",
-                ::cairn::FieldValue::into_value(self.contacts),
-            )),
-            ::core::option::Option::Some((
-                "sites",
-                ::cairn::FieldValue::into_value(self.sites),
-            )),
+            Some(("name", ::cairn::FieldValue::into_value(self.name))),
+            Some(("hq", ::cairn::FieldValue::into_value(self.hq))),
+            Some(("contacts", ::cairn::FieldValue::into_value(self.contacts))),
+            Some(("sites", ::cairn::FieldValue::into_value(self.sites))),
             self.owner.map(|value| ("owner", ::cairn::FieldValue::into_value(value))),
         ]
             .into_iter()
@@ -512,23 +357,19 @@ impl ::cairn::typed::Insert for NewProject {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ProjectChanges {
     /// The new `name`, if the update changed it.
-    pub name: ::core::option::Option<::std::string::String>,
+    pub name: Option<String>,
     /// The new `hq`, if the update changed it.
-    pub hq: ::core::option::Option<Address>,
+    pub hq: Option<Address>,
     /// The new `contacts`, if the update changed it.
-    pub contacts: ::core::option::Option<::std::vec::Vec<Contact>>,
+    pub contacts: Option<Vec<Contact>>,
     /// The new `sites`, if the update changed it.
-    pub sites: ::core::option::Option<
-        ::std::collections::BTreeMap<::std::string::String, Address>,
-    >,
+    pub sites: Option<::std::collections::BTreeMap<String, Address>>,
 }
 
 impl ProjectChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(ProjectChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(ProjectChanges {
             name: ::cairn::typed::changed(row, "name")?,
             hq: ::cairn::typed::changed(row, "hq")?,
             contacts: ::cairn::typed::changed(row, "contacts")?,
@@ -538,67 +379,7 @@ impl ProjectChanges {
 }
 
 /// The id of a `Task` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct TaskId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for TaskId {
-    fn from(id: ::cairn::RowId) -> TaskId {
-        TaskId(id)
-    }
-}
-
-impl ::core::convert::From<TaskId> for ::cairn::RowId {
-    fn from(id: TaskId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<TaskId> for ::cairn::Value {
-    fn from(id: TaskId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<TaskId> for ::cairn::typed::Ref<TaskId> {
-    fn from(id: TaskId) -> ::cairn::typed::Ref<TaskId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for TaskId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for TaskId {}
-
-impl ::cairn::FieldValue for TaskId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(TaskId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for TaskId {}
+pub type TaskId = ::cairn::typed::Id<Task>;
 
 /// A task of a project; it has an implicit `parent: ref Project`.
 #[derive(
@@ -616,22 +397,20 @@ pub struct Task {
     /// The `parent` field.
     pub parent: ProjectId,
     /// The `title` field.
-    pub title: ::std::string::String,
+    pub title: String,
     /// The `blocked_by` field.
-    pub blocked_by: ::core::option::Option<TaskId>,
+    pub blocked_by: Option<TaskId>,
     /// The `assignee` field.
-    pub assignee: ::core::option::Option<::cairn::Identity>,
+    pub assignee: Option<::cairn::Identity>,
 }
 
 impl ::cairn::Projection for Task {
     const COLLECTION: &'static str = "Task";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Task")?;
-        ::core::result::Result::Ok(Task {
-            id: TaskId(row.id),
+        Ok(Task {
+            id: TaskId::from(row.id),
             parent: ::cairn::typed::field(row, "parent")?,
             title: ::cairn::typed::field(row, "title")?,
             blocked_by: ::cairn::typed::field(row, "blocked_by")?,
@@ -642,8 +421,8 @@ impl ::cairn::Projection for Task {
 
 impl Task {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        ::core::result::Result::Ok(())
+    pub fn check(&self) -> Result<(), &'static str> {
+        Ok(())
     }
 }
 
@@ -653,24 +432,24 @@ pub struct NewTask {
     /// The `parent` field.
     pub parent: ::cairn::typed::Ref<ProjectId>,
     /// The `title` field.
-    pub title: ::std::string::String,
+    pub title: String,
     /// The `blocked_by` field.
-    pub blocked_by: ::core::option::Option<::cairn::typed::Ref<TaskId>>,
+    pub blocked_by: Option<::cairn::typed::Ref<TaskId>>,
     /// The `assignee` field.
-    pub assignee: ::core::option::Option<::cairn::Identity>,
+    pub assignee: Option<::cairn::Identity>,
 }
 
 impl NewTask {
     /// A new `Task` row with the fields that have no default; the others start empty or take their default.
     pub fn new(
-        parent: impl ::core::convert::Into<::cairn::typed::Ref<ProjectId>>,
-        title: impl ::core::convert::Into<::std::string::String>,
+        parent: impl Into<::cairn::typed::Ref<ProjectId>>,
+        title: impl Into<String>,
     ) -> NewTask {
         NewTask {
             parent: parent.into(),
             title: title.into(),
-            blocked_by: ::core::default::Default::default(),
-            assignee: ::core::default::Default::default(),
+            blocked_by: Default::default(),
+            assignee: Default::default(),
         }
     }
 }
@@ -680,11 +459,11 @@ impl ::cairn::typed::Insert for NewTask {
 
     type Id = TaskId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        ::core::result::Result::Ok(())
+    fn check(&self) -> Result<(), &'static str> {
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         ::std::vec![
             ("parent", ::cairn::FieldValue::into_value(self.parent)), ("title",
             ::cairn::FieldValue::into_value(self.title)), ("blocked_by",
@@ -698,19 +477,17 @@ impl ::cairn::typed::Insert for NewTask {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TaskChanges {
     /// The new `title`, if the update changed it.
-    pub title: ::core::option::Option<::std::string::String>,
+    pub title: Option<String>,
     /// The new `blocked_by`, if the update changed it.
-    pub blocked_by: ::core::option::Option<::core::option::Option<TaskId>>,
+    pub blocked_by: Option<Option<TaskId>>,
     /// The new `assignee`, if the update changed it.
-    pub assignee: ::core::option::Option<::core::option::Option<::cairn::Identity>>,
+    pub assignee: Option<Option<::cairn::Identity>>,
 }
 
 impl TaskChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(TaskChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(TaskChanges {
             title: ::cairn::typed::changed(row, "title")?,
             blocked_by: ::cairn::typed::changed(row, "blocked_by")?,
             assignee: ::cairn::typed::changed(row, "assignee")?,
@@ -719,67 +496,7 @@ impl TaskChanges {
 }
 
 /// The id of a `Watch` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct WatchId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for WatchId {
-    fn from(id: ::cairn::RowId) -> WatchId {
-        WatchId(id)
-    }
-}
-
-impl ::core::convert::From<WatchId> for ::cairn::RowId {
-    fn from(id: WatchId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<WatchId> for ::cairn::Value {
-    fn from(id: WatchId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<WatchId> for ::cairn::typed::Ref<WatchId> {
-    fn from(id: WatchId) -> ::cairn::typed::Ref<WatchId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for WatchId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for WatchId {}
-
-impl ::cairn::FieldValue for WatchId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(WatchId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for WatchId {}
+pub type WatchId = ::cairn::typed::Id<Watch>;
 
 /// A row of the collection `Watch`.
 #[derive(
@@ -803,12 +520,10 @@ pub struct Watch {
 impl ::cairn::Projection for Watch {
     const COLLECTION: &'static str = "Watch";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Watch")?;
-        ::core::result::Result::Ok(Watch {
-            id: WatchId(row.id),
+        Ok(Watch {
+            id: WatchId::from(row.id),
             task: ::cairn::typed::field(row, "task")?,
             watcher: ::cairn::typed::field(row, "watcher")?,
         })
@@ -817,8 +532,8 @@ impl ::cairn::Projection for Watch {
 
 impl Watch {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        ::core::result::Result::Ok(())
+    pub fn check(&self) -> Result<(), &'static str> {
+        Ok(())
     }
 }
 
@@ -828,17 +543,15 @@ pub struct NewWatch {
     /// The `task` field.
     pub task: ::cairn::typed::Ref<TaskId>,
     /// The `watcher` field.
-    pub watcher: ::core::option::Option<::cairn::Identity>,
+    pub watcher: Option<::cairn::Identity>,
 }
 
 impl NewWatch {
     /// A new `Watch` row with the fields that have no default; the others start empty or take their default.
-    pub fn new(
-        task: impl ::core::convert::Into<::cairn::typed::Ref<TaskId>>,
-    ) -> NewWatch {
+    pub fn new(task: impl Into<::cairn::typed::Ref<TaskId>>) -> NewWatch {
         NewWatch {
             task: task.into(),
-            watcher: ::core::option::Option::None,
+            watcher: None,
         }
     }
 }
@@ -848,16 +561,13 @@ impl ::cairn::typed::Insert for NewWatch {
 
     type Id = WatchId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        ::core::result::Result::Ok(())
+    fn check(&self) -> Result<(), &'static str> {
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         [
-            ::core::option::Option::Some((
-                "task",
-                ::cairn::FieldValue::into_value(self.task),
-            )),
+            Some(("task", ::cairn::FieldValue::into_value(self.task))),
             self.watcher.map(|value| ("watcher", ::cairn::FieldValue::into_value(value))),
         ]
             .into_iter()
@@ -872,11 +582,9 @@ pub struct WatchChanges {}
 
 impl WatchChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         let _ = row;
-        ::core::result::Result::Ok(WatchChanges {})
+        Ok(WatchChanges {})
     }
 }
 
@@ -888,19 +596,13 @@ pub struct CommentTable<'d> {
 
 impl<'d> CommentTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewComment,
-    ) -> ::core::result::Result<CommentId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewComment) -> Result<CommentId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
     /// A visible row, by id.
-    pub fn get(
-        &self,
-        id: CommentId,
-    ) -> ::core::result::Result<::core::option::Option<Comment>, ::cairn::QueryError> {
-        self.db.get(id.0)
+    pub fn get(&self, id: CommentId) -> Result<Option<Comment>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -908,7 +610,7 @@ impl<'d> CommentTable<'d> {
         CommentUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -916,8 +618,8 @@ impl<'d> CommentTable<'d> {
     pub fn delete(
         &self,
         id: CommentId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Comment", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Comment", id.row())
     }
 
     /// A query over the visible rows.
@@ -928,9 +630,7 @@ impl<'d> CommentTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Comment>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Comment>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -955,13 +655,13 @@ impl<'t> CommentTx<'t> {
         CommentUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: CommentId) {
-        self.inner.delete("Comment", id.0)
+        self.inner.delete("Comment", id.row())
     }
 }
 
@@ -970,15 +670,12 @@ impl<'t> CommentTx<'t> {
 pub struct CommentUpdate<S> {
     sink: S,
     id: CommentId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> CommentUpdate<S> {
     /// Sets `body`.
-    pub fn body(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn body(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set("body", ::cairn::FieldValue::into_value(value.into())),
@@ -988,7 +685,7 @@ impl<S: ::cairn::typed::EditSink> CommentUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Comment", self.id.0, self.edits)
+        self.sink.apply_edits("Comment", self.id.row(), self.edits)
     }
 }
 
@@ -1000,25 +697,19 @@ pub struct CommentQuery<'d> {
 
 impl CommentQuery<'_> {
     /// Keeps the rows whose `parent` equals `value`.
-    pub fn where_parent(mut self, value: impl ::core::convert::Into<TaskId>) -> Self {
+    pub fn where_parent(mut self, value: impl Into<TaskId>) -> Self {
         self.query = self.query.filter("parent", value.into());
         self
     }
 
     /// Keeps the rows whose `author` equals `value`.
-    pub fn where_author(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Identity>,
-    ) -> Self {
+    pub fn where_author(mut self, value: impl Into<::cairn::Identity>) -> Self {
         self.query = self.query.filter("author", value.into());
         self
     }
 
     /// Keeps the rows whose `body` equals `value`.
-    pub fn where_body(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_body(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("body", value.into());
         self
     }
@@ -1048,21 +739,17 @@ impl CommentQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Comment>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Comment>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<::core::option::Option<Comment>, ::cairn::QueryError> {
+    pub fn first(&self) -> Result<Option<Comment>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -1097,19 +784,13 @@ pub struct ProjectTable<'d> {
 
 impl<'d> ProjectTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewProject,
-    ) -> ::core::result::Result<ProjectId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewProject) -> Result<ProjectId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
     /// A visible row, by id.
-    pub fn get(
-        &self,
-        id: ProjectId,
-    ) -> ::core::result::Result<::core::option::Option<Project>, ::cairn::QueryError> {
-        self.db.get(id.0)
+    pub fn get(&self, id: ProjectId) -> Result<Option<Project>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -1117,7 +798,7 @@ impl<'d> ProjectTable<'d> {
         ProjectUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -1125,8 +806,8 @@ impl<'d> ProjectTable<'d> {
     pub fn delete(
         &self,
         id: ProjectId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Project", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Project", id.row())
     }
 
     /// A query over the visible rows.
@@ -1137,9 +818,7 @@ impl<'d> ProjectTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Project>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Project>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -1164,13 +843,13 @@ impl<'t> ProjectTx<'t> {
         ProjectUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: ProjectId) {
-        self.inner.delete("Project", id.0)
+        self.inner.delete("Project", id.row())
     }
 }
 
@@ -1179,15 +858,12 @@ impl<'t> ProjectTx<'t> {
 pub struct ProjectUpdate<S> {
     sink: S,
     id: ProjectId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> ProjectUpdate<S> {
     /// Sets `name`.
-    pub fn name(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn name(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set("name", ::cairn::FieldValue::into_value(value.into())),
@@ -1196,7 +872,7 @@ impl<S: ::cairn::typed::EditSink> ProjectUpdate<S> {
     }
 
     /// Sets `hq`.
-    pub fn hq(mut self, value: impl ::core::convert::Into<Address>) -> Self {
+    pub fn hq(mut self, value: impl Into<Address>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set("hq", ::cairn::FieldValue::into_value(value.into())),
@@ -1205,10 +881,7 @@ impl<S: ::cairn::typed::EditSink> ProjectUpdate<S> {
     }
 
     /// Sets `contacts`.
-    pub fn contacts(
-        mut self,
-        value: impl ::core::convert::Into<::std::vec::Vec<Contact>>,
-    ) -> Self {
+    pub fn contacts(mut self, value: impl Into<Vec<Contact>>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -1220,11 +893,7 @@ impl<S: ::cairn::typed::EditSink> ProjectUpdate<S> {
     }
 
     /// Sets one key of `sites`.
-    pub fn put_sites(
-        mut self,
-        key: &str,
-        value: impl ::core::convert::Into<Address>,
-    ) -> Self {
+    pub fn put_sites(mut self, key: &str, value: impl Into<Address>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::put(
@@ -1244,7 +913,7 @@ impl<S: ::cairn::typed::EditSink> ProjectUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Project", self.id.0, self.edits)
+        self.sink.apply_edits("Project", self.id.row(), self.edits)
     }
 }
 
@@ -1256,19 +925,13 @@ pub struct ProjectQuery<'d> {
 
 impl ProjectQuery<'_> {
     /// Keeps the rows whose `name` equals `value`.
-    pub fn where_name(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_name(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("name", value.into());
         self
     }
 
     /// Keeps the rows whose `owner` equals `value`.
-    pub fn where_owner(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Identity>,
-    ) -> Self {
+    pub fn where_owner(mut self, value: impl Into<::cairn::Identity>) -> Self {
         self.query = self.query.filter("owner", value.into());
         self
     }
@@ -1298,21 +961,17 @@ impl ProjectQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Project>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Project>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<::core::option::Option<Project>, ::cairn::QueryError> {
+    pub fn first(&self) -> Result<Option<Project>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -1344,19 +1003,13 @@ pub struct TaskTable<'d> {
 
 impl<'d> TaskTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewTask,
-    ) -> ::core::result::Result<TaskId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewTask) -> Result<TaskId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
     /// A visible row, by id.
-    pub fn get(
-        &self,
-        id: TaskId,
-    ) -> ::core::result::Result<::core::option::Option<Task>, ::cairn::QueryError> {
-        self.db.get(id.0)
+    pub fn get(&self, id: TaskId) -> Result<Option<Task>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -1364,7 +1017,7 @@ impl<'d> TaskTable<'d> {
         TaskUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -1372,8 +1025,8 @@ impl<'d> TaskTable<'d> {
     pub fn delete(
         &self,
         id: TaskId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Task", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Task", id.row())
     }
 
     /// A query over the visible rows.
@@ -1384,9 +1037,7 @@ impl<'d> TaskTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Task>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Task>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -1411,13 +1062,13 @@ impl<'t> TaskTx<'t> {
         TaskUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: TaskId) {
-        self.inner.delete("Task", id.0)
+        self.inner.delete("Task", id.row())
     }
 }
 
@@ -1426,15 +1077,12 @@ impl<'t> TaskTx<'t> {
 pub struct TaskUpdate<S> {
     sink: S,
     id: TaskId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
     /// Sets `title`.
-    pub fn title(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn title(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -1446,10 +1094,7 @@ impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
     }
 
     /// Sets `blocked_by`.
-    pub fn blocked_by(
-        mut self,
-        value: impl ::core::convert::Into<::core::option::Option<TaskId>>,
-    ) -> Self {
+    pub fn blocked_by(mut self, value: impl Into<Option<TaskId>>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -1461,10 +1106,7 @@ impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
     }
 
     /// Sets `assignee`.
-    pub fn assignee(
-        mut self,
-        value: impl ::core::convert::Into<::core::option::Option<::cairn::Identity>>,
-    ) -> Self {
+    pub fn assignee(mut self, value: impl Into<Option<::cairn::Identity>>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -1477,7 +1119,7 @@ impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Task", self.id.0, self.edits)
+        self.sink.apply_edits("Task", self.id.row(), self.edits)
     }
 }
 
@@ -1489,25 +1131,19 @@ pub struct TaskQuery<'d> {
 
 impl TaskQuery<'_> {
     /// Keeps the rows whose `parent` equals `value`.
-    pub fn where_parent(mut self, value: impl ::core::convert::Into<ProjectId>) -> Self {
+    pub fn where_parent(mut self, value: impl Into<ProjectId>) -> Self {
         self.query = self.query.filter("parent", value.into());
         self
     }
 
     /// Keeps the rows whose `title` equals `value`.
-    pub fn where_title(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_title(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("title", value.into());
         self
     }
 
     /// Keeps the rows whose `blocked_by` equals `value`.
-    pub fn where_blocked_by(
-        mut self,
-        value: impl ::core::convert::Into<::core::option::Option<TaskId>>,
-    ) -> Self {
+    pub fn where_blocked_by(mut self, value: impl Into<Option<TaskId>>) -> Self {
         self.query = self.query.filter("blocked_by", value.into());
         self
     }
@@ -1515,7 +1151,7 @@ impl TaskQuery<'_> {
     /// Keeps the rows whose `assignee` equals `value`.
     pub fn where_assignee(
         mut self,
-        value: impl ::core::convert::Into<::core::option::Option<::cairn::Identity>>,
+        value: impl Into<Option<::cairn::Identity>>,
     ) -> Self {
         self.query = self.query.filter("assignee", value.into());
         self
@@ -1546,21 +1182,17 @@ impl TaskQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Task>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Task>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<::core::option::Option<Task>, ::cairn::QueryError> {
+    pub fn first(&self) -> Result<Option<Task>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -1598,19 +1230,13 @@ pub struct WatchTable<'d> {
 
 impl<'d> WatchTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewWatch,
-    ) -> ::core::result::Result<WatchId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewWatch) -> Result<WatchId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
     /// A visible row, by id.
-    pub fn get(
-        &self,
-        id: WatchId,
-    ) -> ::core::result::Result<::core::option::Option<Watch>, ::cairn::QueryError> {
-        self.db.get(id.0)
+    pub fn get(&self, id: WatchId) -> Result<Option<Watch>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -1618,7 +1244,7 @@ impl<'d> WatchTable<'d> {
         WatchUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -1626,8 +1252,8 @@ impl<'d> WatchTable<'d> {
     pub fn delete(
         &self,
         id: WatchId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Watch", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Watch", id.row())
     }
 
     /// A query over the visible rows.
@@ -1638,9 +1264,7 @@ impl<'d> WatchTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Watch>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Watch>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -1665,13 +1289,13 @@ impl<'t> WatchTx<'t> {
         WatchUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: WatchId) {
-        self.inner.delete("Watch", id.0)
+        self.inner.delete("Watch", id.row())
     }
 }
 
@@ -1680,13 +1304,13 @@ impl<'t> WatchTx<'t> {
 pub struct WatchUpdate<S> {
     sink: S,
     id: WatchId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> WatchUpdate<S> {
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Watch", self.id.0, self.edits)
+        self.sink.apply_edits("Watch", self.id.row(), self.edits)
     }
 }
 
@@ -1698,16 +1322,13 @@ pub struct WatchQuery<'d> {
 
 impl WatchQuery<'_> {
     /// Keeps the rows whose `task` equals `value`.
-    pub fn where_task(mut self, value: impl ::core::convert::Into<TaskId>) -> Self {
+    pub fn where_task(mut self, value: impl Into<TaskId>) -> Self {
         self.query = self.query.filter("task", value.into());
         self
     }
 
     /// Keeps the rows whose `watcher` equals `value`.
-    pub fn where_watcher(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Identity>,
-    ) -> Self {
+    pub fn where_watcher(mut self, value: impl Into<::cairn::Identity>) -> Self {
         self.query = self.query.filter("watcher", value.into());
         self
     }
@@ -1737,21 +1358,17 @@ impl WatchQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Watch>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Watch>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<::core::option::Option<Watch>, ::cairn::QueryError> {
+    pub fn first(&self) -> Result<Option<Watch>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -1785,9 +1402,9 @@ impl Db {
     /// Creates a new database in a store file at `path`; `key` founds it (signs its
     /// genesis op) and writes as its author.
     pub fn create(
-        path: impl ::core::convert::AsRef<::std::path::Path>,
+        path: impl AsRef<::std::path::Path>,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::create(
             ::cairn::Storage::File(path.as_ref()),
             &key,
@@ -1797,9 +1414,7 @@ impl Db {
     }
 
     /// Creates a new database in memory (tests, caches).
-    pub fn create_in_memory(
-        key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    pub fn create_in_memory(key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::create(
             ::cairn::Storage::Memory,
             &key,
@@ -1811,10 +1426,10 @@ impl Db {
     /// Joins the database `id` with an empty store at `path`, to be filled by sync or
     /// import; `key` writes.
     pub fn join(
-        path: impl ::core::convert::AsRef<::std::path::Path>,
+        path: impl AsRef<::std::path::Path>,
         id: ::cairn::DatabaseId,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::join(
             ::cairn::Storage::File(path.as_ref()),
             id,
@@ -1827,16 +1442,16 @@ impl Db {
     pub fn join_in_memory(
         id: ::cairn::DatabaseId,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::join(::cairn::Storage::Memory, id, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Opens a store; refused if it holds another schema than this module's.
     pub fn open(
-        path: impl ::core::convert::AsRef<::std::path::Path>,
+        path: impl AsRef<::std::path::Path>,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         Db::from_replica(
             ::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?,
             key,
@@ -1847,8 +1462,8 @@ impl Db {
     pub fn from_replica(
         replica: ::cairn::Replica,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
-        ::core::result::Result::Ok(Db {
+    ) -> Result<Db, ::cairn::OpenError> {
+        Ok(Db {
             inner: ::cairn::typed::Database::new(replica, key, SCHEMA_HASH)?,
         })
     }
@@ -1892,8 +1507,8 @@ impl Db {
     /// op (with the ids of the rows it inserted) and what `build` returned.
     pub fn transaction<T>(
         &self,
-        build: impl ::core::ops::FnOnce(&mut Tx<'_>) -> T,
-    ) -> ::core::result::Result<(::cairn::typed::Committed, T), ::cairn::WriteError> {
+        build: impl FnOnce(&mut Tx<'_>) -> T,
+    ) -> Result<(::cairn::typed::Committed, T), ::cairn::WriteError> {
         self.inner.transaction(|inner| build(&mut Tx { inner }))
     }
 
@@ -1901,10 +1516,7 @@ impl Db {
     pub fn explain(
         &self,
         op: &::cairn::OpHash,
-    ) -> ::core::result::Result<
-        ::core::option::Option<::cairn::Explanation>,
-        ::cairn::StorageError,
-    > {
+    ) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
         self.inner.explain(op)
     }
 
@@ -1913,16 +1525,13 @@ impl Db {
         &self,
         after: u64,
         limit: usize,
-    ) -> ::core::result::Result<::std::vec::Vec<(u64, Event)>, ::cairn::QueryError> {
+    ) -> Result<Vec<(u64, Event)>, ::cairn::QueryError> {
         self.inner.events_after(after, limit)
     }
 
     /// A named, durable reader of the event stream: it resumes after the last event
     /// it committed.
-    pub fn consumer(
-        &self,
-        name: &str,
-    ) -> ::core::result::Result<Consumer<'_>, ::cairn::StorageError> {
+    pub fn consumer(&self, name: &str) -> Result<Consumer<'_>, ::cairn::StorageError> {
         self.inner.consumer(name)
     }
 }
@@ -2087,36 +1696,34 @@ pub enum Event {
         /// The op.
         op: ::cairn::OpHash,
         /// An op whose arrival defeated it.
-        by: ::core::option::Option<::cairn::OpHash>,
+        by: Option<::cairn::OpHash>,
         /// The rows it writes, with their collections.
-        rows: ::std::vec::Vec<(::std::string::String, ::cairn::RowId)>,
+        rows: Vec<(String, ::cairn::RowId)>,
     },
     /// An op that was not effective became so again.
     OpReinstated {
         /// The op.
         op: ::cairn::OpHash,
         /// The op whose arrival reinstated it.
-        by: ::core::option::Option<::cairn::OpHash>,
+        by: Option<::cairn::OpHash>,
         /// The rows it writes, with their collections.
-        rows: ::std::vec::Vec<(::std::string::String, ::cairn::RowId)>,
+        rows: Vec<(String, ::cairn::RowId)>,
     },
 }
 
 impl ::cairn::typed::TypedEvent for Event {
-    fn from_event(
-        event: ::cairn::Event,
-    ) -> ::core::result::Result<Event, ::cairn::RowDecodeError> {
+    fn from_event(event: ::cairn::Event) -> Result<Event, ::cairn::RowDecodeError> {
         let (op, cause) = (event.op, event.cause);
         match event.kind {
             ::cairn::EventKind::OpRolledBack => {
-                return ::core::result::Result::Ok(Event::OpRolledBack {
+                return Ok(Event::OpRolledBack {
                     op,
                     by: event.by,
                     rows: event.rows,
                 });
             }
             ::cairn::EventKind::OpReinstated => {
-                return ::core::result::Result::Ok(Event::OpReinstated {
+                return Ok(Event::OpReinstated {
                     op,
                     by: event.by,
                     rows: event.rows,
@@ -2125,7 +1732,7 @@ impl ::cairn::typed::TypedEvent for Event {
             _ => {}
         }
         let row = ::cairn::typed::event_row(&event)?;
-        ::core::result::Result::Ok(
+        Ok(
             match (event.kind, row.collection.as_str()) {
                 (::cairn::EventKind::RowInserted, "Comment") => {
                     Event::CommentInserted {
@@ -2138,7 +1745,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::CommentUpdated {
                         op,
                         cause,
-                        id: CommentId(row.id),
+                        id: CommentId::from(row.id),
                         changes: CommentChanges::from_row(&row)?,
                     }
                 }
@@ -2146,7 +1753,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::CommentDeleted {
                         op,
                         cause,
-                        id: CommentId(row.id),
+                        id: CommentId::from(row.id),
                     }
                 }
                 (::cairn::EventKind::RowInserted, "Project") => {
@@ -2160,7 +1767,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::ProjectUpdated {
                         op,
                         cause,
-                        id: ProjectId(row.id),
+                        id: ProjectId::from(row.id),
                         changes: ProjectChanges::from_row(&row)?,
                     }
                 }
@@ -2168,7 +1775,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::ProjectDeleted {
                         op,
                         cause,
-                        id: ProjectId(row.id),
+                        id: ProjectId::from(row.id),
                     }
                 }
                 (::cairn::EventKind::RowInserted, "Task") => {
@@ -2182,7 +1789,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::TaskUpdated {
                         op,
                         cause,
-                        id: TaskId(row.id),
+                        id: TaskId::from(row.id),
                         changes: TaskChanges::from_row(&row)?,
                     }
                 }
@@ -2190,7 +1797,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::TaskDeleted {
                         op,
                         cause,
-                        id: TaskId(row.id),
+                        id: TaskId::from(row.id),
                     }
                 }
                 (::cairn::EventKind::RowInserted, "Watch") => {
@@ -2204,7 +1811,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::WatchUpdated {
                         op,
                         cause,
-                        id: WatchId(row.id),
+                        id: WatchId::from(row.id),
                         changes: WatchChanges::from_row(&row)?,
                     }
                 }
@@ -2212,14 +1819,12 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::WatchDeleted {
                         op,
                         cause,
-                        id: WatchId(row.id),
+                        id: WatchId::from(row.id),
                     }
                 }
                 (_, other) => {
-                    return ::core::result::Result::Err(
-                        ::cairn::RowDecodeError::UnknownCollection(
-                            ::std::string::String::from(other),
-                        ),
+                    return Err(
+                        ::cairn::RowDecodeError::UnknownCollection(String::from(other)),
                     );
                 }
             },
@@ -2229,12 +1834,10 @@ impl ::cairn::typed::TypedEvent for Event {
 
 /// `Project.hq`: `check (len(hq.city) >= 1)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_project_hq(field_hq: ::core::option::Option<&Address>) -> bool {
+fn check_project_hq(field_hq: Option<&Address>) -> bool {
     ::core::matches!(
         match (((field_hq).map(| record | record.city.as_str())).map(| value | value
-        .chars().count() as i64), ::core::option::Option::Some(1i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left >= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true)
+        .chars().count() as i64), Some(1i64)) { (Some(left), Some(right)) => Some(left >=
+        right), _ => Some(false), }, Some(true)
     )
 }

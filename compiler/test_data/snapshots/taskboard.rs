@@ -10,7 +10,7 @@ pub const SCHEMA_HASH: &str = "blake3:b83284258e89787354647df4cb0232667b512d2914
 pub const SCHEMA_IR: &str = r#"{"ir_version":1,"name":"taskboard","docs":"A shared task board. A board belongs to the identity that created it. The owner hands out\ncapabilities with `Grant` rows, and anyone holding `admin` on a board may hand them out\nfurther, so every capability is the end of a delegation chain that starts at the owner.","enums":{"Capability":{"docs":"What a grant lets its holder do on one board.","variants":["view","edit","assign","admin"]},"Status":{"variants":["todo","doing","blocked","done"]}},"records":{"Estimate":{"docs":"A rough size for a task.","fields":[{"name":"points","docs":"Story points.","type":"int","readonly":false,"default":null,"check":null},{"name":"confidence","docs":"From 0.0 (a guess) to 1.0 (certain); absent when nobody said.","type":{"optional":"float"},"readonly":false,"default":null,"check":null}]}},"collections":{"Attachment":{"docs":"A file attached to a task, stored inline in the row.","parent":null,"fields":[{"name":"task","type":{"ref":"Task"},"readonly":true,"default":null,"check":null},{"name":"uploader","type":"identity","readonly":true,"default":"op_author","check":null},{"name":"file_name","type":"string","readonly":false,"default":null,"check":{"and":[{"compare":{"op":"greater_or_equal","left":{"len":{"field":{"row":"subject","path":["file_name"]}}},"right":{"literal":{"int":1}}}},{"compare":{"op":"less_or_equal","left":{"len":{"field":{"row":"subject","path":["file_name"]}}},"right":{"literal":{"int":255}}}}]}},{"name":"media_type","type":"string","readonly":false,"default":{"value":{"string":"application/octet-stream"}},"check":null},{"name":"content","type":"bytes","readonly":true,"default":null,"check":{"and":[{"compare":{"op":"greater_or_equal","left":{"len":{"field":{"row":"subject","path":["content"]}}},"right":{"literal":{"int":1}}}},{"compare":{"op":"less_or_equal","left":{"len":{"field":{"row":"subject","path":["content"]}}},"right":{"literal":{"int":1048576}}}}]}}],"rules":[{"actions":["insert"],"condition":{"and":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["uploader"]}},"right":"op_author"}},{"exists":{"collection":"Task","variable":"t","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"t"}},"right":{"field":{"row":"subject","path":["task"]}}}},{"or":[{"exists":{"collection":"Board","variable":"b","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"b"}},"right":{"field":{"row":{"bound":"t"},"path":["board"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"b"},"path":["owner"]}},"right":"op_author"}}]}}},{"exists":{"collection":"Grant","variable":"g","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["board"]}},"right":{"field":{"row":{"bound":"t"},"path":["board"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["grantee"]}},"right":"op_author"}}]},{"in":{"value":{"field":{"row":{"bound":"g"},"path":["capability"]}},"options":[{"literal":{"enum_variant":{"enum":"Capability","variant":"edit"}}},{"literal":{"enum_variant":{"enum":"Capability","variant":"admin"}}}]}}]}}}]}]}}}]}},{"actions":[{"update":{"fields":["file_name","media_type"]}}],"condition":{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["uploader"]}},"right":"op_author"}}},{"actions":["delete"],"condition":{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["uploader"]}},"right":"op_author"}}}]},"Board":{"docs":"A board: the unit of ownership and of sharing.","parent":null,"fields":[{"name":"title","type":"string","readonly":false,"default":null,"check":{"and":[{"compare":{"op":"greater_or_equal","left":{"len":{"field":{"row":"subject","path":["title"]}}},"right":{"literal":{"int":1}}}},{"compare":{"op":"less_or_equal","left":{"len":{"field":{"row":"subject","path":["title"]}}},"right":{"literal":{"int":120}}}}]}},{"name":"owner","type":"identity","readonly":true,"default":"op_author","check":null},{"name":"description","type":{"optional":"string"},"readonly":false,"default":null,"check":null},{"name":"archived","type":"bool","readonly":false,"default":{"value":{"bool":false}},"check":null}],"rules":[{"actions":["insert"],"condition":{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["owner"]}},"right":"op_author"}}},{"actions":[{"update":{"fields":["title","description","archived"]}}],"condition":{"or":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["owner"]}},"right":"op_author"}},{"exists":{"collection":"Grant","variable":"g","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["board"]}},"right":{"row_id":"subject"}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["grantee"]}},"right":"op_author"}}]},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["capability"]}},"right":{"literal":{"enum_variant":{"enum":"Capability","variant":"admin"}}}}}]}}}]}},{"docs":"Only an empty board can be deleted: by its owner, or by the founder of the database.","actions":["delete"],"condition":{"and":[{"or":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["owner"]}},"right":"op_author"}},{"compare":{"op":"equal","left":"op_author","right":"db_founder"}}]},{"not":{"exists":{"collection":"Task","variable":"t","condition":{"compare":{"op":"equal","left":{"field":{"row":{"bound":"t"},"path":["board"]}},"right":{"row_id":"subject"}}}}}}]}}]},"Grant":{"docs":"One capability on one board, held by one identity.\n\nThe board owner may grant anything; a holder of `admin` may grant anything too, including\n`admin`. Deleting a grant defeats the grants its holder made concurrently with the deletion.","parent":null,"fields":[{"name":"board","type":{"ref":"Board"},"readonly":true,"default":null,"check":null},{"name":"grantee","type":"identity","readonly":true,"default":null,"check":null},{"name":"capability","type":{"enum":"Capability"},"readonly":true,"default":null,"check":null},{"name":"granted_by","type":"identity","readonly":true,"default":"op_author","check":null},{"name":"note","docs":"Why the grant exists (\"covering for Sam until March\").","type":"string","readonly":false,"default":{"value":{"string":""}},"check":{"compare":{"op":"less_or_equal","left":{"len":{"field":{"row":"subject","path":["note"]}}},"right":{"literal":{"int":500}}}}}],"rules":[{"actions":["insert"],"condition":{"and":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["granted_by"]}},"right":"op_author"}},{"or":[{"exists":{"collection":"Board","variable":"b","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"b"}},"right":{"field":{"row":"subject","path":["board"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"b"},"path":["owner"]}},"right":"op_author"}}]}}},{"exists":{"collection":"Grant","variable":"g","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["board"]}},"right":{"field":{"row":"subject","path":["board"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["grantee"]}},"right":"op_author"}}]},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["capability"]}},"right":{"literal":{"enum_variant":{"enum":"Capability","variant":"admin"}}}}}]}}}]}]}},{"actions":[{"update":{"fields":["note"]}}],"condition":{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["granted_by"]}},"right":"op_author"}}},{"docs":"The grantor and the grantee can always end a grant; so can the owner and any admin.","actions":["delete"],"condition":{"or":[{"or":[{"or":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["granted_by"]}},"right":"op_author"}},{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["grantee"]}},"right":"op_author"}}]},{"exists":{"collection":"Board","variable":"b","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"b"}},"right":{"field":{"row":"subject","path":["board"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"b"},"path":["owner"]}},"right":"op_author"}}]}}}]},{"exists":{"collection":"Grant","variable":"g","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["board"]}},"right":{"field":{"row":"subject","path":["board"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["grantee"]}},"right":"op_author"}}]},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["capability"]}},"right":{"literal":{"enum_variant":{"enum":"Capability","variant":"admin"}}}}}]}}}]}}]},"Milestone":{"docs":"A period that tasks can be planned into.","parent":null,"fields":[{"name":"board","type":{"ref":"Board"},"readonly":true,"default":null,"check":null},{"name":"name","type":"string","readonly":false,"default":null,"check":{"and":[{"compare":{"op":"greater_or_equal","left":{"len":{"field":{"row":"subject","path":["name"]}}},"right":{"literal":{"int":1}}}},{"compare":{"op":"less_or_equal","left":{"len":{"field":{"row":"subject","path":["name"]}}},"right":{"literal":{"int":80}}}}]}},{"name":"starts","type":"timestamp","readonly":false,"default":null,"check":null},{"name":"ends","type":"timestamp","readonly":false,"default":null,"check":{"compare":{"op":"greater","left":{"field":{"row":"subject","path":["ends"]}},"right":{"field":{"row":"subject","path":["starts"]}}}}}],"rules":[{"actions":["insert",{"update":{"fields":null}},"delete"],"condition":{"or":[{"exists":{"collection":"Board","variable":"b","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"b"}},"right":{"field":{"row":"subject","path":["board"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"b"},"path":["owner"]}},"right":"op_author"}}]}}},{"exists":{"collection":"Grant","variable":"g","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["board"]}},"right":{"field":{"row":"subject","path":["board"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["grantee"]}},"right":"op_author"}}]},{"in":{"value":{"field":{"row":{"bound":"g"},"path":["capability"]}},"options":[{"literal":{"enum_variant":{"enum":"Capability","variant":"edit"}}},{"literal":{"enum_variant":{"enum":"Capability","variant":"admin"}}}]}}]}}}]}}]},"Task":{"docs":"One card on a board.","parent":null,"fields":[{"name":"board","type":{"ref":"Board"},"readonly":true,"default":null,"check":null},{"name":"created_by","type":"identity","readonly":true,"default":"op_author","check":null},{"name":"title","type":"string","readonly":false,"default":null,"check":{"and":[{"compare":{"op":"greater_or_equal","left":{"len":{"field":{"row":"subject","path":["title"]}}},"right":{"literal":{"int":1}}}},{"compare":{"op":"less_or_equal","left":{"len":{"field":{"row":"subject","path":["title"]}}},"right":{"literal":{"int":200}}}}]}},{"name":"notes","type":"string","readonly":false,"default":{"value":{"string":""}},"check":{"compare":{"op":"less_or_equal","left":{"len":{"field":{"row":"subject","path":["notes"]}}},"right":{"literal":{"int":20000}}}}},{"name":"status","type":{"enum":"Status"},"readonly":false,"default":{"value":{"enum_variant":{"enum":"Status","variant":"todo"}}},"check":null},{"name":"priority","docs":"0 is \"whenever\", 5 is \"drop everything\".","type":"int","readonly":false,"default":{"value":{"int":0}},"check":{"and":[{"compare":{"op":"greater_or_equal","left":{"field":{"row":"subject","path":["priority"]}},"right":{"literal":{"int":0}}}},{"compare":{"op":"less_or_equal","left":{"field":{"row":"subject","path":["priority"]}},"right":{"literal":{"int":5}}}}]}},{"name":"progress","docs":"The fraction done, from 0.0 to 1.0.","type":"float","readonly":false,"default":{"value":{"float":0.0}},"check":{"and":[{"compare":{"op":"greater_or_equal","left":{"field":{"row":"subject","path":["progress"]}},"right":{"literal":{"float":0.0}}}},{"compare":{"op":"less_or_equal","left":{"field":{"row":"subject","path":["progress"]}},"right":{"literal":{"float":1.0}}}}]}},{"name":"estimate","type":{"optional":{"record":"Estimate"}},"readonly":false,"default":null,"check":null},{"name":"milestone","type":{"optional":{"ref":"Milestone"}},"readonly":false,"default":null,"check":null},{"name":"due","type":{"optional":"timestamp"},"readonly":false,"default":null,"check":null},{"name":"assignee","type":{"optional":"identity"},"readonly":false,"default":null,"check":null},{"name":"checklist","docs":"Steps in order; replaced as a whole when edited.","type":{"list":"string"},"readonly":false,"default":null,"check":{"compare":{"op":"less_or_equal","left":{"len":{"field":{"row":"subject","path":["checklist"]}}},"right":{"literal":{"int":100}}}}},{"name":"labels","docs":"Free-form labels such as \"area\" = \"sync\"; each key merges on its own.","type":{"map":"string"},"readonly":false,"default":null,"check":{"compare":{"op":"less_or_equal","left":{"len":{"field":{"row":"subject","path":["labels"]}}},"right":{"literal":{"int":20}}}}},{"name":"watchers","type":{"set":"identity"},"readonly":false,"default":null,"check":null},{"name":"votes","type":"counter","readonly":false,"default":null,"check":null}],"rules":[{"actions":["insert"],"condition":{"and":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["created_by"]}},"right":"op_author"}},{"or":[{"exists":{"collection":"Board","variable":"b","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"b"}},"right":{"field":{"row":"subject","path":["board"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"b"},"path":["owner"]}},"right":"op_author"}}]}}},{"exists":{"collection":"Grant","variable":"g","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["board"]}},"right":{"field":{"row":"subject","path":["board"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["grantee"]}},"right":"op_author"}}]},{"in":{"value":{"field":{"row":{"bound":"g"},"path":["capability"]}},"options":[{"literal":{"enum_variant":{"enum":"Capability","variant":"edit"}}},{"literal":{"enum_variant":{"enum":"Capability","variant":"admin"}}}]}}]}}}]}]}},{"actions":[{"update":{"fields":["title","notes","status","priority","progress","estimate","milestone","due","checklist","labels"]}}],"condition":{"or":[{"exists":{"collection":"Board","variable":"b","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"b"}},"right":{"field":{"row":"subject","path":["board"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"b"},"path":["owner"]}},"right":"op_author"}}]}}},{"exists":{"collection":"Grant","variable":"g","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["board"]}},"right":{"field":{"row":"subject","path":["board"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["grantee"]}},"right":"op_author"}}]},{"in":{"value":{"field":{"row":{"bound":"g"},"path":["capability"]}},"options":[{"literal":{"enum_variant":{"enum":"Capability","variant":"edit"}}},{"literal":{"enum_variant":{"enum":"Capability","variant":"admin"}}}]}}]}}}]}},{"docs":"Assigning and reassigning needs `assign` or `admin` (or owning the board).","actions":[{"update":{"fields":["assignee"]}}],"condition":{"or":[{"exists":{"collection":"Board","variable":"b","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"b"}},"right":{"field":{"row":"subject","path":["board"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"b"},"path":["owner"]}},"right":"op_author"}}]}}},{"exists":{"collection":"Grant","variable":"g","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["board"]}},"right":{"field":{"row":"subject","path":["board"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["grantee"]}},"right":"op_author"}}]},{"in":{"value":{"field":{"row":{"bound":"g"},"path":["capability"]}},"options":[{"literal":{"enum_variant":{"enum":"Capability","variant":"assign"}}},{"literal":{"enum_variant":{"enum":"Capability","variant":"admin"}}}]}}]}}}]}},{"docs":"An editor may pick up an unassigned task, for themselves only.","actions":[{"update":{"fields":["assignee"]}}],"condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":"old","path":["assignee"]}},"right":{"literal":"null"}}},{"compare":{"op":"equal","left":{"field":{"row":"new","path":["assignee"]}},"right":"op_author"}}]},{"exists":{"collection":"Grant","variable":"g","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["board"]}},"right":{"field":{"row":"subject","path":["board"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["grantee"]}},"right":"op_author"}}]},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["capability"]}},"right":{"literal":{"enum_variant":{"enum":"Capability","variant":"edit"}}}}}]}}}]}},{"docs":"The assignee moves their own task along, but cannot reopen a finished one.","actions":[{"update":{"fields":["status","progress"]}}],"condition":{"and":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["assignee"]}},"right":"op_author"}},{"compare":{"op":"not_equal","left":{"field":{"row":"old","path":["status"]}},"right":{"literal":{"enum_variant":{"enum":"Status","variant":"done"}}}}}]}},{"docs":"Everyone with any capability on the board may watch and vote.","actions":[{"update":{"fields":["watchers","votes"]}}],"condition":{"or":[{"exists":{"collection":"Board","variable":"b","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"b"}},"right":{"field":{"row":"subject","path":["board"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"b"},"path":["owner"]}},"right":"op_author"}}]}}},{"exists":{"collection":"Grant","variable":"g","condition":{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["board"]}},"right":{"field":{"row":"subject","path":["board"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["grantee"]}},"right":"op_author"}}]}}}]}},{"docs":"The creator may withdraw a task that nobody has started.","actions":["delete"],"condition":{"and":[{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["created_by"]}},"right":"op_author"}},{"compare":{"op":"equal","left":{"field":{"row":"subject","path":["status"]}},"right":{"literal":{"enum_variant":{"enum":"Status","variant":"todo"}}}}}]}},{"actions":["delete"],"condition":{"or":[{"exists":{"collection":"Board","variable":"b","condition":{"and":[{"compare":{"op":"equal","left":{"row_id":{"bound":"b"}},"right":{"field":{"row":"subject","path":["board"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"b"},"path":["owner"]}},"right":"op_author"}}]}}},{"exists":{"collection":"Grant","variable":"g","condition":{"and":[{"and":[{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["board"]}},"right":{"field":{"row":"subject","path":["board"]}}}},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["grantee"]}},"right":"op_author"}}]},{"compare":{"op":"equal","left":{"field":{"row":{"bound":"g"},"path":["capability"]}},"right":{"literal":{"enum_variant":{"enum":"Capability","variant":"admin"}}}}}]}}}]}}]}},"migrations":[]}"#;
 
 /// The schema, as the runtime reads it (checked against [`SCHEMA_HASH`]).
-pub fn schema() -> ::core::result::Result<::cairn::Schema, ::cairn::OpenError> {
+pub fn schema() -> Result<::cairn::Schema, ::cairn::OpenError> {
     ::cairn::typed::embedded_schema(SCHEMA_IR, SCHEMA_HASH)
 }
 
@@ -71,25 +71,25 @@ impl ::core::fmt::Display for Capability {
 
 impl ::cairn::FieldValue for Capability {
     fn into_value(self) -> ::cairn::Value {
-        ::cairn::Value::Text(::std::string::String::from(self.as_str()))
+        ::cairn::Value::Text(String::from(self.as_str()))
     }
 
     fn from_value(
         value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
+    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
         let found = match value {
             ::cairn::Value::Text(text) => {
                 match text.as_str() {
-                    "view" => return ::core::result::Result::Ok(Capability::View),
-                    "edit" => return ::core::result::Result::Ok(Capability::Edit),
-                    "assign" => return ::core::result::Result::Ok(Capability::Assign),
-                    "admin" => return ::core::result::Result::Ok(Capability::Admin),
+                    "view" => return Ok(Capability::View),
+                    "edit" => return Ok(Capability::Edit),
+                    "assign" => return Ok(Capability::Assign),
+                    "admin" => return Ok(Capability::Admin),
                     _ => "another name",
                 }
             }
             other => ::cairn::typed::describe(other),
         };
-        ::core::result::Result::Err(::cairn::typed::ValueMismatch {
+        Err(::cairn::typed::ValueMismatch {
             expected: "a Capability",
             found,
         })
@@ -155,25 +155,25 @@ impl ::core::fmt::Display for Status {
 
 impl ::cairn::FieldValue for Status {
     fn into_value(self) -> ::cairn::Value {
-        ::cairn::Value::Text(::std::string::String::from(self.as_str()))
+        ::cairn::Value::Text(String::from(self.as_str()))
     }
 
     fn from_value(
         value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
+    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
         let found = match value {
             ::cairn::Value::Text(text) => {
                 match text.as_str() {
-                    "todo" => return ::core::result::Result::Ok(Status::Todo),
-                    "doing" => return ::core::result::Result::Ok(Status::Doing),
-                    "blocked" => return ::core::result::Result::Ok(Status::Blocked),
-                    "done" => return ::core::result::Result::Ok(Status::Done),
+                    "todo" => return Ok(Status::Todo),
+                    "doing" => return Ok(Status::Doing),
+                    "blocked" => return Ok(Status::Blocked),
+                    "done" => return Ok(Status::Done),
                     _ => "another name",
                 }
             }
             other => ::cairn::typed::describe(other),
         };
-        ::core::result::Result::Err(::cairn::typed::ValueMismatch {
+        Err(::cairn::typed::ValueMismatch {
             expected: "a Status",
             found,
         })
@@ -195,25 +195,24 @@ pub struct Estimate {
     /// Story points.
     pub points: i64,
     /// From 0.0 (a guess) to 1.0 (certain); absent when nobody said.
-    pub confidence: ::core::option::Option<f64>,
+    pub confidence: Option<f64>,
 }
 
 impl ::cairn::FieldValue for Estimate {
     fn into_value(self) -> ::cairn::Value {
         ::cairn::Value::Map(
             ::std::vec![
-                (::std::string::String::from("points"),
-                ::cairn::FieldValue::into_value(self.points)),
-                (::std::string::String::from("confidence"),
-                ::cairn::FieldValue::into_value(self.confidence)),
+                (String::from("points"), ::cairn::FieldValue::into_value(self.points)),
+                (String::from("confidence"), ::cairn::FieldValue::into_value(self
+                .confidence)),
             ],
         )
     }
 
     fn from_value(
         value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        ::core::result::Result::Ok(Estimate {
+    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
+        Ok(Estimate {
             points: ::cairn::typed::record_field(value, "points")?,
             confidence: ::cairn::typed::record_field(value, "confidence")?,
         })
@@ -223,67 +222,7 @@ impl ::cairn::FieldValue for Estimate {
 impl ::cairn::typed::Holds<::cairn::typed::kinds::Record> for Estimate {}
 
 /// The id of a `Attachment` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct AttachmentId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for AttachmentId {
-    fn from(id: ::cairn::RowId) -> AttachmentId {
-        AttachmentId(id)
-    }
-}
-
-impl ::core::convert::From<AttachmentId> for ::cairn::RowId {
-    fn from(id: AttachmentId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<AttachmentId> for ::cairn::Value {
-    fn from(id: AttachmentId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<AttachmentId> for ::cairn::typed::Ref<AttachmentId> {
-    fn from(id: AttachmentId) -> ::cairn::typed::Ref<AttachmentId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for AttachmentId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for AttachmentId {}
-
-impl ::cairn::FieldValue for AttachmentId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(AttachmentId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for AttachmentId {}
+pub type AttachmentId = ::cairn::typed::Id<Attachment>;
 
 /// A file attached to a task, stored inline in the row.
 #[derive(
@@ -303,22 +242,20 @@ pub struct Attachment {
     /// The `uploader` field.
     pub uploader: ::cairn::Identity,
     /// The `file_name` field.
-    pub file_name: ::std::string::String,
+    pub file_name: String,
     /// The `media_type` field.
-    pub media_type: ::std::string::String,
+    pub media_type: String,
     /// The `content` field.
-    pub content: ::std::vec::Vec<u8>,
+    pub content: Vec<u8>,
 }
 
 impl ::cairn::Projection for Attachment {
     const COLLECTION: &'static str = "Attachment";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Attachment")?;
-        ::core::result::Result::Ok(Attachment {
-            id: AttachmentId(row.id),
+        Ok(Attachment {
+            id: AttachmentId::from(row.id),
             task: ::cairn::typed::field(row, "task")?,
             uploader: ::cairn::typed::field(row, "uploader")?,
             file_name: ::cairn::typed::field(row, "file_name")?,
@@ -330,18 +267,14 @@ impl ::cairn::Projection for Attachment {
 
 impl Attachment {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if !check_attachment_file_name(
-            ::core::option::Option::Some(self.file_name.as_str()),
-        ) {
-            return ::core::result::Result::Err("file_name");
+    pub fn check(&self) -> Result<(), &'static str> {
+        if !check_attachment_file_name(Some(self.file_name.as_str())) {
+            return Err("file_name");
         }
-        if !check_attachment_content(
-            ::core::option::Option::Some(self.content.as_slice()),
-        ) {
-            return ::core::result::Result::Err("content");
+        if !check_attachment_content(Some(self.content.as_slice())) {
+            return Err("content");
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 }
 
@@ -351,27 +284,27 @@ pub struct NewAttachment {
     /// The `task` field.
     pub task: ::cairn::typed::Ref<TaskId>,
     /// The `uploader` field.
-    pub uploader: ::core::option::Option<::cairn::Identity>,
+    pub uploader: Option<::cairn::Identity>,
     /// The `file_name` field.
-    pub file_name: ::std::string::String,
+    pub file_name: String,
     /// The `media_type` field.
-    pub media_type: ::core::option::Option<::std::string::String>,
+    pub media_type: Option<String>,
     /// The `content` field.
-    pub content: ::std::vec::Vec<u8>,
+    pub content: Vec<u8>,
 }
 
 impl NewAttachment {
     /// A new `Attachment` row with the fields that have no default; the others start empty or take their default.
     pub fn new(
-        task: impl ::core::convert::Into<::cairn::typed::Ref<TaskId>>,
-        file_name: impl ::core::convert::Into<::std::string::String>,
-        content: impl ::core::convert::Into<::std::vec::Vec<u8>>,
+        task: impl Into<::cairn::typed::Ref<TaskId>>,
+        file_name: impl Into<String>,
+        content: impl Into<Vec<u8>>,
     ) -> NewAttachment {
         NewAttachment {
             task: task.into(),
-            uploader: ::core::option::Option::None,
+            uploader: None,
             file_name: file_name.into(),
-            media_type: ::core::option::Option::None,
+            media_type: None,
             content: content.into(),
         }
     }
@@ -382,42 +315,25 @@ impl ::cairn::typed::Insert for NewAttachment {
 
     type Id = AttachmentId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(
-                ::core::option::Option::Some(self.file_name.as_str()),
-            ),
-        ) {
+    fn check(&self) -> Result<(), &'static str> {
+        if let (Some(argument_0),) = (Some(Some(self.file_name.as_str())),) {
             if !check_attachment_file_name(argument_0) {
-                return ::core::result::Result::Err("file_name");
+                return Err("file_name");
             }
         }
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(
-                ::core::option::Option::Some(self.content.as_slice()),
-            ),
-        ) {
+        if let (Some(argument_0),) = (Some(Some(self.content.as_slice())),) {
             if !check_attachment_content(argument_0) {
-                return ::core::result::Result::Err("content");
+                return Err("content");
             }
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         [
-            ::core::option::Option::Some((
-                "task",
-                ::cairn::FieldValue::into_value(self.task),
-            )),
-            ::core::option::Option::Some((
-                "file_name",
-                ::cairn::FieldValue::into_value(self.file_name),
-            )),
-            ::core::option::Option::Some((
-                "content",
-                ::cairn::FieldValue::into_value(self.content),
-            )),
+            Some(("task", ::cairn::FieldValue::into_value(self.task))),
+            Some(("file_name", ::cairn::FieldValue::into_value(self.file_name))),
+            Some(("content", ::cairn::FieldValue::into_value(self.content))),
             self
                 .uploader
                 .map(|value| ("uploader", ::cairn::FieldValue::into_value(value))),
@@ -435,17 +351,15 @@ impl ::cairn::typed::Insert for NewAttachment {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AttachmentChanges {
     /// The new `file_name`, if the update changed it.
-    pub file_name: ::core::option::Option<::std::string::String>,
+    pub file_name: Option<String>,
     /// The new `media_type`, if the update changed it.
-    pub media_type: ::core::option::Option<::std::string::String>,
+    pub media_type: Option<String>,
 }
 
 impl AttachmentChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(AttachmentChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(AttachmentChanges {
             file_name: ::cairn::typed::changed(row, "file_name")?,
             media_type: ::cairn::typed::changed(row, "media_type")?,
         })
@@ -453,67 +367,7 @@ impl AttachmentChanges {
 }
 
 /// The id of a `Board` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct BoardId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for BoardId {
-    fn from(id: ::cairn::RowId) -> BoardId {
-        BoardId(id)
-    }
-}
-
-impl ::core::convert::From<BoardId> for ::cairn::RowId {
-    fn from(id: BoardId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<BoardId> for ::cairn::Value {
-    fn from(id: BoardId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<BoardId> for ::cairn::typed::Ref<BoardId> {
-    fn from(id: BoardId) -> ::cairn::typed::Ref<BoardId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for BoardId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for BoardId {}
-
-impl ::cairn::FieldValue for BoardId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(BoardId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for BoardId {}
+pub type BoardId = ::cairn::typed::Id<Board>;
 
 /// A board: the unit of ownership and of sharing.
 #[derive(
@@ -529,11 +383,11 @@ pub struct Board {
     /// The row's id.
     pub id: BoardId,
     /// The `title` field.
-    pub title: ::std::string::String,
+    pub title: String,
     /// The `owner` field.
     pub owner: ::cairn::Identity,
     /// The `description` field.
-    pub description: ::core::option::Option<::std::string::String>,
+    pub description: Option<String>,
     /// The `archived` field.
     pub archived: bool,
 }
@@ -541,12 +395,10 @@ pub struct Board {
 impl ::cairn::Projection for Board {
     const COLLECTION: &'static str = "Board";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Board")?;
-        ::core::result::Result::Ok(Board {
-            id: BoardId(row.id),
+        Ok(Board {
+            id: BoardId::from(row.id),
             title: ::cairn::typed::field(row, "title")?,
             owner: ::cairn::typed::field(row, "owner")?,
             description: ::cairn::typed::field(row, "description")?,
@@ -557,11 +409,11 @@ impl ::cairn::Projection for Board {
 
 impl Board {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if !check_board_title(::core::option::Option::Some(self.title.as_str())) {
-            return ::core::result::Result::Err("title");
+    pub fn check(&self) -> Result<(), &'static str> {
+        if !check_board_title(Some(self.title.as_str())) {
+            return Err("title");
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 }
 
@@ -569,23 +421,23 @@ impl Board {
 #[derive(Debug, Clone)]
 pub struct NewBoard {
     /// The `title` field.
-    pub title: ::std::string::String,
+    pub title: String,
     /// The `owner` field.
-    pub owner: ::core::option::Option<::cairn::Identity>,
+    pub owner: Option<::cairn::Identity>,
     /// The `description` field.
-    pub description: ::core::option::Option<::std::string::String>,
+    pub description: Option<String>,
     /// The `archived` field.
-    pub archived: ::core::option::Option<bool>,
+    pub archived: Option<bool>,
 }
 
 impl NewBoard {
     /// A new `Board` row with the fields that have no default; the others start empty or take their default.
-    pub fn new(title: impl ::core::convert::Into<::std::string::String>) -> NewBoard {
+    pub fn new(title: impl Into<String>) -> NewBoard {
         NewBoard {
             title: title.into(),
-            owner: ::core::option::Option::None,
-            description: ::core::default::Default::default(),
-            archived: ::core::option::Option::None,
+            owner: None,
+            description: Default::default(),
+            archived: None,
         }
     }
 }
@@ -595,29 +447,19 @@ impl ::cairn::typed::Insert for NewBoard {
 
     type Id = BoardId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(
-                ::core::option::Option::Some(self.title.as_str()),
-            ),
-        ) {
+    fn check(&self) -> Result<(), &'static str> {
+        if let (Some(argument_0),) = (Some(Some(self.title.as_str())),) {
             if !check_board_title(argument_0) {
-                return ::core::result::Result::Err("title");
+                return Err("title");
             }
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         [
-            ::core::option::Option::Some((
-                "title",
-                ::cairn::FieldValue::into_value(self.title),
-            )),
-            ::core::option::Option::Some((
-                "description",
-                ::cairn::FieldValue::into_value(self.description),
-            )),
+            Some(("title", ::cairn::FieldValue::into_value(self.title))),
+            Some(("description", ::cairn::FieldValue::into_value(self.description))),
             self.owner.map(|value| ("owner", ::cairn::FieldValue::into_value(value))),
             self
                 .archived
@@ -633,21 +475,17 @@ impl ::cairn::typed::Insert for NewBoard {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BoardChanges {
     /// The new `title`, if the update changed it.
-    pub title: ::core::option::Option<::std::string::String>,
+    pub title: Option<String>,
     /// The new `description`, if the update changed it.
-    pub description: ::core::option::Option<
-        ::core::option::Option<::std::string::String>,
-    >,
+    pub description: Option<Option<String>>,
     /// The new `archived`, if the update changed it.
-    pub archived: ::core::option::Option<bool>,
+    pub archived: Option<bool>,
 }
 
 impl BoardChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(BoardChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(BoardChanges {
             title: ::cairn::typed::changed(row, "title")?,
             description: ::cairn::typed::changed(row, "description")?,
             archived: ::cairn::typed::changed(row, "archived")?,
@@ -656,67 +494,7 @@ impl BoardChanges {
 }
 
 /// The id of a `Grant` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct GrantId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for GrantId {
-    fn from(id: ::cairn::RowId) -> GrantId {
-        GrantId(id)
-    }
-}
-
-impl ::core::convert::From<GrantId> for ::cairn::RowId {
-    fn from(id: GrantId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<GrantId> for ::cairn::Value {
-    fn from(id: GrantId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<GrantId> for ::cairn::typed::Ref<GrantId> {
-    fn from(id: GrantId) -> ::cairn::typed::Ref<GrantId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for GrantId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for GrantId {}
-
-impl ::cairn::FieldValue for GrantId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(GrantId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for GrantId {}
+pub type GrantId = ::cairn::typed::Id<Grant>;
 
 /// One capability on one board, held by one identity.
 ///
@@ -743,18 +521,16 @@ pub struct Grant {
     /// The `granted_by` field.
     pub granted_by: ::cairn::Identity,
     /// Why the grant exists ("covering for Sam until March").
-    pub note: ::std::string::String,
+    pub note: String,
 }
 
 impl ::cairn::Projection for Grant {
     const COLLECTION: &'static str = "Grant";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Grant")?;
-        ::core::result::Result::Ok(Grant {
-            id: GrantId(row.id),
+        Ok(Grant {
+            id: GrantId::from(row.id),
             board: ::cairn::typed::field(row, "board")?,
             grantee: ::cairn::typed::field(row, "grantee")?,
             capability: ::cairn::typed::field(row, "capability")?,
@@ -766,11 +542,11 @@ impl ::cairn::Projection for Grant {
 
 impl Grant {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if !check_grant_note(::core::option::Option::Some(self.note.as_str())) {
-            return ::core::result::Result::Err("note");
+    pub fn check(&self) -> Result<(), &'static str> {
+        if !check_grant_note(Some(self.note.as_str())) {
+            return Err("note");
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 }
 
@@ -784,24 +560,24 @@ pub struct NewGrant {
     /// The `capability` field.
     pub capability: Capability,
     /// The `granted_by` field.
-    pub granted_by: ::core::option::Option<::cairn::Identity>,
+    pub granted_by: Option<::cairn::Identity>,
     /// Why the grant exists ("covering for Sam until March").
-    pub note: ::core::option::Option<::std::string::String>,
+    pub note: Option<String>,
 }
 
 impl NewGrant {
     /// A new `Grant` row with the fields that have no default; the others start empty or take their default.
     pub fn new(
-        board: impl ::core::convert::Into<::cairn::typed::Ref<BoardId>>,
-        grantee: impl ::core::convert::Into<::cairn::Identity>,
-        capability: impl ::core::convert::Into<Capability>,
+        board: impl Into<::cairn::typed::Ref<BoardId>>,
+        grantee: impl Into<::cairn::Identity>,
+        capability: impl Into<Capability>,
     ) -> NewGrant {
         NewGrant {
             board: board.into(),
             grantee: grantee.into(),
             capability: capability.into(),
-            granted_by: ::core::option::Option::None,
-            note: ::core::option::Option::None,
+            granted_by: None,
+            note: None,
         }
     }
 }
@@ -811,31 +587,22 @@ impl ::cairn::typed::Insert for NewGrant {
 
     type Id = GrantId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if let (::core::option::Option::Some(argument_0),) = (
-            self.note.as_ref().map(|value| ::core::option::Option::Some(value.as_str())),
+    fn check(&self) -> Result<(), &'static str> {
+        if let (Some(argument_0),) = (
+            self.note.as_ref().map(|value| Some(value.as_str())),
         ) {
             if !check_grant_note(argument_0) {
-                return ::core::result::Result::Err("note");
+                return Err("note");
             }
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         [
-            ::core::option::Option::Some((
-                "board",
-                ::cairn::FieldValue::into_value(self.board),
-            )),
-            ::core::option::Option::Some((
-                "grantee",
-                ::cairn::FieldValue::into_value(self.grantee),
-            )),
-            ::core::option::Option::Some((
-                "capability",
-                ::cairn::FieldValue::into_value(self.capability),
-            )),
+            Some(("board", ::cairn::FieldValue::into_value(self.board))),
+            Some(("grantee", ::cairn::FieldValue::into_value(self.grantee))),
+            Some(("capability", ::cairn::FieldValue::into_value(self.capability))),
             self
                 .granted_by
                 .map(|value| ("granted_by", ::cairn::FieldValue::into_value(value))),
@@ -851,82 +618,20 @@ impl ::cairn::typed::Insert for NewGrant {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GrantChanges {
     /// The new `note`, if the update changed it.
-    pub note: ::core::option::Option<::std::string::String>,
+    pub note: Option<String>,
 }
 
 impl GrantChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(GrantChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(GrantChanges {
             note: ::cairn::typed::changed(row, "note")?,
         })
     }
 }
 
 /// The id of a `Milestone` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct MilestoneId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for MilestoneId {
-    fn from(id: ::cairn::RowId) -> MilestoneId {
-        MilestoneId(id)
-    }
-}
-
-impl ::core::convert::From<MilestoneId> for ::cairn::RowId {
-    fn from(id: MilestoneId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<MilestoneId> for ::cairn::Value {
-    fn from(id: MilestoneId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<MilestoneId> for ::cairn::typed::Ref<MilestoneId> {
-    fn from(id: MilestoneId) -> ::cairn::typed::Ref<MilestoneId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for MilestoneId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for MilestoneId {}
-
-impl ::cairn::FieldValue for MilestoneId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(MilestoneId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for MilestoneId {}
+pub type MilestoneId = ::cairn::typed::Id<Milestone>;
 
 /// A period that tasks can be planned into.
 #[derive(
@@ -944,7 +649,7 @@ pub struct Milestone {
     /// The `board` field.
     pub board: BoardId,
     /// The `name` field.
-    pub name: ::std::string::String,
+    pub name: String,
     /// The `starts` field.
     pub starts: ::cairn::Timestamp,
     /// The `ends` field.
@@ -954,12 +659,10 @@ pub struct Milestone {
 impl ::cairn::Projection for Milestone {
     const COLLECTION: &'static str = "Milestone";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Milestone")?;
-        ::core::result::Result::Ok(Milestone {
-            id: MilestoneId(row.id),
+        Ok(Milestone {
+            id: MilestoneId::from(row.id),
             board: ::cairn::typed::field(row, "board")?,
             name: ::cairn::typed::field(row, "name")?,
             starts: ::cairn::typed::field(row, "starts")?,
@@ -970,17 +673,14 @@ impl ::cairn::Projection for Milestone {
 
 impl Milestone {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if !check_milestone_name(::core::option::Option::Some(self.name.as_str())) {
-            return ::core::result::Result::Err("name");
+    pub fn check(&self) -> Result<(), &'static str> {
+        if !check_milestone_name(Some(self.name.as_str())) {
+            return Err("name");
         }
-        if !check_milestone_ends(
-            ::core::option::Option::Some(self.starts.0),
-            ::core::option::Option::Some(self.ends.0),
-        ) {
-            return ::core::result::Result::Err("ends");
+        if !check_milestone_ends(Some(self.starts.0), Some(self.ends.0)) {
+            return Err("ends");
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 }
 
@@ -990,7 +690,7 @@ pub struct NewMilestone {
     /// The `board` field.
     pub board: ::cairn::typed::Ref<BoardId>,
     /// The `name` field.
-    pub name: ::std::string::String,
+    pub name: String,
     /// The `starts` field.
     pub starts: ::cairn::Timestamp,
     /// The `ends` field.
@@ -1000,10 +700,10 @@ pub struct NewMilestone {
 impl NewMilestone {
     /// A new `Milestone` row with the fields that have no default; the others start empty or take their default.
     pub fn new(
-        board: impl ::core::convert::Into<::cairn::typed::Ref<BoardId>>,
-        name: impl ::core::convert::Into<::std::string::String>,
-        starts: impl ::core::convert::Into<::cairn::Timestamp>,
-        ends: impl ::core::convert::Into<::cairn::Timestamp>,
+        board: impl Into<::cairn::typed::Ref<BoardId>>,
+        name: impl Into<String>,
+        starts: impl Into<::cairn::Timestamp>,
+        ends: impl Into<::cairn::Timestamp>,
     ) -> NewMilestone {
         NewMilestone {
             board: board.into(),
@@ -1019,31 +719,24 @@ impl ::cairn::typed::Insert for NewMilestone {
 
     type Id = MilestoneId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(
-                ::core::option::Option::Some(self.name.as_str()),
-            ),
-        ) {
+    fn check(&self) -> Result<(), &'static str> {
+        if let (Some(argument_0),) = (Some(Some(self.name.as_str())),) {
             if !check_milestone_name(argument_0) {
-                return ::core::result::Result::Err("name");
+                return Err("name");
             }
         }
-        if let (
-            ::core::option::Option::Some(argument_0),
-            ::core::option::Option::Some(argument_1),
-        ) = (
-            ::core::option::Option::Some(::core::option::Option::Some(self.starts.0)),
-            ::core::option::Option::Some(::core::option::Option::Some(self.ends.0)),
+        if let (Some(argument_0), Some(argument_1)) = (
+            Some(Some(self.starts.0)),
+            Some(Some(self.ends.0)),
         ) {
             if !check_milestone_ends(argument_0, argument_1) {
-                return ::core::result::Result::Err("ends");
+                return Err("ends");
             }
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         ::std::vec![
             ("board", ::cairn::FieldValue::into_value(self.board)), ("name",
             ::cairn::FieldValue::into_value(self.name)), ("starts",
@@ -1057,19 +750,17 @@ impl ::cairn::typed::Insert for NewMilestone {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MilestoneChanges {
     /// The new `name`, if the update changed it.
-    pub name: ::core::option::Option<::std::string::String>,
+    pub name: Option<String>,
     /// The new `starts`, if the update changed it.
-    pub starts: ::core::option::Option<::cairn::Timestamp>,
+    pub starts: Option<::cairn::Timestamp>,
     /// The new `ends`, if the update changed it.
-    pub ends: ::core::option::Option<::cairn::Timestamp>,
+    pub ends: Option<::cairn::Timestamp>,
 }
 
 impl MilestoneChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(MilestoneChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(MilestoneChanges {
             name: ::cairn::typed::changed(row, "name")?,
             starts: ::cairn::typed::changed(row, "starts")?,
             ends: ::cairn::typed::changed(row, "ends")?,
@@ -1078,67 +769,7 @@ impl MilestoneChanges {
 }
 
 /// The id of a `Task` row.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
-#[serde(crate = "::cairn::__serde")]
-#[serde(transparent)]
-pub struct TaskId(pub ::cairn::RowId);
-
-impl ::core::convert::From<::cairn::RowId> for TaskId {
-    fn from(id: ::cairn::RowId) -> TaskId {
-        TaskId(id)
-    }
-}
-
-impl ::core::convert::From<TaskId> for ::cairn::RowId {
-    fn from(id: TaskId) -> ::cairn::RowId {
-        id.0
-    }
-}
-
-impl ::core::convert::From<TaskId> for ::cairn::Value {
-    fn from(id: TaskId) -> ::cairn::Value {
-        ::cairn::Value::from(id.0)
-    }
-}
-
-impl ::core::convert::From<TaskId> for ::cairn::typed::Ref<TaskId> {
-    fn from(id: TaskId) -> ::cairn::typed::Ref<TaskId> {
-        ::cairn::typed::Ref::Row(id)
-    }
-}
-
-impl ::core::fmt::Display for TaskId {
-    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        ::core::fmt::Display::fmt(&self.0, formatter)
-    }
-}
-
-impl ::cairn::typed::RowKey for TaskId {}
-
-impl ::cairn::FieldValue for TaskId {
-    fn into_value(self) -> ::cairn::Value {
-        ::cairn::FieldValue::into_value(self.0)
-    }
-
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> ::core::result::Result<Self, ::cairn::typed::ValueMismatch> {
-        <::cairn::RowId as ::cairn::FieldValue>::from_value(value).map(TaskId)
-    }
-}
-
-impl ::cairn::typed::Holds<::cairn::typed::kinds::Ref> for TaskId {}
+pub type TaskId = ::cairn::typed::Id<Task>;
 
 /// One card on a board.
 #[derive(
@@ -1157,9 +788,9 @@ pub struct Task {
     /// The `created_by` field.
     pub created_by: ::cairn::Identity,
     /// The `title` field.
-    pub title: ::std::string::String,
+    pub title: String,
     /// The `notes` field.
-    pub notes: ::std::string::String,
+    pub notes: String,
     /// The `status` field.
     pub status: Status,
     /// 0 is "whenever", 5 is "drop everything".
@@ -1167,20 +798,17 @@ pub struct Task {
     /// The fraction done, from 0.0 to 1.0.
     pub progress: f64,
     /// The `estimate` field.
-    pub estimate: ::core::option::Option<Estimate>,
+    pub estimate: Option<Estimate>,
     /// The `milestone` field.
-    pub milestone: ::core::option::Option<MilestoneId>,
+    pub milestone: Option<MilestoneId>,
     /// The `due` field.
-    pub due: ::core::option::Option<::cairn::Timestamp>,
+    pub due: Option<::cairn::Timestamp>,
     /// The `assignee` field.
-    pub assignee: ::core::option::Option<::cairn::Identity>,
+    pub assignee: Option<::cairn::Identity>,
     /// Steps in order; replaced as a whole when edited.
-    pub checklist: ::std::vec::Vec<::std::string::String>,
+    pub checklist: Vec<String>,
     /// Free-form labels such as "area" = "sync"; each key merges on its own.
-    pub labels: ::std::collections::BTreeMap<
-        ::std::string::String,
-        ::std::string::String,
-    >,
+    pub labels: ::std::collections::BTreeMap<String, String>,
     /// The `watchers` field.
     pub watchers: ::std::collections::BTreeSet<::cairn::Identity>,
     /// The `votes` field.
@@ -1190,12 +818,10 @@ pub struct Task {
 impl ::cairn::Projection for Task {
     const COLLECTION: &'static str = "Task";
 
-    fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
+    fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         ::cairn::typed::expect_collection(row, "Task")?;
-        ::core::result::Result::Ok(Task {
-            id: TaskId(row.id),
+        Ok(Task {
+            id: TaskId::from(row.id),
             board: ::cairn::typed::field(row, "board")?,
             created_by: ::cairn::typed::field(row, "created_by")?,
             title: ::cairn::typed::field(row, "title")?,
@@ -1217,28 +843,26 @@ impl ::cairn::Projection for Task {
 
 impl Task {
     /// The schema's `check` constraints, compiled: the first field whose check fails.
-    pub fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if !check_task_title(::core::option::Option::Some(self.title.as_str())) {
-            return ::core::result::Result::Err("title");
+    pub fn check(&self) -> Result<(), &'static str> {
+        if !check_task_title(Some(self.title.as_str())) {
+            return Err("title");
         }
-        if !check_task_notes(::core::option::Option::Some(self.notes.as_str())) {
-            return ::core::result::Result::Err("notes");
+        if !check_task_notes(Some(self.notes.as_str())) {
+            return Err("notes");
         }
-        if !check_task_priority(::core::option::Option::Some(self.priority)) {
-            return ::core::result::Result::Err("priority");
+        if !check_task_priority(Some(self.priority)) {
+            return Err("priority");
         }
-        if !check_task_progress(::core::option::Option::Some(self.progress)) {
-            return ::core::result::Result::Err("progress");
+        if !check_task_progress(Some(self.progress)) {
+            return Err("progress");
         }
-        if !check_task_checklist(
-            ::core::option::Option::Some(self.checklist.as_slice()),
-        ) {
-            return ::core::result::Result::Err("checklist");
+        if !check_task_checklist(Some(self.checklist.as_slice())) {
+            return Err("checklist");
         }
-        if !check_task_labels(::core::option::Option::Some(&self.labels)) {
-            return ::core::result::Result::Err("labels");
+        if !check_task_labels(Some(&self.labels)) {
+            return Err("labels");
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 }
 
@@ -1248,32 +872,29 @@ pub struct NewTask {
     /// The `board` field.
     pub board: ::cairn::typed::Ref<BoardId>,
     /// The `created_by` field.
-    pub created_by: ::core::option::Option<::cairn::Identity>,
+    pub created_by: Option<::cairn::Identity>,
     /// The `title` field.
-    pub title: ::std::string::String,
+    pub title: String,
     /// The `notes` field.
-    pub notes: ::core::option::Option<::std::string::String>,
+    pub notes: Option<String>,
     /// The `status` field.
-    pub status: ::core::option::Option<Status>,
+    pub status: Option<Status>,
     /// 0 is "whenever", 5 is "drop everything".
-    pub priority: ::core::option::Option<i64>,
+    pub priority: Option<i64>,
     /// The fraction done, from 0.0 to 1.0.
-    pub progress: ::core::option::Option<f64>,
+    pub progress: Option<f64>,
     /// The `estimate` field.
-    pub estimate: ::core::option::Option<Estimate>,
+    pub estimate: Option<Estimate>,
     /// The `milestone` field.
-    pub milestone: ::core::option::Option<::cairn::typed::Ref<MilestoneId>>,
+    pub milestone: Option<::cairn::typed::Ref<MilestoneId>>,
     /// The `due` field.
-    pub due: ::core::option::Option<::cairn::Timestamp>,
+    pub due: Option<::cairn::Timestamp>,
     /// The `assignee` field.
-    pub assignee: ::core::option::Option<::cairn::Identity>,
+    pub assignee: Option<::cairn::Identity>,
     /// Steps in order; replaced as a whole when edited.
-    pub checklist: ::std::vec::Vec<::std::string::String>,
+    pub checklist: Vec<String>,
     /// Free-form labels such as "area" = "sync"; each key merges on its own.
-    pub labels: ::std::collections::BTreeMap<
-        ::std::string::String,
-        ::std::string::String,
-    >,
+    pub labels: ::std::collections::BTreeMap<String, String>,
     /// The `watchers` field.
     pub watchers: ::std::collections::BTreeSet<::cairn::Identity>,
     /// The `votes` field.
@@ -1283,25 +904,25 @@ pub struct NewTask {
 impl NewTask {
     /// A new `Task` row with the fields that have no default; the others start empty or take their default.
     pub fn new(
-        board: impl ::core::convert::Into<::cairn::typed::Ref<BoardId>>,
-        title: impl ::core::convert::Into<::std::string::String>,
+        board: impl Into<::cairn::typed::Ref<BoardId>>,
+        title: impl Into<String>,
     ) -> NewTask {
         NewTask {
             board: board.into(),
-            created_by: ::core::option::Option::None,
+            created_by: None,
             title: title.into(),
-            notes: ::core::option::Option::None,
-            status: ::core::option::Option::None,
-            priority: ::core::option::Option::None,
-            progress: ::core::option::Option::None,
-            estimate: ::core::default::Default::default(),
-            milestone: ::core::default::Default::default(),
-            due: ::core::default::Default::default(),
-            assignee: ::core::default::Default::default(),
-            checklist: ::core::default::Default::default(),
-            labels: ::core::default::Default::default(),
-            watchers: ::core::default::Default::default(),
-            votes: ::core::default::Default::default(),
+            notes: None,
+            status: None,
+            priority: None,
+            progress: None,
+            estimate: Default::default(),
+            milestone: Default::default(),
+            due: Default::default(),
+            assignee: Default::default(),
+            checklist: Default::default(),
+            labels: Default::default(),
+            watchers: Default::default(),
+            votes: Default::default(),
         }
     }
 }
@@ -1311,101 +932,58 @@ impl ::cairn::typed::Insert for NewTask {
 
     type Id = TaskId;
 
-    fn check(&self) -> ::core::result::Result<(), &'static str> {
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(
-                ::core::option::Option::Some(self.title.as_str()),
-            ),
-        ) {
+    fn check(&self) -> Result<(), &'static str> {
+        if let (Some(argument_0),) = (Some(Some(self.title.as_str())),) {
             if !check_task_title(argument_0) {
-                return ::core::result::Result::Err("title");
+                return Err("title");
             }
         }
-        if let (::core::option::Option::Some(argument_0),) = (
-            self
-                .notes
-                .as_ref()
-                .map(|value| ::core::option::Option::Some(value.as_str())),
+        if let (Some(argument_0),) = (
+            self.notes.as_ref().map(|value| Some(value.as_str())),
         ) {
             if !check_task_notes(argument_0) {
-                return ::core::result::Result::Err("notes");
+                return Err("notes");
             }
         }
-        if let (::core::option::Option::Some(argument_0),) = (
-            self.priority.as_ref().map(|value| ::core::option::Option::Some(*value)),
+        if let (Some(argument_0),) = (
+            self.priority.as_ref().map(|value| Some(*value)),
         ) {
             if !check_task_priority(argument_0) {
-                return ::core::result::Result::Err("priority");
+                return Err("priority");
             }
         }
-        if let (::core::option::Option::Some(argument_0),) = (
-            self.progress.as_ref().map(|value| ::core::option::Option::Some(*value)),
+        if let (Some(argument_0),) = (
+            self.progress.as_ref().map(|value| Some(*value)),
         ) {
             if !check_task_progress(argument_0) {
-                return ::core::result::Result::Err("progress");
+                return Err("progress");
             }
         }
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(
-                ::core::option::Option::Some(self.checklist.as_slice()),
-            ),
-        ) {
+        if let (Some(argument_0),) = (Some(Some(self.checklist.as_slice())),) {
             if !check_task_checklist(argument_0) {
-                return ::core::result::Result::Err("checklist");
+                return Err("checklist");
             }
         }
-        if let (::core::option::Option::Some(argument_0),) = (
-            ::core::option::Option::Some(::core::option::Option::Some(&self.labels)),
-        ) {
+        if let (Some(argument_0),) = (Some(Some(&self.labels)),) {
             if !check_task_labels(argument_0) {
-                return ::core::result::Result::Err("labels");
+                return Err("labels");
             }
         }
-        ::core::result::Result::Ok(())
+        Ok(())
     }
 
-    fn into_fields(self) -> ::std::vec::Vec<(&'static str, ::cairn::Value)> {
+    fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         [
-            ::core::option::Option::Some((
-                "board",
-                ::cairn::FieldValue::into_value(self.board),
-            )),
-            ::core::option::Option::Some((
-                "title",
-                ::cairn::FieldValue::into_value(self.title),
-            )),
-            ::core::option::Option::Some((
-                "estimate",
-                ::cairn::FieldValue::into_value(self.estimate),
-            )),
-            ::core::option::Option::Some((
-                "milestone",
-                ::cairn::FieldValue::into_value(self.milestone),
-            )),
-            ::core::option::Option::Some((
-                "due",
-                ::cairn::FieldValue::into_value(self.due),
-            )),
-            ::core::option::Option::Some((
-                "assignee",
-                ::cairn::FieldValue::into_value(self.assignee),
-            )),
-            ::core::option::Option::Some((
-                "checklist",
-                ::cairn::FieldValue::into_value(self.checklist),
-            )),
-            ::core::option::Option::Some((
-                "labels",
-                ::cairn::FieldValue::into_value(self.labels),
-            )),
-            ::core::option::Option::Some((
-                "watchers",
-                ::cairn::FieldValue::into_value(self.watchers),
-            )),
-            ::core::option::Option::Some((
-                "votes",
-                ::cairn::FieldValue::into_value(self.votes),
-            )),
+            Some(("board", ::cairn::FieldValue::into_value(self.board))),
+            Some(("title", ::cairn::FieldValue::into_value(self.title))),
+            Some(("estimate", ::cairn::FieldValue::into_value(self.estimate))),
+            Some(("milestone", ::cairn::FieldValue::into_value(self.milestone))),
+            Some(("due", ::cairn::FieldValue::into_value(self.due))),
+            Some(("assignee", ::cairn::FieldValue::into_value(self.assignee))),
+            Some(("checklist", ::cairn::FieldValue::into_value(self.checklist))),
+            Some(("labels", ::cairn::FieldValue::into_value(self.labels))),
+            Some(("watchers", ::cairn::FieldValue::into_value(self.watchers))),
+            Some(("votes", ::cairn::FieldValue::into_value(self.votes))),
             self
                 .created_by
                 .map(|value| ("created_by", ::cairn::FieldValue::into_value(value))),
@@ -1428,43 +1006,37 @@ impl ::cairn::typed::Insert for NewTask {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TaskChanges {
     /// The new `title`, if the update changed it.
-    pub title: ::core::option::Option<::std::string::String>,
+    pub title: Option<String>,
     /// The new `notes`, if the update changed it.
-    pub notes: ::core::option::Option<::std::string::String>,
+    pub notes: Option<String>,
     /// The new `status`, if the update changed it.
-    pub status: ::core::option::Option<Status>,
+    pub status: Option<Status>,
     /// The new `priority`, if the update changed it.
-    pub priority: ::core::option::Option<i64>,
+    pub priority: Option<i64>,
     /// The new `progress`, if the update changed it.
-    pub progress: ::core::option::Option<f64>,
+    pub progress: Option<f64>,
     /// The new `estimate`, if the update changed it.
-    pub estimate: ::core::option::Option<::core::option::Option<Estimate>>,
+    pub estimate: Option<Option<Estimate>>,
     /// The new `milestone`, if the update changed it.
-    pub milestone: ::core::option::Option<::core::option::Option<MilestoneId>>,
+    pub milestone: Option<Option<MilestoneId>>,
     /// The new `due`, if the update changed it.
-    pub due: ::core::option::Option<::core::option::Option<::cairn::Timestamp>>,
+    pub due: Option<Option<::cairn::Timestamp>>,
     /// The new `assignee`, if the update changed it.
-    pub assignee: ::core::option::Option<::core::option::Option<::cairn::Identity>>,
+    pub assignee: Option<Option<::cairn::Identity>>,
     /// The new `checklist`, if the update changed it.
-    pub checklist: ::core::option::Option<::std::vec::Vec<::std::string::String>>,
+    pub checklist: Option<Vec<String>>,
     /// The new `labels`, if the update changed it.
-    pub labels: ::core::option::Option<
-        ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
-    >,
+    pub labels: Option<::std::collections::BTreeMap<String, String>>,
     /// The new `watchers`, if the update changed it.
-    pub watchers: ::core::option::Option<
-        ::std::collections::BTreeSet<::cairn::Identity>,
-    >,
+    pub watchers: Option<::std::collections::BTreeSet<::cairn::Identity>>,
     /// The new `votes`, if the update changed it.
-    pub votes: ::core::option::Option<i64>,
+    pub votes: Option<i64>,
 }
 
 impl TaskChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(
-        row: &::cairn::Row,
-    ) -> ::core::result::Result<Self, ::cairn::RowDecodeError> {
-        ::core::result::Result::Ok(TaskChanges {
+    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        Ok(TaskChanges {
             title: ::cairn::typed::changed(row, "title")?,
             notes: ::cairn::typed::changed(row, "notes")?,
             status: ::cairn::typed::changed(row, "status")?,
@@ -1493,7 +1065,7 @@ impl<'d> AttachmentTable<'d> {
     pub fn insert(
         &self,
         row: NewAttachment,
-    ) -> ::core::result::Result<AttachmentId, ::cairn::WriteError> {
+    ) -> Result<AttachmentId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
@@ -1501,11 +1073,8 @@ impl<'d> AttachmentTable<'d> {
     pub fn get(
         &self,
         id: AttachmentId,
-    ) -> ::core::result::Result<
-        ::core::option::Option<Attachment>,
-        ::cairn::QueryError,
-    > {
-        self.db.get(id.0)
+    ) -> Result<Option<Attachment>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -1516,7 +1085,7 @@ impl<'d> AttachmentTable<'d> {
         AttachmentUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -1524,8 +1093,8 @@ impl<'d> AttachmentTable<'d> {
     pub fn delete(
         &self,
         id: AttachmentId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Attachment", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Attachment", id.row())
     }
 
     /// A query over the visible rows.
@@ -1536,9 +1105,7 @@ impl<'d> AttachmentTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Attachment>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Attachment>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -1563,13 +1130,13 @@ impl<'t> AttachmentTx<'t> {
         AttachmentUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: AttachmentId) {
-        self.inner.delete("Attachment", id.0)
+        self.inner.delete("Attachment", id.row())
     }
 }
 
@@ -1578,15 +1145,12 @@ impl<'t> AttachmentTx<'t> {
 pub struct AttachmentUpdate<S> {
     sink: S,
     id: AttachmentId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> AttachmentUpdate<S> {
     /// Sets `file_name`.
-    pub fn file_name(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn file_name(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -1598,10 +1162,7 @@ impl<S: ::cairn::typed::EditSink> AttachmentUpdate<S> {
     }
 
     /// Sets `media_type`.
-    pub fn media_type(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn media_type(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -1614,7 +1175,7 @@ impl<S: ::cairn::typed::EditSink> AttachmentUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Attachment", self.id.0, self.edits)
+        self.sink.apply_edits("Attachment", self.id.row(), self.edits)
     }
 }
 
@@ -1626,43 +1187,31 @@ pub struct AttachmentQuery<'d> {
 
 impl AttachmentQuery<'_> {
     /// Keeps the rows whose `task` equals `value`.
-    pub fn where_task(mut self, value: impl ::core::convert::Into<TaskId>) -> Self {
+    pub fn where_task(mut self, value: impl Into<TaskId>) -> Self {
         self.query = self.query.filter("task", value.into());
         self
     }
 
     /// Keeps the rows whose `uploader` equals `value`.
-    pub fn where_uploader(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Identity>,
-    ) -> Self {
+    pub fn where_uploader(mut self, value: impl Into<::cairn::Identity>) -> Self {
         self.query = self.query.filter("uploader", value.into());
         self
     }
 
     /// Keeps the rows whose `file_name` equals `value`.
-    pub fn where_file_name(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_file_name(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("file_name", value.into());
         self
     }
 
     /// Keeps the rows whose `media_type` equals `value`.
-    pub fn where_media_type(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_media_type(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("media_type", value.into());
         self
     }
 
     /// Keeps the rows whose `content` equals `value`.
-    pub fn where_content(
-        mut self,
-        value: impl ::core::convert::Into<::std::vec::Vec<u8>>,
-    ) -> Self {
+    pub fn where_content(mut self, value: impl Into<Vec<u8>>) -> Self {
         self.query = self.query.filter("content", value.into());
         self
     }
@@ -1692,24 +1241,17 @@ impl AttachmentQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Attachment>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Attachment>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<
-        ::core::option::Option<Attachment>,
-        ::cairn::QueryError,
-    > {
+    pub fn first(&self) -> Result<Option<Attachment>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -1750,19 +1292,13 @@ pub struct BoardTable<'d> {
 
 impl<'d> BoardTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewBoard,
-    ) -> ::core::result::Result<BoardId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewBoard) -> Result<BoardId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
     /// A visible row, by id.
-    pub fn get(
-        &self,
-        id: BoardId,
-    ) -> ::core::result::Result<::core::option::Option<Board>, ::cairn::QueryError> {
-        self.db.get(id.0)
+    pub fn get(&self, id: BoardId) -> Result<Option<Board>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -1770,7 +1306,7 @@ impl<'d> BoardTable<'d> {
         BoardUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -1778,8 +1314,8 @@ impl<'d> BoardTable<'d> {
     pub fn delete(
         &self,
         id: BoardId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Board", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Board", id.row())
     }
 
     /// A query over the visible rows.
@@ -1790,9 +1326,7 @@ impl<'d> BoardTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Board>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Board>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -1817,13 +1351,13 @@ impl<'t> BoardTx<'t> {
         BoardUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: BoardId) {
-        self.inner.delete("Board", id.0)
+        self.inner.delete("Board", id.row())
     }
 }
 
@@ -1832,15 +1366,12 @@ impl<'t> BoardTx<'t> {
 pub struct BoardUpdate<S> {
     sink: S,
     id: BoardId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> BoardUpdate<S> {
     /// Sets `title`.
-    pub fn title(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn title(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -1852,10 +1383,7 @@ impl<S: ::cairn::typed::EditSink> BoardUpdate<S> {
     }
 
     /// Sets `description`.
-    pub fn description(
-        mut self,
-        value: impl ::core::convert::Into<::core::option::Option<::std::string::String>>,
-    ) -> Self {
+    pub fn description(mut self, value: impl Into<Option<String>>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -1867,7 +1395,7 @@ impl<S: ::cairn::typed::EditSink> BoardUpdate<S> {
     }
 
     /// Sets `archived`.
-    pub fn archived(mut self, value: impl ::core::convert::Into<bool>) -> Self {
+    pub fn archived(mut self, value: impl Into<bool>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -1880,7 +1408,7 @@ impl<S: ::cairn::typed::EditSink> BoardUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Board", self.id.0, self.edits)
+        self.sink.apply_edits("Board", self.id.row(), self.edits)
     }
 }
 
@@ -1892,34 +1420,25 @@ pub struct BoardQuery<'d> {
 
 impl BoardQuery<'_> {
     /// Keeps the rows whose `title` equals `value`.
-    pub fn where_title(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_title(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("title", value.into());
         self
     }
 
     /// Keeps the rows whose `owner` equals `value`.
-    pub fn where_owner(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Identity>,
-    ) -> Self {
+    pub fn where_owner(mut self, value: impl Into<::cairn::Identity>) -> Self {
         self.query = self.query.filter("owner", value.into());
         self
     }
 
     /// Keeps the rows whose `description` equals `value`.
-    pub fn where_description(
-        mut self,
-        value: impl ::core::convert::Into<::core::option::Option<::std::string::String>>,
-    ) -> Self {
+    pub fn where_description(mut self, value: impl Into<Option<String>>) -> Self {
         self.query = self.query.filter("description", value.into());
         self
     }
 
     /// Keeps the rows whose `archived` equals `value`.
-    pub fn where_archived(mut self, value: impl ::core::convert::Into<bool>) -> Self {
+    pub fn where_archived(mut self, value: impl Into<bool>) -> Self {
         self.query = self.query.filter("archived", value.into());
         self
     }
@@ -1949,21 +1468,17 @@ impl BoardQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Board>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Board>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<::core::option::Option<Board>, ::cairn::QueryError> {
+    pub fn first(&self) -> Result<Option<Board>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -2001,19 +1516,13 @@ pub struct GrantTable<'d> {
 
 impl<'d> GrantTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewGrant,
-    ) -> ::core::result::Result<GrantId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewGrant) -> Result<GrantId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
     /// A visible row, by id.
-    pub fn get(
-        &self,
-        id: GrantId,
-    ) -> ::core::result::Result<::core::option::Option<Grant>, ::cairn::QueryError> {
-        self.db.get(id.0)
+    pub fn get(&self, id: GrantId) -> Result<Option<Grant>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -2021,7 +1530,7 @@ impl<'d> GrantTable<'d> {
         GrantUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -2029,8 +1538,8 @@ impl<'d> GrantTable<'d> {
     pub fn delete(
         &self,
         id: GrantId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Grant", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Grant", id.row())
     }
 
     /// A query over the visible rows.
@@ -2041,9 +1550,7 @@ impl<'d> GrantTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Grant>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Grant>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -2068,13 +1575,13 @@ impl<'t> GrantTx<'t> {
         GrantUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: GrantId) {
-        self.inner.delete("Grant", id.0)
+        self.inner.delete("Grant", id.row())
     }
 }
 
@@ -2083,15 +1590,12 @@ impl<'t> GrantTx<'t> {
 pub struct GrantUpdate<S> {
     sink: S,
     id: GrantId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> GrantUpdate<S> {
     /// Sets `note`.
-    pub fn note(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn note(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set("note", ::cairn::FieldValue::into_value(value.into())),
@@ -2101,7 +1605,7 @@ impl<S: ::cairn::typed::EditSink> GrantUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Grant", self.id.0, self.edits)
+        self.sink.apply_edits("Grant", self.id.row(), self.edits)
     }
 }
 
@@ -2113,43 +1617,31 @@ pub struct GrantQuery<'d> {
 
 impl GrantQuery<'_> {
     /// Keeps the rows whose `board` equals `value`.
-    pub fn where_board(mut self, value: impl ::core::convert::Into<BoardId>) -> Self {
+    pub fn where_board(mut self, value: impl Into<BoardId>) -> Self {
         self.query = self.query.filter("board", value.into());
         self
     }
 
     /// Keeps the rows whose `grantee` equals `value`.
-    pub fn where_grantee(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Identity>,
-    ) -> Self {
+    pub fn where_grantee(mut self, value: impl Into<::cairn::Identity>) -> Self {
         self.query = self.query.filter("grantee", value.into());
         self
     }
 
     /// Keeps the rows whose `capability` equals `value`.
-    pub fn where_capability(
-        mut self,
-        value: impl ::core::convert::Into<Capability>,
-    ) -> Self {
+    pub fn where_capability(mut self, value: impl Into<Capability>) -> Self {
         self.query = self.query.filter("capability", value.into());
         self
     }
 
     /// Keeps the rows whose `granted_by` equals `value`.
-    pub fn where_granted_by(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Identity>,
-    ) -> Self {
+    pub fn where_granted_by(mut self, value: impl Into<::cairn::Identity>) -> Self {
         self.query = self.query.filter("granted_by", value.into());
         self
     }
 
     /// Keeps the rows whose `note` equals `value`.
-    pub fn where_note(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_note(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("note", value.into());
         self
     }
@@ -2179,21 +1671,17 @@ impl GrantQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Grant>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Grant>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<::core::option::Option<Grant>, ::cairn::QueryError> {
+    pub fn first(&self) -> Result<Option<Grant>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -2234,10 +1722,7 @@ pub struct MilestoneTable<'d> {
 
 impl<'d> MilestoneTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewMilestone,
-    ) -> ::core::result::Result<MilestoneId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewMilestone) -> Result<MilestoneId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
@@ -2245,8 +1730,8 @@ impl<'d> MilestoneTable<'d> {
     pub fn get(
         &self,
         id: MilestoneId,
-    ) -> ::core::result::Result<::core::option::Option<Milestone>, ::cairn::QueryError> {
-        self.db.get(id.0)
+    ) -> Result<Option<Milestone>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -2257,7 +1742,7 @@ impl<'d> MilestoneTable<'d> {
         MilestoneUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -2265,8 +1750,8 @@ impl<'d> MilestoneTable<'d> {
     pub fn delete(
         &self,
         id: MilestoneId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Milestone", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Milestone", id.row())
     }
 
     /// A query over the visible rows.
@@ -2277,9 +1762,7 @@ impl<'d> MilestoneTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Milestone>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Milestone>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -2304,13 +1787,13 @@ impl<'t> MilestoneTx<'t> {
         MilestoneUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: MilestoneId) {
-        self.inner.delete("Milestone", id.0)
+        self.inner.delete("Milestone", id.row())
     }
 }
 
@@ -2319,15 +1802,12 @@ impl<'t> MilestoneTx<'t> {
 pub struct MilestoneUpdate<S> {
     sink: S,
     id: MilestoneId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> MilestoneUpdate<S> {
     /// Sets `name`.
-    pub fn name(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn name(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set("name", ::cairn::FieldValue::into_value(value.into())),
@@ -2336,10 +1816,7 @@ impl<S: ::cairn::typed::EditSink> MilestoneUpdate<S> {
     }
 
     /// Sets `starts`.
-    pub fn starts(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Timestamp>,
-    ) -> Self {
+    pub fn starts(mut self, value: impl Into<::cairn::Timestamp>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -2351,10 +1828,7 @@ impl<S: ::cairn::typed::EditSink> MilestoneUpdate<S> {
     }
 
     /// Sets `ends`.
-    pub fn ends(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Timestamp>,
-    ) -> Self {
+    pub fn ends(mut self, value: impl Into<::cairn::Timestamp>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set("ends", ::cairn::FieldValue::into_value(value.into())),
@@ -2364,7 +1838,7 @@ impl<S: ::cairn::typed::EditSink> MilestoneUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Milestone", self.id.0, self.edits)
+        self.sink.apply_edits("Milestone", self.id.row(), self.edits)
     }
 }
 
@@ -2376,34 +1850,25 @@ pub struct MilestoneQuery<'d> {
 
 impl MilestoneQuery<'_> {
     /// Keeps the rows whose `board` equals `value`.
-    pub fn where_board(mut self, value: impl ::core::convert::Into<BoardId>) -> Self {
+    pub fn where_board(mut self, value: impl Into<BoardId>) -> Self {
         self.query = self.query.filter("board", value.into());
         self
     }
 
     /// Keeps the rows whose `name` equals `value`.
-    pub fn where_name(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_name(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("name", value.into());
         self
     }
 
     /// Keeps the rows whose `starts` equals `value`.
-    pub fn where_starts(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Timestamp>,
-    ) -> Self {
+    pub fn where_starts(mut self, value: impl Into<::cairn::Timestamp>) -> Self {
         self.query = self.query.filter("starts", value.into());
         self
     }
 
     /// Keeps the rows whose `ends` equals `value`.
-    pub fn where_ends(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Timestamp>,
-    ) -> Self {
+    pub fn where_ends(mut self, value: impl Into<::cairn::Timestamp>) -> Self {
         self.query = self.query.filter("ends", value.into());
         self
     }
@@ -2433,21 +1898,17 @@ impl MilestoneQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Milestone>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Milestone>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<::core::option::Option<Milestone>, ::cairn::QueryError> {
+    pub fn first(&self) -> Result<Option<Milestone>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -2485,19 +1946,13 @@ pub struct TaskTable<'d> {
 
 impl<'d> TaskTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewTask,
-    ) -> ::core::result::Result<TaskId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewTask) -> Result<TaskId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
     /// A visible row, by id.
-    pub fn get(
-        &self,
-        id: TaskId,
-    ) -> ::core::result::Result<::core::option::Option<Task>, ::cairn::QueryError> {
-        self.db.get(id.0)
+    pub fn get(&self, id: TaskId) -> Result<Option<Task>, ::cairn::QueryError> {
+        self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
@@ -2505,7 +1960,7 @@ impl<'d> TaskTable<'d> {
         TaskUpdate {
             sink: self.db,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
@@ -2513,8 +1968,8 @@ impl<'d> TaskTable<'d> {
     pub fn delete(
         &self,
         id: TaskId,
-    ) -> ::core::result::Result<::cairn::VerifiedOp, ::cairn::WriteError> {
-        self.db.delete("Task", id.0)
+    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+        self.db.delete("Task", id.row())
     }
 
     /// A query over the visible rows.
@@ -2525,9 +1980,7 @@ impl<'d> TaskTable<'d> {
     }
 
     /// Every visible row, in the order they were inserted.
-    pub fn all(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Task>, ::cairn::QueryError> {
+    pub fn all(&self) -> Result<Vec<Task>, ::cairn::QueryError> {
         self.db.query().rows()
     }
 }
@@ -2552,13 +2005,13 @@ impl<'t> TaskTx<'t> {
         TaskUpdate {
             sink: self.inner,
             id,
-            edits: ::std::vec::Vec::new(),
+            edits: Vec::new(),
         }
     }
 
     /// Deletes a row (and the rows nested in it).
     pub fn delete(self, id: TaskId) {
-        self.inner.delete("Task", id.0)
+        self.inner.delete("Task", id.row())
     }
 }
 
@@ -2567,15 +2020,12 @@ impl<'t> TaskTx<'t> {
 pub struct TaskUpdate<S> {
     sink: S,
     id: TaskId,
-    edits: ::std::vec::Vec<::cairn::Edit>,
+    edits: Vec<::cairn::Edit>,
 }
 
 impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
     /// Sets `title`.
-    pub fn title(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn title(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -2587,10 +2037,7 @@ impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
     }
 
     /// Sets `notes`.
-    pub fn notes(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn notes(mut self, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -2602,7 +2049,7 @@ impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
     }
 
     /// Sets `status`.
-    pub fn status(mut self, value: impl ::core::convert::Into<Status>) -> Self {
+    pub fn status(mut self, value: impl Into<Status>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -2614,7 +2061,7 @@ impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
     }
 
     /// Sets `priority`.
-    pub fn priority(mut self, value: impl ::core::convert::Into<i64>) -> Self {
+    pub fn priority(mut self, value: impl Into<i64>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -2626,7 +2073,7 @@ impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
     }
 
     /// Sets `progress`.
-    pub fn progress(mut self, value: impl ::core::convert::Into<f64>) -> Self {
+    pub fn progress(mut self, value: impl Into<f64>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -2638,10 +2085,7 @@ impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
     }
 
     /// Sets `estimate`.
-    pub fn estimate(
-        mut self,
-        value: impl ::core::convert::Into<::core::option::Option<Estimate>>,
-    ) -> Self {
+    pub fn estimate(mut self, value: impl Into<Option<Estimate>>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -2653,10 +2097,7 @@ impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
     }
 
     /// Sets `milestone`.
-    pub fn milestone(
-        mut self,
-        value: impl ::core::convert::Into<::core::option::Option<MilestoneId>>,
-    ) -> Self {
+    pub fn milestone(mut self, value: impl Into<Option<MilestoneId>>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -2668,10 +2109,7 @@ impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
     }
 
     /// Sets `due`.
-    pub fn due(
-        mut self,
-        value: impl ::core::convert::Into<::core::option::Option<::cairn::Timestamp>>,
-    ) -> Self {
+    pub fn due(mut self, value: impl Into<Option<::cairn::Timestamp>>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set("due", ::cairn::FieldValue::into_value(value.into())),
@@ -2680,10 +2118,7 @@ impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
     }
 
     /// Sets `assignee`.
-    pub fn assignee(
-        mut self,
-        value: impl ::core::convert::Into<::core::option::Option<::cairn::Identity>>,
-    ) -> Self {
+    pub fn assignee(mut self, value: impl Into<Option<::cairn::Identity>>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -2695,10 +2130,7 @@ impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
     }
 
     /// Sets `checklist`.
-    pub fn checklist(
-        mut self,
-        value: impl ::core::convert::Into<::std::vec::Vec<::std::string::String>>,
-    ) -> Self {
+    pub fn checklist(mut self, value: impl Into<Vec<String>>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::set(
@@ -2710,11 +2142,7 @@ impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
     }
 
     /// Sets one key of `labels`.
-    pub fn put_labels(
-        mut self,
-        key: &str,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn put_labels(mut self, key: &str, value: impl Into<String>) -> Self {
         self.edits
             .push(
                 ::cairn::Edit::put(
@@ -2735,7 +2163,7 @@ impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
     /// Adds elements to `watchers`.
     pub fn add_watchers(
         mut self,
-        elements: impl ::core::iter::IntoIterator<Item = ::cairn::Identity>,
+        elements: impl IntoIterator<Item = ::cairn::Identity>,
     ) -> Self {
         self.edits
             .push(
@@ -2750,7 +2178,7 @@ impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
     /// Removes elements from `watchers`.
     pub fn remove_watchers(
         mut self,
-        elements: impl ::core::iter::IntoIterator<Item = ::cairn::Identity>,
+        elements: impl IntoIterator<Item = ::cairn::Identity>,
     ) -> Self {
         self.edits
             .push(
@@ -2770,7 +2198,7 @@ impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
     pub fn apply(self) -> S::Output {
-        self.sink.apply_edits("Task", self.id.0, self.edits)
+        self.sink.apply_edits("Task", self.id.row(), self.edits)
     }
 }
 
@@ -2782,70 +2210,55 @@ pub struct TaskQuery<'d> {
 
 impl TaskQuery<'_> {
     /// Keeps the rows whose `board` equals `value`.
-    pub fn where_board(mut self, value: impl ::core::convert::Into<BoardId>) -> Self {
+    pub fn where_board(mut self, value: impl Into<BoardId>) -> Self {
         self.query = self.query.filter("board", value.into());
         self
     }
 
     /// Keeps the rows whose `created_by` equals `value`.
-    pub fn where_created_by(
-        mut self,
-        value: impl ::core::convert::Into<::cairn::Identity>,
-    ) -> Self {
+    pub fn where_created_by(mut self, value: impl Into<::cairn::Identity>) -> Self {
         self.query = self.query.filter("created_by", value.into());
         self
     }
 
     /// Keeps the rows whose `title` equals `value`.
-    pub fn where_title(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_title(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("title", value.into());
         self
     }
 
     /// Keeps the rows whose `notes` equals `value`.
-    pub fn where_notes(
-        mut self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn where_notes(mut self, value: impl Into<String>) -> Self {
         self.query = self.query.filter("notes", value.into());
         self
     }
 
     /// Keeps the rows whose `status` equals `value`.
-    pub fn where_status(mut self, value: impl ::core::convert::Into<Status>) -> Self {
+    pub fn where_status(mut self, value: impl Into<Status>) -> Self {
         self.query = self.query.filter("status", value.into());
         self
     }
 
     /// Keeps the rows whose `priority` equals `value`.
-    pub fn where_priority(mut self, value: impl ::core::convert::Into<i64>) -> Self {
+    pub fn where_priority(mut self, value: impl Into<i64>) -> Self {
         self.query = self.query.filter("priority", value.into());
         self
     }
 
     /// Keeps the rows whose `progress` equals `value`.
-    pub fn where_progress(mut self, value: impl ::core::convert::Into<f64>) -> Self {
+    pub fn where_progress(mut self, value: impl Into<f64>) -> Self {
         self.query = self.query.filter("progress", value.into());
         self
     }
 
     /// Keeps the rows whose `milestone` equals `value`.
-    pub fn where_milestone(
-        mut self,
-        value: impl ::core::convert::Into<::core::option::Option<MilestoneId>>,
-    ) -> Self {
+    pub fn where_milestone(mut self, value: impl Into<Option<MilestoneId>>) -> Self {
         self.query = self.query.filter("milestone", value.into());
         self
     }
 
     /// Keeps the rows whose `due` equals `value`.
-    pub fn where_due(
-        mut self,
-        value: impl ::core::convert::Into<::core::option::Option<::cairn::Timestamp>>,
-    ) -> Self {
+    pub fn where_due(mut self, value: impl Into<Option<::cairn::Timestamp>>) -> Self {
         self.query = self.query.filter("due", value.into());
         self
     }
@@ -2853,7 +2266,7 @@ impl TaskQuery<'_> {
     /// Keeps the rows whose `assignee` equals `value`.
     pub fn where_assignee(
         mut self,
-        value: impl ::core::convert::Into<::core::option::Option<::cairn::Identity>>,
+        value: impl Into<Option<::cairn::Identity>>,
     ) -> Self {
         self.query = self.query.filter("assignee", value.into());
         self
@@ -2884,21 +2297,17 @@ impl TaskQuery<'_> {
     }
 
     /// The matching rows, in order.
-    pub fn rows(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<Task>, ::cairn::QueryError> {
+    pub fn rows(&self) -> Result<Vec<Task>, ::cairn::QueryError> {
         self.query.rows()
     }
 
     /// The first matching row, in order.
-    pub fn first(
-        &self,
-    ) -> ::core::result::Result<::core::option::Option<Task>, ::cairn::QueryError> {
+    pub fn first(&self) -> Result<Option<Task>, ::cairn::QueryError> {
         self.query.first()
     }
 
     /// How many rows match.
-    pub fn count(&self) -> ::core::result::Result<usize, ::cairn::QueryError> {
+    pub fn count(&self) -> Result<usize, ::cairn::QueryError> {
         self.query.count()
     }
 }
@@ -2959,9 +2368,9 @@ impl Db {
     /// Creates a new database in a store file at `path`; `key` founds it (signs its
     /// genesis op) and writes as its author.
     pub fn create(
-        path: impl ::core::convert::AsRef<::std::path::Path>,
+        path: impl AsRef<::std::path::Path>,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::create(
             ::cairn::Storage::File(path.as_ref()),
             &key,
@@ -2971,9 +2380,7 @@ impl Db {
     }
 
     /// Creates a new database in memory (tests, caches).
-    pub fn create_in_memory(
-        key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    pub fn create_in_memory(key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::create(
             ::cairn::Storage::Memory,
             &key,
@@ -2985,10 +2392,10 @@ impl Db {
     /// Joins the database `id` with an empty store at `path`, to be filled by sync or
     /// import; `key` writes.
     pub fn join(
-        path: impl ::core::convert::AsRef<::std::path::Path>,
+        path: impl AsRef<::std::path::Path>,
         id: ::cairn::DatabaseId,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::join(
             ::cairn::Storage::File(path.as_ref()),
             id,
@@ -3001,16 +2408,16 @@ impl Db {
     pub fn join_in_memory(
         id: ::cairn::DatabaseId,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::join(::cairn::Storage::Memory, id, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Opens a store; refused if it holds another schema than this module's.
     pub fn open(
-        path: impl ::core::convert::AsRef<::std::path::Path>,
+        path: impl AsRef<::std::path::Path>,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
+    ) -> Result<Db, ::cairn::OpenError> {
         Db::from_replica(
             ::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?,
             key,
@@ -3021,8 +2428,8 @@ impl Db {
     pub fn from_replica(
         replica: ::cairn::Replica,
         key: ::cairn::Keypair,
-    ) -> ::core::result::Result<Db, ::cairn::OpenError> {
-        ::core::result::Result::Ok(Db {
+    ) -> Result<Db, ::cairn::OpenError> {
+        Ok(Db {
             inner: ::cairn::typed::Database::new(replica, key, SCHEMA_HASH)?,
         })
     }
@@ -3071,8 +2478,8 @@ impl Db {
     /// op (with the ids of the rows it inserted) and what `build` returned.
     pub fn transaction<T>(
         &self,
-        build: impl ::core::ops::FnOnce(&mut Tx<'_>) -> T,
-    ) -> ::core::result::Result<(::cairn::typed::Committed, T), ::cairn::WriteError> {
+        build: impl FnOnce(&mut Tx<'_>) -> T,
+    ) -> Result<(::cairn::typed::Committed, T), ::cairn::WriteError> {
         self.inner.transaction(|inner| build(&mut Tx { inner }))
     }
 
@@ -3080,10 +2487,7 @@ impl Db {
     pub fn explain(
         &self,
         op: &::cairn::OpHash,
-    ) -> ::core::result::Result<
-        ::core::option::Option<::cairn::Explanation>,
-        ::cairn::StorageError,
-    > {
+    ) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
         self.inner.explain(op)
     }
 
@@ -3092,16 +2496,13 @@ impl Db {
         &self,
         after: u64,
         limit: usize,
-    ) -> ::core::result::Result<::std::vec::Vec<(u64, Event)>, ::cairn::QueryError> {
+    ) -> Result<Vec<(u64, Event)>, ::cairn::QueryError> {
         self.inner.events_after(after, limit)
     }
 
     /// A named, durable reader of the event stream: it resumes after the last event
     /// it committed.
-    pub fn consumer(
-        &self,
-        name: &str,
-    ) -> ::core::result::Result<Consumer<'_>, ::cairn::StorageError> {
+    pub fn consumer(&self, name: &str) -> Result<Consumer<'_>, ::cairn::StorageError> {
         self.inner.consumer(name)
     }
 }
@@ -3300,36 +2701,34 @@ pub enum Event {
         /// The op.
         op: ::cairn::OpHash,
         /// An op whose arrival defeated it.
-        by: ::core::option::Option<::cairn::OpHash>,
+        by: Option<::cairn::OpHash>,
         /// The rows it writes, with their collections.
-        rows: ::std::vec::Vec<(::std::string::String, ::cairn::RowId)>,
+        rows: Vec<(String, ::cairn::RowId)>,
     },
     /// An op that was not effective became so again.
     OpReinstated {
         /// The op.
         op: ::cairn::OpHash,
         /// The op whose arrival reinstated it.
-        by: ::core::option::Option<::cairn::OpHash>,
+        by: Option<::cairn::OpHash>,
         /// The rows it writes, with their collections.
-        rows: ::std::vec::Vec<(::std::string::String, ::cairn::RowId)>,
+        rows: Vec<(String, ::cairn::RowId)>,
     },
 }
 
 impl ::cairn::typed::TypedEvent for Event {
-    fn from_event(
-        event: ::cairn::Event,
-    ) -> ::core::result::Result<Event, ::cairn::RowDecodeError> {
+    fn from_event(event: ::cairn::Event) -> Result<Event, ::cairn::RowDecodeError> {
         let (op, cause) = (event.op, event.cause);
         match event.kind {
             ::cairn::EventKind::OpRolledBack => {
-                return ::core::result::Result::Ok(Event::OpRolledBack {
+                return Ok(Event::OpRolledBack {
                     op,
                     by: event.by,
                     rows: event.rows,
                 });
             }
             ::cairn::EventKind::OpReinstated => {
-                return ::core::result::Result::Ok(Event::OpReinstated {
+                return Ok(Event::OpReinstated {
                     op,
                     by: event.by,
                     rows: event.rows,
@@ -3338,7 +2737,7 @@ impl ::cairn::typed::TypedEvent for Event {
             _ => {}
         }
         let row = ::cairn::typed::event_row(&event)?;
-        ::core::result::Result::Ok(
+        Ok(
             match (event.kind, row.collection.as_str()) {
                 (::cairn::EventKind::RowInserted, "Attachment") => {
                     Event::AttachmentInserted {
@@ -3351,7 +2750,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::AttachmentUpdated {
                         op,
                         cause,
-                        id: AttachmentId(row.id),
+                        id: AttachmentId::from(row.id),
                         changes: AttachmentChanges::from_row(&row)?,
                     }
                 }
@@ -3359,7 +2758,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::AttachmentDeleted {
                         op,
                         cause,
-                        id: AttachmentId(row.id),
+                        id: AttachmentId::from(row.id),
                     }
                 }
                 (::cairn::EventKind::RowInserted, "Board") => {
@@ -3373,7 +2772,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::BoardUpdated {
                         op,
                         cause,
-                        id: BoardId(row.id),
+                        id: BoardId::from(row.id),
                         changes: BoardChanges::from_row(&row)?,
                     }
                 }
@@ -3381,7 +2780,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::BoardDeleted {
                         op,
                         cause,
-                        id: BoardId(row.id),
+                        id: BoardId::from(row.id),
                     }
                 }
                 (::cairn::EventKind::RowInserted, "Grant") => {
@@ -3395,7 +2794,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::GrantUpdated {
                         op,
                         cause,
-                        id: GrantId(row.id),
+                        id: GrantId::from(row.id),
                         changes: GrantChanges::from_row(&row)?,
                     }
                 }
@@ -3403,7 +2802,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::GrantDeleted {
                         op,
                         cause,
-                        id: GrantId(row.id),
+                        id: GrantId::from(row.id),
                     }
                 }
                 (::cairn::EventKind::RowInserted, "Milestone") => {
@@ -3417,7 +2816,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::MilestoneUpdated {
                         op,
                         cause,
-                        id: MilestoneId(row.id),
+                        id: MilestoneId::from(row.id),
                         changes: MilestoneChanges::from_row(&row)?,
                     }
                 }
@@ -3425,7 +2824,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::MilestoneDeleted {
                         op,
                         cause,
-                        id: MilestoneId(row.id),
+                        id: MilestoneId::from(row.id),
                     }
                 }
                 (::cairn::EventKind::RowInserted, "Task") => {
@@ -3439,7 +2838,7 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::TaskUpdated {
                         op,
                         cause,
-                        id: TaskId(row.id),
+                        id: TaskId::from(row.id),
                         changes: TaskChanges::from_row(&row)?,
                     }
                 }
@@ -3447,14 +2846,12 @@ impl ::cairn::typed::TypedEvent for Event {
                     Event::TaskDeleted {
                         op,
                         cause,
-                        id: TaskId(row.id),
+                        id: TaskId::from(row.id),
                     }
                 }
                 (_, other) => {
-                    return ::core::result::Result::Err(
-                        ::cairn::RowDecodeError::UnknownCollection(
-                            ::std::string::String::from(other),
-                        ),
+                    return Err(
+                        ::cairn::RowDecodeError::UnknownCollection(String::from(other)),
                     );
                 }
             },
@@ -3464,188 +2861,131 @@ impl ::cairn::typed::TypedEvent for Event {
 
 /// `Attachment.file_name`: `check (len(file_name) >= 1 and len(file_name) <= 255)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_attachment_file_name(field_file_name: ::core::option::Option<&str>) -> bool {
+fn check_attachment_file_name(field_file_name: Option<&str>) -> bool {
     ::core::matches!(
-        ::core::option::Option::Some(::core::matches!(match ((field_file_name).map(|
-        value | value.chars().count() as i64), ::core::option::Option::Some(1i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left >= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true)) &&
-        ::core::matches!(match ((field_file_name).map(| value | value.chars().count() as
-        i64), ::core::option::Option::Some(255i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left <= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true))),
-        ::core::option::Option::Some(true)
+        Some(::core::matches!(match ((field_file_name).map(| value | value.chars()
+        .count() as i64), Some(1i64)) { (Some(left), Some(right)) => Some(left >= right),
+        _ => Some(false), }, Some(true)) && ::core::matches!(match ((field_file_name)
+        .map(| value | value.chars().count() as i64), Some(255i64)) { (Some(left),
+        Some(right)) => Some(left <= right), _ => Some(false), }, Some(true))),
+        Some(true)
     )
 }
 
 /// `Attachment.content`: `check (len(content) >= 1 and len(content) <= 1048576)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_attachment_content(field_content: ::core::option::Option<&[u8]>) -> bool {
+fn check_attachment_content(field_content: Option<&[u8]>) -> bool {
     ::core::matches!(
-        ::core::option::Option::Some(::core::matches!(match ((field_content).map(| value
-        | value.len() as i64), ::core::option::Option::Some(1i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left >= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true)) &&
-        ::core::matches!(match ((field_content).map(| value | value.len() as i64),
-        ::core::option::Option::Some(1048576i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left <=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true))), ::core::option::Option::Some(true)
+        Some(::core::matches!(match ((field_content).map(| value | value.len() as i64),
+        Some(1i64)) { (Some(left), Some(right)) => Some(left >= right), _ => Some(false),
+        }, Some(true)) && ::core::matches!(match ((field_content).map(| value | value
+        .len() as i64), Some(1048576i64)) { (Some(left), Some(right)) => Some(left <=
+        right), _ => Some(false), }, Some(true))), Some(true)
     )
 }
 
 /// `Board.title`: `check (len(title) >= 1 and len(title) <= 120)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_board_title(field_title: ::core::option::Option<&str>) -> bool {
+fn check_board_title(field_title: Option<&str>) -> bool {
     ::core::matches!(
-        ::core::option::Option::Some(::core::matches!(match ((field_title).map(| value |
-        value.chars().count() as i64), ::core::option::Option::Some(1i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left >= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true)) &&
-        ::core::matches!(match ((field_title).map(| value | value.chars().count() as
-        i64), ::core::option::Option::Some(120i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left <= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true))),
-        ::core::option::Option::Some(true)
+        Some(::core::matches!(match ((field_title).map(| value | value.chars().count() as
+        i64), Some(1i64)) { (Some(left), Some(right)) => Some(left >= right), _ =>
+        Some(false), }, Some(true)) && ::core::matches!(match ((field_title).map(| value
+        | value.chars().count() as i64), Some(120i64)) { (Some(left), Some(right)) =>
+        Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
     )
 }
 
 /// `Grant.note`: `check (len(note) <= 500)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_grant_note(field_note: ::core::option::Option<&str>) -> bool {
+fn check_grant_note(field_note: Option<&str>) -> bool {
     ::core::matches!(
-        match ((field_note).map(| value | value.chars().count() as i64),
-        ::core::option::Option::Some(500i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left <=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true)
+        match ((field_note).map(| value | value.chars().count() as i64), Some(500i64)) {
+        (Some(left), Some(right)) => Some(left <= right), _ => Some(false), }, Some(true)
     )
 }
 
 /// `Milestone.name`: `check (len(name) >= 1 and len(name) <= 80)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_milestone_name(field_name: ::core::option::Option<&str>) -> bool {
+fn check_milestone_name(field_name: Option<&str>) -> bool {
     ::core::matches!(
-        ::core::option::Option::Some(::core::matches!(match ((field_name).map(| value |
-        value.chars().count() as i64), ::core::option::Option::Some(1i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left >= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true)) &&
-        ::core::matches!(match ((field_name).map(| value | value.chars().count() as i64),
-        ::core::option::Option::Some(80i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left <=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true))), ::core::option::Option::Some(true)
+        Some(::core::matches!(match ((field_name).map(| value | value.chars().count() as
+        i64), Some(1i64)) { (Some(left), Some(right)) => Some(left >= right), _ =>
+        Some(false), }, Some(true)) && ::core::matches!(match ((field_name).map(| value |
+        value.chars().count() as i64), Some(80i64)) { (Some(left), Some(right)) =>
+        Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
     )
 }
 
 /// `Milestone.ends`: `check (ends > starts)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_milestone_ends(
-    field_starts: ::core::option::Option<i64>,
-    field_ends: ::core::option::Option<i64>,
-) -> bool {
+fn check_milestone_ends(field_starts: Option<i64>, field_ends: Option<i64>) -> bool {
     ::core::matches!(
-        match (field_ends, field_starts) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left >
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true)
+        match (field_ends, field_starts) { (Some(left), Some(right)) => Some(left >
+        right), _ => Some(false), }, Some(true)
     )
 }
 
 /// `Task.title`: `check (len(title) >= 1 and len(title) <= 200)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_task_title(field_title: ::core::option::Option<&str>) -> bool {
+fn check_task_title(field_title: Option<&str>) -> bool {
     ::core::matches!(
-        ::core::option::Option::Some(::core::matches!(match ((field_title).map(| value |
-        value.chars().count() as i64), ::core::option::Option::Some(1i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left >= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true)) &&
-        ::core::matches!(match ((field_title).map(| value | value.chars().count() as
-        i64), ::core::option::Option::Some(200i64)) {
-        (::core::option::Option::Some(left), ::core::option::Option::Some(right)) =>
-        ::core::option::Option::Some(left <= right), _ =>
-        ::core::option::Option::Some(false), }, ::core::option::Option::Some(true))),
-        ::core::option::Option::Some(true)
+        Some(::core::matches!(match ((field_title).map(| value | value.chars().count() as
+        i64), Some(1i64)) { (Some(left), Some(right)) => Some(left >= right), _ =>
+        Some(false), }, Some(true)) && ::core::matches!(match ((field_title).map(| value
+        | value.chars().count() as i64), Some(200i64)) { (Some(left), Some(right)) =>
+        Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
     )
 }
 
 /// `Task.notes`: `check (len(notes) <= 20000)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_task_notes(field_notes: ::core::option::Option<&str>) -> bool {
+fn check_task_notes(field_notes: Option<&str>) -> bool {
     ::core::matches!(
-        match ((field_notes).map(| value | value.chars().count() as i64),
-        ::core::option::Option::Some(20000i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left <=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true)
+        match ((field_notes).map(| value | value.chars().count() as i64), Some(20000i64))
+        { (Some(left), Some(right)) => Some(left <= right), _ => Some(false), },
+        Some(true)
     )
 }
 
 /// `Task.priority`: `check (priority >= 0 and priority <= 5)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_task_priority(field_priority: ::core::option::Option<i64>) -> bool {
+fn check_task_priority(field_priority: Option<i64>) -> bool {
     ::core::matches!(
-        ::core::option::Option::Some(::core::matches!(match (field_priority,
-        ::core::option::Option::Some(0i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left >=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true)) && ::core::matches!(match (field_priority,
-        ::core::option::Option::Some(5i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left <=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true))), ::core::option::Option::Some(true)
+        Some(::core::matches!(match (field_priority, Some(0i64)) { (Some(left),
+        Some(right)) => Some(left >= right), _ => Some(false), }, Some(true)) &&
+        ::core::matches!(match (field_priority, Some(5i64)) { (Some(left), Some(right))
+        => Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
     )
 }
 
 /// `Task.progress`: `check (progress >= 0.0 and progress <= 1.0)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_task_progress(field_progress: ::core::option::Option<f64>) -> bool {
+fn check_task_progress(field_progress: Option<f64>) -> bool {
     ::core::matches!(
-        ::core::option::Option::Some(::core::matches!(match (field_progress,
-        ::core::option::Option::Some(0f64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left >=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true)) && ::core::matches!(match (field_progress,
-        ::core::option::Option::Some(1f64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left <=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true))), ::core::option::Option::Some(true)
+        Some(::core::matches!(match (field_progress, Some(0f64)) { (Some(left),
+        Some(right)) => Some(left >= right), _ => Some(false), }, Some(true)) &&
+        ::core::matches!(match (field_progress, Some(1f64)) { (Some(left), Some(right))
+        => Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
     )
 }
 
 /// `Task.checklist`: `check (len(checklist) <= 100)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_task_checklist(
-    field_checklist: ::core::option::Option<&[::std::string::String]>,
-) -> bool {
+fn check_task_checklist(field_checklist: Option<&[String]>) -> bool {
     ::core::matches!(
-        match ((field_checklist).map(| value | value.len() as i64),
-        ::core::option::Option::Some(100i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left <=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true)
+        match ((field_checklist).map(| value | value.len() as i64), Some(100i64)) {
+        (Some(left), Some(right)) => Some(left <= right), _ => Some(false), }, Some(true)
     )
 }
 
 /// `Task.labels`: `check (len(labels) <= 20)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_task_labels(
-    field_labels: ::core::option::Option<
-        &::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
-    >,
+    field_labels: Option<&::std::collections::BTreeMap<String, String>>,
 ) -> bool {
     ::core::matches!(
-        match ((field_labels).map(| value | value.len() as i64),
-        ::core::option::Option::Some(20i64)) { (::core::option::Option::Some(left),
-        ::core::option::Option::Some(right)) => ::core::option::Option::Some(left <=
-        right), _ => ::core::option::Option::Some(false), },
-        ::core::option::Option::Some(true)
+        match ((field_labels).map(| value | value.len() as i64), Some(20i64)) {
+        (Some(left), Some(right)) => Some(left <= right), _ => Some(false), }, Some(true)
     )
 }

@@ -13,7 +13,8 @@ use crate::op::{Edit, VerifiedOp};
 use crate::replica::{Consumer, Explanation, Order, Query, Replica, Transaction};
 use std::marker::PhantomData;
 
-/// The typed id of a row of one collection (generated: `ChannelId`, …).
+/// The typed id of a row of one collection ([`super::Id`]; generated modules name each:
+/// `ChannelId`, …).
 pub trait RowKey: Copy + From<RowId> + Into<RowId> {}
 
 /// A new row of one collection, ready to insert (generated: `NewChannel`, …).

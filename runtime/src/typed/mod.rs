@@ -9,12 +9,14 @@
 mod database;
 mod fields;
 mod holds;
+mod id;
 
 pub use database::{
     Committed, Database, EditSink, Insert, New, Ref, RowKey, TypedConsumer, TypedEvent, TypedQuery, TypedTransaction,
 };
 pub use fields::{describe, record_field, FieldValue, Timestamp, ValueMismatch};
 pub use holds::{assert_holds, kinds, Holds};
+pub use id::Id;
 
 use crate::error::{OpenError, RowDecodeError};
 use crate::replica::Row;
@@ -99,9 +101,14 @@ pub fn embedded_schema(ir_json: &str, hash: &str) -> Result<crate::Schema, OpenE
 /// Includes the module `schemac` generated for a schema from `OUT_DIR` (written there by a
 /// build script with `schemac::Builder` or `schemac::compile`): `mod chat {
 /// cairn::include_schema!("chat"); }`. The name is the one in the schema's `schema chat;`.
+/// An app uses part of the generated API, so the rest is not reported as dead code.
 #[macro_export]
 macro_rules! include_schema {
     ($name:literal) => {
-        include!(concat!(env!("OUT_DIR"), "/", $name, ".rs"));
+        #[allow(dead_code)]
+        mod __cairn_generated {
+            include!(concat!(env!("OUT_DIR"), "/", $name, ".rs"));
+        }
+        pub use __cairn_generated::*;
     };
 }
