@@ -136,9 +136,10 @@ fn main() {
         black_box(prettyplease::unparse(&file));
     });
     println!("generated module: {} lines, {} bytes", module.lines().count(), module.len());
-    for (what, measured, target) in
-        [("parse + check + hash", total, Duration::from_millis(50)), ("gen rust", generation, Duration::from_millis(100))]
-    {
+    for (what, measured, target) in [
+        ("parse + check + hash", total, Duration::from_millis(50)),
+        ("gen rust", generation, Duration::from_millis(100)),
+    ] {
         println!(
             "target: {what} under {} ms; measured {:.1} ms ({:.2}x of the budget)",
             target.as_millis(),

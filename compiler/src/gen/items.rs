@@ -204,6 +204,7 @@ fn row_struct(cx: &Context, name: &str, collection: &ir::Collection) -> Result<T
     let idents: Vec<_> = collection.fields.iter().map(|field| ident(&field.name)).collect();
     let names: Vec<&String> = collection.fields.iter().map(|field| &field.name).collect();
     let checks = check_calls(cx, name, collection, false)?;
+    let mutable = (!collection.fields.is_empty()).then(|| quote!(mut));
     Ok(quote! {
         #documentation
         #[derive(Debug, Clone, PartialEq, #eq #derives)]
@@ -223,6 +224,14 @@ fn row_struct(cx: &Context, name: &str, collection: &ir::Collection) -> Result<T
                 Ok(#type_name {
                     id: #id::from(row.id),
                     #(#idents: #rt::typed::field(row, #names)?,)*
+                })
+            }
+
+            fn from_owned_row(#mutable row: #rt::Row) -> Result<Self, #rt::RowDecodeError> {
+                #rt::typed::expect_collection(&row, #name)?;
+                Ok(#type_name {
+                    id: #id::from(row.id),
+                    #(#idents: #rt::typed::take(&mut row, #names)?,)*
                 })
             }
         }

@@ -96,8 +96,20 @@ pub enum GenError {
 
 /// The prelude names generated code uses unqualified; no schema item may take them.
 const PRELUDE: &[&str] = &[
-    "Option", "Some", "None", "Result", "Ok", "Err", "Vec", "String", "From", "Into", "AsRef", "Default",
-    "IntoIterator", "FnOnce",
+    "Option",
+    "Some",
+    "None",
+    "Result",
+    "Ok",
+    "Err",
+    "Vec",
+    "String",
+    "From",
+    "Into",
+    "AsRef",
+    "Default",
+    "IntoIterator",
+    "FnOnce",
 ];
 
 /// What every part of the generator reads: the schema, the options, and the parsed runtime path.

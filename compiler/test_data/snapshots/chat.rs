@@ -121,6 +121,15 @@ impl ::cairn::Projection for Ban {
             user: ::cairn::typed::field(row, "user")?,
         })
     }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Ban")?;
+        Ok(Ban {
+            id: BanId::from(row.id),
+            channel: ::cairn::typed::take(&mut row, "channel")?,
+            user: ::cairn::typed::take(&mut row, "user")?,
+        })
+    }
 }
 
 impl Ban {
@@ -215,6 +224,16 @@ impl ::cairn::Projection for Channel {
             name: ::cairn::typed::field(row, "name")?,
             owner: ::cairn::typed::field(row, "owner")?,
             topic: ::cairn::typed::field(row, "topic")?,
+        })
+    }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Channel")?;
+        Ok(Channel {
+            id: ChannelId::from(row.id),
+            name: ::cairn::typed::take(&mut row, "name")?,
+            owner: ::cairn::typed::take(&mut row, "owner")?,
+            topic: ::cairn::typed::take(&mut row, "topic")?,
         })
     }
 }
@@ -332,6 +351,16 @@ impl ::cairn::Projection for Membership {
             role: ::cairn::typed::field(row, "role")?,
         })
     }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Membership")?;
+        Ok(Membership {
+            id: MembershipId::from(row.id),
+            channel: ::cairn::typed::take(&mut row, "channel")?,
+            member: ::cairn::typed::take(&mut row, "member")?,
+            role: ::cairn::typed::take(&mut row, "role")?,
+        })
+    }
 }
 
 impl Membership {
@@ -441,6 +470,18 @@ impl ::cairn::Projection for Message {
             body: ::cairn::typed::field(row, "body")?,
             reactions: ::cairn::typed::field(row, "reactions")?,
             likes: ::cairn::typed::field(row, "likes")?,
+        })
+    }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Message")?;
+        Ok(Message {
+            id: MessageId::from(row.id),
+            channel: ::cairn::typed::take(&mut row, "channel")?,
+            sender: ::cairn::typed::take(&mut row, "sender")?,
+            body: ::cairn::typed::take(&mut row, "body")?,
+            reactions: ::cairn::typed::take(&mut row, "reactions")?,
+            likes: ::cairn::typed::take(&mut row, "likes")?,
         })
     }
 }

@@ -121,6 +121,15 @@ impl ::cairn::Projection for Ban {
             user: ::cairn::typed::field(row, "user")?,
         })
     }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Ban")?;
+        Ok(Ban {
+            id: BanId::from(row.id),
+            channel: ::cairn::typed::take(&mut row, "channel")?,
+            user: ::cairn::typed::take(&mut row, "user")?,
+        })
+    }
 }
 
 impl Ban {
@@ -212,6 +221,15 @@ impl ::cairn::Projection for Channel {
             id: ChannelId::from(row.id),
             name: ::cairn::typed::field(row, "name")?,
             owner: ::cairn::typed::field(row, "owner")?,
+        })
+    }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Channel")?;
+        Ok(Channel {
+            id: ChannelId::from(row.id),
+            name: ::cairn::typed::take(&mut row, "name")?,
+            owner: ::cairn::typed::take(&mut row, "owner")?,
         })
     }
 }
@@ -320,6 +338,16 @@ impl ::cairn::Projection for Membership {
             channel: ::cairn::typed::field(row, "channel")?,
             member: ::cairn::typed::field(row, "member")?,
             role: ::cairn::typed::field(row, "role")?,
+        })
+    }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Membership")?;
+        Ok(Membership {
+            id: MembershipId::from(row.id),
+            channel: ::cairn::typed::take(&mut row, "channel")?,
+            member: ::cairn::typed::take(&mut row, "member")?,
+            role: ::cairn::typed::take(&mut row, "role")?,
         })
     }
 }
@@ -434,6 +462,19 @@ impl ::cairn::Projection for Message {
             edited: ::cairn::typed::field(row, "edited")?,
             reactions: ::cairn::typed::field(row, "reactions")?,
             likes: ::cairn::typed::field(row, "likes")?,
+        })
+    }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Message")?;
+        Ok(Message {
+            id: MessageId::from(row.id),
+            channel: ::cairn::typed::take(&mut row, "channel")?,
+            sender: ::cairn::typed::take(&mut row, "sender")?,
+            text: ::cairn::typed::take(&mut row, "text")?,
+            edited: ::cairn::typed::take(&mut row, "edited")?,
+            reactions: ::cairn::typed::take(&mut row, "reactions")?,
+            likes: ::cairn::typed::take(&mut row, "likes")?,
         })
     }
 }

@@ -343,6 +343,17 @@ impl ::cairn::Projection for Collaborator {
             invited_by: ::cairn::typed::field(row, "invited_by")?,
         })
     }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Collaborator")?;
+        Ok(Collaborator {
+            id: CollaboratorId::from(row.id),
+            document: ::cairn::typed::take(&mut row, "document")?,
+            user: ::cairn::typed::take(&mut row, "user")?,
+            role: ::cairn::typed::take(&mut row, "role")?,
+            invited_by: ::cairn::typed::take(&mut row, "invited_by")?,
+        })
+    }
 }
 
 impl Collaborator {
@@ -467,6 +478,20 @@ impl ::cairn::Projection for Comment {
             reply_to: ::cairn::typed::field(row, "reply_to")?,
             resolved: ::cairn::typed::field(row, "resolved")?,
             pinned: ::cairn::typed::field(row, "pinned")?,
+        })
+    }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Comment")?;
+        Ok(Comment {
+            id: CommentId::from(row.id),
+            document: ::cairn::typed::take(&mut row, "document")?,
+            author: ::cairn::typed::take(&mut row, "author")?,
+            anchor: ::cairn::typed::take(&mut row, "anchor")?,
+            body: ::cairn::typed::take(&mut row, "body")?,
+            reply_to: ::cairn::typed::take(&mut row, "reply_to")?,
+            resolved: ::cairn::typed::take(&mut row, "resolved")?,
+            pinned: ::cairn::typed::take(&mut row, "pinned")?,
         })
     }
 }
@@ -628,6 +653,18 @@ impl ::cairn::Projection for Document {
             locked: ::cairn::typed::field(row, "locked")?,
         })
     }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Document")?;
+        Ok(Document {
+            id: DocumentId::from(row.id),
+            title: ::cairn::typed::take(&mut row, "title")?,
+            owner: ::cairn::typed::take(&mut row, "owner")?,
+            font_size: ::cairn::typed::take(&mut row, "font_size")?,
+            language: ::cairn::typed::take(&mut row, "language")?,
+            locked: ::cairn::typed::take(&mut row, "locked")?,
+        })
+    }
 }
 
 impl Document {
@@ -784,6 +821,17 @@ impl ::cairn::Projection for Paragraph {
             position: ::cairn::typed::field(row, "position")?,
         })
     }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Paragraph")?;
+        Ok(Paragraph {
+            id: ParagraphId::from(row.id),
+            parent: ::cairn::typed::take(&mut row, "parent")?,
+            kind: ::cairn::typed::take(&mut row, "kind")?,
+            text: ::cairn::typed::take(&mut row, "text")?,
+            position: ::cairn::typed::take(&mut row, "position")?,
+        })
+    }
 }
 
 impl Paragraph {
@@ -918,6 +966,16 @@ impl ::cairn::Projection for Section {
             position: ::cairn::typed::field(row, "position")?,
         })
     }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Section")?;
+        Ok(Section {
+            id: SectionId::from(row.id),
+            parent: ::cairn::typed::take(&mut row, "parent")?,
+            title: ::cairn::typed::take(&mut row, "title")?,
+            position: ::cairn::typed::take(&mut row, "position")?,
+        })
+    }
 }
 
 impl Section {
@@ -1043,6 +1101,17 @@ impl ::cairn::Projection for Suggestion {
             proposer: ::cairn::typed::field(row, "proposer")?,
             replacement: ::cairn::typed::field(row, "replacement")?,
             state: ::cairn::typed::field(row, "state")?,
+        })
+    }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Suggestion")?;
+        Ok(Suggestion {
+            id: SuggestionId::from(row.id),
+            paragraph: ::cairn::typed::take(&mut row, "paragraph")?,
+            proposer: ::cairn::typed::take(&mut row, "proposer")?,
+            replacement: ::cairn::typed::take(&mut row, "replacement")?,
+            state: ::cairn::typed::take(&mut row, "state")?,
         })
     }
 }

@@ -265,6 +265,17 @@ impl ::cairn::Projection for Collaborator {
             invited_by: ::cairn::typed::field(row, "invited_by")?,
         })
     }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Collaborator")?;
+        Ok(Collaborator {
+            id: CollaboratorId::from(row.id),
+            document: ::cairn::typed::take(&mut row, "document")?,
+            user: ::cairn::typed::take(&mut row, "user")?,
+            role: ::cairn::typed::take(&mut row, "role")?,
+            invited_by: ::cairn::typed::take(&mut row, "invited_by")?,
+        })
+    }
 }
 
 impl Collaborator {
@@ -386,6 +397,19 @@ impl ::cairn::Projection for Comment {
             body: ::cairn::typed::field(row, "body")?,
             reply_to: ::cairn::typed::field(row, "reply_to")?,
             resolved: ::cairn::typed::field(row, "resolved")?,
+        })
+    }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Comment")?;
+        Ok(Comment {
+            id: CommentId::from(row.id),
+            document: ::cairn::typed::take(&mut row, "document")?,
+            author: ::cairn::typed::take(&mut row, "author")?,
+            anchor: ::cairn::typed::take(&mut row, "anchor")?,
+            body: ::cairn::typed::take(&mut row, "body")?,
+            reply_to: ::cairn::typed::take(&mut row, "reply_to")?,
+            resolved: ::cairn::typed::take(&mut row, "resolved")?,
         })
     }
 }
@@ -538,6 +562,17 @@ impl ::cairn::Projection for Document {
             locked: ::cairn::typed::field(row, "locked")?,
         })
     }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Document")?;
+        Ok(Document {
+            id: DocumentId::from(row.id),
+            title: ::cairn::typed::take(&mut row, "title")?,
+            owner: ::cairn::typed::take(&mut row, "owner")?,
+            font_size: ::cairn::typed::take(&mut row, "font_size")?,
+            locked: ::cairn::typed::take(&mut row, "locked")?,
+        })
+    }
 }
 
 impl Document {
@@ -676,6 +711,18 @@ impl ::cairn::Projection for Paragraph {
             text: ::cairn::typed::field(row, "text")?,
             position: ::cairn::typed::field(row, "position")?,
             word_count: ::cairn::typed::field(row, "word_count")?,
+        })
+    }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Paragraph")?;
+        Ok(Paragraph {
+            id: ParagraphId::from(row.id),
+            parent: ::cairn::typed::take(&mut row, "parent")?,
+            kind: ::cairn::typed::take(&mut row, "kind")?,
+            text: ::cairn::typed::take(&mut row, "text")?,
+            position: ::cairn::typed::take(&mut row, "position")?,
+            word_count: ::cairn::typed::take(&mut row, "word_count")?,
         })
     }
 }
@@ -829,6 +876,16 @@ impl ::cairn::Projection for Section {
             parent: ::cairn::typed::field(row, "parent")?,
             heading: ::cairn::typed::field(row, "heading")?,
             position: ::cairn::typed::field(row, "position")?,
+        })
+    }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Section")?;
+        Ok(Section {
+            id: SectionId::from(row.id),
+            parent: ::cairn::typed::take(&mut row, "parent")?,
+            heading: ::cairn::typed::take(&mut row, "heading")?,
+            position: ::cairn::typed::take(&mut row, "position")?,
         })
     }
 }

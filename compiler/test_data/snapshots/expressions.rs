@@ -210,6 +210,20 @@ impl ::cairn::Projection for Document {
             views: ::cairn::typed::field(row, "views")?,
         })
     }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Document")?;
+        Ok(Document {
+            id: DocumentId::from(row.id),
+            title: ::cairn::typed::take(&mut row, "title")?,
+            author: ::cairn::typed::take(&mut row, "author")?,
+            stage: ::cairn::typed::take(&mut row, "stage")?,
+            tags: ::cairn::typed::take(&mut row, "tags")?,
+            history: ::cairn::typed::take(&mut row, "history")?,
+            labels: ::cairn::typed::take(&mut row, "labels")?,
+            views: ::cairn::typed::take(&mut row, "views")?,
+        })
+    }
 }
 
 impl Document {
@@ -351,6 +365,16 @@ impl ::cairn::Projection for Grant {
             document: ::cairn::typed::field(row, "document")?,
             grantee: ::cairn::typed::field(row, "grantee")?,
             role: ::cairn::typed::field(row, "role")?,
+        })
+    }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Grant")?;
+        Ok(Grant {
+            id: GrantId::from(row.id),
+            document: ::cairn::typed::take(&mut row, "document")?,
+            grantee: ::cairn::typed::take(&mut row, "grantee")?,
+            role: ::cairn::typed::take(&mut row, "role")?,
         })
     }
 }

@@ -148,6 +148,26 @@ impl ::cairn::Projection for Setting {
             limit: ::cairn::typed::field(row, "limit")?,
         })
     }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Setting")?;
+        Ok(Setting {
+            id: SettingId::from(row.id),
+            key: ::cairn::typed::take(&mut row, "key")?,
+            label: ::cairn::typed::take(&mut row, "label")?,
+            homepage: ::cairn::typed::take(&mut row, "homepage")?,
+            greeting: ::cairn::typed::take(&mut row, "greeting")?,
+            enabled: ::cairn::typed::take(&mut row, "enabled")?,
+            hidden: ::cairn::typed::take(&mut row, "hidden")?,
+            retries: ::cairn::typed::take(&mut row, "retries")?,
+            offset: ::cairn::typed::take(&mut row, "offset")?,
+            ratio: ::cairn::typed::take(&mut row, "ratio")?,
+            epsilon: ::cairn::typed::take(&mut row, "epsilon")?,
+            level: ::cairn::typed::take(&mut row, "level")?,
+            note: ::cairn::typed::take(&mut row, "note")?,
+            limit: ::cairn::typed::take(&mut row, "limit")?,
+        })
+    }
 }
 
 impl Setting {

@@ -173,6 +173,16 @@ impl ::cairn::Projection for Comment {
             body: ::cairn::typed::field(row, "body")?,
         })
     }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Comment")?;
+        Ok(Comment {
+            id: CommentId::from(row.id),
+            parent: ::cairn::typed::take(&mut row, "parent")?,
+            author: ::cairn::typed::take(&mut row, "author")?,
+            body: ::cairn::typed::take(&mut row, "body")?,
+        })
+    }
 }
 
 impl Comment {
@@ -283,6 +293,18 @@ impl ::cairn::Projection for Project {
             hq: ::cairn::typed::field(row, "hq")?,
             contacts: ::cairn::typed::field(row, "contacts")?,
             sites: ::cairn::typed::field(row, "sites")?,
+        })
+    }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Project")?;
+        Ok(Project {
+            id: ProjectId::from(row.id),
+            name: ::cairn::typed::take(&mut row, "name")?,
+            owner: ::cairn::typed::take(&mut row, "owner")?,
+            hq: ::cairn::typed::take(&mut row, "hq")?,
+            contacts: ::cairn::typed::take(&mut row, "contacts")?,
+            sites: ::cairn::typed::take(&mut row, "sites")?,
         })
     }
 }
@@ -417,6 +439,17 @@ impl ::cairn::Projection for Task {
             assignee: ::cairn::typed::field(row, "assignee")?,
         })
     }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Task")?;
+        Ok(Task {
+            id: TaskId::from(row.id),
+            parent: ::cairn::typed::take(&mut row, "parent")?,
+            title: ::cairn::typed::take(&mut row, "title")?,
+            blocked_by: ::cairn::typed::take(&mut row, "blocked_by")?,
+            assignee: ::cairn::typed::take(&mut row, "assignee")?,
+        })
+    }
 }
 
 impl Task {
@@ -526,6 +559,15 @@ impl ::cairn::Projection for Watch {
             id: WatchId::from(row.id),
             task: ::cairn::typed::field(row, "task")?,
             watcher: ::cairn::typed::field(row, "watcher")?,
+        })
+    }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Watch")?;
+        Ok(Watch {
+            id: WatchId::from(row.id),
+            task: ::cairn::typed::take(&mut row, "task")?,
+            watcher: ::cairn::typed::take(&mut row, "watcher")?,
         })
     }
 }

@@ -263,6 +263,18 @@ impl ::cairn::Projection for Attachment {
             content: ::cairn::typed::field(row, "content")?,
         })
     }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Attachment")?;
+        Ok(Attachment {
+            id: AttachmentId::from(row.id),
+            task: ::cairn::typed::take(&mut row, "task")?,
+            uploader: ::cairn::typed::take(&mut row, "uploader")?,
+            file_name: ::cairn::typed::take(&mut row, "file_name")?,
+            media_type: ::cairn::typed::take(&mut row, "media_type")?,
+            content: ::cairn::typed::take(&mut row, "content")?,
+        })
+    }
 }
 
 impl Attachment {
@@ -405,6 +417,17 @@ impl ::cairn::Projection for Board {
             archived: ::cairn::typed::field(row, "archived")?,
         })
     }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Board")?;
+        Ok(Board {
+            id: BoardId::from(row.id),
+            title: ::cairn::typed::take(&mut row, "title")?,
+            owner: ::cairn::typed::take(&mut row, "owner")?,
+            description: ::cairn::typed::take(&mut row, "description")?,
+            archived: ::cairn::typed::take(&mut row, "archived")?,
+        })
+    }
 }
 
 impl Board {
@@ -538,6 +561,18 @@ impl ::cairn::Projection for Grant {
             note: ::cairn::typed::field(row, "note")?,
         })
     }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Grant")?;
+        Ok(Grant {
+            id: GrantId::from(row.id),
+            board: ::cairn::typed::take(&mut row, "board")?,
+            grantee: ::cairn::typed::take(&mut row, "grantee")?,
+            capability: ::cairn::typed::take(&mut row, "capability")?,
+            granted_by: ::cairn::typed::take(&mut row, "granted_by")?,
+            note: ::cairn::typed::take(&mut row, "note")?,
+        })
+    }
 }
 
 impl Grant {
@@ -667,6 +702,17 @@ impl ::cairn::Projection for Milestone {
             name: ::cairn::typed::field(row, "name")?,
             starts: ::cairn::typed::field(row, "starts")?,
             ends: ::cairn::typed::field(row, "ends")?,
+        })
+    }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Milestone")?;
+        Ok(Milestone {
+            id: MilestoneId::from(row.id),
+            board: ::cairn::typed::take(&mut row, "board")?,
+            name: ::cairn::typed::take(&mut row, "name")?,
+            starts: ::cairn::typed::take(&mut row, "starts")?,
+            ends: ::cairn::typed::take(&mut row, "ends")?,
         })
     }
 }
@@ -837,6 +883,28 @@ impl ::cairn::Projection for Task {
             labels: ::cairn::typed::field(row, "labels")?,
             watchers: ::cairn::typed::field(row, "watchers")?,
             votes: ::cairn::typed::field(row, "votes")?,
+        })
+    }
+
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Task")?;
+        Ok(Task {
+            id: TaskId::from(row.id),
+            board: ::cairn::typed::take(&mut row, "board")?,
+            created_by: ::cairn::typed::take(&mut row, "created_by")?,
+            title: ::cairn::typed::take(&mut row, "title")?,
+            notes: ::cairn::typed::take(&mut row, "notes")?,
+            status: ::cairn::typed::take(&mut row, "status")?,
+            priority: ::cairn::typed::take(&mut row, "priority")?,
+            progress: ::cairn::typed::take(&mut row, "progress")?,
+            estimate: ::cairn::typed::take(&mut row, "estimate")?,
+            milestone: ::cairn::typed::take(&mut row, "milestone")?,
+            due: ::cairn::typed::take(&mut row, "due")?,
+            assignee: ::cairn::typed::take(&mut row, "assignee")?,
+            checklist: ::cairn::typed::take(&mut row, "checklist")?,
+            labels: ::cairn::typed::take(&mut row, "labels")?,
+            watchers: ::cairn::typed::take(&mut row, "watchers")?,
+            votes: ::cairn::typed::take(&mut row, "votes")?,
         })
     }
 }

@@ -63,7 +63,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The store keeps everything; opening it checks that it holds this schema.
     let db = Db::open(&store, me)?;
-    println!("reopened: {} messages, consumer at event {}", db.message().query().count()?, db.consumer("feed")?.checkpoint());
+    println!(
+        "reopened: {} messages, consumer at event {}",
+        db.message().query().count()?,
+        db.consumer("feed")?.checkpoint()
+    );
     drop(db);
     std::fs::remove_dir_all(&directory)?;
     Ok(())

@@ -296,12 +296,17 @@ impl<'r, P: Projection> TypedQuery<'r, P> {
 
     /// The matching rows, in order.
     pub fn rows(&self) -> Result<Vec<P>, QueryError> {
-        Ok(self.query.rows()?.iter().map(P::from_row).collect::<Result<_, _>>()?)
+        let rows = self.query.rows()?;
+        let mut read = Vec::with_capacity(rows.len());
+        for row in rows {
+            read.push(P::from_owned_row(row)?);
+        }
+        Ok(read)
     }
 
     /// The first matching row, in order.
     pub fn first(&self) -> Result<Option<P>, QueryError> {
-        Ok(self.query.first()?.map(|row| P::from_row(&row)).transpose()?)
+        Ok(self.query.first()?.map(P::from_owned_row).transpose()?)
     }
 
     /// How many rows match.

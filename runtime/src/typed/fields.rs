@@ -37,6 +37,12 @@ pub trait FieldValue: Sized {
     fn into_value(self) -> Value;
     /// Reads the type from a field's value.
     fn from_value(value: &Value) -> Result<Self, ValueMismatch>;
+
+    /// Reads the type from a field's value it may take apart (strings and collections are
+    /// moved, not copied).
+    fn from_owned(value: Value) -> Result<Self, ValueMismatch> {
+        Self::from_value(&value)
+    }
 }
 
 fn mismatch<T>(expected: &'static str, value: &Value) -> Result<T, ValueMismatch> {
@@ -93,13 +99,38 @@ macro_rules! scalar {
             }
         }
     };
+    ($type:ty, $expected:literal, $variant:ident, $into:expr, $from:expr, owned) => {
+        impl FieldValue for $type {
+            fn into_value(self) -> Value {
+                let into: fn($type) -> Value = $into;
+                into(self)
+            }
+
+            fn from_value(value: &Value) -> Result<Self, ValueMismatch> {
+                match value {
+                    Value::$variant(inner) => {
+                        let from: fn(&_) -> Option<$type> = $from;
+                        from(inner).map_or_else(|| mismatch($expected, value), Ok)
+                    }
+                    _ => mismatch($expected, value),
+                }
+            }
+
+            fn from_owned(value: Value) -> Result<Self, ValueMismatch> {
+                match value {
+                    Value::$variant(inner) => Ok(inner),
+                    other => mismatch($expected, &other),
+                }
+            }
+        }
+    };
 }
 
 scalar!(bool, "a bool", Bool, Value::Bool, |inner: &bool| Some(*inner));
 scalar!(i64, "an int", Int, Value::Int, |inner: &i64| Some(*inner));
 scalar!(f64, "a float", Float, Value::Float, |inner: &f64| Some(*inner));
-scalar!(String, "a string", Text, Value::Text, |inner: &String| Some(inner.clone()));
-scalar!(Vec<u8>, "bytes", Bytes, Value::Bytes, |inner: &Vec<u8>| Some(inner.clone()));
+scalar!(String, "a string", Text, Value::Text, |inner: &String| Some(inner.clone()), owned);
+scalar!(Vec<u8>, "bytes", Bytes, Value::Bytes, |inner: &Vec<u8>| Some(inner.clone()), owned);
 scalar!(Timestamp, "a timestamp", Int, Value::from, |inner: &i64| Some(Timestamp(*inner)));
 scalar!(Identity, "an identity", Bytes, Value::from, |inner: &Vec<u8>| inner.as_slice().try_into().ok().map(Identity));
 scalar!(RowId, "a row id", Bytes, Value::from, |inner: &Vec<u8>| inner.as_slice().try_into().ok().map(RowId));
@@ -113,6 +144,10 @@ impl FieldValue for Value {
     fn from_value(value: &Value) -> Result<Self, ValueMismatch> {
         Ok(value.clone())
     }
+
+    fn from_owned(value: Value) -> Result<Self, ValueMismatch> {
+        Ok(value)
+    }
 }
 
 /// An optional field: `None` is null.
@@ -125,6 +160,13 @@ impl<T: FieldValue> FieldValue for Option<T> {
         match value {
             Value::Null => Ok(None),
             value => T::from_value(value).map(Some),
+        }
+    }
+
+    fn from_owned(value: Value) -> Result<Self, ValueMismatch> {
+        match value {
+            Value::Null => Ok(None),
+            value => T::from_owned(value).map(Some),
         }
     }
 }
@@ -141,6 +183,13 @@ impl<T: FieldValue> FieldValue for Vec<T> {
             _ => mismatch("an array", value),
         }
     }
+
+    fn from_owned(value: Value) -> Result<Self, ValueMismatch> {
+        match value {
+            Value::Array(items) => items.into_iter().map(T::from_owned).collect(),
+            other => mismatch("an array", &other),
+        }
+    }
 }
 
 /// A `set`.
@@ -153,6 +202,13 @@ impl<T: FieldValue + Ord> FieldValue for BTreeSet<T> {
         match value {
             Value::Array(items) => items.iter().map(T::from_value).collect(),
             _ => mismatch("an array", value),
+        }
+    }
+
+    fn from_owned(value: Value) -> Result<Self, ValueMismatch> {
+        match value {
+            Value::Array(items) => items.into_iter().map(T::from_owned).collect(),
+            other => mismatch("an array", &other),
         }
     }
 }
@@ -169,6 +225,13 @@ impl<T: FieldValue> FieldValue for BTreeMap<String, T> {
                 entries.iter().map(|(key, entry)| Ok((key.clone(), T::from_value(entry)?))).collect()
             }
             _ => mismatch("a map", value),
+        }
+    }
+
+    fn from_owned(value: Value) -> Result<Self, ValueMismatch> {
+        match value {
+            Value::Map(entries) => entries.into_iter().map(|(key, entry)| Ok((key, T::from_owned(entry)?))).collect(),
+            other => mismatch("a map", &other),
         }
     }
 }

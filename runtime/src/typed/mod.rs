@@ -28,13 +28,34 @@ pub trait Projection: Sized {
     const COLLECTION: &'static str;
     /// Reads a row of [`Projection::COLLECTION`].
     fn from_row(row: &Row) -> Result<Self, RowDecodeError>;
+
+    /// Reads a row it may take apart (what queries use: strings and collections are moved).
+    fn from_owned_row(row: Row) -> Result<Self, RowDecodeError> {
+        Self::from_row(&row)
+    }
+}
+
+/// Takes a field out of a row, read as `T` (for [`Projection::from_owned_row`]); a field the
+/// row lacks reads as null.
+pub fn take<T: FieldValue>(row: &mut Row, name: &str) -> Result<T, RowDecodeError> {
+    // Replaced in place, not removed: a lookup costs less than a rebalancing removal.
+    let value = row
+        .fields
+        .get_mut(name)
+        .map_or(crate::cbor::Value::Null, |value| std::mem::replace(value, crate::cbor::Value::Null));
+    T::from_owned(value).map_err(|mismatch| RowDecodeError::Field {
+        collection: row.collection.clone(),
+        field: name.to_owned(),
+        expected: mismatch.expected,
+        found: mismatch.found,
+    })
 }
 
 impl crate::Replica {
     /// A visible row read as `P` (a generated row struct, or a `#[derive(Projection)]`).
     pub fn get_as<P: Projection>(&self, id: &crate::RowId) -> Result<Option<P>, crate::QueryError> {
         match self.get(P::COLLECTION, id)? {
-            Some(row) => Ok(Some(P::from_row(&row)?)),
+            Some(row) => Ok(Some(P::from_owned_row(row)?)),
             None => Ok(None),
         }
     }
