@@ -211,7 +211,11 @@ fn generate(
     let options = schemac::gen::GenOptions { runtime_path: runtime_path.to_owned(), ..Default::default() };
     for path in files {
         let ir = compile_one(cli, path, priors)?;
-        let code = schemac::gen::rust(&ir, &options).map_err(|error| Failure::Usage(error.to_string()))?;
+        let code = schemac::gen::rust(&ir, &options).map_err(|error| {
+            // The schema checks, but its names cannot all be Rust names at once: an input error.
+            eprintln!("error: {}: {error}", path.display());
+            Failure::InputErrors
+        })?;
         match out_dir {
             None => print!("{code}"),
             Some(directory) => {
