@@ -131,6 +131,9 @@ fn main() {
     measure("syn parse only", text.len(), 3, || {
         black_box(syn::parse2::<syn::File>(tokens.clone()).ok());
     });
+    measure("to_string + parse_file", text.len(), 3, || {
+        black_box(syn::parse_file(&tokens.to_string()).ok());
+    });
     let file: syn::File = syn::parse2(tokens.clone()).expect("parse");
     measure("prettyplease only", text.len(), 3, || {
         black_box(prettyplease::unparse(&file));

@@ -170,13 +170,13 @@ pub fn generate(cx: &Context) -> Result<TokenStream, GenError> {
                 parameters.push(quote!(#name: Option<#ty>));
             }
             let compiler = Compiler { cx, collection };
-            let (body, _) = compiler.expr(check)?;
+            let body = compiler.truth(check)?;
             let documentation = format!(" `{name}.{}`: `check ({check})`.", field.name);
             out.extend(quote! {
                 #[doc = #documentation]
                 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
                 fn #function(#(#parameters),*) -> bool {
-                    ::core::matches!(#body, Some(true))
+                    #body
                 }
             });
         }
@@ -270,56 +270,27 @@ struct Compiler<'c, 's> {
 
 const SOME: fn(TokenStream) -> TokenStream = |inner| quote!(Some(#inner));
 
-fn truthy(value: &TokenStream) -> TokenStream {
-    quote!(::core::matches!(#value, Some(true)))
-}
-
 impl Compiler<'_, '_> {
     fn expr(&self, expr: &Expr) -> Result<(TokenStream, Kind), GenError> {
         Ok(match expr {
             Expr::Literal(value) => literal(value),
             Expr::Field { row: RowRef::Subject, path } => self.field(path)?,
-            Expr::Not(inner) => {
-                let (inner, _) = self.expr(inner)?;
-                let inner = truthy(&inner);
-                (SOME(quote!(!#inner)), Kind::Bool)
-            }
-            Expr::And(left, right) | Expr::Or(left, right) => {
-                let (left, right) = (truthy(&self.expr(left)?.0), truthy(&self.expr(right)?.0));
-                let joined =
-                    if matches!(expr, Expr::And(..)) { quote!(#left && #right) } else { quote!(#left || #right) };
-                (SOME(joined), Kind::Bool)
-            }
-            Expr::Compare { op, left, right } => (self.compare(*op, left, right)?, Kind::Bool),
-            Expr::In { value, options } => {
-                let (value, value_kind) = self.expr(value)?;
-                let mut terms = Vec::new();
-                for option in options {
-                    let (option, option_kind) = self.expr(option)?;
-                    match (&value_kind, &option_kind) {
-                        (_, Kind::Null) => terms.push(quote!((#value).is_none())),
-                        (value_kind, option_kind) if value_kind == option_kind => {
-                            terms.push(quote!((#value) == #option))
-                        }
-                        _ => {}
-                    }
-                }
-                // The value is a view (`Copy`), so each comparison may read it again.
-                let any = if terms.is_empty() { quote!(false) } else { quote!(#(#terms)||*) };
-                (SOME(any), Kind::Bool)
+            Expr::Not(_) | Expr::And(..) | Expr::Or(..) | Expr::Compare { .. } | Expr::In { .. } => {
+                (SOME(self.truth(expr)?), Kind::Bool)
             }
             Expr::Len(inner) => {
                 let (inner, inner_kind) = self.expr(inner)?;
                 let length = match inner_kind {
-                    Kind::Text => quote!((#inner).map(|value| value.chars().count() as i64)),
-                    Kind::Bytes | Kind::Collection => quote!((#inner).map(|value| value.len() as i64)),
-                    Kind::Identity | Kind::Row => quote!((#inner).map(|_| 32i64)),
+                    // Views are method chains, names or `Some(…)`: no parentheses needed.
+                    Kind::Text => quote!(#inner.map(|value| value.chars().count() as i64)),
+                    Kind::Bytes | Kind::Collection => quote!(#inner.map(|value| value.len() as i64)),
+                    Kind::Identity | Kind::Row => quote!(#inner.map(|_| 32i64)),
                     Kind::Record(name) => {
                         let count = self.cx.schema.records.get(&name).map_or(0, |record| record.fields.len()) as i64;
-                        quote!((#inner).map(|_| #count))
+                        quote!(#inner.map(|_| #count))
                     }
                     Kind::Null => quote!(None::<i64>),
-                    Kind::Bool | Kind::Int | Kind::Float => quote!((#inner).and(None::<i64>)),
+                    Kind::Bool | Kind::Int | Kind::Float => quote!(#inner.and(None::<i64>)),
                 };
                 (length, Kind::Int)
             }
@@ -342,44 +313,92 @@ impl Compiler<'_, '_> {
             let record = self.cx.schema.records.get(&record).ok_or_else(unknown)?;
             let step_field = record.field(step).ok_or_else(unknown)?;
             let member = ident(step);
-            value =
-                view(quote!(record.#member), &step_field.ty, false).under(quote!((#value)), &format_ident!("record"));
+            value = view(quote!(record.#member), &step_field.ty, false).under(value, &format_ident!("record"));
             ty = step_field.ty.clone();
         }
         Ok((value, kind(&ty)))
     }
 
+    /// A comparison, as a `bool` (comparisons are never null).
     fn compare(&self, op: Comparison, left: &Expr, right: &Expr) -> Result<TokenStream, GenError> {
         let (left, left_kind) = self.expr(left)?;
         let (right, right_kind) = self.expr(right)?;
         let equal = matches!(op, Comparison::Equal);
         Ok(match (op, &left_kind, &right_kind) {
-            (Comparison::Equal | Comparison::NotEqual, Kind::Null, Kind::Null) => SOME(quote!(#equal)),
-            (Comparison::Equal, Kind::Null, _) => SOME(quote!((#right).is_none())),
-            (Comparison::Equal, _, Kind::Null) => SOME(quote!((#left).is_none())),
-            (Comparison::NotEqual, Kind::Null, _) => SOME(quote!((#right).is_some())),
-            (Comparison::NotEqual, _, Kind::Null) => SOME(quote!((#left).is_some())),
+            (Comparison::Equal | Comparison::NotEqual, Kind::Null, Kind::Null) => quote!(#equal),
+            (Comparison::Equal, Kind::Null, _) => quote!(#right.is_none()),
+            (Comparison::Equal, _, Kind::Null) => quote!(#left.is_none()),
+            (Comparison::NotEqual, Kind::Null, _) => quote!(#right.is_some()),
+            (Comparison::NotEqual, _, Kind::Null) => quote!(#left.is_some()),
             (Comparison::Equal | Comparison::NotEqual, left_kind, right_kind) if left_kind != right_kind => {
-                SOME(quote!(!#equal))
+                quote!(!#equal)
             }
-            (Comparison::Equal, _, _) => SOME(quote!(#left == #right)),
-            (Comparison::NotEqual, _, _) => SOME(quote!(#left != #right)),
+            (Comparison::Equal, _, _) => quote!(#left == #right),
+            (Comparison::NotEqual, _, _) => quote!(#left != #right),
             (_, Kind::Int, Kind::Int) | (_, Kind::Float, Kind::Float) | (_, Kind::Text, Kind::Text) => {
-                let symbol = match op {
-                    Comparison::Less => quote!(<),
-                    Comparison::LessOrEqual => quote!(<=),
-                    Comparison::Greater => quote!(>),
-                    _ => quote!(>=),
+                let rt = &self.cx.rt;
+                let function = match op {
+                    Comparison::Less => quote!(lt),
+                    Comparison::LessOrEqual => quote!(le),
+                    Comparison::Greater => quote!(gt),
+                    _ => quote!(ge),
                 };
-                quote! {
-                    match (#left, #right) {
-                        (Some(left), Some(right)) => Some(left #symbol right),
-                        _ => Some(false),
-                    }
-                }
+                quote!(#rt::typed::compare::#function(#left, #right))
             }
-            _ => SOME(quote!(false)),
+            _ => quote!(false),
         })
+    }
+
+    /// An expression as a `bool`: whether it is `true` (null and anything else are not).
+    fn truth(&self, expr: &Expr) -> Result<TokenStream, GenError> {
+        Ok(match expr {
+            Expr::Not(inner) => {
+                let inner = self.grouped(inner)?;
+                quote!(!#inner)
+            }
+            Expr::And(left, right) => {
+                let (left, right) = (self.grouped(left)?, self.grouped(right)?);
+                quote!(#left && #right)
+            }
+            Expr::Or(left, right) => {
+                let (left, right) = (self.grouped(left)?, self.grouped(right)?);
+                quote!(#left || #right)
+            }
+            Expr::Compare { op, left, right } => self.compare(*op, left, right)?,
+            Expr::In { value, options } => self.contains(value, options)?,
+            other => {
+                let (value, _) = self.expr(other)?;
+                quote!((#value == Some(true)))
+            }
+        })
+    }
+
+    /// [`Compiler::truth`], in parentheses where an operator around it could bind otherwise.
+    fn grouped(&self, expr: &Expr) -> Result<TokenStream, GenError> {
+        let truth = self.truth(expr)?;
+        Ok(match expr {
+            Expr::And(..)
+            | Expr::Or(..)
+            | Expr::In { .. }
+            | Expr::Compare { op: Comparison::Equal | Comparison::NotEqual, .. } => quote!((#truth)),
+            _ => truth,
+        })
+    }
+
+    /// `value in (options)`, as a `bool`.
+    fn contains(&self, value: &Expr, options: &[Expr]) -> Result<TokenStream, GenError> {
+        let (value, value_kind) = self.expr(value)?;
+        let mut terms = Vec::new();
+        for option in options {
+            let (option, option_kind) = self.expr(option)?;
+            match (&value_kind, &option_kind) {
+                (_, Kind::Null) => terms.push(quote!(#value.is_none())),
+                (value_kind, option_kind) if value_kind == option_kind => terms.push(quote!(#value == #option)),
+                _ => {}
+            }
+        }
+        // The value is a view (`Copy`), so each comparison may read it again.
+        Ok(if terms.is_empty() { quote!(false) } else { quote!(#(#terms)||*) })
     }
 }
 

@@ -271,13 +271,13 @@ fn update(cx: &Context, name: &str, collection: &ir::Collection) -> Result<Token
                 quote! {
                     #[doc = #add_docs]
                     pub fn #add(mut self, elements: impl IntoIterator<Item = #element>) -> Self {
-                        self.edits.push(#rt::Edit::add(#field_name, elements.into_iter().map(#rt::FieldValue::into_value)));
+                        self.edits.push(#rt::typed::add(#field_name, elements));
                         self
                     }
 
                     #[doc = #remove_docs]
                     pub fn #remove(mut self, elements: impl IntoIterator<Item = #element>) -> Self {
-                        self.edits.push(#rt::Edit::remove(#field_name, elements.into_iter().map(#rt::FieldValue::into_value)));
+                        self.edits.push(#rt::typed::remove(#field_name, elements));
                         self
                     }
                 }
@@ -293,7 +293,7 @@ fn update(cx: &Context, name: &str, collection: &ir::Collection) -> Result<Token
                 quote! {
                     #[doc = #put_docs]
                     pub fn #put(mut self, key: &str, value: impl Into<#value>) -> Self {
-                        self.edits.push(#rt::Edit::put(#field_name, key, #rt::FieldValue::into_value(value.into())));
+                        self.edits.push(#rt::typed::put(#field_name, key, value.into()));
                         self
                     }
 
@@ -325,7 +325,7 @@ fn update(cx: &Context, name: &str, collection: &ir::Collection) -> Result<Token
                 quote! {
                     #[doc = #documentation]
                     pub fn #setter(mut self, value: impl Into<#ty>) -> Self {
-                        self.edits.push(#rt::Edit::set(#field_name, #rt::FieldValue::into_value(value.into())));
+                        self.edits.push(#rt::typed::set(#field_name, value.into()));
                         self
                     }
                 }

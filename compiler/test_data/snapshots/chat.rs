@@ -830,22 +830,13 @@ pub struct ChannelUpdate<S> {
 impl<S: ::cairn::typed::EditSink> ChannelUpdate<S> {
     /// Sets `name`.
     pub fn name(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set("name", ::cairn::FieldValue::into_value(value.into())),
-            );
+        self.edits.push(::cairn::typed::set("name", value.into()));
         self
     }
 
     /// Sets `topic`.
     pub fn topic(mut self, value: impl Into<Option<String>>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "topic",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("topic", value.into()));
         self
     }
 
@@ -1039,10 +1030,7 @@ pub struct MembershipUpdate<S> {
 impl<S: ::cairn::typed::EditSink> MembershipUpdate<S> {
     /// Sets `role`.
     pub fn role(mut self, value: impl Into<Role>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set("role", ::cairn::FieldValue::into_value(value.into())),
-            );
+        self.edits.push(::cairn::typed::set("role", value.into()));
         self
     }
 
@@ -1227,22 +1215,13 @@ pub struct MessageUpdate<S> {
 impl<S: ::cairn::typed::EditSink> MessageUpdate<S> {
     /// Sets `body`.
     pub fn body(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set("body", ::cairn::FieldValue::into_value(value.into())),
-            );
+        self.edits.push(::cairn::typed::set("body", value.into()));
         self
     }
 
     /// Adds elements to `reactions`.
     pub fn add_reactions(mut self, elements: impl IntoIterator<Item = String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::add(
-                    "reactions",
-                    elements.into_iter().map(::cairn::FieldValue::into_value),
-                ),
-            );
+        self.edits.push(::cairn::typed::add("reactions", elements));
         self
     }
 
@@ -1251,13 +1230,7 @@ impl<S: ::cairn::typed::EditSink> MessageUpdate<S> {
         mut self,
         elements: impl IntoIterator<Item = String>,
     ) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::remove(
-                    "reactions",
-                    elements.into_iter().map(::cairn::FieldValue::into_value),
-                ),
-            );
+        self.edits.push(::cairn::typed::remove("reactions", elements));
         self
     }
 
@@ -1808,20 +1781,21 @@ impl ::cairn::typed::TypedEvent for Event {
 /// `Channel.name`: `check (len(name) >= 1 and len(name) <= 64)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_channel_name(field_name: Option<&str>) -> bool {
-    ::core::matches!(
-        Some(::core::matches!(match ((field_name).map(| value | value.chars().count() as
-        i64), Some(1i64)) { (Some(left), Some(right)) => Some(left >= right), _ =>
-        Some(false), }, Some(true)) && ::core::matches!(match ((field_name).map(| value |
-        value.chars().count() as i64), Some(64i64)) { (Some(left), Some(right)) =>
-        Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
+    ::cairn::typed::compare::ge(
+        field_name.map(|value| value.chars().count() as i64),
+        Some(1i64),
     )
+        && ::cairn::typed::compare::le(
+            field_name.map(|value| value.chars().count() as i64),
+            Some(64i64),
+        )
 }
 
 /// `Message.body`: `check (len(body) <= 4000)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_message_body(field_body: Option<&str>) -> bool {
-    ::core::matches!(
-        match ((field_body).map(| value | value.chars().count() as i64), Some(4000i64)) {
-        (Some(left), Some(right)) => Some(left <= right), _ => Some(false), }, Some(true)
+    ::cairn::typed::compare::le(
+        field_body.map(|value| value.chars().count() as i64),
+        Some(4000i64),
     )
 }

@@ -831,10 +831,7 @@ pub struct ChannelUpdate<S> {
 impl<S: ::cairn::typed::EditSink> ChannelUpdate<S> {
     /// Sets `name`.
     pub fn name(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set("name", ::cairn::FieldValue::into_value(value.into())),
-            );
+        self.edits.push(::cairn::typed::set("name", value.into()));
         self
     }
 
@@ -1019,10 +1016,7 @@ pub struct MembershipUpdate<S> {
 impl<S: ::cairn::typed::EditSink> MembershipUpdate<S> {
     /// Sets `role`.
     pub fn role(mut self, value: impl Into<Role>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set("role", ::cairn::FieldValue::into_value(value.into())),
-            );
+        self.edits.push(::cairn::typed::set("role", value.into()));
         self
     }
 
@@ -1207,34 +1201,19 @@ pub struct MessageUpdate<S> {
 impl<S: ::cairn::typed::EditSink> MessageUpdate<S> {
     /// Sets `text`.
     pub fn text(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set("text", ::cairn::FieldValue::into_value(value.into())),
-            );
+        self.edits.push(::cairn::typed::set("text", value.into()));
         self
     }
 
     /// Sets `edited`.
     pub fn edited(mut self, value: impl Into<bool>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "edited",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("edited", value.into()));
         self
     }
 
     /// Adds elements to `reactions`.
     pub fn add_reactions(mut self, elements: impl IntoIterator<Item = String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::add(
-                    "reactions",
-                    elements.into_iter().map(::cairn::FieldValue::into_value),
-                ),
-            );
+        self.edits.push(::cairn::typed::add("reactions", elements));
         self
     }
 
@@ -1243,13 +1222,7 @@ impl<S: ::cairn::typed::EditSink> MessageUpdate<S> {
         mut self,
         elements: impl IntoIterator<Item = String>,
     ) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::remove(
-                    "reactions",
-                    elements.into_iter().map(::cairn::FieldValue::into_value),
-                ),
-            );
+        self.edits.push(::cairn::typed::remove("reactions", elements));
         self
     }
 
@@ -1809,20 +1782,21 @@ impl ::cairn::typed::TypedEvent for Event {
 /// `Channel.name`: `check (len(name) >= 1 and len(name) <= 64)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_channel_name(field_name: Option<&str>) -> bool {
-    ::core::matches!(
-        Some(::core::matches!(match ((field_name).map(| value | value.chars().count() as
-        i64), Some(1i64)) { (Some(left), Some(right)) => Some(left >= right), _ =>
-        Some(false), }, Some(true)) && ::core::matches!(match ((field_name).map(| value |
-        value.chars().count() as i64), Some(64i64)) { (Some(left), Some(right)) =>
-        Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
+    ::cairn::typed::compare::ge(
+        field_name.map(|value| value.chars().count() as i64),
+        Some(1i64),
     )
+        && ::cairn::typed::compare::le(
+            field_name.map(|value| value.chars().count() as i64),
+            Some(64i64),
+        )
 }
 
 /// `Message.text`: `check (len(text) <= 4000)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_message_text(field_text: Option<&str>) -> bool {
-    ::core::matches!(
-        match ((field_text).map(| value | value.chars().count() as i64), Some(4000i64)) {
-        (Some(left), Some(right)) => Some(left <= right), _ => Some(false), }, Some(true)
+    ::cairn::typed::compare::le(
+        field_text.map(|value| value.chars().count() as i64),
+        Some(4000i64),
     )
 }

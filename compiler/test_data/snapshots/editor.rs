@@ -1299,10 +1299,7 @@ pub struct CollaboratorUpdate<S> {
 impl<S: ::cairn::typed::EditSink> CollaboratorUpdate<S> {
     /// Sets `role`.
     pub fn role(mut self, value: impl Into<Role>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set("role", ::cairn::FieldValue::into_value(value.into())),
-            );
+        self.edits.push(::cairn::typed::set("role", value.into()));
         self
     }
 
@@ -1496,58 +1493,31 @@ pub struct CommentUpdate<S> {
 impl<S: ::cairn::typed::EditSink> CommentUpdate<S> {
     /// Sets `anchor`.
     pub fn anchor(mut self, value: impl Into<Anchor>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "anchor",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("anchor", value.into()));
         self
     }
 
     /// Sets `body`.
     pub fn body(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set("body", ::cairn::FieldValue::into_value(value.into())),
-            );
+        self.edits.push(::cairn::typed::set("body", value.into()));
         self
     }
 
     /// Sets `reply_to`.
     pub fn reply_to(mut self, value: impl Into<Option<CommentId>>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "reply_to",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("reply_to", value.into()));
         self
     }
 
     /// Sets `resolved`.
     pub fn resolved(mut self, value: impl Into<bool>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "resolved",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("resolved", value.into()));
         self
     }
 
     /// Sets `pinned`.
     pub fn pinned(mut self, value: impl Into<bool>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "pinned",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("pinned", value.into()));
         self
     }
 
@@ -1762,49 +1732,25 @@ pub struct DocumentUpdate<S> {
 impl<S: ::cairn::typed::EditSink> DocumentUpdate<S> {
     /// Sets `title`.
     pub fn title(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "title",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("title", value.into()));
         self
     }
 
     /// Sets `font_size`.
     pub fn font_size(mut self, value: impl Into<f64>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "font_size",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("font_size", value.into()));
         self
     }
 
     /// Sets `language`.
     pub fn language(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "language",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("language", value.into()));
         self
     }
 
     /// Sets `locked`.
     pub fn locked(mut self, value: impl Into<bool>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "locked",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("locked", value.into()));
         self
     }
 
@@ -2013,31 +1959,19 @@ pub struct ParagraphUpdate<S> {
 impl<S: ::cairn::typed::EditSink> ParagraphUpdate<S> {
     /// Sets `kind`.
     pub fn kind(mut self, value: impl Into<ParagraphKind>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set("kind", ::cairn::FieldValue::into_value(value.into())),
-            );
+        self.edits.push(::cairn::typed::set("kind", value.into()));
         self
     }
 
     /// Sets `text`.
     pub fn text(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set("text", ::cairn::FieldValue::into_value(value.into())),
-            );
+        self.edits.push(::cairn::typed::set("text", value.into()));
         self
     }
 
     /// Sets `position`.
     pub fn position(mut self, value: impl Into<i64>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "position",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("position", value.into()));
         self
     }
 
@@ -2231,25 +2165,13 @@ pub struct SectionUpdate<S> {
 impl<S: ::cairn::typed::EditSink> SectionUpdate<S> {
     /// Sets `title`.
     pub fn title(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "title",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("title", value.into()));
         self
     }
 
     /// Sets `position`.
     pub fn position(mut self, value: impl Into<i64>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "position",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("position", value.into()));
         self
     }
 
@@ -2443,25 +2365,13 @@ pub struct SuggestionUpdate<S> {
 impl<S: ::cairn::typed::EditSink> SuggestionUpdate<S> {
     /// Sets `replacement`.
     pub fn replacement(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "replacement",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("replacement", value.into()));
         self
     }
 
     /// Sets `state`.
     pub fn state(mut self, value: impl Into<SuggestionState>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "state",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("state", value.into()));
         self
     }
 
@@ -3142,105 +3052,94 @@ impl ::cairn::typed::TypedEvent for Event {
 /// `Comment.anchor`: `check (anchor.start >= 0 and anchor.length >= 0)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_comment_anchor(field_anchor: Option<&Anchor>) -> bool {
-    ::core::matches!(
-        Some(::core::matches!(match ((field_anchor).map(| record | record.start),
-        Some(0i64)) { (Some(left), Some(right)) => Some(left >= right), _ => Some(false),
-        }, Some(true)) && ::core::matches!(match ((field_anchor).map(| record | record
-        .length), Some(0i64)) { (Some(left), Some(right)) => Some(left >= right), _ =>
-        Some(false), }, Some(true))), Some(true)
-    )
+    ::cairn::typed::compare::ge(field_anchor.map(|record| record.start), Some(0i64))
+        && ::cairn::typed::compare::ge(
+            field_anchor.map(|record| record.length),
+            Some(0i64),
+        )
 }
 
 /// `Comment.body`: `check (len(body) >= 1 and len(body) <= 10000)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_comment_body(field_body: Option<&str>) -> bool {
-    ::core::matches!(
-        Some(::core::matches!(match ((field_body).map(| value | value.chars().count() as
-        i64), Some(1i64)) { (Some(left), Some(right)) => Some(left >= right), _ =>
-        Some(false), }, Some(true)) && ::core::matches!(match ((field_body).map(| value |
-        value.chars().count() as i64), Some(10000i64)) { (Some(left), Some(right)) =>
-        Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
+    ::cairn::typed::compare::ge(
+        field_body.map(|value| value.chars().count() as i64),
+        Some(1i64),
     )
+        && ::cairn::typed::compare::le(
+            field_body.map(|value| value.chars().count() as i64),
+            Some(10000i64),
+        )
 }
 
 /// `Document.title`: `check (len(title) >= 1 and len(title) <= 200)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_document_title(field_title: Option<&str>) -> bool {
-    ::core::matches!(
-        Some(::core::matches!(match ((field_title).map(| value | value.chars().count() as
-        i64), Some(1i64)) { (Some(left), Some(right)) => Some(left >= right), _ =>
-        Some(false), }, Some(true)) && ::core::matches!(match ((field_title).map(| value
-        | value.chars().count() as i64), Some(200i64)) { (Some(left), Some(right)) =>
-        Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
+    ::cairn::typed::compare::ge(
+        field_title.map(|value| value.chars().count() as i64),
+        Some(1i64),
     )
+        && ::cairn::typed::compare::le(
+            field_title.map(|value| value.chars().count() as i64),
+            Some(200i64),
+        )
 }
 
 /// `Document.font_size`: `check (font_size >= 6.0 and font_size <= 96.0)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_document_font_size(field_font_size: Option<f64>) -> bool {
-    ::core::matches!(
-        Some(::core::matches!(match (field_font_size, Some(6f64)) { (Some(left),
-        Some(right)) => Some(left >= right), _ => Some(false), }, Some(true)) &&
-        ::core::matches!(match (field_font_size, Some(96f64)) { (Some(left), Some(right))
-        => Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
-    )
+    ::cairn::typed::compare::ge(field_font_size, Some(6f64))
+        && ::cairn::typed::compare::le(field_font_size, Some(96f64))
 }
 
 /// `Document.language`: `check (len(language) >= 2 and len(language) <= 35)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_document_language(field_language: Option<&str>) -> bool {
-    ::core::matches!(
-        Some(::core::matches!(match ((field_language).map(| value | value.chars().count()
-        as i64), Some(2i64)) { (Some(left), Some(right)) => Some(left >= right), _ =>
-        Some(false), }, Some(true)) && ::core::matches!(match ((field_language).map(|
-        value | value.chars().count() as i64), Some(35i64)) { (Some(left), Some(right))
-        => Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
+    ::cairn::typed::compare::ge(
+        field_language.map(|value| value.chars().count() as i64),
+        Some(2i64),
     )
+        && ::cairn::typed::compare::le(
+            field_language.map(|value| value.chars().count() as i64),
+            Some(35i64),
+        )
 }
 
 /// `Paragraph.text`: `check (len(text) <= 100000)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_paragraph_text(field_text: Option<&str>) -> bool {
-    ::core::matches!(
-        match ((field_text).map(| value | value.chars().count() as i64), Some(100000i64))
-        { (Some(left), Some(right)) => Some(left <= right), _ => Some(false), },
-        Some(true)
+    ::cairn::typed::compare::le(
+        field_text.map(|value| value.chars().count() as i64),
+        Some(100000i64),
     )
 }
 
 /// `Paragraph.position`: `check (position >= 0)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_paragraph_position(field_position: Option<i64>) -> bool {
-    ::core::matches!(
-        match (field_position, Some(0i64)) { (Some(left), Some(right)) => Some(left >=
-        right), _ => Some(false), }, Some(true)
-    )
+    ::cairn::typed::compare::ge(field_position, Some(0i64))
 }
 
 /// `Section.title`: `check (len(title) <= 200)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_section_title(field_title: Option<&str>) -> bool {
-    ::core::matches!(
-        match ((field_title).map(| value | value.chars().count() as i64), Some(200i64)) {
-        (Some(left), Some(right)) => Some(left <= right), _ => Some(false), }, Some(true)
+    ::cairn::typed::compare::le(
+        field_title.map(|value| value.chars().count() as i64),
+        Some(200i64),
     )
 }
 
 /// `Section.position`: `check (position >= 0)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_section_position(field_position: Option<i64>) -> bool {
-    ::core::matches!(
-        match (field_position, Some(0i64)) { (Some(left), Some(right)) => Some(left >=
-        right), _ => Some(false), }, Some(true)
-    )
+    ::cairn::typed::compare::ge(field_position, Some(0i64))
 }
 
 /// `Suggestion.replacement`: `check (len(replacement) <= 100000)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_suggestion_replacement(field_replacement: Option<&str>) -> bool {
-    ::core::matches!(
-        match ((field_replacement).map(| value | value.chars().count() as i64),
-        Some(100000i64)) { (Some(left), Some(right)) => Some(left <= right), _ =>
-        Some(false), }, Some(true)
+    ::cairn::typed::compare::le(
+        field_replacement.map(|value| value.chars().count() as i64),
+        Some(100000i64),
     )
 }

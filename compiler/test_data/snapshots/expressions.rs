@@ -539,74 +539,37 @@ pub struct DocumentUpdate<S> {
 impl<S: ::cairn::typed::EditSink> DocumentUpdate<S> {
     /// Sets `title`.
     pub fn title(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "title",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("title", value.into()));
         self
     }
 
     /// Sets `stage`.
     pub fn stage(mut self, value: impl Into<Stage>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "stage",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("stage", value.into()));
         self
     }
 
     /// Adds elements to `tags`.
     pub fn add_tags(mut self, elements: impl IntoIterator<Item = String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::add(
-                    "tags",
-                    elements.into_iter().map(::cairn::FieldValue::into_value),
-                ),
-            );
+        self.edits.push(::cairn::typed::add("tags", elements));
         self
     }
 
     /// Removes elements from `tags`.
     pub fn remove_tags(mut self, elements: impl IntoIterator<Item = String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::remove(
-                    "tags",
-                    elements.into_iter().map(::cairn::FieldValue::into_value),
-                ),
-            );
+        self.edits.push(::cairn::typed::remove("tags", elements));
         self
     }
 
     /// Sets `history`.
     pub fn history(mut self, value: impl Into<Vec<String>>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "history",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("history", value.into()));
         self
     }
 
     /// Sets one key of `labels`.
     pub fn put_labels(mut self, key: &str, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::put(
-                    "labels",
-                    key,
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::put("labels", key, value.into()));
         self
     }
 
@@ -806,10 +769,7 @@ pub struct GrantUpdate<S> {
 impl<S: ::cairn::typed::EditSink> GrantUpdate<S> {
     /// Sets `role`.
     pub fn role(mut self, value: impl Into<Role>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set("role", ::cairn::FieldValue::into_value(value.into())),
-            );
+        self.edits.push(::cairn::typed::set("role", value.into()));
         self
     }
 
@@ -1225,12 +1185,12 @@ impl ::cairn::typed::TypedEvent for Event {
 /// `Document.title`: `check (len(title) >= 1 and not len(title) > 200)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_document_title(field_title: Option<&str>) -> bool {
-    ::core::matches!(
-        Some(::core::matches!(match ((field_title).map(| value | value.chars().count() as
-        i64), Some(1i64)) { (Some(left), Some(right)) => Some(left >= right), _ =>
-        Some(false), }, Some(true)) && ::core::matches!(Some(! ::core::matches!(match
-        ((field_title).map(| value | value.chars().count() as i64), Some(200i64)) {
-        (Some(left), Some(right)) => Some(left > right), _ => Some(false), },
-        Some(true))), Some(true))), Some(true)
+    ::cairn::typed::compare::ge(
+        field_title.map(|value| value.chars().count() as i64),
+        Some(1i64),
     )
+        && !::cairn::typed::compare::gt(
+            field_title.map(|value| value.chars().count() as i64),
+            Some(200i64),
+        )
 }

@@ -450,151 +450,79 @@ pub struct SettingUpdate<S> {
 impl<S: ::cairn::typed::EditSink> SettingUpdate<S> {
     /// Sets `key`.
     pub fn key(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set("key", ::cairn::FieldValue::into_value(value.into())),
-            );
+        self.edits.push(::cairn::typed::set("key", value.into()));
         self
     }
 
     /// Sets `label`.
     pub fn label(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "label",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("label", value.into()));
         self
     }
 
     /// Sets `homepage`.
     pub fn homepage(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "homepage",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("homepage", value.into()));
         self
     }
 
     /// Sets `greeting`.
     pub fn greeting(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "greeting",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("greeting", value.into()));
         self
     }
 
     /// Sets `enabled`.
     pub fn enabled(mut self, value: impl Into<bool>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "enabled",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("enabled", value.into()));
         self
     }
 
     /// Sets `hidden`.
     pub fn hidden(mut self, value: impl Into<bool>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "hidden",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("hidden", value.into()));
         self
     }
 
     /// Sets `retries`.
     pub fn retries(mut self, value: impl Into<i64>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "retries",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("retries", value.into()));
         self
     }
 
     /// Sets `offset`.
     pub fn offset(mut self, value: impl Into<i64>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "offset",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("offset", value.into()));
         self
     }
 
     /// Sets `ratio`.
     pub fn ratio(mut self, value: impl Into<f64>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "ratio",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("ratio", value.into()));
         self
     }
 
     /// Sets `epsilon`.
     pub fn epsilon(mut self, value: impl Into<f64>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "epsilon",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("epsilon", value.into()));
         self
     }
 
     /// Sets `level`.
     pub fn level(mut self, value: impl Into<Level>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "level",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("level", value.into()));
         self
     }
 
     /// Sets `note`.
     pub fn note(mut self, value: impl Into<Option<String>>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set("note", ::cairn::FieldValue::into_value(value.into())),
-            );
+        self.edits.push(::cairn::typed::set("note", value.into()));
         self
     }
 
     /// Sets `limit`.
     pub fn limit(mut self, value: impl Into<Option<i64>>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "limit",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("limit", value.into()));
         self
     }
 
@@ -1039,55 +967,36 @@ impl ::cairn::typed::TypedEvent for Event {
 /// `Setting.key`: `check (len(key) >= 1 and key != "\"quoted\" back\\slash\nnew\ttab\rret😀é")`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_setting_key(field_key: Option<&str>) -> bool {
-    ::core::matches!(
-        Some(::core::matches!(match ((field_key).map(| value | value.chars().count() as
-        i64), Some(1i64)) { (Some(left), Some(right)) => Some(left >= right), _ =>
-        Some(false), }, Some(true)) && ::core::matches!(Some(field_key !=
-        Some("\"quoted\" back\\slash\nnew\ttab\rret😀é")), Some(true))), Some(true)
-    )
+    ::cairn::typed::compare::ge(
+        field_key.map(|value| value.chars().count() as i64),
+        Some(1i64),
+    ) && (field_key != Some("\"quoted\" back\\slash\nnew\ttab\rret😀é"))
 }
 
 /// `Setting.retries`: `check (retries >= 0 and retries <= 10)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_setting_retries(field_retries: Option<i64>) -> bool {
-    ::core::matches!(
-        Some(::core::matches!(match (field_retries, Some(0i64)) { (Some(left),
-        Some(right)) => Some(left >= right), _ => Some(false), }, Some(true)) &&
-        ::core::matches!(match (field_retries, Some(10i64)) { (Some(left), Some(right))
-        => Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
-    )
+    ::cairn::typed::compare::ge(field_retries, Some(0i64))
+        && ::cairn::typed::compare::le(field_retries, Some(10i64))
 }
 
 /// `Setting.offset`: `check (offset >= -9223372036854775808 and offset <= 9223372036854775807)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_setting_offset(field_offset: Option<i64>) -> bool {
-    ::core::matches!(
-        Some(::core::matches!(match (field_offset, Some(i64::MIN)) { (Some(left),
-        Some(right)) => Some(left >= right), _ => Some(false), }, Some(true)) &&
-        ::core::matches!(match (field_offset, Some(9223372036854775807i64)) {
-        (Some(left), Some(right)) => Some(left <= right), _ => Some(false), },
-        Some(true))), Some(true)
-    )
+    ::cairn::typed::compare::ge(field_offset, Some(i64::MIN))
+        && ::cairn::typed::compare::le(field_offset, Some(9223372036854775807i64))
 }
 
 /// `Setting.ratio`: `check (ratio > -0.25 and ratio < 2500.0)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_setting_ratio(field_ratio: Option<f64>) -> bool {
-    ::core::matches!(
-        Some(::core::matches!(match (field_ratio, Some(- 0.25f64)) { (Some(left),
-        Some(right)) => Some(left > right), _ => Some(false), }, Some(true)) &&
-        ::core::matches!(match (field_ratio, Some(2500f64)) { (Some(left), Some(right))
-        => Some(left < right), _ => Some(false), }, Some(true))), Some(true)
-    )
+    ::cairn::typed::compare::gt(field_ratio, Some(-0.25f64))
+        && ::cairn::typed::compare::lt(field_ratio, Some(2500f64))
 }
 
 /// `Setting.epsilon`: `check (epsilon >= 0.0 and epsilon <= 150.0)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_setting_epsilon(field_epsilon: Option<f64>) -> bool {
-    ::core::matches!(
-        Some(::core::matches!(match (field_epsilon, Some(0f64)) { (Some(left),
-        Some(right)) => Some(left >= right), _ => Some(false), }, Some(true)) &&
-        ::core::matches!(match (field_epsilon, Some(150f64)) { (Some(left), Some(right))
-        => Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
-    )
+    ::cairn::typed::compare::ge(field_epsilon, Some(0f64))
+        && ::cairn::typed::compare::le(field_epsilon, Some(150f64))
 }

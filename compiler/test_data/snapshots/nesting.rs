@@ -718,10 +718,7 @@ pub struct CommentUpdate<S> {
 impl<S: ::cairn::typed::EditSink> CommentUpdate<S> {
     /// Sets `body`.
     pub fn body(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set("body", ::cairn::FieldValue::into_value(value.into())),
-            );
+        self.edits.push(::cairn::typed::set("body", value.into()));
         self
     }
 
@@ -906,44 +903,25 @@ pub struct ProjectUpdate<S> {
 impl<S: ::cairn::typed::EditSink> ProjectUpdate<S> {
     /// Sets `name`.
     pub fn name(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set("name", ::cairn::FieldValue::into_value(value.into())),
-            );
+        self.edits.push(::cairn::typed::set("name", value.into()));
         self
     }
 
     /// Sets `hq`.
     pub fn hq(mut self, value: impl Into<Address>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set("hq", ::cairn::FieldValue::into_value(value.into())),
-            );
+        self.edits.push(::cairn::typed::set("hq", value.into()));
         self
     }
 
     /// Sets `contacts`.
     pub fn contacts(mut self, value: impl Into<Vec<Contact>>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "contacts",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("contacts", value.into()));
         self
     }
 
     /// Sets one key of `sites`.
     pub fn put_sites(mut self, key: &str, value: impl Into<Address>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::put(
-                    "sites",
-                    key,
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::put("sites", key, value.into()));
         self
     }
 
@@ -1125,37 +1103,19 @@ pub struct TaskUpdate<S> {
 impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
     /// Sets `title`.
     pub fn title(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "title",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("title", value.into()));
         self
     }
 
     /// Sets `blocked_by`.
     pub fn blocked_by(mut self, value: impl Into<Option<TaskId>>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "blocked_by",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("blocked_by", value.into()));
         self
     }
 
     /// Sets `assignee`.
     pub fn assignee(mut self, value: impl Into<Option<::cairn::Identity>>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "assignee",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("assignee", value.into()));
         self
     }
 
@@ -1877,9 +1837,10 @@ impl ::cairn::typed::TypedEvent for Event {
 /// `Project.hq`: `check (len(hq.city) >= 1)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_project_hq(field_hq: Option<&Address>) -> bool {
-    ::core::matches!(
-        match (((field_hq).map(| record | record.city.as_str())).map(| value | value
-        .chars().count() as i64), Some(1i64)) { (Some(left), Some(right)) => Some(left >=
-        right), _ => Some(false), }, Some(true)
+    ::cairn::typed::compare::ge(
+        field_hq
+            .map(|record| record.city.as_str())
+            .map(|value| value.chars().count() as i64),
+        Some(1i64),
     )
 }

@@ -1219,25 +1219,13 @@ pub struct AttachmentUpdate<S> {
 impl<S: ::cairn::typed::EditSink> AttachmentUpdate<S> {
     /// Sets `file_name`.
     pub fn file_name(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "file_name",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("file_name", value.into()));
         self
     }
 
     /// Sets `media_type`.
     pub fn media_type(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "media_type",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("media_type", value.into()));
         self
     }
 
@@ -1440,37 +1428,19 @@ pub struct BoardUpdate<S> {
 impl<S: ::cairn::typed::EditSink> BoardUpdate<S> {
     /// Sets `title`.
     pub fn title(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "title",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("title", value.into()));
         self
     }
 
     /// Sets `description`.
     pub fn description(mut self, value: impl Into<Option<String>>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "description",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("description", value.into()));
         self
     }
 
     /// Sets `archived`.
     pub fn archived(mut self, value: impl Into<bool>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "archived",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("archived", value.into()));
         self
     }
 
@@ -1664,10 +1634,7 @@ pub struct GrantUpdate<S> {
 impl<S: ::cairn::typed::EditSink> GrantUpdate<S> {
     /// Sets `note`.
     pub fn note(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set("note", ::cairn::FieldValue::into_value(value.into())),
-            );
+        self.edits.push(::cairn::typed::set("note", value.into()));
         self
     }
 
@@ -1876,31 +1843,19 @@ pub struct MilestoneUpdate<S> {
 impl<S: ::cairn::typed::EditSink> MilestoneUpdate<S> {
     /// Sets `name`.
     pub fn name(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set("name", ::cairn::FieldValue::into_value(value.into())),
-            );
+        self.edits.push(::cairn::typed::set("name", value.into()));
         self
     }
 
     /// Sets `starts`.
     pub fn starts(mut self, value: impl Into<::cairn::Timestamp>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "starts",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("starts", value.into()));
         self
     }
 
     /// Sets `ends`.
     pub fn ends(mut self, value: impl Into<::cairn::Timestamp>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set("ends", ::cairn::FieldValue::into_value(value.into())),
-            );
+        self.edits.push(::cairn::typed::set("ends", value.into()));
         self
     }
 
@@ -2094,131 +2049,67 @@ pub struct TaskUpdate<S> {
 impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
     /// Sets `title`.
     pub fn title(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "title",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("title", value.into()));
         self
     }
 
     /// Sets `notes`.
     pub fn notes(mut self, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "notes",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("notes", value.into()));
         self
     }
 
     /// Sets `status`.
     pub fn status(mut self, value: impl Into<Status>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "status",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("status", value.into()));
         self
     }
 
     /// Sets `priority`.
     pub fn priority(mut self, value: impl Into<i64>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "priority",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("priority", value.into()));
         self
     }
 
     /// Sets `progress`.
     pub fn progress(mut self, value: impl Into<f64>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "progress",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("progress", value.into()));
         self
     }
 
     /// Sets `estimate`.
     pub fn estimate(mut self, value: impl Into<Option<Estimate>>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "estimate",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("estimate", value.into()));
         self
     }
 
     /// Sets `milestone`.
     pub fn milestone(mut self, value: impl Into<Option<MilestoneId>>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "milestone",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("milestone", value.into()));
         self
     }
 
     /// Sets `due`.
     pub fn due(mut self, value: impl Into<Option<::cairn::Timestamp>>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set("due", ::cairn::FieldValue::into_value(value.into())),
-            );
+        self.edits.push(::cairn::typed::set("due", value.into()));
         self
     }
 
     /// Sets `assignee`.
     pub fn assignee(mut self, value: impl Into<Option<::cairn::Identity>>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "assignee",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("assignee", value.into()));
         self
     }
 
     /// Sets `checklist`.
     pub fn checklist(mut self, value: impl Into<Vec<String>>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::set(
-                    "checklist",
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::set("checklist", value.into()));
         self
     }
 
     /// Sets one key of `labels`.
     pub fn put_labels(mut self, key: &str, value: impl Into<String>) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::put(
-                    "labels",
-                    key,
-                    ::cairn::FieldValue::into_value(value.into()),
-                ),
-            );
+        self.edits.push(::cairn::typed::put("labels", key, value.into()));
         self
     }
 
@@ -2233,13 +2124,7 @@ impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
         mut self,
         elements: impl IntoIterator<Item = ::cairn::Identity>,
     ) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::add(
-                    "watchers",
-                    elements.into_iter().map(::cairn::FieldValue::into_value),
-                ),
-            );
+        self.edits.push(::cairn::typed::add("watchers", elements));
         self
     }
 
@@ -2248,13 +2133,7 @@ impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
         mut self,
         elements: impl IntoIterator<Item = ::cairn::Identity>,
     ) -> Self {
-        self.edits
-            .push(
-                ::cairn::Edit::remove(
-                    "watchers",
-                    elements.into_iter().map(::cairn::FieldValue::into_value),
-                ),
-            );
+        self.edits.push(::cairn::typed::remove("watchers", elements));
         self
     }
 
@@ -2930,120 +2809,112 @@ impl ::cairn::typed::TypedEvent for Event {
 /// `Attachment.file_name`: `check (len(file_name) >= 1 and len(file_name) <= 255)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_attachment_file_name(field_file_name: Option<&str>) -> bool {
-    ::core::matches!(
-        Some(::core::matches!(match ((field_file_name).map(| value | value.chars()
-        .count() as i64), Some(1i64)) { (Some(left), Some(right)) => Some(left >= right),
-        _ => Some(false), }, Some(true)) && ::core::matches!(match ((field_file_name)
-        .map(| value | value.chars().count() as i64), Some(255i64)) { (Some(left),
-        Some(right)) => Some(left <= right), _ => Some(false), }, Some(true))),
-        Some(true)
+    ::cairn::typed::compare::ge(
+        field_file_name.map(|value| value.chars().count() as i64),
+        Some(1i64),
     )
+        && ::cairn::typed::compare::le(
+            field_file_name.map(|value| value.chars().count() as i64),
+            Some(255i64),
+        )
 }
 
 /// `Attachment.content`: `check (len(content) >= 1 and len(content) <= 1048576)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_attachment_content(field_content: Option<&[u8]>) -> bool {
-    ::core::matches!(
-        Some(::core::matches!(match ((field_content).map(| value | value.len() as i64),
-        Some(1i64)) { (Some(left), Some(right)) => Some(left >= right), _ => Some(false),
-        }, Some(true)) && ::core::matches!(match ((field_content).map(| value | value
-        .len() as i64), Some(1048576i64)) { (Some(left), Some(right)) => Some(left <=
-        right), _ => Some(false), }, Some(true))), Some(true)
+    ::cairn::typed::compare::ge(
+        field_content.map(|value| value.len() as i64),
+        Some(1i64),
     )
+        && ::cairn::typed::compare::le(
+            field_content.map(|value| value.len() as i64),
+            Some(1048576i64),
+        )
 }
 
 /// `Board.title`: `check (len(title) >= 1 and len(title) <= 120)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_board_title(field_title: Option<&str>) -> bool {
-    ::core::matches!(
-        Some(::core::matches!(match ((field_title).map(| value | value.chars().count() as
-        i64), Some(1i64)) { (Some(left), Some(right)) => Some(left >= right), _ =>
-        Some(false), }, Some(true)) && ::core::matches!(match ((field_title).map(| value
-        | value.chars().count() as i64), Some(120i64)) { (Some(left), Some(right)) =>
-        Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
+    ::cairn::typed::compare::ge(
+        field_title.map(|value| value.chars().count() as i64),
+        Some(1i64),
     )
+        && ::cairn::typed::compare::le(
+            field_title.map(|value| value.chars().count() as i64),
+            Some(120i64),
+        )
 }
 
 /// `Grant.note`: `check (len(note) <= 500)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_grant_note(field_note: Option<&str>) -> bool {
-    ::core::matches!(
-        match ((field_note).map(| value | value.chars().count() as i64), Some(500i64)) {
-        (Some(left), Some(right)) => Some(left <= right), _ => Some(false), }, Some(true)
+    ::cairn::typed::compare::le(
+        field_note.map(|value| value.chars().count() as i64),
+        Some(500i64),
     )
 }
 
 /// `Milestone.name`: `check (len(name) >= 1 and len(name) <= 80)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_milestone_name(field_name: Option<&str>) -> bool {
-    ::core::matches!(
-        Some(::core::matches!(match ((field_name).map(| value | value.chars().count() as
-        i64), Some(1i64)) { (Some(left), Some(right)) => Some(left >= right), _ =>
-        Some(false), }, Some(true)) && ::core::matches!(match ((field_name).map(| value |
-        value.chars().count() as i64), Some(80i64)) { (Some(left), Some(right)) =>
-        Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
+    ::cairn::typed::compare::ge(
+        field_name.map(|value| value.chars().count() as i64),
+        Some(1i64),
     )
+        && ::cairn::typed::compare::le(
+            field_name.map(|value| value.chars().count() as i64),
+            Some(80i64),
+        )
 }
 
 /// `Milestone.ends`: `check (ends > starts)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_milestone_ends(field_starts: Option<i64>, field_ends: Option<i64>) -> bool {
-    ::core::matches!(
-        match (field_ends, field_starts) { (Some(left), Some(right)) => Some(left >
-        right), _ => Some(false), }, Some(true)
-    )
+    ::cairn::typed::compare::gt(field_ends, field_starts)
 }
 
 /// `Task.title`: `check (len(title) >= 1 and len(title) <= 200)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_task_title(field_title: Option<&str>) -> bool {
-    ::core::matches!(
-        Some(::core::matches!(match ((field_title).map(| value | value.chars().count() as
-        i64), Some(1i64)) { (Some(left), Some(right)) => Some(left >= right), _ =>
-        Some(false), }, Some(true)) && ::core::matches!(match ((field_title).map(| value
-        | value.chars().count() as i64), Some(200i64)) { (Some(left), Some(right)) =>
-        Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
+    ::cairn::typed::compare::ge(
+        field_title.map(|value| value.chars().count() as i64),
+        Some(1i64),
     )
+        && ::cairn::typed::compare::le(
+            field_title.map(|value| value.chars().count() as i64),
+            Some(200i64),
+        )
 }
 
 /// `Task.notes`: `check (len(notes) <= 20000)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_task_notes(field_notes: Option<&str>) -> bool {
-    ::core::matches!(
-        match ((field_notes).map(| value | value.chars().count() as i64), Some(20000i64))
-        { (Some(left), Some(right)) => Some(left <= right), _ => Some(false), },
-        Some(true)
+    ::cairn::typed::compare::le(
+        field_notes.map(|value| value.chars().count() as i64),
+        Some(20000i64),
     )
 }
 
 /// `Task.priority`: `check (priority >= 0 and priority <= 5)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_task_priority(field_priority: Option<i64>) -> bool {
-    ::core::matches!(
-        Some(::core::matches!(match (field_priority, Some(0i64)) { (Some(left),
-        Some(right)) => Some(left >= right), _ => Some(false), }, Some(true)) &&
-        ::core::matches!(match (field_priority, Some(5i64)) { (Some(left), Some(right))
-        => Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
-    )
+    ::cairn::typed::compare::ge(field_priority, Some(0i64))
+        && ::cairn::typed::compare::le(field_priority, Some(5i64))
 }
 
 /// `Task.progress`: `check (progress >= 0.0 and progress <= 1.0)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_task_progress(field_progress: Option<f64>) -> bool {
-    ::core::matches!(
-        Some(::core::matches!(match (field_progress, Some(0f64)) { (Some(left),
-        Some(right)) => Some(left >= right), _ => Some(false), }, Some(true)) &&
-        ::core::matches!(match (field_progress, Some(1f64)) { (Some(left), Some(right))
-        => Some(left <= right), _ => Some(false), }, Some(true))), Some(true)
-    )
+    ::cairn::typed::compare::ge(field_progress, Some(0f64))
+        && ::cairn::typed::compare::le(field_progress, Some(1f64))
 }
 
 /// `Task.checklist`: `check (len(checklist) <= 100)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_task_checklist(field_checklist: Option<&[String]>) -> bool {
-    ::core::matches!(
-        match ((field_checklist).map(| value | value.len() as i64), Some(100i64)) {
-        (Some(left), Some(right)) => Some(left <= right), _ => Some(false), }, Some(true)
+    ::cairn::typed::compare::le(
+        field_checklist.map(|value| value.len() as i64),
+        Some(100i64),
     )
 }
 
@@ -3052,8 +2923,8 @@ fn check_task_checklist(field_checklist: Option<&[String]>) -> bool {
 fn check_task_labels(
     field_labels: Option<&::std::collections::BTreeMap<String, String>>,
 ) -> bool {
-    ::core::matches!(
-        match ((field_labels).map(| value | value.len() as i64), Some(20i64)) {
-        (Some(left), Some(right)) => Some(left <= right), _ => Some(false), }, Some(true)
+    ::cairn::typed::compare::le(
+        field_labels.map(|value| value.len() as i64),
+        Some(20i64),
     )
 }

@@ -66,6 +66,50 @@ impl crate::Replica {
     }
 }
 
+/// The edit that sets a field to a typed value.
+pub fn set(field: &str, value: impl FieldValue) -> crate::Edit {
+    crate::Edit::set(field, value.into_value())
+}
+
+/// The edit that adds typed elements to a set field.
+pub fn add<T: FieldValue>(field: &str, elements: impl IntoIterator<Item = T>) -> crate::Edit {
+    crate::Edit::add(field, elements.into_iter().map(T::into_value))
+}
+
+/// The edit that removes typed elements from a set field.
+pub fn remove<T: FieldValue>(field: &str, elements: impl IntoIterator<Item = T>) -> crate::Edit {
+    crate::Edit::remove(field, elements.into_iter().map(T::into_value))
+}
+
+/// The edit that sets one key of a map field to a typed value.
+pub fn put(field: &str, key: &str, value: impl FieldValue) -> crate::Edit {
+    crate::Edit::put(field, key, value.into_value())
+}
+
+/// Ordering comparisons as `check` constraints make them, for compiled checks: false when
+/// either side is null (`None`), whatever the other (a comparison is never null).
+pub mod compare {
+    /// `left < right`.
+    pub fn lt<T: PartialOrd>(left: Option<T>, right: Option<T>) -> bool {
+        matches!((left, right), (Some(left), Some(right)) if left < right)
+    }
+
+    /// `left <= right`.
+    pub fn le<T: PartialOrd>(left: Option<T>, right: Option<T>) -> bool {
+        matches!((left, right), (Some(left), Some(right)) if left <= right)
+    }
+
+    /// `left > right`.
+    pub fn gt<T: PartialOrd>(left: Option<T>, right: Option<T>) -> bool {
+        matches!((left, right), (Some(left), Some(right)) if left > right)
+    }
+
+    /// `left >= right`.
+    pub fn ge<T: PartialOrd>(left: Option<T>, right: Option<T>) -> bool {
+        matches!((left, right), (Some(left), Some(right)) if left >= right)
+    }
+}
+
 /// A field of a row, read as `T`; a field the row lacks reads as null.
 pub fn field<T: FieldValue>(row: &Row, name: &str) -> Result<T, RowDecodeError> {
     let value = row.fields.get(name).unwrap_or(&crate::cbor::Value::Null);
