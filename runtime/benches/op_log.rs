@@ -13,18 +13,17 @@ use cairn::Value;
 use cairn::{CryptoSuite, SignedMessage};
 use cairn::{Ed25519Blake3, Keypair, Replica, Storage};
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod support;
+use support::{compile, env_count, TempDir};
+
 const SCHEMA: &str = "schema bench;\ncollection Note {\n    text: string,\n    stars: counter,\n    allow insert, update, delete if true;\n}\n";
 
-fn env_count(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
-}
-
 fn schema() -> schemac::ir::Schema {
-    schemac::check_source(SCHEMA, Some(&schemac::Priors::new())).ir.expect("the bench schema compiles")
+    compile(SCHEMA)
 }
 
 fn note(index: usize) -> Vec<Change> {
@@ -47,27 +46,6 @@ fn report(label: &str, count: usize, elapsed: Duration, baseline: Option<(&str, 
         None => println!("{label:<44} {ops_per_second:>10.0} ops/s"),
     }
     ops_per_second
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("cairn-bench-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("temp dir");
-        TempDir(path)
-    }
-
-    fn store(&self) -> PathBuf {
-        self.0.join("store.redb")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn file_size(path: &Path) -> u64 {
@@ -100,7 +78,7 @@ fn main() {
 
     // Local writes: build, sign and store.
     let writes = TempDir::new("write");
-    let replica = Replica::create(Storage::File(&writes.store()), &keypair, schema()).expect("create");
+    let replica = Replica::create(Storage::File(&writes.store("store")), &keypair, schema()).expect("create");
     let single = 500;
     let start = Instant::now();
     for index in 0..single {
@@ -116,7 +94,7 @@ fn main() {
 
     // The ops to ingest: a chain by several authors, written once in memory.
     let source_dir = TempDir::new("source");
-    let source = Replica::create(Storage::File(&source_dir.store()), &keypair, schema()).expect("create");
+    let source = Replica::create(Storage::File(&source_dir.store("store")), &keypair, schema()).expect("create");
     let authors: Vec<Keypair> = (0..4).map(|_| Keypair::generate(suite.as_ref())).collect();
     let mut written = 0;
     while written < ingest_count {
@@ -129,7 +107,7 @@ fn main() {
     let encoded_bytes: usize = log.iter().map(Vec::len).sum();
 
     let single_dir = TempDir::new("ingest-single");
-    let target = Replica::join(Storage::File(&single_dir.store()), source.id(), schema()).expect("join");
+    let target = Replica::join(Storage::File(&single_dir.store("store")), source.id(), schema()).expect("join");
     let single_ops = 500.min(log.len());
     let start = Instant::now();
     for bytes in &log[..single_ops] {
@@ -138,7 +116,7 @@ fn main() {
     report("ingest, 1 op per transaction", single_ops, start.elapsed(), Some(("batch verify", verify_rate)));
 
     let batch_dir = TempDir::new("ingest-batch");
-    let target = Replica::join(Storage::File(&batch_dir.store()), source.id(), schema()).expect("join");
+    let target = Replica::join(Storage::File(&batch_dir.store("store")), source.id(), schema()).expect("join");
     let start = Instant::now();
     for chunk in log.chunks(1_000) {
         let slices: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
@@ -154,7 +132,7 @@ fn main() {
     );
     drop(target);
     let batch_dir = TempDir::new("ingest-stream");
-    let target = Replica::join(Storage::File(&batch_dir.store()), source.id(), schema()).expect("join");
+    let target = Replica::join(Storage::File(&batch_dir.store("store")), source.id(), schema()).expect("join");
     let slices: Vec<&[u8]> = log.iter().map(Vec::as_slice).collect();
     let start = Instant::now();
     for result in target.ingest_stream(&slices, 1_000) {
@@ -180,7 +158,7 @@ fn main() {
         usage.stored_bytes,
         usage.metadata_bytes,
         usage.fragmented_bytes,
-        file_size(&batch_dir.store()),
+        file_size(&batch_dir.store("store")),
     );
     println!(
         "target (set for the log alone): ingest at >= 0.50x the bare batch-verify rate; measured {:.2}x, \
@@ -192,7 +170,7 @@ fn main() {
     let reopen_count = env_count("CAIRN_BENCH_REOPEN_OPS", 1_000_000);
     let reopen_dir = TempDir::new("reopen");
     {
-        let big = Replica::create(Storage::File(&reopen_dir.store()), &keypair, schema()).expect("create");
+        let big = Replica::create(Storage::File(&reopen_dir.store("store")), &keypair, schema()).expect("create");
         let mut written = 0;
         while written < reopen_count {
             let count = (reopen_count - written).min(5_000);
@@ -201,7 +179,7 @@ fn main() {
         }
     }
     let start = Instant::now();
-    let reopened = Replica::open(Storage::File(&reopen_dir.store())).expect("reopen");
+    let reopened = Replica::open(Storage::File(&reopen_dir.store("store"))).expect("reopen");
     let heads = reopened.heads().expect("heads");
     let elapsed = start.elapsed();
     println!(

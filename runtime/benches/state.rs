@@ -11,8 +11,10 @@
 use cairn::op::{Change, Edit};
 use cairn::Value;
 use cairn::{CryptoSuite, Ed25519Blake3, EventKind, Keypair, Replica, RowId, Storage};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+mod support;
+use support::{compile, env_count, TempDir};
 
 const CHAT: &str = include_str!("../../schemas/chat.schema");
 /// The chat schema's channels and messages with every rule `if true`: the same ops, unchecked.
@@ -35,35 +37,6 @@ collection Message {
     allow insert, update, delete if true;
 }
 "#;
-
-fn env_count(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
-}
-
-fn compile(text: &str) -> schemac::ir::Schema {
-    schemac::check_source(text, Some(&schemac::Priors::new())).ir.expect("the bench schema compiles")
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("cairn-bench-state-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("temp dir");
-        TempDir(path)
-    }
-
-    fn store(&self, name: &str) -> PathBuf {
-        self.0.join(format!("{name}.redb"))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn text(value: &str) -> Value {
     Value::Text(value.to_owned())
@@ -196,7 +169,7 @@ fn post_messages(replica: &Replica, channel: RowId, writer: &Keypair, count: usi
 }
 
 fn ingest(count: usize) {
-    let dir = TempDir::new("ingest");
+    let dir = TempDir::new("state-ingest");
     let chat = chat(Storage::File(&dir.store("chat-source")), 10);
     post_messages(&chat.replica, chat.channel, &chat.writer, count);
     // The same messages under rules that are all `if true`.
@@ -218,7 +191,7 @@ fn ingest(count: usize) {
 
 /// A revoke that arrives after `uses` concurrent messages it defeats.
 fn late_revoke(uses: usize) {
-    let dir = TempDir::new("revoke");
+    let dir = TempDir::new("state-revoke");
     let chat = chat(Storage::File(&dir.store("a")), 0);
     // A second replica that has the setup only, where the founder demotes the writer.
     let other = Replica::join(Storage::File(&dir.store("b")), chat.replica.id(), compile(CHAT)).expect("join");

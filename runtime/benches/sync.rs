@@ -14,14 +14,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod support;
+use support::{compile, env_count, TempDir};
+
 const SCHEMA: &str = "schema bench;\ncollection Note {\n    text: string,\n    stars: counter,\n    allow insert, update, delete if true;\n}\n";
 
-fn env_count(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
-}
-
 fn schema() -> cairn::Schema {
-    schemac::check_source(SCHEMA, Some(&schemac::Priors::new())).ir.expect("the bench schema compiles")
+    compile(SCHEMA)
 }
 
 fn note(index: usize) -> Vec<Change> {
@@ -29,27 +28,6 @@ fn note(index: usize) -> Vec<Change> {
         collection: "Note".into(),
         fields: vec![("text".into(), Value::Text(format!("note number {index}")))],
     }]
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("cairn-bench-sync-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("temp dir");
-        TempDir(path)
-    }
-
-    fn store(&self, name: &str) -> PathBuf {
-        self.0.join(format!("{name}.redb"))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Writes `count` notes by `author` in transactions of 1,000 ops.
@@ -127,7 +105,7 @@ fn main() {
 
 /// A full sync over loopback TCP with Noise, against `ingest_stream` of the same ops.
 fn full_sync(count: usize) {
-    let dir = TempDir::new("full");
+    let dir = TempDir::new("sync-full");
     let author = Keypair::generate(&Ed25519Blake3);
     let source = Arc::new(Replica::create(Storage::File(&dir.store("source")), &author, schema()).expect("create"));
     write(&source, &author, 0, count);
@@ -187,7 +165,7 @@ fn in_sync() {
 
 /// d ops missing from a large replica: recent ones, then ones written deep in the past.
 fn incremental(base: usize) {
-    let dir = TempDir::new("incremental");
+    let dir = TempDir::new("sync-incremental");
     let author = Keypair::generate(&Ed25519Blake3);
     let started = Instant::now();
     let full = Replica::create(Storage::File(&dir.store("full")), &author, schema()).expect("create");
@@ -231,7 +209,7 @@ fn incremental(base: usize) {
 
 /// A put on one replica until the row is visible on a live-connected one, over loopback.
 fn live_propagation(puts: usize) {
-    let dir = TempDir::new("live");
+    let dir = TempDir::new("sync-live");
     let author = Keypair::generate(&Ed25519Blake3);
     let source = Arc::new(Replica::create(Storage::File(&dir.store("source")), &author, schema()).expect("create"));
     let target = Arc::new(Replica::join(Storage::File(&dir.store("target")), source.id(), schema()).expect("join"));
@@ -276,7 +254,7 @@ fn live_propagation(puts: usize) {
 fn memory(sizes: &[usize]) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     for &count in sizes {
-        let dir = TempDir::new(&format!("memory-{count}"));
+        let dir = TempDir::new(&format!("sync-memory-{count}"));
         let author = Keypair::generate(&Ed25519Blake3);
         let source = Arc::new(Replica::create(Storage::File(&dir.store("source")), &author, schema()).expect("create"));
         write(&source, &author, 0, count);

@@ -81,7 +81,7 @@ impl From<Timestamp> for Value {
 }
 
 macro_rules! scalar {
-    ($type:ty, $expected:literal, $variant:ident, $into:expr, $from:expr) => {
+    ($type:ty, $expected:literal, $variant:ident, $into:expr, $from:expr $(, $owned:ident)?) => {
         impl FieldValue for $type {
             fn into_value(self) -> Value {
                 let into: fn($type) -> Value = $into;
@@ -97,30 +97,16 @@ macro_rules! scalar {
                     _ => mismatch($expected, value),
                 }
             }
+
+            $(scalar!(@$owned $variant, $expected);)?
         }
     };
-    ($type:ty, $expected:literal, $variant:ident, $into:expr, $from:expr, owned) => {
-        impl FieldValue for $type {
-            fn into_value(self) -> Value {
-                let into: fn($type) -> Value = $into;
-                into(self)
-            }
-
-            fn from_value(value: &Value) -> Result<Self, ValueMismatch> {
-                match value {
-                    Value::$variant(inner) => {
-                        let from: fn(&_) -> Option<$type> = $from;
-                        from(inner).map_or_else(|| mismatch($expected, value), Ok)
-                    }
-                    _ => mismatch($expected, value),
-                }
-            }
-
-            fn from_owned(value: Value) -> Result<Self, ValueMismatch> {
-                match value {
-                    Value::$variant(inner) => Ok(inner),
-                    other => mismatch($expected, &other),
-                }
+    // A value that holds the Rust value itself is moved out, not copied.
+    (@owned $variant:ident, $expected:literal) => {
+        fn from_owned(value: Value) -> Result<Self, ValueMismatch> {
+            match value {
+                Value::$variant(inner) => Ok(inner),
+                other => mismatch($expected, &other),
             }
         }
     };
