@@ -69,8 +69,12 @@ fn lockstep(initiator: &Replica, acceptor: &Replica) -> (u64, SyncStats, SyncSta
             assert!(left.is_complete() && right.is_complete(), "stalled");
             return (flights, left.stats().clone(), right.stats().clone());
         }
-        from_left.iter().for_each(|frame| right.receive(frame).expect("frame"));
-        from_right.iter().for_each(|frame| left.receive(frame).expect("frame"));
+        from_left.iter().for_each(|frame| {
+            right.receive(frame).expect("frame");
+        });
+        from_right.iter().for_each(|frame| {
+            left.receive(frame).expect("frame");
+        });
     }
     unreachable!()
 }

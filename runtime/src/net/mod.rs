@@ -13,13 +13,14 @@ mod policy;
 mod serve;
 
 pub use policy::PeerPolicy;
-pub use serve::{connect_and_sync, serve, Served};
+pub use serve::{connect_and_sync, serve, Served, MAX_SESSIONS};
 
 use crate::error::{ChannelError, SyncError};
 use crate::ids::Identity;
 use crate::replica::Replica;
-use crate::sync::{Message, Role, Session, SessionOptions, SyncStats};
+use crate::sync::{Message, Received, Role, Session, SessionOptions, SyncStats};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -107,13 +108,24 @@ pub struct SyncReport {
     pub elapsed: Duration,
 }
 
-/// What the session thread waits for.
+/// What the session thread waits for: frames (through a bounded queue, so a peer that sends
+/// faster than the node ingests is slowed down by its own TCP window), or a wake-up.
 enum Input {
     Frame(Vec<u8>),
     Closed(ChannelError),
-    NewOps,
-    /// The session's future was dropped: stop.
-    Stop,
+    /// Look at the flags: new ops to push, or stop.
+    Wake,
+}
+
+/// How many received frames may wait for the session thread.
+const FRAME_QUEUE: usize = 8;
+
+/// What the session thread is told besides frames: set by the store's watch (new ops) and by
+/// the session's guard (stop), then a wake-up is sent that may be dropped when the queue is full.
+#[derive(Default)]
+struct Flags {
+    new_ops: AtomicBool,
+    stop: AtomicBool,
 }
 
 /// Ends a session's thread and watch when its future ends or is dropped (a live session
@@ -121,22 +133,24 @@ enum Input {
 struct SessionGuard {
     replica: Arc<Replica>,
     watch: crate::replica::WatchId,
-    stop: mpsc::Sender<Input>,
+    flags: Arc<Flags>,
+    wake: mpsc::SyncSender<Input>,
     reader: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
         self.replica.unwatch(self.watch);
-        let _ = self.stop.send(Input::Stop);
+        self.flags.stop.store(true, Ordering::SeqCst);
+        let _ = self.wake.try_send(Input::Wake);
         self.reader.abort();
     }
 }
 
 /// Runs one sync session over a channel until both replicas are in sync (or, live, until the
 /// channel closes or the peer misbehaves). Ops go through ingest; a peer that sends anything
-/// refused, breaks the protocol or stays silent past the idle timeout is cut off, and what it
-/// sent that was valid stays.
+/// refused, breaks the protocol, stays silent (or stops reading) past the idle timeout is cut
+/// off, and what it sent that was valid stays.
 pub async fn run_session<C: Channel>(
     replica: Arc<Replica>,
     channel: C,
@@ -156,22 +170,29 @@ pub async fn run_session<C: Channel>(
             Err(error) => return SyncReport::failed(peer, error.into(), started),
         }
     }
-    let (input, inputs) = mpsc::channel::<Input>();
+    let (input, inputs) = mpsc::sync_channel::<Input>(FRAME_QUEUE);
     let (output, mut outputs) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
     // The receiving half feeds the session thread; it stops when the thread has gone.
     let reading = input.clone();
     let reader = tokio::spawn(async move {
         loop {
-            match receiver.receive().await {
-                Ok(frame) => {
-                    if reading.send(Input::Frame(frame)).is_err() {
-                        break;
+            let mut next = match receiver.receive().await {
+                Ok(frame) => Input::Frame(frame),
+                Err(error) => Input::Closed(error),
+            };
+            let closed = matches!(next, Input::Closed(_));
+            loop {
+                match reading.try_send(next) {
+                    Ok(()) => break,
+                    Err(mpsc::TrySendError::Full(again)) => {
+                        next = again;
+                        tokio::time::sleep(Duration::from_millis(1)).await;
                     }
+                    Err(mpsc::TrySendError::Disconnected(_)) => return,
                 }
-                Err(error) => {
-                    let _ = reading.send(Input::Closed(error));
-                    break;
-                }
+            }
+            if closed {
+                return;
             }
         }
     });
@@ -181,18 +202,22 @@ pub async fn run_session<C: Channel>(
         }
         Ok::<(), ChannelError>(())
     });
-    let watched = input.clone();
+    let flags = Arc::new(Flags::default());
+    let (watched, waking) = (flags.clone(), input.clone());
     let watch = replica.watch(move || {
-        let _ = watched.send(Input::NewOps);
+        watched.new_ops.store(true, Ordering::SeqCst);
+        let _ = waking.try_send(Input::Wake);
     });
-    let guard = SessionGuard { replica: replica.clone(), watch, stop: input, reader };
+    let guard = SessionGuard { replica: replica.clone(), watch, flags: flags.clone(), wake: input, reader };
     let thread_replica = replica.clone();
     let session_options = options.clone();
     let outcome =
-        tokio::task::spawn_blocking(move || drive(&thread_replica, role, &session_options, &inputs, &output)).await;
+        tokio::task::spawn_blocking(move || drive(&thread_replica, role, &session_options, &inputs, &flags, &output))
+            .await;
     drop(guard);
-    // The writer ends once the session thread dropped its sender; let it flush what is queued.
-    let _ = writer.await;
+    // The writer ends once the session thread dropped its sender; let it flush what is queued,
+    // unless the peer has stopped reading.
+    let _ = tokio::time::timeout(options.idle_timeout, writer).await;
     let (stats, completed, error) = match outcome {
         Ok(outcome) => outcome,
         Err(panic) => (SyncStats::default(), false, Some(SyncError::Protocol(format!("the session failed: {panic}")))),
@@ -223,60 +248,65 @@ fn drive(
     role: Role,
     options: &SyncOptions,
     inputs: &mpsc::Receiver<Input>,
+    flags: &Flags,
     output: &tokio::sync::mpsc::Sender<Vec<u8>>,
 ) -> (SyncStats, bool, Option<SyncError>) {
-    let mut session = Session::new(replica, role, options.session);
+    let mut driver = Driver {
+        session: Session::new(replica, role, options.session),
+        options,
+        inputs,
+        output,
+        heard: Instant::now(),
+    };
     let mut completed = false;
     let result = (|| -> Result<(), SyncError> {
-        session.start()?;
-        let mut heard = Instant::now();
+        driver.session.start()?;
         let mut pinged = Instant::now();
         loop {
-            while let Some(frame) = session.poll_transmit()? {
-                output.blocking_send(frame).map_err(|_| ChannelError::Closed)?;
+            if flags.stop.load(Ordering::SeqCst) {
+                return Err(ChannelError::Closed.into());
             }
-            if session.is_complete() {
+            if flags.new_ops.swap(false, Ordering::SeqCst) && options.session.live {
+                driver.session.push_new_ops()?;
+            }
+            driver.flush()?;
+            if driver.session.is_complete() {
                 completed = true;
                 if !options.session.live {
                     return Ok(());
                 }
             }
+            // Checked on every turn, not only when nothing arrives: a stream of wake-ups must
+            // not keep a silent peer connected.
+            let silent = driver.heard.elapsed();
+            if silent >= options.idle_timeout {
+                return Err(SyncError::Idle { seconds: silent.as_secs() });
+            }
+            if options.session.live && pinged.elapsed() >= options.keepalive && silent >= options.keepalive {
+                driver.session.ping();
+                pinged = Instant::now();
+                continue;
+            }
             let tick = options.keepalive.min(options.idle_timeout).min(Duration::from_secs(1));
             match inputs.recv_timeout(tick) {
-                Ok(Input::Frame(frame)) => {
-                    heard = Instant::now();
-                    session.receive(&frame)?;
-                    if let Some(progress) = &options.progress {
-                        progress(session.stats());
-                    }
+                Ok(input) => {
+                    driver.handle(input)?;
                 }
-                Ok(Input::NewOps) => {
-                    if options.session.live {
-                        session.push_new_ops()?;
-                    }
-                }
-                Ok(Input::Closed(error)) => return Err(error.into()),
-                Ok(Input::Stop) => return Err(ChannelError::Closed.into()),
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if heard.elapsed() >= options.idle_timeout {
-                        return Err(SyncError::Idle { seconds: heard.elapsed().as_secs() });
-                    }
-                    if options.session.live
-                        && pinged.elapsed() >= options.keepalive
-                        && heard.elapsed() >= options.keepalive
-                    {
-                        session.ping();
-                        pinged = Instant::now();
-                    }
-                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Err(ChannelError::Closed.into()),
             }
         }
     })();
-    // Whatever the session queued last (a goodbye with the reason, say) still goes out.
-    while let Ok(Some(frame)) = session.poll_transmit() {
-        if output.blocking_send(frame).is_err() {
-            break;
+    match &result {
+        // A session that ended well sends what it queued last (`done`, an `ack`).
+        Ok(()) => {
+            let _ = driver.flush();
+        }
+        // One that failed sends only its goodbye, with the reason.
+        Err(_) => {
+            if let Some(goodbye) = driver.session.goodbye() {
+                let _ = output.try_send(goodbye);
+            }
         }
     }
     let error = match result {
@@ -285,5 +315,67 @@ fn drive(
         Err(SyncError::Channel(ChannelError::Closed)) if completed && options.session.live => None,
         Err(error) => Some(error),
     };
-    (session.stats().clone(), completed, error)
+    (driver.session.stats().clone(), completed, error)
+}
+
+/// The session thread's state: the session, where frames come from and go to, and when the
+/// peer was last heard.
+struct Driver<'a> {
+    session: Session<'a>,
+    options: &'a SyncOptions,
+    inputs: &'a mpsc::Receiver<Input>,
+    output: &'a tokio::sync::mpsc::Sender<Vec<u8>>,
+    heard: Instant,
+}
+
+impl Driver<'_> {
+    /// Takes one input; says whether it was the peer moving the session on.
+    fn handle(&mut self, input: Input) -> Result<bool, SyncError> {
+        match input {
+            Input::Frame(frame) => {
+                let progress = self.session.receive(&frame)? == Received::Progress;
+                // Keepalives keep only a live session open.
+                if progress || self.options.session.live {
+                    self.heard = Instant::now();
+                }
+                if let Some(report) = &self.options.progress {
+                    report(self.session.stats());
+                }
+                Ok(progress)
+            }
+            Input::Wake => Ok(false),
+            Input::Closed(error) => Err(error.into()),
+        }
+    }
+
+    /// Sends all the session has to send. While the writer is full, frames from the peer are
+    /// still taken in (both sides may be sending at once, and neither must wait for the other);
+    /// a peer that reads nothing for the idle timeout is cut off.
+    fn flush(&mut self) -> Result<(), SyncError> {
+        while let Some(mut frame) = self.session.poll_transmit()? {
+            let mut waiting_since = Instant::now();
+            loop {
+                match self.output.try_send(frame) {
+                    Ok(()) => break,
+                    Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return Err(ChannelError::Closed.into()),
+                    Err(tokio::sync::mpsc::error::TrySendError::Full(again)) => {
+                        frame = again;
+                        match self.inputs.try_recv() {
+                            Ok(input) => {
+                                if self.handle(input)? {
+                                    waiting_since = Instant::now();
+                                }
+                            }
+                            Err(mpsc::TryRecvError::Empty) => std::thread::sleep(Duration::from_millis(1)),
+                            Err(mpsc::TryRecvError::Disconnected) => return Err(ChannelError::Closed.into()),
+                        }
+                        if waiting_since.elapsed() >= self.options.idle_timeout {
+                            return Err(SyncError::Idle { seconds: waiting_since.elapsed().as_secs() });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }

@@ -18,8 +18,13 @@ pub struct Served {
     pub report: SyncReport,
 }
 
+/// How many sessions (handshakes included) a node serves at once; a connection beyond that
+/// waits for one to end.
+pub const MAX_SESSIONS: usize = 64;
+
 /// Serves sync to every peer that connects to `listener`, each in its own session as the
-/// acceptor, until the listener fails. Each session's report goes to `reports`.
+/// acceptor, at most [`MAX_SESSIONS`] at once. Each session's report goes to `reports`. A failed
+/// accept (too many open files, say) is retried after a pause, never the end of the node.
 pub async fn serve(
     replica: Arc<Replica>,
     listener: TcpListener,
@@ -27,10 +32,19 @@ pub async fn serve(
     options: SyncOptions,
     reports: tokio::sync::mpsc::UnboundedSender<Served>,
 ) -> std::io::Result<()> {
+    let sessions = Arc::new(tokio::sync::Semaphore::new(MAX_SESSIONS));
     loop {
-        let (stream, address) = listener.accept().await?;
+        let Ok(permit) = sessions.clone().acquire_owned().await else { return Ok(()) };
+        let (stream, address) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(_) => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
         let (replica, keypair, options, reports) = (replica.clone(), keypair.clone(), options.clone(), reports.clone());
         tokio::spawn(async move {
+            let _permit = permit;
             let started = Instant::now();
             let max_frame = options.session.limits.max_frame_bytes;
             let report = match noise::accept(stream, &keypair, replica.suite(), max_frame).await {

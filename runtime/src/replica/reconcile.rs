@@ -6,7 +6,7 @@ use super::Replica;
 use crate::dag::{Causality, OpInfo};
 use crate::error::StorageError;
 use crate::ids::OpHash;
-use crate::store::{read_heads, Bound, ReadTables, SetSum};
+use crate::store::{read_heads, Bound, InfoLookup, ReadTables, SetSum};
 use std::collections::HashSet;
 
 /// An op as sync sends it: its local number (the order this replica stored it, parents first),
@@ -160,6 +160,16 @@ impl Replica {
         let tables = ReadTables::open(&transaction)?;
         let (Some(first), Some(last)) = (locals.first(), locals.last()) else { return Ok(Vec::new()) };
         let mut ops = Vec::with_capacity(locals.len());
+        // Few ops spread over much of the log (a peer's scattered wants): one lookup each,
+        // rather than a pass over everything between them.
+        if last - first >= 8 * locals.len() as u64 {
+            for local in locals {
+                if let Some((info, bytes)) = tables.op_record(*local)? {
+                    ops.push(StoredOp { local: *local, hash: info.hash, bytes });
+                }
+            }
+            return Ok(ops);
+        }
         let mut wanted = locals.iter().peekable();
         tables.for_each_record_in(*first..=*last, |record| {
             while wanted.peek().is_some_and(|local| **local < record.info.local) {

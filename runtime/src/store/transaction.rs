@@ -30,6 +30,13 @@ pub(crate) trait InfoLookup: Causality {
         Ok(Some((record.info, Clock::decode(record.clock)?, op)))
     }
 
+    /// An op's metadata and canonical bytes, without decoding it.
+    fn op_record(&self, local: u64) -> Result<Option<(OpInfo, Vec<u8>)>, StorageError> {
+        let Some(record) = self.record_bytes(local)? else { return Ok(None) };
+        let record = parse_record(local, &record)?;
+        Ok(Some((record.info, record.bytes.to_vec())))
+    }
+
     /// An op's metadata and version vector, without decoding the op.
     fn stamp(&self, local: u64) -> Result<Option<(OpInfo, Clock)>, StorageError> {
         let Some(record) = self.record_bytes(local)? else { return Ok(None) };

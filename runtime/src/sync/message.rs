@@ -89,6 +89,9 @@ pub enum RangeContent {
     Ops(Vec<OpHash>),
 }
 
+/// A goodbye's reason is cut to this many characters when it is sent.
+pub const MAX_BYE_CHARS: usize = 512;
+
 /// Bounds on what one message may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MessageLimits {
@@ -176,7 +179,8 @@ impl Message {
                 writer.array(1).unsigned(tag::PONG);
             }
             Message::Bye(reason) => {
-                writer.array(2).unsigned(tag::BYE).text(reason);
+                let reason: String = reason.chars().take(MAX_BYE_CHARS).collect();
+                writer.array(2).unsigned(tag::BYE).text(&reason);
             }
         }
         writer.bytes
@@ -272,11 +276,16 @@ impl Message {
             }
             tag::BYE => {
                 expect(2)?;
-                Message::Bye(reader.text()?.chars().take(512).collect())
+                Message::Bye(reader.text()?.to_owned())
             }
             other => return Err(MessageError::Unknown { kind: other }),
         };
         reader.finish()?;
+        // One encoding per message: a frame that decodes but is not how the message encodes
+        // (a longer integer, another spelling of a bound) is refused.
+        if message.encode() != bytes {
+            return Err(MessageError::Malformed { message: kind, reason: "not in canonical form" });
+        }
         Ok(message)
     }
 }

@@ -10,7 +10,7 @@ mod session;
 pub use message::{
     Hello, Message, MessageLimits, Range, RangeContent, MAX_HEADS, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
-pub use session::{Role, Session, SessionOptions, SyncStats};
+pub use session::{Received, Role, Session, SessionOptions, SyncStats};
 
 /// The fingerprint of a set of ops (docs/SPEC.md §5.2), as a range's is computed: the first 16
 /// bytes of blake3 over the count (8 bytes, little-endian) and the sum of the hashes as 256-bit

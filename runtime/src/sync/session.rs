@@ -3,8 +3,8 @@
 //! A driver moves frames over a channel; tests drive two sessions in one thread.
 //!
 //! The protocol (docs/SPEC.md §5): both sides send a hello (versions, database, count,
-//! fingerprint, heads). Equal fingerprints: in sync, one round trip. A side that holds all of
-//! the peer's heads holds everything the peer holds (op sets are closed under parents), so it
+//! fingerprint). Equal fingerprints: in sync, one round trip. Otherwise both send their heads. A
+//! side that holds all of the peer's heads holds everything the peer holds (op sets are closed under parents), so it
 //! sends what the peer lacks straight away: the ops outside the past of those heads. Otherwise
 //! the initiator starts range-based reconciliation over the op order `(depth, hash)`: ranges
 //! with fingerprints, split where they differ, lists of ops where they are small; a side that
@@ -68,6 +68,15 @@ impl Default for SessionOptions {
     }
 }
 
+/// What a frame was, to the driver: progress, or a keepalive (`ping`, `pong`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    /// A message that moves the session on.
+    Progress,
+    /// A keepalive.
+    Keepalive,
+}
+
 /// What a session did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncStats {
@@ -113,6 +122,9 @@ pub struct Session<'r> {
     outbox: VecDeque<Message>,
     send: SendQueue,
     inflight: usize,
+    /// Batches the peer sent that this side has not acknowledged yet (an honest peer keeps
+    /// within the window).
+    unacknowledged: usize,
     wanted: HashSet<OpHash>,
     own: Option<(u64, [u8; 16])>,
     /// Our heads as of the hello (none when there are more than a heads message holds).
@@ -147,6 +159,7 @@ impl<'r> Session<'r> {
             outbox: VecDeque::new(),
             send: SendQueue::default(),
             inflight: 0,
+            unacknowledged: 0,
             wanted: HashSet::new(),
             own: None,
             heads: Vec::new(),
@@ -251,6 +264,13 @@ impl<'r> Session<'r> {
         } else {
             return Ok(None);
         };
+        if matches!(message, Message::Ack(_)) {
+            self.unacknowledged = self.unacknowledged.saturating_sub(1);
+        }
+        if matches!(message, Message::Ranges(_) | Message::Want(_) | Message::Ops(_)) {
+            // The peer takes these as more to do, and waits for another `done`.
+            self.sent_done = false;
+        }
         let frame = message.encode();
         if self.heard_since_sent {
             self.stats.round_trips += 1;
@@ -267,7 +287,8 @@ impl<'r> Session<'r> {
         let mut bytes = 0;
         let mut unsent = Vec::new();
         for op in self.replica.ops_by_local(&locals)? {
-            if !ops.is_empty() && bytes + op.bytes.len() > self.options.batch_bytes {
+            // Parents first: once one op waits for the next batch, so do all after it.
+            if !unsent.is_empty() || (!ops.is_empty() && bytes + op.bytes.len() > self.options.batch_bytes) {
                 unsent.push(op.local);
                 continue;
             }
@@ -283,8 +304,14 @@ impl<'r> Session<'r> {
         Ok(Message::Ops(ops))
     }
 
-    /// Handles one frame from the peer.
-    pub fn receive(&mut self, frame: &[u8]) -> Result<(), SyncError> {
+    /// Handles one frame from the peer; says whether it was a keepalive (a driver does not count
+    /// those as progress in a one-shot session).
+    pub fn receive(&mut self, frame: &[u8]) -> Result<Received, SyncError> {
+        let keepalive = self.handle(frame)?;
+        Ok(if keepalive { Received::Keepalive } else { Received::Progress })
+    }
+
+    fn handle(&mut self, frame: &[u8]) -> Result<bool, SyncError> {
         self.stats.frames_received += 1;
         self.stats.bytes_received += frame.len() as u64;
         self.heard_since_sent = true;
@@ -292,6 +319,7 @@ impl<'r> Session<'r> {
         if self.peer.is_none() && !matches!(message, Message::Hello(_) | Message::Bye(_)) {
             return Err(SyncError::Protocol("the first message must be a hello".into()));
         }
+        let keepalive = matches!(message, Message::Ping | Message::Pong);
         match message {
             Message::Hello(hello) => self.on_hello(hello),
             Message::Heads(heads) => self.on_heads(heads),
@@ -307,6 +335,13 @@ impl<'r> Session<'r> {
             }
             Message::Ops(ops) => {
                 self.peer_done = false;
+                if self.unacknowledged >= self.options.window {
+                    return Err(SyncError::Protocol(format!(
+                        "a batch beyond the window of {} unacknowledged",
+                        self.options.window
+                    )));
+                }
+                self.unacknowledged += 1;
                 self.on_ops(ops)
             }
             Message::Ack(_) => {
@@ -326,7 +361,13 @@ impl<'r> Session<'r> {
             }
             Message::Pong => Ok(()),
             Message::Bye(reason) => Err(SyncError::Closed(reason)),
-        }
+        }?;
+        Ok(keepalive)
+    }
+
+    /// The goodbye queued last, if any: all a driver still sends once the session failed.
+    pub fn goodbye(&mut self) -> Option<Vec<u8>> {
+        self.outbox.iter().rev().find(|message| matches!(message, Message::Bye(_))).map(Message::encode)
     }
 
     fn queue_locals(&mut self, locals: Vec<u64>) {
@@ -400,6 +441,10 @@ impl<'r> Session<'r> {
     }
 
     fn on_ranges(&mut self, ranges: Vec<Range>) -> Result<(), SyncError> {
+        // In order and apart, so that one message costs at most one pass over the op order.
+        if ranges.windows(2).any(|pair| pair[0].upper > pair[1].lower) {
+            return Err(SyncError::Protocol("ranges out of order or overlapping".into()));
+        }
         let answering = std::mem::replace(&mut self.awaiting_ranges, false);
         if self.superset {
             // We send the peer all it lacks and lack nothing: nothing to reconcile.
@@ -410,67 +455,30 @@ impl<'r> Session<'r> {
         }
         self.ranges_started = true;
         let incoming_empty = ranges.is_empty();
-        let mut reply = Vec::new();
+        let mut reply = Reply::new(&self.options.limits);
         let mut want = Vec::new();
-        for range in ranges {
-            match range.content {
-                RangeContent::Fingerprint(fingerprint) => {
-                    let sum = self.replica.range_sum(range.lower, range.upper)?;
-                    if sum.fingerprint() == fingerprint {
-                        continue;
-                    }
-                    let parts = if sum.count > self.options.leaf {
-                        self.replica.split_range(range.lower, range.upper, self.options.split)?
-                    } else {
-                        Vec::new()
-                    };
-                    if parts.len() > 1 {
-                        for (lower, upper) in parts {
-                            let fingerprint = self.replica.range_sum(lower, upper)?.fingerprint();
-                            reply.push(Range { lower, upper, content: RangeContent::Fingerprint(fingerprint) });
-                        }
-                    } else {
-                        let hashes = self.replica.range_hashes(range.lower, range.upper)?;
-                        if hashes.len() > self.options.limits.max_hashes {
-                            return Err(SyncError::OverLimit(format!(
-                                "{} ops in one range of the op order cannot be listed",
-                                hashes.len()
-                            )));
-                        }
-                        reply.push(Range {
-                            lower: range.lower,
-                            upper: range.upper,
-                            content: RangeContent::Ops(hashes),
-                        });
-                    }
-                }
+        let mut ranges = ranges.into_iter();
+        while let Some(range) = ranges.next() {
+            let answer = match range.content {
+                RangeContent::Fingerprint(fingerprint) => self.answer_fingerprint(&range, fingerprint)?,
                 RangeContent::Ops(theirs) => {
-                    let ours = self.replica.range_hashes(range.lower, range.upper)?;
-                    let theirs_set: HashSet<OpHash> = theirs.iter().copied().collect();
-                    let ours_set: HashSet<OpHash> = ours.iter().copied().collect();
-                    let lacked: Vec<OpHash> = ours.into_iter().filter(|hash| !theirs_set.contains(hash)).collect();
-                    let locals = self.replica.locals_of(&lacked)?;
-                    self.queue_locals(locals);
-                    want.extend(theirs.into_iter().filter(|hash| !ours_set.contains(hash)));
+                    self.answer_list(range.lower, range.upper, theirs, &mut want)?;
+                    continue;
                 }
+            };
+            if !reply.fits(&answer) {
+                // What does not fit this reply goes back as one range with its fingerprint: the
+                // peer splits it again next round, so every round makes progress.
+                let upper = ranges.next_back().map_or(range.upper, |last| last.upper);
+                let fingerprint = self.replica.range_sum(range.lower, upper)?.fingerprint();
+                reply.ranges.push(Range { lower: range.lower, upper, content: RangeContent::Fingerprint(fingerprint) });
+                break;
             }
+            reply.add(answer);
         }
-        if reply.len() > self.options.limits.max_ranges {
-            return Err(SyncError::OverLimit(format!("{} ranges in one reply", reply.len())));
-        }
-        if self.wanted.len() + want.len() > self.options.max_wanted {
-            return Err(SyncError::OverLimit(format!(
-                "{} ops asked for and not received, more than {}",
-                self.wanted.len() + want.len(),
-                self.options.max_wanted
-            )));
-        }
-        for chunk in want.chunks(self.options.limits.max_hashes) {
-            self.wanted.extend(chunk.iter().copied());
-            self.outbox.push_back(Message::Want(chunk.to_vec()));
-        }
-        if !reply.is_empty() {
-            self.outbox.push_back(Message::Ranges(reply));
+        self.ask_for(want)?;
+        if !reply.ranges.is_empty() {
+            self.outbox.push_back(Message::Ranges(reply.ranges));
             self.awaiting_ranges = true;
         } else {
             // Every range matched or was settled: reconciliation is over once the peer hears it
@@ -479,6 +487,73 @@ impl<'r> Session<'r> {
             if !incoming_empty || !answering {
                 self.outbox.push_back(Message::Ranges(Vec::new()));
             }
+        }
+        Ok(())
+    }
+
+    /// The answer to a range with the peer's fingerprint: nothing where ours is equal, its parts
+    /// with fingerprints where it is large, the list of our ops in it where it is small.
+    fn answer_fingerprint(&self, range: &Range, fingerprint: [u8; 16]) -> Result<Vec<Range>, SyncError> {
+        let sum = self.replica.range_sum(range.lower, range.upper)?;
+        if sum.fingerprint() == fingerprint {
+            return Ok(Vec::new());
+        }
+        let parts = if sum.count > self.options.leaf {
+            self.replica.split_range(range.lower, range.upper, self.options.split)?
+        } else {
+            Vec::new()
+        };
+        if parts.len() > 1 {
+            let mut answer = Vec::with_capacity(parts.len());
+            for (lower, upper) in parts {
+                let fingerprint = self.replica.range_sum(lower, upper)?.fingerprint();
+                answer.push(Range { lower, upper, content: RangeContent::Fingerprint(fingerprint) });
+            }
+            return Ok(answer);
+        }
+        let hashes = self.replica.range_hashes(range.lower, range.upper)?;
+        if hashes.len() > self.options.limits.max_hashes {
+            return Err(SyncError::OverLimit(format!(
+                "{} ops in one range of the op order cannot be listed",
+                hashes.len()
+            )));
+        }
+        Ok(vec![Range { lower: range.lower, upper: range.upper, content: RangeContent::Ops(hashes) }])
+    }
+
+    /// A range with the peer's list of ops: queues ours it lacks, and notes those we lack.
+    fn answer_list(
+        &mut self,
+        lower: Bound,
+        upper: Bound,
+        theirs: Vec<OpHash>,
+        want: &mut Vec<OpHash>,
+    ) -> Result<(), SyncError> {
+        let ours = self.replica.range_hashes(lower, upper)?;
+        let theirs_set: HashSet<OpHash> = theirs.iter().copied().collect();
+        let ours_set: HashSet<OpHash> = ours.iter().copied().collect();
+        let lacked: Vec<OpHash> = ours.into_iter().filter(|hash| !theirs_set.contains(hash)).collect();
+        let locals = self.replica.locals_of(&lacked)?;
+        self.queue_locals(locals);
+        want.extend(theirs.into_iter().filter(|hash| !ours_set.contains(hash)));
+        Ok(())
+    }
+
+    /// Asks for ops this side lacks, within the bound on what may be outstanding.
+    fn ask_for(&mut self, want: Vec<OpHash>) -> Result<(), SyncError> {
+        let mut seen = HashSet::with_capacity(want.len());
+        let fresh: Vec<OpHash> =
+            want.into_iter().filter(|hash| !self.wanted.contains(hash) && seen.insert(*hash)).collect();
+        if self.wanted.len() + fresh.len() > self.options.max_wanted {
+            return Err(SyncError::OverLimit(format!(
+                "{} ops asked for and not received, more than {}",
+                self.wanted.len() + fresh.len(),
+                self.options.max_wanted
+            )));
+        }
+        for chunk in fresh.chunks(self.options.limits.max_hashes) {
+            self.wanted.extend(chunk.iter().copied());
+            self.outbox.push_back(Message::Want(chunk.to_vec()));
         }
         Ok(())
     }
@@ -502,6 +577,13 @@ impl<'r> Session<'r> {
                     op
                 }
                 Err(IngestError::Storage(error)) => return Err(error.into()),
+                // Refused for now, not for good: the op names a schema this replica does not
+                // know yet. The peer is honest; the op is not stored, and a later session
+                // offers it again.
+                Err(IngestError::UnknownSchema { op, .. }) => {
+                    self.stats.ops_rejected += 1;
+                    op
+                }
                 Err(error) => {
                     self.stats.ops_rejected += 1;
                     self.outbox.push_back(Message::Bye(format!("refused: {error}")));
@@ -524,5 +606,40 @@ impl<'r> Session<'r> {
                 self.received.remove(&old);
             }
         }
+    }
+}
+
+/// A ranges reply being built, kept within one message's limits: the count of ranges (less
+/// one, for what does not fit) and half a frame's bytes.
+struct Reply {
+    ranges: Vec<Range>,
+    bytes: usize,
+    max_ranges: usize,
+    max_bytes: usize,
+}
+
+impl Reply {
+    fn new(limits: &MessageLimits) -> Reply {
+        Reply { ranges: Vec::new(), bytes: 0, max_ranges: limits.max_ranges - 1, max_bytes: limits.max_frame_bytes / 2 }
+    }
+
+    /// A range's encoded size, at most: two bounds of a depth and a hash, and its content.
+    fn size(range: &Range) -> usize {
+        let bounds = 2 * (1 + 9 + 33);
+        bounds
+            + match &range.content {
+                RangeContent::Fingerprint(_) => 17,
+                RangeContent::Ops(hashes) => 9 + 34 * hashes.len(),
+            }
+    }
+
+    fn fits(&self, answer: &[Range]) -> bool {
+        self.ranges.len() + answer.len() <= self.max_ranges
+            && self.bytes + answer.iter().map(Reply::size).sum::<usize>() <= self.max_bytes
+    }
+
+    fn add(&mut self, answer: Vec<Range>) {
+        self.bytes += answer.iter().map(Reply::size).sum::<usize>();
+        self.ranges.extend(answer);
     }
 }

@@ -93,8 +93,12 @@ proptest::proptest! {
             for flight in 0..=flights {
                 let (from_left, from_right) = (drain(&mut left), drain(&mut right));
                 let keep = if flight == flights { delivered } else { usize::MAX };
-                from_left.iter().take(keep).for_each(|frame| right.receive(frame).expect("frame"));
-                from_right.iter().take(keep).for_each(|frame| left.receive(frame).expect("frame"));
+                from_left.iter().take(keep).for_each(|frame| {
+                    right.receive(frame).expect("frame");
+                });
+                from_right.iter().take(keep).for_each(|frame| {
+                    left.receive(frame).expect("frame");
+                });
             }
         }
         let arrived_at_theirs = theirs.op_count().expect("count") - (300 + 200);
@@ -104,4 +108,40 @@ proptest::proptest! {
         proptest::prop_assert_eq!(run.acceptor.ops_sent, lacked_by_theirs - arrived_at_theirs);
         proptest::prop_assert_eq!(run.initiator.ops_sent, lacked_by_ours - arrived_at_ours);
     }
+}
+
+#[test]
+fn a_divergence_larger_than_one_reply_reconciles_over_more_rounds() {
+    // Replies may hold 20 ranges: the 2,000 ops each side wrote apart cannot be answered in
+    // one, so what does not fit goes back unsplit and is reconciled next round.
+    let (ours, founder) = database();
+    let theirs = join(&ours);
+    lockstep(&ours, &theirs, SessionOptions::default());
+    let other = Keypair::generate(&Ed25519Blake3);
+    write_notes(&ours, &founder, 2_000, "ours");
+    write_notes(&theirs, &other, 2_000, "theirs");
+    let limits = cairn::sync::MessageLimits { max_ranges: 20, ..cairn::sync::MessageLimits::default() };
+    let options = SessionOptions { limits, ..SessionOptions::default() };
+    let run = lockstep(&ours, &theirs, options);
+    assert_converged(&ours, &theirs);
+    assert_eq!((run.initiator.ops_sent, run.acceptor.ops_sent), (2_000, 2_000));
+}
+
+#[test]
+fn batches_cut_by_size_keep_parents_first() {
+    // Ops of very different sizes, in batches of at most 3 KiB: a batch ends at the first op
+    // that does not fit, so no op ever arrives before its parent.
+    let (ours, founder) = database();
+    for index in 0..200 {
+        let text = "x".repeat(if index % 3 == 0 { 2_500 } else { 10 });
+        ours.transaction(&founder, |tx| {
+            tx.insert("Note", [("text", Value::from(text))]);
+        })
+        .expect("write");
+    }
+    let theirs = join(&ours);
+    let options = SessionOptions { batch_bytes: 3_072, ..SessionOptions::default() };
+    let run = lockstep(&theirs, &ours, options);
+    assert_converged(&ours, &theirs);
+    assert_eq!(run.initiator.ops_waiting, 0, "no op waited for a parent");
 }

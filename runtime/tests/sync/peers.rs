@@ -99,3 +99,31 @@ fn a_peer_that_lists_more_ops_than_may_be_wanted_is_cut() {
     let cut = session.receive(&listing(101));
     assert!(matches!(cut, Err(SyncError::OverLimit(_))), "{cut:?}");
 }
+
+#[test]
+fn batches_beyond_the_window_unordered_ranges_and_non_canonical_frames_are_refused() {
+    let (source, founder) = database();
+    write_notes(&source, &founder, 10, "note");
+    let ops = source.export(&[]).expect("export");
+    let target = join(&source);
+    // Five batches without waiting for an acknowledgement: one more than the window.
+    let mut session = greeted(&target);
+    for (index, op) in ops.iter().take(4).enumerate() {
+        session
+            .receive(&Message::Ops(vec![op.clone()]).encode())
+            .unwrap_or_else(|error| panic!("batch {index}: {error}"));
+    }
+    let beyond = session.receive(&Message::Ops(vec![ops[4].clone()]).encode());
+    assert!(matches!(beyond, Err(SyncError::Protocol(_))), "{beyond:?}");
+    // Ranges must come in order and apart.
+    let range = |lower: u64, upper: u64| Range {
+        lower: Bound::new(lower),
+        upper: Bound::new(upper),
+        content: RangeContent::Fingerprint([0; 16]),
+    };
+    let unordered = greeted(&target).receive(&Message::Ranges(vec![range(3, 5), range(1, 2)]).encode());
+    assert!(matches!(unordered, Err(SyncError::Protocol(_))), "{unordered:?}");
+    // One encoding per message: an ack of 1 with the count in two bytes decodes, and is refused.
+    let longer = greeted(&target).receive(&[0x82, 0x05, 0x18, 0x01]);
+    assert!(matches!(longer, Err(SyncError::Message(_))), "{longer:?}");
+}
