@@ -20,6 +20,7 @@ fn main() -> Result<(), schemac::build::BuildError> {
         .compile(&[schemas.join("taskboard.schema")])?;
     let corners = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../compiler/test_data/valid");
     schemac::Builder::new().out_dir(out_dir.join("corners")).compile(&[
+        corners.join("checks.schema"),
         corners.join("expressions.schema"),
         corners.join("literals.schema"),
         corners.join("nesting.schema"),

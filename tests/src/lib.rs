@@ -35,6 +35,11 @@ pub mod versions {
 /// The compiler's corner cases (`compiler/test_data/valid/`): every expression form, literal
 /// and nesting the language has, generated and compiled.
 pub mod corners {
+    /// `checks.schema`: every form a `check` takes.
+    pub mod checks {
+        include!(concat!(env!("OUT_DIR"), "/corners/checks.rs"));
+    }
+
     /// `expressions.schema`.
     pub mod expressions {
         include!(concat!(env!("OUT_DIR"), "/corners/expressions.rs"));

@@ -133,6 +133,8 @@ fn compiled_checks_agree_with_the_interpreter() {
     agree(&schema, editor::Paragraph::check);
     agree(&schema, editor::Comment::check);
     agree(&schema, editor::Suggestion::check);
+    let schema = corners::checks::schema().expect("checks");
+    agree(&schema, corners::checks::Item::check);
     let schema = corners::literals::schema().expect("literals");
     agree(&schema, corners::literals::Setting::check);
     let schema = corners::expressions::schema().expect("expressions");

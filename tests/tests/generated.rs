@@ -137,3 +137,19 @@ fn builder_options_shape_the_generated_types() {
     let json = serde_json::to_value(&row).expect("serialize");
     assert_eq!(json["name"], "Launch", "{json}");
 }
+
+#[test]
+fn a_new_row_belongs_to_its_own_transaction() {
+    let key = Keypair::generate(&Ed25519Blake3);
+    let db = Db::create_in_memory(key.clone()).expect("create");
+    let (first, channel) = db.transaction(|tx| tx.channel().insert(NewChannel::new("one", key.identity))).expect("one");
+    // Used in a later transaction, it is refused, not taken for that transaction's change 0.
+    let refused = db.transaction(|tx| {
+        tx.channel().insert(NewChannel::new("two", key.identity));
+        tx.membership().insert(NewMembership::new(channel, key.identity, Role::Admin));
+    });
+    assert!(matches!(refused, Err(WriteError::Payload(PayloadError::ChangeReference { .. }))), "{refused:?}");
+    let (second, _) = db.transaction(|tx| tx.channel().insert(NewChannel::new("three", key.identity))).expect("three");
+    assert_eq!(second.row(channel), None);
+    assert!(first.row(channel).is_some());
+}

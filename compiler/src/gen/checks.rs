@@ -3,7 +3,8 @@
 //! `None` for null), with the runtime interpreter's semantics exactly: `=` and `!=` compare
 //! null like any value, an ordering comparison that reads null or values of different kinds is
 //! false, `len` of null is null, `and`/`or`/`not` treat anything but `true` as false. A
-//! differential property test holds the two to it.
+//! differential property test holds the two to it, through the row structs' `check`; insert
+//! structs call the same functions.
 //!
 //! Row structs call every check; insert structs call those they can decide (a field left to
 //! its default, or a `ref` to a row of the same transaction, leaves the check to the runtime).
@@ -99,22 +100,26 @@ impl View {
 
 /// The view of `value`, a field of type `ty` as a row holds it: a place (`self.name`) or, when
 /// `by_reference`, a reference to one (a closure's argument).
-fn view(value: TokenStream, ty: &Type, by_reference: bool) -> View {
+fn view(cx: &Context, value: TokenStream, ty: &Type, by_reference: bool) -> View {
+    let copied = if by_reference { quote!(*#value) } else { quote!(#value) };
+    let slice_set = |inner: &Type| !super::types::is_ordered(cx, inner);
     match ty {
         Type::Optional(inner) => match &**inner {
             Type::String | Type::Bytes | Type::List(_) => View::Maybe(quote!(#value.as_deref())),
-            inner => {
-                View::Maybe(view(quote!(value), inner, true).under(quote!(#value.as_ref()), &format_ident!("value")))
-            }
+            Type::Set(element) if slice_set(element) => View::Maybe(quote!(#value.as_deref())),
+            // An optional `Copy` value is its own view.
+            Type::Bool | Type::Int | Type::Counter | Type::Float | Type::Identity => View::Maybe(copied),
+            Type::Set(_) | Type::Record(_) | Type::Map(_) => View::Maybe(quote!(#value.as_ref())),
+            inner => View::Maybe(
+                view(cx, quote!(value), inner, true).under(quote!(#value.as_ref()), &format_ident!("value")),
+            ),
         },
-        Type::Bool | Type::Int | Type::Counter | Type::Float | Type::Identity if by_reference => {
-            View::Present(quote!(*#value))
-        }
-        Type::Bool | Type::Int | Type::Counter | Type::Float | Type::Identity => View::Present(quote!(#value)),
+        Type::Bool | Type::Int | Type::Counter | Type::Float | Type::Identity => View::Present(copied),
         Type::Timestamp => View::Present(quote!(#value.0)),
         Type::Ref(_) => View::Present(quote!(#value.row())),
         Type::String | Type::Enum(_) => View::Present(quote!(#value.as_str())),
         Type::Bytes | Type::List(_) => View::Present(quote!(#value.as_slice())),
+        Type::Set(element) if slice_set(element) => View::Present(quote!(#value.as_slice())),
         Type::Set(_) | Type::Record(_) | Type::Map(_) if by_reference => View::Present(value),
         Type::Set(_) | Type::Record(_) | Type::Map(_) => View::Present(quote!(&#value)),
     }
@@ -202,7 +207,7 @@ pub fn check_calls(
         if !insert {
             let arguments = read.iter().map(|read| {
                 let member = ident(&read.name);
-                view(quote!(self.#member), &read.ty, false).option()
+                view(cx, quote!(self.#member), &read.ty, false).option()
             });
             out.extend(quote! {
                 if !#function(#(#arguments),*) {
@@ -219,43 +224,56 @@ pub fn check_calls(
             });
             continue;
         }
-        // Each argument may be unknown here: `None` leaves the check to the runtime.
+        // An argument may be unknown here (a field left to its default, a `ref` to a row of this
+        // transaction): then the check is left to the runtime.
         let mut arguments = Vec::new();
+        let mut unknowns = Vec::new();
+        let mut bindings = Vec::new();
         for read in &read {
             let member = ident(&read.name);
             let known = match &read.ty {
-                Type::Ref(_) => quote! {
+                Type::Ref(_) => Some(quote! {
                     match value { #rt::typed::Ref::Row(id) => Some(Some(id.row())), #rt::typed::Ref::New(_) => None }
-                },
-                Type::Optional(inner) if matches!(**inner, Type::Ref(_)) => quote! {
+                }),
+                Type::Optional(inner) if matches!(**inner, Type::Ref(_)) => Some(quote! {
                     match value {
                         None => Some(None),
                         Some(#rt::typed::Ref::Row(id)) => Some(Some(id.row())),
                         Some(#rt::typed::Ref::New(_)) => None,
                     }
-                },
-                other if read.default.is_some() => {
-                    let known = View::Present(view(quote!(value), other, true).option());
-                    arguments.push(known.under(quote!(self.#member.as_ref()), &format_ident!("value")));
-                    continue;
-                }
-                other => {
-                    let view = view(quote!(self.#member), other, false).option();
-                    arguments.push(quote!(Some(#view)));
-                    continue;
-                }
+                }),
+                _ => None,
             };
-            arguments.push(if read.default.is_some() {
-                quote!(self.#member.as_ref().and_then(|value| #known))
-            } else {
-                quote!({ let value = &self.#member; #known })
-            });
+            let maybe = match (known, read.default.is_some()) {
+                (Some(known), true) => Some(quote!(self.#member.as_ref().and_then(|value| #known))),
+                (Some(known), false) => Some(quote!({ let value = &self.#member; #known })),
+                (None, true) => {
+                    let view = View::Present(view(cx, quote!(value), &read.ty, true).option());
+                    Some(view.under(quote!(self.#member.as_ref()), &format_ident!("value")))
+                }
+                (None, false) => None,
+            };
+            match maybe {
+                Some(maybe) => {
+                    let binding = format_ident!("argument_{}", bindings.len());
+                    unknowns.push(maybe);
+                    arguments.push(quote!(#binding));
+                    bindings.push(binding);
+                }
+                None => arguments.push(view(cx, quote!(self.#member), &read.ty, false).option()),
+            }
         }
-        let names: Vec<Ident> = (0..read.len()).map(|index| format_ident!("argument_{}", index)).collect();
-        out.extend(quote! {
-            if let (#(Some(#names),)*) = (#(#arguments,)*) {
-                if !#function(#(#names),*) {
-                    return Err(#field_name);
+        let call = quote! {
+            if !#function(#(#arguments),*) {
+                return Err(#field_name);
+            }
+        };
+        out.extend(if bindings.is_empty() {
+            call
+        } else {
+            quote! {
+                if let (#(Some(#bindings),)*) = (#(#unknowns,)*) {
+                    #call
                 }
             }
         });
@@ -313,28 +331,30 @@ impl Compiler<'_, '_> {
             let record = self.cx.schema.records.get(&record).ok_or_else(unknown)?;
             let step_field = record.field(step).ok_or_else(unknown)?;
             let member = ident(step);
-            value = view(quote!(record.#member), &step_field.ty, false).under(value, &format_ident!("record"));
+            value = view(self.cx, quote!(record.#member), &step_field.ty, false).under(value, &format_ident!("record"));
             ty = step_field.ty.clone();
         }
         Ok((value, kind(&ty)))
     }
 
-    /// A comparison, as a `bool` (comparisons are never null).
-    fn compare(&self, op: Comparison, left: &Expr, right: &Expr) -> Result<TokenStream, GenError> {
+    /// A comparison, as a `bool` (comparisons are never null), and whether it is written with
+    /// a binary operator (and so needs parentheses inside another).
+    fn compare(&self, op: Comparison, left: &Expr, right: &Expr) -> Result<(TokenStream, bool), GenError> {
         let (left, left_kind) = self.expr(left)?;
         let (right, right_kind) = self.expr(right)?;
         let equal = matches!(op, Comparison::Equal);
         Ok(match (op, &left_kind, &right_kind) {
-            (Comparison::Equal | Comparison::NotEqual, Kind::Null, Kind::Null) => quote!(#equal),
-            (Comparison::Equal, Kind::Null, _) => quote!(#right.is_none()),
-            (Comparison::Equal, _, Kind::Null) => quote!(#left.is_none()),
-            (Comparison::NotEqual, Kind::Null, _) => quote!(#right.is_some()),
-            (Comparison::NotEqual, _, Kind::Null) => quote!(#left.is_some()),
+            (Comparison::Equal | Comparison::NotEqual, Kind::Null, Kind::Null) => (quote!(#equal), false),
+            (Comparison::Equal, Kind::Null, _) => (quote!(#right.is_none()), false),
+            (Comparison::Equal, _, Kind::Null) => (quote!(#left.is_none()), false),
+            (Comparison::NotEqual, Kind::Null, _) => (quote!(#right.is_some()), false),
+            (Comparison::NotEqual, _, Kind::Null) => (quote!(#left.is_some()), false),
             (Comparison::Equal | Comparison::NotEqual, left_kind, right_kind) if left_kind != right_kind => {
-                quote!(!#equal)
+                let differ = !equal;
+                (quote!(#differ), false)
             }
-            (Comparison::Equal, _, _) => quote!(#left == #right),
-            (Comparison::NotEqual, _, _) => quote!(#left != #right),
+            (Comparison::Equal, _, _) => (quote!(#left == #right), true),
+            (Comparison::NotEqual, _, _) => (quote!(#left != #right), true),
             (_, Kind::Int, Kind::Int) | (_, Kind::Float, Kind::Float) | (_, Kind::Text, Kind::Text) => {
                 let rt = &self.cx.rt;
                 let function = match op {
@@ -343,9 +363,9 @@ impl Compiler<'_, '_> {
                     Comparison::Greater => quote!(gt),
                     _ => quote!(ge),
                 };
-                quote!(#rt::typed::compare::#function(#left, #right))
+                (quote!(#rt::typed::compare::#function(#left, #right)), false)
             }
-            _ => quote!(false),
+            _ => (quote!(false), false),
         })
     }
 
@@ -364,25 +384,24 @@ impl Compiler<'_, '_> {
                 let (left, right) = (self.grouped(left)?, self.grouped(right)?);
                 quote!(#left || #right)
             }
-            Expr::Compare { op, left, right } => self.compare(*op, left, right)?,
+            Expr::Compare { op, left, right } => self.compare(*op, left, right)?.0,
             Expr::In { value, options } => self.contains(value, options)?,
             other => {
                 let (value, _) = self.expr(other)?;
-                quote!((#value == Some(true)))
+                quote!(#value == Some(true))
             }
         })
     }
 
     /// [`Compiler::truth`], in parentheses where an operator around it could bind otherwise.
     fn grouped(&self, expr: &Expr) -> Result<TokenStream, GenError> {
+        let binary = match expr {
+            Expr::Not(_) => false,
+            Expr::Compare { op, left, right } => self.compare(*op, left, right)?.1,
+            _ => true,
+        };
         let truth = self.truth(expr)?;
-        Ok(match expr {
-            Expr::And(..)
-            | Expr::Or(..)
-            | Expr::In { .. }
-            | Expr::Compare { op: Comparison::Equal | Comparison::NotEqual, .. } => quote!((#truth)),
-            _ => truth,
-        })
+        Ok(if binary { quote!((#truth)) } else { truth })
     }
 
     /// `value in (options)`, as a `bool`.
@@ -392,6 +411,8 @@ impl Compiler<'_, '_> {
         for option in options {
             let (option, option_kind) = self.expr(option)?;
             match (&value_kind, &option_kind) {
+                (Kind::Null, Kind::Null) => terms.push(quote!(true)),
+                (Kind::Null, _) => terms.push(quote!(#option.is_none())),
                 (_, Kind::Null) => terms.push(quote!(#value.is_none())),
                 (value_kind, option_kind) if value_kind == option_kind => terms.push(quote!(#value == #option)),
                 _ => {}

@@ -4,8 +4,8 @@
 //! query `ThreadQuery` with `ThreadField`, and the `Event` enum. Each is a thin typed face on
 //! `cairn::typed`, which calls the dynamic API.
 
-use super::names::{ident, pascal, snake, Names};
-use super::types::{id_ident, is_filterable, row_type};
+use super::names::{self, ident, snake, Names};
+use super::types::{id_ident, is_filterable, new_type, row_type};
 use super::{Context, GenError};
 use crate::ir::{self, Type};
 use proc_macro2::TokenStream;
@@ -162,6 +162,7 @@ fn database(cx: &Context, db_methods: TokenStream, tx_methods: TokenStream) -> T
         }
 
         /// The changes of one op: `db.transaction(|tx| …)`.
+        #[derive(Debug)]
         pub struct Tx<'t> {
             inner: &'t mut #rt::typed::TypedTransaction,
         }
@@ -226,6 +227,7 @@ fn accessors_of(cx: &Context, name: &str) -> TokenStream {
         }
 
         #[doc = #tx_docs]
+        #[derive(Debug)]
         pub struct #tx<'t> {
             inner: &'t mut #rt::typed::TypedTransaction,
         }
@@ -317,10 +319,33 @@ fn update(cx: &Context, name: &str, collection: &ir::Collection) -> Result<Token
                     }
                 }
             }
+            Type::Optional(inner) => {
+                let clear = format!("clear_{field_name}");
+                take(field_name.clone())?;
+                take(clear.clone())?;
+                let (setter, clear) = (ident(field_name), format_ident!("{}", clear));
+                let inner = new_type(cx, inner)?;
+                let (set_docs, clear_docs) =
+                    (format!(" Sets `{field_name}`."), format!(" Empties `{field_name}` (sets it to null)."));
+                quote! {
+                    #[doc = #set_docs]
+                    pub fn #setter(mut self, value: impl Into<#inner>) -> Self {
+                        self.edits.push(#rt::typed::set(#field_name, Some(value.into())));
+                        self
+                    }
+
+                    #[doc = #clear_docs]
+                    pub fn #clear(mut self) -> Self {
+                        self.edits.push(#rt::typed::set(#field_name, #rt::Value::Null));
+                        self
+                    }
+                }
+            }
             ty => {
                 take(field_name.clone())?;
                 let setter = ident(field_name);
-                let ty = row_type(cx, ty)?;
+                // A `ref` may name a row this transaction inserts.
+                let ty = new_type(cx, ty)?;
                 let documentation = format!(" Sets `{field_name}`.");
                 quote! {
                     #[doc = #documentation]
@@ -336,18 +361,19 @@ fn update(cx: &Context, name: &str, collection: &ir::Collection) -> Result<Token
     let documentation = format!(" An update of a `{name}` row: set fields, then `apply()`.");
     Ok(quote! {
         #[doc = #documentation]
+        #[derive(Debug)]
         #[must_use = "an update does nothing until it is applied"]
-        pub struct #update<S> {
-            sink: S,
+        pub struct #update<Sink> {
+            sink: Sink,
             id: #id,
             edits: Vec<#rt::Edit>,
         }
 
-        impl<S: #rt::typed::EditSink> #update<S> {
+        impl<Sink: #rt::typed::EditSink> #update<Sink> {
             #setters
 
             /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-            pub fn apply(self) -> S::Output {
+            pub fn apply(self) -> Sink::Output {
                 self.sink.apply_edits(#name, self.id.row(), self.edits)
             }
         }
@@ -383,9 +409,9 @@ fn query(cx: &Context, name: &str, collection: &ir::Collection) -> Result<TokenS
             });
         }
         if is_filterable(&field.ty) || matches!(field.ty, Type::Counter) {
-            let variant = pascal(field_name);
-            variants.take(&variant, format!("the field {name}.{field_name}"))?;
-            orderable.push((format_ident!("{}", variant), field_name.clone()));
+            let variant = names::variant(field_name)?;
+            variants.take(&variant.to_string(), format!("the field {name}.{field_name}"))?;
+            orderable.push((variant, field_name.clone()));
         }
     }
     let variant_idents: Vec<_> = orderable.iter().map(|(variant, _)| variant).collect();

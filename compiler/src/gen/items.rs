@@ -3,7 +3,7 @@
 //! the compiled checks) and its changes struct (an update's new values, in events).
 
 use super::checks::check_calls;
-use super::names::{ident, pascal, Names};
+use super::names::{self, ident, Names};
 use super::types::{has_float, id_ident, new_type, row_type, starts_empty};
 use super::{docs, Context, GenError};
 use crate::ir;
@@ -64,9 +64,9 @@ fn enumeration(cx: &Context, name: &str, definition: &ir::Enum) -> Result<TokenS
     let mut variants = Names::default();
     let mut idents = Vec::new();
     for variant in &definition.variants {
-        let generated = pascal(variant);
-        variants.take(&generated, format!("variant {variant} of enum {name}"))?;
-        idents.push(format_ident!("{}", generated));
+        let generated = names::variant(variant)?;
+        variants.take(&generated.to_string(), format!("variant {variant} of enum {name}"))?;
+        idents.push(generated);
     }
     let schema_names = &definition.variants;
     let count = proc_macro2::Literal::usize_unsuffixed(definition.variants.len());
@@ -253,7 +253,6 @@ fn insert_struct(cx: &Context, name: &str, collection: &ir::Collection) -> Resul
     let struct_name = format!("New{name}");
     let documentation =
         format!(" A new `{name}` row, to insert. `None` in a field the schema gives a default takes it.");
-    let attributes = cx.type_attributes(name)?;
     let fields = field_list(cx, &struct_name, &collection.fields, |field| {
         let ty = new_type(cx, &field.ty)?;
         Ok(if field.default.is_some() { quote!(Option<#ty>) } else { ty })
@@ -295,7 +294,6 @@ fn insert_struct(cx: &Context, name: &str, collection: &ir::Collection) -> Resul
     Ok(quote! {
         #[doc = #documentation]
         #[derive(Debug, Clone)]
-        #attributes
         pub struct #type_name { #fields }
 
         impl #type_name {
@@ -337,7 +335,7 @@ fn changes_struct(cx: &Context, name: &str, collection: &ir::Collection) -> Resu
     let names = changeable.iter().map(|field| &field.name);
     let documentation = format!(" The fields of a `{name}` row that an update changed, with their new values.");
     let eq = if changeable.iter().any(|field| has_float(cx, &field.ty)) { quote!() } else { quote!(Eq,) };
-    let unused = changeable.is_empty().then(|| quote!(let _ = row;));
+    let row = if changeable.is_empty() { quote!(_row) } else { quote!(row) };
     Ok(quote! {
         #[doc = #documentation]
         #[derive(Debug, Clone, PartialEq, #eq Default)]
@@ -345,8 +343,7 @@ fn changes_struct(cx: &Context, name: &str, collection: &ir::Collection) -> Resu
 
         impl #type_name {
             /// Reads the changed fields of an update event's row.
-            pub fn from_row(row: &#rt::Row) -> Result<Self, #rt::RowDecodeError> {
-                #unused
+            pub fn from_row(#row: &#rt::Row) -> Result<Self, #rt::RowDecodeError> {
                 Ok(#type_name { #(#idents: #rt::typed::changed(row, #names)?,)* })
             }
         }

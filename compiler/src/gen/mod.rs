@@ -67,6 +67,14 @@ pub enum GenError {
         /// Its second use.
         second: String,
     },
+    /// A schema name whose Rust form is not an identifier.
+    #[error("`{name}` would be `{generated}` in Rust, which is not an identifier; rename it in the schema")]
+    InvalidName {
+        /// The schema's name.
+        name: String,
+        /// What the generator made of it.
+        generated: String,
+    },
     /// An option holds text that is not Rust of the kind it must be.
     #[error("the {what} `{text}` is not valid Rust: {reason}")]
     InvalidOption {
@@ -94,7 +102,8 @@ pub enum GenError {
     Unparsable(String),
 }
 
-/// The prelude names generated code uses unqualified; no schema item may take them.
+/// The names generated code uses unqualified (the prelude's, primitive types, the update
+/// builder's type parameter `Sink`); no schema item may take them.
 const PRELUDE: &[&str] = &[
     "Option",
     "Some",

@@ -46,6 +46,16 @@ pub fn pascal(name: &str) -> String {
     out
 }
 
+/// The Rust variant for a schema name (`in_review` → `InReview`); a name that gives no Rust
+/// identifier (`_`, `_1`, `self`) is refused, with what it would have been.
+pub fn variant(name: &str) -> Result<Ident, GenError> {
+    let generated = pascal(name);
+    match syn::parse_str::<Ident>(&generated) {
+        Ok(ident) if !generated.is_empty() => Ok(ident),
+        _ => Err(GenError::InvalidName { name: name.to_owned(), generated }),
+    }
+}
+
 /// `TaskItem` → `task_item`, `HTTPServer` → `http_server`.
 pub fn snake(name: &str) -> String {
     let characters: Vec<char> = name.chars().collect();
@@ -101,5 +111,9 @@ mod tests {
         assert_eq!(snake("Channel"), "channel");
         assert_eq!(ident("type").to_string(), "r#type");
         assert_eq!(ident("self").to_string(), "self_");
+        assert_eq!(variant("in_review").map(|ident| ident.to_string()), Ok("InReview".to_owned()));
+        for unusable in ["_", "_1", "self", "_2x"] {
+            assert!(matches!(variant(unusable), Err(GenError::InvalidName { .. })), "{unusable}");
+        }
     }
 }

@@ -184,8 +184,7 @@ pub struct BanChanges {}
 
 impl BanChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let _ = row;
+    pub fn from_row(_row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         Ok(BanChanges {})
     }
 }
@@ -279,10 +278,8 @@ impl ::cairn::typed::Insert for NewChannel {
     type Id = ChannelId;
 
     fn check(&self) -> Result<(), &'static str> {
-        if let (Some(argument_0),) = (Some(Some(self.name.as_str())),) {
-            if !check_channel_name(argument_0) {
-                return Err("name");
-            }
+        if !check_channel_name(Some(self.name.as_str())) {
+            return Err("name");
         }
         Ok(())
     }
@@ -533,10 +530,8 @@ impl ::cairn::typed::Insert for NewMessage {
     type Id = MessageId;
 
     fn check(&self) -> Result<(), &'static str> {
-        if let (Some(argument_0),) = (Some(Some(self.body.as_str())),) {
-            if !check_message_body(argument_0) {
-                return Err("body");
-            }
+        if !check_message_body(Some(self.body.as_str())) {
+            return Err("body");
         }
         Ok(())
     }
@@ -620,6 +615,7 @@ impl<'d> BanTable<'d> {
 }
 
 /// The `Ban` rows in a transaction: `tx.ban()`.
+#[derive(Debug)]
 pub struct BanTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -650,16 +646,17 @@ impl<'t> BanTx<'t> {
 }
 
 /// An update of a `Ban` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct BanUpdate<S> {
-    sink: S,
+pub struct BanUpdate<Sink> {
+    sink: Sink,
     id: BanId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> BanUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> BanUpdate<Sink> {
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Ban", self.id.row(), self.edits)
     }
 }
@@ -790,6 +787,7 @@ impl<'d> ChannelTable<'d> {
 }
 
 /// The `Channel` rows in a transaction: `tx.channel()`.
+#[derive(Debug)]
 pub struct ChannelTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -820,14 +818,15 @@ impl<'t> ChannelTx<'t> {
 }
 
 /// An update of a `Channel` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct ChannelUpdate<S> {
-    sink: S,
+pub struct ChannelUpdate<Sink> {
+    sink: Sink,
     id: ChannelId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> ChannelUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> ChannelUpdate<Sink> {
     /// Sets `name`.
     pub fn name(mut self, value: impl Into<String>) -> Self {
         self.edits.push(::cairn::typed::set("name", value.into()));
@@ -835,13 +834,19 @@ impl<S: ::cairn::typed::EditSink> ChannelUpdate<S> {
     }
 
     /// Sets `topic`.
-    pub fn topic(mut self, value: impl Into<Option<String>>) -> Self {
-        self.edits.push(::cairn::typed::set("topic", value.into()));
+    pub fn topic(mut self, value: impl Into<String>) -> Self {
+        self.edits.push(::cairn::typed::set("topic", Some(value.into())));
+        self
+    }
+
+    /// Empties `topic` (sets it to null).
+    pub fn clear_topic(mut self) -> Self {
+        self.edits.push(::cairn::typed::set("topic", ::cairn::Value::Null));
         self
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Channel", self.id.row(), self.edits)
     }
 }
@@ -990,6 +995,7 @@ impl<'d> MembershipTable<'d> {
 }
 
 /// The `Membership` rows in a transaction: `tx.membership()`.
+#[derive(Debug)]
 pub struct MembershipTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -1020,14 +1026,15 @@ impl<'t> MembershipTx<'t> {
 }
 
 /// An update of a `Membership` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct MembershipUpdate<S> {
-    sink: S,
+pub struct MembershipUpdate<Sink> {
+    sink: Sink,
     id: MembershipId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> MembershipUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> MembershipUpdate<Sink> {
     /// Sets `role`.
     pub fn role(mut self, value: impl Into<Role>) -> Self {
         self.edits.push(::cairn::typed::set("role", value.into()));
@@ -1035,7 +1042,7 @@ impl<S: ::cairn::typed::EditSink> MembershipUpdate<S> {
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Membership", self.id.row(), self.edits)
     }
 }
@@ -1175,6 +1182,7 @@ impl<'d> MessageTable<'d> {
 }
 
 /// The `Message` rows in a transaction: `tx.message()`.
+#[derive(Debug)]
 pub struct MessageTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -1205,14 +1213,15 @@ impl<'t> MessageTx<'t> {
 }
 
 /// An update of a `Message` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct MessageUpdate<S> {
-    sink: S,
+pub struct MessageUpdate<Sink> {
+    sink: Sink,
     id: MessageId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> MessageUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> MessageUpdate<Sink> {
     /// Sets `body`.
     pub fn body(mut self, value: impl Into<String>) -> Self {
         self.edits.push(::cairn::typed::set("body", value.into()));
@@ -1241,7 +1250,7 @@ impl<S: ::cairn::typed::EditSink> MessageUpdate<S> {
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Message", self.id.row(), self.edits)
     }
 }
@@ -1481,6 +1490,7 @@ impl Db {
 }
 
 /// The changes of one op: `db.transaction(|tx| …)`.
+#[derive(Debug)]
 pub struct Tx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }

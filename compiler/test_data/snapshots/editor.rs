@@ -553,15 +553,11 @@ impl ::cairn::typed::Insert for NewComment {
     type Id = CommentId;
 
     fn check(&self) -> Result<(), &'static str> {
-        if let (Some(argument_0),) = (Some(Some(&self.anchor)),) {
-            if !check_comment_anchor(argument_0) {
-                return Err("anchor");
-            }
+        if !check_comment_anchor(Some(&self.anchor)) {
+            return Err("anchor");
         }
-        if let (Some(argument_0),) = (Some(Some(self.body.as_str())),) {
-            if !check_comment_body(argument_0) {
-                return Err("body");
-            }
+        if !check_comment_body(Some(self.body.as_str())) {
+            return Err("body");
         }
         Ok(())
     }
@@ -717,10 +713,8 @@ impl ::cairn::typed::Insert for NewDocument {
     type Id = DocumentId;
 
     fn check(&self) -> Result<(), &'static str> {
-        if let (Some(argument_0),) = (Some(Some(self.title.as_str())),) {
-            if !check_document_title(argument_0) {
-                return Err("title");
-            }
+        if !check_document_title(Some(self.title.as_str())) {
+            return Err("title");
         }
         if let (Some(argument_0),) = (
             self.font_size.as_ref().map(|value| Some(*value)),
@@ -882,15 +876,11 @@ impl ::cairn::typed::Insert for NewParagraph {
     type Id = ParagraphId;
 
     fn check(&self) -> Result<(), &'static str> {
-        if let (Some(argument_0),) = (Some(Some(self.text.as_str())),) {
-            if !check_paragraph_text(argument_0) {
-                return Err("text");
-            }
+        if !check_paragraph_text(Some(self.text.as_str())) {
+            return Err("text");
         }
-        if let (Some(argument_0),) = (Some(Some(self.position)),) {
-            if !check_paragraph_position(argument_0) {
-                return Err("position");
-            }
+        if !check_paragraph_position(Some(self.position)) {
+            return Err("position");
         }
         Ok(())
     }
@@ -1023,15 +1013,11 @@ impl ::cairn::typed::Insert for NewSection {
     type Id = SectionId;
 
     fn check(&self) -> Result<(), &'static str> {
-        if let (Some(argument_0),) = (Some(Some(self.title.as_str())),) {
-            if !check_section_title(argument_0) {
-                return Err("title");
-            }
+        if !check_section_title(Some(self.title.as_str())) {
+            return Err("title");
         }
-        if let (Some(argument_0),) = (Some(Some(self.position)),) {
-            if !check_section_position(argument_0) {
-                return Err("position");
-            }
+        if !check_section_position(Some(self.position)) {
+            return Err("position");
         }
         Ok(())
     }
@@ -1160,10 +1146,8 @@ impl ::cairn::typed::Insert for NewSuggestion {
     type Id = SuggestionId;
 
     fn check(&self) -> Result<(), &'static str> {
-        if let (Some(argument_0),) = (Some(Some(self.replacement.as_str())),) {
-            if !check_suggestion_replacement(argument_0) {
-                return Err("replacement");
-            }
+        if !check_suggestion_replacement(Some(self.replacement.as_str())) {
+            return Err("replacement");
         }
         Ok(())
     }
@@ -1259,6 +1243,7 @@ impl<'d> CollaboratorTable<'d> {
 }
 
 /// The `Collaborator` rows in a transaction: `tx.collaborator()`.
+#[derive(Debug)]
 pub struct CollaboratorTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -1289,14 +1274,15 @@ impl<'t> CollaboratorTx<'t> {
 }
 
 /// An update of a `Collaborator` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct CollaboratorUpdate<S> {
-    sink: S,
+pub struct CollaboratorUpdate<Sink> {
+    sink: Sink,
     id: CollaboratorId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> CollaboratorUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> CollaboratorUpdate<Sink> {
     /// Sets `role`.
     pub fn role(mut self, value: impl Into<Role>) -> Self {
         self.edits.push(::cairn::typed::set("role", value.into()));
@@ -1304,7 +1290,7 @@ impl<S: ::cairn::typed::EditSink> CollaboratorUpdate<S> {
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Collaborator", self.id.row(), self.edits)
     }
 }
@@ -1453,6 +1439,7 @@ impl<'d> CommentTable<'d> {
 }
 
 /// The `Comment` rows in a transaction: `tx.comment()`.
+#[derive(Debug)]
 pub struct CommentTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -1483,14 +1470,15 @@ impl<'t> CommentTx<'t> {
 }
 
 /// An update of a `Comment` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct CommentUpdate<S> {
-    sink: S,
+pub struct CommentUpdate<Sink> {
+    sink: Sink,
     id: CommentId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> CommentUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> CommentUpdate<Sink> {
     /// Sets `anchor`.
     pub fn anchor(mut self, value: impl Into<Anchor>) -> Self {
         self.edits.push(::cairn::typed::set("anchor", value.into()));
@@ -1504,8 +1492,14 @@ impl<S: ::cairn::typed::EditSink> CommentUpdate<S> {
     }
 
     /// Sets `reply_to`.
-    pub fn reply_to(mut self, value: impl Into<Option<CommentId>>) -> Self {
-        self.edits.push(::cairn::typed::set("reply_to", value.into()));
+    pub fn reply_to(mut self, value: impl Into<::cairn::typed::Ref<CommentId>>) -> Self {
+        self.edits.push(::cairn::typed::set("reply_to", Some(value.into())));
+        self
+    }
+
+    /// Empties `reply_to` (sets it to null).
+    pub fn clear_reply_to(mut self) -> Self {
+        self.edits.push(::cairn::typed::set("reply_to", ::cairn::Value::Null));
         self
     }
 
@@ -1522,7 +1516,7 @@ impl<S: ::cairn::typed::EditSink> CommentUpdate<S> {
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Comment", self.id.row(), self.edits)
     }
 }
@@ -1692,6 +1686,7 @@ impl<'d> DocumentTable<'d> {
 }
 
 /// The `Document` rows in a transaction: `tx.document()`.
+#[derive(Debug)]
 pub struct DocumentTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -1722,14 +1717,15 @@ impl<'t> DocumentTx<'t> {
 }
 
 /// An update of a `Document` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct DocumentUpdate<S> {
-    sink: S,
+pub struct DocumentUpdate<Sink> {
+    sink: Sink,
     id: DocumentId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> DocumentUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> DocumentUpdate<Sink> {
     /// Sets `title`.
     pub fn title(mut self, value: impl Into<String>) -> Self {
         self.edits.push(::cairn::typed::set("title", value.into()));
@@ -1755,7 +1751,7 @@ impl<S: ::cairn::typed::EditSink> DocumentUpdate<S> {
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Document", self.id.row(), self.edits)
     }
 }
@@ -1919,6 +1915,7 @@ impl<'d> ParagraphTable<'d> {
 }
 
 /// The `Paragraph` rows in a transaction: `tx.paragraph()`.
+#[derive(Debug)]
 pub struct ParagraphTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -1949,14 +1946,15 @@ impl<'t> ParagraphTx<'t> {
 }
 
 /// An update of a `Paragraph` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct ParagraphUpdate<S> {
-    sink: S,
+pub struct ParagraphUpdate<Sink> {
+    sink: Sink,
     id: ParagraphId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> ParagraphUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> ParagraphUpdate<Sink> {
     /// Sets `kind`.
     pub fn kind(mut self, value: impl Into<ParagraphKind>) -> Self {
         self.edits.push(::cairn::typed::set("kind", value.into()));
@@ -1976,7 +1974,7 @@ impl<S: ::cairn::typed::EditSink> ParagraphUpdate<S> {
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Paragraph", self.id.row(), self.edits)
     }
 }
@@ -2125,6 +2123,7 @@ impl<'d> SectionTable<'d> {
 }
 
 /// The `Section` rows in a transaction: `tx.section()`.
+#[derive(Debug)]
 pub struct SectionTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -2155,14 +2154,15 @@ impl<'t> SectionTx<'t> {
 }
 
 /// An update of a `Section` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct SectionUpdate<S> {
-    sink: S,
+pub struct SectionUpdate<Sink> {
+    sink: Sink,
     id: SectionId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> SectionUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> SectionUpdate<Sink> {
     /// Sets `title`.
     pub fn title(mut self, value: impl Into<String>) -> Self {
         self.edits.push(::cairn::typed::set("title", value.into()));
@@ -2176,7 +2176,7 @@ impl<S: ::cairn::typed::EditSink> SectionUpdate<S> {
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Section", self.id.row(), self.edits)
     }
 }
@@ -2325,6 +2325,7 @@ impl<'d> SuggestionTable<'d> {
 }
 
 /// The `Suggestion` rows in a transaction: `tx.suggestion()`.
+#[derive(Debug)]
 pub struct SuggestionTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -2355,14 +2356,15 @@ impl<'t> SuggestionTx<'t> {
 }
 
 /// An update of a `Suggestion` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct SuggestionUpdate<S> {
-    sink: S,
+pub struct SuggestionUpdate<Sink> {
+    sink: Sink,
     id: SuggestionId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> SuggestionUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> SuggestionUpdate<Sink> {
     /// Sets `replacement`.
     pub fn replacement(mut self, value: impl Into<String>) -> Self {
         self.edits.push(::cairn::typed::set("replacement", value.into()));
@@ -2376,7 +2378,7 @@ impl<S: ::cairn::typed::EditSink> SuggestionUpdate<S> {
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Suggestion", self.id.row(), self.edits)
     }
 }
@@ -2634,6 +2636,7 @@ impl Db {
 }
 
 /// The changes of one op: `db.transaction(|tx| …)`.
+#[derive(Debug)]
 pub struct Tx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }

@@ -468,15 +468,11 @@ impl ::cairn::typed::Insert for NewComment {
     type Id = CommentId;
 
     fn check(&self) -> Result<(), &'static str> {
-        if let (Some(argument_0),) = (Some(Some(&self.anchor)),) {
-            if !check_comment_anchor(argument_0) {
-                return Err("anchor");
-            }
+        if !check_comment_anchor(Some(&self.anchor)) {
+            return Err("anchor");
         }
-        if let (Some(argument_0),) = (Some(Some(self.body.as_str())),) {
-            if !check_comment_body(argument_0) {
-                return Err("body");
-            }
+        if !check_comment_body(Some(self.body.as_str())) {
+            return Err("body");
         }
         Ok(())
     }
@@ -619,10 +615,8 @@ impl ::cairn::typed::Insert for NewDocument {
     type Id = DocumentId;
 
     fn check(&self) -> Result<(), &'static str> {
-        if let (Some(argument_0),) = (Some(Some(self.title.as_str())),) {
-            if !check_document_title(argument_0) {
-                return Err("title");
-            }
+        if !check_document_title(Some(self.title.as_str())) {
+            return Err("title");
         }
         if let (Some(argument_0),) = (
             self.font_size.as_ref().map(|value| Some(*value)),
@@ -781,15 +775,11 @@ impl ::cairn::typed::Insert for NewParagraph {
     type Id = ParagraphId;
 
     fn check(&self) -> Result<(), &'static str> {
-        if let (Some(argument_0),) = (Some(Some(self.text.as_str())),) {
-            if !check_paragraph_text(argument_0) {
-                return Err("text");
-            }
+        if !check_paragraph_text(Some(self.text.as_str())) {
+            return Err("text");
         }
-        if let (Some(argument_0),) = (Some(Some(self.position)),) {
-            if !check_paragraph_position(argument_0) {
-                return Err("position");
-            }
+        if !check_paragraph_position(Some(self.position)) {
+            return Err("position");
         }
         if let (Some(argument_0),) = (
             self.word_count.as_ref().map(|value| Some(*value)),
@@ -935,15 +925,11 @@ impl ::cairn::typed::Insert for NewSection {
     type Id = SectionId;
 
     fn check(&self) -> Result<(), &'static str> {
-        if let (Some(argument_0),) = (Some(Some(self.heading.as_str())),) {
-            if !check_section_heading(argument_0) {
-                return Err("heading");
-            }
+        if !check_section_heading(Some(self.heading.as_str())) {
+            return Err("heading");
         }
-        if let (Some(argument_0),) = (Some(Some(self.position)),) {
-            if !check_section_position(argument_0) {
-                return Err("position");
-            }
+        if !check_section_position(Some(self.position)) {
+            return Err("position");
         }
         Ok(())
     }
@@ -1033,6 +1019,7 @@ impl<'d> CollaboratorTable<'d> {
 }
 
 /// The `Collaborator` rows in a transaction: `tx.collaborator()`.
+#[derive(Debug)]
 pub struct CollaboratorTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -1063,14 +1050,15 @@ impl<'t> CollaboratorTx<'t> {
 }
 
 /// An update of a `Collaborator` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct CollaboratorUpdate<S> {
-    sink: S,
+pub struct CollaboratorUpdate<Sink> {
+    sink: Sink,
     id: CollaboratorId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> CollaboratorUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> CollaboratorUpdate<Sink> {
     /// Sets `role`.
     pub fn role(mut self, value: impl Into<Role>) -> Self {
         self.edits.push(::cairn::typed::set("role", value.into()));
@@ -1078,7 +1066,7 @@ impl<S: ::cairn::typed::EditSink> CollaboratorUpdate<S> {
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Collaborator", self.id.row(), self.edits)
     }
 }
@@ -1227,6 +1215,7 @@ impl<'d> CommentTable<'d> {
 }
 
 /// The `Comment` rows in a transaction: `tx.comment()`.
+#[derive(Debug)]
 pub struct CommentTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -1257,14 +1246,15 @@ impl<'t> CommentTx<'t> {
 }
 
 /// An update of a `Comment` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct CommentUpdate<S> {
-    sink: S,
+pub struct CommentUpdate<Sink> {
+    sink: Sink,
     id: CommentId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> CommentUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> CommentUpdate<Sink> {
     /// Sets `anchor`.
     pub fn anchor(mut self, value: impl Into<Anchor>) -> Self {
         self.edits.push(::cairn::typed::set("anchor", value.into()));
@@ -1278,8 +1268,14 @@ impl<S: ::cairn::typed::EditSink> CommentUpdate<S> {
     }
 
     /// Sets `reply_to`.
-    pub fn reply_to(mut self, value: impl Into<Option<CommentId>>) -> Self {
-        self.edits.push(::cairn::typed::set("reply_to", value.into()));
+    pub fn reply_to(mut self, value: impl Into<::cairn::typed::Ref<CommentId>>) -> Self {
+        self.edits.push(::cairn::typed::set("reply_to", Some(value.into())));
+        self
+    }
+
+    /// Empties `reply_to` (sets it to null).
+    pub fn clear_reply_to(mut self) -> Self {
+        self.edits.push(::cairn::typed::set("reply_to", ::cairn::Value::Null));
         self
     }
 
@@ -1290,7 +1286,7 @@ impl<S: ::cairn::typed::EditSink> CommentUpdate<S> {
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Comment", self.id.row(), self.edits)
     }
 }
@@ -1451,6 +1447,7 @@ impl<'d> DocumentTable<'d> {
 }
 
 /// The `Document` rows in a transaction: `tx.document()`.
+#[derive(Debug)]
 pub struct DocumentTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -1481,14 +1478,15 @@ impl<'t> DocumentTx<'t> {
 }
 
 /// An update of a `Document` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct DocumentUpdate<S> {
-    sink: S,
+pub struct DocumentUpdate<Sink> {
+    sink: Sink,
     id: DocumentId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> DocumentUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> DocumentUpdate<Sink> {
     /// Sets `title`.
     pub fn title(mut self, value: impl Into<String>) -> Self {
         self.edits.push(::cairn::typed::set("title", value.into()));
@@ -1508,7 +1506,7 @@ impl<S: ::cairn::typed::EditSink> DocumentUpdate<S> {
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Document", self.id.row(), self.edits)
     }
 }
@@ -1663,6 +1661,7 @@ impl<'d> ParagraphTable<'d> {
 }
 
 /// The `Paragraph` rows in a transaction: `tx.paragraph()`.
+#[derive(Debug)]
 pub struct ParagraphTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -1693,14 +1692,15 @@ impl<'t> ParagraphTx<'t> {
 }
 
 /// An update of a `Paragraph` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct ParagraphUpdate<S> {
-    sink: S,
+pub struct ParagraphUpdate<Sink> {
+    sink: Sink,
     id: ParagraphId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> ParagraphUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> ParagraphUpdate<Sink> {
     /// Sets `kind`.
     pub fn kind(mut self, value: impl Into<ParagraphKind>) -> Self {
         self.edits.push(::cairn::typed::set("kind", value.into()));
@@ -1726,7 +1726,7 @@ impl<S: ::cairn::typed::EditSink> ParagraphUpdate<S> {
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Paragraph", self.id.row(), self.edits)
     }
 }
@@ -1884,6 +1884,7 @@ impl<'d> SectionTable<'d> {
 }
 
 /// The `Section` rows in a transaction: `tx.section()`.
+#[derive(Debug)]
 pub struct SectionTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -1914,14 +1915,15 @@ impl<'t> SectionTx<'t> {
 }
 
 /// An update of a `Section` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct SectionUpdate<S> {
-    sink: S,
+pub struct SectionUpdate<Sink> {
+    sink: Sink,
     id: SectionId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> SectionUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> SectionUpdate<Sink> {
     /// Sets `heading`.
     pub fn heading(mut self, value: impl Into<String>) -> Self {
         self.edits.push(::cairn::typed::set("heading", value.into()));
@@ -1935,7 +1937,7 @@ impl<S: ::cairn::typed::EditSink> SectionUpdate<S> {
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Section", self.id.row(), self.edits)
     }
 }
@@ -2179,6 +2181,7 @@ impl Db {
 }
 
 /// The changes of one op: `db.transaction(|tx| …)`.
+#[derive(Debug)]
 pub struct Tx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }

@@ -276,10 +276,8 @@ impl ::cairn::typed::Insert for NewDocument {
     type Id = DocumentId;
 
     fn check(&self) -> Result<(), &'static str> {
-        if let (Some(argument_0),) = (Some(Some(self.title.as_str())),) {
-            if !check_document_title(argument_0) {
-                return Err("title");
-            }
+        if !check_document_title(Some(self.title.as_str())) {
+            return Err("title");
         }
         Ok(())
     }
@@ -499,6 +497,7 @@ impl<'d> DocumentTable<'d> {
 }
 
 /// The `Document` rows in a transaction: `tx.document()`.
+#[derive(Debug)]
 pub struct DocumentTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -529,14 +528,15 @@ impl<'t> DocumentTx<'t> {
 }
 
 /// An update of a `Document` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct DocumentUpdate<S> {
-    sink: S,
+pub struct DocumentUpdate<Sink> {
+    sink: Sink,
     id: DocumentId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> DocumentUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> DocumentUpdate<Sink> {
     /// Sets `title`.
     pub fn title(mut self, value: impl Into<String>) -> Self {
         self.edits.push(::cairn::typed::set("title", value.into()));
@@ -586,7 +586,7 @@ impl<S: ::cairn::typed::EditSink> DocumentUpdate<S> {
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Document", self.id.row(), self.edits)
     }
 }
@@ -729,6 +729,7 @@ impl<'d> GrantTable<'d> {
 }
 
 /// The `Grant` rows in a transaction: `tx.grant()`.
+#[derive(Debug)]
 pub struct GrantTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -759,14 +760,15 @@ impl<'t> GrantTx<'t> {
 }
 
 /// An update of a `Grant` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct GrantUpdate<S> {
-    sink: S,
+pub struct GrantUpdate<Sink> {
+    sink: Sink,
     id: GrantId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> GrantUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> GrantUpdate<Sink> {
     /// Sets `role`.
     pub fn role(mut self, value: impl Into<Role>) -> Self {
         self.edits.push(::cairn::typed::set("role", value.into()));
@@ -774,7 +776,7 @@ impl<S: ::cairn::typed::EditSink> GrantUpdate<S> {
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Grant", self.id.row(), self.edits)
     }
 }
@@ -1001,6 +1003,7 @@ impl Db {
 }
 
 /// The changes of one op: `db.transaction(|tx| …)`.
+#[derive(Debug)]
 pub struct Tx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }

@@ -250,10 +250,8 @@ impl ::cairn::typed::Insert for NewSetting {
     type Id = SettingId;
 
     fn check(&self) -> Result<(), &'static str> {
-        if let (Some(argument_0),) = (Some(Some(self.key.as_str())),) {
-            if !check_setting_key(argument_0) {
-                return Err("key");
-            }
+        if !check_setting_key(Some(self.key.as_str())) {
+            return Err("key");
         }
         if let (Some(argument_0),) = (self.retries.as_ref().map(|value| Some(*value)),) {
             if !check_setting_retries(argument_0) {
@@ -410,6 +408,7 @@ impl<'d> SettingTable<'d> {
 }
 
 /// The `Setting` rows in a transaction: `tx.setting()`.
+#[derive(Debug)]
 pub struct SettingTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -440,14 +439,15 @@ impl<'t> SettingTx<'t> {
 }
 
 /// An update of a `Setting` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct SettingUpdate<S> {
-    sink: S,
+pub struct SettingUpdate<Sink> {
+    sink: Sink,
     id: SettingId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> SettingUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> SettingUpdate<Sink> {
     /// Sets `key`.
     pub fn key(mut self, value: impl Into<String>) -> Self {
         self.edits.push(::cairn::typed::set("key", value.into()));
@@ -515,19 +515,31 @@ impl<S: ::cairn::typed::EditSink> SettingUpdate<S> {
     }
 
     /// Sets `note`.
-    pub fn note(mut self, value: impl Into<Option<String>>) -> Self {
-        self.edits.push(::cairn::typed::set("note", value.into()));
+    pub fn note(mut self, value: impl Into<String>) -> Self {
+        self.edits.push(::cairn::typed::set("note", Some(value.into())));
+        self
+    }
+
+    /// Empties `note` (sets it to null).
+    pub fn clear_note(mut self) -> Self {
+        self.edits.push(::cairn::typed::set("note", ::cairn::Value::Null));
         self
     }
 
     /// Sets `limit`.
-    pub fn limit(mut self, value: impl Into<Option<i64>>) -> Self {
-        self.edits.push(::cairn::typed::set("limit", value.into()));
+    pub fn limit(mut self, value: impl Into<i64>) -> Self {
+        self.edits.push(::cairn::typed::set("limit", Some(value.into())));
+        self
+    }
+
+    /// Empties `limit` (sets it to null).
+    pub fn clear_limit(mut self) -> Self {
+        self.edits.push(::cairn::typed::set("limit", ::cairn::Value::Null));
         self
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Setting", self.id.row(), self.edits)
     }
 }
@@ -839,6 +851,7 @@ impl Db {
 }
 
 /// The changes of one op: `db.transaction(|tx| …)`.
+#[derive(Debug)]
 pub struct Tx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }

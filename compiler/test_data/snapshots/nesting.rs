@@ -353,10 +353,8 @@ impl ::cairn::typed::Insert for NewProject {
     type Id = ProjectId;
 
     fn check(&self) -> Result<(), &'static str> {
-        if let (Some(argument_0),) = (Some(Some(&self.hq)),) {
-            if !check_project_hq(argument_0) {
-                return Err("hq");
-            }
+        if !check_project_hq(Some(&self.hq)) {
+            return Err("hq");
         }
         Ok(())
     }
@@ -624,8 +622,7 @@ pub struct WatchChanges {}
 
 impl WatchChanges {
     /// Reads the changed fields of an update event's row.
-    pub fn from_row(row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let _ = row;
+    pub fn from_row(_row: &::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
         Ok(WatchChanges {})
     }
 }
@@ -678,6 +675,7 @@ impl<'d> CommentTable<'d> {
 }
 
 /// The `Comment` rows in a transaction: `tx.comment()`.
+#[derive(Debug)]
 pub struct CommentTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -708,14 +706,15 @@ impl<'t> CommentTx<'t> {
 }
 
 /// An update of a `Comment` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct CommentUpdate<S> {
-    sink: S,
+pub struct CommentUpdate<Sink> {
+    sink: Sink,
     id: CommentId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> CommentUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> CommentUpdate<Sink> {
     /// Sets `body`.
     pub fn body(mut self, value: impl Into<String>) -> Self {
         self.edits.push(::cairn::typed::set("body", value.into()));
@@ -723,7 +722,7 @@ impl<S: ::cairn::typed::EditSink> CommentUpdate<S> {
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Comment", self.id.row(), self.edits)
     }
 }
@@ -863,6 +862,7 @@ impl<'d> ProjectTable<'d> {
 }
 
 /// The `Project` rows in a transaction: `tx.project()`.
+#[derive(Debug)]
 pub struct ProjectTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -893,14 +893,15 @@ impl<'t> ProjectTx<'t> {
 }
 
 /// An update of a `Project` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct ProjectUpdate<S> {
-    sink: S,
+pub struct ProjectUpdate<Sink> {
+    sink: Sink,
     id: ProjectId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> ProjectUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> ProjectUpdate<Sink> {
     /// Sets `name`.
     pub fn name(mut self, value: impl Into<String>) -> Self {
         self.edits.push(::cairn::typed::set("name", value.into()));
@@ -932,7 +933,7 @@ impl<S: ::cairn::typed::EditSink> ProjectUpdate<S> {
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Project", self.id.row(), self.edits)
     }
 }
@@ -1063,6 +1064,7 @@ impl<'d> TaskTable<'d> {
 }
 
 /// The `Task` rows in a transaction: `tx.task()`.
+#[derive(Debug)]
 pub struct TaskTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -1093,14 +1095,15 @@ impl<'t> TaskTx<'t> {
 }
 
 /// An update of a `Task` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct TaskUpdate<S> {
-    sink: S,
+pub struct TaskUpdate<Sink> {
+    sink: Sink,
     id: TaskId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> TaskUpdate<Sink> {
     /// Sets `title`.
     pub fn title(mut self, value: impl Into<String>) -> Self {
         self.edits.push(::cairn::typed::set("title", value.into()));
@@ -1108,19 +1111,31 @@ impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
     }
 
     /// Sets `blocked_by`.
-    pub fn blocked_by(mut self, value: impl Into<Option<TaskId>>) -> Self {
-        self.edits.push(::cairn::typed::set("blocked_by", value.into()));
+    pub fn blocked_by(mut self, value: impl Into<::cairn::typed::Ref<TaskId>>) -> Self {
+        self.edits.push(::cairn::typed::set("blocked_by", Some(value.into())));
+        self
+    }
+
+    /// Empties `blocked_by` (sets it to null).
+    pub fn clear_blocked_by(mut self) -> Self {
+        self.edits.push(::cairn::typed::set("blocked_by", ::cairn::Value::Null));
         self
     }
 
     /// Sets `assignee`.
-    pub fn assignee(mut self, value: impl Into<Option<::cairn::Identity>>) -> Self {
-        self.edits.push(::cairn::typed::set("assignee", value.into()));
+    pub fn assignee(mut self, value: impl Into<::cairn::Identity>) -> Self {
+        self.edits.push(::cairn::typed::set("assignee", Some(value.into())));
+        self
+    }
+
+    /// Empties `assignee` (sets it to null).
+    pub fn clear_assignee(mut self) -> Self {
+        self.edits.push(::cairn::typed::set("assignee", ::cairn::Value::Null));
         self
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Task", self.id.row(), self.edits)
     }
 }
@@ -1272,6 +1287,7 @@ impl<'d> WatchTable<'d> {
 }
 
 /// The `Watch` rows in a transaction: `tx.watch()`.
+#[derive(Debug)]
 pub struct WatchTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -1302,16 +1318,17 @@ impl<'t> WatchTx<'t> {
 }
 
 /// An update of a `Watch` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct WatchUpdate<S> {
-    sink: S,
+pub struct WatchUpdate<Sink> {
+    sink: Sink,
     id: WatchId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> WatchUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> WatchUpdate<Sink> {
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Watch", self.id.row(), self.edits)
     }
 }
@@ -1539,6 +1556,7 @@ impl Db {
 }
 
 /// The changes of one op: `db.transaction(|tx| …)`.
+#[derive(Debug)]
 pub struct Tx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }

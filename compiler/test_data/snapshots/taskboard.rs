@@ -328,15 +328,11 @@ impl ::cairn::typed::Insert for NewAttachment {
     type Id = AttachmentId;
 
     fn check(&self) -> Result<(), &'static str> {
-        if let (Some(argument_0),) = (Some(Some(self.file_name.as_str())),) {
-            if !check_attachment_file_name(argument_0) {
-                return Err("file_name");
-            }
+        if !check_attachment_file_name(Some(self.file_name.as_str())) {
+            return Err("file_name");
         }
-        if let (Some(argument_0),) = (Some(Some(self.content.as_slice())),) {
-            if !check_attachment_content(argument_0) {
-                return Err("content");
-            }
+        if !check_attachment_content(Some(self.content.as_slice())) {
+            return Err("content");
         }
         Ok(())
     }
@@ -471,10 +467,8 @@ impl ::cairn::typed::Insert for NewBoard {
     type Id = BoardId;
 
     fn check(&self) -> Result<(), &'static str> {
-        if let (Some(argument_0),) = (Some(Some(self.title.as_str())),) {
-            if !check_board_title(argument_0) {
-                return Err("title");
-            }
+        if !check_board_title(Some(self.title.as_str())) {
+            return Err("title");
         }
         Ok(())
     }
@@ -766,18 +760,11 @@ impl ::cairn::typed::Insert for NewMilestone {
     type Id = MilestoneId;
 
     fn check(&self) -> Result<(), &'static str> {
-        if let (Some(argument_0),) = (Some(Some(self.name.as_str())),) {
-            if !check_milestone_name(argument_0) {
-                return Err("name");
-            }
+        if !check_milestone_name(Some(self.name.as_str())) {
+            return Err("name");
         }
-        if let (Some(argument_0), Some(argument_1)) = (
-            Some(Some(self.starts.0)),
-            Some(Some(self.ends.0)),
-        ) {
-            if !check_milestone_ends(argument_0, argument_1) {
-                return Err("ends");
-            }
+        if !check_milestone_ends(Some(self.starts.0), Some(self.ends.0)) {
+            return Err("ends");
         }
         Ok(())
     }
@@ -1001,10 +988,8 @@ impl ::cairn::typed::Insert for NewTask {
     type Id = TaskId;
 
     fn check(&self) -> Result<(), &'static str> {
-        if let (Some(argument_0),) = (Some(Some(self.title.as_str())),) {
-            if !check_task_title(argument_0) {
-                return Err("title");
-            }
+        if !check_task_title(Some(self.title.as_str())) {
+            return Err("title");
         }
         if let (Some(argument_0),) = (
             self.notes.as_ref().map(|value| Some(value.as_str())),
@@ -1027,15 +1012,11 @@ impl ::cairn::typed::Insert for NewTask {
                 return Err("progress");
             }
         }
-        if let (Some(argument_0),) = (Some(Some(self.checklist.as_slice())),) {
-            if !check_task_checklist(argument_0) {
-                return Err("checklist");
-            }
+        if !check_task_checklist(Some(self.checklist.as_slice())) {
+            return Err("checklist");
         }
-        if let (Some(argument_0),) = (Some(Some(&self.labels)),) {
-            if !check_task_labels(argument_0) {
-                return Err("labels");
-            }
+        if !check_task_labels(Some(&self.labels)) {
+            return Err("labels");
         }
         Ok(())
     }
@@ -1179,6 +1160,7 @@ impl<'d> AttachmentTable<'d> {
 }
 
 /// The `Attachment` rows in a transaction: `tx.attachment()`.
+#[derive(Debug)]
 pub struct AttachmentTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -1209,14 +1191,15 @@ impl<'t> AttachmentTx<'t> {
 }
 
 /// An update of a `Attachment` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct AttachmentUpdate<S> {
-    sink: S,
+pub struct AttachmentUpdate<Sink> {
+    sink: Sink,
     id: AttachmentId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> AttachmentUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> AttachmentUpdate<Sink> {
     /// Sets `file_name`.
     pub fn file_name(mut self, value: impl Into<String>) -> Self {
         self.edits.push(::cairn::typed::set("file_name", value.into()));
@@ -1230,7 +1213,7 @@ impl<S: ::cairn::typed::EditSink> AttachmentUpdate<S> {
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Attachment", self.id.row(), self.edits)
     }
 }
@@ -1388,6 +1371,7 @@ impl<'d> BoardTable<'d> {
 }
 
 /// The `Board` rows in a transaction: `tx.board()`.
+#[derive(Debug)]
 pub struct BoardTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -1418,14 +1402,15 @@ impl<'t> BoardTx<'t> {
 }
 
 /// An update of a `Board` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct BoardUpdate<S> {
-    sink: S,
+pub struct BoardUpdate<Sink> {
+    sink: Sink,
     id: BoardId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> BoardUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> BoardUpdate<Sink> {
     /// Sets `title`.
     pub fn title(mut self, value: impl Into<String>) -> Self {
         self.edits.push(::cairn::typed::set("title", value.into()));
@@ -1433,8 +1418,14 @@ impl<S: ::cairn::typed::EditSink> BoardUpdate<S> {
     }
 
     /// Sets `description`.
-    pub fn description(mut self, value: impl Into<Option<String>>) -> Self {
-        self.edits.push(::cairn::typed::set("description", value.into()));
+    pub fn description(mut self, value: impl Into<String>) -> Self {
+        self.edits.push(::cairn::typed::set("description", Some(value.into())));
+        self
+    }
+
+    /// Empties `description` (sets it to null).
+    pub fn clear_description(mut self) -> Self {
+        self.edits.push(::cairn::typed::set("description", ::cairn::Value::Null));
         self
     }
 
@@ -1445,7 +1436,7 @@ impl<S: ::cairn::typed::EditSink> BoardUpdate<S> {
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Board", self.id.row(), self.edits)
     }
 }
@@ -1594,6 +1585,7 @@ impl<'d> GrantTable<'d> {
 }
 
 /// The `Grant` rows in a transaction: `tx.grant()`.
+#[derive(Debug)]
 pub struct GrantTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -1624,14 +1616,15 @@ impl<'t> GrantTx<'t> {
 }
 
 /// An update of a `Grant` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct GrantUpdate<S> {
-    sink: S,
+pub struct GrantUpdate<Sink> {
+    sink: Sink,
     id: GrantId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> GrantUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> GrantUpdate<Sink> {
     /// Sets `note`.
     pub fn note(mut self, value: impl Into<String>) -> Self {
         self.edits.push(::cairn::typed::set("note", value.into()));
@@ -1639,7 +1632,7 @@ impl<S: ::cairn::typed::EditSink> GrantUpdate<S> {
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Grant", self.id.row(), self.edits)
     }
 }
@@ -1803,6 +1796,7 @@ impl<'d> MilestoneTable<'d> {
 }
 
 /// The `Milestone` rows in a transaction: `tx.milestone()`.
+#[derive(Debug)]
 pub struct MilestoneTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -1833,14 +1827,15 @@ impl<'t> MilestoneTx<'t> {
 }
 
 /// An update of a `Milestone` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct MilestoneUpdate<S> {
-    sink: S,
+pub struct MilestoneUpdate<Sink> {
+    sink: Sink,
     id: MilestoneId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> MilestoneUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> MilestoneUpdate<Sink> {
     /// Sets `name`.
     pub fn name(mut self, value: impl Into<String>) -> Self {
         self.edits.push(::cairn::typed::set("name", value.into()));
@@ -1860,7 +1855,7 @@ impl<S: ::cairn::typed::EditSink> MilestoneUpdate<S> {
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Milestone", self.id.row(), self.edits)
     }
 }
@@ -2009,6 +2004,7 @@ impl<'d> TaskTable<'d> {
 }
 
 /// The `Task` rows in a transaction: `tx.task()`.
+#[derive(Debug)]
 pub struct TaskTx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }
@@ -2039,14 +2035,15 @@ impl<'t> TaskTx<'t> {
 }
 
 /// An update of a `Task` row: set fields, then `apply()`.
+#[derive(Debug)]
 #[must_use = "an update does nothing until it is applied"]
-pub struct TaskUpdate<S> {
-    sink: S,
+pub struct TaskUpdate<Sink> {
+    sink: Sink,
     id: TaskId,
     edits: Vec<::cairn::Edit>,
 }
 
-impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
+impl<Sink: ::cairn::typed::EditSink> TaskUpdate<Sink> {
     /// Sets `title`.
     pub fn title(mut self, value: impl Into<String>) -> Self {
         self.edits.push(::cairn::typed::set("title", value.into()));
@@ -2078,26 +2075,53 @@ impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
     }
 
     /// Sets `estimate`.
-    pub fn estimate(mut self, value: impl Into<Option<Estimate>>) -> Self {
-        self.edits.push(::cairn::typed::set("estimate", value.into()));
+    pub fn estimate(mut self, value: impl Into<Estimate>) -> Self {
+        self.edits.push(::cairn::typed::set("estimate", Some(value.into())));
+        self
+    }
+
+    /// Empties `estimate` (sets it to null).
+    pub fn clear_estimate(mut self) -> Self {
+        self.edits.push(::cairn::typed::set("estimate", ::cairn::Value::Null));
         self
     }
 
     /// Sets `milestone`.
-    pub fn milestone(mut self, value: impl Into<Option<MilestoneId>>) -> Self {
-        self.edits.push(::cairn::typed::set("milestone", value.into()));
+    pub fn milestone(
+        mut self,
+        value: impl Into<::cairn::typed::Ref<MilestoneId>>,
+    ) -> Self {
+        self.edits.push(::cairn::typed::set("milestone", Some(value.into())));
+        self
+    }
+
+    /// Empties `milestone` (sets it to null).
+    pub fn clear_milestone(mut self) -> Self {
+        self.edits.push(::cairn::typed::set("milestone", ::cairn::Value::Null));
         self
     }
 
     /// Sets `due`.
-    pub fn due(mut self, value: impl Into<Option<::cairn::Timestamp>>) -> Self {
-        self.edits.push(::cairn::typed::set("due", value.into()));
+    pub fn due(mut self, value: impl Into<::cairn::Timestamp>) -> Self {
+        self.edits.push(::cairn::typed::set("due", Some(value.into())));
+        self
+    }
+
+    /// Empties `due` (sets it to null).
+    pub fn clear_due(mut self) -> Self {
+        self.edits.push(::cairn::typed::set("due", ::cairn::Value::Null));
         self
     }
 
     /// Sets `assignee`.
-    pub fn assignee(mut self, value: impl Into<Option<::cairn::Identity>>) -> Self {
-        self.edits.push(::cairn::typed::set("assignee", value.into()));
+    pub fn assignee(mut self, value: impl Into<::cairn::Identity>) -> Self {
+        self.edits.push(::cairn::typed::set("assignee", Some(value.into())));
+        self
+    }
+
+    /// Empties `assignee` (sets it to null).
+    pub fn clear_assignee(mut self) -> Self {
+        self.edits.push(::cairn::typed::set("assignee", ::cairn::Value::Null));
         self
     }
 
@@ -2144,7 +2168,7 @@ impl<S: ::cairn::typed::EditSink> TaskUpdate<S> {
     }
 
     /// Applies the edits: as one op (from `db`), or as part of the transaction (from `tx`).
-    pub fn apply(self) -> S::Output {
+    pub fn apply(self) -> Sink::Output {
         self.sink.apply_edits("Task", self.id.row(), self.edits)
     }
 }
@@ -2455,6 +2479,7 @@ impl Db {
 }
 
 /// The changes of one op: `db.transaction(|tx| …)`.
+#[derive(Debug)]
 pub struct Tx<'t> {
     inner: &'t mut ::cairn::typed::TypedTransaction,
 }

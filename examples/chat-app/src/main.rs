@@ -30,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let hello = db.message().insert(NewMessage::new(channel, "Hello"))?;
     db.message().insert(NewMessage::new(channel, "Anyone here?"))?;
     db.message().update(hello).add_reactions(["👋".to_owned()]).increment_likes(1).apply()?;
-    db.channel().update(channel).topic(Some("Everything".to_owned())).apply()?;
+    db.channel().update(channel).topic("Everything").apply()?;
 
     // A rule refuses what the schema does not allow: an empty channel name fails its check
     // before anything is signed.

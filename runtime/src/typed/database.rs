@@ -11,7 +11,9 @@ use crate::keys::Keypair;
 use crate::model::event::Event;
 use crate::op::{Edit, VerifiedOp};
 use crate::replica::{Consumer, Explanation, Order, Query, Replica, Transaction};
+use std::cell::Cell;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The typed id of a row of one collection ([`super::Id`]; generated modules name each:
 /// `ChannelId`, …).
@@ -33,9 +35,22 @@ pub trait Insert {
 /// [`Ref::New`]. Its id depends on the op's hash; [`Committed::row`] gives it afterwards.
 #[derive(Debug)]
 pub struct New<I> {
+    transaction: u64,
     change: u32,
     id: PhantomData<I>,
 }
+
+/// Numbers typed transactions, so that a [`New`] is only ever read in its own.
+static TRANSACTIONS: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The typed transaction being built on this thread, if any.
+    static BUILDING: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A change index no op has: what a [`New`] of another transaction is written as, so that the
+/// write is refused (`PayloadError::ChangeReference`) rather than pointed at the wrong row.
+const FOREIGN_CHANGE: u32 = u32::MAX;
 
 impl<I> Clone for New<I> {
     fn clone(&self) -> New<I> {
@@ -71,7 +86,10 @@ impl<I: RowKey> FieldValue for Ref<I> {
     fn into_value(self) -> Value {
         match self {
             Ref::Row(id) => Value::from(id.into()),
-            Ref::New(new) => Value::Array(vec![Value::Int(i64::from(new.change))]),
+            Ref::New(new) => {
+                let change = if BUILDING.with(Cell::get) == new.transaction { new.change } else { FOREIGN_CHANGE };
+                Value::Array(vec![Value::Int(i64::from(change))])
+            }
         }
     }
 
@@ -85,6 +103,7 @@ impl<I: RowKey> FieldValue for Ref<I> {
 pub struct Committed {
     op: VerifiedOp,
     rows: Vec<RowId>,
+    transaction: u64,
 }
 
 impl Committed {
@@ -98,9 +117,11 @@ impl Committed {
         self.op.hash()
     }
 
-    /// The id of a row this transaction inserted (`None` for a [`New`] of another transaction
-    /// that had more changes).
+    /// The id of a row this transaction inserted (`None` for a [`New`] of another transaction).
     pub fn row<I: RowKey>(&self, new: New<I>) -> Option<I> {
+        if new.transaction != self.transaction {
+            return None;
+        }
         self.rows.get(new.change as usize).map(|row| I::from(*row))
     }
 }
@@ -108,8 +129,9 @@ impl Committed {
 /// The changes of one op, typed: inserts, updates and deletes that all take effect or none.
 /// A new row whose compiled `check` fails is remembered, and the transaction is refused with
 /// it before anything is signed.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TypedTransaction {
+    id: u64,
     inner: Transaction,
     changes: usize,
     failure: Option<WriteError>,
@@ -127,7 +149,7 @@ impl TypedTransaction {
         }
         let row = self.inner.insert(N::COLLECTION, new.into_fields());
         self.changes += 1;
-        New { change: row.change(), id: PhantomData }
+        New { transaction: self.id, change: row.change(), id: PhantomData }
     }
 
     /// Edits a row of `collection`.
@@ -233,14 +255,17 @@ impl Database {
 
     /// Writes the changes `build` makes as one op; returns it with what `build` returned.
     pub fn transaction<T>(&self, build: impl FnOnce(&mut TypedTransaction) -> T) -> Result<(Committed, T), WriteError> {
-        let mut transaction = TypedTransaction::default();
+        let id = TRANSACTIONS.fetch_add(1, Ordering::Relaxed);
+        let mut transaction = TypedTransaction { id, inner: Transaction::default(), changes: 0, failure: None };
+        let outer = BUILDING.with(|building| building.replace(id));
         let result = build(&mut transaction);
+        BUILDING.with(|building| building.set(outer));
         if let Some(failure) = transaction.failure {
             return Err(failure);
         }
         let op = self.replica.write(&self.author, transaction.inner.into_changes())?;
         let rows = self.replica.touched_rows(&op);
-        Ok((Committed { op, rows }, result))
+        Ok((Committed { op, rows, transaction: id }, result))
     }
 
     /// Why an op is or is not effective.
