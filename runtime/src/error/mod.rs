@@ -81,6 +81,17 @@ pub enum StorageError {
     /// redb lets one process at a time open a store; another process holds this one.
     #[error("the store is open in another process")]
     InUse,
+    /// The file was written by an earlier version of the storage engine (redb's file format
+    /// `file_format`), which this program cannot read.
+    #[error(
+        "the store file was written by an earlier cairn (storage file format {file_format}); to move the \
+         database, run `cairn export` with the program that wrote the store and `cairn import` into a store \
+         this program joins"
+    )]
+    OlderFile {
+        /// The file format version redb found.
+        file_format: u8,
+    },
 }
 
 macro_rules! storage_from {

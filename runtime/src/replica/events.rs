@@ -5,7 +5,7 @@ use super::Replica;
 use crate::error::StorageError;
 use crate::model::event::Event;
 use crate::store::{self, ReadTables};
-use redb::ReadableTable;
+use redb::{ReadableDatabase, ReadableTable};
 
 impl Replica {
     /// Up to `limit` events after sequence number `after`, in order.

@@ -8,7 +8,7 @@ use crate::error::{ExportError, StorageError};
 use crate::ids::{Identity, OpHash};
 use crate::op::Op;
 use crate::store::{self, ReadTables, WriteTables};
-use redb::ReadableTable;
+use redb::{ReadableDatabase, ReadableTable};
 
 impl Replica {
     /// Every op, parents first (the order this replica stored them in), as verified ops.

@@ -31,7 +31,7 @@ use crate::keys::Keypair;
 use crate::op::{Limits, Op, Payload, VerifiedOp};
 use crate::plan::Plan;
 use crate::store::{self, InfoLookup, Storage, WriteTables};
-use redb::ReadableTable;
+use redb::{ReadableDatabase, ReadableTable};
 use schemac::ir;
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use crate::cbor::{Reader, Value, Writer};
 use crate::error::StorageError;
 use crate::ids::Identity;
 use crate::store::PEERS;
-use redb::ReadableTable;
+use redb::{ReadableDatabase, ReadableTable};
 
 /// The last sync with one peer.
 #[derive(Debug, Clone, PartialEq, Eq)]

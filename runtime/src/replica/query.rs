@@ -12,6 +12,7 @@ use crate::model::row::RowState;
 use crate::model::world::{visible_row, World};
 use crate::plan::{Plan, Probe, Use};
 use crate::store::{self, ReadTables, RowNumber};
+use redb::ReadableDatabase;
 use redb::ReadableTable;
 use schemac::ir;
 use std::cmp::Ordering;

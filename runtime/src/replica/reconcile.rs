@@ -7,6 +7,7 @@ use crate::dag::{Causality, OpInfo};
 use crate::error::StorageError;
 use crate::ids::OpHash;
 use crate::store::{read_heads, Bound, InfoLookup, ReadTables, SetSum};
+use redb::ReadableDatabase;
 use std::collections::HashSet;
 
 /// An op as sync sends it: its local number (the order this replica stored it, parents first),

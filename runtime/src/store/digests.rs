@@ -203,7 +203,7 @@ where
         while position < end {
             let level = (1..=LEVELS).rev().find(|level| {
                 let width = 1u64 << (FANOUT_BITS * level);
-                position % width == 0 && position.checked_add(width).is_some_and(|next| next <= end)
+                position.is_multiple_of(width) && position.checked_add(width).is_some_and(|next| next <= end)
             });
             match level {
                 Some(level) => {

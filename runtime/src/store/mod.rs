@@ -22,7 +22,7 @@ pub(crate) use transaction::{InfoLookup, ReadTables, WriteTables};
 use crate::crypto::CryptoSuite;
 use crate::error::{corrupt, StorageError};
 use crate::ids::DatabaseId;
-use redb::Database;
+use redb::{Database, ReadableDatabase};
 use std::path::Path;
 
 /// Where a replica keeps its tables.
@@ -46,6 +46,7 @@ pub(crate) fn open_database(storage: &Storage, create: bool, cache_bytes: usize)
     match opened {
         Ok(database) => Ok(database),
         Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(StorageError::InUse),
+        Err(redb::DatabaseError::UpgradeRequired(file_format)) => Err(StorageError::OlderFile { file_format }),
         Err(error) => Err(error.into()),
     }
 }

@@ -6,4 +6,5 @@ mod crypto;
 mod encoding;
 mod ingest;
 mod spec;
+mod store_files;
 mod support;
