@@ -111,6 +111,8 @@ pub struct Field {
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldModifier {
     Readonly(Span),
+    /// `indexed`: queries look the field up by value through an index.
+    Indexed(Span),
     Default(Expr),
     Check(Expr),
 }

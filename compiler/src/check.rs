@@ -545,6 +545,37 @@ fn check_record_cycles(scope: &Scope, diagnostics: &mut Vec<Diagnostic>) {
     }
 }
 
+/// Whether an `indexed` modifier stands: a collection's field whose values an index can hold
+/// one by one (not a record type's field, nor a list, set, map, counter or record).
+fn check_indexed(
+    ty: &Type,
+    collection: Option<&str>,
+    span: &Span,
+    field: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> bool {
+    fn scalar(ty: &Type) -> bool {
+        match ty {
+            Type::Optional(inner) => scalar(inner),
+            Type::List(_) | Type::Set(_) | Type::Map(_) | Type::Counter | Type::Record(_) => false,
+            _ => true,
+        }
+    }
+    let why = if collection.is_none() {
+        "a record type's fields live inside a row's value, where no index reaches"
+    } else if !scalar(ty) {
+        "an index holds one value per row; lists, sets, maps, counters and records hold several"
+    } else {
+        return true;
+    };
+    diagnostics.push(
+        Diagnostic::new(Code::E0116, span.clone(), format!("`{field}` cannot be indexed")).with_label(why).with_help(
+            "index a collection's field of a single value (a string, number, enum, ref, …), or drop `indexed`",
+        ),
+    );
+    false
+}
+
 fn lower_fields<'f>(
     scope: &Scope,
     fields: impl IntoIterator<Item = &'f ast::Field>,
@@ -560,9 +591,13 @@ fn lower_fields<'f>(
         };
         let mut default = None;
         let mut check = None;
+        let mut indexed = false;
         for modifier in &field.modifiers {
             match modifier {
                 ast::FieldModifier::Readonly(_) => {}
+                ast::FieldModifier::Indexed(span) => {
+                    indexed = check_indexed(&info.ty, collection, span, &field.name.text, diagnostics);
+                }
                 ast::FieldModifier::Default(expr) => {
                     default = constants::lower_default(scope, expr, &info.ty, &field.name.text, diagnostics);
                 }
@@ -577,6 +612,7 @@ fn lower_fields<'f>(
             docs: docs_text(&field.docs),
             ty: info.ty.clone(),
             readonly: info.readonly,
+            indexed,
             default,
             check,
         });
@@ -602,6 +638,7 @@ fn lower_collection(
             docs: None,
             ty: Type::Ref(parent.to_owned()),
             readonly: true,
+            indexed: false,
             default: None,
             check: None,
         });

@@ -69,6 +69,7 @@ codes! {
     E0113 => Error, "reserved field name";
     E0114 => Error, "unknown function";
     E0115 => Error, "variable named like a special name";
+    E0116 => Error, "`indexed` on a field no index can hold";
     E0201 => Error, "mismatched types";
     E0202 => Error, "ordering comparison on a type without order";
     E0203 => Error, "condition is not a `bool`";

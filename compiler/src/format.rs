@@ -251,6 +251,9 @@ impl Printer<'_> {
         if readonly {
             text.push_str(" readonly");
         }
+        if field.modifiers.iter().any(|modifier| matches!(modifier, FieldModifier::Indexed(_))) {
+            text.push_str(" indexed");
+        }
         for modifier in &field.modifiers {
             if let FieldModifier::Default(expr) = modifier {
                 text.push_str(&format!(" default {}", expr_text(expr)));

@@ -75,6 +75,10 @@ pub struct Field {
     #[serde(rename = "type")]
     pub ty: Type,
     pub readonly: bool,
+    /// Whether queries look the field up by value through an index (`indexed`). Left out of
+    /// the encoding when false, so schemas without indexes keep their hashes.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub indexed: bool,
     /// The value a row gets when an insert leaves the field out.
     pub default: Option<Default>,
     /// A stateless constraint on the row after the op; a `bool` expression over its fields.
@@ -395,4 +399,8 @@ impl std::fmt::Display for Rule {
         }
         write!(formatter, " if {}", self.condition)
     }
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }

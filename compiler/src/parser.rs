@@ -165,7 +165,9 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::kw_allow => "`allow`",
         Rule::kw_if => "`if`",
         Rule::kw_insert | Rule::kw_update | Rule::kw_delete => "an action (`insert`, `update`, `delete`)",
-        Rule::kw_readonly | Rule::kw_default | Rule::kw_check => "a field modifier (`readonly`, `default`, `check`)",
+        Rule::kw_readonly | Rule::kw_indexed | Rule::kw_default | Rule::kw_check => {
+            "a field modifier (`readonly`, `indexed`, `default`, `check`)"
+        }
         Rule::kw_ref => "`ref`",
         Rule::kw_migrate => "`migrate`",
         Rule::kw_from => "`from`",
@@ -180,7 +182,9 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::enum_variant => "an enum variant",
         Rule::field => "a field",
         Rule::allow_rule => "`allow`",
-        Rule::readonly | Rule::default_value | Rule::check => "a field modifier (`readonly`, `default`, `check`)",
+        Rule::readonly | Rule::indexed | Rule::default_value | Rule::check => {
+            "a field modifier (`readonly`, `indexed`, `default`, `check`)"
+        }
         Rule::type_expr | Rule::named_type | Rule::ref_type | Rule::list_type | Rule::set_type | Rule::map_type => {
             "a type"
         }
@@ -266,6 +270,7 @@ fn is_keyword_token(rule: Rule) -> bool {
             | Rule::kw_update
             | Rule::kw_delete
             | Rule::kw_readonly
+            | Rule::kw_indexed
             | Rule::kw_default
             | Rule::kw_check
             | Rule::kw_ref
@@ -362,6 +367,7 @@ fn build_field(pair: Pair<Rule>) -> Result<Field, Diagnostic> {
             Rule::field_name => field_name = Some(name(inner)),
             Rule::type_expr => ty = Some(build_type(inner)?),
             Rule::readonly => modifiers.push(FieldModifier::Readonly(span_of(&inner))),
+            Rule::indexed => modifiers.push(FieldModifier::Indexed(span_of(&inner))),
             Rule::default_value => modifiers.push(FieldModifier::Default(build_first_expr(inner)?)),
             Rule::check => modifiers.push(FieldModifier::Check(build_first_expr(inner)?)),
             _ => return Err(unexpected(&inner)),
@@ -372,6 +378,7 @@ fn build_field(pair: Pair<Rule>) -> Result<Field, Diagnostic> {
         if modifiers[..index].iter().any(|earlier| std::mem::discriminant(earlier) == kind) {
             let (word, span) = match modifier {
                 FieldModifier::Readonly(span) => ("readonly", span.clone()),
+                FieldModifier::Indexed(span) => ("indexed", span.clone()),
                 FieldModifier::Default(expr) => ("default", expr.span.clone()),
                 FieldModifier::Check(expr) => ("check", expr.span.clone()),
             };

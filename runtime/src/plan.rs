@@ -127,7 +127,9 @@ pub(crate) struct Plan {
     pub scope: BTreeMap<String, BTreeSet<String>>,
     /// For each nested collection, the collections of its ancestors.
     pub ancestors: BTreeMap<String, Vec<String>>,
-    /// For each collection, the fields queries can look up by value.
+    /// For each collection, the fields the query index holds: those the schema declares
+    /// `indexed`, and those rules compare by equality that are not readonly (readonly ones are
+    /// in the rule index).
     queryable: BTreeMap<String, BTreeSet<String>>,
     /// The fields rules and checks read.
     pub read: ReadFields,
@@ -139,13 +141,18 @@ impl Plan {
         for (collection, fields) in ir::walk::exists_equality_keys(schema) {
             let Some(definition) = schema.collections.get(&collection) else { continue };
             let mut keyed: Vec<Vec<String>> = Vec::new();
+            let queryable = plan.queryable.entry(collection.clone()).or_default();
             for fields in fields {
                 // Readonly fields never change after the insert, so an index entry written at
-                // insert time stays exact in every view.
-                let readonly: Vec<String> = fields
-                    .into_iter()
-                    .filter(|name| definition.field(name).is_some_and(|field| field.readonly))
-                    .collect();
+                // insert time stays exact in every view. The others are compared against the
+                // current state through the query index.
+                let (readonly, changing): (Vec<String>, Vec<String>) =
+                    fields.into_iter().partition(|name| definition.field(name).is_some_and(|field| field.readonly));
+                queryable.extend(
+                    changing
+                        .into_iter()
+                        .filter(|name| definition.field(name).is_some_and(|field| is_scalar(&field.ty))),
+                );
                 if !readonly.is_empty() && !keyed.contains(&readonly) {
                     keyed.push(readonly);
                 }
@@ -169,9 +176,8 @@ impl Plan {
             }
             plan.scope.entry(name.clone()).or_default().insert(name.clone());
             plan.ancestors.insert(name.clone(), ancestors);
-            let queryable =
-                definition.fields.iter().filter(|field| is_scalar(&field.ty)).map(|field| field.name.clone()).collect();
-            plan.queryable.insert(name.clone(), queryable);
+            let declared = definition.fields.iter().filter(|field| field.indexed).map(|field| field.name.clone());
+            plan.queryable.entry(name.clone()).or_default().extend(declared);
         }
         plan
     }
@@ -247,4 +253,30 @@ pub(crate) fn index_key<'v>(collection: &str, fields: impl IntoIterator<Item = (
         };
     }
     *blake3::hash(&writer.bytes).as_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Plan;
+
+    #[test]
+    fn the_query_index_holds_declared_fields_and_those_rules_compare() {
+        let text = "schema s;\n\
+            collection Team { name: string indexed, motto: string, allow insert if true; }\n\
+            collection Member {\n\
+                team: ref Team readonly,\n\
+                who: identity,\n\
+                note: string,\n\
+                tags: set<string>,\n\
+                allow insert if exists Member m where m.team = team and m.who = op.author;\n\
+            }\n";
+        let schema = schemac::check_source(text, None).ir.expect("the schema checks");
+        let plan = Plan::new(&schema);
+        assert!(plan.is_queryable("Team", "name"), "declared `indexed`");
+        assert!(!plan.is_queryable("Team", "motto"), "neither declared nor compared");
+        assert!(plan.is_queryable("Member", "who"), "compared by a rule, and it changes");
+        assert!(!plan.is_queryable("Member", "team"), "readonly: the rule index holds it");
+        assert!(!plan.is_queryable("Member", "note") && !plan.is_queryable("Member", "tags"));
+        assert_eq!(plan.indexes("Member"), [vec!["team".to_owned()]]);
+    }
 }

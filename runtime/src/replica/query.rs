@@ -82,8 +82,9 @@ impl Order {
 /// A query over one collection's visible rows: equality filters, an [`Order`] and a limit.
 /// Made by [`Replica::query`].
 ///
-/// A filter on a scalar field is looked up in that field's index; the others are checked on
-/// each candidate row.
+/// A filter on a field the query index holds (declared `indexed`, or compared by equality in a
+/// rule) is looked up there; without one, the collection is scanned. The other filters are
+/// checked on each candidate row.
 #[derive(Debug, Clone)]
 pub struct Query<'r> {
     replica: &'r Replica,

@@ -19,7 +19,7 @@
 //! | `row_writers` | (row id, op local) → (), for the ops that update or delete the row |
 //! | `readers` | (collection key, author number, seq, local) → (), for the ops whose verdict reads the collection |
 //! | `row_index` | (key, row number) → row id: the rule indexes |
-//! | `field_index` | (key, row number) → row id: the query indexes |
+//! | `field_index` | (key, row number) → row id: the query indexes (`indexed` fields, and those rules compare) |
 //! | `ineffective` | local → (), for the ops that are not effective now |
 //! | `events` | sequence number → encoded event |
 //! | `consumers` | consumer name → the last sequence number it processed |
@@ -76,4 +76,4 @@ pub(crate) const META_SUITE: &str = "suite";
 pub(crate) const META_NEXT_LOCAL: &str = "next_local";
 pub(crate) const META_FORMAT: &str = "format";
 /// The store layout version; bump on incompatible table changes.
-pub(crate) const STORE_FORMAT: u64 = 5;
+pub(crate) const STORE_FORMAT: u64 = 6;
