@@ -151,6 +151,7 @@ pub use op::{Attestation, Change, Edit, Limits, Op, Payload, VerifiedOp, Witness
 pub use replica::{
     Allowance, ConcurrentOp, Consumer, Explanation, Follow, IngestResult, Ingested, LoggedOp, NewRow, Options, Order,
     PeerRecord, Query, Replica, Row, StorageUsage, Transaction, WatchId, DEFAULT_CACHE_BYTES, MAX_CHANGES,
+    MAX_DEFERRED,
 };
 pub use schemac::ir::Schema;
 pub use store::{Bound, Storage};

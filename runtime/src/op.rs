@@ -481,7 +481,7 @@ pub fn check_size(op: &Op, limits: &Limits) -> Result<(), LimitError> {
     Ok(())
 }
 
-fn signed_message(hash: &OpHash) -> Vec<u8> {
+pub(crate) fn signed_message(hash: &OpHash) -> Vec<u8> {
     let mut message = Vec::with_capacity(SIGNATURE_DOMAIN.len() + 32);
     message.extend_from_slice(SIGNATURE_DOMAIN);
     message.extend_from_slice(&hash.0);

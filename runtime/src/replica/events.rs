@@ -8,12 +8,18 @@ use crate::store::{self, ReadTables};
 use redb::{ReadableDatabase, ReadableTable};
 
 impl Replica {
-    /// Up to `limit` events after sequence number `after`, in order.
+    /// Up to `limit` events after sequence number `after`, in order. Deferred writes are
+    /// flushed first: a reader is never given an event that a crash may take back.
     pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Event>, StorageError> {
+        self.flush()?;
         let transaction = self.database.begin_read()?;
+        let bound = self.deferred.event_bound().unwrap_or(u64::MAX);
         let tables = ReadTables::open(&transaction)?;
         let mut events = Vec::new();
-        for entry in tables.events.range(after.saturating_add(1)..)?.take(limit) {
+        if bound <= after {
+            return Ok(events);
+        }
+        for entry in tables.events.range(after.saturating_add(1)..=bound)?.take(limit) {
             let (seq, bytes) = entry?;
             events.push(Event::decode(seq.value(), bytes.value())?);
         }
@@ -100,7 +106,7 @@ impl Consumer<'_> {
             table.insert(self.name.as_str(), next)?;
             self.checkpoint = next;
         }
-        transaction.commit()?;
+        self.replica.commit(transaction)?;
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! Reading the log: every op parents first, the ops a peer lacks, heads, ancestry,
 //! equivocators, the space the store takes, and the integrity check.
 
+use super::deferred::is_unsigned;
 use super::Replica;
 use crate::dag::Causality;
 use crate::engine::Engine;
@@ -12,11 +13,16 @@ use redb::{ReadableDatabase, ReadableTable};
 
 impl Replica {
     /// Every op, parents first (the order this replica stored them in), as verified ops.
+    /// Deferred writes are flushed first (see [`Replica::write_deferred`]).
     pub fn log(&self) -> Result<Vec<LoggedOp>, StorageError> {
+        self.flush()?;
         let transaction = self.database.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
         let mut log = Vec::new();
         tables.for_each_record(|record| {
+            if is_unsigned(record.bytes) {
+                return Ok(());
+            }
             let op = Op::decode(record.bytes).map_err(|error| StorageError::Corrupt(error.to_string()))?;
             let effective = tables.ineffective.get(record.info.local)?.is_none();
             log.push(LoggedOp { hash: record.info.hash, op, bytes: record.bytes.to_vec(), effective });
@@ -27,8 +33,10 @@ impl Replica {
 
     /// The canonical bytes of every op not in the causal past of `since` (nor in it),
     /// parents first. With no `since`, every op. A `since` hash this replica does not hold is
-    /// an error: what the reader lacks cannot be told from it.
+    /// an error: what the reader lacks cannot be told from it. Deferred writes are flushed
+    /// first.
     pub fn export(&self, since: &[OpHash]) -> Result<Vec<Vec<u8>>, ExportError> {
+        self.flush()?;
         let transaction = self.database.begin_read().map_err(StorageError::from)?;
         let tables = ReadTables::open(&transaction)?;
         let mut known = Vec::new();
@@ -38,6 +46,9 @@ impl Replica {
         }
         let mut exported = Vec::new();
         tables.for_each_record(|record| {
+            if is_unsigned(record.bytes) {
+                return Ok(());
+            }
             for head in &known {
                 if head.local == record.info.local || tables.is_ancestor(&record.info, head)? {
                     return Ok(());
@@ -134,6 +145,7 @@ impl Replica {
     /// Checks that the store's tables agree with each other: the log's indexes, and the
     /// materialized rows against the ops that write them (this reads every row).
     pub fn check_integrity(&self) -> Result<(), StorageError> {
+        self.flush()?;
         store::check_integrity(&self.database)?;
         let transaction = self.database.begin_write()?;
         {

@@ -3,6 +3,7 @@
 //! peers' ops in `ingest`, reading the log in `log`, the state in `query`, and the event
 //! stream in `events`.
 
+mod deferred;
 mod events;
 mod explain;
 mod ingest;
@@ -14,6 +15,7 @@ mod reconcile;
 mod watch;
 mod write;
 
+pub use deferred::MAX_DEFERRED;
 pub use events::{Consumer, Follow};
 pub use explain::{Allowance, ConcurrentOp, Explanation};
 pub use ingest::{IngestResult, Ingested};
@@ -53,6 +55,8 @@ pub struct Replica {
     limits: Limits,
     /// Called after every transaction that stored ops (see [`Replica::watch`]).
     watchers: watch::Watchers,
+    /// Local writes stored but not yet signed nor durable (see `deferred`).
+    deferred: deferred::Deferred,
 }
 
 impl std::fmt::Debug for Replica {
@@ -149,6 +153,7 @@ impl Replica {
             schemas: BTreeMap::from([(schema_hash(&schema), schema)]),
             limits,
             watchers: watch::Watchers::default(),
+            deferred: deferred::Deferred::new(0),
         })
     }
 
@@ -181,6 +186,12 @@ impl Replica {
             return Err(OpenError::Schema { hash: "(none)".into(), reason: "the store holds no schema".into() });
         };
         let plan = Plan::new(schema);
+        let last_event = {
+            let transaction = database.begin_read().map_err(StorageError::from)?;
+            let events = transaction.open_table(store::EVENTS).map_err(StorageError::from)?;
+            let last = events.last().map_err(StorageError::from)?.map_or(0, |(seq, _)| seq.value());
+            last
+        };
         Ok(Replica {
             database,
             suite,
@@ -190,6 +201,7 @@ impl Replica {
             founder: std::sync::OnceLock::new(),
             limits,
             watchers: watch::Watchers::default(),
+            deferred: deferred::Deferred::new(last_event),
         })
     }
 

@@ -74,7 +74,7 @@ impl Replica {
     pub fn record_peer(&self, record: &PeerRecord) -> Result<(), StorageError> {
         let transaction = self.database.begin_write()?;
         transaction.open_table(PEERS)?.insert(&record.identity.0, record.encode().as_slice())?;
-        transaction.commit()?;
+        self.commit(transaction)?;
         Ok(())
     }
 

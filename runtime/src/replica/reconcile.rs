@@ -2,6 +2,7 @@
 //! ranges of the op order, the ops a peer lacks when the peer's heads are known, and ops by
 //! their local number (for sending, and for pushing new ops to live peers).
 
+use super::deferred::is_unsigned;
 use super::Replica;
 use crate::dag::{Causality, OpInfo};
 use crate::error::StorageError;
@@ -155,8 +156,16 @@ impl Replica {
         Ok(locals)
     }
 
-    /// Ops by local number (sorted), with their hashes and bytes.
+    /// Ops by local number (sorted), with their hashes and bytes. Deferred writes are flushed
+    /// first, and an op written unsigned since is left out: only signed, durable ops leave.
     pub(crate) fn ops_by_local(&self, locals: &[u64]) -> Result<Vec<StoredOp>, StorageError> {
+        self.flush()?;
+        let mut ops = self.stored_ops(locals)?;
+        ops.retain(|op| !is_unsigned(&op.bytes));
+        Ok(ops)
+    }
+
+    fn stored_ops(&self, locals: &[u64]) -> Result<Vec<StoredOp>, StorageError> {
         let transaction = self.database.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
         let (Some(first), Some(last)) = (locals.first(), locals.last()) else { return Ok(Vec::new()) };

@@ -26,28 +26,49 @@ impl Replica {
     /// Writes several ops in one transaction, each on top of the previous one: all are stored
     /// or none is.
     pub fn write_ops(&self, author: &Keypair, batches: Vec<Vec<Change>>) -> Result<Vec<VerifiedOp>, WriteError> {
+        let (transaction, batches) = self.begin_local_write(author, batches)?;
+        let written = self.append_batches(&transaction, author, batches, true)?;
+        self.commit(transaction)?;
+        self.watchers.notify();
+        Ok(written.into_iter().filter_map(|(_, _, op)| op).collect())
+    }
+
+    /// The write transaction of a local write, and its batches with their defaults filled in,
+    /// checked against the schema.
+    pub(super) fn begin_local_write(
+        &self,
+        author: &Keypair,
+        batches: Vec<Vec<Change>>,
+    ) -> Result<(redb::WriteTransaction, Vec<Vec<Change>>), WriteError> {
         let schema = self.schema();
         let batches: Vec<Vec<Change>> =
             batches.into_iter().map(|changes| validate::with_defaults(schema, changes, &author.identity)).collect();
         for changes in &batches {
             validate::validate_changes(schema, changes, &self.limits)?;
         }
-        let transaction = self.database.begin_write().map_err(StorageError::from)?;
+        Ok((self.database.begin_write().map_err(StorageError::from)?, batches))
+    }
+
+    /// Appends one op per batch, each on top of the previous one, signed or (for a deferred
+    /// write) left unsigned: for each, its local number, its hash and the signed op.
+    pub(super) fn append_batches(
+        &self,
+        transaction: &redb::WriteTransaction,
+        author: &Keypair,
+        batches: Vec<Vec<Change>>,
+        sign: bool,
+    ) -> Result<Vec<(u64, OpHash, Option<VerifiedOp>)>, WriteError> {
         let mut written = Vec::with_capacity(batches.len());
-        {
-            let mut tables = WriteTables::open(&transaction)?;
-            if tables.local_of(&OpHash(self.id.0))?.is_none() {
-                return Err(WriteError::NoGenesis);
-            }
-            let author_number = tables.author_number(&author.identity)?;
-            refuse_equivocated(&tables, &author.identity, author_number)?;
-            for changes in batches {
-                written.push(self.append_local(&mut tables, author, author_number, changes)?);
-            }
-            tables.finish()?;
+        let mut tables = WriteTables::open(transaction)?;
+        if tables.local_of(&OpHash(self.id.0))?.is_none() {
+            return Err(WriteError::NoGenesis);
         }
-        transaction.commit().map_err(StorageError::from)?;
-        self.watchers.notify();
+        let author_number = tables.author_number(&author.identity)?;
+        refuse_equivocated(&tables, &author.identity, author_number)?;
+        for changes in batches {
+            written.push(self.append_local(&mut tables, author, author_number, changes, sign)?);
+        }
+        tables.finish()?;
         Ok(written)
     }
 
@@ -122,7 +143,8 @@ impl Replica {
         author: &Keypair,
         author_number: u32,
         changes: Vec<Change>,
-    ) -> Result<VerifiedOp, WriteError> {
+        sign: bool,
+    ) -> Result<(u64, OpHash, Option<VerifiedOp>), WriteError> {
         let (unsigned, parents) = self.draft(tables, &author.identity, Some(author_number), changes)?;
         let founder = self.founder(tables)?.ok_or(WriteError::NoGenesis)?;
         let engine = Engine::new(self.schema(), &self.plan, self.suite.as_ref(), founder);
@@ -133,21 +155,31 @@ impl Replica {
         for attestation in &mut attestations {
             attestation.witnesses.retain(|witness| witness.version != provisional);
         }
-        let op = Op { attestations, ..unsigned }.sign(self.suite.as_ref(), &author.secret);
-        if op.bytes().len() > self.limits.max_op_bytes {
-            return Err(WriteError::TooLarge { size: op.bytes().len(), limit: self.limits.max_op_bytes });
-        }
-        let inserts = matches!(&op.op().payload, Payload::Changes(changes)
+        let op = Op { attestations, ..unsigned };
+        let hash = op.hash(self.suite.as_ref());
+        let inserts = matches!(&op.payload, Payload::Changes(changes)
             if changes.iter().any(|change| matches!(change, Change::Insert { .. })));
         if inserts {
             // Rules may compare the new rows' ids: judge again with the final hash.
-            self.judge_draft(tables, &engine, op.op(), op.hash(), &parents)?;
+            self.judge_draft(tables, &engine, &op, hash, &parents)?;
+        }
+        let (depth, seq) = (op.depth, op.seq);
+        // A deferred op is stored with a blank signature, filled in by the durable commit that
+        // flushes it (see `deferred`); the hash does not cover the signature.
+        let (bytes, signed) = if sign {
+            let signed = op.sign(self.suite.as_ref(), &author.secret);
+            (signed.bytes().to_vec(), Some(signed))
+        } else {
+            (op.encode(), None)
+        };
+        if bytes.len() > self.limits.max_op_bytes {
+            return Err(WriteError::TooLarge { size: bytes.len(), limit: self.limits.max_op_bytes });
         }
         let concurrent = engine.has_concurrent(tables, &parents)?;
         let parent_locals: Vec<u64> = parents.iter().map(|info| info.local).collect();
-        let local = tables.append(&op.hash(), op.bytes(), op.op().depth, author_number, op.op().seq, &parent_locals)?;
+        let local = tables.append(&hash, &bytes, depth, author_number, seq, &parent_locals)?;
         engine.settle(tables, local, true, concurrent)?;
-        Ok(op)
+        Ok((local, hash, signed))
     }
 
     /// Whether `author` may write these changes now, without writing them: for each change,

@@ -102,6 +102,32 @@ pub(crate) fn find_record(chunk: &[u8], start: u64, local: u64) -> Result<Option
     Ok(Some(rest.get(4..4 + length).ok_or_else(|| corrupt(format!("the chunk at #{start} is truncated")))?.to_vec()))
 }
 
+/// Overwrites the signature of `local`'s record (the last 64 bytes of its op's canonical
+/// bytes) in a chunk starting at `start`; false if the chunk does not hold the record.
+pub(crate) fn set_signature(
+    chunk: &mut [u8],
+    start: u64,
+    local: u64,
+    signature: &[u8; 64],
+) -> Result<bool, StorageError> {
+    let Some(index) = local.checked_sub(start) else { return Ok(false) };
+    let mut offset = 0usize;
+    for position in 0..=index {
+        let Some(prefix) = chunk.get(offset..offset + 4) else { return Ok(false) };
+        let length = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+        let end = offset + 4 + length;
+        if end > chunk.len() || length < RECORD_HEADER + signature.len() {
+            return Err(corrupt(format!("the chunk at #{start} is truncated")));
+        }
+        if position == index {
+            chunk[end - signature.len()..end].copy_from_slice(signature);
+            return Ok(true);
+        }
+        offset = end;
+    }
+    Ok(false)
+}
+
 /// The hash index's key prefix for an op hash.
 pub(crate) fn hash_prefix(hash: &OpHash) -> u64 {
     let mut prefix = [0u8; 8];

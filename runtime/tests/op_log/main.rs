@@ -3,6 +3,7 @@
 
 mod crash;
 mod crypto;
+mod deferred;
 mod encoding;
 mod ingest;
 mod spec;

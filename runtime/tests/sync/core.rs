@@ -145,3 +145,23 @@ fn batches_cut_by_size_keep_parents_first() {
     assert_converged(&ours, &theirs);
     assert_eq!(run.initiator.ops_waiting, 0, "no op waited for a parent");
 }
+
+#[test]
+fn deferred_writes_reach_a_peer_signed() {
+    let (ours, founder) = database();
+    for index in 0..5 {
+        ours.write_deferred(
+            &founder,
+            vec![cairn::op::Change::Insert {
+                collection: "Note".into(),
+                fields: vec![("text".into(), cairn::Value::from(format!("deferred {index}")))],
+            }],
+        )
+        .expect("write");
+    }
+    let theirs = join(&ours);
+    let run = lockstep(&theirs, &ours, SessionOptions::default());
+    assert_eq!(ours.deferred_count(), 0, "serving ops flushed them");
+    assert_eq!((run.initiator.ops_rejected, run.acceptor.ops_sent), (0, 6));
+    assert_converged(&ours, &theirs);
+}

@@ -175,7 +175,7 @@ impl Replica {
             }
             tables.finish()?;
         }
-        transaction.commit()?;
+        self.commit(transaction)?;
         let stored = outcomes
             .iter()
             .any(|(_, outcome)| matches!(outcome, Ok(Ingested::Accepted(_) | Ingested::Equivocation { .. })));

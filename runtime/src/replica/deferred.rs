@@ -1,0 +1,197 @@
+//! Deferred durability: local writes that return before they are on disk, for workloads of many
+//! small writes that can afford to lose the last moments of them in a crash.
+//!
+//! A deferred write is judged, stored and materialized like any other, in a transaction that
+//! redb commits without syncing, but it is stored *unsigned*: its signature is made inside the
+//! durable commit that flushes it ([`Replica::flush`], or any durable commit of the replica).
+//! Two guarantees follow:
+//!
+//! - a crash loses only ops that were never signed, so after it the replica never signs a
+//!   second op with a sequence number it signed before (that would be an equivocation, and its
+//!   author's later ops would all be void);
+//! - nothing that a crash may lose leaves the replica: every path that hands ops or events out
+//!   (sync, export, the log, the event stream, integrity checks) flushes first, and a sync
+//!   session never sends an op that is still unsigned.
+//!
+//! Queries and rule checks see deferred writes at once (read your writes).
+
+use super::Replica;
+use crate::error::{corrupt, StorageError, WriteError};
+use crate::ids::OpHash;
+use crate::keys::Keypair;
+use crate::op::Change;
+use crate::store::{self, set_signature};
+use redb::ReadableTable;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// The most deferred writes a replica holds unsigned; the write that reaches it flushes them.
+pub const MAX_DEFERRED: usize = 10_000;
+
+/// Ops stored unsigned, waiting for the durable commit that signs them.
+pub(crate) struct Deferred {
+    pending: Mutex<Vec<PendingOp>>,
+    /// The last event of the last durable commit: readers of the stream stop there while
+    /// deferred writes wait.
+    durable_events: AtomicU64,
+}
+
+/// An unsigned op in the log, with the key that signs it.
+struct PendingOp {
+    local: u64,
+    hash: OpHash,
+    author: Keypair,
+}
+
+impl Deferred {
+    /// For a store whose events up to `last_event` are on disk.
+    pub fn new(last_event: u64) -> Deferred {
+        Deferred { pending: Mutex::new(Vec::new()), durable_events: AtomicU64::new(last_event) }
+    }
+
+    /// The last event a reader may be given now (read after its read transaction began):
+    /// `None` when no write waits, so every stored event is durable.
+    pub fn event_bound(&self) -> Option<u64> {
+        let pending = self.lock();
+        (!pending.is_empty()).then(|| self.durable_events.load(Ordering::Acquire))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<PendingOp>> {
+        self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Whether stored op bytes are those of a deferred write not yet signed (a blank signature,
+/// which no signing ever produces and no ingested op carries: it would not verify).
+pub(crate) fn is_unsigned(bytes: &[u8]) -> bool {
+    bytes.len() >= 64 && bytes[bytes.len() - 64..].iter().all(|byte| *byte == 0)
+}
+
+/// A replica dropped with deferred writes flushes them (an error here has no one to go to; a
+/// caller that must know calls [`Replica::flush`] first).
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
+impl Replica {
+    /// Writes a batch of changes as one op by `author`, judged and applied at once, but durable
+    /// (and signed) only at the next [`Replica::flush`] or durable write. Returns the op's hash.
+    ///
+    /// A crash before the flush loses the op, and whatever the replica wrote after it; a crash
+    /// never loses a flushed op. Until the flush, no peer, export or event consumer sees the
+    /// op, while queries on this replica do. At most [`MAX_DEFERRED`] writes wait: the write
+    /// that reaches that number flushes.
+    pub fn write_deferred(&self, author: &Keypair, changes: Vec<Change>) -> Result<OpHash, WriteError> {
+        let (mut transaction, batches) = self.begin_local_write(author, vec![changes])?;
+        transaction
+            .set_durability(redb::Durability::None)
+            .map_err(|error| StorageError::Transaction(error.to_string()))?;
+        let written = self.append_batches(&transaction, author, batches, false)?;
+        let count = {
+            // Recorded before the commit, while this transaction excludes every other writer:
+            // a durable commit that follows must find the op to sign it.
+            let mut pending = self.deferred.lock();
+            let before = pending.len();
+            pending.extend(written.iter().map(|(local, hash, _)| PendingOp {
+                local: *local,
+                hash: *hash,
+                author: author.clone(),
+            }));
+            if let Err(error) = transaction.commit() {
+                pending.truncate(before);
+                return Err(StorageError::from(error).into());
+            }
+            pending.len()
+        };
+        if count >= MAX_DEFERRED {
+            self.flush()?;
+        }
+        written.last().map(|(_, hash, _)| *hash).ok_or_else(|| corrupt("no op written").into())
+    }
+
+    /// Makes every deferred write durable: signs them and syncs the store. Returns how many
+    /// ops it signed (0 when none waited, and then it costs no disk sync).
+    pub fn flush(&self) -> Result<usize, StorageError> {
+        if self.deferred.lock().is_empty() {
+            return Ok(0);
+        }
+        let transaction = self.database.begin_write()?;
+        self.commit(transaction)
+    }
+
+    /// How many deferred writes wait for a flush.
+    pub fn deferred_count(&self) -> usize {
+        self.deferred.lock().len()
+    }
+
+    /// Commits a write transaction durably. Unsigned deferred ops are signed first, in the same
+    /// transaction, so a durable commit never holds an unsigned op. Returns how many it signed.
+    pub(crate) fn commit(&self, transaction: redb::WriteTransaction) -> Result<usize, StorageError> {
+        let mut pending = self.deferred.lock();
+        if !pending.is_empty() {
+            let mut ops = transaction.open_table(store::OPS)?;
+            sign_pending(&mut ops, &pending, self.suite.as_ref())?;
+        }
+        let last_event = transaction.open_table(store::EVENTS)?.last()?.map_or(0, |(seq, _)| seq.value());
+        transaction.commit()?;
+        self.deferred.durable_events.store(last_event, Ordering::Release);
+        let signed = pending.len();
+        pending.clear();
+        drop(pending);
+        if signed > 0 {
+            self.watchers.notify();
+        }
+        Ok(signed)
+    }
+}
+
+/// Writes the signatures of pending ops into their records, one chunk at a time; signs on two
+/// threads when there are many.
+fn sign_pending(
+    ops: &mut redb::Table<u64, &'static [u8]>,
+    pending: &[PendingOp],
+    suite: &dyn crate::crypto::CryptoSuite,
+) -> Result<(), StorageError> {
+    let sign = |slice: &[PendingOp]| -> Vec<[u8; 64]> {
+        slice.iter().map(|op| suite.sign(&op.author.secret, &crate::op::signed_message(&op.hash))).collect()
+    };
+    let signatures = if pending.len() >= 64 {
+        let (first, second) = pending.split_at(pending.len() / 2);
+        std::thread::scope(|scope| {
+            let other = scope.spawn(|| sign(second));
+            let mut signatures = sign(first);
+            signatures.extend(other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+            signatures
+        })
+    } else {
+        sign(pending)
+    };
+    let mut order: Vec<usize> = (0..pending.len()).collect();
+    order.sort_by_key(|&index| pending[index].local);
+    let mut open: Option<(u64, Vec<u8>)> = None;
+    for index in order {
+        let local = pending[index].local;
+        if let Some((start, chunk)) = &mut open {
+            if set_signature(chunk, *start, local, &signatures[index])? {
+                continue;
+            }
+            ops.insert(*start, chunk.as_slice())?;
+        }
+        let (start, mut chunk) = ops
+            .range(..=local)?
+            .next_back()
+            .transpose()?
+            .map(|(start, chunk)| (start.value(), chunk.value().to_vec()))
+            .ok_or_else(|| corrupt(format!("deferred op #{local} has no chunk")))?;
+        if !set_signature(&mut chunk, start, local, &signatures[index])? {
+            return Err(corrupt(format!("deferred op #{local} is not in its chunk")));
+        }
+        open = Some((start, chunk));
+    }
+    if let Some((start, chunk)) = open {
+        ops.insert(start, chunk.as_slice())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! Deferred writes: applied at once, signed and made durable by the flush, and never handed
+//! out (log, export, events) before it.
+
+use crate::support::{insert, Fixture};
+use cairn::{Ed25519Blake3, Ingested, MAX_DEFERRED};
+use std::sync::Arc;
+
+#[test]
+fn deferred_writes_are_read_at_once_and_signed_by_the_flush() {
+    let fixture = Fixture::new(Arc::new(Ed25519Blake3));
+    let author = fixture.keypair();
+    let hashes: Vec<_> = (0..3)
+        .map(|index| fixture.replica.write_deferred(&author, vec![insert(&format!("note {index}"))]).expect("write"))
+        .collect();
+    assert_eq!(fixture.replica.deferred_count(), 3);
+    assert_eq!(fixture.replica.rows("Note", &[]).expect("rows").len(), 3, "queries read deferred writes");
+    assert_eq!(fixture.replica.flush().expect("flush"), 3);
+    assert_eq!((fixture.replica.deferred_count(), fixture.replica.flush().expect("flush")), (0, 0));
+    let log = fixture.replica.log().expect("log");
+    for hash in &hashes {
+        let entry = log.iter().find(|entry| entry.hash == *hash).expect("in the log");
+        let verified = cairn::op::verify(fixture.suite.as_ref(), vec![(entry.op.clone(), entry.bytes.clone())]);
+        assert!(verified.into_iter().all(|result| result.is_ok()), "op {hash} is signed");
+    }
+    fixture.replica.check_integrity().expect("integrity");
+}
+
+#[test]
+fn what_leaves_the_replica_is_flushed_first() {
+    let fixture = Fixture::new(Arc::new(Ed25519Blake3));
+    let author = fixture.keypair();
+    fixture.replica.write_deferred(&author, vec![insert("for a peer")]).expect("write");
+    // An export flushes, so a peer verifies and accepts every op it gets.
+    let exported = fixture.replica.export(&[]).expect("export");
+    assert_eq!(fixture.replica.deferred_count(), 0);
+    let peer = fixture.join();
+    for bytes in &exported {
+        assert!(matches!(peer.ingest(bytes), Ok(Ingested::Accepted(_))), "the peer accepts the op");
+    }
+    // Reading the event stream flushes too: no consumer sees an event a crash may take back.
+    fixture.replica.write_deferred(&author, vec![insert("for a consumer")]).expect("write");
+    let before = fixture.replica.last_event().expect("last event");
+    let events = fixture.replica.events_after(before - 1, usize::MAX).expect("events");
+    assert_eq!((events.len(), fixture.replica.deferred_count()), (1, 0));
+}
+
+#[test]
+fn a_durable_write_signs_the_deferred_ones_before_it_and_the_queue_is_bounded() {
+    let fixture = Fixture::new(Arc::new(Ed25519Blake3));
+    let author = fixture.keypair();
+    fixture.replica.write_deferred(&author, vec![insert("deferred")]).expect("write");
+    fixture.replica.write(&author, vec![insert("durable")]).expect("write");
+    assert_eq!(fixture.replica.deferred_count(), 0, "a durable commit never holds an unsigned op");
+    for index in 0..MAX_DEFERRED {
+        fixture.replica.write_deferred(&author, vec![insert(&format!("n{index}"))]).expect("write");
+    }
+    assert_eq!(fixture.replica.deferred_count(), 0, "the write that reaches the bound flushes");
+    fixture.replica.check_integrity().expect("integrity");
+}
