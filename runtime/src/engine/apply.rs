@@ -34,7 +34,7 @@ impl Engine<'_> {
                 continue;
             };
             let number = RowNumber::new(op.info.local, index as u32);
-            tables.rows.insert(&target.0, store::encode_row_record(number, None).as_slice())?;
+            store::insert_row(&mut tables.rows, &mut tables.row_ids, &target, number)?;
             tables.row_index.insert((&collection_key(collection), number.0), &target.0)?;
             let indexes = self.plan.indexes(collection);
             if indexes.is_empty() {
@@ -109,7 +109,7 @@ impl Engine<'_> {
         for (id, blamed) in refold {
             let (number, before) = self.record(tables, &id)?;
             let mut writers = Vec::new();
-            for local in store::row_writers(&tables.rows, &tables.row_writers, &id)? {
+            for local in store::row_writers(&tables.rows, &tables.row_ids, &tables.row_writers, &id)? {
                 if self.stored_effective(tables, local)? {
                     writers.push(self.load(tables, local)?);
                 }
@@ -132,7 +132,8 @@ impl Engine<'_> {
         tables: &WriteTables,
         id: &RowId,
     ) -> Result<(RowNumber, Option<RowState>), StorageError> {
-        store::read_record(&tables.rows, id)?.ok_or_else(|| StorageError::Corrupt(format!("row {id} has no record")))
+        store::read_record(&tables.rows, &tables.row_ids, id)?
+            .ok_or_else(|| StorageError::Corrupt(format!("row {id} has no record")))
     }
 
     /// Writes a row's new state, keeps its query index entries in step, and notes the event.
@@ -171,7 +172,7 @@ impl Engine<'_> {
                 }
             }
         }
-        tables.rows.insert(&id.0, store::encode_row_record(number, after.as_ref()).as_slice())?;
+        tables.rows.insert(number.0, store::encode_row_record(id, after.as_ref()).as_slice())?;
         let kind_and_fields = match (old_values, new_values) {
             (None, Some(new)) => Some((EventKind::RowInserted, new)),
             (Some(_), None) => Some((EventKind::RowDeleted, BTreeMap::new())),

@@ -4,7 +4,7 @@
 use super::Engine;
 use crate::dag::{Causality, OpInfo};
 use crate::error::StorageError;
-use crate::ids::{OpHash, RowId};
+use crate::ids::OpHash;
 use crate::model::rules::Verdict;
 use crate::op::Payload;
 use crate::store::{self, WriteTables};
@@ -93,11 +93,13 @@ impl Engine<'_> {
     /// numbers have no gaps.
     pub fn verify(&self, tables: &WriteTables) -> Result<(), StorageError> {
         for entry in tables.rows.iter()? {
-            let (id, record) = entry?;
-            let id = RowId(*id.value());
-            let (_, stored) = store::decode_row_record(record.value())?;
+            let (number, record) = entry?;
+            let (id, stored) = store::decode_row_record(number.value(), record.value())?;
+            if store::row_number(&tables.rows, &tables.row_ids, &id)?.map(|found| found.0) != Some(number.value()) {
+                return Err(StorageError::Corrupt(format!("row {id} is not found by its id")));
+            }
             let mut writers = Vec::new();
-            for local in store::row_writers(&tables.rows, &tables.row_writers, &id)? {
+            for local in store::row_writers(&tables.rows, &tables.row_ids, &tables.row_writers, &id)? {
                 if self.stored_effective(tables, local)? {
                     writers.push(self.load(tables, local)?);
                 }

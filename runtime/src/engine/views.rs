@@ -44,7 +44,9 @@ impl Engine<'_> {
         // returned is exact in what the use reads; its other fields may not be.
         let mut effective = Vec::new();
         let mut matches_stored = true;
-        for (position, local) in store::row_writers(&tables.rows, &tables.row_writers, id)?.into_iter().enumerate() {
+        for (position, local) in
+            store::row_writers(&tables.rows, &tables.row_ids, &tables.row_writers, id)?.into_iter().enumerate()
+        {
             let writer = self.load(tables, local)?;
             if position > 0 && !self.writes_relevantly(&writer, id, used) {
                 continue;
@@ -148,5 +150,5 @@ impl World for ViewWorld<'_, '_> {
 }
 /// A row's materialized state, if any op inserted it and effective ops make it exist.
 pub(super) fn read_row(tables: &WriteTables, id: &RowId) -> Result<Option<RowState>, StorageError> {
-    Ok(store::read_record(&tables.rows, id)?.and_then(|(_, row)| row))
+    Ok(store::read_record(&tables.rows, &tables.row_ids, id)?.and_then(|(_, row)| row))
 }

@@ -121,6 +121,7 @@ impl Replica {
             let tables = WriteTables::open(&transaction)?;
             let state_tables = [
                 tables.rows.stats()?,
+                tables.row_ids.stats()?,
                 tables.row_writers.stats()?,
                 tables.row_index.stats()?,
                 tables.field_index.stats()?,

@@ -13,7 +13,6 @@ use crate::model::world::{visible_row, World};
 use crate::plan::{Plan, Probe, Use};
 use crate::store::{self, ReadTables, RowNumber};
 use redb::ReadableDatabase;
-use redb::ReadableTable;
 use schemac::ir;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -138,7 +137,7 @@ struct Materialized<'t> {
 impl World for Materialized<'_> {
     /// Materialized rows fold every effective writer: exact for every use.
     fn row(&self, id: &RowId, _: Use) -> Result<Option<Rc<RowState>>, StorageError> {
-        Ok(store::read_record(&self.tables.rows, id)?.and_then(|(_, row)| row).map(Rc::new))
+        Ok(store::read_record(&self.tables.rows, &self.tables.row_ids, id)?.and_then(|(_, row)| row).map(Rc::new))
     }
 
     fn scan(
@@ -249,13 +248,12 @@ impl Replica {
         let tables = ReadTables::open(&transaction)?;
         let world = Materialized { tables: &tables, plan: &self.plan };
         let mut digest = Digest::default();
-        for entry in tables.rows.iter()? {
-            let (id, _) = entry?;
-            let id = RowId(*id.value());
+        store::for_each_row_id(&tables.rows, &tables.row_ids, &mut |id| {
             if let Some(row) = visible_row(&world, &id, Use::Bound)? {
                 digest.add(&id, &row);
             }
-        }
+            Ok(())
+        })?;
         Ok(StateDigest(digest.finish()))
     }
 
@@ -280,7 +278,7 @@ fn sort_by_insertion(
 ) -> Result<(), StorageError> {
     let mut keyed = Vec::with_capacity(rows.len());
     for row in rows.drain(..) {
-        let (number, _) = store::read_record(&tables.rows, &row.id)?
+        let number = store::row_number(&tables.rows, &tables.row_ids, &row.id)?
             .ok_or_else(|| StorageError::Corrupt(format!("row {} has no record", row.id)))?;
         let inserter = tables
             .info(number.inserter())?

@@ -1,5 +1,6 @@
-//! The state's records: a row's number and materialized row in `rows`, the ops that write it,
-//! and the index lookups that list a collection's rows.
+//! The state's records: rows by number in `rows` (with their ids and materialized state), a
+//! row's number from its id in `row_ids`, the ops that write a row, and the index lookups that
+//! list a collection's rows.
 
 use crate::error::{corrupt, StorageError};
 use crate::ids::RowId;
@@ -24,52 +25,114 @@ impl RowNumber {
     }
 }
 
-/// A `rows` value: the row number (8 bytes, big-endian), then the row's encoding if it exists.
-pub(crate) fn encode_row_record(number: RowNumber, row: Option<&RowState>) -> Vec<u8> {
-    let mut bytes = number.0.to_be_bytes().to_vec();
+/// A `rows` value: the row's id (32 bytes), then the row's encoding if it exists.
+pub(crate) fn encode_row_record(id: &RowId, row: Option<&RowState>) -> Vec<u8> {
+    let mut bytes = id.0.to_vec();
     if let Some(row) = row {
         bytes.extend_from_slice(&row.encode());
     }
     bytes
 }
 
-pub(crate) fn decode_row_record(bytes: &[u8]) -> Result<(RowNumber, Option<RowState>), StorageError> {
-    let (number, row) = bytes.split_at_checked(8).ok_or_else(|| corrupt("a row record is too short"))?;
-    let number = super::read_u64(number)?;
+pub(crate) fn decode_row_record(number: u64, bytes: &[u8]) -> Result<(RowId, Option<RowState>), StorageError> {
+    let (id, row) = bytes.split_at_checked(32).ok_or_else(|| corrupt("a row record is too short"))?;
+    let id = RowId(id.try_into().map_err(|_| corrupt("a row record is too short"))?);
     if row.is_empty() {
-        return Ok((RowNumber(number), None));
+        return Ok((id, None));
     }
     let row = RowState::decode(row).map_err(|error| corrupt(format!("row record {number}: {error}")))?;
-    Ok((RowNumber(number), Some(row)))
+    Ok((id, Some(row)))
 }
 
-/// The table of rows, from a read or a write transaction.
-pub(crate) trait RowsTable: ReadableTable<&'static [u8; 32], &'static [u8]> {}
-impl<T: ReadableTable<&'static [u8; 32], &'static [u8]>> RowsTable for T {}
+/// The `row_ids` key prefix of a row id.
+fn id_prefix(id: &RowId) -> u64 {
+    u64::from_be_bytes([id.0[0], id.0[1], id.0[2], id.0[3], id.0[4], id.0[5], id.0[6], id.0[7]])
+}
+
+/// The tables of rows, from a read or a write transaction.
+pub(crate) trait RowsTable: ReadableTable<u64, &'static [u8]> {}
+impl<T: ReadableTable<u64, &'static [u8]>> RowsTable for T {}
+pub(crate) trait RowIdsTable: ReadableTable<(u64, u64), ()> {}
+impl<T: ReadableTable<(u64, u64), ()>> RowIdsTable for T {}
+
+/// Records a new row: its number under its id, and an empty record (no state yet).
+pub(crate) fn insert_row(
+    rows: &mut redb::Table<u64, &'static [u8]>,
+    row_ids: &mut redb::Table<(u64, u64), ()>,
+    id: &RowId,
+    number: RowNumber,
+) -> Result<(), StorageError> {
+    row_ids.insert((id_prefix(id), number.0), ())?;
+    rows.insert(number.0, encode_row_record(id, None).as_slice())?;
+    Ok(())
+}
+
+/// A row's number from its id, if any op inserted it. Ids that share their first 8 bytes are
+/// told apart by the id each record holds.
+pub(crate) fn row_number(
+    rows: &impl RowsTable,
+    row_ids: &impl RowIdsTable,
+    id: &RowId,
+) -> Result<Option<RowNumber>, StorageError> {
+    let prefix = id_prefix(id);
+    for entry in row_ids.range((prefix, 0)..=(prefix, u64::MAX))? {
+        let number = entry?.0.value().1;
+        let record = rows.get(number)?.ok_or_else(|| corrupt(format!("row number {number} has no record")))?;
+        if record.value().get(..32) == Some(id.0.as_slice()) {
+            return Ok(Some(RowNumber(number)));
+        }
+    }
+    Ok(None)
+}
+
+/// A row's number and materialized state, if any op inserted it.
+pub(crate) fn read_record(
+    rows: &impl RowsTable,
+    row_ids: &impl RowIdsTable,
+    id: &RowId,
+) -> Result<Option<(RowNumber, Option<RowState>)>, StorageError> {
+    let Some(number) = row_number(rows, row_ids, id)? else { return Ok(None) };
+    let record = rows.get(number.0)?.ok_or_else(|| corrupt(format!("row number {} has no record", number.0)))?;
+    let (_, row) = decode_row_record(number.0, record.value())?;
+    Ok(Some((number, row)))
+}
 
 /// An index table (rule or query index), from a read or a write transaction.
 pub(crate) trait IndexTable: ReadableTable<(&'static [u8; 32], u64), &'static [u8; 32]> {}
 impl<T: ReadableTable<(&'static [u8; 32], u64), &'static [u8; 32]>> IndexTable for T {}
 
-/// A row's number and materialized state, if any op inserted it.
-pub(crate) fn read_record(
+/// Calls `visit` with the id of every row any op inserted, in id order.
+pub(crate) fn for_each_row_id(
     rows: &impl RowsTable,
-    id: &RowId,
-) -> Result<Option<(RowNumber, Option<RowState>)>, StorageError> {
-    match rows.get(&id.0)? {
-        Some(bytes) => decode_row_record(bytes.value()).map(Some),
-        None => Ok(None),
+    row_ids: &impl RowIdsTable,
+    visit: &mut dyn FnMut(RowId) -> Result<(), StorageError>,
+) -> Result<(), StorageError> {
+    // `row_ids` is in order of the ids' first 8 bytes; ids that share them are sorted apart.
+    let mut group: Vec<RowId> = Vec::new();
+    let mut group_prefix = None;
+    for entry in row_ids.iter()? {
+        let (prefix, number) = entry?.0.value();
+        if group_prefix != Some(prefix) {
+            group.sort();
+            group.drain(..).try_for_each(&mut *visit)?;
+            group_prefix = Some(prefix);
+        }
+        let record = rows.get(number)?.ok_or_else(|| corrupt(format!("row number {number} has no record")))?;
+        group.push(decode_row_record(number, record.value())?.0);
     }
+    group.sort();
+    group.into_iter().try_for_each(visit)
 }
 
 /// The ops that write a row, in log order: its insert, then its updates and deletes.
 pub(crate) fn row_writers(
     rows: &impl RowsTable,
+    row_ids: &impl RowIdsTable,
     writers: &impl ReadableTable<(&'static [u8; 32], u64), ()>,
     id: &RowId,
 ) -> Result<Vec<u64>, StorageError> {
     let mut locals = Vec::new();
-    if let Some((number, _)) = read_record(rows, id)? {
+    if let Some(number) = row_number(rows, row_ids, id)? {
         locals.push(number.inserter());
     }
     for entry in writers.range((&id.0, 0)..=(&id.0, u64::MAX))? {
@@ -110,5 +173,44 @@ pub(crate) fn visit_lookup(
         }
         Lookup::RuleIndex(key) => visit_index(row_index, key, visit),
         Lookup::FieldIndex(key) => visit_index(field_index, key, visit),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ROWS, ROW_IDS};
+
+    #[test]
+    fn ids_that_share_their_first_bytes_are_told_apart_and_listed_in_order() {
+        let database = redb::Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .expect("an in-memory store");
+        let transaction = database.begin_write().expect("write");
+        let mut rows = transaction.open_table(ROWS).expect("rows");
+        let mut row_ids = transaction.open_table(ROW_IDS).expect("row ids");
+        let mut late = [7u8; 32];
+        late[31] = 1;
+        let (early, other, missing) = (RowId([7; 32]), RowId([3; 32]), RowId([7; 32].map(|byte| byte ^ 1)));
+        let mut shares_prefix = [7u8; 32];
+        shares_prefix[31] = 0;
+        for (id, number) in
+            [(RowId(late), 1 << 16), (early, 2 << 16), (other, 3 << 16), (RowId(shares_prefix), 4 << 16)]
+        {
+            insert_row(&mut rows, &mut row_ids, &id, RowNumber(number)).expect("insert");
+        }
+        assert_eq!(row_number(&rows, &row_ids, &RowId(late)).expect("read"), Some(RowNumber(1 << 16)));
+        assert_eq!(row_number(&rows, &row_ids, &early).expect("read"), Some(RowNumber(2 << 16)));
+        assert_eq!(row_number(&rows, &row_ids, &RowId(shares_prefix)).expect("read"), Some(RowNumber(4 << 16)));
+        assert_eq!(row_number(&rows, &row_ids, &missing).expect("read"), None);
+        let mut listed = Vec::new();
+        for_each_row_id(&rows, &row_ids, &mut |id| {
+            listed.push(id);
+            Ok(())
+        })
+        .expect("list");
+        let mut sorted = listed.clone();
+        sorted.sort();
+        assert_eq!((listed.len(), listed), (4, sorted));
     }
 }

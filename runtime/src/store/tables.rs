@@ -15,7 +15,8 @@
 //! | `equivocators` | author number → lowest seq it equivocated at |
 //! | `rejected` | op hash → reason, for ops whose signed content is invalid |
 //! | `parked`, `parked_queue`, `waiting` | ops whose parents have not arrived (arrival number, bytes), their arrival order (the oldest is evicted when full), and what they wait for |
-//! | `rows` | row id → row number and, while effective ops make it exist, the row (see `rows`) |
+//! | `rows` | row number → row id and, while effective ops make it exist, the row (see `rows`) |
+//! | `row_ids` | (first 8 bytes of the row id, row number) → (): finds a row's number from its id |
 //! | `row_writers` | (row id, op local) → (), for the ops that update or delete the row |
 //! | `readers` | (collection key, author number, seq, local) → (), for the ops whose verdict reads the collection |
 //! | `row_index` | (key, row number) → row id: the rule indexes |
@@ -44,9 +45,13 @@ pub(crate) const PARKED: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::ne
 pub(crate) const PARKED_QUEUE: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("parked_queue");
 pub(crate) const WAITING: MultimapTableDefinition<&[u8; 32], &[u8; 32]> = MultimapTableDefinition::new("waiting");
 
-/// Every row any op inserted (docs/semantics.md §6): its row number and, when effective ops
-/// make it exist, the row as they leave it, with merge metadata (see `super::rows`).
-pub(crate) const ROWS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("rows");
+/// Every row any op inserted (docs/semantics.md §6), by row number: its id and, when effective
+/// ops make it exist, the row as they leave it, with merge metadata (see `super::rows`). Row
+/// numbers grow with the log, so rows are appended at the table's end.
+pub(crate) const ROWS: TableDefinition<u64, &[u8]> = TableDefinition::new("rows");
+/// A row's number from its id: (first 8 bytes of the id, row number) → (). The only table
+/// keyed by row ids, which are random, and so the one that small.
+pub(crate) const ROW_IDS: TableDefinition<(u64, u64), ()> = TableDefinition::new("row_ids");
 /// The ops that update or delete a row, effective or not: (row, op local). (A row's insert is
 /// named by its row number.)
 pub(crate) const ROW_WRITERS: TableDefinition<(&[u8; 32], u64), ()> = TableDefinition::new("row_writers");
