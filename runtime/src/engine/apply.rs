@@ -12,7 +12,7 @@ use crate::op::Change;
 use crate::plan::{collection_key, index_key};
 use crate::store::{self, RowNumber, WriteTables};
 use redb::ReadableTable;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 impl Engine<'_> {
@@ -92,17 +92,24 @@ impl Engine<'_> {
                 by: Some(new.info.hash),
             });
         }
-        let mut forward: BTreeSet<RowId> = BTreeSet::new();
+        // Rows the new op writes, folded forward from their stored state; a row it inserts has
+        // no state yet, and its number is known without a lookup.
+        let mut forward: BTreeMap<RowId, Option<RowNumber>> = BTreeMap::new();
         if new_effective {
             for (index, change) in new.changes().iter().enumerate() {
                 let target = crate::model::row::target(self.suite, &new.info.hash, index as u32, change);
                 if !refold.contains_key(&target) {
-                    forward.insert(target);
+                    let inserted =
+                        matches!(change, Change::Insert { .. }).then(|| RowNumber::new(new.info.local, index as u32));
+                    forward.entry(target).or_insert(inserted);
                 }
             }
         }
-        for id in forward {
-            let (number, before) = self.record(tables, &id)?;
+        for (id, inserted) in forward {
+            let (number, before) = match inserted {
+                Some(number) => (number, None),
+                None => self.record(tables, &id)?,
+            };
             let after = self.fold_writer(tables, &id, new, before.clone())?;
             self.store_row(tables, &id, (number, before), after, (new.info.hash, Cause::Written), &mut events)?;
         }
