@@ -55,6 +55,10 @@ impl<T: ReadableTable<u64, &'static [u8]>> RowsTable for T {}
 pub(crate) trait RowIdsTable: ReadableTable<(u64, u64), ()> {}
 impl<T: ReadableTable<(u64, u64), ()>> RowIdsTable for T {}
 
+/// An index table (rule or query index), from a read or a write transaction.
+pub(crate) trait IndexTable: ReadableTable<(&'static [u8; 32], u64), &'static [u8; 32]> {}
+impl<T: ReadableTable<(&'static [u8; 32], u64), &'static [u8; 32]>> IndexTable for T {}
+
 /// Records a new row: its number under its id, and an empty record (no state yet).
 pub(crate) fn insert_row(
     rows: &mut redb::Table<u64, &'static [u8]>,
@@ -67,22 +71,31 @@ pub(crate) fn insert_row(
     Ok(())
 }
 
-/// A row's number from its id, if any op inserted it. Ids that share their first 8 bytes are
-/// told apart by the id each record holds.
-pub(crate) fn row_number(
+/// A row's number and stored record from its id, if any op inserted it. Ids that share their
+/// first 8 bytes are told apart by the id each record holds.
+fn find_row(
     rows: &impl RowsTable,
     row_ids: &impl RowIdsTable,
     id: &RowId,
-) -> Result<Option<RowNumber>, StorageError> {
+) -> Result<Option<(RowNumber, Vec<u8>)>, StorageError> {
     let prefix = id_prefix(id);
     for entry in row_ids.range((prefix, 0)..=(prefix, u64::MAX))? {
         let number = entry?.0.value().1;
         let record = rows.get(number)?.ok_or_else(|| corrupt(format!("row number {number} has no record")))?;
         if record.value().get(..32) == Some(id.0.as_slice()) {
-            return Ok(Some(RowNumber(number)));
+            return Ok(Some((RowNumber(number), record.value().to_vec())));
         }
     }
     Ok(None)
+}
+
+/// A row's number from its id, if any op inserted it.
+pub(crate) fn row_number(
+    rows: &impl RowsTable,
+    row_ids: &impl RowIdsTable,
+    id: &RowId,
+) -> Result<Option<RowNumber>, StorageError> {
+    Ok(find_row(rows, row_ids, id)?.map(|(number, _)| number))
 }
 
 /// A row's number and materialized state, if any op inserted it.
@@ -91,15 +104,10 @@ pub(crate) fn read_record(
     row_ids: &impl RowIdsTable,
     id: &RowId,
 ) -> Result<Option<(RowNumber, Option<RowState>)>, StorageError> {
-    let Some(number) = row_number(rows, row_ids, id)? else { return Ok(None) };
-    let record = rows.get(number.0)?.ok_or_else(|| corrupt(format!("row number {} has no record", number.0)))?;
-    let (_, row) = decode_row_record(number.0, record.value())?;
+    let Some((number, record)) = find_row(rows, row_ids, id)? else { return Ok(None) };
+    let (_, row) = decode_row_record(number.0, &record)?;
     Ok(Some((number, row)))
 }
-
-/// An index table (rule or query index), from a read or a write transaction.
-pub(crate) trait IndexTable: ReadableTable<(&'static [u8; 32], u64), &'static [u8; 32]> {}
-impl<T: ReadableTable<(&'static [u8; 32], u64), &'static [u8; 32]>> IndexTable for T {}
 
 /// Calls `visit` with the id of every row any op inserted, in id order.
 pub(crate) fn for_each_row_id(
