@@ -339,6 +339,13 @@ impl Op {
         VerifiedOp { op: self, hash, bytes }
     }
 
+    /// The op with a signature made over its hash elsewhere (see `replica::signing`).
+    pub(crate) fn into_signed(mut self, hash: OpHash, signature: [u8; 64]) -> VerifiedOp {
+        self.signature = signature;
+        let bytes = self.encode();
+        VerifiedOp { op: self, hash, bytes }
+    }
+
     /// Decodes an op, accepting only its canonical encoding.
     pub fn decode(bytes: &[u8]) -> Result<Op, OpDecodeError> {
         let op = Op::decode_structure(bytes)?;

@@ -15,12 +15,13 @@
 //!
 //! Queries and rule checks see deferred writes at once (read your writes).
 
+use super::signing::{sign_records, ToSign};
 use super::Replica;
 use crate::error::{corrupt, StorageError, WriteError};
 use crate::ids::OpHash;
 use crate::keys::Keypair;
 use crate::op::Change;
-use crate::store::{self, set_signature};
+use crate::store;
 use redb::ReadableTable;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -88,7 +89,7 @@ impl Replica {
         transaction
             .set_durability(redb::Durability::None)
             .map_err(|error| StorageError::Transaction(error.to_string()))?;
-        let written = self.append_batches(&transaction, author, batches, false)?;
+        let written = self.append_batches(&transaction, author, batches)?;
         let count = {
             // Recorded before the commit, while this transaction excludes every other writer:
             // a durable commit that follows must find the op to sign it.
@@ -132,7 +133,9 @@ impl Replica {
         let mut pending = self.deferred.lock();
         if !pending.is_empty() {
             let mut ops = transaction.open_table(store::OPS)?;
-            sign_pending(&mut ops, &pending, self.suite.as_ref())?;
+            let items: Vec<ToSign> =
+                pending.iter().map(|op| ToSign { local: op.local, hash: op.hash, secret: &op.author.secret }).collect();
+            sign_records(&mut ops, &items, self.suite.as_ref())?;
         }
         let last_event = transaction.open_table(store::EVENTS)?.last()?.map_or(0, |(seq, _)| seq.value());
         transaction.commit()?;
@@ -145,53 +148,4 @@ impl Replica {
         }
         Ok(signed)
     }
-}
-
-/// Writes the signatures of pending ops into their records, one chunk at a time; signs on two
-/// threads when there are many.
-fn sign_pending(
-    ops: &mut redb::Table<u64, &'static [u8]>,
-    pending: &[PendingOp],
-    suite: &dyn crate::crypto::CryptoSuite,
-) -> Result<(), StorageError> {
-    let sign = |slice: &[PendingOp]| -> Vec<[u8; 64]> {
-        slice.iter().map(|op| suite.sign(&op.author.secret, &crate::op::signed_message(&op.hash))).collect()
-    };
-    let signatures = if pending.len() >= 64 {
-        let (first, second) = pending.split_at(pending.len() / 2);
-        std::thread::scope(|scope| {
-            let other = scope.spawn(|| sign(second));
-            let mut signatures = sign(first);
-            signatures.extend(other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-            signatures
-        })
-    } else {
-        sign(pending)
-    };
-    let mut order: Vec<usize> = (0..pending.len()).collect();
-    order.sort_by_key(|&index| pending[index].local);
-    let mut open: Option<(u64, Vec<u8>)> = None;
-    for index in order {
-        let local = pending[index].local;
-        if let Some((start, chunk)) = &mut open {
-            if set_signature(chunk, *start, local, &signatures[index])? {
-                continue;
-            }
-            ops.insert(*start, chunk.as_slice())?;
-        }
-        let (start, mut chunk) = ops
-            .range(..=local)?
-            .next_back()
-            .transpose()?
-            .map(|(start, chunk)| (start.value(), chunk.value().to_vec()))
-            .ok_or_else(|| corrupt(format!("deferred op #{local} has no chunk")))?;
-        if !set_signature(&mut chunk, start, local, &signatures[index])? {
-            return Err(corrupt(format!("deferred op #{local} is not in its chunk")));
-        }
-        open = Some((start, chunk));
-    }
-    if let Some((start, chunk)) = open {
-        ops.insert(start, chunk.as_slice())?;
-    }
-    Ok(())
 }

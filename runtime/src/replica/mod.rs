@@ -12,6 +12,7 @@ mod options;
 mod peers;
 mod query;
 mod reconcile;
+mod signing;
 mod watch;
 mod write;
 

@@ -1,7 +1,9 @@
 //! Local writes: drafting an op on the replica's heads, judging it in its causal past (a
-//! write the rules deny is refused before it is signed), signing it with its attestations, and
-//! storing it with the state it changes, one transaction per batch.
+//! write the rules deny is refused before it is signed), storing it with its attestations and
+//! the state it changes, and signing the batch's ops together before the transaction commits
+//! (see `signing`), one transaction per batch.
 
+use super::signing::{sign_records, ToSign};
 use super::Replica;
 use crate::cbor::Value;
 use crate::dag::{Causality, OpInfo};
@@ -12,7 +14,7 @@ use crate::keys::Keypair;
 use crate::model::rules::Verdict;
 use crate::model::validate;
 use crate::op::{self, Change, Op, Payload, VerifiedOp};
-use crate::store::WriteTables;
+use crate::store::{WriteTables, OPS};
 use redb::ReadableTable;
 
 impl Replica {
@@ -27,10 +29,21 @@ impl Replica {
     /// or none is.
     pub fn write_ops(&self, author: &Keypair, batches: Vec<Vec<Change>>) -> Result<Vec<VerifiedOp>, WriteError> {
         let (transaction, batches) = self.begin_local_write(author, batches)?;
-        let written = self.append_batches(&transaction, author, batches, true)?;
+        let written = self.append_batches(&transaction, author, batches)?;
+        let items: Vec<ToSign> = written
+            .iter()
+            .map(|(local, hash, _)| ToSign { local: *local, hash: *hash, secret: &author.secret })
+            .collect();
+        let mut ops = transaction.open_table(OPS).map_err(StorageError::from)?;
+        let signatures = sign_records(&mut ops, &items, self.suite.as_ref())?;
+        drop(ops);
         self.commit(transaction)?;
         self.watchers.notify();
-        Ok(written.into_iter().filter_map(|(_, _, op)| op).collect())
+        Ok(written
+            .into_iter()
+            .zip(signatures)
+            .map(|((_, hash, op), signature)| op.into_signed(hash, signature))
+            .collect())
     }
 
     /// The write transaction of a local write, and its batches with their defaults filled in,
@@ -49,15 +62,14 @@ impl Replica {
         Ok((self.database.begin_write().map_err(StorageError::from)?, batches))
     }
 
-    /// Appends one op per batch, each on top of the previous one, signed or (for a deferred
-    /// write) left unsigned: for each, its local number, its hash and the signed op.
+    /// Appends one op per batch, each on top of the previous one, with a blank signature (see
+    /// `signing`): for each, its local number, its hash and the op.
     pub(super) fn append_batches(
         &self,
         transaction: &redb::WriteTransaction,
         author: &Keypair,
         batches: Vec<Vec<Change>>,
-        sign: bool,
-    ) -> Result<Vec<(u64, OpHash, Option<VerifiedOp>)>, WriteError> {
+    ) -> Result<Vec<(u64, OpHash, Op)>, WriteError> {
         let mut written = Vec::with_capacity(batches.len());
         let mut tables = WriteTables::open(transaction)?;
         if tables.local_of(&OpHash(self.id.0))?.is_none() {
@@ -66,7 +78,7 @@ impl Replica {
         let author_number = tables.author_number(&author.identity)?;
         refuse_equivocated(&tables, &author.identity, author_number)?;
         for changes in batches {
-            written.push(self.append_local(&mut tables, author, author_number, changes, sign)?);
+            written.push(self.append_local(&mut tables, author, author_number, changes)?);
         }
         tables.finish()?;
         Ok(written)
@@ -143,8 +155,7 @@ impl Replica {
         author: &Keypair,
         author_number: u32,
         changes: Vec<Change>,
-        sign: bool,
-    ) -> Result<(u64, OpHash, Option<VerifiedOp>), WriteError> {
+    ) -> Result<(u64, OpHash, Op), WriteError> {
         let (unsigned, parents) = self.draft(tables, &author.identity, Some(author_number), changes)?;
         let founder = self.founder(tables)?.ok_or(WriteError::NoGenesis)?;
         let engine = Engine::new(self.schema(), &self.plan, self.suite.as_ref(), founder);
@@ -163,23 +174,17 @@ impl Replica {
             // Rules may compare the new rows' ids: judge again with the final hash.
             self.judge_draft(tables, &engine, &op, hash, &parents)?;
         }
-        let (depth, seq) = (op.depth, op.seq);
-        // A deferred op is stored with a blank signature, filled in by the durable commit that
-        // flushes it (see `deferred`); the hash does not cover the signature.
-        let (bytes, signed) = if sign {
-            let signed = op.sign(self.suite.as_ref(), &author.secret);
-            (signed.bytes().to_vec(), Some(signed))
-        } else {
-            (op.encode(), None)
-        };
+        // Stored with a blank signature, which the commit fills in (see `signing`); the hash does
+        // not cover the signature.
+        let bytes = op.encode();
         if bytes.len() > self.limits.max_op_bytes {
             return Err(WriteError::TooLarge { size: bytes.len(), limit: self.limits.max_op_bytes });
         }
         let concurrent = engine.has_concurrent(tables, &parents)?;
         let parent_locals: Vec<u64> = parents.iter().map(|info| info.local).collect();
-        let local = tables.append(&hash, &bytes, depth, author_number, seq, &parent_locals)?;
+        let local = tables.append(&hash, &bytes, op.depth, author_number, op.seq, &parent_locals)?;
         engine.settle(tables, local, true, concurrent)?;
-        Ok((local, hash, signed))
+        Ok((local, hash, op))
     }
 
     /// Whether `author` may write these changes now, without writing them: for each change,
