@@ -162,7 +162,8 @@ fn main() {
     let target = Replica::join(Storage::File(&batch_dir.store("store")), source.id(), schema()).expect("join");
     let slices: Vec<&[u8]> = log.iter().map(Vec::as_slice).collect();
     let start = Instant::now();
-    let segment = if ingest_count > 100_000 { 100_000 } else { slices.len().max(1) };
+    // Segments of about 100,000 ops (the genesis joins the first).
+    let segment = slices.len().div_ceil((ingest_count / 100_000).max(1)).max(1);
     let (mut done, mut done_bytes) = (0, 0);
     for part in slices.chunks(segment) {
         let part_start = Instant::now();
