@@ -15,6 +15,9 @@ use crate::crypto::{CryptoSuite, SecretKey, Signature, SignedMessage};
 use crate::error::{LimitError, OpDecodeError, VerifyError};
 use crate::ids::{DatabaseId, Identity, OpHash, RowId};
 
+/// The signature a local op is stored with until it is signed: never valid (see [`verify`]).
+pub(crate) const BLANK_SIGNATURE: [u8; 64] = [0; 64];
+
 /// The op format version this code writes and reads.
 pub const FORMAT_VERSION: u64 = 1;
 
@@ -521,7 +524,9 @@ pub fn verify(suite: &dyn CryptoSuite, ops: Vec<(Op, Vec<u8>)>) -> Vec<Result<Ve
         .zip(hashes)
         .zip(valid)
         .map(|(((op, bytes), hash), valid)| {
-            if valid {
+            // A blank signature marks a local op not yet signed (see `replica::deferred`); one
+            // that verifies (a small-order key, for which any message verifies) is refused.
+            if valid && op.signature != BLANK_SIGNATURE {
                 Ok(VerifiedOp { op, hash, bytes })
             } else {
                 Err(VerifyError::BadSignature { author: op.author })

@@ -15,7 +15,7 @@
 //!
 //! Queries and rule checks see deferred writes at once (read your writes).
 
-use super::signing::{sign_records, ToSign};
+use super::signing::{sign_records, Missing, ToSign};
 use super::Replica;
 use crate::error::{corrupt, StorageError, WriteError};
 use crate::ids::OpHash;
@@ -26,7 +26,7 @@ use redb::ReadableTable;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-/// The most deferred writes a replica holds unsigned; the write that reaches it flushes them.
+/// The most deferred writes a replica holds unsigned; the next write flushes them first.
 pub const MAX_DEFERRED: usize = 10_000;
 
 /// Ops stored unsigned, waiting for the durable commit that signs them.
@@ -62,17 +62,26 @@ impl Deferred {
     }
 }
 
-/// Whether stored op bytes are those of a deferred write not yet signed (a blank signature,
-/// which no signing ever produces and no ingested op carries: it would not verify).
+/// Whether stored op bytes are those of a local op not yet signed: a blank signature, which no
+/// signing produces and `op::verify` refuses, so no ingested op carries it.
 pub(crate) fn is_unsigned(bytes: &[u8]) -> bool {
-    bytes.len() >= 64 && bytes[bytes.len() - 64..].iter().all(|byte| *byte == 0)
+    bytes.len() >= 64 && bytes[bytes.len() - 64..] == crate::op::BLANK_SIGNATURE
 }
 
 /// A replica dropped with deferred writes flushes them (an error here has no one to go to; a
-/// caller that must know calls [`Replica::flush`] first).
+/// caller that must know calls [`Replica::flush`] first). If the flush fails, the store is left
+/// as a crash leaves it: closing redb would make the unsigned ops durable, so the database is
+/// forgotten instead (its file stays locked until the process ends), and the next open finds
+/// the last durable commit.
 impl Drop for Replica {
     fn drop(&mut self) {
-        let _ = self.flush();
+        if self.flush().is_ok() || self.deferred.lock().is_empty() {
+            return;
+        }
+        let placeholder = redb::Database::builder().create_with_backend(redb::backends::InMemoryBackend::new());
+        if let Ok(placeholder) = placeholder {
+            std::mem::forget(std::mem::replace(&mut self.database, placeholder));
+        }
     }
 }
 
@@ -82,33 +91,30 @@ impl Replica {
     ///
     /// A crash before the flush loses the op, and whatever the replica wrote after it; a crash
     /// never loses a flushed op. Until the flush, no peer, export or event consumer sees the
-    /// op, while queries on this replica do. At most [`MAX_DEFERRED`] writes wait: the write
-    /// that reaches that number flushes.
+    /// op, while queries on this replica do. At most [`MAX_DEFERRED`] writes wait: a write
+    /// beyond that number flushes them first.
     pub fn write_deferred(&self, author: &Keypair, changes: Vec<Change>) -> Result<OpHash, WriteError> {
+        if self.deferred_count() >= MAX_DEFERRED {
+            self.flush()?;
+        }
         let (mut transaction, batches) = self.begin_local_write(author, vec![changes])?;
         transaction
             .set_durability(redb::Durability::None)
             .map_err(|error| StorageError::Transaction(error.to_string()))?;
         let written = self.append_batches(&transaction, author, batches)?;
-        let count = {
+        {
             // Recorded before the commit, while this transaction excludes every other writer:
-            // a durable commit that follows must find the op to sign it.
+            // a durable commit that follows must find the op to sign it. Kept if the commit
+            // fails, which may still have applied it; the signing skips an entry whose op is
+            // not in the log under its hash.
             let mut pending = self.deferred.lock();
-            let before = pending.len();
             pending.extend(written.iter().map(|(local, hash, _)| PendingOp {
                 local: *local,
                 hash: *hash,
                 author: author.clone(),
             }));
-            if let Err(error) = transaction.commit() {
-                pending.truncate(before);
-                return Err(StorageError::from(error).into());
-            }
-            pending.len()
-        };
-        if count >= MAX_DEFERRED {
-            self.flush()?;
         }
+        transaction.commit().map_err(StorageError::from)?;
         written.last().map(|(_, hash, _)| *hash).ok_or_else(|| corrupt("no op written").into())
     }
 
@@ -135,7 +141,7 @@ impl Replica {
             let mut ops = transaction.open_table(store::OPS)?;
             let items: Vec<ToSign> =
                 pending.iter().map(|op| ToSign { local: op.local, hash: op.hash, secret: &op.author.secret }).collect();
-            sign_records(&mut ops, &items, self.suite.as_ref())?;
+            sign_records(&mut ops, &items, self.suite.as_ref(), Missing::Skip)?;
         }
         let last_event = transaction.open_table(store::EVENTS)?.last()?.map_or(0, |(seq, _)| seq.value());
         transaction.commit()?;

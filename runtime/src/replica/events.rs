@@ -26,12 +26,14 @@ impl Replica {
         Ok(events)
     }
 
-    /// The sequence number of the latest event (0 before the first).
+    /// The sequence number of the latest durable event (0 before the first): while deferred
+    /// writes wait for their flush, their events are not counted.
     pub fn last_event(&self) -> Result<u64, StorageError> {
         let transaction = self.database.begin_read()?;
+        let bound = self.deferred.event_bound().unwrap_or(u64::MAX);
         let tables = ReadTables::open(&transaction)?;
         let last = tables.events.last()?.map_or(0, |(seq, _)| seq.value());
-        Ok(last)
+        Ok(last.min(bound))
     }
 
     /// A blocking iterator over the events after `after`: it yields each event in order and,

@@ -6,7 +6,7 @@
 use crate::crypto::{CryptoSuite, SecretKey};
 use crate::error::{corrupt, StorageError};
 use crate::ids::OpHash;
-use crate::store::set_signature;
+use crate::store::{set_signature, Patched};
 use redb::ReadableTable;
 
 /// An op of the log to sign: its local number, its hash and its author's key.
@@ -16,14 +16,25 @@ pub(crate) struct ToSign<'k> {
     pub secret: &'k SecretKey,
 }
 
+/// What to do with an op that is not in the log under its hash.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Missing {
+    /// It must be there: the store is corrupt.
+    Fail,
+    /// Leave it out: a deferred write whose commit failed without applying it.
+    Skip,
+}
+
 /// From how many ops signing is split over two threads.
 const PARALLEL_FROM: usize = 64;
 
-/// Signs the ops and writes each signature into its record; returns the signatures, in order.
+/// Signs the ops and writes each signature into its record, checking first that the record is
+/// the op's (its hash); returns the signatures, in order.
 pub(crate) fn sign_records(
     ops: &mut redb::Table<u64, &'static [u8]>,
     items: &[ToSign],
     suite: &dyn CryptoSuite,
+    missing: Missing,
 ) -> Result<Vec<[u8; 64]>, StorageError> {
     let sign = |slice: &[ToSign]| -> Vec<[u8; 64]> {
         slice.iter().map(|item| suite.sign(item.secret, &crate::op::signed_message(&item.hash))).collect()
@@ -44,21 +55,26 @@ pub(crate) fn sign_records(
     // Records are packed in chunks: each chunk is read, patched and written back once.
     let mut open: Option<(u64, Vec<u8>)> = None;
     for index in order {
-        let local = items[index].local;
+        let ToSign { local, hash, .. } = items[index];
         if let Some((start, chunk)) = &mut open {
-            if set_signature(chunk, *start, local, &signatures[index])? {
-                continue;
-            }
-            ops.insert(*start, chunk.as_slice())?;
+            match set_signature(chunk, *start, local, &hash, &signatures[index])? {
+                Patched::Done => continue,
+                Patched::NotThisOp => {
+                    mismatch(missing, local)?;
+                    continue;
+                }
+                Patched::NotInChunk => ops.insert(*start, chunk.as_slice())?,
+            };
+            open = None;
         }
-        let (start, mut chunk) = ops
-            .range(..=local)?
-            .next_back()
-            .transpose()?
-            .map(|(start, chunk)| (start.value(), chunk.value().to_vec()))
-            .ok_or_else(|| corrupt(format!("op #{local} has no chunk")))?;
-        if !set_signature(&mut chunk, start, local, &signatures[index])? {
-            return Err(corrupt(format!("op #{local} is not in its chunk")));
+        let Some((start, mut chunk)) =
+            ops.range(..=local)?.next_back().transpose()?.map(|(start, chunk)| (start.value(), chunk.value().to_vec()))
+        else {
+            mismatch(missing, local)?;
+            continue;
+        };
+        if set_signature(&mut chunk, start, local, &hash, &signatures[index])? != Patched::Done {
+            mismatch(missing, local)?;
         }
         open = Some((start, chunk));
     }
@@ -66,4 +82,12 @@ pub(crate) fn sign_records(
         ops.insert(start, chunk.as_slice())?;
     }
     Ok(signatures)
+}
+
+/// An op that is not in the log under its hash: an error, or nothing to sign.
+fn mismatch(missing: Missing, local: u64) -> Result<(), StorageError> {
+    match missing {
+        Missing::Fail => Err(corrupt(format!("op #{local} is not the op to sign"))),
+        Missing::Skip => Ok(()),
+    }
 }

@@ -1,5 +1,6 @@
-//! Watching a replica for new ops: callbacks run after every transaction that stored ops
-//! (local writes, ingest), so that a live sync session can push them to its peer at once.
+//! Watching a replica for new ops: callbacks run after every durable transaction that stored
+//! ops (local writes, ingest, the flush of deferred writes), so that a live sync session can
+//! push them to its peer at once.
 
 use super::Replica;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,8 +33,8 @@ impl Watchers {
 }
 
 impl Replica {
-    /// Calls `callback` after every transaction that stores ops in this replica (a local write,
-    /// or ops from a peer), until [`Replica::unwatch`]. The callback runs on the writing thread
+    /// Calls `callback` after every durable transaction that stores ops in this replica (a local
+    /// write, ops from a peer, or the flush of deferred writes), until [`Replica::unwatch`]. The callback runs on the writing thread
     /// and should only signal: wake a task, send on a channel.
     pub fn watch(&self, callback: impl Fn() + Send + Sync + 'static) -> WatchId {
         let id = WatchId(self.watchers.next.fetch_add(1, Ordering::Relaxed));

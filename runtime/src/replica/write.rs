@@ -3,7 +3,7 @@
 //! the state it changes, and signing the batch's ops together before the transaction commits
 //! (see `signing`), one transaction per batch.
 
-use super::signing::{sign_records, ToSign};
+use super::signing::{sign_records, Missing, ToSign};
 use super::Replica;
 use crate::cbor::Value;
 use crate::dag::{Causality, OpInfo};
@@ -35,7 +35,7 @@ impl Replica {
             .map(|(local, hash, _)| ToSign { local: *local, hash: *hash, secret: &author.secret })
             .collect();
         let mut ops = transaction.open_table(OPS).map_err(StorageError::from)?;
-        let signatures = sign_records(&mut ops, &items, self.suite.as_ref())?;
+        let signatures = sign_records(&mut ops, &items, self.suite.as_ref(), Missing::Fail)?;
         drop(ops);
         self.commit(transaction)?;
         self.watchers.notify();

@@ -15,7 +15,7 @@ mod transaction;
 pub use digests::Bound;
 pub(crate) use digests::SetSum;
 pub(crate) use integrity::{check_integrity, read_heads};
-pub(crate) use records::set_signature;
+pub(crate) use records::{set_signature, Patched};
 pub(crate) use rows::{
     decode_row_record, encode_row_record, for_each_row_id, insert_row, read_record, row_number, row_writers,
     visit_lookup, RowNumber,

@@ -102,30 +102,45 @@ pub(crate) fn find_record(chunk: &[u8], start: u64, local: u64) -> Result<Option
     Ok(Some(rest.get(4..4 + length).ok_or_else(|| corrupt(format!("the chunk at #{start} is truncated")))?.to_vec()))
 }
 
+/// What [`set_signature`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Patched {
+    /// The record was the op's, and holds the signature now.
+    Done,
+    /// The chunk holds `local`, but another op than the one to sign.
+    NotThisOp,
+    /// The chunk does not hold `local`.
+    NotInChunk,
+}
+
 /// Overwrites the signature of `local`'s record (the last 64 bytes of its op's canonical
-/// bytes) in a chunk starting at `start`; false if the chunk does not hold the record.
+/// bytes) in a chunk starting at `start`, if the record is that of the op with this hash.
 pub(crate) fn set_signature(
     chunk: &mut [u8],
     start: u64,
     local: u64,
+    hash: &OpHash,
     signature: &[u8; 64],
-) -> Result<bool, StorageError> {
-    let Some(index) = local.checked_sub(start) else { return Ok(false) };
+) -> Result<Patched, StorageError> {
+    let Some(index) = local.checked_sub(start) else { return Ok(Patched::NotInChunk) };
     let mut offset = 0usize;
     for position in 0..=index {
-        let Some(prefix) = chunk.get(offset..offset + 4) else { return Ok(false) };
+        let Some(prefix) = chunk.get(offset..offset + 4) else { return Ok(Patched::NotInChunk) };
         let length = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
         let end = offset + 4 + length;
         if end > chunk.len() || length < RECORD_HEADER + signature.len() {
             return Err(corrupt(format!("the chunk at #{start} is truncated")));
         }
         if position == index {
+            if chunk[offset + 4..offset + 4 + 32] != hash.0 {
+                return Ok(Patched::NotThisOp);
+            }
             chunk[end - signature.len()..end].copy_from_slice(signature);
-            return Ok(true);
+            return Ok(Patched::Done);
         }
         offset = end;
     }
-    Ok(false)
+    Ok(Patched::NotInChunk)
 }
 
 /// The hash index's key prefix for an op hash.

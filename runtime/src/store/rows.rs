@@ -126,7 +126,8 @@ pub(crate) fn for_each_row_id(
             group_prefix = Some(prefix);
         }
         let record = rows.get(number)?.ok_or_else(|| corrupt(format!("row number {number} has no record")))?;
-        group.push(decode_row_record(number, record.value())?.0);
+        let id = record.value().get(..32).and_then(|id| id.try_into().ok());
+        group.push(RowId(id.ok_or_else(|| corrupt(format!("row record {number} is too short")))?));
     }
     group.sort();
     group.into_iter().try_for_each(visit)

@@ -89,6 +89,17 @@ fn bad_signatures_and_tampered_content_are_refused() {
         tampered.payload = Payload::Changes(vec![insert("changed")]);
         let error = fixture.replica.ingest(&tampered.encode()).expect_err("tampered op");
         assert!(matches!(error, IngestError::BadSignature { .. }), "{error}");
+        // A blank signature by a small-order key (the identity point), which ed25519's
+        // batch equation accepts for any message: refused, as every blank signature is.
+        let mut small_order = op.op().clone();
+        small_order.author = cairn::Identity({
+            let mut key = [0u8; 32];
+            key[0] = 1;
+            key
+        });
+        small_order.signature = [0; 64];
+        let error = fixture.replica.ingest(&small_order.encode()).expect_err("blank signature");
+        assert!(matches!(error, IngestError::BadSignature { .. }), "{error}");
         // The genuine op is still accepted: a forgery does not poison its hash.
         assert!(matches!(ingest(&fixture.replica, &op), Ok(Ingested::Accepted(_))));
         assert_eq!(fixture.replica.op_count().expect("count"), 2);
