@@ -26,7 +26,8 @@ use redb::ReadableTable;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-/// The most deferred writes a replica holds unsigned; the next write flushes them first.
+/// The most deferred writes a replica holds unsigned; the next write is durable, and signs
+/// them all.
 pub const MAX_DEFERRED: usize = 10_000;
 
 /// Ops stored unsigned, waiting for the durable commit that signs them.
@@ -91,22 +92,23 @@ impl Replica {
     ///
     /// A crash before the flush loses the op, and whatever the replica wrote after it; a crash
     /// never loses a flushed op. Until the flush, no peer, export or event consumer sees the
-    /// op, while queries on this replica do. At most [`MAX_DEFERRED`] writes wait: a write
-    /// beyond that number flushes them first.
+    /// op, while queries on this replica do. At most [`MAX_DEFERRED`] writes wait: the write
+    /// after that number commits durably, with every waiting one.
     pub fn write_deferred(&self, author: &Keypair, changes: Vec<Change>) -> Result<OpHash, WriteError> {
-        if self.deferred_count() >= MAX_DEFERRED {
-            self.flush()?;
-        }
         let (mut transaction, batches) = self.begin_local_write(author, vec![changes])?;
-        transaction
-            .set_durability(redb::Durability::None)
-            .map_err(|error| StorageError::Transaction(error.to_string()))?;
+        // This transaction excludes every other writer, and only writers add to or clear the
+        // waiting ops: the count is exact until it commits.
+        let at_bound = self.deferred_count() >= MAX_DEFERRED;
+        if !at_bound {
+            transaction
+                .set_durability(redb::Durability::None)
+                .map_err(|error| StorageError::Transaction(error.to_string()))?;
+        }
         let written = self.append_batches(&transaction, author, batches)?;
         {
-            // Recorded before the commit, while this transaction excludes every other writer:
-            // a durable commit that follows must find the op to sign it. Kept if the commit
-            // fails, which may still have applied it; the signing skips an entry whose op is
-            // not in the log under its hash.
+            // Recorded before the commit, so that a durable commit signs the op. Kept if the
+            // commit fails, which may still have applied it; the signing skips an entry whose
+            // op is not in the log under its hash.
             let mut pending = self.deferred.lock();
             pending.extend(written.iter().map(|(local, hash, _)| PendingOp {
                 local: *local,
@@ -114,7 +116,11 @@ impl Replica {
                 author: author.clone(),
             }));
         }
-        transaction.commit().map_err(StorageError::from)?;
+        if at_bound {
+            self.commit(transaction)?;
+        } else {
+            transaction.commit().map_err(StorageError::from)?;
+        }
         written.last().map(|(_, hash, _)| *hash).ok_or_else(|| corrupt("no op written").into())
     }
 
@@ -137,16 +143,16 @@ impl Replica {
     /// transaction, so a durable commit never holds an unsigned op. Returns how many it signed.
     pub(crate) fn commit(&self, transaction: redb::WriteTransaction) -> Result<usize, StorageError> {
         let mut pending = self.deferred.lock();
+        let mut signed = 0;
         if !pending.is_empty() {
             let mut ops = transaction.open_table(store::OPS)?;
             let items: Vec<ToSign> =
                 pending.iter().map(|op| ToSign { local: op.local, hash: op.hash, secret: &op.author.secret }).collect();
-            sign_records(&mut ops, &items, self.suite.as_ref(), Missing::Skip)?;
+            signed = sign_records(&mut ops, &items, self.suite.as_ref(), Missing::Skip)?.patched;
         }
         let last_event = transaction.open_table(store::EVENTS)?.last()?.map_or(0, |(seq, _)| seq.value());
         transaction.commit()?;
         self.deferred.durable_events.store(last_event, Ordering::Release);
-        let signed = pending.len();
         pending.clear();
         drop(pending);
         if signed > 0 {

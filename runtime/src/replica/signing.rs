@@ -28,14 +28,22 @@ pub(crate) enum Missing {
 /// From how many ops signing is split over two threads.
 const PARALLEL_FROM: usize = 64;
 
+/// What [`sign_records`] did.
+pub(crate) struct Signed {
+    /// The signatures, in the order of the items.
+    pub signatures: Vec<[u8; 64]>,
+    /// How many records now hold theirs (the others were skipped).
+    pub patched: usize,
+}
+
 /// Signs the ops and writes each signature into its record, checking first that the record is
-/// the op's (its hash); returns the signatures, in order.
+/// the op's (its hash).
 pub(crate) fn sign_records(
     ops: &mut redb::Table<u64, &'static [u8]>,
     items: &[ToSign],
     suite: &dyn CryptoSuite,
     missing: Missing,
-) -> Result<Vec<[u8; 64]>, StorageError> {
+) -> Result<Signed, StorageError> {
     let sign = |slice: &[ToSign]| -> Vec<[u8; 64]> {
         slice.iter().map(|item| suite.sign(item.secret, &crate::op::signed_message(&item.hash))).collect()
     };
@@ -54,11 +62,15 @@ pub(crate) fn sign_records(
     order.sort_by_key(|&index| items[index].local);
     // Records are packed in chunks: each chunk is read, patched and written back once.
     let mut open: Option<(u64, Vec<u8>)> = None;
+    let mut patched = 0;
     for index in order {
         let ToSign { local, hash, .. } = items[index];
         if let Some((start, chunk)) = &mut open {
             match set_signature(chunk, *start, local, &hash, &signatures[index])? {
-                Patched::Done => continue,
+                Patched::Done => {
+                    patched += 1;
+                    continue;
+                }
                 Patched::NotThisOp => {
                     mismatch(missing, local)?;
                     continue;
@@ -73,7 +85,9 @@ pub(crate) fn sign_records(
             mismatch(missing, local)?;
             continue;
         };
-        if set_signature(&mut chunk, start, local, &hash, &signatures[index])? != Patched::Done {
+        if set_signature(&mut chunk, start, local, &hash, &signatures[index])? == Patched::Done {
+            patched += 1;
+        } else {
             mismatch(missing, local)?;
         }
         open = Some((start, chunk));
@@ -81,7 +95,7 @@ pub(crate) fn sign_records(
     if let Some((start, chunk)) = open {
         ops.insert(start, chunk.as_slice())?;
     }
-    Ok(signatures)
+    Ok(Signed { signatures, patched })
 }
 
 /// An op that is not in the log under its hash: an error, or nothing to sign.

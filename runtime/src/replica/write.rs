@@ -35,7 +35,7 @@ impl Replica {
             .map(|(local, hash, _)| ToSign { local: *local, hash: *hash, secret: &author.secret })
             .collect();
         let mut ops = transaction.open_table(OPS).map_err(StorageError::from)?;
-        let signatures = sign_records(&mut ops, &items, self.suite.as_ref(), Missing::Fail)?;
+        let signatures = sign_records(&mut ops, &items, self.suite.as_ref(), Missing::Fail)?.signatures;
         drop(ops);
         self.commit(transaction)?;
         self.watchers.notify();
