@@ -17,7 +17,8 @@ mod support;
 use support::{compile, env_count, TempDir};
 
 const CHAT: &str = include_str!("../../schemas/chat.schema");
-/// The chat schema's channels and messages with every rule `if true`: the same ops, unchecked.
+/// The chat schema's channels and messages with every rule `if true`: the same ops and indexes,
+/// unchecked.
 const OPEN: &str = r#"
 schema open;
 
@@ -29,7 +30,7 @@ collection Channel {
 }
 
 collection Message {
-    channel: ref Channel readonly,
+    channel: ref Channel readonly indexed,
     sender: identity readonly default op.author,
     body: string check (len(body) <= 4000),
     reactions: set<string>,
@@ -184,7 +185,7 @@ fn ingest(count: usize) {
     let checked = ingest_rate(&dir, "chat", &chat.replica, CHAT);
     println!("ingest, the same messages with rules `if true` (baseline) {unchecked:>8.0} ops/s");
     println!(
-        "ingest, rule-checked chat messages                        {checked:>8.0} ops/s   {:.2}x baseline (target >= 0.70)",
+        "ingest, rule-checked chat messages                        {checked:>8.0} ops/s   {:.2}x baseline (target >= 0.90)",
         checked / unchecked
     );
 }

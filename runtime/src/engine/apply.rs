@@ -35,6 +35,7 @@ impl Engine<'_> {
             };
             let number = RowNumber::new(op.info.local, index as u32);
             store::insert_row(&mut tables.rows, &mut tables.row_ids, &target, number)?;
+            self.forget_materialized(&target);
             tables.row_index.insert((&collection_key(collection), number.0), &target.0)?;
             let indexes = self.plan.indexes(collection);
             if indexes.is_empty() {
@@ -180,6 +181,7 @@ impl Engine<'_> {
             }
         }
         tables.rows.insert(number.0, store::encode_row_record(id, after.as_ref()).as_slice())?;
+        self.forget_materialized(id);
         let kind_and_fields = match (old_values, new_values) {
             (None, Some(new)) => Some((EventKind::RowInserted, new)),
             (Some(_), None) => Some((EventKind::RowDeleted, BTreeMap::new())),

@@ -37,7 +37,8 @@ use crate::crypto::CryptoSuite;
 use crate::dag::Causality;
 use crate::dag::{Clock, OpInfo};
 use crate::error::StorageError;
-use crate::ids::{Identity, OpHash};
+use crate::ids::{Identity, OpHash, RowId};
+use crate::model::row::RowState;
 use crate::op::{Change, Op, Payload};
 use crate::plan::Plan;
 use crate::store::{InfoLookup, WriteTables};
@@ -72,6 +73,9 @@ pub(crate) struct Engine<'r> {
     loaded: RefCell<HashMap<u64, Rc<Loaded>>>,
     stamps: RefCell<HashMap<u64, Rc<(OpInfo, Clock)>>>,
     round: RefCell<Round>,
+    /// Rows of the materialized state read in this transaction, decoded once; a row the engine
+    /// writes is dropped from it.
+    materialized: RefCell<HashMap<RowId, Option<Rc<RowState>>>>,
     /// Each author's latest sequence number in the log, read on first use in the transaction.
     latest: RefCell<Option<HashMap<u32, u64>>>,
 }
@@ -107,6 +111,7 @@ impl<'r> Engine<'r> {
             loaded: RefCell::default(),
             stamps: RefCell::default(),
             round: RefCell::default(),
+            materialized: RefCell::default(),
             latest: RefCell::default(),
         }
     }

@@ -34,7 +34,7 @@ impl Engine<'_> {
             return Ok(known.clone());
         }
         if self.is_materialized(view) {
-            let row = read_row(tables, id)?.map(Rc::new);
+            let row = self.materialized_row(tables, id)?;
             self.round.borrow_mut().rows.insert(key, row.clone());
             return Ok(row);
         }
@@ -61,12 +61,27 @@ impl Engine<'_> {
         }
         let row = if matches_stored {
             // The same writers as the materialized row: no need to fold again.
-            read_row(tables, id)?.map(Rc::new)
+            self.materialized_row(tables, id)?
         } else {
             self.fold(tables, id, &effective)?.map(Rc::new)
         };
         self.round.borrow_mut().rows.insert(key, row.clone());
         Ok(row)
+    }
+
+    /// A row of the materialized state, decoded once per transaction.
+    fn materialized_row(&self, tables: &WriteTables, id: &RowId) -> Result<Option<Rc<RowState>>, StorageError> {
+        if let Some(row) = self.materialized.borrow().get(id) {
+            return Ok(row.clone());
+        }
+        let row = read_row(tables, id)?.map(Rc::new);
+        self.materialized.borrow_mut().insert(*id, row.clone());
+        Ok(row)
+    }
+
+    /// Forgets a row's decoded state: the engine is about to write it.
+    pub(super) fn forget_materialized(&self, id: &RowId) {
+        self.materialized.borrow_mut().remove(id);
     }
 
     /// Whether an op updates or deletes a row in a way that `used` reads.
