@@ -90,8 +90,8 @@ impl Replica {
     /// Writes a batch of changes as one op by `author`, judged and applied at once, but durable
     /// (and signed) only at the next [`Replica::flush`] or durable write. Returns the op's hash.
     ///
-    /// A crash before the flush loses the op, and whatever the replica wrote after it; a crash
-    /// never loses a flushed op. Until the flush, no peer, export or event consumer sees the
+    /// A crash before the flush loses the op, and the deferred writes after it; a crash never
+    /// loses a flushed op, nor one that a later durable commit (a write, an ingest) took along. Until the flush, no peer, export or event consumer sees the
     /// op, while queries on this replica do. At most [`MAX_DEFERRED`] writes wait: the write
     /// after that number commits durably, with every waiting one.
     pub fn write_deferred(&self, author: &Keypair, changes: Vec<Change>) -> Result<OpHash, WriteError> {
