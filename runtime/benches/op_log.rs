@@ -8,10 +8,10 @@
 //! reports as an event); the storage figure separates the log's pages from the state's. It
 //! ends with a `summary:` line for tools that track it.
 //!
-//! `CAIRN_BENCH_OPS` sets the size of the ingest run (default 100,000); above 100,000 the
-//! stream is ingested in segments of 100,000 and each segment's rate and the file ratio so far
-//! are printed, to show how they hold as the log grows (`CAIRN_BENCH_OPS=1000000` is the
-//! opt-in long run). `CAIRN_BENCH_REOPEN_OPS` sets the size of the reopened store (default
+//! `CAIRN_BENCH_OPS` sets the size of the ingest run (default 100,000); from 200,000 ops the
+//! stream is ingested in N/100,000 segments (100,000 ops each when N is a multiple) and each
+//! segment's rate and the file ratio so far are printed, to show how they hold as the log
+//! grows (`CAIRN_BENCH_OPS=1000000` is the opt-in long run). `CAIRN_BENCH_REOPEN_OPS` sets the size of the reopened store (default
 //! 1,000,000).
 
 use cairn::op::Change;
@@ -82,7 +82,7 @@ fn main() {
     }
     let verify_rate = report("bare ed25519 batch verify (1,000 per batch)", items.len(), start.elapsed(), None);
 
-    // Local writes: build, sign and store.
+    // Local writes: build, store, sign.
     let writes = TempDir::new("write");
     let replica = Replica::create(Storage::File(&writes.store("store")), &keypair, schema()).expect("create");
     let single = 500;

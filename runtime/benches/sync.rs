@@ -4,8 +4,8 @@
 //! the receiving node's peak memory, in a process of its own.
 //!
 //! `cargo bench -p cairn --bench sync`. `CAIRN_BENCH_SYNC_OPS` sets the full sync's size
-//! (default 100,000) and `CAIRN_BENCH_SYNC_BASE` the large replica's (default 200,000; the
-//! issue's figure is at 1,000,000).
+//! (default 100,000) and `CAIRN_BENCH_SYNC_BASE` the large replica's (default 200,000; set it
+//! to 1,000,000 for the size a large replica is measured at).
 
 use cairn::net::{self, SyncOptions};
 use cairn::sync::{Role, Session, SessionOptions, SyncStats};

@@ -8,7 +8,8 @@
 //!
 //! Its hash is the suite's hash of the same array without the signature (nine items), and the
 //! signature is over `"cairn-op-v1" ‖ hash`. Decoding checks structure and canonical form only;
-//! [`verify`] checks the hash and signature and is the only way to get a [`VerifiedOp`].
+//! [`verify`] checks the hash and signature and is the only way to get a [`VerifiedOp`] from
+//! bytes; local writes get theirs by signing.
 
 use crate::cbor::{self, Reader, Value, Writer};
 use crate::crypto::{CryptoSuite, SecretKey, Signature, SignedMessage};

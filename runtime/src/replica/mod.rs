@@ -54,7 +54,7 @@ pub struct Replica {
     /// The author of the genesis op, once read.
     founder: std::sync::OnceLock<Identity>,
     limits: Limits,
-    /// Called after every transaction that stored ops (see [`Replica::watch`]).
+    /// Called after every durable transaction that stored ops (see [`Replica::watch`]).
     watchers: watch::Watchers,
     /// Local writes stored but not yet signed nor durable (see `deferred`).
     deferred: deferred::Deferred,

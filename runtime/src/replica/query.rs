@@ -81,8 +81,8 @@ impl Order {
 /// A query over one collection's visible rows: equality filters, an [`Order`] and a limit.
 /// Made by [`Replica::query`].
 ///
-/// A filter on a field the query index holds (declared `indexed`, or compared by equality in a
-/// rule) is looked up there; without one, the collection is scanned. The other filters are
+/// A filter on a field the query index holds (declared `indexed`, or not readonly and compared
+/// by equality in a rule's `exists`) is looked up there; without one, the collection is scanned. The other filters are
 /// checked on each candidate row.
 #[derive(Debug, Clone)]
 pub struct Query<'r> {

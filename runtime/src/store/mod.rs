@@ -1,7 +1,8 @@
 //! The store: a replica's redb file, its tables, and the transactions over them.
 //!
-//! Every change to the log and its state is one redb write transaction: a crash keeps every
-//! committed op and nothing half-written. `tables` lists the tables, `records` how ops are packed
+//! Every change to the log and its state is one redb write transaction: a crash keeps every op
+//! of a durable commit and nothing half-written (deferred writes, see `replica::deferred`,
+//! commit without a disk sync and may be lost). `tables` lists the tables, `records` how ops are packed
 //! into them, `rows` how the state is kept, `transaction` the tables of one transaction and the
 //! lookups on them, and `integrity` the check that they agree with each other.
 

@@ -49,8 +49,8 @@ pub(crate) const WAITING: MultimapTableDefinition<&[u8; 32], &[u8; 32]> = Multim
 /// ops make it exist, the row as they leave it, with merge metadata (see `super::rows`). Row
 /// numbers grow with the log, so rows are appended at the table's end.
 pub(crate) const ROWS: TableDefinition<u64, &[u8]> = TableDefinition::new("rows");
-/// A row's number from its id: (first 8 bytes of the id, row number) → (). The only table
-/// keyed by row ids, which are random, and so the one that small.
+/// A row's number from its id: (first 8 bytes of the id, row number) → (). Row ids are
+/// random, so this small table is the one every insert writes at a random place.
 pub(crate) const ROW_IDS: TableDefinition<(u64, u64), ()> = TableDefinition::new("row_ids");
 /// The ops that update or delete a row, effective or not: (row, op local). (A row's insert is
 /// named by its row number.)
