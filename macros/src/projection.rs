@@ -82,7 +82,9 @@ pub fn expand(input: &syn::DeriveInput) -> syn::Result<TokenStream> {
     let mut assertions = Vec::new();
     let mut errors: Option<syn::Error> = None;
     for field in &fields.named {
-        let member = field.ident.clone().expect("named fields have names");
+        let Some(member) = field.ident.clone() else {
+            return Err(syn::Error::new_spanned(field, "a projection's fields must be named"));
+        };
         let name = field_name(field)?;
         let ty = &field.ty;
         if name == "id" {

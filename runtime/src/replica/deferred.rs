@@ -76,7 +76,7 @@ pub(crate) fn is_unsigned(bytes: &[u8]) -> bool {
 /// the last durable commit.
 impl Drop for Replica {
     fn drop(&mut self) {
-        if self.flush().is_ok() || self.deferred.lock().is_empty() {
+        if self.flush().is_ok() {
             return;
         }
         let placeholder = redb::Database::builder().create_with_backend(redb::backends::InMemoryBackend::new());

@@ -88,18 +88,29 @@ pub(crate) fn chunk_records(chunk: &[u8], start: u64) -> Result<Vec<(u64, &[u8])
     Ok(records)
 }
 
+/// Where the record of `local` lies in a chunk starting at `start` (without its length
+/// prefix), if the chunk holds it.
+fn record_span(chunk: &[u8], start: u64, local: u64) -> Result<Option<std::ops::Range<usize>>, StorageError> {
+    let Some(index) = local.checked_sub(start) else { return Ok(None) };
+    let mut offset = 0usize;
+    for position in 0..=index {
+        let Some(prefix) = chunk.get(offset..offset + 4) else { return Ok(None) };
+        let length = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+        let end = offset + 4 + length;
+        if end > chunk.len() {
+            return Err(corrupt(format!("the chunk at #{start} is truncated")));
+        }
+        if position == index {
+            return Ok(Some(offset + 4..end));
+        }
+        offset = end;
+    }
+    Ok(None)
+}
+
 /// The record of `local` in a chunk starting at `start`, if the chunk holds it.
 pub(crate) fn find_record(chunk: &[u8], start: u64, local: u64) -> Result<Option<Vec<u8>>, StorageError> {
-    let Some(index) = local.checked_sub(start) else { return Ok(None) };
-    let mut rest = chunk;
-    for _ in 0..index {
-        let Some(prefix) = rest.get(..4) else { return Ok(None) };
-        let length = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
-        rest = rest.get(4 + length..).ok_or_else(|| corrupt(format!("the chunk at #{start} is truncated")))?;
-    }
-    let Some(prefix) = rest.get(..4) else { return Ok(None) };
-    let length = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
-    Ok(Some(rest.get(4..4 + length).ok_or_else(|| corrupt(format!("the chunk at #{start} is truncated")))?.to_vec()))
+    Ok(record_span(chunk, start, local)?.map(|span| chunk[span].to_vec()))
 }
 
 /// What [`set_signature`] found.
@@ -122,25 +133,15 @@ pub(crate) fn set_signature(
     hash: &OpHash,
     signature: &[u8; 64],
 ) -> Result<Patched, StorageError> {
-    let Some(index) = local.checked_sub(start) else { return Ok(Patched::NotInChunk) };
-    let mut offset = 0usize;
-    for position in 0..=index {
-        let Some(prefix) = chunk.get(offset..offset + 4) else { return Ok(Patched::NotInChunk) };
-        let length = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
-        let end = offset + 4 + length;
-        if end > chunk.len() || length < RECORD_HEADER + signature.len() {
-            return Err(corrupt(format!("the chunk at #{start} is truncated")));
-        }
-        if position == index {
-            if chunk[offset + 4..offset + 4 + 32] != hash.0 {
-                return Ok(Patched::NotThisOp);
-            }
-            chunk[end - signature.len()..end].copy_from_slice(signature);
-            return Ok(Patched::Done);
-        }
-        offset = end;
+    let Some(span) = record_span(chunk, start, local)? else { return Ok(Patched::NotInChunk) };
+    if span.len() < RECORD_HEADER + signature.len() {
+        return Err(corrupt(format!("the chunk at #{start} is truncated")));
     }
-    Ok(Patched::NotInChunk)
+    if chunk[span.start..span.start + 32] != hash.0 {
+        return Ok(Patched::NotThisOp);
+    }
+    chunk[span.end - signature.len()..span.end].copy_from_slice(signature);
+    Ok(Patched::Done)
 }
 
 /// The hash index's key prefix for an op hash.

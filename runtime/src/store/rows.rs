@@ -34,9 +34,15 @@ pub(crate) fn encode_row_record(id: &RowId, row: Option<&RowState>) -> Vec<u8> {
     bytes
 }
 
+/// The id a `rows` value starts with.
+fn record_id(number: u64, bytes: &[u8]) -> Result<RowId, StorageError> {
+    let id = bytes.get(..32).and_then(|id| id.try_into().ok());
+    id.map(RowId).ok_or_else(|| corrupt(format!("row record {number} is too short")))
+}
+
 pub(crate) fn decode_row_record(number: u64, bytes: &[u8]) -> Result<(RowId, Option<RowState>), StorageError> {
-    let (id, row) = bytes.split_at_checked(32).ok_or_else(|| corrupt("a row record is too short"))?;
-    let id = RowId(id.try_into().map_err(|_| corrupt("a row record is too short"))?);
+    let id = record_id(number, bytes)?;
+    let row = &bytes[32..];
     if row.is_empty() {
         return Ok((id, None));
     }
@@ -82,7 +88,7 @@ fn find_row(
     for entry in row_ids.range((prefix, 0)..=(prefix, u64::MAX))? {
         let number = entry?.0.value().1;
         let record = rows.get(number)?.ok_or_else(|| corrupt(format!("row number {number} has no record")))?;
-        if record.value().get(..32) == Some(id.0.as_slice()) {
+        if record_id(number, record.value())? == *id {
             return Ok(Some((RowNumber(number), record.value().to_vec())));
         }
     }
@@ -126,8 +132,7 @@ pub(crate) fn for_each_row_id(
             group_prefix = Some(prefix);
         }
         let record = rows.get(number)?.ok_or_else(|| corrupt(format!("row number {number} has no record")))?;
-        let id = record.value().get(..32).and_then(|id| id.try_into().ok());
-        group.push(RowId(id.ok_or_else(|| corrupt(format!("row record {number} is too short")))?));
+        group.push(record_id(number, record.value())?);
     }
     group.sort();
     group.into_iter().try_for_each(visit)

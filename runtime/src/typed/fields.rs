@@ -157,6 +157,22 @@ impl<T: FieldValue> FieldValue for Option<T> {
     }
 }
 
+/// The elements of an array value, read into any collection (a list or a set).
+fn collect_array<T: FieldValue, C: FromIterator<T>>(value: &Value) -> Result<C, ValueMismatch> {
+    match value {
+        Value::Array(items) => items.iter().map(T::from_value).collect(),
+        _ => mismatch("an array", value),
+    }
+}
+
+/// [`collect_array`], taking the value.
+fn collect_owned_array<T: FieldValue, C: FromIterator<T>>(value: Value) -> Result<C, ValueMismatch> {
+    match value {
+        Value::Array(items) => items.into_iter().map(T::from_owned).collect(),
+        other => mismatch("an array", &other),
+    }
+}
+
 /// A `list`, or a `set` of elements without an order in Rust (floats, records).
 impl<T: FieldValue> FieldValue for Vec<T> {
     fn into_value(self) -> Value {
@@ -164,17 +180,11 @@ impl<T: FieldValue> FieldValue for Vec<T> {
     }
 
     fn from_value(value: &Value) -> Result<Self, ValueMismatch> {
-        match value {
-            Value::Array(items) => items.iter().map(T::from_value).collect(),
-            _ => mismatch("an array", value),
-        }
+        collect_array(value)
     }
 
     fn from_owned(value: Value) -> Result<Self, ValueMismatch> {
-        match value {
-            Value::Array(items) => items.into_iter().map(T::from_owned).collect(),
-            other => mismatch("an array", &other),
-        }
+        collect_owned_array(value)
     }
 }
 
@@ -185,17 +195,11 @@ impl<T: FieldValue + Ord> FieldValue for BTreeSet<T> {
     }
 
     fn from_value(value: &Value) -> Result<Self, ValueMismatch> {
-        match value {
-            Value::Array(items) => items.iter().map(T::from_value).collect(),
-            _ => mismatch("an array", value),
-        }
+        collect_array(value)
     }
 
     fn from_owned(value: Value) -> Result<Self, ValueMismatch> {
-        match value {
-            Value::Array(items) => items.into_iter().map(T::from_owned).collect(),
-            other => mismatch("an array", &other),
-        }
+        collect_owned_array(value)
     }
 }
 
