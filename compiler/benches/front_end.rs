@@ -124,18 +124,6 @@ fn main() {
     measure("gen rust (from the IR)", text.len(), iterations, || {
         black_box(schemac::gen::rust(black_box(&ir), &options).ok());
     });
-    // Where generation's time goes: building the tokens, parsing them (syn), printing (prettyplease).
-    measure("  of which tokens", text.len(), 3, || {
-        black_box(schemac::gen::tokens(black_box(&ir), &options).ok());
-    });
-    let tokens = schemac::gen::tokens(&ir, &options).expect("tokens");
-    measure("  of which syn parse", text.len(), 3, || {
-        black_box(syn::parse2::<syn::File>(tokens.clone()).ok());
-    });
-    let file: syn::File = syn::parse2(tokens).expect("parse");
-    measure("  of which prettyplease", text.len(), 3, || {
-        black_box(prettyplease::unparse(&file));
-    });
     println!("generated module: {} lines, {} bytes", module.lines().count(), module.len());
     for (what, measured, target) in [
         ("parse + check + hash", total, Duration::from_millis(50)),

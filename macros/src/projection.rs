@@ -106,7 +106,7 @@ pub fn expand(input: &syn::DeriveInput) -> syn::Result<TokenStream> {
             }
             continue;
         };
-        let kind = schemac::gen::holds_kind(&rt, &schema_field.ty);
+        let kind = holds_kind(&rt, &schema_field.ty);
         assertions.push(quote_spanned!(ty.span()=> const _: () = #rt::typed::assert_holds::<#ty, #kind>();));
         reads.push(quote!(#member: #rt::typed::field(row, #name)?));
     }
@@ -130,4 +130,39 @@ pub fn expand(input: &syn::DeriveInput) -> syn::Result<TokenStream> {
             }
         };
     })
+}
+
+/// The marker of `cairn::typed::kinds` for a schema type, which the field's Rust type must hold.
+fn holds_kind(rt: &TokenStream, ty: &schemac::ir::Type) -> TokenStream {
+    use schemac::ir::Type;
+    let kinds = quote!(#rt::typed::kinds);
+    match ty {
+        Type::Bool => quote!(#kinds::Bool),
+        Type::Int => quote!(#kinds::Int),
+        Type::Counter => quote!(#kinds::Counter),
+        Type::Float => quote!(#kinds::Float),
+        Type::String => quote!(#kinds::Text),
+        Type::Bytes => quote!(#kinds::Bytes),
+        Type::Timestamp => quote!(#kinds::Timestamp),
+        Type::Identity => quote!(#kinds::Identity),
+        Type::Ref(_) => quote!(#kinds::Ref),
+        Type::Enum(_) => quote!(#kinds::Enum),
+        Type::Record(_) => quote!(#kinds::Record),
+        Type::Optional(inner) => {
+            let inner = holds_kind(rt, inner);
+            quote!(#kinds::Optional<#inner>)
+        }
+        Type::List(inner) => {
+            let inner = holds_kind(rt, inner);
+            quote!(#kinds::List<#inner>)
+        }
+        Type::Set(inner) => {
+            let inner = holds_kind(rt, inner);
+            quote!(#kinds::Set<#inner>)
+        }
+        Type::Map(inner) => {
+            let inner = holds_kind(rt, inner);
+            quote!(#kinds::Map<#inner>)
+        }
+    }
 }

@@ -4,39 +4,29 @@
 
 use super::checks::check_calls;
 use super::names::{self, ident, Names};
-use super::types::{has_float, id_ident, new_type, row_type, starts_empty};
-use super::{docs, Context, GenError};
+use super::types::{has_float, id_type, new_type, row_type, starts_empty};
+use super::{docs, string_literal, Context, GenError};
 use crate::ir;
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
 
-/// The derives for serde, through the runtime's re-export.
-fn serde_derives(cx: &Context) -> (TokenStream, TokenStream) {
-    let rt = &cx.rt;
-    let path = format!("{}::__serde", cx.options.runtime_path);
-    (quote!(#rt::__serde::Serialize, #rt::__serde::Deserialize), quote!(#[serde(crate = #path)]))
-}
-
-pub fn generate(cx: &Context, names: &mut Names) -> Result<TokenStream, GenError> {
-    let mut out = TokenStream::new();
+pub fn generate(cx: &Context, names: &mut Names, out: &mut String) -> Result<(), GenError> {
     for (name, definition) in &cx.schema.enums {
         if cx.options.extern_types.contains_key(name) {
             continue;
         }
         names.take(name, format!("enum {name}"))?;
-        out.extend(enumeration(cx, name, definition)?);
+        enumeration(cx, name, definition, out)?;
     }
     for (name, record) in &cx.schema.records {
         if cx.options.extern_types.contains_key(name) {
             continue;
         }
         names.take(name, format!("record {name}"))?;
-        out.extend(record_struct(cx, name, record)?);
+        record_struct(cx, name, record, out);
     }
     for (name, collection) in &cx.schema.collections {
         for (generated, purpose) in [
             (name.clone(), "row struct"),
-            (format!("{name}Id"), "id"),
+            (id_type(name), "id"),
             (format!("New{name}"), "insert struct"),
             (format!("{name}Changes"), "changes struct"),
         ] {
@@ -49,303 +39,390 @@ pub fn generate(cx: &Context, names: &mut Names) -> Result<TokenStream, GenError
                 second: format!("a field of collection {name}"),
             });
         }
-        out.extend(id_type(cx, name));
-        out.extend(row_struct(cx, name, collection)?);
-        out.extend(insert_struct(cx, name, collection)?);
-        out.extend(changes_struct(cx, name, collection)?);
+        let rt = &cx.rt;
+        let row = ident(name);
+        let id = id_type(name);
+        item!(out, "/// The id of a `{name}` row.\npub type {id} = {rt}::typed::Id<{row}>;\n");
+        row_struct(cx, name, collection, out)?;
+        insert_struct(cx, name, collection, out)?;
+        changes_struct(cx, name, collection, out);
     }
-    Ok(out)
+    Ok(())
 }
 
-fn enumeration(cx: &Context, name: &str, definition: &ir::Enum) -> Result<TokenStream, GenError> {
+/// The derive list's serde part and the `#[serde(crate)]` line, through the runtime's re-export.
+fn serde_derives(cx: &Context) -> (String, String) {
+    let rt = &cx.rt;
+    let path = string_literal(&format!("{rt}::__serde"));
+    (format!("{rt}::__serde::Serialize, {rt}::__serde::Deserialize"), format!("#[serde(crate = {path})]"))
+}
+
+/// A type's docs, derives and attributes, up to its `pub struct` or `pub enum` line.
+fn type_header(
+    cx: &Context,
+    out: &mut String,
+    name: &str,
+    documentation: &Option<String>,
+    fallback: &str,
+    derives: &str,
+) {
+    super::blank_line(out);
+    docs(out, documentation, fallback, "");
+    emit!(out, "#[derive({derives})]\n");
+    if derives.contains("__serde") {
+        emit!(out, "{}\n", serde_derives(cx).1);
+    }
+    out.push_str(&cx.type_attributes(name, ""));
+}
+
+fn enumeration(cx: &Context, name: &str, definition: &ir::Enum, out: &mut String) -> Result<(), GenError> {
     let rt = &cx.rt;
     let type_name = ident(name);
-    let (derives, serde_crate) = serde_derives(cx);
-    let mut variants = Names::default();
-    let mut idents = Vec::new();
+    let mut taken = Names::default();
+    let mut variants = Vec::new();
     for variant in &definition.variants {
         let generated = names::variant(variant)?;
-        variants.take(&generated.to_string(), format!("variant {variant} of enum {name}"))?;
-        idents.push(generated);
+        taken.take(&generated, format!("variant {variant} of enum {name}"))?;
+        variants.push((generated, variant, string_literal(variant)));
     }
-    let schema_names = &definition.variants;
-    let count = proc_macro2::Literal::usize_unsuffixed(definition.variants.len());
-    let documentation = docs(&definition.docs, format!("The schema's enum `{name}`."));
-    let attributes = cx.type_attributes(name)?;
-    let variant_docs = schema_names.iter().map(|variant| format!(" `{variant}`."));
-    let expected = format!("a {name}");
-    Ok(quote! {
-        #documentation
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, #derives)]
-        #serde_crate
-        #attributes
-        pub enum #type_name {
-            #(#[doc = #variant_docs] #[serde(rename = #schema_names)] #idents,)*
-        }
+    let derives = format!("Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, {}", serde_derives(cx).0);
+    type_header(cx, out, name, &definition.docs, &format!("The schema's enum `{name}`."), &derives);
+    emit!(out, "pub enum {type_name} {{\n");
+    for (variant, schema_name, literal) in &variants {
+        emit!(out, "    /// `{schema_name}`.\n    #[serde(rename = {literal})]\n    {variant},\n");
+    }
+    out.push_str("}\n");
+    let count = variants.len();
+    let all = variants.iter().map(|(variant, ..)| format!("{type_name}::{variant}")).collect::<Vec<_>>().join(", ");
+    item!(
+        out,
+        "\
+impl {type_name} {{
+    /// Every variant, in the schema's order.
+    pub const ALL: [{type_name}; {count}] = [{all}];
 
-        impl #type_name {
-            /// Every variant, in the schema's order.
-            pub const ALL: [#type_name; #count] = [#(#type_name::#idents),*];
+    /// The variant's name in the schema.
+    pub fn as_str(&self) -> &'static str {{
+        match self {{
+"
+    );
+    for (variant, _, literal) in &variants {
+        emit!(out, "            {type_name}::{variant} => {literal},\n");
+    }
+    emit!(
+        out,
+        "        }}
+    }}
+}}
 
-            /// The variant's name in the schema.
-            pub fn as_str(&self) -> &'static str {
-                match self {
-                    #(#type_name::#idents => #schema_names,)*
-                }
-            }
-        }
+impl ::core::fmt::Display for {type_name} {{
+    fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {{
+        formatter.write_str(self.as_str())
+    }}
+}}
 
-        impl ::core::fmt::Display for #type_name {
-            fn fmt(&self, formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                formatter.write_str(self.as_str())
-            }
-        }
+impl {rt}::FieldValue for {type_name} {{
+    fn into_value(self) -> {rt}::Value {{
+        {rt}::Value::Text(String::from(self.as_str()))
+    }}
 
-        impl #rt::FieldValue for #type_name {
-            fn into_value(self) -> #rt::Value {
-                #rt::Value::Text(String::from(self.as_str()))
-            }
+    fn from_value(value: &{rt}::Value) -> Result<Self, {rt}::typed::ValueMismatch> {{
+        let found = match value {{
+            {rt}::Value::Text(text) => match text.as_str() {{
+"
+    );
+    for (variant, _, literal) in &variants {
+        emit!(out, "                {literal} => return Ok({type_name}::{variant}),\n");
+    }
+    let expected = string_literal(&format!("a {name}"));
+    emit!(
+        out,
+        "                _ => \"another name\",
+            }},
+            other => {rt}::typed::describe(other),
+        }};
+        Err({rt}::typed::ValueMismatch {{ expected: {expected}, found }})
+    }}
+}}
 
-            fn from_value(value: &#rt::Value) -> Result<Self, #rt::typed::ValueMismatch> {
-                let found = match value {
-                    #rt::Value::Text(text) => match text.as_str() {
-                        #(#schema_names => return Ok(#type_name::#idents),)*
-                        _ => "another name",
-                    },
-                    other => #rt::typed::describe(other),
-                };
-                Err(#rt::typed::ValueMismatch { expected: #expected, found })
-            }
-        }
-
-        impl #rt::typed::Holds<#rt::typed::kinds::Enum> for #type_name {}
-    })
+impl {rt}::typed::Holds<{rt}::typed::kinds::Enum> for {type_name} {{}}
+"
+    );
+    Ok(())
 }
 
-/// `pub name: Type,` with its docs and attributes, for each field.
-fn field_list(
-    cx: &Context,
-    owner: &str,
-    fields: &[ir::Field],
-    ty: impl Fn(&ir::Field) -> Result<TokenStream, GenError>,
-) -> Result<TokenStream, GenError> {
-    let mut out = TokenStream::new();
+/// `pub name: Type,` with its docs and attributes, for each field, at one indent.
+fn field_list(cx: &Context, owner: &str, fields: &[ir::Field], ty: impl Fn(&ir::Field) -> String, out: &mut String) {
     for field in fields {
-        let name = ident(&field.name);
-        let documentation = docs(&field.docs, format!("The `{}` field.", field.name));
-        let attributes = cx.field_attributes(owner, &field.name)?;
-        let ty = ty(field)?;
-        out.extend(quote!(#documentation #attributes pub #name: #ty,));
+        docs(out, &field.docs, &format!("The `{}` field.", field.name), "    ");
+        out.push_str(&cx.field_attributes(owner, &field.name, "    "));
+        emit!(out, "    pub {}: {},\n", ident(&field.name), ty(field));
     }
-    Ok(out)
 }
 
-fn eq_derive(cx: &Context, fields: &[ir::Field]) -> TokenStream {
-    if fields.iter().any(|field| has_float(cx, &field.ty)) {
-        quote!()
+/// `Eq, ` when no field holds a float.
+fn eq_derive<'f>(cx: &Context, mut fields: impl Iterator<Item = &'f ir::Field>) -> &'static str {
+    if fields.any(|field| has_float(cx, &field.ty)) {
+        ""
     } else {
-        quote!(Eq,)
+        "Eq, "
     }
 }
 
-fn record_struct(cx: &Context, name: &str, record: &ir::Record) -> Result<TokenStream, GenError> {
+fn record_struct(cx: &Context, name: &str, record: &ir::Record, out: &mut String) {
     let rt = &cx.rt;
     let type_name = ident(name);
-    let (derives, serde_crate) = serde_derives(cx);
-    let documentation = docs(&record.docs, format!("The schema's record `{name}`."));
-    let attributes = cx.type_attributes(name)?;
-    let fields = field_list(cx, name, &record.fields, |field| row_type(cx, &field.ty))?;
-    let eq = eq_derive(cx, &record.fields);
-    let idents: Vec<_> = record.fields.iter().map(|field| ident(&field.name)).collect();
-    let names: Vec<&String> = record.fields.iter().map(|field| &field.name).collect();
-    Ok(quote! {
-        #documentation
-        #[derive(Debug, Clone, PartialEq, #eq #derives)]
-        #serde_crate
-        #attributes
-        pub struct #type_name { #fields }
+    let derives = format!("Debug, Clone, PartialEq, {}{}", eq_derive(cx, record.fields.iter()), serde_derives(cx).0);
+    type_header(cx, out, name, &record.docs, &format!("The schema's record `{name}`."), &derives);
+    emit!(out, "pub struct {type_name} {{\n");
+    field_list(cx, name, &record.fields, |field| row_type(cx, &field.ty), out);
+    emit!(
+        out,
+        "\
+}}
 
-        impl #rt::FieldValue for #type_name {
-            fn into_value(self) -> #rt::Value {
-                #rt::Value::Map(::std::vec![
-                    #((String::from(#names), #rt::FieldValue::into_value(self.#idents)),)*
-                ])
-            }
-
-            fn from_value(value: &#rt::Value) -> Result<Self, #rt::typed::ValueMismatch> {
-                Ok(#type_name { #(#idents: #rt::typed::record_field(value, #names)?,)* })
-            }
-        }
-
-        impl #rt::typed::Holds<#rt::typed::kinds::Record> for #type_name {}
-    })
-}
-
-fn id_type(cx: &Context, collection: &str) -> TokenStream {
-    let rt = &cx.rt;
-    let id = id_ident(collection);
-    let row = ident(collection);
-    let documentation = format!(" The id of a `{collection}` row.");
-    quote! {
-        #[doc = #documentation]
-        pub type #id = #rt::typed::Id<#row>;
+impl {rt}::FieldValue for {type_name} {{
+    fn into_value(self) -> {rt}::Value {{
+        {rt}::Value::Map(::std::vec![
+"
+    );
+    for field in &record.fields {
+        let (member, key) = (ident(&field.name), string_literal(&field.name));
+        emit!(out, "            (String::from({key}), {rt}::FieldValue::into_value(self.{member})),\n");
     }
+    emit!(
+        out,
+        "        ])
+    }}
+
+    fn from_value(value: &{rt}::Value) -> Result<Self, {rt}::typed::ValueMismatch> {{
+        Ok({type_name} {{
+"
+    );
+    for field in &record.fields {
+        let (member, key) = (ident(&field.name), string_literal(&field.name));
+        emit!(out, "            {member}: {rt}::typed::record_field(value, {key})?,\n");
+    }
+    close_block(out, "        ", '}');
+    emit!(
+        out,
+        "\
+)
+    }}
+}}
+
+impl {rt}::typed::Holds<{rt}::typed::kinds::Record> for {type_name} {{}}
+"
+    );
 }
 
-fn row_struct(cx: &Context, name: &str, collection: &ir::Collection) -> Result<TokenStream, GenError> {
+fn row_struct(cx: &Context, name: &str, collection: &ir::Collection, out: &mut String) -> Result<(), GenError> {
     let rt = &cx.rt;
     let type_name = ident(name);
-    let id = id_ident(name);
-    let (derives, serde_crate) = serde_derives(cx);
-    let documentation = docs(&collection.docs, format!("A row of the collection `{name}`."));
-    let attributes = cx.type_attributes(name)?;
-    let fields = field_list(cx, name, &collection.fields, |field| row_type(cx, &field.ty))?;
-    let eq = eq_derive(cx, &collection.fields);
-    let idents: Vec<_> = collection.fields.iter().map(|field| ident(&field.name)).collect();
-    let names: Vec<&String> = collection.fields.iter().map(|field| &field.name).collect();
-    let checks = check_calls(cx, name, collection, false)?;
-    let mutable = (!collection.fields.is_empty()).then(|| quote!(mut));
-    Ok(quote! {
-        #documentation
-        #[derive(Debug, Clone, PartialEq, #eq #derives)]
-        #serde_crate
-        #attributes
-        pub struct #type_name {
-            /// The row's id.
-            pub id: #id,
-            #fields
-        }
+    let id = id_type(name);
+    let derives =
+        format!("Debug, Clone, PartialEq, {}{}", eq_derive(cx, collection.fields.iter()), serde_derives(cx).0);
+    type_header(cx, out, name, &collection.docs, &format!("A row of the collection `{name}`."), &derives);
+    emit!(out, "pub struct {type_name} {{\n    /// The row's id.\n    pub id: {id},\n");
+    field_list(cx, name, &collection.fields, |field| row_type(cx, &field.ty), out);
+    let literal = string_literal(name);
+    emit!(
+        out,
+        "\
+}}
 
-        impl #rt::Projection for #type_name {
-            const COLLECTION: &'static str = #name;
+impl {rt}::Projection for {type_name} {{
+    const COLLECTION: &'static str = {literal};
 
-            fn from_row(row: &#rt::Row) -> Result<Self, #rt::RowDecodeError> {
-                #rt::typed::expect_collection(row, #name)?;
-                Ok(#type_name {
-                    id: #id::from(row.id),
-                    #(#idents: #rt::typed::field(row, #names)?,)*
-                })
-            }
+    fn from_row(row: &{rt}::Row) -> Result<Self, {rt}::RowDecodeError> {{
+        {rt}::typed::expect_collection(row, {literal})?;
+        Ok({type_name} {{
+            id: {id}::from(row.id),
+"
+    );
+    for field in &collection.fields {
+        let (member, key) = (ident(&field.name), string_literal(&field.name));
+        emit!(out, "            {member}: {rt}::typed::field(row, {key})?,\n");
+    }
+    let mutable = if collection.fields.is_empty() { "" } else { "mut " };
+    emit!(
+        out,
+        "        }})
+    }}
 
-            fn from_owned_row(#mutable row: #rt::Row) -> Result<Self, #rt::RowDecodeError> {
-                #rt::typed::expect_collection(&row, #name)?;
-                Ok(#type_name {
-                    id: #id::from(row.id),
-                    #(#idents: #rt::typed::take(&mut row, #names)?,)*
-                })
-            }
-        }
+    fn from_owned_row({mutable}row: {rt}::Row) -> Result<Self, {rt}::RowDecodeError> {{
+        {rt}::typed::expect_collection(&row, {literal})?;
+        Ok({type_name} {{
+            id: {id}::from(row.id),
+"
+    );
+    for field in &collection.fields {
+        let (member, key) = (ident(&field.name), string_literal(&field.name));
+        emit!(out, "            {member}: {rt}::typed::take(&mut row, {key})?,\n");
+    }
+    emit!(
+        out,
+        "        }})
+    }}
+}}
 
-        impl #type_name {
-            /// The schema's `check` constraints, compiled: the first field whose check fails.
-            pub fn check(&self) -> Result<(), &'static str> {
-                #checks
-                Ok(())
-            }
-        }
-    })
+impl {type_name} {{
+    /// The schema's `check` constraints, compiled: the first field whose check fails.
+    pub fn check(&self) -> Result<(), &'static str> {{
+"
+    );
+    check_calls(cx, name, collection, false, out)?;
+    out.push_str("        Ok(())\n    }\n}\n");
+    Ok(())
 }
 
-fn insert_struct(cx: &Context, name: &str, collection: &ir::Collection) -> Result<TokenStream, GenError> {
+fn insert_struct(cx: &Context, name: &str, collection: &ir::Collection, out: &mut String) -> Result<(), GenError> {
     let rt = &cx.rt;
-    let type_name = format_ident!("New{}", name);
-    let id = id_ident(name);
-    let struct_name = format!("New{name}");
-    let documentation =
-        format!(" A new `{name}` row, to insert. `None` in a field the schema gives a default takes it.");
-    let fields = field_list(cx, &struct_name, &collection.fields, |field| {
-        let ty = new_type(cx, &field.ty)?;
-        Ok(if field.default.is_some() { quote!(Option<#ty>) } else { ty })
-    })?;
+    let type_name = format!("New{name}");
+    let id = id_type(name);
+    item!(
+        out,
+        "\
+/// A new `{name}` row, to insert. `None` in a field the schema gives a default takes it.
+#[derive(Debug, Clone)]
+pub struct {type_name} {{
+"
+    );
+    field_list(
+        cx,
+        &type_name,
+        &collection.fields,
+        |field| {
+            let ty = new_type(cx, &field.ty);
+            if field.default.is_some() {
+                format!("Option<{ty}>")
+            } else {
+                ty
+            }
+        },
+        out,
+    );
+    close_block(out, "", '}');
     let mut parameters = Vec::new();
-    let mut initial = Vec::new();
+    let mut initial = String::new();
     let mut always = Vec::new();
     let mut defaulted = Vec::new();
     for field in &collection.fields {
-        let field_ident = ident(&field.name);
-        let field_name = &field.name;
+        let (member, key) = (ident(&field.name), string_literal(&field.name));
         if field.default.is_some() {
-            initial.push(quote!(#field_ident: None));
-            defaulted.push(quote!(self.#field_ident.map(|value| (#field_name, #rt::FieldValue::into_value(value)))));
+            emit!(&mut initial, "            {member}: None,\n");
+            defaulted.push(format!("self.{member}.map(|value| ({key}, {rt}::FieldValue::into_value(value)))"));
         } else {
             if starts_empty(&field.ty) {
-                initial.push(quote!(#field_ident: Default::default()));
+                emit!(&mut initial, "            {member}: Default::default(),\n");
             } else {
-                let ty = new_type(cx, &field.ty)?;
-                parameters.push(quote!(#field_ident: impl Into<#ty>));
-                initial.push(quote!(#field_ident: #field_ident.into()));
+                parameters.push(format!("{member}: impl Into<{}>", new_type(cx, &field.ty)));
+                emit!(&mut initial, "            {member}: {member}.into(),\n");
             }
-            always.push(quote!((#field_name, #rt::FieldValue::into_value(self.#field_ident))));
+            always.push(format!("({key}, {rt}::FieldValue::into_value(self.{member}))"));
         }
     }
-    let checks = check_calls(cx, name, collection, true)?;
-    let into_fields = if defaulted.is_empty() {
-        quote!(::std::vec![#(#always),*])
+    let many = if parameters.len() > 6 { "    #[allow(clippy::too_many_arguments)]\n" } else { "" };
+    let parameters = if parameters.iter().map(|parameter| parameter.len() + 2).sum::<usize>() + type_name.len() > 80 {
+        format!("\n{}    ", parameters.iter().map(|parameter| format!("        {parameter},\n")).collect::<String>())
+    } else {
+        parameters.join(", ")
+    };
+    emit!(
+        out,
+        "
+impl {type_name} {{
+    /// A new `{name}` row with the fields that have no default; the others start empty or take their default.
+{many}    pub fn new({parameters}) -> {type_name} {{
+        {type_name} {{
+{initial}"
+    );
+    close_block(out, "        ", '}');
+    emit!(
+        out,
+        "
+    }}
+}}
+
+impl {rt}::typed::Insert for {type_name} {{
+    const COLLECTION: &'static str = {literal};
+
+    type Id = {id};
+
+    fn check(&self) -> Result<(), &'static str> {{
+",
+        literal = string_literal(name)
+    );
+    check_calls(cx, name, collection, true, out)?;
+    emit!(out, "        Ok(())\n    }}\n\n    fn into_fields(self) -> Vec<(&'static str, {rt}::Value)> {{\n");
+    if defaulted.is_empty() {
+        out.push_str("        ::std::vec![\n");
+        for field in &always {
+            emit!(out, "            {field},\n");
+        }
+        close_block(out, "        ", ']');
+        out.push('\n');
     } else {
         // Fields left to their default are left out, and the runtime fills them in.
-        quote! {
-            [#(Some(#always),)* #(#defaulted,)*].into_iter().flatten().collect()
+        out.push_str("        [\n");
+        for field in &always {
+            emit!(out, "            Some({field}),\n");
         }
-    };
-    let new_docs = format!(
-        " A new `{name}` row with the fields that have no default; the others start empty or take their default."
-    );
-    let many = (parameters.len() > 6).then(|| quote!(#[allow(clippy::too_many_arguments)]));
-    Ok(quote! {
-        #[doc = #documentation]
-        #[derive(Debug, Clone)]
-        pub struct #type_name { #fields }
-
-        impl #type_name {
-            #[doc = #new_docs]
-            #many
-            pub fn new(#(#parameters),*) -> #type_name {
-                #type_name { #(#initial,)* }
-            }
+        for field in &defaulted {
+            emit!(out, "            {field},\n");
         }
-
-        impl #rt::typed::Insert for #type_name {
-            const COLLECTION: &'static str = #name;
-            type Id = #id;
-
-            fn check(&self) -> Result<(), &'static str> {
-                #checks
-                Ok(())
-            }
-
-            fn into_fields(self) -> Vec<(&'static str, #rt::Value)> {
-                #into_fields
-            }
-        }
-    })
+        out.push_str("        ]\n        .into_iter()\n        .flatten()\n        .collect()\n");
+    }
+    out.push_str("    }\n}\n");
+    Ok(())
 }
 
-fn changes_struct(cx: &Context, name: &str, collection: &ir::Collection) -> Result<TokenStream, GenError> {
+fn changes_struct(cx: &Context, name: &str, collection: &ir::Collection, out: &mut String) {
     let rt = &cx.rt;
-    let type_name = format_ident!("{}Changes", name);
-    let changeable: Vec<&ir::Field> = collection.fields.iter().filter(|field| !field.readonly).collect();
-    let mut fields = TokenStream::new();
-    for field in &changeable {
-        let field_ident = ident(&field.name);
-        let ty = row_type(cx, &field.ty)?;
-        let documentation = format!(" The new `{}`, if the update changed it.", field.name);
-        fields.extend(quote!(#[doc = #documentation] pub #field_ident: Option<#ty>,));
+    let type_name = format!("{name}Changes");
+    let changeable = || collection.fields.iter().filter(|field| !field.readonly);
+    let eq = eq_derive(cx, changeable());
+    item!(
+        out,
+        "\
+/// The fields of a `{name}` row that an update changed, with their new values.
+#[derive(Debug, Clone, PartialEq, {eq}Default)]
+pub struct {type_name} {{
+"
+    );
+    for field in changeable() {
+        let (field_name, member, ty) = (&field.name, ident(&field.name), row_type(cx, &field.ty));
+        emit!(out, "    /// The new `{field_name}`, if the update changed it.\n    pub {member}: Option<{ty}>,\n");
     }
-    let idents = changeable.iter().map(|field| ident(&field.name));
-    let names = changeable.iter().map(|field| &field.name);
-    let documentation = format!(" The fields of a `{name}` row that an update changed, with their new values.");
-    let eq = if changeable.iter().any(|field| has_float(cx, &field.ty)) { quote!() } else { quote!(Eq,) };
-    let row = if changeable.is_empty() { quote!(_row) } else { quote!(row) };
-    Ok(quote! {
-        #[doc = #documentation]
-        #[derive(Debug, Clone, PartialEq, #eq Default)]
-        pub struct #type_name { #fields }
+    close_block(out, "", '}');
+    let row = if changeable().next().is_none() { "_row" } else { "row" };
+    emit!(
+        out,
+        "
+impl {type_name} {{
+    /// Reads the changed fields of an update event's row.
+    pub fn from_row({row}: &{rt}::Row) -> Result<Self, {rt}::RowDecodeError> {{
+        Ok({type_name} {{
+"
+    );
+    for field in changeable() {
+        let (member, key) = (ident(&field.name), string_literal(&field.name));
+        emit!(out, "            {member}: {rt}::typed::changed(row, {key})?,\n");
+    }
+    close_block(out, "        ", '}');
+    out.push_str(")\n    }\n}\n");
+}
 
-        impl #type_name {
-            /// Reads the changed fields of an update event's row.
-            pub fn from_row(#row: &#rt::Row) -> Result<Self, #rt::RowDecodeError> {
-                Ok(#type_name { #(#idents: #rt::typed::changed(row, #names)?,)* })
-            }
-        }
-    })
+/// Closes a block whose lines were just written at `indent` plus four spaces (fields, list
+/// elements) with `closing`; an empty one on its opening line (`{}`, `[]`).
+fn close_block(out: &mut String, indent: &str, closing: char) {
+    if out.ends_with("{\n") || out.ends_with("[\n") {
+        out.pop();
+    } else {
+        out.push_str(indent);
+    }
+    out.push(closing);
+    if indent.is_empty() {
+        out.push('\n');
+    }
 }

@@ -4,7 +4,6 @@
 //! generated items share a name.
 
 use super::GenError;
-use proc_macro2::{Ident, Span};
 use std::collections::BTreeMap;
 
 /// Words Rust reserves; a schema name among them is written raw (`r#type`).
@@ -18,14 +17,15 @@ const KEYWORDS: &[&str] = &[
 /// Words that cannot be raw identifiers: written with a trailing underscore.
 const UNRAWABLE: &[&str] = &["crate", "self", "Self", "super", "_"];
 
-/// An identifier for a schema name, raw when Rust reserves the word.
-pub fn ident(name: &str) -> Ident {
+/// An identifier for a schema name (ASCII letters, digits and `_`, as the grammar admits),
+/// raw when Rust reserves the word.
+pub fn ident(name: &str) -> String {
     if UNRAWABLE.contains(&name) {
-        Ident::new(&format!("{name}_"), Span::call_site())
+        format!("{name}_")
     } else if KEYWORDS.contains(&name) {
-        Ident::new_raw(name, Span::call_site())
+        format!("r#{name}")
     } else {
-        Ident::new(name, Span::call_site())
+        name.to_owned()
     }
 }
 
@@ -48,11 +48,14 @@ pub fn pascal(name: &str) -> String {
 
 /// The Rust variant for a schema name (`in_review` → `InReview`); a name that gives no Rust
 /// identifier (`_`, `_1`, `self`) is refused, with what it would have been.
-pub fn variant(name: &str) -> Result<Ident, GenError> {
+pub fn variant(name: &str) -> Result<String, GenError> {
     let generated = pascal(name);
-    match syn::parse_str::<Ident>(&generated) {
-        Ok(ident) if !generated.is_empty() => Ok(ident),
-        _ => Err(GenError::InvalidName { name: name.to_owned(), generated }),
+    // Underscores are gone, so an identifier starts with a letter; the one keyword that can
+    // start with a capital is `Self`.
+    if generated.starts_with(|first: char| first.is_ascii_alphabetic()) && generated != "Self" {
+        Ok(generated)
+    } else {
+        Err(GenError::InvalidName { name: name.to_owned(), generated })
     }
 }
 
@@ -109,9 +112,9 @@ mod tests {
         assert_eq!(snake("TaskItem"), "task_item");
         assert_eq!(snake("HTTPServer"), "http_server");
         assert_eq!(snake("Channel"), "channel");
-        assert_eq!(ident("type").to_string(), "r#type");
-        assert_eq!(ident("self").to_string(), "self_");
-        assert_eq!(variant("in_review").map(|ident| ident.to_string()), Ok("InReview".to_owned()));
+        assert_eq!(ident("type"), "r#type");
+        assert_eq!(ident("self"), "self_");
+        assert_eq!(variant("in_review"), Ok("InReview".to_owned()));
         for unusable in ["_", "_1", "self", "_2x"] {
             assert!(matches!(variant(unusable), Err(GenError::InvalidName { .. })), "{unusable}");
         }

@@ -1,78 +1,50 @@
 //! Rust types for schema types: in a row (`ref Channel` is `ChannelId`, `set<string>` a
 //! `BTreeSet<String>`, `T?` an `Option<T>`), in a new row (a `ref` may also be a row inserted
-//! earlier in the same transaction), and the marker a derive asserts a field's type against.
+//! earlier in the same transaction), and which types are ordered, comparable or filterable.
 
 use super::names::ident;
-use super::{Context, GenError};
+use super::Context;
 use crate::ir::Type;
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
 
 /// The id type of a collection's rows: `ChannelId`.
-pub fn id_ident(collection: &str) -> proc_macro2::Ident {
-    format_ident!("{}Id", collection)
+pub fn id_type(collection: &str) -> String {
+    format!("{collection}Id")
 }
 
 /// The Rust type of a field of type `ty` in a row.
-pub fn row_type(cx: &Context, ty: &Type) -> Result<TokenStream, GenError> {
+pub fn row_type(cx: &Context, ty: &Type) -> String {
     let rt = &cx.rt;
-    Ok(match ty {
-        Type::Bool => quote!(bool),
-        Type::Int | Type::Counter => quote!(i64),
-        Type::Float => quote!(f64),
-        Type::String => quote!(String),
-        Type::Bytes => quote!(Vec<u8>),
-        Type::Timestamp => quote!(#rt::Timestamp),
-        Type::Identity => quote!(#rt::Identity),
-        Type::Ref(collection) => {
-            let id = id_ident(collection);
-            quote!(#id)
-        }
-        Type::Enum(name) | Type::Record(name) => match cx.extern_type(name)? {
-            Some(path) => path,
-            None => {
-                let name = ident(name);
-                quote!(#name)
-            }
+    match ty {
+        Type::Bool => "bool".into(),
+        Type::Int | Type::Counter => "i64".into(),
+        Type::Float => "f64".into(),
+        Type::String => "String".into(),
+        Type::Bytes => "Vec<u8>".into(),
+        Type::Timestamp => format!("{rt}::Timestamp"),
+        Type::Identity => format!("{rt}::Identity"),
+        Type::Ref(collection) => id_type(collection),
+        Type::Enum(name) | Type::Record(name) => match cx.extern_type(name) {
+            Some(path) => path.to_owned(),
+            None => ident(name),
         },
-        Type::Optional(inner) => {
-            let inner = row_type(cx, inner)?;
-            quote!(Option<#inner>)
+        Type::Optional(inner) => format!("Option<{}>", row_type(cx, inner)),
+        Type::List(inner) => format!("Vec<{}>", row_type(cx, inner)),
+        Type::Set(inner) if is_ordered(cx, inner) => {
+            format!("::std::collections::BTreeSet<{}>", row_type(cx, inner))
         }
-        Type::List(inner) => {
-            let inner = row_type(cx, inner)?;
-            quote!(Vec<#inner>)
-        }
-        Type::Set(inner) => {
-            let element = row_type(cx, inner)?;
-            if is_ordered(cx, inner) {
-                quote!(::std::collections::BTreeSet<#element>)
-            } else {
-                quote!(Vec<#element>)
-            }
-        }
-        Type::Map(inner) => {
-            let inner = row_type(cx, inner)?;
-            quote!(::std::collections::BTreeMap<String, #inner>)
-        }
-    })
+        Type::Set(inner) => format!("Vec<{}>", row_type(cx, inner)),
+        Type::Map(inner) => format!("::std::collections::BTreeMap<String, {}>", row_type(cx, inner)),
+    }
 }
 
 /// The Rust type of a field in a new row: as in a row, except that a `ref` (or an optional
 /// one) may name a row inserted earlier in the same transaction.
-pub fn new_type(cx: &Context, ty: &Type) -> Result<TokenStream, GenError> {
-    let rt = &cx.rt;
-    Ok(match ty {
-        Type::Ref(collection) => {
-            let id = id_ident(collection);
-            quote!(#rt::typed::Ref<#id>)
-        }
-        Type::Optional(inner) if matches!(**inner, Type::Ref(_)) => {
-            let inner = new_type(cx, inner)?;
-            quote!(Option<#inner>)
-        }
-        other => row_type(cx, other)?,
-    })
+pub fn new_type(cx: &Context, ty: &Type) -> String {
+    match ty {
+        Type::Ref(collection) => format!("{}::typed::Ref<{}>", cx.rt, id_type(collection)),
+        Type::Optional(inner) if matches!(**inner, Type::Ref(_)) => format!("Option<{}>", new_type(cx, inner)),
+        other => row_type(cx, other),
+    }
 }
 
 /// Whether the Rust type for `ty` is `Ord` (so a set of it can be a `BTreeSet`).
@@ -106,41 +78,6 @@ pub fn has_float(cx: &Context, ty: &Type) -> bool {
         }
         Type::Optional(inner) | Type::List(inner) | Type::Set(inner) | Type::Map(inner) => has_float(cx, inner),
         _ => false,
-    }
-}
-
-/// The marker of `cairn::typed::kinds` for a schema type (what `#[derive(Projection)]`
-/// asserts a field's Rust type against).
-pub fn holds_kind(rt: &TokenStream, ty: &Type) -> TokenStream {
-    let kinds = quote!(#rt::typed::kinds);
-    match ty {
-        Type::Bool => quote!(#kinds::Bool),
-        Type::Int => quote!(#kinds::Int),
-        Type::Counter => quote!(#kinds::Counter),
-        Type::Float => quote!(#kinds::Float),
-        Type::String => quote!(#kinds::Text),
-        Type::Bytes => quote!(#kinds::Bytes),
-        Type::Timestamp => quote!(#kinds::Timestamp),
-        Type::Identity => quote!(#kinds::Identity),
-        Type::Ref(_) => quote!(#kinds::Ref),
-        Type::Enum(_) => quote!(#kinds::Enum),
-        Type::Record(_) => quote!(#kinds::Record),
-        Type::Optional(inner) => {
-            let inner = holds_kind(rt, inner);
-            quote!(#kinds::Optional<#inner>)
-        }
-        Type::List(inner) => {
-            let inner = holds_kind(rt, inner);
-            quote!(#kinds::List<#inner>)
-        }
-        Type::Set(inner) => {
-            let inner = holds_kind(rt, inner);
-            quote!(#kinds::Set<#inner>)
-        }
-        Type::Map(inner) => {
-            let inner = holds_kind(rt, inner);
-            quote!(#kinds::Map<#inner>)
-        }
     }
 }
 

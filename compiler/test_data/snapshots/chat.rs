@@ -15,18 +15,7 @@ pub fn schema() -> Result<::cairn::Schema, ::cairn::OpenError> {
 }
 
 /// The schema's enum `Role`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub enum Role {
     /// `reader`.
@@ -65,24 +54,17 @@ impl ::cairn::FieldValue for Role {
         ::cairn::Value::Text(String::from(self.as_str()))
     }
 
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
+    fn from_value(value: &::cairn::Value) -> Result<Self, ::cairn::typed::ValueMismatch> {
         let found = match value {
-            ::cairn::Value::Text(text) => {
-                match text.as_str() {
-                    "reader" => return Ok(Role::Reader),
-                    "writer" => return Ok(Role::Writer),
-                    "admin" => return Ok(Role::Admin),
-                    _ => "another name",
-                }
-            }
+            ::cairn::Value::Text(text) => match text.as_str() {
+                "reader" => return Ok(Role::Reader),
+                "writer" => return Ok(Role::Writer),
+                "admin" => return Ok(Role::Admin),
+                _ => "another name",
+            },
             other => ::cairn::typed::describe(other),
         };
-        Err(::cairn::typed::ValueMismatch {
-            expected: "a Role",
-            found,
-        })
+        Err(::cairn::typed::ValueMismatch { expected: "a Role", found })
     }
 }
 
@@ -92,14 +74,7 @@ impl ::cairn::typed::Holds<::cairn::typed::kinds::Enum> for Role {}
 pub type BanId = ::cairn::typed::Id<Ban>;
 
 /// A row of the collection `Ban`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Ban {
     /// The row's id.
@@ -172,8 +147,8 @@ impl ::cairn::typed::Insert for NewBan {
 
     fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         ::std::vec![
-            ("channel", ::cairn::FieldValue::into_value(self.channel)), ("user",
-            ::cairn::FieldValue::into_value(self.user))
+            ("channel", ::cairn::FieldValue::into_value(self.channel)),
+            ("user", ::cairn::FieldValue::into_value(self.user)),
         ]
     }
 }
@@ -193,14 +168,7 @@ impl BanChanges {
 pub type ChannelId = ::cairn::typed::Id<Channel>;
 
 /// A chat channel.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Channel {
     /// The row's id.
@@ -260,10 +228,7 @@ pub struct NewChannel {
 
 impl NewChannel {
     /// A new `Channel` row with the fields that have no default; the others start empty or take their default.
-    pub fn new(
-        name: impl Into<String>,
-        owner: impl Into<::cairn::Identity>,
-    ) -> NewChannel {
+    pub fn new(name: impl Into<String>, owner: impl Into<::cairn::Identity>) -> NewChannel {
         NewChannel {
             name: name.into(),
             owner: owner.into(),
@@ -286,9 +251,9 @@ impl ::cairn::typed::Insert for NewChannel {
 
     fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         ::std::vec![
-            ("name", ::cairn::FieldValue::into_value(self.name)), ("owner",
-            ::cairn::FieldValue::into_value(self.owner)), ("topic",
-            ::cairn::FieldValue::into_value(self.topic))
+            ("name", ::cairn::FieldValue::into_value(self.name)),
+            ("owner", ::cairn::FieldValue::into_value(self.owner)),
+            ("topic", ::cairn::FieldValue::into_value(self.topic)),
         ]
     }
 }
@@ -316,14 +281,7 @@ impl ChannelChanges {
 pub type MembershipId = ::cairn::typed::Id<Membership>;
 
 /// A row of the collection `Membership`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Membership {
     /// The row's id.
@@ -404,9 +362,9 @@ impl ::cairn::typed::Insert for NewMembership {
 
     fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         ::std::vec![
-            ("channel", ::cairn::FieldValue::into_value(self.channel)), ("member",
-            ::cairn::FieldValue::into_value(self.member)), ("role",
-            ::cairn::FieldValue::into_value(self.role))
+            ("channel", ::cairn::FieldValue::into_value(self.channel)),
+            ("member", ::cairn::FieldValue::into_value(self.member)),
+            ("role", ::cairn::FieldValue::into_value(self.role)),
         ]
     }
 }
@@ -431,14 +389,7 @@ impl MembershipChanges {
 pub type MessageId = ::cairn::typed::Id<Message>;
 
 /// A row of the collection `Message`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Message {
     /// The row's id.
@@ -544,9 +495,9 @@ impl ::cairn::typed::Insert for NewMessage {
             Some(("likes", ::cairn::FieldValue::into_value(self.likes))),
             self.sender.map(|value| ("sender", ::cairn::FieldValue::into_value(value))),
         ]
-            .into_iter()
-            .flatten()
-            .collect()
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -591,11 +542,7 @@ impl<'d> BanTable<'d> {
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
     pub fn update(&self, id: BanId) -> BanUpdate<&'d ::cairn::typed::Database> {
-        BanUpdate {
-            sink: self.db,
-            id,
-            edits: Vec::new(),
-        }
+        BanUpdate { sink: self.db, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
@@ -628,15 +575,8 @@ impl<'t> BanTx<'t> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
-    pub fn update(
-        self,
-        id: BanId,
-    ) -> BanUpdate<&'t mut ::cairn::typed::TypedTransaction> {
-        BanUpdate {
-            sink: self.inner,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(self, id: BanId) -> BanUpdate<&'t mut ::cairn::typed::TypedTransaction> {
+        BanUpdate { sink: self.inner, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it).
@@ -758,26 +698,17 @@ impl<'d> ChannelTable<'d> {
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
     pub fn update(&self, id: ChannelId) -> ChannelUpdate<&'d ::cairn::typed::Database> {
-        ChannelUpdate {
-            sink: self.db,
-            id,
-            edits: Vec::new(),
-        }
+        ChannelUpdate { sink: self.db, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
-    pub fn delete(
-        &self,
-        id: ChannelId,
-    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+    pub fn delete(&self, id: ChannelId) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
         self.db.delete("Channel", id.row())
     }
 
     /// A query over the visible rows.
     pub fn query(&self) -> ChannelQuery<'d> {
-        ChannelQuery {
-            query: self.db.query(),
-        }
+        ChannelQuery { query: self.db.query() }
     }
 
     /// Every visible row, in the order they were inserted.
@@ -800,15 +731,8 @@ impl<'t> ChannelTx<'t> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
-    pub fn update(
-        self,
-        id: ChannelId,
-    ) -> ChannelUpdate<&'t mut ::cairn::typed::TypedTransaction> {
-        ChannelUpdate {
-            sink: self.inner,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(self, id: ChannelId) -> ChannelUpdate<&'t mut ::cairn::typed::TypedTransaction> {
+        ChannelUpdate { sink: self.inner, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it).
@@ -946,46 +870,28 @@ pub struct MembershipTable<'d> {
 
 impl<'d> MembershipTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewMembership,
-    ) -> Result<MembershipId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewMembership) -> Result<MembershipId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
     /// A visible row, by id.
-    pub fn get(
-        &self,
-        id: MembershipId,
-    ) -> Result<Option<Membership>, ::cairn::QueryError> {
+    pub fn get(&self, id: MembershipId) -> Result<Option<Membership>, ::cairn::QueryError> {
         self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
-    pub fn update(
-        &self,
-        id: MembershipId,
-    ) -> MembershipUpdate<&'d ::cairn::typed::Database> {
-        MembershipUpdate {
-            sink: self.db,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(&self, id: MembershipId) -> MembershipUpdate<&'d ::cairn::typed::Database> {
+        MembershipUpdate { sink: self.db, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
-    pub fn delete(
-        &self,
-        id: MembershipId,
-    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+    pub fn delete(&self, id: MembershipId) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
         self.db.delete("Membership", id.row())
     }
 
     /// A query over the visible rows.
     pub fn query(&self) -> MembershipQuery<'d> {
-        MembershipQuery {
-            query: self.db.query(),
-        }
+        MembershipQuery { query: self.db.query() }
     }
 
     /// Every visible row, in the order they were inserted.
@@ -1008,15 +914,8 @@ impl<'t> MembershipTx<'t> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
-    pub fn update(
-        self,
-        id: MembershipId,
-    ) -> MembershipUpdate<&'t mut ::cairn::typed::TypedTransaction> {
-        MembershipUpdate {
-            sink: self.inner,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(self, id: MembershipId) -> MembershipUpdate<&'t mut ::cairn::typed::TypedTransaction> {
+        MembershipUpdate { sink: self.inner, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it).
@@ -1153,26 +1052,17 @@ impl<'d> MessageTable<'d> {
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
     pub fn update(&self, id: MessageId) -> MessageUpdate<&'d ::cairn::typed::Database> {
-        MessageUpdate {
-            sink: self.db,
-            id,
-            edits: Vec::new(),
-        }
+        MessageUpdate { sink: self.db, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
-    pub fn delete(
-        &self,
-        id: MessageId,
-    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+    pub fn delete(&self, id: MessageId) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
         self.db.delete("Message", id.row())
     }
 
     /// A query over the visible rows.
     pub fn query(&self) -> MessageQuery<'d> {
-        MessageQuery {
-            query: self.db.query(),
-        }
+        MessageQuery { query: self.db.query() }
     }
 
     /// Every visible row, in the order they were inserted.
@@ -1195,15 +1085,8 @@ impl<'t> MessageTx<'t> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
-    pub fn update(
-        self,
-        id: MessageId,
-    ) -> MessageUpdate<&'t mut ::cairn::typed::TypedTransaction> {
-        MessageUpdate {
-            sink: self.inner,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(self, id: MessageId) -> MessageUpdate<&'t mut ::cairn::typed::TypedTransaction> {
+        MessageUpdate { sink: self.inner, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it).
@@ -1235,10 +1118,7 @@ impl<Sink: ::cairn::typed::EditSink> MessageUpdate<Sink> {
     }
 
     /// Removes elements from `reactions`.
-    pub fn remove_reactions(
-        mut self,
-        elements: impl IntoIterator<Item = String>,
-    ) -> Self {
+    pub fn remove_reactions(mut self, elements: impl IntoIterator<Item = String>) -> Self {
         self.edits.push(::cairn::typed::remove("reactions", elements));
         self
     }
@@ -1354,25 +1234,14 @@ pub struct Db {
 impl Db {
     /// Creates a new database in a store file at `path`; `key` founds it (signs its
     /// genesis op) and writes as its author.
-    pub fn create(
-        path: impl AsRef<::std::path::Path>,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
-        let replica = ::cairn::Replica::create(
-            ::cairn::Storage::File(path.as_ref()),
-            &key,
-            schema()?,
-        )?;
+    pub fn create(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+        let replica = ::cairn::Replica::create(::cairn::Storage::File(path.as_ref()), &key, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Creates a new database in memory (tests, caches).
     pub fn create_in_memory(key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
-        let replica = ::cairn::Replica::create(
-            ::cairn::Storage::Memory,
-            &key,
-            schema()?,
-        )?;
+        let replica = ::cairn::Replica::create(::cairn::Storage::Memory, &key, schema()?)?;
         Db::from_replica(replica, key)
     }
 
@@ -1383,42 +1252,24 @@ impl Db {
         id: ::cairn::DatabaseId,
         key: ::cairn::Keypair,
     ) -> Result<Db, ::cairn::OpenError> {
-        let replica = ::cairn::Replica::join(
-            ::cairn::Storage::File(path.as_ref()),
-            id,
-            schema()?,
-        )?;
+        let replica = ::cairn::Replica::join(::cairn::Storage::File(path.as_ref()), id, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Joins the database `id` in memory.
-    pub fn join_in_memory(
-        id: ::cairn::DatabaseId,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
+    pub fn join_in_memory(id: ::cairn::DatabaseId, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::join(::cairn::Storage::Memory, id, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Opens a store; refused if it holds another schema than this module's.
-    pub fn open(
-        path: impl AsRef<::std::path::Path>,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
-        Db::from_replica(
-            ::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?,
-            key,
-        )
+    pub fn open(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+        Db::from_replica(::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?, key)
     }
 
     /// Wraps a replica; refused if it holds another schema than this module's.
-    pub fn from_replica(
-        replica: ::cairn::Replica,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
-        Ok(Db {
-            inner: ::cairn::typed::Database::new(replica, key, SCHEMA_HASH)?,
-        })
+    pub fn from_replica(replica: ::cairn::Replica, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+        Ok(Db { inner: ::cairn::typed::Database::new(replica, key, SCHEMA_HASH)? })
     }
 
     /// The replica underneath: sync, export, the dynamic API.
@@ -1466,19 +1317,12 @@ impl Db {
     }
 
     /// Why an op is or is not effective.
-    pub fn explain(
-        &self,
-        op: &::cairn::OpHash,
-    ) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
+    pub fn explain(&self, op: &::cairn::OpHash) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
         self.inner.explain(op)
     }
 
     /// Up to `limit` events after event number `after`, with their numbers.
-    pub fn events_after(
-        &self,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<(u64, Event)>, ::cairn::QueryError> {
+    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Event)>, ::cairn::QueryError> {
         self.inner.events_after(after, limit)
     }
 
@@ -1503,23 +1347,17 @@ impl Tx<'_> {
 
     /// The `Channel` rows.
     pub fn channel(&mut self) -> ChannelTx<'_> {
-        ChannelTx {
-            inner: &mut *self.inner,
-        }
+        ChannelTx { inner: &mut *self.inner }
     }
 
     /// The `Membership` rows.
     pub fn membership(&mut self) -> MembershipTx<'_> {
-        MembershipTx {
-            inner: &mut *self.inner,
-        }
+        MembershipTx { inner: &mut *self.inner }
     }
 
     /// The `Message` rows.
     pub fn message(&mut self) -> MessageTx<'_> {
-        MessageTx {
-            inner: &mut *self.inner,
-        }
+        MessageTx { inner: &mut *self.inner }
     }
 }
 
@@ -1672,140 +1510,93 @@ impl ::cairn::typed::TypedEvent for Event {
         let (op, cause) = (event.op, event.cause);
         match event.kind {
             ::cairn::EventKind::OpRolledBack => {
-                return Ok(Event::OpRolledBack {
-                    op,
-                    by: event.by,
-                    rows: event.rows,
-                });
+                return Ok(Event::OpRolledBack { op, by: event.by, rows: event.rows });
             }
             ::cairn::EventKind::OpReinstated => {
-                return Ok(Event::OpReinstated {
-                    op,
-                    by: event.by,
-                    rows: event.rows,
-                });
+                return Ok(Event::OpReinstated { op, by: event.by, rows: event.rows });
             }
             _ => {}
         }
         let row = ::cairn::typed::event_row(&event)?;
-        Ok(
-            match (event.kind, row.collection.as_str()) {
-                (::cairn::EventKind::RowInserted, "Ban") => {
-                    Event::BanInserted {
-                        op,
-                        cause,
-                        row: <Ban as ::cairn::Projection>::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowUpdated, "Ban") => {
-                    Event::BanUpdated {
-                        op,
-                        cause,
-                        id: BanId::from(row.id),
-                        changes: BanChanges::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowDeleted, "Ban") => {
-                    Event::BanDeleted {
-                        op,
-                        cause,
-                        id: BanId::from(row.id),
-                    }
-                }
-                (::cairn::EventKind::RowInserted, "Channel") => {
-                    Event::ChannelInserted {
-                        op,
-                        cause,
-                        row: <Channel as ::cairn::Projection>::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowUpdated, "Channel") => {
-                    Event::ChannelUpdated {
-                        op,
-                        cause,
-                        id: ChannelId::from(row.id),
-                        changes: ChannelChanges::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowDeleted, "Channel") => {
-                    Event::ChannelDeleted {
-                        op,
-                        cause,
-                        id: ChannelId::from(row.id),
-                    }
-                }
-                (::cairn::EventKind::RowInserted, "Membership") => {
-                    Event::MembershipInserted {
-                        op,
-                        cause,
-                        row: <Membership as ::cairn::Projection>::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowUpdated, "Membership") => {
-                    Event::MembershipUpdated {
-                        op,
-                        cause,
-                        id: MembershipId::from(row.id),
-                        changes: MembershipChanges::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowDeleted, "Membership") => {
-                    Event::MembershipDeleted {
-                        op,
-                        cause,
-                        id: MembershipId::from(row.id),
-                    }
-                }
-                (::cairn::EventKind::RowInserted, "Message") => {
-                    Event::MessageInserted {
-                        op,
-                        cause,
-                        row: <Message as ::cairn::Projection>::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowUpdated, "Message") => {
-                    Event::MessageUpdated {
-                        op,
-                        cause,
-                        id: MessageId::from(row.id),
-                        changes: MessageChanges::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowDeleted, "Message") => {
-                    Event::MessageDeleted {
-                        op,
-                        cause,
-                        id: MessageId::from(row.id),
-                    }
-                }
-                (_, other) => {
-                    return Err(
-                        ::cairn::RowDecodeError::UnknownCollection(String::from(other)),
-                    );
-                }
+        Ok(match (event.kind, row.collection.as_str()) {
+            (::cairn::EventKind::RowInserted, "Ban") => Event::BanInserted {
+                op,
+                cause,
+                row: <Ban as ::cairn::Projection>::from_row(&row)?,
             },
-        )
+            (::cairn::EventKind::RowUpdated, "Ban") => Event::BanUpdated {
+                op,
+                cause,
+                id: BanId::from(row.id),
+                changes: BanChanges::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowDeleted, "Ban") => Event::BanDeleted {
+                op,
+                cause,
+                id: BanId::from(row.id),
+            },
+            (::cairn::EventKind::RowInserted, "Channel") => Event::ChannelInserted {
+                op,
+                cause,
+                row: <Channel as ::cairn::Projection>::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowUpdated, "Channel") => Event::ChannelUpdated {
+                op,
+                cause,
+                id: ChannelId::from(row.id),
+                changes: ChannelChanges::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowDeleted, "Channel") => Event::ChannelDeleted {
+                op,
+                cause,
+                id: ChannelId::from(row.id),
+            },
+            (::cairn::EventKind::RowInserted, "Membership") => Event::MembershipInserted {
+                op,
+                cause,
+                row: <Membership as ::cairn::Projection>::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowUpdated, "Membership") => Event::MembershipUpdated {
+                op,
+                cause,
+                id: MembershipId::from(row.id),
+                changes: MembershipChanges::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowDeleted, "Membership") => Event::MembershipDeleted {
+                op,
+                cause,
+                id: MembershipId::from(row.id),
+            },
+            (::cairn::EventKind::RowInserted, "Message") => Event::MessageInserted {
+                op,
+                cause,
+                row: <Message as ::cairn::Projection>::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowUpdated, "Message") => Event::MessageUpdated {
+                op,
+                cause,
+                id: MessageId::from(row.id),
+                changes: MessageChanges::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowDeleted, "Message") => Event::MessageDeleted {
+                op,
+                cause,
+                id: MessageId::from(row.id),
+            },
+            (_, other) => return Err(::cairn::RowDecodeError::UnknownCollection(String::from(other))),
+        })
     }
 }
 
 /// `Channel.name`: `check (len(name) >= 1 and len(name) <= 64)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_channel_name(field_name: Option<&str>) -> bool {
-    ::cairn::typed::compare::ge(
-        field_name.map(|value| value.chars().count() as i64),
-        Some(1i64),
-    )
-        && ::cairn::typed::compare::le(
-            field_name.map(|value| value.chars().count() as i64),
-            Some(64i64),
-        )
+    ::cairn::typed::compare::ge(field_name.map(|value| value.chars().count() as i64), Some(1i64))
+        && ::cairn::typed::compare::le(field_name.map(|value| value.chars().count() as i64), Some(64i64))
 }
 
 /// `Message.body`: `check (len(body) <= 4000)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_message_body(field_body: Option<&str>) -> bool {
-    ::cairn::typed::compare::le(
-        field_body.map(|value| value.chars().count() as i64),
-        Some(4000i64),
-    )
+    ::cairn::typed::compare::le(field_body.map(|value| value.chars().count() as i64), Some(4000i64))
 }

@@ -15,18 +15,7 @@ pub fn schema() -> Result<::cairn::Schema, ::cairn::OpenError> {
 }
 
 /// The schema's enum `Size`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub enum Size {
     /// `small`.
@@ -65,38 +54,24 @@ impl ::cairn::FieldValue for Size {
         ::cairn::Value::Text(String::from(self.as_str()))
     }
 
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
+    fn from_value(value: &::cairn::Value) -> Result<Self, ::cairn::typed::ValueMismatch> {
         let found = match value {
-            ::cairn::Value::Text(text) => {
-                match text.as_str() {
-                    "small" => return Ok(Size::Small),
-                    "medium" => return Ok(Size::Medium),
-                    "large" => return Ok(Size::Large),
-                    _ => "another name",
-                }
-            }
+            ::cairn::Value::Text(text) => match text.as_str() {
+                "small" => return Ok(Size::Small),
+                "medium" => return Ok(Size::Medium),
+                "large" => return Ok(Size::Large),
+                _ => "another name",
+            },
             other => ::cairn::typed::describe(other),
         };
-        Err(::cairn::typed::ValueMismatch {
-            expected: "a Size",
-            found,
-        })
+        Err(::cairn::typed::ValueMismatch { expected: "a Size", found })
     }
 }
 
 impl ::cairn::typed::Holds<::cairn::typed::kinds::Enum> for Size {}
 
 /// The schema's record `Span`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Span {
     /// The `start` field.
@@ -107,17 +82,13 @@ pub struct Span {
 
 impl ::cairn::FieldValue for Span {
     fn into_value(self) -> ::cairn::Value {
-        ::cairn::Value::Map(
-            ::std::vec![
-                (String::from("start"), ::cairn::FieldValue::into_value(self.start)),
-                (String::from("end"), ::cairn::FieldValue::into_value(self.end)),
-            ],
-        )
+        ::cairn::Value::Map(::std::vec![
+            (String::from("start"), ::cairn::FieldValue::into_value(self.start)),
+            (String::from("end"), ::cairn::FieldValue::into_value(self.end)),
+        ])
     }
 
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
+    fn from_value(value: &::cairn::Value) -> Result<Self, ::cairn::typed::ValueMismatch> {
         Ok(Span {
             start: ::cairn::typed::record_field(value, "start")?,
             end: ::cairn::typed::record_field(value, "end")?,
@@ -131,13 +102,7 @@ impl ::cairn::typed::Holds<::cairn::typed::kinds::Record> for Span {}
 pub type ItemId = ::cairn::typed::Id<Item>;
 
 /// A row of the collection `Item`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Item {
     /// The row's id.
@@ -260,10 +225,7 @@ impl Item {
         if !check_item_count(Some(self.count)) {
             return Err("count");
         }
-        if !check_item_ends(
-            Some(self.starts.0),
-            self.ends.as_ref().map(|value| value.0),
-        ) {
+        if !check_item_ends(Some(self.starts.0), self.ends.as_ref().map(|value| value.0)) {
             return Err("ends");
         }
         if !check_item_span(Some(&self.span)) {
@@ -396,10 +358,7 @@ impl ::cairn::typed::Insert for NewItem {
         if !check_item_count(Some(self.count)) {
             return Err("count");
         }
-        if !check_item_ends(
-            Some(self.starts.0),
-            self.ends.as_ref().map(|value| value.0),
-        ) {
+        if !check_item_ends(Some(self.starts.0), self.ends.as_ref().map(|value| value.0)) {
             return Err("ends");
         }
         if !check_item_span(Some(&self.span)) {
@@ -425,23 +384,23 @@ impl ::cairn::typed::Insert for NewItem {
 
     fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         ::std::vec![
-            ("name", ::cairn::FieldValue::into_value(self.name)), ("nickname",
-            ::cairn::FieldValue::into_value(self.nickname)), ("size",
-            ::cairn::FieldValue::into_value(self.size)), ("label",
-            ::cairn::FieldValue::into_value(self.label)), ("enabled",
-            ::cairn::FieldValue::into_value(self.enabled)), ("visible",
-            ::cairn::FieldValue::into_value(self.visible)), ("weight",
-            ::cairn::FieldValue::into_value(self.weight)), ("ratio",
-            ::cairn::FieldValue::into_value(self.ratio)), ("count",
-            ::cairn::FieldValue::into_value(self.count)), ("starts",
-            ::cairn::FieldValue::into_value(self.starts)), ("ends",
-            ::cairn::FieldValue::into_value(self.ends)), ("span",
-            ::cairn::FieldValue::into_value(self.span)), ("tags",
-            ::cairn::FieldValue::into_value(self.tags)), ("steps",
-            ::cairn::FieldValue::into_value(self.steps)), ("notes",
-            ::cairn::FieldValue::into_value(self.notes)), ("blob",
-            ::cairn::FieldValue::into_value(self.blob)), ("word",
-            ::cairn::FieldValue::into_value(self.word))
+            ("name", ::cairn::FieldValue::into_value(self.name)),
+            ("nickname", ::cairn::FieldValue::into_value(self.nickname)),
+            ("size", ::cairn::FieldValue::into_value(self.size)),
+            ("label", ::cairn::FieldValue::into_value(self.label)),
+            ("enabled", ::cairn::FieldValue::into_value(self.enabled)),
+            ("visible", ::cairn::FieldValue::into_value(self.visible)),
+            ("weight", ::cairn::FieldValue::into_value(self.weight)),
+            ("ratio", ::cairn::FieldValue::into_value(self.ratio)),
+            ("count", ::cairn::FieldValue::into_value(self.count)),
+            ("starts", ::cairn::FieldValue::into_value(self.starts)),
+            ("ends", ::cairn::FieldValue::into_value(self.ends)),
+            ("span", ::cairn::FieldValue::into_value(self.span)),
+            ("tags", ::cairn::FieldValue::into_value(self.tags)),
+            ("steps", ::cairn::FieldValue::into_value(self.steps)),
+            ("notes", ::cairn::FieldValue::into_value(self.notes)),
+            ("blob", ::cairn::FieldValue::into_value(self.blob)),
+            ("word", ::cairn::FieldValue::into_value(self.word)),
         ]
     }
 }
@@ -529,26 +488,17 @@ impl<'d> ItemTable<'d> {
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
     pub fn update(&self, id: ItemId) -> ItemUpdate<&'d ::cairn::typed::Database> {
-        ItemUpdate {
-            sink: self.db,
-            id,
-            edits: Vec::new(),
-        }
+        ItemUpdate { sink: self.db, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
-    pub fn delete(
-        &self,
-        id: ItemId,
-    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+    pub fn delete(&self, id: ItemId) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
         self.db.delete("Item", id.row())
     }
 
     /// A query over the visible rows.
     pub fn query(&self) -> ItemQuery<'d> {
-        ItemQuery {
-            query: self.db.query(),
-        }
+        ItemQuery { query: self.db.query() }
     }
 
     /// Every visible row, in the order they were inserted.
@@ -571,15 +521,8 @@ impl<'t> ItemTx<'t> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
-    pub fn update(
-        self,
-        id: ItemId,
-    ) -> ItemUpdate<&'t mut ::cairn::typed::TypedTransaction> {
-        ItemUpdate {
-            sink: self.inner,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(self, id: ItemId) -> ItemUpdate<&'t mut ::cairn::typed::TypedTransaction> {
+        ItemUpdate { sink: self.inner, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it).
@@ -934,25 +877,14 @@ pub struct Db {
 impl Db {
     /// Creates a new database in a store file at `path`; `key` founds it (signs its
     /// genesis op) and writes as its author.
-    pub fn create(
-        path: impl AsRef<::std::path::Path>,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
-        let replica = ::cairn::Replica::create(
-            ::cairn::Storage::File(path.as_ref()),
-            &key,
-            schema()?,
-        )?;
+    pub fn create(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+        let replica = ::cairn::Replica::create(::cairn::Storage::File(path.as_ref()), &key, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Creates a new database in memory (tests, caches).
     pub fn create_in_memory(key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
-        let replica = ::cairn::Replica::create(
-            ::cairn::Storage::Memory,
-            &key,
-            schema()?,
-        )?;
+        let replica = ::cairn::Replica::create(::cairn::Storage::Memory, &key, schema()?)?;
         Db::from_replica(replica, key)
     }
 
@@ -963,42 +895,24 @@ impl Db {
         id: ::cairn::DatabaseId,
         key: ::cairn::Keypair,
     ) -> Result<Db, ::cairn::OpenError> {
-        let replica = ::cairn::Replica::join(
-            ::cairn::Storage::File(path.as_ref()),
-            id,
-            schema()?,
-        )?;
+        let replica = ::cairn::Replica::join(::cairn::Storage::File(path.as_ref()), id, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Joins the database `id` in memory.
-    pub fn join_in_memory(
-        id: ::cairn::DatabaseId,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
+    pub fn join_in_memory(id: ::cairn::DatabaseId, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::join(::cairn::Storage::Memory, id, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Opens a store; refused if it holds another schema than this module's.
-    pub fn open(
-        path: impl AsRef<::std::path::Path>,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
-        Db::from_replica(
-            ::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?,
-            key,
-        )
+    pub fn open(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+        Db::from_replica(::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?, key)
     }
 
     /// Wraps a replica; refused if it holds another schema than this module's.
-    pub fn from_replica(
-        replica: ::cairn::Replica,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
-        Ok(Db {
-            inner: ::cairn::typed::Database::new(replica, key, SCHEMA_HASH)?,
-        })
+    pub fn from_replica(replica: ::cairn::Replica, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+        Ok(Db { inner: ::cairn::typed::Database::new(replica, key, SCHEMA_HASH)? })
     }
 
     /// The replica underneath: sync, export, the dynamic API.
@@ -1031,19 +945,12 @@ impl Db {
     }
 
     /// Why an op is or is not effective.
-    pub fn explain(
-        &self,
-        op: &::cairn::OpHash,
-    ) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
+    pub fn explain(&self, op: &::cairn::OpHash) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
         self.inner.explain(op)
     }
 
     /// Up to `limit` events after event number `after`, with their numbers.
-    pub fn events_after(
-        &self,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<(u64, Event)>, ::cairn::QueryError> {
+    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Event)>, ::cairn::QueryError> {
         self.inner.events_after(after, limit)
     }
 
@@ -1129,78 +1036,48 @@ impl ::cairn::typed::TypedEvent for Event {
         let (op, cause) = (event.op, event.cause);
         match event.kind {
             ::cairn::EventKind::OpRolledBack => {
-                return Ok(Event::OpRolledBack {
-                    op,
-                    by: event.by,
-                    rows: event.rows,
-                });
+                return Ok(Event::OpRolledBack { op, by: event.by, rows: event.rows });
             }
             ::cairn::EventKind::OpReinstated => {
-                return Ok(Event::OpReinstated {
-                    op,
-                    by: event.by,
-                    rows: event.rows,
-                });
+                return Ok(Event::OpReinstated { op, by: event.by, rows: event.rows });
             }
             _ => {}
         }
         let row = ::cairn::typed::event_row(&event)?;
-        Ok(
-            match (event.kind, row.collection.as_str()) {
-                (::cairn::EventKind::RowInserted, "Item") => {
-                    Event::ItemInserted {
-                        op,
-                        cause,
-                        row: <Item as ::cairn::Projection>::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowUpdated, "Item") => {
-                    Event::ItemUpdated {
-                        op,
-                        cause,
-                        id: ItemId::from(row.id),
-                        changes: ItemChanges::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowDeleted, "Item") => {
-                    Event::ItemDeleted {
-                        op,
-                        cause,
-                        id: ItemId::from(row.id),
-                    }
-                }
-                (_, other) => {
-                    return Err(
-                        ::cairn::RowDecodeError::UnknownCollection(String::from(other)),
-                    );
-                }
+        Ok(match (event.kind, row.collection.as_str()) {
+            (::cairn::EventKind::RowInserted, "Item") => Event::ItemInserted {
+                op,
+                cause,
+                row: <Item as ::cairn::Projection>::from_row(&row)?,
             },
-        )
+            (::cairn::EventKind::RowUpdated, "Item") => Event::ItemUpdated {
+                op,
+                cause,
+                id: ItemId::from(row.id),
+                changes: ItemChanges::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowDeleted, "Item") => Event::ItemDeleted {
+                op,
+                cause,
+                id: ItemId::from(row.id),
+            },
+            (_, other) => return Err(::cairn::RowDecodeError::UnknownCollection(String::from(other))),
+        })
     }
 }
 
 /// `Item.name`: `check (len(name) >= 1 and (name != "forbidden" or len(name) > 100))`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_item_name(field_name: Option<&str>) -> bool {
-    ::cairn::typed::compare::ge(
-        field_name.map(|value| value.chars().count() as i64),
-        Some(1i64),
-    )
-        && ((field_name != Some("forbidden"))
-            || ::cairn::typed::compare::gt(
-                field_name.map(|value| value.chars().count() as i64),
-                Some(100i64),
-            ))
+    ::cairn::typed::compare::ge(field_name.map(|value| value.chars().count() as i64), Some(1i64))
+        && ((field_name != Some("forbidden")) || ::cairn::typed::compare::gt(field_name.map(|value| value.chars().count() as i64), Some(100i64)))
 }
 
 /// `Item.nickname`: `check (nickname = null or len(nickname) <= 8)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_item_nickname(field_nickname: Option<&str>) -> bool {
     field_nickname.is_none()
-        || ::cairn::typed::compare::le(
-            field_nickname.map(|value| value.chars().count() as i64),
-            Some(8i64),
-        )
+        || ::cairn::typed::compare::le(field_nickname.map(|value| value.chars().count() as i64), Some(8i64))
 }
 
 /// `Item.size`: `check (size in (small, medium) or not size = large)`.
@@ -1214,14 +1091,14 @@ fn check_item_size(field_size: Option<&str>) -> bool {
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_item_label(field_label: Option<&str>) -> bool {
     (field_label.is_none())
-        || (field_label == Some("a") || field_label == Some("b")
-            || field_label.is_none())
+        || (field_label == Some("a") || field_label == Some("b") || field_label.is_none())
 }
 
 /// `Item.enabled`: `check (enabled or not enabled)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_item_enabled(field_enabled: Option<bool>) -> bool {
-    (field_enabled == Some(true)) || !(field_enabled == Some(true))
+    (field_enabled == Some(true))
+        || !(field_enabled == Some(true))
 }
 
 /// `Item.visible`: `check (visible != false)`.
@@ -1233,7 +1110,7 @@ fn check_item_visible(field_visible: Option<bool>) -> bool {
 /// `Item.weight`: `check (weight >= 0.0 and weight < 1000.5)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_item_weight(field_weight: Option<f64>) -> bool {
-    ::cairn::typed::compare::ge(field_weight, Some(0f64))
+    ::cairn::typed::compare::ge(field_weight, Some(0.0f64))
         && ::cairn::typed::compare::lt(field_weight, Some(1000.5f64))
 }
 
@@ -1241,31 +1118,28 @@ fn check_item_weight(field_weight: Option<f64>) -> bool {
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_item_ratio(field_ratio: Option<f64>) -> bool {
     field_ratio.is_none()
-        || (::cairn::typed::compare::gt(field_ratio, Some(-1f64))
-            && ::cairn::typed::compare::le(field_ratio, Some(1f64)))
+        || (::cairn::typed::compare::gt(field_ratio, Some(-1.0f64)) && ::cairn::typed::compare::le(field_ratio, Some(1.0f64)))
 }
 
 /// `Item.count`: `check (count != 3 and count >= -5)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_item_count(field_count: Option<i64>) -> bool {
-    (field_count != Some(3i64)) && ::cairn::typed::compare::ge(field_count, Some(-5i64))
+    (field_count != Some(3i64))
+        && ::cairn::typed::compare::ge(field_count, Some(-5i64))
 }
 
 /// `Item.ends`: `check (ends = null or ends > starts)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_item_ends(field_starts: Option<i64>, field_ends: Option<i64>) -> bool {
-    field_ends.is_none() || ::cairn::typed::compare::gt(field_ends, field_starts)
+    field_ends.is_none()
+        || ::cairn::typed::compare::gt(field_ends, field_starts)
 }
 
 /// `Item.span`: `check (span.start >= 0 and (span.end = null or span.end >= span.start))`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_item_span(field_span: Option<&Span>) -> bool {
     ::cairn::typed::compare::ge(field_span.map(|record| record.start), Some(0i64))
-        && (field_span.and_then(|record| record.end).is_none()
-            || ::cairn::typed::compare::ge(
-                field_span.and_then(|record| record.end),
-                field_span.map(|record| record.start),
-            ))
+        && (field_span.and_then(|record| record.end).is_none() || ::cairn::typed::compare::ge(field_span.and_then(|record| record.end), field_span.map(|record| record.start)))
 }
 
 /// `Item.tags`: `check (len(tags) <= 3)`.
@@ -1282,9 +1156,7 @@ fn check_item_steps(field_steps: Option<&[i64]>) -> bool {
 
 /// `Item.notes`: `check (len(notes) <= 2)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_item_notes(
-    field_notes: Option<&::std::collections::BTreeMap<String, String>>,
-) -> bool {
+fn check_item_notes(field_notes: Option<&::std::collections::BTreeMap<String, String>>) -> bool {
     ::cairn::typed::compare::le(field_notes.map(|value| value.len() as i64), Some(2i64))
 }
 

@@ -15,18 +15,7 @@ pub fn schema() -> Result<::cairn::Schema, ::cairn::OpenError> {
 }
 
 /// The schema's enum `ParagraphKind`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub enum ParagraphKind {
     /// `normal`.
@@ -45,12 +34,7 @@ pub enum ParagraphKind {
 
 impl ParagraphKind {
     /// Every variant, in the schema's order.
-    pub const ALL: [ParagraphKind; 4] = [
-        ParagraphKind::Normal,
-        ParagraphKind::Heading,
-        ParagraphKind::Quote,
-        ParagraphKind::Code,
-    ];
+    pub const ALL: [ParagraphKind; 4] = [ParagraphKind::Normal, ParagraphKind::Heading, ParagraphKind::Quote, ParagraphKind::Code];
 
     /// The variant's name in the schema.
     pub fn as_str(&self) -> &'static str {
@@ -74,43 +58,25 @@ impl ::cairn::FieldValue for ParagraphKind {
         ::cairn::Value::Text(String::from(self.as_str()))
     }
 
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
+    fn from_value(value: &::cairn::Value) -> Result<Self, ::cairn::typed::ValueMismatch> {
         let found = match value {
-            ::cairn::Value::Text(text) => {
-                match text.as_str() {
-                    "normal" => return Ok(ParagraphKind::Normal),
-                    "heading" => return Ok(ParagraphKind::Heading),
-                    "quote" => return Ok(ParagraphKind::Quote),
-                    "code" => return Ok(ParagraphKind::Code),
-                    _ => "another name",
-                }
-            }
+            ::cairn::Value::Text(text) => match text.as_str() {
+                "normal" => return Ok(ParagraphKind::Normal),
+                "heading" => return Ok(ParagraphKind::Heading),
+                "quote" => return Ok(ParagraphKind::Quote),
+                "code" => return Ok(ParagraphKind::Code),
+                _ => "another name",
+            },
             other => ::cairn::typed::describe(other),
         };
-        Err(::cairn::typed::ValueMismatch {
-            expected: "a ParagraphKind",
-            found,
-        })
+        Err(::cairn::typed::ValueMismatch { expected: "a ParagraphKind", found })
     }
 }
 
 impl ::cairn::typed::Holds<::cairn::typed::kinds::Enum> for ParagraphKind {}
 
 /// What a collaborator may do with a document. The owner may do everything.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub enum Role {
     /// `viewer`.
@@ -129,12 +95,7 @@ pub enum Role {
 
 impl Role {
     /// Every variant, in the schema's order.
-    pub const ALL: [Role; 4] = [
-        Role::Viewer,
-        Role::Commenter,
-        Role::Writer,
-        Role::Manager,
-    ];
+    pub const ALL: [Role; 4] = [Role::Viewer, Role::Commenter, Role::Writer, Role::Manager];
 
     /// The variant's name in the schema.
     pub fn as_str(&self) -> &'static str {
@@ -158,39 +119,25 @@ impl ::cairn::FieldValue for Role {
         ::cairn::Value::Text(String::from(self.as_str()))
     }
 
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
+    fn from_value(value: &::cairn::Value) -> Result<Self, ::cairn::typed::ValueMismatch> {
         let found = match value {
-            ::cairn::Value::Text(text) => {
-                match text.as_str() {
-                    "viewer" => return Ok(Role::Viewer),
-                    "commenter" => return Ok(Role::Commenter),
-                    "writer" => return Ok(Role::Writer),
-                    "manager" => return Ok(Role::Manager),
-                    _ => "another name",
-                }
-            }
+            ::cairn::Value::Text(text) => match text.as_str() {
+                "viewer" => return Ok(Role::Viewer),
+                "commenter" => return Ok(Role::Commenter),
+                "writer" => return Ok(Role::Writer),
+                "manager" => return Ok(Role::Manager),
+                _ => "another name",
+            },
             other => ::cairn::typed::describe(other),
         };
-        Err(::cairn::typed::ValueMismatch {
-            expected: "a Role",
-            found,
-        })
+        Err(::cairn::typed::ValueMismatch { expected: "a Role", found })
     }
 }
 
 impl ::cairn::typed::Holds<::cairn::typed::kinds::Enum> for Role {}
 
 /// Where a comment points: a range of characters in one paragraph.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Anchor {
     /// The `paragraph` field.
@@ -203,19 +150,14 @@ pub struct Anchor {
 
 impl ::cairn::FieldValue for Anchor {
     fn into_value(self) -> ::cairn::Value {
-        ::cairn::Value::Map(
-            ::std::vec![
-                (String::from("paragraph"), ::cairn::FieldValue::into_value(self
-                .paragraph)), (String::from("start"),
-                ::cairn::FieldValue::into_value(self.start)), (String::from("length"),
-                ::cairn::FieldValue::into_value(self.length)),
-            ],
-        )
+        ::cairn::Value::Map(::std::vec![
+            (String::from("paragraph"), ::cairn::FieldValue::into_value(self.paragraph)),
+            (String::from("start"), ::cairn::FieldValue::into_value(self.start)),
+            (String::from("length"), ::cairn::FieldValue::into_value(self.length)),
+        ])
     }
 
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
+    fn from_value(value: &::cairn::Value) -> Result<Self, ::cairn::typed::ValueMismatch> {
         Ok(Anchor {
             paragraph: ::cairn::typed::record_field(value, "paragraph")?,
             start: ::cairn::typed::record_field(value, "start")?,
@@ -230,14 +172,7 @@ impl ::cairn::typed::Holds<::cairn::typed::kinds::Record> for Anchor {}
 pub type CollaboratorId = ::cairn::typed::Id<Collaborator>;
 
 /// Someone other than the owner who may work on a document.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Collaborator {
     /// The row's id.
@@ -328,13 +263,11 @@ impl ::cairn::typed::Insert for NewCollaborator {
             Some(("document", ::cairn::FieldValue::into_value(self.document))),
             Some(("user", ::cairn::FieldValue::into_value(self.user))),
             Some(("role", ::cairn::FieldValue::into_value(self.role))),
-            self
-                .invited_by
-                .map(|value| ("invited_by", ::cairn::FieldValue::into_value(value))),
+            self.invited_by.map(|value| ("invited_by", ::cairn::FieldValue::into_value(value))),
         ]
-            .into_iter()
-            .flatten()
-            .collect()
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -358,14 +291,7 @@ impl CollaboratorChanges {
 pub type CommentId = ::cairn::typed::Id<Comment>;
 
 /// A remark on a range of text. A reply points at the comment it answers.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Comment {
     /// The row's id.
@@ -484,13 +410,11 @@ impl ::cairn::typed::Insert for NewComment {
             Some(("body", ::cairn::FieldValue::into_value(self.body))),
             Some(("reply_to", ::cairn::FieldValue::into_value(self.reply_to))),
             self.author.map(|value| ("author", ::cairn::FieldValue::into_value(value))),
-            self
-                .resolved
-                .map(|value| ("resolved", ::cairn::FieldValue::into_value(value))),
+            self.resolved.map(|value| ("resolved", ::cairn::FieldValue::into_value(value))),
         ]
-            .into_iter()
-            .flatten()
-            .collect()
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -523,14 +447,7 @@ impl CommentChanges {
 pub type DocumentId = ::cairn::typed::Id<Document>;
 
 /// A document. Its owner may do anything with it; anyone else needs a `Collaborator` row.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Document {
     /// The row's id.
@@ -618,9 +535,7 @@ impl ::cairn::typed::Insert for NewDocument {
         if !check_document_title(Some(self.title.as_str())) {
             return Err("title");
         }
-        if let (Some(argument_0),) = (
-            self.font_size.as_ref().map(|value| Some(*value)),
-        ) {
+        if let Some(argument_0) = self.font_size.as_ref().map(|value| Some(*value)) {
             if !check_document_font_size(argument_0) {
                 return Err("font_size");
             }
@@ -632,14 +547,12 @@ impl ::cairn::typed::Insert for NewDocument {
         [
             Some(("title", ::cairn::FieldValue::into_value(self.title))),
             self.owner.map(|value| ("owner", ::cairn::FieldValue::into_value(value))),
-            self
-                .font_size
-                .map(|value| ("font_size", ::cairn::FieldValue::into_value(value))),
+            self.font_size.map(|value| ("font_size", ::cairn::FieldValue::into_value(value))),
             self.locked.map(|value| ("locked", ::cairn::FieldValue::into_value(value))),
         ]
-            .into_iter()
-            .flatten()
-            .collect()
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -669,14 +582,7 @@ impl DocumentChanges {
 pub type ParagraphId = ::cairn::typed::Id<Paragraph>;
 
 /// A block of text. Its implicit `parent` field is the section.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Paragraph {
     /// The row's id.
@@ -781,9 +687,7 @@ impl ::cairn::typed::Insert for NewParagraph {
         if !check_paragraph_position(Some(self.position)) {
             return Err("position");
         }
-        if let (Some(argument_0),) = (
-            self.word_count.as_ref().map(|value| Some(*value)),
-        ) {
+        if let Some(argument_0) = self.word_count.as_ref().map(|value| Some(*value)) {
             if !check_paragraph_word_count(argument_0) {
                 return Err("word_count");
             }
@@ -797,13 +701,11 @@ impl ::cairn::typed::Insert for NewParagraph {
             Some(("text", ::cairn::FieldValue::into_value(self.text))),
             Some(("position", ::cairn::FieldValue::into_value(self.position))),
             self.kind.map(|value| ("kind", ::cairn::FieldValue::into_value(value))),
-            self
-                .word_count
-                .map(|value| ("word_count", ::cairn::FieldValue::into_value(value))),
+            self.word_count.map(|value| ("word_count", ::cairn::FieldValue::into_value(value))),
         ]
-            .into_iter()
-            .flatten()
-            .collect()
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -836,14 +738,7 @@ impl ParagraphChanges {
 pub type SectionId = ::cairn::typed::Id<Section>;
 
 /// A titled part of a document. Its implicit `parent` field is the document.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Section {
     /// The row's id.
@@ -936,9 +831,9 @@ impl ::cairn::typed::Insert for NewSection {
 
     fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         ::std::vec![
-            ("parent", ::cairn::FieldValue::into_value(self.parent)), ("heading",
-            ::cairn::FieldValue::into_value(self.heading)), ("position",
-            ::cairn::FieldValue::into_value(self.position))
+            ("parent", ::cairn::FieldValue::into_value(self.parent)),
+            ("heading", ::cairn::FieldValue::into_value(self.heading)),
+            ("position", ::cairn::FieldValue::into_value(self.position)),
         ]
     }
 }
@@ -970,46 +865,28 @@ pub struct CollaboratorTable<'d> {
 
 impl<'d> CollaboratorTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewCollaborator,
-    ) -> Result<CollaboratorId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewCollaborator) -> Result<CollaboratorId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
     /// A visible row, by id.
-    pub fn get(
-        &self,
-        id: CollaboratorId,
-    ) -> Result<Option<Collaborator>, ::cairn::QueryError> {
+    pub fn get(&self, id: CollaboratorId) -> Result<Option<Collaborator>, ::cairn::QueryError> {
         self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
-    pub fn update(
-        &self,
-        id: CollaboratorId,
-    ) -> CollaboratorUpdate<&'d ::cairn::typed::Database> {
-        CollaboratorUpdate {
-            sink: self.db,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(&self, id: CollaboratorId) -> CollaboratorUpdate<&'d ::cairn::typed::Database> {
+        CollaboratorUpdate { sink: self.db, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
-    pub fn delete(
-        &self,
-        id: CollaboratorId,
-    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+    pub fn delete(&self, id: CollaboratorId) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
         self.db.delete("Collaborator", id.row())
     }
 
     /// A query over the visible rows.
     pub fn query(&self) -> CollaboratorQuery<'d> {
-        CollaboratorQuery {
-            query: self.db.query(),
-        }
+        CollaboratorQuery { query: self.db.query() }
     }
 
     /// Every visible row, in the order they were inserted.
@@ -1032,15 +909,8 @@ impl<'t> CollaboratorTx<'t> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
-    pub fn update(
-        self,
-        id: CollaboratorId,
-    ) -> CollaboratorUpdate<&'t mut ::cairn::typed::TypedTransaction> {
-        CollaboratorUpdate {
-            sink: self.inner,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(self, id: CollaboratorId) -> CollaboratorUpdate<&'t mut ::cairn::typed::TypedTransaction> {
+        CollaboratorUpdate { sink: self.inner, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it).
@@ -1186,26 +1056,17 @@ impl<'d> CommentTable<'d> {
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
     pub fn update(&self, id: CommentId) -> CommentUpdate<&'d ::cairn::typed::Database> {
-        CommentUpdate {
-            sink: self.db,
-            id,
-            edits: Vec::new(),
-        }
+        CommentUpdate { sink: self.db, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
-    pub fn delete(
-        &self,
-        id: CommentId,
-    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+    pub fn delete(&self, id: CommentId) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
         self.db.delete("Comment", id.row())
     }
 
     /// A query over the visible rows.
     pub fn query(&self) -> CommentQuery<'d> {
-        CommentQuery {
-            query: self.db.query(),
-        }
+        CommentQuery { query: self.db.query() }
     }
 
     /// Every visible row, in the order they were inserted.
@@ -1228,15 +1089,8 @@ impl<'t> CommentTx<'t> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
-    pub fn update(
-        self,
-        id: CommentId,
-    ) -> CommentUpdate<&'t mut ::cairn::typed::TypedTransaction> {
-        CommentUpdate {
-            sink: self.inner,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(self, id: CommentId) -> CommentUpdate<&'t mut ::cairn::typed::TypedTransaction> {
+        CommentUpdate { sink: self.inner, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it).
@@ -1414,30 +1268,18 @@ impl<'d> DocumentTable<'d> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
-    pub fn update(
-        &self,
-        id: DocumentId,
-    ) -> DocumentUpdate<&'d ::cairn::typed::Database> {
-        DocumentUpdate {
-            sink: self.db,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(&self, id: DocumentId) -> DocumentUpdate<&'d ::cairn::typed::Database> {
+        DocumentUpdate { sink: self.db, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
-    pub fn delete(
-        &self,
-        id: DocumentId,
-    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+    pub fn delete(&self, id: DocumentId) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
         self.db.delete("Document", id.row())
     }
 
     /// A query over the visible rows.
     pub fn query(&self) -> DocumentQuery<'d> {
-        DocumentQuery {
-            query: self.db.query(),
-        }
+        DocumentQuery { query: self.db.query() }
     }
 
     /// Every visible row, in the order they were inserted.
@@ -1460,15 +1302,8 @@ impl<'t> DocumentTx<'t> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
-    pub fn update(
-        self,
-        id: DocumentId,
-    ) -> DocumentUpdate<&'t mut ::cairn::typed::TypedTransaction> {
-        DocumentUpdate {
-            sink: self.inner,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(self, id: DocumentId) -> DocumentUpdate<&'t mut ::cairn::typed::TypedTransaction> {
+        DocumentUpdate { sink: self.inner, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it).
@@ -1620,38 +1455,23 @@ impl<'d> ParagraphTable<'d> {
     }
 
     /// A visible row, by id.
-    pub fn get(
-        &self,
-        id: ParagraphId,
-    ) -> Result<Option<Paragraph>, ::cairn::QueryError> {
+    pub fn get(&self, id: ParagraphId) -> Result<Option<Paragraph>, ::cairn::QueryError> {
         self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
-    pub fn update(
-        &self,
-        id: ParagraphId,
-    ) -> ParagraphUpdate<&'d ::cairn::typed::Database> {
-        ParagraphUpdate {
-            sink: self.db,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(&self, id: ParagraphId) -> ParagraphUpdate<&'d ::cairn::typed::Database> {
+        ParagraphUpdate { sink: self.db, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
-    pub fn delete(
-        &self,
-        id: ParagraphId,
-    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+    pub fn delete(&self, id: ParagraphId) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
         self.db.delete("Paragraph", id.row())
     }
 
     /// A query over the visible rows.
     pub fn query(&self) -> ParagraphQuery<'d> {
-        ParagraphQuery {
-            query: self.db.query(),
-        }
+        ParagraphQuery { query: self.db.query() }
     }
 
     /// Every visible row, in the order they were inserted.
@@ -1674,15 +1494,8 @@ impl<'t> ParagraphTx<'t> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
-    pub fn update(
-        self,
-        id: ParagraphId,
-    ) -> ParagraphUpdate<&'t mut ::cairn::typed::TypedTransaction> {
-        ParagraphUpdate {
-            sink: self.inner,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(self, id: ParagraphId) -> ParagraphUpdate<&'t mut ::cairn::typed::TypedTransaction> {
+        ParagraphUpdate { sink: self.inner, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it).
@@ -1855,26 +1668,17 @@ impl<'d> SectionTable<'d> {
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
     pub fn update(&self, id: SectionId) -> SectionUpdate<&'d ::cairn::typed::Database> {
-        SectionUpdate {
-            sink: self.db,
-            id,
-            edits: Vec::new(),
-        }
+        SectionUpdate { sink: self.db, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
-    pub fn delete(
-        &self,
-        id: SectionId,
-    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+    pub fn delete(&self, id: SectionId) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
         self.db.delete("Section", id.row())
     }
 
     /// A query over the visible rows.
     pub fn query(&self) -> SectionQuery<'d> {
-        SectionQuery {
-            query: self.db.query(),
-        }
+        SectionQuery { query: self.db.query() }
     }
 
     /// Every visible row, in the order they were inserted.
@@ -1897,15 +1701,8 @@ impl<'t> SectionTx<'t> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
-    pub fn update(
-        self,
-        id: SectionId,
-    ) -> SectionUpdate<&'t mut ::cairn::typed::TypedTransaction> {
-        SectionUpdate {
-            sink: self.inner,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(self, id: SectionId) -> SectionUpdate<&'t mut ::cairn::typed::TypedTransaction> {
+        SectionUpdate { sink: self.inner, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it).
@@ -2038,25 +1835,14 @@ pub struct Db {
 impl Db {
     /// Creates a new database in a store file at `path`; `key` founds it (signs its
     /// genesis op) and writes as its author.
-    pub fn create(
-        path: impl AsRef<::std::path::Path>,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
-        let replica = ::cairn::Replica::create(
-            ::cairn::Storage::File(path.as_ref()),
-            &key,
-            schema()?,
-        )?;
+    pub fn create(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+        let replica = ::cairn::Replica::create(::cairn::Storage::File(path.as_ref()), &key, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Creates a new database in memory (tests, caches).
     pub fn create_in_memory(key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
-        let replica = ::cairn::Replica::create(
-            ::cairn::Storage::Memory,
-            &key,
-            schema()?,
-        )?;
+        let replica = ::cairn::Replica::create(::cairn::Storage::Memory, &key, schema()?)?;
         Db::from_replica(replica, key)
     }
 
@@ -2067,42 +1853,24 @@ impl Db {
         id: ::cairn::DatabaseId,
         key: ::cairn::Keypair,
     ) -> Result<Db, ::cairn::OpenError> {
-        let replica = ::cairn::Replica::join(
-            ::cairn::Storage::File(path.as_ref()),
-            id,
-            schema()?,
-        )?;
+        let replica = ::cairn::Replica::join(::cairn::Storage::File(path.as_ref()), id, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Joins the database `id` in memory.
-    pub fn join_in_memory(
-        id: ::cairn::DatabaseId,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
+    pub fn join_in_memory(id: ::cairn::DatabaseId, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::join(::cairn::Storage::Memory, id, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Opens a store; refused if it holds another schema than this module's.
-    pub fn open(
-        path: impl AsRef<::std::path::Path>,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
-        Db::from_replica(
-            ::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?,
-            key,
-        )
+    pub fn open(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+        Db::from_replica(::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?, key)
     }
 
     /// Wraps a replica; refused if it holds another schema than this module's.
-    pub fn from_replica(
-        replica: ::cairn::Replica,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
-        Ok(Db {
-            inner: ::cairn::typed::Database::new(replica, key, SCHEMA_HASH)?,
-        })
+    pub fn from_replica(replica: ::cairn::Replica, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+        Ok(Db { inner: ::cairn::typed::Database::new(replica, key, SCHEMA_HASH)? })
     }
 
     /// The replica underneath: sync, export, the dynamic API.
@@ -2122,9 +1890,7 @@ impl Db {
 
     /// The `Collaborator` rows.
     pub fn collaborator(&self) -> CollaboratorTable<'_> {
-        CollaboratorTable {
-            db: &self.inner,
-        }
+        CollaboratorTable { db: &self.inner }
     }
 
     /// The `Comment` rows.
@@ -2157,19 +1923,12 @@ impl Db {
     }
 
     /// Why an op is or is not effective.
-    pub fn explain(
-        &self,
-        op: &::cairn::OpHash,
-    ) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
+    pub fn explain(&self, op: &::cairn::OpHash) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
         self.inner.explain(op)
     }
 
     /// Up to `limit` events after event number `after`, with their numbers.
-    pub fn events_after(
-        &self,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<(u64, Event)>, ::cairn::QueryError> {
+    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Event)>, ::cairn::QueryError> {
         self.inner.events_after(after, limit)
     }
 
@@ -2189,37 +1948,27 @@ pub struct Tx<'t> {
 impl Tx<'_> {
     /// The `Collaborator` rows.
     pub fn collaborator(&mut self) -> CollaboratorTx<'_> {
-        CollaboratorTx {
-            inner: &mut *self.inner,
-        }
+        CollaboratorTx { inner: &mut *self.inner }
     }
 
     /// The `Comment` rows.
     pub fn comment(&mut self) -> CommentTx<'_> {
-        CommentTx {
-            inner: &mut *self.inner,
-        }
+        CommentTx { inner: &mut *self.inner }
     }
 
     /// The `Document` rows.
     pub fn document(&mut self) -> DocumentTx<'_> {
-        DocumentTx {
-            inner: &mut *self.inner,
-        }
+        DocumentTx { inner: &mut *self.inner }
     }
 
     /// The `Paragraph` rows.
     pub fn paragraph(&mut self) -> ParagraphTx<'_> {
-        ParagraphTx {
-            inner: &mut *self.inner,
-        }
+        ParagraphTx { inner: &mut *self.inner }
     }
 
     /// The `Section` rows.
     pub fn section(&mut self) -> SectionTx<'_> {
-        SectionTx {
-            inner: &mut *self.inner,
-        }
+        SectionTx { inner: &mut *self.inner }
     }
 }
 
@@ -2401,141 +2150,97 @@ impl ::cairn::typed::TypedEvent for Event {
         let (op, cause) = (event.op, event.cause);
         match event.kind {
             ::cairn::EventKind::OpRolledBack => {
-                return Ok(Event::OpRolledBack {
-                    op,
-                    by: event.by,
-                    rows: event.rows,
-                });
+                return Ok(Event::OpRolledBack { op, by: event.by, rows: event.rows });
             }
             ::cairn::EventKind::OpReinstated => {
-                return Ok(Event::OpReinstated {
-                    op,
-                    by: event.by,
-                    rows: event.rows,
-                });
+                return Ok(Event::OpReinstated { op, by: event.by, rows: event.rows });
             }
             _ => {}
         }
         let row = ::cairn::typed::event_row(&event)?;
-        Ok(
-            match (event.kind, row.collection.as_str()) {
-                (::cairn::EventKind::RowInserted, "Collaborator") => {
-                    Event::CollaboratorInserted {
-                        op,
-                        cause,
-                        row: <Collaborator as ::cairn::Projection>::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowUpdated, "Collaborator") => {
-                    Event::CollaboratorUpdated {
-                        op,
-                        cause,
-                        id: CollaboratorId::from(row.id),
-                        changes: CollaboratorChanges::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowDeleted, "Collaborator") => {
-                    Event::CollaboratorDeleted {
-                        op,
-                        cause,
-                        id: CollaboratorId::from(row.id),
-                    }
-                }
-                (::cairn::EventKind::RowInserted, "Comment") => {
-                    Event::CommentInserted {
-                        op,
-                        cause,
-                        row: <Comment as ::cairn::Projection>::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowUpdated, "Comment") => {
-                    Event::CommentUpdated {
-                        op,
-                        cause,
-                        id: CommentId::from(row.id),
-                        changes: CommentChanges::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowDeleted, "Comment") => {
-                    Event::CommentDeleted {
-                        op,
-                        cause,
-                        id: CommentId::from(row.id),
-                    }
-                }
-                (::cairn::EventKind::RowInserted, "Document") => {
-                    Event::DocumentInserted {
-                        op,
-                        cause,
-                        row: <Document as ::cairn::Projection>::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowUpdated, "Document") => {
-                    Event::DocumentUpdated {
-                        op,
-                        cause,
-                        id: DocumentId::from(row.id),
-                        changes: DocumentChanges::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowDeleted, "Document") => {
-                    Event::DocumentDeleted {
-                        op,
-                        cause,
-                        id: DocumentId::from(row.id),
-                    }
-                }
-                (::cairn::EventKind::RowInserted, "Paragraph") => {
-                    Event::ParagraphInserted {
-                        op,
-                        cause,
-                        row: <Paragraph as ::cairn::Projection>::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowUpdated, "Paragraph") => {
-                    Event::ParagraphUpdated {
-                        op,
-                        cause,
-                        id: ParagraphId::from(row.id),
-                        changes: ParagraphChanges::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowDeleted, "Paragraph") => {
-                    Event::ParagraphDeleted {
-                        op,
-                        cause,
-                        id: ParagraphId::from(row.id),
-                    }
-                }
-                (::cairn::EventKind::RowInserted, "Section") => {
-                    Event::SectionInserted {
-                        op,
-                        cause,
-                        row: <Section as ::cairn::Projection>::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowUpdated, "Section") => {
-                    Event::SectionUpdated {
-                        op,
-                        cause,
-                        id: SectionId::from(row.id),
-                        changes: SectionChanges::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowDeleted, "Section") => {
-                    Event::SectionDeleted {
-                        op,
-                        cause,
-                        id: SectionId::from(row.id),
-                    }
-                }
-                (_, other) => {
-                    return Err(
-                        ::cairn::RowDecodeError::UnknownCollection(String::from(other)),
-                    );
-                }
+        Ok(match (event.kind, row.collection.as_str()) {
+            (::cairn::EventKind::RowInserted, "Collaborator") => Event::CollaboratorInserted {
+                op,
+                cause,
+                row: <Collaborator as ::cairn::Projection>::from_row(&row)?,
             },
-        )
+            (::cairn::EventKind::RowUpdated, "Collaborator") => Event::CollaboratorUpdated {
+                op,
+                cause,
+                id: CollaboratorId::from(row.id),
+                changes: CollaboratorChanges::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowDeleted, "Collaborator") => Event::CollaboratorDeleted {
+                op,
+                cause,
+                id: CollaboratorId::from(row.id),
+            },
+            (::cairn::EventKind::RowInserted, "Comment") => Event::CommentInserted {
+                op,
+                cause,
+                row: <Comment as ::cairn::Projection>::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowUpdated, "Comment") => Event::CommentUpdated {
+                op,
+                cause,
+                id: CommentId::from(row.id),
+                changes: CommentChanges::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowDeleted, "Comment") => Event::CommentDeleted {
+                op,
+                cause,
+                id: CommentId::from(row.id),
+            },
+            (::cairn::EventKind::RowInserted, "Document") => Event::DocumentInserted {
+                op,
+                cause,
+                row: <Document as ::cairn::Projection>::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowUpdated, "Document") => Event::DocumentUpdated {
+                op,
+                cause,
+                id: DocumentId::from(row.id),
+                changes: DocumentChanges::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowDeleted, "Document") => Event::DocumentDeleted {
+                op,
+                cause,
+                id: DocumentId::from(row.id),
+            },
+            (::cairn::EventKind::RowInserted, "Paragraph") => Event::ParagraphInserted {
+                op,
+                cause,
+                row: <Paragraph as ::cairn::Projection>::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowUpdated, "Paragraph") => Event::ParagraphUpdated {
+                op,
+                cause,
+                id: ParagraphId::from(row.id),
+                changes: ParagraphChanges::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowDeleted, "Paragraph") => Event::ParagraphDeleted {
+                op,
+                cause,
+                id: ParagraphId::from(row.id),
+            },
+            (::cairn::EventKind::RowInserted, "Section") => Event::SectionInserted {
+                op,
+                cause,
+                row: <Section as ::cairn::Projection>::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowUpdated, "Section") => Event::SectionUpdated {
+                op,
+                cause,
+                id: SectionId::from(row.id),
+                changes: SectionChanges::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowDeleted, "Section") => Event::SectionDeleted {
+                op,
+                cause,
+                id: SectionId::from(row.id),
+            },
+            (_, other) => return Err(::cairn::RowDecodeError::UnknownCollection(String::from(other))),
+        })
     }
 }
 
@@ -2543,36 +2248,21 @@ impl ::cairn::typed::TypedEvent for Event {
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_comment_anchor(field_anchor: Option<&Anchor>) -> bool {
     ::cairn::typed::compare::ge(field_anchor.map(|record| record.start), Some(0i64))
-        && ::cairn::typed::compare::ge(
-            field_anchor.map(|record| record.length),
-            Some(0i64),
-        )
+        && ::cairn::typed::compare::ge(field_anchor.map(|record| record.length), Some(0i64))
 }
 
 /// `Comment.body`: `check (len(body) >= 1 and len(body) <= 10000)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_comment_body(field_body: Option<&str>) -> bool {
-    ::cairn::typed::compare::ge(
-        field_body.map(|value| value.chars().count() as i64),
-        Some(1i64),
-    )
-        && ::cairn::typed::compare::le(
-            field_body.map(|value| value.chars().count() as i64),
-            Some(10000i64),
-        )
+    ::cairn::typed::compare::ge(field_body.map(|value| value.chars().count() as i64), Some(1i64))
+        && ::cairn::typed::compare::le(field_body.map(|value| value.chars().count() as i64), Some(10000i64))
 }
 
 /// `Document.title`: `check (len(title) >= 1 and len(title) <= 200)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_document_title(field_title: Option<&str>) -> bool {
-    ::cairn::typed::compare::ge(
-        field_title.map(|value| value.chars().count() as i64),
-        Some(1i64),
-    )
-        && ::cairn::typed::compare::le(
-            field_title.map(|value| value.chars().count() as i64),
-            Some(200i64),
-        )
+    ::cairn::typed::compare::ge(field_title.map(|value| value.chars().count() as i64), Some(1i64))
+        && ::cairn::typed::compare::le(field_title.map(|value| value.chars().count() as i64), Some(200i64))
 }
 
 /// `Document.font_size`: `check (font_size >= 6 and font_size <= 96)`.
@@ -2585,10 +2275,7 @@ fn check_document_font_size(field_font_size: Option<i64>) -> bool {
 /// `Paragraph.text`: `check (len(text) <= 100000)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_paragraph_text(field_text: Option<&str>) -> bool {
-    ::cairn::typed::compare::le(
-        field_text.map(|value| value.chars().count() as i64),
-        Some(100000i64),
-    )
+    ::cairn::typed::compare::le(field_text.map(|value| value.chars().count() as i64), Some(100000i64))
 }
 
 /// `Paragraph.position`: `check (position >= 0)`.
@@ -2606,10 +2293,7 @@ fn check_paragraph_word_count(field_word_count: Option<i64>) -> bool {
 /// `Section.heading`: `check (len(heading) <= 200)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_section_heading(field_heading: Option<&str>) -> bool {
-    ::cairn::typed::compare::le(
-        field_heading.map(|value| value.chars().count() as i64),
-        Some(200i64),
-    )
+    ::cairn::typed::compare::le(field_heading.map(|value| value.chars().count() as i64), Some(200i64))
 }
 
 /// `Section.position`: `check (position >= 0)`.

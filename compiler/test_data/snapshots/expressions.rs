@@ -15,18 +15,7 @@ pub fn schema() -> Result<::cairn::Schema, ::cairn::OpenError> {
 }
 
 /// The schema's enum `Role`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub enum Role {
     /// `viewer`.
@@ -65,42 +54,24 @@ impl ::cairn::FieldValue for Role {
         ::cairn::Value::Text(String::from(self.as_str()))
     }
 
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
+    fn from_value(value: &::cairn::Value) -> Result<Self, ::cairn::typed::ValueMismatch> {
         let found = match value {
-            ::cairn::Value::Text(text) => {
-                match text.as_str() {
-                    "viewer" => return Ok(Role::Viewer),
-                    "editor" => return Ok(Role::Editor),
-                    "owner" => return Ok(Role::Owner),
-                    _ => "another name",
-                }
-            }
+            ::cairn::Value::Text(text) => match text.as_str() {
+                "viewer" => return Ok(Role::Viewer),
+                "editor" => return Ok(Role::Editor),
+                "owner" => return Ok(Role::Owner),
+                _ => "another name",
+            },
             other => ::cairn::typed::describe(other),
         };
-        Err(::cairn::typed::ValueMismatch {
-            expected: "a Role",
-            found,
-        })
+        Err(::cairn::typed::ValueMismatch { expected: "a Role", found })
     }
 }
 
 impl ::cairn::typed::Holds<::cairn::typed::kinds::Enum> for Role {}
 
 /// The schema's enum `Stage`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub enum Stage {
     /// `draft`.
@@ -139,24 +110,17 @@ impl ::cairn::FieldValue for Stage {
         ::cairn::Value::Text(String::from(self.as_str()))
     }
 
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
+    fn from_value(value: &::cairn::Value) -> Result<Self, ::cairn::typed::ValueMismatch> {
         let found = match value {
-            ::cairn::Value::Text(text) => {
-                match text.as_str() {
-                    "draft" => return Ok(Stage::Draft),
-                    "review" => return Ok(Stage::Review),
-                    "published" => return Ok(Stage::Published),
-                    _ => "another name",
-                }
-            }
+            ::cairn::Value::Text(text) => match text.as_str() {
+                "draft" => return Ok(Stage::Draft),
+                "review" => return Ok(Stage::Review),
+                "published" => return Ok(Stage::Published),
+                _ => "another name",
+            },
             other => ::cairn::typed::describe(other),
         };
-        Err(::cairn::typed::ValueMismatch {
-            expected: "a Stage",
-            found,
-        })
+        Err(::cairn::typed::ValueMismatch { expected: "a Stage", found })
     }
 }
 
@@ -166,14 +130,7 @@ impl ::cairn::typed::Holds<::cairn::typed::kinds::Enum> for Stage {}
 pub type DocumentId = ::cairn::typed::Id<Document>;
 
 /// A row of the collection `Document`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Document {
     /// The row's id.
@@ -292,9 +249,9 @@ impl ::cairn::typed::Insert for NewDocument {
             self.author.map(|value| ("author", ::cairn::FieldValue::into_value(value))),
             self.stage.map(|value| ("stage", ::cairn::FieldValue::into_value(value))),
         ]
-            .into_iter()
-            .flatten()
-            .collect()
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -333,14 +290,7 @@ impl DocumentChanges {
 pub type GrantId = ::cairn::typed::Id<Grant>;
 
 /// A row of the collection `Grant`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Grant {
     /// The row's id.
@@ -424,9 +374,9 @@ impl ::cairn::typed::Insert for NewGrant {
             Some(("grantee", ::cairn::FieldValue::into_value(self.grantee))),
             self.role.map(|value| ("role", ::cairn::FieldValue::into_value(value))),
         ]
-            .into_iter()
-            .flatten()
-            .collect()
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -464,30 +414,18 @@ impl<'d> DocumentTable<'d> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
-    pub fn update(
-        &self,
-        id: DocumentId,
-    ) -> DocumentUpdate<&'d ::cairn::typed::Database> {
-        DocumentUpdate {
-            sink: self.db,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(&self, id: DocumentId) -> DocumentUpdate<&'d ::cairn::typed::Database> {
+        DocumentUpdate { sink: self.db, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
-    pub fn delete(
-        &self,
-        id: DocumentId,
-    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+    pub fn delete(&self, id: DocumentId) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
         self.db.delete("Document", id.row())
     }
 
     /// A query over the visible rows.
     pub fn query(&self) -> DocumentQuery<'d> {
-        DocumentQuery {
-            query: self.db.query(),
-        }
+        DocumentQuery { query: self.db.query() }
     }
 
     /// Every visible row, in the order they were inserted.
@@ -510,15 +448,8 @@ impl<'t> DocumentTx<'t> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
-    pub fn update(
-        self,
-        id: DocumentId,
-    ) -> DocumentUpdate<&'t mut ::cairn::typed::TypedTransaction> {
-        DocumentUpdate {
-            sink: self.inner,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(self, id: DocumentId) -> DocumentUpdate<&'t mut ::cairn::typed::TypedTransaction> {
+        DocumentUpdate { sink: self.inner, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it).
@@ -700,26 +631,17 @@ impl<'d> GrantTable<'d> {
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
     pub fn update(&self, id: GrantId) -> GrantUpdate<&'d ::cairn::typed::Database> {
-        GrantUpdate {
-            sink: self.db,
-            id,
-            edits: Vec::new(),
-        }
+        GrantUpdate { sink: self.db, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
-    pub fn delete(
-        &self,
-        id: GrantId,
-    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+    pub fn delete(&self, id: GrantId) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
         self.db.delete("Grant", id.row())
     }
 
     /// A query over the visible rows.
     pub fn query(&self) -> GrantQuery<'d> {
-        GrantQuery {
-            query: self.db.query(),
-        }
+        GrantQuery { query: self.db.query() }
     }
 
     /// Every visible row, in the order they were inserted.
@@ -742,15 +664,8 @@ impl<'t> GrantTx<'t> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
-    pub fn update(
-        self,
-        id: GrantId,
-    ) -> GrantUpdate<&'t mut ::cairn::typed::TypedTransaction> {
-        GrantUpdate {
-            sink: self.inner,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(self, id: GrantId) -> GrantUpdate<&'t mut ::cairn::typed::TypedTransaction> {
+        GrantUpdate { sink: self.inner, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it).
@@ -877,25 +792,14 @@ pub struct Db {
 impl Db {
     /// Creates a new database in a store file at `path`; `key` founds it (signs its
     /// genesis op) and writes as its author.
-    pub fn create(
-        path: impl AsRef<::std::path::Path>,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
-        let replica = ::cairn::Replica::create(
-            ::cairn::Storage::File(path.as_ref()),
-            &key,
-            schema()?,
-        )?;
+    pub fn create(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+        let replica = ::cairn::Replica::create(::cairn::Storage::File(path.as_ref()), &key, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Creates a new database in memory (tests, caches).
     pub fn create_in_memory(key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
-        let replica = ::cairn::Replica::create(
-            ::cairn::Storage::Memory,
-            &key,
-            schema()?,
-        )?;
+        let replica = ::cairn::Replica::create(::cairn::Storage::Memory, &key, schema()?)?;
         Db::from_replica(replica, key)
     }
 
@@ -906,42 +810,24 @@ impl Db {
         id: ::cairn::DatabaseId,
         key: ::cairn::Keypair,
     ) -> Result<Db, ::cairn::OpenError> {
-        let replica = ::cairn::Replica::join(
-            ::cairn::Storage::File(path.as_ref()),
-            id,
-            schema()?,
-        )?;
+        let replica = ::cairn::Replica::join(::cairn::Storage::File(path.as_ref()), id, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Joins the database `id` in memory.
-    pub fn join_in_memory(
-        id: ::cairn::DatabaseId,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
+    pub fn join_in_memory(id: ::cairn::DatabaseId, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::join(::cairn::Storage::Memory, id, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Opens a store; refused if it holds another schema than this module's.
-    pub fn open(
-        path: impl AsRef<::std::path::Path>,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
-        Db::from_replica(
-            ::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?,
-            key,
-        )
+    pub fn open(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+        Db::from_replica(::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?, key)
     }
 
     /// Wraps a replica; refused if it holds another schema than this module's.
-    pub fn from_replica(
-        replica: ::cairn::Replica,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
-        Ok(Db {
-            inner: ::cairn::typed::Database::new(replica, key, SCHEMA_HASH)?,
-        })
+    pub fn from_replica(replica: ::cairn::Replica, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+        Ok(Db { inner: ::cairn::typed::Database::new(replica, key, SCHEMA_HASH)? })
     }
 
     /// The replica underneath: sync, export, the dynamic API.
@@ -979,19 +865,12 @@ impl Db {
     }
 
     /// Why an op is or is not effective.
-    pub fn explain(
-        &self,
-        op: &::cairn::OpHash,
-    ) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
+    pub fn explain(&self, op: &::cairn::OpHash) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
         self.inner.explain(op)
     }
 
     /// Up to `limit` events after event number `after`, with their numbers.
-    pub fn events_after(
-        &self,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<(u64, Event)>, ::cairn::QueryError> {
+    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Event)>, ::cairn::QueryError> {
         self.inner.events_after(after, limit)
     }
 
@@ -1011,9 +890,7 @@ pub struct Tx<'t> {
 impl Tx<'_> {
     /// The `Document` rows.
     pub fn document(&mut self) -> DocumentTx<'_> {
-        DocumentTx {
-            inner: &mut *self.inner,
-        }
+        DocumentTx { inner: &mut *self.inner }
     }
 
     /// The `Grant` rows.
@@ -1113,87 +990,55 @@ impl ::cairn::typed::TypedEvent for Event {
         let (op, cause) = (event.op, event.cause);
         match event.kind {
             ::cairn::EventKind::OpRolledBack => {
-                return Ok(Event::OpRolledBack {
-                    op,
-                    by: event.by,
-                    rows: event.rows,
-                });
+                return Ok(Event::OpRolledBack { op, by: event.by, rows: event.rows });
             }
             ::cairn::EventKind::OpReinstated => {
-                return Ok(Event::OpReinstated {
-                    op,
-                    by: event.by,
-                    rows: event.rows,
-                });
+                return Ok(Event::OpReinstated { op, by: event.by, rows: event.rows });
             }
             _ => {}
         }
         let row = ::cairn::typed::event_row(&event)?;
-        Ok(
-            match (event.kind, row.collection.as_str()) {
-                (::cairn::EventKind::RowInserted, "Document") => {
-                    Event::DocumentInserted {
-                        op,
-                        cause,
-                        row: <Document as ::cairn::Projection>::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowUpdated, "Document") => {
-                    Event::DocumentUpdated {
-                        op,
-                        cause,
-                        id: DocumentId::from(row.id),
-                        changes: DocumentChanges::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowDeleted, "Document") => {
-                    Event::DocumentDeleted {
-                        op,
-                        cause,
-                        id: DocumentId::from(row.id),
-                    }
-                }
-                (::cairn::EventKind::RowInserted, "Grant") => {
-                    Event::GrantInserted {
-                        op,
-                        cause,
-                        row: <Grant as ::cairn::Projection>::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowUpdated, "Grant") => {
-                    Event::GrantUpdated {
-                        op,
-                        cause,
-                        id: GrantId::from(row.id),
-                        changes: GrantChanges::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowDeleted, "Grant") => {
-                    Event::GrantDeleted {
-                        op,
-                        cause,
-                        id: GrantId::from(row.id),
-                    }
-                }
-                (_, other) => {
-                    return Err(
-                        ::cairn::RowDecodeError::UnknownCollection(String::from(other)),
-                    );
-                }
+        Ok(match (event.kind, row.collection.as_str()) {
+            (::cairn::EventKind::RowInserted, "Document") => Event::DocumentInserted {
+                op,
+                cause,
+                row: <Document as ::cairn::Projection>::from_row(&row)?,
             },
-        )
+            (::cairn::EventKind::RowUpdated, "Document") => Event::DocumentUpdated {
+                op,
+                cause,
+                id: DocumentId::from(row.id),
+                changes: DocumentChanges::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowDeleted, "Document") => Event::DocumentDeleted {
+                op,
+                cause,
+                id: DocumentId::from(row.id),
+            },
+            (::cairn::EventKind::RowInserted, "Grant") => Event::GrantInserted {
+                op,
+                cause,
+                row: <Grant as ::cairn::Projection>::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowUpdated, "Grant") => Event::GrantUpdated {
+                op,
+                cause,
+                id: GrantId::from(row.id),
+                changes: GrantChanges::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowDeleted, "Grant") => Event::GrantDeleted {
+                op,
+                cause,
+                id: GrantId::from(row.id),
+            },
+            (_, other) => return Err(::cairn::RowDecodeError::UnknownCollection(String::from(other))),
+        })
     }
 }
 
 /// `Document.title`: `check (len(title) >= 1 and not len(title) > 200)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_document_title(field_title: Option<&str>) -> bool {
-    ::cairn::typed::compare::ge(
-        field_title.map(|value| value.chars().count() as i64),
-        Some(1i64),
-    )
-        && !::cairn::typed::compare::gt(
-            field_title.map(|value| value.chars().count() as i64),
-            Some(200i64),
-        )
+    ::cairn::typed::compare::ge(field_title.map(|value| value.chars().count() as i64), Some(1i64))
+        && !::cairn::typed::compare::gt(field_title.map(|value| value.chars().count() as i64), Some(200i64))
 }

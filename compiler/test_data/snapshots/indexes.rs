@@ -15,18 +15,7 @@ pub fn schema() -> Result<::cairn::Schema, ::cairn::OpenError> {
 }
 
 /// The schema's enum `Status`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub enum Status {
     /// `Available`.
@@ -65,24 +54,17 @@ impl ::cairn::FieldValue for Status {
         ::cairn::Value::Text(String::from(self.as_str()))
     }
 
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
+    fn from_value(value: &::cairn::Value) -> Result<Self, ::cairn::typed::ValueMismatch> {
         let found = match value {
-            ::cairn::Value::Text(text) => {
-                match text.as_str() {
-                    "Available" => return Ok(Status::Available),
-                    "Lent" => return Ok(Status::Lent),
-                    "Lost" => return Ok(Status::Lost),
-                    _ => "another name",
-                }
-            }
+            ::cairn::Value::Text(text) => match text.as_str() {
+                "Available" => return Ok(Status::Available),
+                "Lent" => return Ok(Status::Lent),
+                "Lost" => return Ok(Status::Lost),
+                _ => "another name",
+            },
             other => ::cairn::typed::describe(other),
         };
-        Err(::cairn::typed::ValueMismatch {
-            expected: "a Status",
-            found,
-        })
+        Err(::cairn::typed::ValueMismatch { expected: "a Status", found })
     }
 }
 
@@ -92,14 +74,7 @@ impl ::cairn::typed::Holds<::cairn::typed::kinds::Enum> for Status {}
 pub type BookId = ::cairn::typed::Id<Book>;
 
 /// A row of the collection `Book`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Book {
     /// The row's id.
@@ -208,9 +183,9 @@ impl ::cairn::typed::Insert for NewBook {
             Some(("tags", ::cairn::FieldValue::into_value(self.tags))),
             self.status.map(|value| ("status", ::cairn::FieldValue::into_value(value))),
         ]
-            .into_iter()
-            .flatten()
-            .collect()
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -246,14 +221,7 @@ impl BookChanges {
 pub type ShelfId = ::cairn::typed::Id<Shelf>;
 
 /// A row of the collection `Shelf`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Shelf {
     /// The row's id.
@@ -299,7 +267,9 @@ pub struct NewShelf {
 impl NewShelf {
     /// A new `Shelf` row with the fields that have no default; the others start empty or take their default.
     pub fn new(label: impl Into<String>) -> NewShelf {
-        NewShelf { label: label.into() }
+        NewShelf {
+            label: label.into(),
+        }
     }
 }
 
@@ -313,7 +283,9 @@ impl ::cairn::typed::Insert for NewShelf {
     }
 
     fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
-        ::std::vec![("label", ::cairn::FieldValue::into_value(self.label))]
+        ::std::vec![
+            ("label", ::cairn::FieldValue::into_value(self.label)),
+        ]
     }
 }
 
@@ -347,26 +319,17 @@ impl<'d> BookTable<'d> {
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
     pub fn update(&self, id: BookId) -> BookUpdate<&'d ::cairn::typed::Database> {
-        BookUpdate {
-            sink: self.db,
-            id,
-            edits: Vec::new(),
-        }
+        BookUpdate { sink: self.db, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
-    pub fn delete(
-        &self,
-        id: BookId,
-    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+    pub fn delete(&self, id: BookId) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
         self.db.delete("Book", id.row())
     }
 
     /// A query over the visible rows.
     pub fn query(&self) -> BookQuery<'d> {
-        BookQuery {
-            query: self.db.query(),
-        }
+        BookQuery { query: self.db.query() }
     }
 
     /// Every visible row, in the order they were inserted.
@@ -389,15 +352,8 @@ impl<'t> BookTx<'t> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
-    pub fn update(
-        self,
-        id: BookId,
-    ) -> BookUpdate<&'t mut ::cairn::typed::TypedTransaction> {
-        BookUpdate {
-            sink: self.inner,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(self, id: BookId) -> BookUpdate<&'t mut ::cairn::typed::TypedTransaction> {
+        BookUpdate { sink: self.inner, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it).
@@ -496,10 +452,7 @@ impl BookQuery<'_> {
     }
 
     /// Keeps the rows whose `borrower` equals `value`.
-    pub fn where_borrower(
-        mut self,
-        value: impl Into<Option<::cairn::Identity>>,
-    ) -> Self {
+    pub fn where_borrower(mut self, value: impl Into<Option<::cairn::Identity>>) -> Self {
         self.query = self.query.filter("borrower", value.into());
         self
     }
@@ -591,26 +544,17 @@ impl<'d> ShelfTable<'d> {
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
     pub fn update(&self, id: ShelfId) -> ShelfUpdate<&'d ::cairn::typed::Database> {
-        ShelfUpdate {
-            sink: self.db,
-            id,
-            edits: Vec::new(),
-        }
+        ShelfUpdate { sink: self.db, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
-    pub fn delete(
-        &self,
-        id: ShelfId,
-    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+    pub fn delete(&self, id: ShelfId) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
         self.db.delete("Shelf", id.row())
     }
 
     /// A query over the visible rows.
     pub fn query(&self) -> ShelfQuery<'d> {
-        ShelfQuery {
-            query: self.db.query(),
-        }
+        ShelfQuery { query: self.db.query() }
     }
 
     /// Every visible row, in the order they were inserted.
@@ -633,15 +577,8 @@ impl<'t> ShelfTx<'t> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
-    pub fn update(
-        self,
-        id: ShelfId,
-    ) -> ShelfUpdate<&'t mut ::cairn::typed::TypedTransaction> {
-        ShelfUpdate {
-            sink: self.inner,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(self, id: ShelfId) -> ShelfUpdate<&'t mut ::cairn::typed::TypedTransaction> {
+        ShelfUpdate { sink: self.inner, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it).
@@ -744,25 +681,14 @@ pub struct Db {
 impl Db {
     /// Creates a new database in a store file at `path`; `key` founds it (signs its
     /// genesis op) and writes as its author.
-    pub fn create(
-        path: impl AsRef<::std::path::Path>,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
-        let replica = ::cairn::Replica::create(
-            ::cairn::Storage::File(path.as_ref()),
-            &key,
-            schema()?,
-        )?;
+    pub fn create(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+        let replica = ::cairn::Replica::create(::cairn::Storage::File(path.as_ref()), &key, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Creates a new database in memory (tests, caches).
     pub fn create_in_memory(key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
-        let replica = ::cairn::Replica::create(
-            ::cairn::Storage::Memory,
-            &key,
-            schema()?,
-        )?;
+        let replica = ::cairn::Replica::create(::cairn::Storage::Memory, &key, schema()?)?;
         Db::from_replica(replica, key)
     }
 
@@ -773,42 +699,24 @@ impl Db {
         id: ::cairn::DatabaseId,
         key: ::cairn::Keypair,
     ) -> Result<Db, ::cairn::OpenError> {
-        let replica = ::cairn::Replica::join(
-            ::cairn::Storage::File(path.as_ref()),
-            id,
-            schema()?,
-        )?;
+        let replica = ::cairn::Replica::join(::cairn::Storage::File(path.as_ref()), id, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Joins the database `id` in memory.
-    pub fn join_in_memory(
-        id: ::cairn::DatabaseId,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
+    pub fn join_in_memory(id: ::cairn::DatabaseId, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::join(::cairn::Storage::Memory, id, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Opens a store; refused if it holds another schema than this module's.
-    pub fn open(
-        path: impl AsRef<::std::path::Path>,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
-        Db::from_replica(
-            ::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?,
-            key,
-        )
+    pub fn open(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+        Db::from_replica(::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?, key)
     }
 
     /// Wraps a replica; refused if it holds another schema than this module's.
-    pub fn from_replica(
-        replica: ::cairn::Replica,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
-        Ok(Db {
-            inner: ::cairn::typed::Database::new(replica, key, SCHEMA_HASH)?,
-        })
+    pub fn from_replica(replica: ::cairn::Replica, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+        Ok(Db { inner: ::cairn::typed::Database::new(replica, key, SCHEMA_HASH)? })
     }
 
     /// The replica underneath: sync, export, the dynamic API.
@@ -846,19 +754,12 @@ impl Db {
     }
 
     /// Why an op is or is not effective.
-    pub fn explain(
-        &self,
-        op: &::cairn::OpHash,
-    ) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
+    pub fn explain(&self, op: &::cairn::OpHash) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
         self.inner.explain(op)
     }
 
     /// Up to `limit` events after event number `after`, with their numbers.
-    pub fn events_after(
-        &self,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<(u64, Event)>, ::cairn::QueryError> {
+    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Event)>, ::cairn::QueryError> {
         self.inner.events_after(after, limit)
     }
 
@@ -978,74 +879,48 @@ impl ::cairn::typed::TypedEvent for Event {
         let (op, cause) = (event.op, event.cause);
         match event.kind {
             ::cairn::EventKind::OpRolledBack => {
-                return Ok(Event::OpRolledBack {
-                    op,
-                    by: event.by,
-                    rows: event.rows,
-                });
+                return Ok(Event::OpRolledBack { op, by: event.by, rows: event.rows });
             }
             ::cairn::EventKind::OpReinstated => {
-                return Ok(Event::OpReinstated {
-                    op,
-                    by: event.by,
-                    rows: event.rows,
-                });
+                return Ok(Event::OpReinstated { op, by: event.by, rows: event.rows });
             }
             _ => {}
         }
         let row = ::cairn::typed::event_row(&event)?;
-        Ok(
-            match (event.kind, row.collection.as_str()) {
-                (::cairn::EventKind::RowInserted, "Book") => {
-                    Event::BookInserted {
-                        op,
-                        cause,
-                        row: <Book as ::cairn::Projection>::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowUpdated, "Book") => {
-                    Event::BookUpdated {
-                        op,
-                        cause,
-                        id: BookId::from(row.id),
-                        changes: BookChanges::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowDeleted, "Book") => {
-                    Event::BookDeleted {
-                        op,
-                        cause,
-                        id: BookId::from(row.id),
-                    }
-                }
-                (::cairn::EventKind::RowInserted, "Shelf") => {
-                    Event::ShelfInserted {
-                        op,
-                        cause,
-                        row: <Shelf as ::cairn::Projection>::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowUpdated, "Shelf") => {
-                    Event::ShelfUpdated {
-                        op,
-                        cause,
-                        id: ShelfId::from(row.id),
-                        changes: ShelfChanges::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowDeleted, "Shelf") => {
-                    Event::ShelfDeleted {
-                        op,
-                        cause,
-                        id: ShelfId::from(row.id),
-                    }
-                }
-                (_, other) => {
-                    return Err(
-                        ::cairn::RowDecodeError::UnknownCollection(String::from(other)),
-                    );
-                }
+        Ok(match (event.kind, row.collection.as_str()) {
+            (::cairn::EventKind::RowInserted, "Book") => Event::BookInserted {
+                op,
+                cause,
+                row: <Book as ::cairn::Projection>::from_row(&row)?,
             },
-        )
+            (::cairn::EventKind::RowUpdated, "Book") => Event::BookUpdated {
+                op,
+                cause,
+                id: BookId::from(row.id),
+                changes: BookChanges::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowDeleted, "Book") => Event::BookDeleted {
+                op,
+                cause,
+                id: BookId::from(row.id),
+            },
+            (::cairn::EventKind::RowInserted, "Shelf") => Event::ShelfInserted {
+                op,
+                cause,
+                row: <Shelf as ::cairn::Projection>::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowUpdated, "Shelf") => Event::ShelfUpdated {
+                op,
+                cause,
+                id: ShelfId::from(row.id),
+                changes: ShelfChanges::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowDeleted, "Shelf") => Event::ShelfDeleted {
+                op,
+                cause,
+                id: ShelfId::from(row.id),
+            },
+            (_, other) => return Err(::cairn::RowDecodeError::UnknownCollection(String::from(other))),
+        })
     }
 }

@@ -15,18 +15,7 @@ pub fn schema() -> Result<::cairn::Schema, ::cairn::OpenError> {
 }
 
 /// The schema's enum `Level`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub enum Level {
     /// `low`.
@@ -61,23 +50,16 @@ impl ::cairn::FieldValue for Level {
         ::cairn::Value::Text(String::from(self.as_str()))
     }
 
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
+    fn from_value(value: &::cairn::Value) -> Result<Self, ::cairn::typed::ValueMismatch> {
         let found = match value {
-            ::cairn::Value::Text(text) => {
-                match text.as_str() {
-                    "low" => return Ok(Level::Low),
-                    "high" => return Ok(Level::High),
-                    _ => "another name",
-                }
-            }
+            ::cairn::Value::Text(text) => match text.as_str() {
+                "low" => return Ok(Level::Low),
+                "high" => return Ok(Level::High),
+                _ => "another name",
+            },
             other => ::cairn::typed::describe(other),
         };
-        Err(::cairn::typed::ValueMismatch {
-            expected: "a Level",
-            found,
-        })
+        Err(::cairn::typed::ValueMismatch { expected: "a Level", found })
     }
 }
 
@@ -87,13 +69,7 @@ impl ::cairn::typed::Holds<::cairn::typed::kinds::Enum> for Level {}
 pub type SettingId = ::cairn::typed::Id<Setting>;
 
 /// A row of the collection `Setting`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Setting {
     /// The row's id.
@@ -253,22 +229,22 @@ impl ::cairn::typed::Insert for NewSetting {
         if !check_setting_key(Some(self.key.as_str())) {
             return Err("key");
         }
-        if let (Some(argument_0),) = (self.retries.as_ref().map(|value| Some(*value)),) {
+        if let Some(argument_0) = self.retries.as_ref().map(|value| Some(*value)) {
             if !check_setting_retries(argument_0) {
                 return Err("retries");
             }
         }
-        if let (Some(argument_0),) = (self.offset.as_ref().map(|value| Some(*value)),) {
+        if let Some(argument_0) = self.offset.as_ref().map(|value| Some(*value)) {
             if !check_setting_offset(argument_0) {
                 return Err("offset");
             }
         }
-        if let (Some(argument_0),) = (self.ratio.as_ref().map(|value| Some(*value)),) {
+        if let Some(argument_0) = self.ratio.as_ref().map(|value| Some(*value)) {
             if !check_setting_ratio(argument_0) {
                 return Err("ratio");
             }
         }
-        if let (Some(argument_0),) = (self.epsilon.as_ref().map(|value| Some(*value)),) {
+        if let Some(argument_0) = self.epsilon.as_ref().map(|value| Some(*value)) {
             if !check_setting_epsilon(argument_0) {
                 return Err("epsilon");
             }
@@ -281,30 +257,20 @@ impl ::cairn::typed::Insert for NewSetting {
             Some(("key", ::cairn::FieldValue::into_value(self.key))),
             Some(("note", ::cairn::FieldValue::into_value(self.note))),
             self.label.map(|value| ("label", ::cairn::FieldValue::into_value(value))),
-            self
-                .homepage
-                .map(|value| ("homepage", ::cairn::FieldValue::into_value(value))),
-            self
-                .greeting
-                .map(|value| ("greeting", ::cairn::FieldValue::into_value(value))),
-            self
-                .enabled
-                .map(|value| ("enabled", ::cairn::FieldValue::into_value(value))),
+            self.homepage.map(|value| ("homepage", ::cairn::FieldValue::into_value(value))),
+            self.greeting.map(|value| ("greeting", ::cairn::FieldValue::into_value(value))),
+            self.enabled.map(|value| ("enabled", ::cairn::FieldValue::into_value(value))),
             self.hidden.map(|value| ("hidden", ::cairn::FieldValue::into_value(value))),
-            self
-                .retries
-                .map(|value| ("retries", ::cairn::FieldValue::into_value(value))),
+            self.retries.map(|value| ("retries", ::cairn::FieldValue::into_value(value))),
             self.offset.map(|value| ("offset", ::cairn::FieldValue::into_value(value))),
             self.ratio.map(|value| ("ratio", ::cairn::FieldValue::into_value(value))),
-            self
-                .epsilon
-                .map(|value| ("epsilon", ::cairn::FieldValue::into_value(value))),
+            self.epsilon.map(|value| ("epsilon", ::cairn::FieldValue::into_value(value))),
             self.level.map(|value| ("level", ::cairn::FieldValue::into_value(value))),
             self.limit.map(|value| ("limit", ::cairn::FieldValue::into_value(value))),
         ]
-            .into_iter()
-            .flatten()
-            .collect()
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -379,26 +345,17 @@ impl<'d> SettingTable<'d> {
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
     pub fn update(&self, id: SettingId) -> SettingUpdate<&'d ::cairn::typed::Database> {
-        SettingUpdate {
-            sink: self.db,
-            id,
-            edits: Vec::new(),
-        }
+        SettingUpdate { sink: self.db, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
-    pub fn delete(
-        &self,
-        id: SettingId,
-    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+    pub fn delete(&self, id: SettingId) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
         self.db.delete("Setting", id.row())
     }
 
     /// A query over the visible rows.
     pub fn query(&self) -> SettingQuery<'d> {
-        SettingQuery {
-            query: self.db.query(),
-        }
+        SettingQuery { query: self.db.query() }
     }
 
     /// Every visible row, in the order they were inserted.
@@ -421,15 +378,8 @@ impl<'t> SettingTx<'t> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
-    pub fn update(
-        self,
-        id: SettingId,
-    ) -> SettingUpdate<&'t mut ::cairn::typed::TypedTransaction> {
-        SettingUpdate {
-            sink: self.inner,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(self, id: SettingId) -> SettingUpdate<&'t mut ::cairn::typed::TypedTransaction> {
+        SettingUpdate { sink: self.inner, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it).
@@ -730,25 +680,14 @@ pub struct Db {
 impl Db {
     /// Creates a new database in a store file at `path`; `key` founds it (signs its
     /// genesis op) and writes as its author.
-    pub fn create(
-        path: impl AsRef<::std::path::Path>,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
-        let replica = ::cairn::Replica::create(
-            ::cairn::Storage::File(path.as_ref()),
-            &key,
-            schema()?,
-        )?;
+    pub fn create(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+        let replica = ::cairn::Replica::create(::cairn::Storage::File(path.as_ref()), &key, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Creates a new database in memory (tests, caches).
     pub fn create_in_memory(key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
-        let replica = ::cairn::Replica::create(
-            ::cairn::Storage::Memory,
-            &key,
-            schema()?,
-        )?;
+        let replica = ::cairn::Replica::create(::cairn::Storage::Memory, &key, schema()?)?;
         Db::from_replica(replica, key)
     }
 
@@ -759,42 +698,24 @@ impl Db {
         id: ::cairn::DatabaseId,
         key: ::cairn::Keypair,
     ) -> Result<Db, ::cairn::OpenError> {
-        let replica = ::cairn::Replica::join(
-            ::cairn::Storage::File(path.as_ref()),
-            id,
-            schema()?,
-        )?;
+        let replica = ::cairn::Replica::join(::cairn::Storage::File(path.as_ref()), id, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Joins the database `id` in memory.
-    pub fn join_in_memory(
-        id: ::cairn::DatabaseId,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
+    pub fn join_in_memory(id: ::cairn::DatabaseId, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::join(::cairn::Storage::Memory, id, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Opens a store; refused if it holds another schema than this module's.
-    pub fn open(
-        path: impl AsRef<::std::path::Path>,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
-        Db::from_replica(
-            ::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?,
-            key,
-        )
+    pub fn open(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+        Db::from_replica(::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?, key)
     }
 
     /// Wraps a replica; refused if it holds another schema than this module's.
-    pub fn from_replica(
-        replica: ::cairn::Replica,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
-        Ok(Db {
-            inner: ::cairn::typed::Database::new(replica, key, SCHEMA_HASH)?,
-        })
+    pub fn from_replica(replica: ::cairn::Replica, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+        Ok(Db { inner: ::cairn::typed::Database::new(replica, key, SCHEMA_HASH)? })
     }
 
     /// The replica underneath: sync, export, the dynamic API.
@@ -827,19 +748,12 @@ impl Db {
     }
 
     /// Why an op is or is not effective.
-    pub fn explain(
-        &self,
-        op: &::cairn::OpHash,
-    ) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
+    pub fn explain(&self, op: &::cairn::OpHash) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
         self.inner.explain(op)
     }
 
     /// Up to `limit` events after event number `after`, with their numbers.
-    pub fn events_after(
-        &self,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<(u64, Event)>, ::cairn::QueryError> {
+    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Event)>, ::cairn::QueryError> {
         self.inner.events_after(after, limit)
     }
 
@@ -859,9 +773,7 @@ pub struct Tx<'t> {
 impl Tx<'_> {
     /// The `Setting` rows.
     pub fn setting(&mut self) -> SettingTx<'_> {
-        SettingTx {
-            inner: &mut *self.inner,
-        }
+        SettingTx { inner: &mut *self.inner }
     }
 }
 
@@ -927,63 +839,41 @@ impl ::cairn::typed::TypedEvent for Event {
         let (op, cause) = (event.op, event.cause);
         match event.kind {
             ::cairn::EventKind::OpRolledBack => {
-                return Ok(Event::OpRolledBack {
-                    op,
-                    by: event.by,
-                    rows: event.rows,
-                });
+                return Ok(Event::OpRolledBack { op, by: event.by, rows: event.rows });
             }
             ::cairn::EventKind::OpReinstated => {
-                return Ok(Event::OpReinstated {
-                    op,
-                    by: event.by,
-                    rows: event.rows,
-                });
+                return Ok(Event::OpReinstated { op, by: event.by, rows: event.rows });
             }
             _ => {}
         }
         let row = ::cairn::typed::event_row(&event)?;
-        Ok(
-            match (event.kind, row.collection.as_str()) {
-                (::cairn::EventKind::RowInserted, "Setting") => {
-                    Event::SettingInserted {
-                        op,
-                        cause,
-                        row: <Setting as ::cairn::Projection>::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowUpdated, "Setting") => {
-                    Event::SettingUpdated {
-                        op,
-                        cause,
-                        id: SettingId::from(row.id),
-                        changes: SettingChanges::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowDeleted, "Setting") => {
-                    Event::SettingDeleted {
-                        op,
-                        cause,
-                        id: SettingId::from(row.id),
-                    }
-                }
-                (_, other) => {
-                    return Err(
-                        ::cairn::RowDecodeError::UnknownCollection(String::from(other)),
-                    );
-                }
+        Ok(match (event.kind, row.collection.as_str()) {
+            (::cairn::EventKind::RowInserted, "Setting") => Event::SettingInserted {
+                op,
+                cause,
+                row: <Setting as ::cairn::Projection>::from_row(&row)?,
             },
-        )
+            (::cairn::EventKind::RowUpdated, "Setting") => Event::SettingUpdated {
+                op,
+                cause,
+                id: SettingId::from(row.id),
+                changes: SettingChanges::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowDeleted, "Setting") => Event::SettingDeleted {
+                op,
+                cause,
+                id: SettingId::from(row.id),
+            },
+            (_, other) => return Err(::cairn::RowDecodeError::UnknownCollection(String::from(other))),
+        })
     }
 }
 
 /// `Setting.key`: `check (len(key) >= 1 and key != "\"quoted\" back\\slash\nnew\ttab\rret😀é")`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_setting_key(field_key: Option<&str>) -> bool {
-    ::cairn::typed::compare::ge(
-        field_key.map(|value| value.chars().count() as i64),
-        Some(1i64),
-    ) && (field_key != Some("\"quoted\" back\\slash\nnew\ttab\rret😀é"))
+    ::cairn::typed::compare::ge(field_key.map(|value| value.chars().count() as i64), Some(1i64))
+        && (field_key != Some("\"quoted\" back\\slash\nnew\ttab\rret😀é"))
 }
 
 /// `Setting.retries`: `check (retries >= 0 and retries <= 10)`.
@@ -1004,12 +894,12 @@ fn check_setting_offset(field_offset: Option<i64>) -> bool {
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_setting_ratio(field_ratio: Option<f64>) -> bool {
     ::cairn::typed::compare::gt(field_ratio, Some(-0.25f64))
-        && ::cairn::typed::compare::lt(field_ratio, Some(2500f64))
+        && ::cairn::typed::compare::lt(field_ratio, Some(2500.0f64))
 }
 
 /// `Setting.epsilon`: `check (epsilon >= 0.0 and epsilon <= 150.0)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_setting_epsilon(field_epsilon: Option<f64>) -> bool {
-    ::cairn::typed::compare::ge(field_epsilon, Some(0f64))
-        && ::cairn::typed::compare::le(field_epsilon, Some(150f64))
+    ::cairn::typed::compare::ge(field_epsilon, Some(0.0f64))
+        && ::cairn::typed::compare::le(field_epsilon, Some(150.0f64))
 }

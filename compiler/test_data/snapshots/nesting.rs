@@ -15,13 +15,7 @@ pub fn schema() -> Result<::cairn::Schema, ::cairn::OpenError> {
 }
 
 /// The schema's record `Address`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Address {
     /// The `street` field.
@@ -34,18 +28,14 @@ pub struct Address {
 
 impl ::cairn::FieldValue for Address {
     fn into_value(self) -> ::cairn::Value {
-        ::cairn::Value::Map(
-            ::std::vec![
-                (String::from("street"), ::cairn::FieldValue::into_value(self.street)),
-                (String::from("city"), ::cairn::FieldValue::into_value(self.city)),
-                (String::from("geo"), ::cairn::FieldValue::into_value(self.geo)),
-            ],
-        )
+        ::cairn::Value::Map(::std::vec![
+            (String::from("street"), ::cairn::FieldValue::into_value(self.street)),
+            (String::from("city"), ::cairn::FieldValue::into_value(self.city)),
+            (String::from("geo"), ::cairn::FieldValue::into_value(self.geo)),
+        ])
     }
 
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
+    fn from_value(value: &::cairn::Value) -> Result<Self, ::cairn::typed::ValueMismatch> {
         Ok(Address {
             street: ::cairn::typed::record_field(value, "street")?,
             city: ::cairn::typed::record_field(value, "city")?,
@@ -57,13 +47,7 @@ impl ::cairn::FieldValue for Address {
 impl ::cairn::typed::Holds<::cairn::typed::kinds::Record> for Address {}
 
 /// The schema's record `Contact`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Contact {
     /// The `name` field.
@@ -76,19 +60,14 @@ pub struct Contact {
 
 impl ::cairn::FieldValue for Contact {
     fn into_value(self) -> ::cairn::Value {
-        ::cairn::Value::Map(
-            ::std::vec![
-                (String::from("name"), ::cairn::FieldValue::into_value(self.name)),
-                (String::from("address"), ::cairn::FieldValue::into_value(self.address)),
-                (String::from("previous"), ::cairn::FieldValue::into_value(self
-                .previous)),
-            ],
-        )
+        ::cairn::Value::Map(::std::vec![
+            (String::from("name"), ::cairn::FieldValue::into_value(self.name)),
+            (String::from("address"), ::cairn::FieldValue::into_value(self.address)),
+            (String::from("previous"), ::cairn::FieldValue::into_value(self.previous)),
+        ])
     }
 
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
+    fn from_value(value: &::cairn::Value) -> Result<Self, ::cairn::typed::ValueMismatch> {
         Ok(Contact {
             name: ::cairn::typed::record_field(value, "name")?,
             address: ::cairn::typed::record_field(value, "address")?,
@@ -100,13 +79,7 @@ impl ::cairn::FieldValue for Contact {
 impl ::cairn::typed::Holds<::cairn::typed::kinds::Record> for Contact {}
 
 /// The schema's record `Geo`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Geo {
     /// The `lat` field.
@@ -117,17 +90,13 @@ pub struct Geo {
 
 impl ::cairn::FieldValue for Geo {
     fn into_value(self) -> ::cairn::Value {
-        ::cairn::Value::Map(
-            ::std::vec![
-                (String::from("lat"), ::cairn::FieldValue::into_value(self.lat)),
-                (String::from("lon"), ::cairn::FieldValue::into_value(self.lon)),
-            ],
-        )
+        ::cairn::Value::Map(::std::vec![
+            (String::from("lat"), ::cairn::FieldValue::into_value(self.lat)),
+            (String::from("lon"), ::cairn::FieldValue::into_value(self.lon)),
+        ])
     }
 
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
+    fn from_value(value: &::cairn::Value) -> Result<Self, ::cairn::typed::ValueMismatch> {
         Ok(Geo {
             lat: ::cairn::typed::record_field(value, "lat")?,
             lon: ::cairn::typed::record_field(value, "lon")?,
@@ -141,14 +110,7 @@ impl ::cairn::typed::Holds<::cairn::typed::kinds::Record> for Geo {}
 pub type CommentId = ::cairn::typed::Id<Comment>;
 
 /// A row of the collection `Comment`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Comment {
     /// The row's id.
@@ -232,9 +194,9 @@ impl ::cairn::typed::Insert for NewComment {
             Some(("body", ::cairn::FieldValue::into_value(self.body))),
             self.author.map(|value| ("author", ::cairn::FieldValue::into_value(value))),
         ]
-            .into_iter()
-            .flatten()
-            .collect()
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -258,13 +220,7 @@ impl CommentChanges {
 pub type ProjectId = ::cairn::typed::Id<Project>;
 
 /// A row of the collection `Project`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Project {
     /// The row's id.
@@ -367,9 +323,9 @@ impl ::cairn::typed::Insert for NewProject {
             Some(("sites", ::cairn::FieldValue::into_value(self.sites))),
             self.owner.map(|value| ("owner", ::cairn::FieldValue::into_value(value))),
         ]
-            .into_iter()
-            .flatten()
-            .collect()
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -402,14 +358,7 @@ impl ProjectChanges {
 pub type TaskId = ::cairn::typed::Id<Task>;
 
 /// A task of a project; it has an implicit `parent: ref Project`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Task {
     /// The row's id.
@@ -496,10 +445,10 @@ impl ::cairn::typed::Insert for NewTask {
 
     fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         ::std::vec![
-            ("parent", ::cairn::FieldValue::into_value(self.parent)), ("title",
-            ::cairn::FieldValue::into_value(self.title)), ("blocked_by",
-            ::cairn::FieldValue::into_value(self.blocked_by)), ("assignee",
-            ::cairn::FieldValue::into_value(self.assignee))
+            ("parent", ::cairn::FieldValue::into_value(self.parent)),
+            ("title", ::cairn::FieldValue::into_value(self.title)),
+            ("blocked_by", ::cairn::FieldValue::into_value(self.blocked_by)),
+            ("assignee", ::cairn::FieldValue::into_value(self.assignee)),
         ]
     }
 }
@@ -530,14 +479,7 @@ impl TaskChanges {
 pub type WatchId = ::cairn::typed::Id<Watch>;
 
 /// A row of the collection `Watch`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Watch {
     /// The row's id.
@@ -610,9 +552,9 @@ impl ::cairn::typed::Insert for NewWatch {
             Some(("task", ::cairn::FieldValue::into_value(self.task))),
             self.watcher.map(|value| ("watcher", ::cairn::FieldValue::into_value(value))),
         ]
-            .into_iter()
-            .flatten()
-            .collect()
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -646,26 +588,17 @@ impl<'d> CommentTable<'d> {
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
     pub fn update(&self, id: CommentId) -> CommentUpdate<&'d ::cairn::typed::Database> {
-        CommentUpdate {
-            sink: self.db,
-            id,
-            edits: Vec::new(),
-        }
+        CommentUpdate { sink: self.db, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
-    pub fn delete(
-        &self,
-        id: CommentId,
-    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+    pub fn delete(&self, id: CommentId) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
         self.db.delete("Comment", id.row())
     }
 
     /// A query over the visible rows.
     pub fn query(&self) -> CommentQuery<'d> {
-        CommentQuery {
-            query: self.db.query(),
-        }
+        CommentQuery { query: self.db.query() }
     }
 
     /// Every visible row, in the order they were inserted.
@@ -688,15 +621,8 @@ impl<'t> CommentTx<'t> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
-    pub fn update(
-        self,
-        id: CommentId,
-    ) -> CommentUpdate<&'t mut ::cairn::typed::TypedTransaction> {
-        CommentUpdate {
-            sink: self.inner,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(self, id: CommentId) -> CommentUpdate<&'t mut ::cairn::typed::TypedTransaction> {
+        CommentUpdate { sink: self.inner, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it).
@@ -833,26 +759,17 @@ impl<'d> ProjectTable<'d> {
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
     pub fn update(&self, id: ProjectId) -> ProjectUpdate<&'d ::cairn::typed::Database> {
-        ProjectUpdate {
-            sink: self.db,
-            id,
-            edits: Vec::new(),
-        }
+        ProjectUpdate { sink: self.db, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
-    pub fn delete(
-        &self,
-        id: ProjectId,
-    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+    pub fn delete(&self, id: ProjectId) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
         self.db.delete("Project", id.row())
     }
 
     /// A query over the visible rows.
     pub fn query(&self) -> ProjectQuery<'d> {
-        ProjectQuery {
-            query: self.db.query(),
-        }
+        ProjectQuery { query: self.db.query() }
     }
 
     /// Every visible row, in the order they were inserted.
@@ -875,15 +792,8 @@ impl<'t> ProjectTx<'t> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
-    pub fn update(
-        self,
-        id: ProjectId,
-    ) -> ProjectUpdate<&'t mut ::cairn::typed::TypedTransaction> {
-        ProjectUpdate {
-            sink: self.inner,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(self, id: ProjectId) -> ProjectUpdate<&'t mut ::cairn::typed::TypedTransaction> {
+        ProjectUpdate { sink: self.inner, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it).
@@ -1035,26 +945,17 @@ impl<'d> TaskTable<'d> {
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
     pub fn update(&self, id: TaskId) -> TaskUpdate<&'d ::cairn::typed::Database> {
-        TaskUpdate {
-            sink: self.db,
-            id,
-            edits: Vec::new(),
-        }
+        TaskUpdate { sink: self.db, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
-    pub fn delete(
-        &self,
-        id: TaskId,
-    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+    pub fn delete(&self, id: TaskId) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
         self.db.delete("Task", id.row())
     }
 
     /// A query over the visible rows.
     pub fn query(&self) -> TaskQuery<'d> {
-        TaskQuery {
-            query: self.db.query(),
-        }
+        TaskQuery { query: self.db.query() }
     }
 
     /// Every visible row, in the order they were inserted.
@@ -1077,15 +978,8 @@ impl<'t> TaskTx<'t> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
-    pub fn update(
-        self,
-        id: TaskId,
-    ) -> TaskUpdate<&'t mut ::cairn::typed::TypedTransaction> {
-        TaskUpdate {
-            sink: self.inner,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(self, id: TaskId) -> TaskUpdate<&'t mut ::cairn::typed::TypedTransaction> {
+        TaskUpdate { sink: self.inner, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it).
@@ -1166,10 +1060,7 @@ impl TaskQuery<'_> {
     }
 
     /// Keeps the rows whose `assignee` equals `value`.
-    pub fn where_assignee(
-        mut self,
-        value: impl Into<Option<::cairn::Identity>>,
-    ) -> Self {
+    pub fn where_assignee(mut self, value: impl Into<Option<::cairn::Identity>>) -> Self {
         self.query = self.query.filter("assignee", value.into());
         self
     }
@@ -1258,26 +1149,17 @@ impl<'d> WatchTable<'d> {
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
     pub fn update(&self, id: WatchId) -> WatchUpdate<&'d ::cairn::typed::Database> {
-        WatchUpdate {
-            sink: self.db,
-            id,
-            edits: Vec::new(),
-        }
+        WatchUpdate { sink: self.db, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
-    pub fn delete(
-        &self,
-        id: WatchId,
-    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+    pub fn delete(&self, id: WatchId) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
         self.db.delete("Watch", id.row())
     }
 
     /// A query over the visible rows.
     pub fn query(&self) -> WatchQuery<'d> {
-        WatchQuery {
-            query: self.db.query(),
-        }
+        WatchQuery { query: self.db.query() }
     }
 
     /// Every visible row, in the order they were inserted.
@@ -1300,15 +1182,8 @@ impl<'t> WatchTx<'t> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
-    pub fn update(
-        self,
-        id: WatchId,
-    ) -> WatchUpdate<&'t mut ::cairn::typed::TypedTransaction> {
-        WatchUpdate {
-            sink: self.inner,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(self, id: WatchId) -> WatchUpdate<&'t mut ::cairn::typed::TypedTransaction> {
+        WatchUpdate { sink: self.inner, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it).
@@ -1420,25 +1295,14 @@ pub struct Db {
 impl Db {
     /// Creates a new database in a store file at `path`; `key` founds it (signs its
     /// genesis op) and writes as its author.
-    pub fn create(
-        path: impl AsRef<::std::path::Path>,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
-        let replica = ::cairn::Replica::create(
-            ::cairn::Storage::File(path.as_ref()),
-            &key,
-            schema()?,
-        )?;
+    pub fn create(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+        let replica = ::cairn::Replica::create(::cairn::Storage::File(path.as_ref()), &key, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Creates a new database in memory (tests, caches).
     pub fn create_in_memory(key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
-        let replica = ::cairn::Replica::create(
-            ::cairn::Storage::Memory,
-            &key,
-            schema()?,
-        )?;
+        let replica = ::cairn::Replica::create(::cairn::Storage::Memory, &key, schema()?)?;
         Db::from_replica(replica, key)
     }
 
@@ -1449,42 +1313,24 @@ impl Db {
         id: ::cairn::DatabaseId,
         key: ::cairn::Keypair,
     ) -> Result<Db, ::cairn::OpenError> {
-        let replica = ::cairn::Replica::join(
-            ::cairn::Storage::File(path.as_ref()),
-            id,
-            schema()?,
-        )?;
+        let replica = ::cairn::Replica::join(::cairn::Storage::File(path.as_ref()), id, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Joins the database `id` in memory.
-    pub fn join_in_memory(
-        id: ::cairn::DatabaseId,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
+    pub fn join_in_memory(id: ::cairn::DatabaseId, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::join(::cairn::Storage::Memory, id, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Opens a store; refused if it holds another schema than this module's.
-    pub fn open(
-        path: impl AsRef<::std::path::Path>,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
-        Db::from_replica(
-            ::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?,
-            key,
-        )
+    pub fn open(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+        Db::from_replica(::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?, key)
     }
 
     /// Wraps a replica; refused if it holds another schema than this module's.
-    pub fn from_replica(
-        replica: ::cairn::Replica,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
-        Ok(Db {
-            inner: ::cairn::typed::Database::new(replica, key, SCHEMA_HASH)?,
-        })
+    pub fn from_replica(replica: ::cairn::Replica, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+        Ok(Db { inner: ::cairn::typed::Database::new(replica, key, SCHEMA_HASH)? })
     }
 
     /// The replica underneath: sync, export, the dynamic API.
@@ -1532,19 +1378,12 @@ impl Db {
     }
 
     /// Why an op is or is not effective.
-    pub fn explain(
-        &self,
-        op: &::cairn::OpHash,
-    ) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
+    pub fn explain(&self, op: &::cairn::OpHash) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
         self.inner.explain(op)
     }
 
     /// Up to `limit` events after event number `after`, with their numbers.
-    pub fn events_after(
-        &self,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<(u64, Event)>, ::cairn::QueryError> {
+    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Event)>, ::cairn::QueryError> {
         self.inner.events_after(after, limit)
     }
 
@@ -1564,16 +1403,12 @@ pub struct Tx<'t> {
 impl Tx<'_> {
     /// The `Comment` rows.
     pub fn comment(&mut self) -> CommentTx<'_> {
-        CommentTx {
-            inner: &mut *self.inner,
-        }
+        CommentTx { inner: &mut *self.inner }
     }
 
     /// The `Project` rows.
     pub fn project(&mut self) -> ProjectTx<'_> {
-        ProjectTx {
-            inner: &mut *self.inner,
-        }
+        ProjectTx { inner: &mut *self.inner }
     }
 
     /// The `Task` rows.
@@ -1736,129 +1571,86 @@ impl ::cairn::typed::TypedEvent for Event {
         let (op, cause) = (event.op, event.cause);
         match event.kind {
             ::cairn::EventKind::OpRolledBack => {
-                return Ok(Event::OpRolledBack {
-                    op,
-                    by: event.by,
-                    rows: event.rows,
-                });
+                return Ok(Event::OpRolledBack { op, by: event.by, rows: event.rows });
             }
             ::cairn::EventKind::OpReinstated => {
-                return Ok(Event::OpReinstated {
-                    op,
-                    by: event.by,
-                    rows: event.rows,
-                });
+                return Ok(Event::OpReinstated { op, by: event.by, rows: event.rows });
             }
             _ => {}
         }
         let row = ::cairn::typed::event_row(&event)?;
-        Ok(
-            match (event.kind, row.collection.as_str()) {
-                (::cairn::EventKind::RowInserted, "Comment") => {
-                    Event::CommentInserted {
-                        op,
-                        cause,
-                        row: <Comment as ::cairn::Projection>::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowUpdated, "Comment") => {
-                    Event::CommentUpdated {
-                        op,
-                        cause,
-                        id: CommentId::from(row.id),
-                        changes: CommentChanges::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowDeleted, "Comment") => {
-                    Event::CommentDeleted {
-                        op,
-                        cause,
-                        id: CommentId::from(row.id),
-                    }
-                }
-                (::cairn::EventKind::RowInserted, "Project") => {
-                    Event::ProjectInserted {
-                        op,
-                        cause,
-                        row: <Project as ::cairn::Projection>::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowUpdated, "Project") => {
-                    Event::ProjectUpdated {
-                        op,
-                        cause,
-                        id: ProjectId::from(row.id),
-                        changes: ProjectChanges::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowDeleted, "Project") => {
-                    Event::ProjectDeleted {
-                        op,
-                        cause,
-                        id: ProjectId::from(row.id),
-                    }
-                }
-                (::cairn::EventKind::RowInserted, "Task") => {
-                    Event::TaskInserted {
-                        op,
-                        cause,
-                        row: <Task as ::cairn::Projection>::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowUpdated, "Task") => {
-                    Event::TaskUpdated {
-                        op,
-                        cause,
-                        id: TaskId::from(row.id),
-                        changes: TaskChanges::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowDeleted, "Task") => {
-                    Event::TaskDeleted {
-                        op,
-                        cause,
-                        id: TaskId::from(row.id),
-                    }
-                }
-                (::cairn::EventKind::RowInserted, "Watch") => {
-                    Event::WatchInserted {
-                        op,
-                        cause,
-                        row: <Watch as ::cairn::Projection>::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowUpdated, "Watch") => {
-                    Event::WatchUpdated {
-                        op,
-                        cause,
-                        id: WatchId::from(row.id),
-                        changes: WatchChanges::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowDeleted, "Watch") => {
-                    Event::WatchDeleted {
-                        op,
-                        cause,
-                        id: WatchId::from(row.id),
-                    }
-                }
-                (_, other) => {
-                    return Err(
-                        ::cairn::RowDecodeError::UnknownCollection(String::from(other)),
-                    );
-                }
+        Ok(match (event.kind, row.collection.as_str()) {
+            (::cairn::EventKind::RowInserted, "Comment") => Event::CommentInserted {
+                op,
+                cause,
+                row: <Comment as ::cairn::Projection>::from_row(&row)?,
             },
-        )
+            (::cairn::EventKind::RowUpdated, "Comment") => Event::CommentUpdated {
+                op,
+                cause,
+                id: CommentId::from(row.id),
+                changes: CommentChanges::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowDeleted, "Comment") => Event::CommentDeleted {
+                op,
+                cause,
+                id: CommentId::from(row.id),
+            },
+            (::cairn::EventKind::RowInserted, "Project") => Event::ProjectInserted {
+                op,
+                cause,
+                row: <Project as ::cairn::Projection>::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowUpdated, "Project") => Event::ProjectUpdated {
+                op,
+                cause,
+                id: ProjectId::from(row.id),
+                changes: ProjectChanges::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowDeleted, "Project") => Event::ProjectDeleted {
+                op,
+                cause,
+                id: ProjectId::from(row.id),
+            },
+            (::cairn::EventKind::RowInserted, "Task") => Event::TaskInserted {
+                op,
+                cause,
+                row: <Task as ::cairn::Projection>::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowUpdated, "Task") => Event::TaskUpdated {
+                op,
+                cause,
+                id: TaskId::from(row.id),
+                changes: TaskChanges::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowDeleted, "Task") => Event::TaskDeleted {
+                op,
+                cause,
+                id: TaskId::from(row.id),
+            },
+            (::cairn::EventKind::RowInserted, "Watch") => Event::WatchInserted {
+                op,
+                cause,
+                row: <Watch as ::cairn::Projection>::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowUpdated, "Watch") => Event::WatchUpdated {
+                op,
+                cause,
+                id: WatchId::from(row.id),
+                changes: WatchChanges::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowDeleted, "Watch") => Event::WatchDeleted {
+                op,
+                cause,
+                id: WatchId::from(row.id),
+            },
+            (_, other) => return Err(::cairn::RowDecodeError::UnknownCollection(String::from(other))),
+        })
     }
 }
 
 /// `Project.hq`: `check (len(hq.city) >= 1)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_project_hq(field_hq: Option<&Address>) -> bool {
-    ::cairn::typed::compare::ge(
-        field_hq
-            .map(|record| record.city.as_str())
-            .map(|value| value.chars().count() as i64),
-        Some(1i64),
-    )
+    ::cairn::typed::compare::ge(field_hq.map(|record| record.city.as_str()).map(|value| value.chars().count() as i64), Some(1i64))
 }

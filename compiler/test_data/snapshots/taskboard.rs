@@ -15,18 +15,7 @@ pub fn schema() -> Result<::cairn::Schema, ::cairn::OpenError> {
 }
 
 /// What a grant lets its holder do on one board.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub enum Capability {
     /// `view`.
@@ -45,12 +34,7 @@ pub enum Capability {
 
 impl Capability {
     /// Every variant, in the schema's order.
-    pub const ALL: [Capability; 4] = [
-        Capability::View,
-        Capability::Edit,
-        Capability::Assign,
-        Capability::Admin,
-    ];
+    pub const ALL: [Capability; 4] = [Capability::View, Capability::Edit, Capability::Assign, Capability::Admin];
 
     /// The variant's name in the schema.
     pub fn as_str(&self) -> &'static str {
@@ -74,43 +58,25 @@ impl ::cairn::FieldValue for Capability {
         ::cairn::Value::Text(String::from(self.as_str()))
     }
 
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
+    fn from_value(value: &::cairn::Value) -> Result<Self, ::cairn::typed::ValueMismatch> {
         let found = match value {
-            ::cairn::Value::Text(text) => {
-                match text.as_str() {
-                    "view" => return Ok(Capability::View),
-                    "edit" => return Ok(Capability::Edit),
-                    "assign" => return Ok(Capability::Assign),
-                    "admin" => return Ok(Capability::Admin),
-                    _ => "another name",
-                }
-            }
+            ::cairn::Value::Text(text) => match text.as_str() {
+                "view" => return Ok(Capability::View),
+                "edit" => return Ok(Capability::Edit),
+                "assign" => return Ok(Capability::Assign),
+                "admin" => return Ok(Capability::Admin),
+                _ => "another name",
+            },
             other => ::cairn::typed::describe(other),
         };
-        Err(::cairn::typed::ValueMismatch {
-            expected: "a Capability",
-            found,
-        })
+        Err(::cairn::typed::ValueMismatch { expected: "a Capability", found })
     }
 }
 
 impl ::cairn::typed::Holds<::cairn::typed::kinds::Enum> for Capability {}
 
 /// The schema's enum `Status`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub enum Status {
     /// `todo`.
@@ -129,12 +95,7 @@ pub enum Status {
 
 impl Status {
     /// Every variant, in the schema's order.
-    pub const ALL: [Status; 4] = [
-        Status::Todo,
-        Status::Doing,
-        Status::Blocked,
-        Status::Done,
-    ];
+    pub const ALL: [Status; 4] = [Status::Todo, Status::Doing, Status::Blocked, Status::Done];
 
     /// The variant's name in the schema.
     pub fn as_str(&self) -> &'static str {
@@ -158,38 +119,25 @@ impl ::cairn::FieldValue for Status {
         ::cairn::Value::Text(String::from(self.as_str()))
     }
 
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
+    fn from_value(value: &::cairn::Value) -> Result<Self, ::cairn::typed::ValueMismatch> {
         let found = match value {
-            ::cairn::Value::Text(text) => {
-                match text.as_str() {
-                    "todo" => return Ok(Status::Todo),
-                    "doing" => return Ok(Status::Doing),
-                    "blocked" => return Ok(Status::Blocked),
-                    "done" => return Ok(Status::Done),
-                    _ => "another name",
-                }
-            }
+            ::cairn::Value::Text(text) => match text.as_str() {
+                "todo" => return Ok(Status::Todo),
+                "doing" => return Ok(Status::Doing),
+                "blocked" => return Ok(Status::Blocked),
+                "done" => return Ok(Status::Done),
+                _ => "another name",
+            },
             other => ::cairn::typed::describe(other),
         };
-        Err(::cairn::typed::ValueMismatch {
-            expected: "a Status",
-            found,
-        })
+        Err(::cairn::typed::ValueMismatch { expected: "a Status", found })
     }
 }
 
 impl ::cairn::typed::Holds<::cairn::typed::kinds::Enum> for Status {}
 
 /// A rough size for a task.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Estimate {
     /// Story points.
@@ -200,18 +148,13 @@ pub struct Estimate {
 
 impl ::cairn::FieldValue for Estimate {
     fn into_value(self) -> ::cairn::Value {
-        ::cairn::Value::Map(
-            ::std::vec![
-                (String::from("points"), ::cairn::FieldValue::into_value(self.points)),
-                (String::from("confidence"), ::cairn::FieldValue::into_value(self
-                .confidence)),
-            ],
-        )
+        ::cairn::Value::Map(::std::vec![
+            (String::from("points"), ::cairn::FieldValue::into_value(self.points)),
+            (String::from("confidence"), ::cairn::FieldValue::into_value(self.confidence)),
+        ])
     }
 
-    fn from_value(
-        value: &::cairn::Value,
-    ) -> Result<Self, ::cairn::typed::ValueMismatch> {
+    fn from_value(value: &::cairn::Value) -> Result<Self, ::cairn::typed::ValueMismatch> {
         Ok(Estimate {
             points: ::cairn::typed::record_field(value, "points")?,
             confidence: ::cairn::typed::record_field(value, "confidence")?,
@@ -225,14 +168,7 @@ impl ::cairn::typed::Holds<::cairn::typed::kinds::Record> for Estimate {}
 pub type AttachmentId = ::cairn::typed::Id<Attachment>;
 
 /// A file attached to a task, stored inline in the row.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Attachment {
     /// The row's id.
@@ -342,16 +278,12 @@ impl ::cairn::typed::Insert for NewAttachment {
             Some(("task", ::cairn::FieldValue::into_value(self.task))),
             Some(("file_name", ::cairn::FieldValue::into_value(self.file_name))),
             Some(("content", ::cairn::FieldValue::into_value(self.content))),
-            self
-                .uploader
-                .map(|value| ("uploader", ::cairn::FieldValue::into_value(value))),
-            self
-                .media_type
-                .map(|value| ("media_type", ::cairn::FieldValue::into_value(value))),
+            self.uploader.map(|value| ("uploader", ::cairn::FieldValue::into_value(value))),
+            self.media_type.map(|value| ("media_type", ::cairn::FieldValue::into_value(value))),
         ]
-            .into_iter()
-            .flatten()
-            .collect()
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -378,14 +310,7 @@ impl AttachmentChanges {
 pub type BoardId = ::cairn::typed::Id<Board>;
 
 /// A board: the unit of ownership and of sharing.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Board {
     /// The row's id.
@@ -478,13 +403,11 @@ impl ::cairn::typed::Insert for NewBoard {
             Some(("title", ::cairn::FieldValue::into_value(self.title))),
             Some(("description", ::cairn::FieldValue::into_value(self.description))),
             self.owner.map(|value| ("owner", ::cairn::FieldValue::into_value(value))),
-            self
-                .archived
-                .map(|value| ("archived", ::cairn::FieldValue::into_value(value))),
+            self.archived.map(|value| ("archived", ::cairn::FieldValue::into_value(value))),
         ]
-            .into_iter()
-            .flatten()
-            .collect()
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -517,14 +440,7 @@ pub type GrantId = ::cairn::typed::Id<Grant>;
 ///
 /// The board owner may grant anything; a holder of `admin` may grant anything too, including
 /// `admin`. Deleting a grant defeats the grants its holder made concurrently with the deletion.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Grant {
     /// The row's id.
@@ -617,9 +533,7 @@ impl ::cairn::typed::Insert for NewGrant {
     type Id = GrantId;
 
     fn check(&self) -> Result<(), &'static str> {
-        if let (Some(argument_0),) = (
-            self.note.as_ref().map(|value| Some(value.as_str())),
-        ) {
+        if let Some(argument_0) = self.note.as_ref().map(|value| Some(value.as_str())) {
             if !check_grant_note(argument_0) {
                 return Err("note");
             }
@@ -632,14 +546,12 @@ impl ::cairn::typed::Insert for NewGrant {
             Some(("board", ::cairn::FieldValue::into_value(self.board))),
             Some(("grantee", ::cairn::FieldValue::into_value(self.grantee))),
             Some(("capability", ::cairn::FieldValue::into_value(self.capability))),
-            self
-                .granted_by
-                .map(|value| ("granted_by", ::cairn::FieldValue::into_value(value))),
+            self.granted_by.map(|value| ("granted_by", ::cairn::FieldValue::into_value(value))),
             self.note.map(|value| ("note", ::cairn::FieldValue::into_value(value))),
         ]
-            .into_iter()
-            .flatten()
-            .collect()
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -663,14 +575,7 @@ impl GrantChanges {
 pub type MilestoneId = ::cairn::typed::Id<Milestone>;
 
 /// A period that tasks can be planned into.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Milestone {
     /// The row's id.
@@ -771,10 +676,10 @@ impl ::cairn::typed::Insert for NewMilestone {
 
     fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         ::std::vec![
-            ("board", ::cairn::FieldValue::into_value(self.board)), ("name",
-            ::cairn::FieldValue::into_value(self.name)), ("starts",
-            ::cairn::FieldValue::into_value(self.starts)), ("ends",
-            ::cairn::FieldValue::into_value(self.ends))
+            ("board", ::cairn::FieldValue::into_value(self.board)),
+            ("name", ::cairn::FieldValue::into_value(self.name)),
+            ("starts", ::cairn::FieldValue::into_value(self.starts)),
+            ("ends", ::cairn::FieldValue::into_value(self.ends)),
         ]
     }
 }
@@ -805,13 +710,7 @@ impl MilestoneChanges {
 pub type TaskId = ::cairn::typed::Id<Task>;
 
 /// One card on a board.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    ::cairn::__serde::Serialize,
-    ::cairn::__serde::Deserialize
-)]
+#[derive(Debug, Clone, PartialEq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Task {
     /// The row's id.
@@ -991,23 +890,17 @@ impl ::cairn::typed::Insert for NewTask {
         if !check_task_title(Some(self.title.as_str())) {
             return Err("title");
         }
-        if let (Some(argument_0),) = (
-            self.notes.as_ref().map(|value| Some(value.as_str())),
-        ) {
+        if let Some(argument_0) = self.notes.as_ref().map(|value| Some(value.as_str())) {
             if !check_task_notes(argument_0) {
                 return Err("notes");
             }
         }
-        if let (Some(argument_0),) = (
-            self.priority.as_ref().map(|value| Some(*value)),
-        ) {
+        if let Some(argument_0) = self.priority.as_ref().map(|value| Some(*value)) {
             if !check_task_priority(argument_0) {
                 return Err("priority");
             }
         }
-        if let (Some(argument_0),) = (
-            self.progress.as_ref().map(|value| Some(*value)),
-        ) {
+        if let Some(argument_0) = self.progress.as_ref().map(|value| Some(*value)) {
             if !check_task_progress(argument_0) {
                 return Err("progress");
             }
@@ -1033,21 +926,15 @@ impl ::cairn::typed::Insert for NewTask {
             Some(("labels", ::cairn::FieldValue::into_value(self.labels))),
             Some(("watchers", ::cairn::FieldValue::into_value(self.watchers))),
             Some(("votes", ::cairn::FieldValue::into_value(self.votes))),
-            self
-                .created_by
-                .map(|value| ("created_by", ::cairn::FieldValue::into_value(value))),
+            self.created_by.map(|value| ("created_by", ::cairn::FieldValue::into_value(value))),
             self.notes.map(|value| ("notes", ::cairn::FieldValue::into_value(value))),
             self.status.map(|value| ("status", ::cairn::FieldValue::into_value(value))),
-            self
-                .priority
-                .map(|value| ("priority", ::cairn::FieldValue::into_value(value))),
-            self
-                .progress
-                .map(|value| ("progress", ::cairn::FieldValue::into_value(value))),
+            self.priority.map(|value| ("priority", ::cairn::FieldValue::into_value(value))),
+            self.progress.map(|value| ("progress", ::cairn::FieldValue::into_value(value))),
         ]
-            .into_iter()
-            .flatten()
-            .collect()
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -1111,46 +998,28 @@ pub struct AttachmentTable<'d> {
 
 impl<'d> AttachmentTable<'d> {
     /// Inserts a row as one op; returns its id.
-    pub fn insert(
-        &self,
-        row: NewAttachment,
-    ) -> Result<AttachmentId, ::cairn::WriteError> {
+    pub fn insert(&self, row: NewAttachment) -> Result<AttachmentId, ::cairn::WriteError> {
         self.db.insert(row)
     }
 
     /// A visible row, by id.
-    pub fn get(
-        &self,
-        id: AttachmentId,
-    ) -> Result<Option<Attachment>, ::cairn::QueryError> {
+    pub fn get(&self, id: AttachmentId) -> Result<Option<Attachment>, ::cairn::QueryError> {
         self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
-    pub fn update(
-        &self,
-        id: AttachmentId,
-    ) -> AttachmentUpdate<&'d ::cairn::typed::Database> {
-        AttachmentUpdate {
-            sink: self.db,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(&self, id: AttachmentId) -> AttachmentUpdate<&'d ::cairn::typed::Database> {
+        AttachmentUpdate { sink: self.db, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
-    pub fn delete(
-        &self,
-        id: AttachmentId,
-    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+    pub fn delete(&self, id: AttachmentId) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
         self.db.delete("Attachment", id.row())
     }
 
     /// A query over the visible rows.
     pub fn query(&self) -> AttachmentQuery<'d> {
-        AttachmentQuery {
-            query: self.db.query(),
-        }
+        AttachmentQuery { query: self.db.query() }
     }
 
     /// Every visible row, in the order they were inserted.
@@ -1173,15 +1042,8 @@ impl<'t> AttachmentTx<'t> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
-    pub fn update(
-        self,
-        id: AttachmentId,
-    ) -> AttachmentUpdate<&'t mut ::cairn::typed::TypedTransaction> {
-        AttachmentUpdate {
-            sink: self.inner,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(self, id: AttachmentId) -> AttachmentUpdate<&'t mut ::cairn::typed::TypedTransaction> {
+        AttachmentUpdate { sink: self.inner, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it).
@@ -1342,26 +1204,17 @@ impl<'d> BoardTable<'d> {
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
     pub fn update(&self, id: BoardId) -> BoardUpdate<&'d ::cairn::typed::Database> {
-        BoardUpdate {
-            sink: self.db,
-            id,
-            edits: Vec::new(),
-        }
+        BoardUpdate { sink: self.db, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
-    pub fn delete(
-        &self,
-        id: BoardId,
-    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+    pub fn delete(&self, id: BoardId) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
         self.db.delete("Board", id.row())
     }
 
     /// A query over the visible rows.
     pub fn query(&self) -> BoardQuery<'d> {
-        BoardQuery {
-            query: self.db.query(),
-        }
+        BoardQuery { query: self.db.query() }
     }
 
     /// Every visible row, in the order they were inserted.
@@ -1384,15 +1237,8 @@ impl<'t> BoardTx<'t> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
-    pub fn update(
-        self,
-        id: BoardId,
-    ) -> BoardUpdate<&'t mut ::cairn::typed::TypedTransaction> {
-        BoardUpdate {
-            sink: self.inner,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(self, id: BoardId) -> BoardUpdate<&'t mut ::cairn::typed::TypedTransaction> {
+        BoardUpdate { sink: self.inner, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it).
@@ -1556,26 +1402,17 @@ impl<'d> GrantTable<'d> {
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
     pub fn update(&self, id: GrantId) -> GrantUpdate<&'d ::cairn::typed::Database> {
-        GrantUpdate {
-            sink: self.db,
-            id,
-            edits: Vec::new(),
-        }
+        GrantUpdate { sink: self.db, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
-    pub fn delete(
-        &self,
-        id: GrantId,
-    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+    pub fn delete(&self, id: GrantId) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
         self.db.delete("Grant", id.row())
     }
 
     /// A query over the visible rows.
     pub fn query(&self) -> GrantQuery<'d> {
-        GrantQuery {
-            query: self.db.query(),
-        }
+        GrantQuery { query: self.db.query() }
     }
 
     /// Every visible row, in the order they were inserted.
@@ -1598,15 +1435,8 @@ impl<'t> GrantTx<'t> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
-    pub fn update(
-        self,
-        id: GrantId,
-    ) -> GrantUpdate<&'t mut ::cairn::typed::TypedTransaction> {
-        GrantUpdate {
-            sink: self.inner,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(self, id: GrantId) -> GrantUpdate<&'t mut ::cairn::typed::TypedTransaction> {
+        GrantUpdate { sink: self.inner, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it).
@@ -1755,38 +1585,23 @@ impl<'d> MilestoneTable<'d> {
     }
 
     /// A visible row, by id.
-    pub fn get(
-        &self,
-        id: MilestoneId,
-    ) -> Result<Option<Milestone>, ::cairn::QueryError> {
+    pub fn get(&self, id: MilestoneId) -> Result<Option<Milestone>, ::cairn::QueryError> {
         self.db.get(id.row())
     }
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
-    pub fn update(
-        &self,
-        id: MilestoneId,
-    ) -> MilestoneUpdate<&'d ::cairn::typed::Database> {
-        MilestoneUpdate {
-            sink: self.db,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(&self, id: MilestoneId) -> MilestoneUpdate<&'d ::cairn::typed::Database> {
+        MilestoneUpdate { sink: self.db, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
-    pub fn delete(
-        &self,
-        id: MilestoneId,
-    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+    pub fn delete(&self, id: MilestoneId) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
         self.db.delete("Milestone", id.row())
     }
 
     /// A query over the visible rows.
     pub fn query(&self) -> MilestoneQuery<'d> {
-        MilestoneQuery {
-            query: self.db.query(),
-        }
+        MilestoneQuery { query: self.db.query() }
     }
 
     /// Every visible row, in the order they were inserted.
@@ -1809,15 +1624,8 @@ impl<'t> MilestoneTx<'t> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
-    pub fn update(
-        self,
-        id: MilestoneId,
-    ) -> MilestoneUpdate<&'t mut ::cairn::typed::TypedTransaction> {
-        MilestoneUpdate {
-            sink: self.inner,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(self, id: MilestoneId) -> MilestoneUpdate<&'t mut ::cairn::typed::TypedTransaction> {
+        MilestoneUpdate { sink: self.inner, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it).
@@ -1975,26 +1783,17 @@ impl<'d> TaskTable<'d> {
 
     /// Starts an update of a row: set fields, then `apply()` writes it as one op.
     pub fn update(&self, id: TaskId) -> TaskUpdate<&'d ::cairn::typed::Database> {
-        TaskUpdate {
-            sink: self.db,
-            id,
-            edits: Vec::new(),
-        }
+        TaskUpdate { sink: self.db, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it) as one op.
-    pub fn delete(
-        &self,
-        id: TaskId,
-    ) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
+    pub fn delete(&self, id: TaskId) -> Result<::cairn::VerifiedOp, ::cairn::WriteError> {
         self.db.delete("Task", id.row())
     }
 
     /// A query over the visible rows.
     pub fn query(&self) -> TaskQuery<'d> {
-        TaskQuery {
-            query: self.db.query(),
-        }
+        TaskQuery { query: self.db.query() }
     }
 
     /// Every visible row, in the order they were inserted.
@@ -2017,15 +1816,8 @@ impl<'t> TaskTx<'t> {
     }
 
     /// Starts an update of a row: set fields, then `apply()` adds it to the transaction.
-    pub fn update(
-        self,
-        id: TaskId,
-    ) -> TaskUpdate<&'t mut ::cairn::typed::TypedTransaction> {
-        TaskUpdate {
-            sink: self.inner,
-            id,
-            edits: Vec::new(),
-        }
+    pub fn update(self, id: TaskId) -> TaskUpdate<&'t mut ::cairn::typed::TypedTransaction> {
+        TaskUpdate { sink: self.inner, id, edits: Vec::new() }
     }
 
     /// Deletes a row (and the rows nested in it).
@@ -2087,10 +1879,7 @@ impl<Sink: ::cairn::typed::EditSink> TaskUpdate<Sink> {
     }
 
     /// Sets `milestone`.
-    pub fn milestone(
-        mut self,
-        value: impl Into<::cairn::typed::Ref<MilestoneId>>,
-    ) -> Self {
+    pub fn milestone(mut self, value: impl Into<::cairn::typed::Ref<MilestoneId>>) -> Self {
         self.edits.push(::cairn::typed::set("milestone", Some(value.into())));
         self
     }
@@ -2144,19 +1933,13 @@ impl<Sink: ::cairn::typed::EditSink> TaskUpdate<Sink> {
     }
 
     /// Adds elements to `watchers`.
-    pub fn add_watchers(
-        mut self,
-        elements: impl IntoIterator<Item = ::cairn::Identity>,
-    ) -> Self {
+    pub fn add_watchers(mut self, elements: impl IntoIterator<Item = ::cairn::Identity>) -> Self {
         self.edits.push(::cairn::typed::add("watchers", elements));
         self
     }
 
     /// Removes elements from `watchers`.
-    pub fn remove_watchers(
-        mut self,
-        elements: impl IntoIterator<Item = ::cairn::Identity>,
-    ) -> Self {
+    pub fn remove_watchers(mut self, elements: impl IntoIterator<Item = ::cairn::Identity>) -> Self {
         self.edits.push(::cairn::typed::remove("watchers", elements));
         self
     }
@@ -2235,10 +2018,7 @@ impl TaskQuery<'_> {
     }
 
     /// Keeps the rows whose `assignee` equals `value`.
-    pub fn where_assignee(
-        mut self,
-        value: impl Into<Option<::cairn::Identity>>,
-    ) -> Self {
+    pub fn where_assignee(mut self, value: impl Into<Option<::cairn::Identity>>) -> Self {
         self.query = self.query.filter("assignee", value.into());
         self
     }
@@ -2338,25 +2118,14 @@ pub struct Db {
 impl Db {
     /// Creates a new database in a store file at `path`; `key` founds it (signs its
     /// genesis op) and writes as its author.
-    pub fn create(
-        path: impl AsRef<::std::path::Path>,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
-        let replica = ::cairn::Replica::create(
-            ::cairn::Storage::File(path.as_ref()),
-            &key,
-            schema()?,
-        )?;
+    pub fn create(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+        let replica = ::cairn::Replica::create(::cairn::Storage::File(path.as_ref()), &key, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Creates a new database in memory (tests, caches).
     pub fn create_in_memory(key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
-        let replica = ::cairn::Replica::create(
-            ::cairn::Storage::Memory,
-            &key,
-            schema()?,
-        )?;
+        let replica = ::cairn::Replica::create(::cairn::Storage::Memory, &key, schema()?)?;
         Db::from_replica(replica, key)
     }
 
@@ -2367,42 +2136,24 @@ impl Db {
         id: ::cairn::DatabaseId,
         key: ::cairn::Keypair,
     ) -> Result<Db, ::cairn::OpenError> {
-        let replica = ::cairn::Replica::join(
-            ::cairn::Storage::File(path.as_ref()),
-            id,
-            schema()?,
-        )?;
+        let replica = ::cairn::Replica::join(::cairn::Storage::File(path.as_ref()), id, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Joins the database `id` in memory.
-    pub fn join_in_memory(
-        id: ::cairn::DatabaseId,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
+    pub fn join_in_memory(id: ::cairn::DatabaseId, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::join(::cairn::Storage::Memory, id, schema()?)?;
         Db::from_replica(replica, key)
     }
 
     /// Opens a store; refused if it holds another schema than this module's.
-    pub fn open(
-        path: impl AsRef<::std::path::Path>,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
-        Db::from_replica(
-            ::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?,
-            key,
-        )
+    pub fn open(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+        Db::from_replica(::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?, key)
     }
 
     /// Wraps a replica; refused if it holds another schema than this module's.
-    pub fn from_replica(
-        replica: ::cairn::Replica,
-        key: ::cairn::Keypair,
-    ) -> Result<Db, ::cairn::OpenError> {
-        Ok(Db {
-            inner: ::cairn::typed::Database::new(replica, key, SCHEMA_HASH)?,
-        })
+    pub fn from_replica(replica: ::cairn::Replica, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+        Ok(Db { inner: ::cairn::typed::Database::new(replica, key, SCHEMA_HASH)? })
     }
 
     /// The replica underneath: sync, export, the dynamic API.
@@ -2455,19 +2206,12 @@ impl Db {
     }
 
     /// Why an op is or is not effective.
-    pub fn explain(
-        &self,
-        op: &::cairn::OpHash,
-    ) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
+    pub fn explain(&self, op: &::cairn::OpHash) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
         self.inner.explain(op)
     }
 
     /// Up to `limit` events after event number `after`, with their numbers.
-    pub fn events_after(
-        &self,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<(u64, Event)>, ::cairn::QueryError> {
+    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Event)>, ::cairn::QueryError> {
         self.inner.events_after(after, limit)
     }
 
@@ -2487,9 +2231,7 @@ pub struct Tx<'t> {
 impl Tx<'_> {
     /// The `Attachment` rows.
     pub fn attachment(&mut self) -> AttachmentTx<'_> {
-        AttachmentTx {
-            inner: &mut *self.inner,
-        }
+        AttachmentTx { inner: &mut *self.inner }
     }
 
     /// The `Board` rows.
@@ -2504,9 +2246,7 @@ impl Tx<'_> {
 
     /// The `Milestone` rows.
     pub fn milestone(&mut self) -> MilestoneTx<'_> {
-        MilestoneTx {
-            inner: &mut *self.inner,
-        }
+        MilestoneTx { inner: &mut *self.inner }
     }
 
     /// The `Task` rows.
@@ -2693,203 +2433,132 @@ impl ::cairn::typed::TypedEvent for Event {
         let (op, cause) = (event.op, event.cause);
         match event.kind {
             ::cairn::EventKind::OpRolledBack => {
-                return Ok(Event::OpRolledBack {
-                    op,
-                    by: event.by,
-                    rows: event.rows,
-                });
+                return Ok(Event::OpRolledBack { op, by: event.by, rows: event.rows });
             }
             ::cairn::EventKind::OpReinstated => {
-                return Ok(Event::OpReinstated {
-                    op,
-                    by: event.by,
-                    rows: event.rows,
-                });
+                return Ok(Event::OpReinstated { op, by: event.by, rows: event.rows });
             }
             _ => {}
         }
         let row = ::cairn::typed::event_row(&event)?;
-        Ok(
-            match (event.kind, row.collection.as_str()) {
-                (::cairn::EventKind::RowInserted, "Attachment") => {
-                    Event::AttachmentInserted {
-                        op,
-                        cause,
-                        row: <Attachment as ::cairn::Projection>::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowUpdated, "Attachment") => {
-                    Event::AttachmentUpdated {
-                        op,
-                        cause,
-                        id: AttachmentId::from(row.id),
-                        changes: AttachmentChanges::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowDeleted, "Attachment") => {
-                    Event::AttachmentDeleted {
-                        op,
-                        cause,
-                        id: AttachmentId::from(row.id),
-                    }
-                }
-                (::cairn::EventKind::RowInserted, "Board") => {
-                    Event::BoardInserted {
-                        op,
-                        cause,
-                        row: <Board as ::cairn::Projection>::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowUpdated, "Board") => {
-                    Event::BoardUpdated {
-                        op,
-                        cause,
-                        id: BoardId::from(row.id),
-                        changes: BoardChanges::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowDeleted, "Board") => {
-                    Event::BoardDeleted {
-                        op,
-                        cause,
-                        id: BoardId::from(row.id),
-                    }
-                }
-                (::cairn::EventKind::RowInserted, "Grant") => {
-                    Event::GrantInserted {
-                        op,
-                        cause,
-                        row: <Grant as ::cairn::Projection>::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowUpdated, "Grant") => {
-                    Event::GrantUpdated {
-                        op,
-                        cause,
-                        id: GrantId::from(row.id),
-                        changes: GrantChanges::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowDeleted, "Grant") => {
-                    Event::GrantDeleted {
-                        op,
-                        cause,
-                        id: GrantId::from(row.id),
-                    }
-                }
-                (::cairn::EventKind::RowInserted, "Milestone") => {
-                    Event::MilestoneInserted {
-                        op,
-                        cause,
-                        row: <Milestone as ::cairn::Projection>::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowUpdated, "Milestone") => {
-                    Event::MilestoneUpdated {
-                        op,
-                        cause,
-                        id: MilestoneId::from(row.id),
-                        changes: MilestoneChanges::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowDeleted, "Milestone") => {
-                    Event::MilestoneDeleted {
-                        op,
-                        cause,
-                        id: MilestoneId::from(row.id),
-                    }
-                }
-                (::cairn::EventKind::RowInserted, "Task") => {
-                    Event::TaskInserted {
-                        op,
-                        cause,
-                        row: <Task as ::cairn::Projection>::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowUpdated, "Task") => {
-                    Event::TaskUpdated {
-                        op,
-                        cause,
-                        id: TaskId::from(row.id),
-                        changes: TaskChanges::from_row(&row)?,
-                    }
-                }
-                (::cairn::EventKind::RowDeleted, "Task") => {
-                    Event::TaskDeleted {
-                        op,
-                        cause,
-                        id: TaskId::from(row.id),
-                    }
-                }
-                (_, other) => {
-                    return Err(
-                        ::cairn::RowDecodeError::UnknownCollection(String::from(other)),
-                    );
-                }
+        Ok(match (event.kind, row.collection.as_str()) {
+            (::cairn::EventKind::RowInserted, "Attachment") => Event::AttachmentInserted {
+                op,
+                cause,
+                row: <Attachment as ::cairn::Projection>::from_row(&row)?,
             },
-        )
+            (::cairn::EventKind::RowUpdated, "Attachment") => Event::AttachmentUpdated {
+                op,
+                cause,
+                id: AttachmentId::from(row.id),
+                changes: AttachmentChanges::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowDeleted, "Attachment") => Event::AttachmentDeleted {
+                op,
+                cause,
+                id: AttachmentId::from(row.id),
+            },
+            (::cairn::EventKind::RowInserted, "Board") => Event::BoardInserted {
+                op,
+                cause,
+                row: <Board as ::cairn::Projection>::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowUpdated, "Board") => Event::BoardUpdated {
+                op,
+                cause,
+                id: BoardId::from(row.id),
+                changes: BoardChanges::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowDeleted, "Board") => Event::BoardDeleted {
+                op,
+                cause,
+                id: BoardId::from(row.id),
+            },
+            (::cairn::EventKind::RowInserted, "Grant") => Event::GrantInserted {
+                op,
+                cause,
+                row: <Grant as ::cairn::Projection>::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowUpdated, "Grant") => Event::GrantUpdated {
+                op,
+                cause,
+                id: GrantId::from(row.id),
+                changes: GrantChanges::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowDeleted, "Grant") => Event::GrantDeleted {
+                op,
+                cause,
+                id: GrantId::from(row.id),
+            },
+            (::cairn::EventKind::RowInserted, "Milestone") => Event::MilestoneInserted {
+                op,
+                cause,
+                row: <Milestone as ::cairn::Projection>::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowUpdated, "Milestone") => Event::MilestoneUpdated {
+                op,
+                cause,
+                id: MilestoneId::from(row.id),
+                changes: MilestoneChanges::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowDeleted, "Milestone") => Event::MilestoneDeleted {
+                op,
+                cause,
+                id: MilestoneId::from(row.id),
+            },
+            (::cairn::EventKind::RowInserted, "Task") => Event::TaskInserted {
+                op,
+                cause,
+                row: <Task as ::cairn::Projection>::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowUpdated, "Task") => Event::TaskUpdated {
+                op,
+                cause,
+                id: TaskId::from(row.id),
+                changes: TaskChanges::from_row(&row)?,
+            },
+            (::cairn::EventKind::RowDeleted, "Task") => Event::TaskDeleted {
+                op,
+                cause,
+                id: TaskId::from(row.id),
+            },
+            (_, other) => return Err(::cairn::RowDecodeError::UnknownCollection(String::from(other))),
+        })
     }
 }
 
 /// `Attachment.file_name`: `check (len(file_name) >= 1 and len(file_name) <= 255)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_attachment_file_name(field_file_name: Option<&str>) -> bool {
-    ::cairn::typed::compare::ge(
-        field_file_name.map(|value| value.chars().count() as i64),
-        Some(1i64),
-    )
-        && ::cairn::typed::compare::le(
-            field_file_name.map(|value| value.chars().count() as i64),
-            Some(255i64),
-        )
+    ::cairn::typed::compare::ge(field_file_name.map(|value| value.chars().count() as i64), Some(1i64))
+        && ::cairn::typed::compare::le(field_file_name.map(|value| value.chars().count() as i64), Some(255i64))
 }
 
 /// `Attachment.content`: `check (len(content) >= 1 and len(content) <= 1048576)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_attachment_content(field_content: Option<&[u8]>) -> bool {
-    ::cairn::typed::compare::ge(
-        field_content.map(|value| value.len() as i64),
-        Some(1i64),
-    )
-        && ::cairn::typed::compare::le(
-            field_content.map(|value| value.len() as i64),
-            Some(1048576i64),
-        )
+    ::cairn::typed::compare::ge(field_content.map(|value| value.len() as i64), Some(1i64))
+        && ::cairn::typed::compare::le(field_content.map(|value| value.len() as i64), Some(1048576i64))
 }
 
 /// `Board.title`: `check (len(title) >= 1 and len(title) <= 120)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_board_title(field_title: Option<&str>) -> bool {
-    ::cairn::typed::compare::ge(
-        field_title.map(|value| value.chars().count() as i64),
-        Some(1i64),
-    )
-        && ::cairn::typed::compare::le(
-            field_title.map(|value| value.chars().count() as i64),
-            Some(120i64),
-        )
+    ::cairn::typed::compare::ge(field_title.map(|value| value.chars().count() as i64), Some(1i64))
+        && ::cairn::typed::compare::le(field_title.map(|value| value.chars().count() as i64), Some(120i64))
 }
 
 /// `Grant.note`: `check (len(note) <= 500)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_grant_note(field_note: Option<&str>) -> bool {
-    ::cairn::typed::compare::le(
-        field_note.map(|value| value.chars().count() as i64),
-        Some(500i64),
-    )
+    ::cairn::typed::compare::le(field_note.map(|value| value.chars().count() as i64), Some(500i64))
 }
 
 /// `Milestone.name`: `check (len(name) >= 1 and len(name) <= 80)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_milestone_name(field_name: Option<&str>) -> bool {
-    ::cairn::typed::compare::ge(
-        field_name.map(|value| value.chars().count() as i64),
-        Some(1i64),
-    )
-        && ::cairn::typed::compare::le(
-            field_name.map(|value| value.chars().count() as i64),
-            Some(80i64),
-        )
+    ::cairn::typed::compare::ge(field_name.map(|value| value.chars().count() as i64), Some(1i64))
+        && ::cairn::typed::compare::le(field_name.map(|value| value.chars().count() as i64), Some(80i64))
 }
 
 /// `Milestone.ends`: `check (ends > starts)`.
@@ -2901,23 +2570,14 @@ fn check_milestone_ends(field_starts: Option<i64>, field_ends: Option<i64>) -> b
 /// `Task.title`: `check (len(title) >= 1 and len(title) <= 200)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_task_title(field_title: Option<&str>) -> bool {
-    ::cairn::typed::compare::ge(
-        field_title.map(|value| value.chars().count() as i64),
-        Some(1i64),
-    )
-        && ::cairn::typed::compare::le(
-            field_title.map(|value| value.chars().count() as i64),
-            Some(200i64),
-        )
+    ::cairn::typed::compare::ge(field_title.map(|value| value.chars().count() as i64), Some(1i64))
+        && ::cairn::typed::compare::le(field_title.map(|value| value.chars().count() as i64), Some(200i64))
 }
 
 /// `Task.notes`: `check (len(notes) <= 20000)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_task_notes(field_notes: Option<&str>) -> bool {
-    ::cairn::typed::compare::le(
-        field_notes.map(|value| value.chars().count() as i64),
-        Some(20000i64),
-    )
+    ::cairn::typed::compare::le(field_notes.map(|value| value.chars().count() as i64), Some(20000i64))
 }
 
 /// `Task.priority`: `check (priority >= 0 and priority <= 5)`.
@@ -2930,26 +2590,18 @@ fn check_task_priority(field_priority: Option<i64>) -> bool {
 /// `Task.progress`: `check (progress >= 0.0 and progress <= 1.0)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_task_progress(field_progress: Option<f64>) -> bool {
-    ::cairn::typed::compare::ge(field_progress, Some(0f64))
-        && ::cairn::typed::compare::le(field_progress, Some(1f64))
+    ::cairn::typed::compare::ge(field_progress, Some(0.0f64))
+        && ::cairn::typed::compare::le(field_progress, Some(1.0f64))
 }
 
 /// `Task.checklist`: `check (len(checklist) <= 100)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
 fn check_task_checklist(field_checklist: Option<&[String]>) -> bool {
-    ::cairn::typed::compare::le(
-        field_checklist.map(|value| value.len() as i64),
-        Some(100i64),
-    )
+    ::cairn::typed::compare::le(field_checklist.map(|value| value.len() as i64), Some(100i64))
 }
 
 /// `Task.labels`: `check (len(labels) <= 20)`.
 #[allow(unused_variables, clippy::nonminimal_bool, clippy::overly_complex_bool_expr)]
-fn check_task_labels(
-    field_labels: Option<&::std::collections::BTreeMap<String, String>>,
-) -> bool {
-    ::cairn::typed::compare::le(
-        field_labels.map(|value| value.len() as i64),
-        Some(20i64),
-    )
+fn check_task_labels(field_labels: Option<&::std::collections::BTreeMap<String, String>>) -> bool {
+    ::cairn::typed::compare::le(field_labels.map(|value| value.len() as i64), Some(20i64))
 }

@@ -113,7 +113,7 @@ fn the_language_reference_migration_example_upgrades_the_chat_schema() {
 }
 
 /// Code generation's golden files: the module generated for every valid schema, reviewed like
-/// the other snapshots. Generating twice gives the same bytes.
+/// the other snapshots. Generating twice gives the same bytes, and syn parses them as a file.
 #[test]
 fn generated_modules_match_their_golden_files() {
     let snapshots = compiler_dir().join("test_data/snapshots");
@@ -125,6 +125,9 @@ fn generated_modules_match_their_golden_files() {
         let generated = schemac::gen::rust(&ir, &options).unwrap_or_else(|error| panic!("{stem}: {error}"));
         assert_eq!(generated, schemac::gen::rust(&ir, &options).expect("again"), "{stem}: not deterministic");
         assert!(generated.starts_with("// @generated"));
+        if let Err(error) = syn::parse_file(&generated) {
+            panic!("{stem}: the generated module is not a Rust file: {error}");
+        }
         expect_file![snapshots.join(format!("{stem}.rs"))].assert_eq(&generated);
     }
 }
