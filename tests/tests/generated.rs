@@ -153,3 +153,32 @@ fn a_new_row_belongs_to_its_own_transaction() {
     assert_eq!(second.row(channel), None);
     assert!(first.row(channel).is_some());
 }
+
+#[test]
+fn an_insert_carries_only_the_fields_that_were_set() {
+    use cairn::typed::Insert;
+    let key = Keypair::generate(&Ed25519Blake3);
+    let db = Db::create_in_memory(key.clone()).expect("create");
+    let channel = db.channel().insert(NewChannel::new("general", key.identity)).expect("channel");
+    db.membership().insert(NewMembership::new(channel, key.identity, Role::Admin)).expect("membership");
+    // Left at their start (no sender: its default; no reactions; zero likes), fields stay out.
+    let plain = NewMessage::new(channel, "hello");
+    let names: Vec<&str> = plain.clone().into_fields().into_iter().map(|(name, _)| name).collect();
+    assert_eq!(names, ["channel", "body"]);
+    // Set, they go in, and read back as set.
+    let mut set = NewMessage::new(channel, "hi");
+    set.reactions.insert("👋".to_owned());
+    set.likes = 2;
+    let mut names: Vec<&str> = set.clone().into_fields().into_iter().map(|(name, _)| name).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["body", "channel", "likes", "reactions"]);
+    let (plain, set) = (db.message().insert(plain).expect("plain"), db.message().insert(set).expect("set"));
+    let plain = db.message().get(plain).expect("get").expect("visible");
+    assert_eq!((plain.sender, plain.reactions.len(), plain.likes), (key.identity, 0, 0));
+    let set = db.message().get(set).expect("get").expect("visible");
+    assert_eq!((set.reactions.into_iter().collect::<Vec<_>>(), set.likes), (vec!["👋".to_owned()], 2));
+    let mut topical = NewChannel::new("news", key.identity);
+    topical.topic = Some("Today".into());
+    let topical = db.channel().insert(topical).expect("topical");
+    assert_eq!(db.channel().get(topical).expect("get").expect("visible").topic.as_deref(), Some("Today"));
+}

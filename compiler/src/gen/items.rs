@@ -244,21 +244,24 @@ impl {rt}::Projection for {type_name} {{
         let (member, key) = (ident(&field.name), string_literal(&field.name));
         emit!(out, "            {member}: {rt}::typed::field(row, {key})?,\n");
     }
-    let mutable = if collection.fields.is_empty() { "" } else { "mut " };
+    let fields = if collection.fields.is_empty() { "_fields" } else { "mut fields" };
     emit!(
         out,
         "        }})
     }}
 
-    fn from_owned_row({mutable}row: {rt}::Row) -> Result<Self, {rt}::RowDecodeError> {{
-        {rt}::typed::expect_collection(&row, {literal})?;
+    fn from_owned_row(row: {rt}::Row) -> Result<Self, {rt}::RowDecodeError> {{
+        let (id, {fields}) = {rt}::typed::OwnedFields::of(row, {literal})?;
         Ok({type_name} {{
-            id: {id}::from(row.id),
+            id: {id}::from(id),
 "
     );
-    for field in &collection.fields {
+    // In name order, the row's own: one pass over its fields.
+    let mut by_name: Vec<&ir::Field> = collection.fields.iter().collect();
+    by_name.sort_by(|left, right| left.name.cmp(&right.name));
+    for field in by_name {
         let (member, key) = (ident(&field.name), string_literal(&field.name));
-        emit!(out, "            {member}: {rt}::typed::take(&mut row, {key})?,\n");
+        emit!(out, "            {member}: fields.take({key})?,\n");
     }
     emit!(
         out,
@@ -306,20 +309,30 @@ pub struct {type_name} {{
     let mut parameters = Vec::new();
     let mut initial = String::new();
     let mut always = Vec::new();
-    let mut defaulted = Vec::new();
+    // Fields left to their default, or at the value they start at (null, empty, zero), are left
+    // out of the op: the runtime fills them in, and the op carries only what was set.
+    let mut unless_unset = Vec::new();
     for field in &collection.fields {
         let (member, key) = (ident(&field.name), string_literal(&field.name));
-        if field.default.is_some() {
-            emit!(&mut initial, "            {member}: None,\n");
-            defaulted.push(format!("self.{member}.map(|value| ({key}, {rt}::FieldValue::into_value(value)))"));
-        } else {
-            if starts_empty(&field.ty) {
-                emit!(&mut initial, "            {member}: Default::default(),\n");
+        let pair = |value: &str| format!("({key}, {rt}::FieldValue::into_value({value}))");
+        if field.default.is_some() || matches!(field.ty, ir::Type::Optional(_)) {
+            if field.default.is_some() {
+                emit!(&mut initial, "            {member}: None,\n");
             } else {
-                parameters.push(format!("{member}: impl Into<{}>", new_type(cx, &field.ty)));
-                emit!(&mut initial, "            {member}: {member}.into(),\n");
+                emit!(&mut initial, "            {member}: Default::default(),\n");
             }
-            always.push(format!("({key}, {rt}::FieldValue::into_value(self.{member}))"));
+            unless_unset.push(format!("self.{member}.map(|value| {})", pair("value")));
+        } else if starts_empty(&field.ty) {
+            emit!(&mut initial, "            {member}: Default::default(),\n");
+            let set = match field.ty {
+                ir::Type::Counter => format!("self.{member} != 0"),
+                _ => format!("!self.{member}.is_empty()"),
+            };
+            unless_unset.push(format!("({set}).then(|| {})", pair(&format!("self.{member}"))));
+        } else {
+            parameters.push(format!("{member}: impl Into<{}>", new_type(cx, &field.ty)));
+            emit!(&mut initial, "            {member}: {member}.into(),\n");
+            always.push(pair(&format!("self.{member}")));
         }
     }
     let many = if parameters.len() > 6 { "    #[allow(clippy::too_many_arguments)]\n" } else { "" };
@@ -355,7 +368,7 @@ impl {rt}::typed::Insert for {type_name} {{
     );
     check_calls(cx, name, collection, true, out)?;
     emit!(out, "        Ok(())\n    }}\n\n    fn into_fields(self) -> Vec<(&'static str, {rt}::Value)> {{\n");
-    if defaulted.is_empty() {
+    if unless_unset.is_empty() {
         out.push_str("        ::std::vec![\n");
         for field in &always {
             emit!(out, "            {field},\n");
@@ -363,12 +376,11 @@ impl {rt}::typed::Insert for {type_name} {{
         close_block(out, "        ", ']');
         out.push('\n');
     } else {
-        // Fields left to their default are left out, and the runtime fills them in.
         out.push_str("        [\n");
         for field in &always {
             emit!(out, "            Some({field}),\n");
         }
-        for field in &defaulted {
+        for field in &unless_unset {
             emit!(out, "            {field},\n");
         }
         out.push_str("        ]\n        .into_iter()\n        .flatten()\n        .collect()\n");

@@ -97,12 +97,12 @@ impl ::cairn::Projection for Ban {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Ban")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Ban")?;
         Ok(Ban {
-            id: BanId::from(row.id),
-            channel: ::cairn::typed::take(&mut row, "channel")?,
-            user: ::cairn::typed::take(&mut row, "user")?,
+            id: BanId::from(id),
+            channel: fields.take("channel")?,
+            user: fields.take("user")?,
         })
     }
 }
@@ -194,13 +194,13 @@ impl ::cairn::Projection for Channel {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Channel")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Channel")?;
         Ok(Channel {
-            id: ChannelId::from(row.id),
-            name: ::cairn::typed::take(&mut row, "name")?,
-            owner: ::cairn::typed::take(&mut row, "owner")?,
-            topic: ::cairn::typed::take(&mut row, "topic")?,
+            id: ChannelId::from(id),
+            name: fields.take("name")?,
+            owner: fields.take("owner")?,
+            topic: fields.take("topic")?,
         })
     }
 }
@@ -250,11 +250,14 @@ impl ::cairn::typed::Insert for NewChannel {
     }
 
     fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
-        ::std::vec![
-            ("name", ::cairn::FieldValue::into_value(self.name)),
-            ("owner", ::cairn::FieldValue::into_value(self.owner)),
-            ("topic", ::cairn::FieldValue::into_value(self.topic)),
+        [
+            Some(("name", ::cairn::FieldValue::into_value(self.name))),
+            Some(("owner", ::cairn::FieldValue::into_value(self.owner))),
+            self.topic.map(|value| ("topic", ::cairn::FieldValue::into_value(value))),
         ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -307,13 +310,13 @@ impl ::cairn::Projection for Membership {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Membership")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Membership")?;
         Ok(Membership {
-            id: MembershipId::from(row.id),
-            channel: ::cairn::typed::take(&mut row, "channel")?,
-            member: ::cairn::typed::take(&mut row, "member")?,
-            role: ::cairn::typed::take(&mut row, "role")?,
+            id: MembershipId::from(id),
+            channel: fields.take("channel")?,
+            member: fields.take("member")?,
+            role: fields.take("role")?,
         })
     }
 }
@@ -421,15 +424,15 @@ impl ::cairn::Projection for Message {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Message")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Message")?;
         Ok(Message {
-            id: MessageId::from(row.id),
-            channel: ::cairn::typed::take(&mut row, "channel")?,
-            sender: ::cairn::typed::take(&mut row, "sender")?,
-            body: ::cairn::typed::take(&mut row, "body")?,
-            reactions: ::cairn::typed::take(&mut row, "reactions")?,
-            likes: ::cairn::typed::take(&mut row, "likes")?,
+            id: MessageId::from(id),
+            body: fields.take("body")?,
+            channel: fields.take("channel")?,
+            likes: fields.take("likes")?,
+            reactions: fields.take("reactions")?,
+            sender: fields.take("sender")?,
         })
     }
 }
@@ -491,9 +494,9 @@ impl ::cairn::typed::Insert for NewMessage {
         [
             Some(("channel", ::cairn::FieldValue::into_value(self.channel))),
             Some(("body", ::cairn::FieldValue::into_value(self.body))),
-            Some(("reactions", ::cairn::FieldValue::into_value(self.reactions))),
-            Some(("likes", ::cairn::FieldValue::into_value(self.likes))),
             self.sender.map(|value| ("sender", ::cairn::FieldValue::into_value(value))),
+            (!self.reactions.is_empty()).then(|| ("reactions", ::cairn::FieldValue::into_value(self.reactions))),
+            (self.likes != 0).then(|| ("likes", ::cairn::FieldValue::into_value(self.likes))),
         ]
         .into_iter()
         .flatten()

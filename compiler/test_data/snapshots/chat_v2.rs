@@ -97,12 +97,12 @@ impl ::cairn::Projection for Ban {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Ban")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Ban")?;
         Ok(Ban {
-            id: BanId::from(row.id),
-            channel: ::cairn::typed::take(&mut row, "channel")?,
-            user: ::cairn::typed::take(&mut row, "user")?,
+            id: BanId::from(id),
+            channel: fields.take("channel")?,
+            user: fields.take("user")?,
         })
     }
 }
@@ -191,12 +191,12 @@ impl ::cairn::Projection for Channel {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Channel")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Channel")?;
         Ok(Channel {
-            id: ChannelId::from(row.id),
-            name: ::cairn::typed::take(&mut row, "name")?,
-            owner: ::cairn::typed::take(&mut row, "owner")?,
+            id: ChannelId::from(id),
+            name: fields.take("name")?,
+            owner: fields.take("owner")?,
         })
     }
 }
@@ -296,13 +296,13 @@ impl ::cairn::Projection for Membership {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Membership")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Membership")?;
         Ok(Membership {
-            id: MembershipId::from(row.id),
-            channel: ::cairn::typed::take(&mut row, "channel")?,
-            member: ::cairn::typed::take(&mut row, "member")?,
-            role: ::cairn::typed::take(&mut row, "role")?,
+            id: MembershipId::from(id),
+            channel: fields.take("channel")?,
+            member: fields.take("member")?,
+            role: fields.take("role")?,
         })
     }
 }
@@ -413,16 +413,16 @@ impl ::cairn::Projection for Message {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Message")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Message")?;
         Ok(Message {
-            id: MessageId::from(row.id),
-            channel: ::cairn::typed::take(&mut row, "channel")?,
-            sender: ::cairn::typed::take(&mut row, "sender")?,
-            text: ::cairn::typed::take(&mut row, "text")?,
-            edited: ::cairn::typed::take(&mut row, "edited")?,
-            reactions: ::cairn::typed::take(&mut row, "reactions")?,
-            likes: ::cairn::typed::take(&mut row, "likes")?,
+            id: MessageId::from(id),
+            channel: fields.take("channel")?,
+            edited: fields.take("edited")?,
+            likes: fields.take("likes")?,
+            reactions: fields.take("reactions")?,
+            sender: fields.take("sender")?,
+            text: fields.take("text")?,
         })
     }
 }
@@ -489,9 +489,9 @@ impl ::cairn::typed::Insert for NewMessage {
             Some(("channel", ::cairn::FieldValue::into_value(self.channel))),
             Some(("text", ::cairn::FieldValue::into_value(self.text))),
             Some(("edited", ::cairn::FieldValue::into_value(self.edited))),
-            Some(("reactions", ::cairn::FieldValue::into_value(self.reactions))),
-            Some(("likes", ::cairn::FieldValue::into_value(self.likes))),
             self.sender.map(|value| ("sender", ::cairn::FieldValue::into_value(value))),
+            (!self.reactions.is_empty()).then(|| ("reactions", ::cairn::FieldValue::into_value(self.reactions))),
+            (self.likes != 0).then(|| ("likes", ::cairn::FieldValue::into_value(self.likes))),
         ]
         .into_iter()
         .flatten()

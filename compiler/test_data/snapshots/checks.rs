@@ -170,27 +170,27 @@ impl ::cairn::Projection for Item {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Item")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Item")?;
         Ok(Item {
-            id: ItemId::from(row.id),
-            name: ::cairn::typed::take(&mut row, "name")?,
-            nickname: ::cairn::typed::take(&mut row, "nickname")?,
-            size: ::cairn::typed::take(&mut row, "size")?,
-            label: ::cairn::typed::take(&mut row, "label")?,
-            enabled: ::cairn::typed::take(&mut row, "enabled")?,
-            visible: ::cairn::typed::take(&mut row, "visible")?,
-            weight: ::cairn::typed::take(&mut row, "weight")?,
-            ratio: ::cairn::typed::take(&mut row, "ratio")?,
-            count: ::cairn::typed::take(&mut row, "count")?,
-            starts: ::cairn::typed::take(&mut row, "starts")?,
-            ends: ::cairn::typed::take(&mut row, "ends")?,
-            span: ::cairn::typed::take(&mut row, "span")?,
-            tags: ::cairn::typed::take(&mut row, "tags")?,
-            steps: ::cairn::typed::take(&mut row, "steps")?,
-            notes: ::cairn::typed::take(&mut row, "notes")?,
-            blob: ::cairn::typed::take(&mut row, "blob")?,
-            word: ::cairn::typed::take(&mut row, "word")?,
+            id: ItemId::from(id),
+            blob: fields.take("blob")?,
+            count: fields.take("count")?,
+            enabled: fields.take("enabled")?,
+            ends: fields.take("ends")?,
+            label: fields.take("label")?,
+            name: fields.take("name")?,
+            nickname: fields.take("nickname")?,
+            notes: fields.take("notes")?,
+            ratio: fields.take("ratio")?,
+            size: fields.take("size")?,
+            span: fields.take("span")?,
+            starts: fields.take("starts")?,
+            steps: fields.take("steps")?,
+            tags: fields.take("tags")?,
+            visible: fields.take("visible")?,
+            weight: fields.take("weight")?,
+            word: fields.take("word")?,
         })
     }
 }
@@ -383,25 +383,28 @@ impl ::cairn::typed::Insert for NewItem {
     }
 
     fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
-        ::std::vec![
-            ("name", ::cairn::FieldValue::into_value(self.name)),
-            ("nickname", ::cairn::FieldValue::into_value(self.nickname)),
-            ("size", ::cairn::FieldValue::into_value(self.size)),
-            ("label", ::cairn::FieldValue::into_value(self.label)),
-            ("enabled", ::cairn::FieldValue::into_value(self.enabled)),
-            ("visible", ::cairn::FieldValue::into_value(self.visible)),
-            ("weight", ::cairn::FieldValue::into_value(self.weight)),
-            ("ratio", ::cairn::FieldValue::into_value(self.ratio)),
-            ("count", ::cairn::FieldValue::into_value(self.count)),
-            ("starts", ::cairn::FieldValue::into_value(self.starts)),
-            ("ends", ::cairn::FieldValue::into_value(self.ends)),
-            ("span", ::cairn::FieldValue::into_value(self.span)),
-            ("tags", ::cairn::FieldValue::into_value(self.tags)),
-            ("steps", ::cairn::FieldValue::into_value(self.steps)),
-            ("notes", ::cairn::FieldValue::into_value(self.notes)),
-            ("blob", ::cairn::FieldValue::into_value(self.blob)),
-            ("word", ::cairn::FieldValue::into_value(self.word)),
+        [
+            Some(("name", ::cairn::FieldValue::into_value(self.name))),
+            Some(("size", ::cairn::FieldValue::into_value(self.size))),
+            Some(("enabled", ::cairn::FieldValue::into_value(self.enabled))),
+            Some(("weight", ::cairn::FieldValue::into_value(self.weight))),
+            Some(("count", ::cairn::FieldValue::into_value(self.count))),
+            Some(("starts", ::cairn::FieldValue::into_value(self.starts))),
+            Some(("span", ::cairn::FieldValue::into_value(self.span))),
+            Some(("blob", ::cairn::FieldValue::into_value(self.blob))),
+            Some(("word", ::cairn::FieldValue::into_value(self.word))),
+            self.nickname.map(|value| ("nickname", ::cairn::FieldValue::into_value(value))),
+            self.label.map(|value| ("label", ::cairn::FieldValue::into_value(value))),
+            self.visible.map(|value| ("visible", ::cairn::FieldValue::into_value(value))),
+            self.ratio.map(|value| ("ratio", ::cairn::FieldValue::into_value(value))),
+            self.ends.map(|value| ("ends", ::cairn::FieldValue::into_value(value))),
+            (!self.tags.is_empty()).then(|| ("tags", ::cairn::FieldValue::into_value(self.tags))),
+            (!self.steps.is_empty()).then(|| ("steps", ::cairn::FieldValue::into_value(self.steps))),
+            (!self.notes.is_empty()).then(|| ("notes", ::cairn::FieldValue::into_value(self.notes))),
         ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 

@@ -201,14 +201,14 @@ impl ::cairn::Projection for Collaborator {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Collaborator")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Collaborator")?;
         Ok(Collaborator {
-            id: CollaboratorId::from(row.id),
-            document: ::cairn::typed::take(&mut row, "document")?,
-            user: ::cairn::typed::take(&mut row, "user")?,
-            role: ::cairn::typed::take(&mut row, "role")?,
-            invited_by: ::cairn::typed::take(&mut row, "invited_by")?,
+            id: CollaboratorId::from(id),
+            document: fields.take("document")?,
+            invited_by: fields.take("invited_by")?,
+            role: fields.take("role")?,
+            user: fields.take("user")?,
         })
     }
 }
@@ -326,16 +326,16 @@ impl ::cairn::Projection for Comment {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Comment")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Comment")?;
         Ok(Comment {
-            id: CommentId::from(row.id),
-            document: ::cairn::typed::take(&mut row, "document")?,
-            author: ::cairn::typed::take(&mut row, "author")?,
-            anchor: ::cairn::typed::take(&mut row, "anchor")?,
-            body: ::cairn::typed::take(&mut row, "body")?,
-            reply_to: ::cairn::typed::take(&mut row, "reply_to")?,
-            resolved: ::cairn::typed::take(&mut row, "resolved")?,
+            id: CommentId::from(id),
+            anchor: fields.take("anchor")?,
+            author: fields.take("author")?,
+            body: fields.take("body")?,
+            document: fields.take("document")?,
+            reply_to: fields.take("reply_to")?,
+            resolved: fields.take("resolved")?,
         })
     }
 }
@@ -408,8 +408,8 @@ impl ::cairn::typed::Insert for NewComment {
             Some(("document", ::cairn::FieldValue::into_value(self.document))),
             Some(("anchor", ::cairn::FieldValue::into_value(self.anchor))),
             Some(("body", ::cairn::FieldValue::into_value(self.body))),
-            Some(("reply_to", ::cairn::FieldValue::into_value(self.reply_to))),
             self.author.map(|value| ("author", ::cairn::FieldValue::into_value(value))),
+            self.reply_to.map(|value| ("reply_to", ::cairn::FieldValue::into_value(value))),
             self.resolved.map(|value| ("resolved", ::cairn::FieldValue::into_value(value))),
         ]
         .into_iter()
@@ -476,14 +476,14 @@ impl ::cairn::Projection for Document {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Document")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Document")?;
         Ok(Document {
-            id: DocumentId::from(row.id),
-            title: ::cairn::typed::take(&mut row, "title")?,
-            owner: ::cairn::typed::take(&mut row, "owner")?,
-            font_size: ::cairn::typed::take(&mut row, "font_size")?,
-            locked: ::cairn::typed::take(&mut row, "locked")?,
+            id: DocumentId::from(id),
+            font_size: fields.take("font_size")?,
+            locked: fields.take("locked")?,
+            owner: fields.take("owner")?,
+            title: fields.take("title")?,
         })
     }
 }
@@ -614,15 +614,15 @@ impl ::cairn::Projection for Paragraph {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Paragraph")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Paragraph")?;
         Ok(Paragraph {
-            id: ParagraphId::from(row.id),
-            parent: ::cairn::typed::take(&mut row, "parent")?,
-            kind: ::cairn::typed::take(&mut row, "kind")?,
-            text: ::cairn::typed::take(&mut row, "text")?,
-            position: ::cairn::typed::take(&mut row, "position")?,
-            word_count: ::cairn::typed::take(&mut row, "word_count")?,
+            id: ParagraphId::from(id),
+            kind: fields.take("kind")?,
+            parent: fields.take("parent")?,
+            position: fields.take("position")?,
+            text: fields.take("text")?,
+            word_count: fields.take("word_count")?,
         })
     }
 }
@@ -764,13 +764,13 @@ impl ::cairn::Projection for Section {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Section")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Section")?;
         Ok(Section {
-            id: SectionId::from(row.id),
-            parent: ::cairn::typed::take(&mut row, "parent")?,
-            heading: ::cairn::typed::take(&mut row, "heading")?,
-            position: ::cairn::typed::take(&mut row, "position")?,
+            id: SectionId::from(id),
+            heading: fields.take("heading")?,
+            parent: fields.take("parent")?,
+            position: fields.take("position")?,
         })
     }
 }

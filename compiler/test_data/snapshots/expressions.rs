@@ -168,17 +168,17 @@ impl ::cairn::Projection for Document {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Document")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Document")?;
         Ok(Document {
-            id: DocumentId::from(row.id),
-            title: ::cairn::typed::take(&mut row, "title")?,
-            author: ::cairn::typed::take(&mut row, "author")?,
-            stage: ::cairn::typed::take(&mut row, "stage")?,
-            tags: ::cairn::typed::take(&mut row, "tags")?,
-            history: ::cairn::typed::take(&mut row, "history")?,
-            labels: ::cairn::typed::take(&mut row, "labels")?,
-            views: ::cairn::typed::take(&mut row, "views")?,
+            id: DocumentId::from(id),
+            author: fields.take("author")?,
+            history: fields.take("history")?,
+            labels: fields.take("labels")?,
+            stage: fields.take("stage")?,
+            tags: fields.take("tags")?,
+            title: fields.take("title")?,
+            views: fields.take("views")?,
         })
     }
 }
@@ -242,12 +242,12 @@ impl ::cairn::typed::Insert for NewDocument {
     fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         [
             Some(("title", ::cairn::FieldValue::into_value(self.title))),
-            Some(("tags", ::cairn::FieldValue::into_value(self.tags))),
-            Some(("history", ::cairn::FieldValue::into_value(self.history))),
-            Some(("labels", ::cairn::FieldValue::into_value(self.labels))),
-            Some(("views", ::cairn::FieldValue::into_value(self.views))),
             self.author.map(|value| ("author", ::cairn::FieldValue::into_value(value))),
             self.stage.map(|value| ("stage", ::cairn::FieldValue::into_value(value))),
+            (!self.tags.is_empty()).then(|| ("tags", ::cairn::FieldValue::into_value(self.tags))),
+            (!self.history.is_empty()).then(|| ("history", ::cairn::FieldValue::into_value(self.history))),
+            (!self.labels.is_empty()).then(|| ("labels", ::cairn::FieldValue::into_value(self.labels))),
+            (self.views != 0).then(|| ("views", ::cairn::FieldValue::into_value(self.views))),
         ]
         .into_iter()
         .flatten()
@@ -316,13 +316,13 @@ impl ::cairn::Projection for Grant {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Grant")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Grant")?;
         Ok(Grant {
-            id: GrantId::from(row.id),
-            document: ::cairn::typed::take(&mut row, "document")?,
-            grantee: ::cairn::typed::take(&mut row, "grantee")?,
-            role: ::cairn::typed::take(&mut row, "role")?,
+            id: GrantId::from(id),
+            document: fields.take("document")?,
+            grantee: fields.take("grantee")?,
+            role: fields.take("role")?,
         })
     }
 }

@@ -109,16 +109,16 @@ impl ::cairn::Projection for Book {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Book")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Book")?;
         Ok(Book {
-            id: BookId::from(row.id),
-            shelf: ::cairn::typed::take(&mut row, "shelf")?,
-            isbn: ::cairn::typed::take(&mut row, "isbn")?,
-            title: ::cairn::typed::take(&mut row, "title")?,
-            status: ::cairn::typed::take(&mut row, "status")?,
-            borrower: ::cairn::typed::take(&mut row, "borrower")?,
-            tags: ::cairn::typed::take(&mut row, "tags")?,
+            id: BookId::from(id),
+            borrower: fields.take("borrower")?,
+            isbn: fields.take("isbn")?,
+            shelf: fields.take("shelf")?,
+            status: fields.take("status")?,
+            tags: fields.take("tags")?,
+            title: fields.take("title")?,
         })
     }
 }
@@ -179,9 +179,9 @@ impl ::cairn::typed::Insert for NewBook {
             Some(("shelf", ::cairn::FieldValue::into_value(self.shelf))),
             Some(("isbn", ::cairn::FieldValue::into_value(self.isbn))),
             Some(("title", ::cairn::FieldValue::into_value(self.title))),
-            Some(("borrower", ::cairn::FieldValue::into_value(self.borrower))),
-            Some(("tags", ::cairn::FieldValue::into_value(self.tags))),
             self.status.map(|value| ("status", ::cairn::FieldValue::into_value(value))),
+            self.borrower.map(|value| ("borrower", ::cairn::FieldValue::into_value(value))),
+            (!self.tags.is_empty()).then(|| ("tags", ::cairn::FieldValue::into_value(self.tags))),
         ]
         .into_iter()
         .flatten()
@@ -241,11 +241,11 @@ impl ::cairn::Projection for Shelf {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Shelf")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Shelf")?;
         Ok(Shelf {
-            id: ShelfId::from(row.id),
-            label: ::cairn::typed::take(&mut row, "label")?,
+            id: ShelfId::from(id),
+            label: fields.take("label")?,
         })
     }
 }

@@ -125,23 +125,23 @@ impl ::cairn::Projection for Setting {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Setting")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Setting")?;
         Ok(Setting {
-            id: SettingId::from(row.id),
-            key: ::cairn::typed::take(&mut row, "key")?,
-            label: ::cairn::typed::take(&mut row, "label")?,
-            homepage: ::cairn::typed::take(&mut row, "homepage")?,
-            greeting: ::cairn::typed::take(&mut row, "greeting")?,
-            enabled: ::cairn::typed::take(&mut row, "enabled")?,
-            hidden: ::cairn::typed::take(&mut row, "hidden")?,
-            retries: ::cairn::typed::take(&mut row, "retries")?,
-            offset: ::cairn::typed::take(&mut row, "offset")?,
-            ratio: ::cairn::typed::take(&mut row, "ratio")?,
-            epsilon: ::cairn::typed::take(&mut row, "epsilon")?,
-            level: ::cairn::typed::take(&mut row, "level")?,
-            note: ::cairn::typed::take(&mut row, "note")?,
-            limit: ::cairn::typed::take(&mut row, "limit")?,
+            id: SettingId::from(id),
+            enabled: fields.take("enabled")?,
+            epsilon: fields.take("epsilon")?,
+            greeting: fields.take("greeting")?,
+            hidden: fields.take("hidden")?,
+            homepage: fields.take("homepage")?,
+            key: fields.take("key")?,
+            label: fields.take("label")?,
+            level: fields.take("level")?,
+            limit: fields.take("limit")?,
+            note: fields.take("note")?,
+            offset: fields.take("offset")?,
+            ratio: fields.take("ratio")?,
+            retries: fields.take("retries")?,
         })
     }
 }
@@ -255,7 +255,6 @@ impl ::cairn::typed::Insert for NewSetting {
     fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         [
             Some(("key", ::cairn::FieldValue::into_value(self.key))),
-            Some(("note", ::cairn::FieldValue::into_value(self.note))),
             self.label.map(|value| ("label", ::cairn::FieldValue::into_value(value))),
             self.homepage.map(|value| ("homepage", ::cairn::FieldValue::into_value(value))),
             self.greeting.map(|value| ("greeting", ::cairn::FieldValue::into_value(value))),
@@ -266,6 +265,7 @@ impl ::cairn::typed::Insert for NewSetting {
             self.ratio.map(|value| ("ratio", ::cairn::FieldValue::into_value(value))),
             self.epsilon.map(|value| ("epsilon", ::cairn::FieldValue::into_value(value))),
             self.level.map(|value| ("level", ::cairn::FieldValue::into_value(value))),
+            self.note.map(|value| ("note", ::cairn::FieldValue::into_value(value))),
             self.limit.map(|value| ("limit", ::cairn::FieldValue::into_value(value))),
         ]
         .into_iter()

@@ -136,13 +136,13 @@ impl ::cairn::Projection for Comment {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Comment")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Comment")?;
         Ok(Comment {
-            id: CommentId::from(row.id),
-            parent: ::cairn::typed::take(&mut row, "parent")?,
-            author: ::cairn::typed::take(&mut row, "author")?,
-            body: ::cairn::typed::take(&mut row, "body")?,
+            id: CommentId::from(id),
+            author: fields.take("author")?,
+            body: fields.take("body")?,
+            parent: fields.take("parent")?,
         })
     }
 }
@@ -252,15 +252,15 @@ impl ::cairn::Projection for Project {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Project")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Project")?;
         Ok(Project {
-            id: ProjectId::from(row.id),
-            name: ::cairn::typed::take(&mut row, "name")?,
-            owner: ::cairn::typed::take(&mut row, "owner")?,
-            hq: ::cairn::typed::take(&mut row, "hq")?,
-            contacts: ::cairn::typed::take(&mut row, "contacts")?,
-            sites: ::cairn::typed::take(&mut row, "sites")?,
+            id: ProjectId::from(id),
+            contacts: fields.take("contacts")?,
+            hq: fields.take("hq")?,
+            name: fields.take("name")?,
+            owner: fields.take("owner")?,
+            sites: fields.take("sites")?,
         })
     }
 }
@@ -319,9 +319,9 @@ impl ::cairn::typed::Insert for NewProject {
         [
             Some(("name", ::cairn::FieldValue::into_value(self.name))),
             Some(("hq", ::cairn::FieldValue::into_value(self.hq))),
-            Some(("contacts", ::cairn::FieldValue::into_value(self.contacts))),
-            Some(("sites", ::cairn::FieldValue::into_value(self.sites))),
             self.owner.map(|value| ("owner", ::cairn::FieldValue::into_value(value))),
+            (!self.contacts.is_empty()).then(|| ("contacts", ::cairn::FieldValue::into_value(self.contacts))),
+            (!self.sites.is_empty()).then(|| ("sites", ::cairn::FieldValue::into_value(self.sites))),
         ]
         .into_iter()
         .flatten()
@@ -387,14 +387,14 @@ impl ::cairn::Projection for Task {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Task")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Task")?;
         Ok(Task {
-            id: TaskId::from(row.id),
-            parent: ::cairn::typed::take(&mut row, "parent")?,
-            title: ::cairn::typed::take(&mut row, "title")?,
-            blocked_by: ::cairn::typed::take(&mut row, "blocked_by")?,
-            assignee: ::cairn::typed::take(&mut row, "assignee")?,
+            id: TaskId::from(id),
+            assignee: fields.take("assignee")?,
+            blocked_by: fields.take("blocked_by")?,
+            parent: fields.take("parent")?,
+            title: fields.take("title")?,
         })
     }
 }
@@ -444,12 +444,15 @@ impl ::cairn::typed::Insert for NewTask {
     }
 
     fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
-        ::std::vec![
-            ("parent", ::cairn::FieldValue::into_value(self.parent)),
-            ("title", ::cairn::FieldValue::into_value(self.title)),
-            ("blocked_by", ::cairn::FieldValue::into_value(self.blocked_by)),
-            ("assignee", ::cairn::FieldValue::into_value(self.assignee)),
+        [
+            Some(("parent", ::cairn::FieldValue::into_value(self.parent))),
+            Some(("title", ::cairn::FieldValue::into_value(self.title))),
+            self.blocked_by.map(|value| ("blocked_by", ::cairn::FieldValue::into_value(value))),
+            self.assignee.map(|value| ("assignee", ::cairn::FieldValue::into_value(value))),
         ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -502,12 +505,12 @@ impl ::cairn::Projection for Watch {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Watch")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Watch")?;
         Ok(Watch {
-            id: WatchId::from(row.id),
-            task: ::cairn::typed::take(&mut row, "task")?,
-            watcher: ::cairn::typed::take(&mut row, "watcher")?,
+            id: WatchId::from(id),
+            task: fields.take("task")?,
+            watcher: fields.take("watcher")?,
         })
     }
 }

@@ -200,15 +200,15 @@ impl ::cairn::Projection for Attachment {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Attachment")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Attachment")?;
         Ok(Attachment {
-            id: AttachmentId::from(row.id),
-            task: ::cairn::typed::take(&mut row, "task")?,
-            uploader: ::cairn::typed::take(&mut row, "uploader")?,
-            file_name: ::cairn::typed::take(&mut row, "file_name")?,
-            media_type: ::cairn::typed::take(&mut row, "media_type")?,
-            content: ::cairn::typed::take(&mut row, "content")?,
+            id: AttachmentId::from(id),
+            content: fields.take("content")?,
+            file_name: fields.take("file_name")?,
+            media_type: fields.take("media_type")?,
+            task: fields.take("task")?,
+            uploader: fields.take("uploader")?,
         })
     }
 }
@@ -339,14 +339,14 @@ impl ::cairn::Projection for Board {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Board")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Board")?;
         Ok(Board {
-            id: BoardId::from(row.id),
-            title: ::cairn::typed::take(&mut row, "title")?,
-            owner: ::cairn::typed::take(&mut row, "owner")?,
-            description: ::cairn::typed::take(&mut row, "description")?,
-            archived: ::cairn::typed::take(&mut row, "archived")?,
+            id: BoardId::from(id),
+            archived: fields.take("archived")?,
+            description: fields.take("description")?,
+            owner: fields.take("owner")?,
+            title: fields.take("title")?,
         })
     }
 }
@@ -401,8 +401,8 @@ impl ::cairn::typed::Insert for NewBoard {
     fn into_fields(self) -> Vec<(&'static str, ::cairn::Value)> {
         [
             Some(("title", ::cairn::FieldValue::into_value(self.title))),
-            Some(("description", ::cairn::FieldValue::into_value(self.description))),
             self.owner.map(|value| ("owner", ::cairn::FieldValue::into_value(value))),
+            self.description.map(|value| ("description", ::cairn::FieldValue::into_value(value))),
             self.archived.map(|value| ("archived", ::cairn::FieldValue::into_value(value))),
         ]
         .into_iter()
@@ -472,15 +472,15 @@ impl ::cairn::Projection for Grant {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Grant")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Grant")?;
         Ok(Grant {
-            id: GrantId::from(row.id),
-            board: ::cairn::typed::take(&mut row, "board")?,
-            grantee: ::cairn::typed::take(&mut row, "grantee")?,
-            capability: ::cairn::typed::take(&mut row, "capability")?,
-            granted_by: ::cairn::typed::take(&mut row, "granted_by")?,
-            note: ::cairn::typed::take(&mut row, "note")?,
+            id: GrantId::from(id),
+            board: fields.take("board")?,
+            capability: fields.take("capability")?,
+            granted_by: fields.take("granted_by")?,
+            grantee: fields.take("grantee")?,
+            note: fields.take("note")?,
         })
     }
 }
@@ -604,14 +604,14 @@ impl ::cairn::Projection for Milestone {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Milestone")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Milestone")?;
         Ok(Milestone {
-            id: MilestoneId::from(row.id),
-            board: ::cairn::typed::take(&mut row, "board")?,
-            name: ::cairn::typed::take(&mut row, "name")?,
-            starts: ::cairn::typed::take(&mut row, "starts")?,
-            ends: ::cairn::typed::take(&mut row, "ends")?,
+            id: MilestoneId::from(id),
+            board: fields.take("board")?,
+            ends: fields.take("ends")?,
+            name: fields.take("name")?,
+            starts: fields.take("starts")?,
         })
     }
 }
@@ -772,25 +772,25 @@ impl ::cairn::Projection for Task {
         })
     }
 
-    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        ::cairn::typed::expect_collection(&row, "Task")?;
+    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Task")?;
         Ok(Task {
-            id: TaskId::from(row.id),
-            board: ::cairn::typed::take(&mut row, "board")?,
-            created_by: ::cairn::typed::take(&mut row, "created_by")?,
-            title: ::cairn::typed::take(&mut row, "title")?,
-            notes: ::cairn::typed::take(&mut row, "notes")?,
-            status: ::cairn::typed::take(&mut row, "status")?,
-            priority: ::cairn::typed::take(&mut row, "priority")?,
-            progress: ::cairn::typed::take(&mut row, "progress")?,
-            estimate: ::cairn::typed::take(&mut row, "estimate")?,
-            milestone: ::cairn::typed::take(&mut row, "milestone")?,
-            due: ::cairn::typed::take(&mut row, "due")?,
-            assignee: ::cairn::typed::take(&mut row, "assignee")?,
-            checklist: ::cairn::typed::take(&mut row, "checklist")?,
-            labels: ::cairn::typed::take(&mut row, "labels")?,
-            watchers: ::cairn::typed::take(&mut row, "watchers")?,
-            votes: ::cairn::typed::take(&mut row, "votes")?,
+            id: TaskId::from(id),
+            assignee: fields.take("assignee")?,
+            board: fields.take("board")?,
+            checklist: fields.take("checklist")?,
+            created_by: fields.take("created_by")?,
+            due: fields.take("due")?,
+            estimate: fields.take("estimate")?,
+            labels: fields.take("labels")?,
+            milestone: fields.take("milestone")?,
+            notes: fields.take("notes")?,
+            priority: fields.take("priority")?,
+            progress: fields.take("progress")?,
+            status: fields.take("status")?,
+            title: fields.take("title")?,
+            votes: fields.take("votes")?,
+            watchers: fields.take("watchers")?,
         })
     }
 }
@@ -918,19 +918,19 @@ impl ::cairn::typed::Insert for NewTask {
         [
             Some(("board", ::cairn::FieldValue::into_value(self.board))),
             Some(("title", ::cairn::FieldValue::into_value(self.title))),
-            Some(("estimate", ::cairn::FieldValue::into_value(self.estimate))),
-            Some(("milestone", ::cairn::FieldValue::into_value(self.milestone))),
-            Some(("due", ::cairn::FieldValue::into_value(self.due))),
-            Some(("assignee", ::cairn::FieldValue::into_value(self.assignee))),
-            Some(("checklist", ::cairn::FieldValue::into_value(self.checklist))),
-            Some(("labels", ::cairn::FieldValue::into_value(self.labels))),
-            Some(("watchers", ::cairn::FieldValue::into_value(self.watchers))),
-            Some(("votes", ::cairn::FieldValue::into_value(self.votes))),
             self.created_by.map(|value| ("created_by", ::cairn::FieldValue::into_value(value))),
             self.notes.map(|value| ("notes", ::cairn::FieldValue::into_value(value))),
             self.status.map(|value| ("status", ::cairn::FieldValue::into_value(value))),
             self.priority.map(|value| ("priority", ::cairn::FieldValue::into_value(value))),
             self.progress.map(|value| ("progress", ::cairn::FieldValue::into_value(value))),
+            self.estimate.map(|value| ("estimate", ::cairn::FieldValue::into_value(value))),
+            self.milestone.map(|value| ("milestone", ::cairn::FieldValue::into_value(value))),
+            self.due.map(|value| ("due", ::cairn::FieldValue::into_value(value))),
+            self.assignee.map(|value| ("assignee", ::cairn::FieldValue::into_value(value))),
+            (!self.checklist.is_empty()).then(|| ("checklist", ::cairn::FieldValue::into_value(self.checklist))),
+            (!self.labels.is_empty()).then(|| ("labels", ::cairn::FieldValue::into_value(self.labels))),
+            (!self.watchers.is_empty()).then(|| ("watchers", ::cairn::FieldValue::into_value(self.watchers))),
+            (self.votes != 0).then(|| ("votes", ::cairn::FieldValue::into_value(self.votes))),
         ]
         .into_iter()
         .flatten()

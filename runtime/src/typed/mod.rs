@@ -35,20 +35,34 @@ pub trait Projection: Sized {
     }
 }
 
-/// Takes a field out of a row, read as `T` (for [`Projection::from_owned_row`]); a field the
-/// row lacks reads as null.
-pub fn take<T: FieldValue>(row: &mut Row, name: &str) -> Result<T, RowDecodeError> {
-    // Replaced in place, not removed: a lookup costs less than a rebalancing removal.
-    let value = row
-        .fields
-        .get_mut(name)
-        .map_or(crate::cbor::Value::Null, |value| std::mem::replace(value, crate::cbor::Value::Null));
-    T::from_owned(value).map_err(|mismatch| RowDecodeError::Field {
-        collection: row.collection.clone(),
-        field: name.to_owned(),
-        expected: mismatch.expected,
-        found: mismatch.found,
-    })
+/// A row taken apart field by field, in one pass over its fields (for
+/// [`Projection::from_owned_row`]): strings and collections are moved out, and no field is
+/// looked up. Generated row structs ask for their fields in name order, as the row holds them.
+#[derive(Debug)]
+pub struct OwnedFields {
+    collection: String,
+    fields: std::iter::Peekable<std::collections::btree_map::IntoIter<String, crate::cbor::Value>>,
+}
+
+impl OwnedFields {
+    /// The fields of `row`, once its collection is `collection`.
+    pub fn of(row: Row, collection: &str) -> Result<(crate::RowId, OwnedFields), RowDecodeError> {
+        expect_collection(&row, collection)?;
+        Ok((row.id, OwnedFields { collection: row.collection, fields: row.fields.into_iter().peekable() }))
+    }
+
+    /// The field `name`, read as `T`; a field the row lacks reads as null. Names must be asked
+    /// in ascending order: the fields before `name` are passed over for good.
+    pub fn take<T: FieldValue>(&mut self, name: &str) -> Result<T, RowDecodeError> {
+        while self.fields.next_if(|(key, _)| key.as_str() < name).is_some() {}
+        let value = self.fields.next_if(|(key, _)| key == name).map_or(crate::cbor::Value::Null, |(_, value)| value);
+        T::from_owned(value).map_err(|mismatch| RowDecodeError::Field {
+            collection: self.collection.clone(),
+            field: name.to_owned(),
+            expected: mismatch.expected,
+            found: mismatch.found,
+        })
+    }
 }
 
 impl crate::Replica {
@@ -176,4 +190,47 @@ macro_rules! include_schema {
         }
         pub use __cairn_generated::*;
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cbor::Value;
+    use crate::RowId;
+
+    fn row(fields: &[(&str, Value)]) -> Row {
+        Row {
+            id: RowId([7; 32]),
+            collection: "Message".into(),
+            fields: fields.iter().map(|(name, value)| (name.to_string(), value.clone())).collect(),
+        }
+    }
+
+    #[test]
+    fn owned_fields_are_read_in_one_pass_and_a_missing_one_is_null() {
+        let message = row(&[("body", Value::Text("hi".into())), ("likes", Value::Int(3)), ("zeta", Value::Int(1))]);
+        let (id, mut fields) = OwnedFields::of(message, "Message").expect("a message");
+        assert_eq!(id, RowId([7; 32]));
+        assert_eq!(fields.take::<String>("body"), Ok("hi".to_owned()));
+        // `channel` sorts between `body` and `likes` and the row lacks it: null.
+        assert_eq!(fields.take::<Option<i64>>("channel"), Ok(None));
+        assert_eq!(fields.take::<i64>("likes"), Ok(3));
+        // Past the end, or a name the row skipped over: null.
+        assert_eq!(fields.take::<Option<i64>>("zz"), Ok(None));
+    }
+
+    #[test]
+    fn owned_fields_refuse_another_collection_and_name_a_mismatched_field() {
+        assert!(matches!(
+            OwnedFields::of(row(&[]), "Channel"),
+            Err(RowDecodeError::Collection { expected, found }) if expected == "Channel" && found == "Message"
+        ));
+        let (_, mut fields) = OwnedFields::of(row(&[("body", Value::Int(1))]), "Message").expect("a message");
+        match fields.take::<String>("body") {
+            Err(RowDecodeError::Field { collection, field, expected, .. }) => {
+                assert_eq!((collection.as_str(), field.as_str(), expected), ("Message", "body", "a string"));
+            }
+            other => panic!("expected a field mismatch, got {other:?}"),
+        }
+    }
 }
