@@ -244,24 +244,40 @@ impl {rt}::Projection for {type_name} {{
         let (member, key) = (ident(&field.name), string_literal(&field.name));
         emit!(out, "            {member}: {rt}::typed::field(row, {key})?,\n");
     }
-    let fields = if collection.fields.is_empty() { "_fields" } else { "mut fields" };
+    let mutable = if collection.fields.is_empty() { "" } else { "mut " };
     emit!(
         out,
         "        }})
     }}
 
-    fn from_owned_row(row: {rt}::Row) -> Result<Self, {rt}::RowDecodeError> {{
-        let (id, {fields}) = {rt}::typed::OwnedFields::of(row, {literal})?;
+    fn from_owned_row({mutable}row: {rt}::Row) -> Result<Self, {rt}::RowDecodeError> {{
+        {rt}::typed::expect_collection(&row, {literal})?;
         Ok({type_name} {{
-            id: {id}::from(id),
+            id: {id}::from(row.id),
 "
     );
-    // In name order, the row's own: one pass over its fields.
-    let mut by_name: Vec<&ir::Field> = collection.fields.iter().collect();
-    by_name.sort_by(|left, right| left.name.cmp(&right.name));
-    for field in by_name {
+    for field in &collection.fields {
         let (member, key) = (ident(&field.name), string_literal(&field.name));
-        emit!(out, "            {member}: fields.take({key})?,\n");
+        emit!(out, "            {member}: {rt}::typed::take(&mut row, {key})?,\n");
+    }
+    let names = collection.fields.iter().map(|field| string_literal(&field.name)).collect::<Vec<_>>().join(", ");
+    let values = if collection.fields.is_empty() { "_values" } else { "values" };
+    emit!(
+        out,
+        "        }})
+    }}
+
+    const FIELDS: &'static [&'static str] = &[{names}];
+
+    fn from_values(id: {rt}::RowId, {values}: Vec<{rt}::Value>) -> Result<Self, {rt}::RowDecodeError> {{
+"
+    );
+    if !collection.fields.is_empty() {
+        emit!(out, "        let mut values = {rt}::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);\n");
+    }
+    emit!(out, "        Ok({type_name} {{\n            id: {id}::from(id),\n");
+    for field in &collection.fields {
+        emit!(out, "            {}: values.read()?,\n", ident(&field.name));
     }
     emit!(
         out,

@@ -97,12 +97,23 @@ impl ::cairn::Projection for Ban {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Ban")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Ban")?;
+        Ok(Ban {
+            id: BanId::from(row.id),
+            channel: ::cairn::typed::take(&mut row, "channel")?,
+            user: ::cairn::typed::take(&mut row, "user")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["channel", "user"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Ban {
             id: BanId::from(id),
-            channel: fields.take("channel")?,
-            user: fields.take("user")?,
+            channel: values.read()?,
+            user: values.read()?,
         })
     }
 }
@@ -191,12 +202,23 @@ impl ::cairn::Projection for Channel {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Channel")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Channel")?;
+        Ok(Channel {
+            id: ChannelId::from(row.id),
+            name: ::cairn::typed::take(&mut row, "name")?,
+            owner: ::cairn::typed::take(&mut row, "owner")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["name", "owner"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Channel {
             id: ChannelId::from(id),
-            name: fields.take("name")?,
-            owner: fields.take("owner")?,
+            name: values.read()?,
+            owner: values.read()?,
         })
     }
 }
@@ -296,13 +318,25 @@ impl ::cairn::Projection for Membership {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Membership")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Membership")?;
+        Ok(Membership {
+            id: MembershipId::from(row.id),
+            channel: ::cairn::typed::take(&mut row, "channel")?,
+            member: ::cairn::typed::take(&mut row, "member")?,
+            role: ::cairn::typed::take(&mut row, "role")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["channel", "member", "role"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Membership {
             id: MembershipId::from(id),
-            channel: fields.take("channel")?,
-            member: fields.take("member")?,
-            role: fields.take("role")?,
+            channel: values.read()?,
+            member: values.read()?,
+            role: values.read()?,
         })
     }
 }
@@ -413,16 +447,31 @@ impl ::cairn::Projection for Message {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Message")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Message")?;
+        Ok(Message {
+            id: MessageId::from(row.id),
+            channel: ::cairn::typed::take(&mut row, "channel")?,
+            sender: ::cairn::typed::take(&mut row, "sender")?,
+            text: ::cairn::typed::take(&mut row, "text")?,
+            edited: ::cairn::typed::take(&mut row, "edited")?,
+            reactions: ::cairn::typed::take(&mut row, "reactions")?,
+            likes: ::cairn::typed::take(&mut row, "likes")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["channel", "sender", "text", "edited", "reactions", "likes"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Message {
             id: MessageId::from(id),
-            channel: fields.take("channel")?,
-            edited: fields.take("edited")?,
-            likes: fields.take("likes")?,
-            reactions: fields.take("reactions")?,
-            sender: fields.take("sender")?,
-            text: fields.take("text")?,
+            channel: values.read()?,
+            sender: values.read()?,
+            text: values.read()?,
+            edited: values.read()?,
+            reactions: values.read()?,
+            likes: values.read()?,
         })
     }
 }

@@ -170,27 +170,53 @@ impl ::cairn::Projection for Item {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Item")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Item")?;
+        Ok(Item {
+            id: ItemId::from(row.id),
+            name: ::cairn::typed::take(&mut row, "name")?,
+            nickname: ::cairn::typed::take(&mut row, "nickname")?,
+            size: ::cairn::typed::take(&mut row, "size")?,
+            label: ::cairn::typed::take(&mut row, "label")?,
+            enabled: ::cairn::typed::take(&mut row, "enabled")?,
+            visible: ::cairn::typed::take(&mut row, "visible")?,
+            weight: ::cairn::typed::take(&mut row, "weight")?,
+            ratio: ::cairn::typed::take(&mut row, "ratio")?,
+            count: ::cairn::typed::take(&mut row, "count")?,
+            starts: ::cairn::typed::take(&mut row, "starts")?,
+            ends: ::cairn::typed::take(&mut row, "ends")?,
+            span: ::cairn::typed::take(&mut row, "span")?,
+            tags: ::cairn::typed::take(&mut row, "tags")?,
+            steps: ::cairn::typed::take(&mut row, "steps")?,
+            notes: ::cairn::typed::take(&mut row, "notes")?,
+            blob: ::cairn::typed::take(&mut row, "blob")?,
+            word: ::cairn::typed::take(&mut row, "word")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["name", "nickname", "size", "label", "enabled", "visible", "weight", "ratio", "count", "starts", "ends", "span", "tags", "steps", "notes", "blob", "word"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Item {
             id: ItemId::from(id),
-            blob: fields.take("blob")?,
-            count: fields.take("count")?,
-            enabled: fields.take("enabled")?,
-            ends: fields.take("ends")?,
-            label: fields.take("label")?,
-            name: fields.take("name")?,
-            nickname: fields.take("nickname")?,
-            notes: fields.take("notes")?,
-            ratio: fields.take("ratio")?,
-            size: fields.take("size")?,
-            span: fields.take("span")?,
-            starts: fields.take("starts")?,
-            steps: fields.take("steps")?,
-            tags: fields.take("tags")?,
-            visible: fields.take("visible")?,
-            weight: fields.take("weight")?,
-            word: fields.take("word")?,
+            name: values.read()?,
+            nickname: values.read()?,
+            size: values.read()?,
+            label: values.read()?,
+            enabled: values.read()?,
+            visible: values.read()?,
+            weight: values.read()?,
+            ratio: values.read()?,
+            count: values.read()?,
+            starts: values.read()?,
+            ends: values.read()?,
+            span: values.read()?,
+            tags: values.read()?,
+            steps: values.read()?,
+            notes: values.read()?,
+            blob: values.read()?,
+            word: values.read()?,
         })
     }
 }

@@ -257,14 +257,27 @@ impl ::cairn::Projection for Collaborator {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Collaborator")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Collaborator")?;
+        Ok(Collaborator {
+            id: CollaboratorId::from(row.id),
+            document: ::cairn::typed::take(&mut row, "document")?,
+            user: ::cairn::typed::take(&mut row, "user")?,
+            role: ::cairn::typed::take(&mut row, "role")?,
+            invited_by: ::cairn::typed::take(&mut row, "invited_by")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["document", "user", "role", "invited_by"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Collaborator {
             id: CollaboratorId::from(id),
-            document: fields.take("document")?,
-            invited_by: fields.take("invited_by")?,
-            role: fields.take("role")?,
-            user: fields.take("user")?,
+            document: values.read()?,
+            user: values.read()?,
+            role: values.read()?,
+            invited_by: values.read()?,
         })
     }
 }
@@ -385,17 +398,33 @@ impl ::cairn::Projection for Comment {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Comment")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Comment")?;
+        Ok(Comment {
+            id: CommentId::from(row.id),
+            document: ::cairn::typed::take(&mut row, "document")?,
+            author: ::cairn::typed::take(&mut row, "author")?,
+            anchor: ::cairn::typed::take(&mut row, "anchor")?,
+            body: ::cairn::typed::take(&mut row, "body")?,
+            reply_to: ::cairn::typed::take(&mut row, "reply_to")?,
+            resolved: ::cairn::typed::take(&mut row, "resolved")?,
+            pinned: ::cairn::typed::take(&mut row, "pinned")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["document", "author", "anchor", "body", "reply_to", "resolved", "pinned"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Comment {
             id: CommentId::from(id),
-            anchor: fields.take("anchor")?,
-            author: fields.take("author")?,
-            body: fields.take("body")?,
-            document: fields.take("document")?,
-            pinned: fields.take("pinned")?,
-            reply_to: fields.take("reply_to")?,
-            resolved: fields.take("resolved")?,
+            document: values.read()?,
+            author: values.read()?,
+            anchor: values.read()?,
+            body: values.read()?,
+            reply_to: values.read()?,
+            resolved: values.read()?,
+            pinned: values.read()?,
         })
     }
 }
@@ -546,15 +575,29 @@ impl ::cairn::Projection for Document {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Document")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Document")?;
+        Ok(Document {
+            id: DocumentId::from(row.id),
+            title: ::cairn::typed::take(&mut row, "title")?,
+            owner: ::cairn::typed::take(&mut row, "owner")?,
+            font_size: ::cairn::typed::take(&mut row, "font_size")?,
+            language: ::cairn::typed::take(&mut row, "language")?,
+            locked: ::cairn::typed::take(&mut row, "locked")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["title", "owner", "font_size", "language", "locked"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Document {
             id: DocumentId::from(id),
-            font_size: fields.take("font_size")?,
-            language: fields.take("language")?,
-            locked: fields.take("locked")?,
-            owner: fields.take("owner")?,
-            title: fields.take("title")?,
+            title: values.read()?,
+            owner: values.read()?,
+            font_size: values.read()?,
+            language: values.read()?,
+            locked: values.read()?,
         })
     }
 }
@@ -697,14 +740,27 @@ impl ::cairn::Projection for Paragraph {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Paragraph")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Paragraph")?;
+        Ok(Paragraph {
+            id: ParagraphId::from(row.id),
+            parent: ::cairn::typed::take(&mut row, "parent")?,
+            kind: ::cairn::typed::take(&mut row, "kind")?,
+            text: ::cairn::typed::take(&mut row, "text")?,
+            position: ::cairn::typed::take(&mut row, "position")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["parent", "kind", "text", "position"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Paragraph {
             id: ParagraphId::from(id),
-            kind: fields.take("kind")?,
-            parent: fields.take("parent")?,
-            position: fields.take("position")?,
-            text: fields.take("text")?,
+            parent: values.read()?,
+            kind: values.read()?,
+            text: values.read()?,
+            position: values.read()?,
         })
     }
 }
@@ -831,13 +887,25 @@ impl ::cairn::Projection for Section {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Section")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Section")?;
+        Ok(Section {
+            id: SectionId::from(row.id),
+            parent: ::cairn::typed::take(&mut row, "parent")?,
+            title: ::cairn::typed::take(&mut row, "title")?,
+            position: ::cairn::typed::take(&mut row, "position")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["parent", "title", "position"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Section {
             id: SectionId::from(id),
-            parent: fields.take("parent")?,
-            position: fields.take("position")?,
-            title: fields.take("title")?,
+            parent: values.read()?,
+            title: values.read()?,
+            position: values.read()?,
         })
     }
 }
@@ -957,14 +1025,27 @@ impl ::cairn::Projection for Suggestion {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Suggestion")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Suggestion")?;
+        Ok(Suggestion {
+            id: SuggestionId::from(row.id),
+            paragraph: ::cairn::typed::take(&mut row, "paragraph")?,
+            proposer: ::cairn::typed::take(&mut row, "proposer")?,
+            replacement: ::cairn::typed::take(&mut row, "replacement")?,
+            state: ::cairn::typed::take(&mut row, "state")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["paragraph", "proposer", "replacement", "state"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Suggestion {
             id: SuggestionId::from(id),
-            paragraph: fields.take("paragraph")?,
-            proposer: fields.take("proposer")?,
-            replacement: fields.take("replacement")?,
-            state: fields.take("state")?,
+            paragraph: values.read()?,
+            proposer: values.read()?,
+            replacement: values.read()?,
+            state: values.read()?,
         })
     }
 }

@@ -201,14 +201,27 @@ impl ::cairn::Projection for Collaborator {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Collaborator")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Collaborator")?;
+        Ok(Collaborator {
+            id: CollaboratorId::from(row.id),
+            document: ::cairn::typed::take(&mut row, "document")?,
+            user: ::cairn::typed::take(&mut row, "user")?,
+            role: ::cairn::typed::take(&mut row, "role")?,
+            invited_by: ::cairn::typed::take(&mut row, "invited_by")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["document", "user", "role", "invited_by"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Collaborator {
             id: CollaboratorId::from(id),
-            document: fields.take("document")?,
-            invited_by: fields.take("invited_by")?,
-            role: fields.take("role")?,
-            user: fields.take("user")?,
+            document: values.read()?,
+            user: values.read()?,
+            role: values.read()?,
+            invited_by: values.read()?,
         })
     }
 }
@@ -326,16 +339,31 @@ impl ::cairn::Projection for Comment {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Comment")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Comment")?;
+        Ok(Comment {
+            id: CommentId::from(row.id),
+            document: ::cairn::typed::take(&mut row, "document")?,
+            author: ::cairn::typed::take(&mut row, "author")?,
+            anchor: ::cairn::typed::take(&mut row, "anchor")?,
+            body: ::cairn::typed::take(&mut row, "body")?,
+            reply_to: ::cairn::typed::take(&mut row, "reply_to")?,
+            resolved: ::cairn::typed::take(&mut row, "resolved")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["document", "author", "anchor", "body", "reply_to", "resolved"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Comment {
             id: CommentId::from(id),
-            anchor: fields.take("anchor")?,
-            author: fields.take("author")?,
-            body: fields.take("body")?,
-            document: fields.take("document")?,
-            reply_to: fields.take("reply_to")?,
-            resolved: fields.take("resolved")?,
+            document: values.read()?,
+            author: values.read()?,
+            anchor: values.read()?,
+            body: values.read()?,
+            reply_to: values.read()?,
+            resolved: values.read()?,
         })
     }
 }
@@ -476,14 +504,27 @@ impl ::cairn::Projection for Document {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Document")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Document")?;
+        Ok(Document {
+            id: DocumentId::from(row.id),
+            title: ::cairn::typed::take(&mut row, "title")?,
+            owner: ::cairn::typed::take(&mut row, "owner")?,
+            font_size: ::cairn::typed::take(&mut row, "font_size")?,
+            locked: ::cairn::typed::take(&mut row, "locked")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["title", "owner", "font_size", "locked"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Document {
             id: DocumentId::from(id),
-            font_size: fields.take("font_size")?,
-            locked: fields.take("locked")?,
-            owner: fields.take("owner")?,
-            title: fields.take("title")?,
+            title: values.read()?,
+            owner: values.read()?,
+            font_size: values.read()?,
+            locked: values.read()?,
         })
     }
 }
@@ -614,15 +655,29 @@ impl ::cairn::Projection for Paragraph {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Paragraph")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Paragraph")?;
+        Ok(Paragraph {
+            id: ParagraphId::from(row.id),
+            parent: ::cairn::typed::take(&mut row, "parent")?,
+            kind: ::cairn::typed::take(&mut row, "kind")?,
+            text: ::cairn::typed::take(&mut row, "text")?,
+            position: ::cairn::typed::take(&mut row, "position")?,
+            word_count: ::cairn::typed::take(&mut row, "word_count")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["parent", "kind", "text", "position", "word_count"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Paragraph {
             id: ParagraphId::from(id),
-            kind: fields.take("kind")?,
-            parent: fields.take("parent")?,
-            position: fields.take("position")?,
-            text: fields.take("text")?,
-            word_count: fields.take("word_count")?,
+            parent: values.read()?,
+            kind: values.read()?,
+            text: values.read()?,
+            position: values.read()?,
+            word_count: values.read()?,
         })
     }
 }
@@ -764,13 +819,25 @@ impl ::cairn::Projection for Section {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Section")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Section")?;
+        Ok(Section {
+            id: SectionId::from(row.id),
+            parent: ::cairn::typed::take(&mut row, "parent")?,
+            heading: ::cairn::typed::take(&mut row, "heading")?,
+            position: ::cairn::typed::take(&mut row, "position")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["parent", "heading", "position"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Section {
             id: SectionId::from(id),
-            heading: fields.take("heading")?,
-            parent: fields.take("parent")?,
-            position: fields.take("position")?,
+            parent: values.read()?,
+            heading: values.read()?,
+            position: values.read()?,
         })
     }
 }

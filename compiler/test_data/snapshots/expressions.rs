@@ -168,17 +168,33 @@ impl ::cairn::Projection for Document {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Document")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Document")?;
+        Ok(Document {
+            id: DocumentId::from(row.id),
+            title: ::cairn::typed::take(&mut row, "title")?,
+            author: ::cairn::typed::take(&mut row, "author")?,
+            stage: ::cairn::typed::take(&mut row, "stage")?,
+            tags: ::cairn::typed::take(&mut row, "tags")?,
+            history: ::cairn::typed::take(&mut row, "history")?,
+            labels: ::cairn::typed::take(&mut row, "labels")?,
+            views: ::cairn::typed::take(&mut row, "views")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["title", "author", "stage", "tags", "history", "labels", "views"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Document {
             id: DocumentId::from(id),
-            author: fields.take("author")?,
-            history: fields.take("history")?,
-            labels: fields.take("labels")?,
-            stage: fields.take("stage")?,
-            tags: fields.take("tags")?,
-            title: fields.take("title")?,
-            views: fields.take("views")?,
+            title: values.read()?,
+            author: values.read()?,
+            stage: values.read()?,
+            tags: values.read()?,
+            history: values.read()?,
+            labels: values.read()?,
+            views: values.read()?,
         })
     }
 }
@@ -316,13 +332,25 @@ impl ::cairn::Projection for Grant {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Grant")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Grant")?;
+        Ok(Grant {
+            id: GrantId::from(row.id),
+            document: ::cairn::typed::take(&mut row, "document")?,
+            grantee: ::cairn::typed::take(&mut row, "grantee")?,
+            role: ::cairn::typed::take(&mut row, "role")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["document", "grantee", "role"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Grant {
             id: GrantId::from(id),
-            document: fields.take("document")?,
-            grantee: fields.take("grantee")?,
-            role: fields.take("role")?,
+            document: values.read()?,
+            grantee: values.read()?,
+            role: values.read()?,
         })
     }
 }

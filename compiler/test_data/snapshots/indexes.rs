@@ -109,16 +109,31 @@ impl ::cairn::Projection for Book {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Book")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Book")?;
+        Ok(Book {
+            id: BookId::from(row.id),
+            shelf: ::cairn::typed::take(&mut row, "shelf")?,
+            isbn: ::cairn::typed::take(&mut row, "isbn")?,
+            title: ::cairn::typed::take(&mut row, "title")?,
+            status: ::cairn::typed::take(&mut row, "status")?,
+            borrower: ::cairn::typed::take(&mut row, "borrower")?,
+            tags: ::cairn::typed::take(&mut row, "tags")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["shelf", "isbn", "title", "status", "borrower", "tags"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Book {
             id: BookId::from(id),
-            borrower: fields.take("borrower")?,
-            isbn: fields.take("isbn")?,
-            shelf: fields.take("shelf")?,
-            status: fields.take("status")?,
-            tags: fields.take("tags")?,
-            title: fields.take("title")?,
+            shelf: values.read()?,
+            isbn: values.read()?,
+            title: values.read()?,
+            status: values.read()?,
+            borrower: values.read()?,
+            tags: values.read()?,
         })
     }
 }
@@ -241,11 +256,21 @@ impl ::cairn::Projection for Shelf {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Shelf")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Shelf")?;
+        Ok(Shelf {
+            id: ShelfId::from(row.id),
+            label: ::cairn::typed::take(&mut row, "label")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["label"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Shelf {
             id: ShelfId::from(id),
-            label: fields.take("label")?,
+            label: values.read()?,
         })
     }
 }

@@ -125,23 +125,45 @@ impl ::cairn::Projection for Setting {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Setting")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Setting")?;
+        Ok(Setting {
+            id: SettingId::from(row.id),
+            key: ::cairn::typed::take(&mut row, "key")?,
+            label: ::cairn::typed::take(&mut row, "label")?,
+            homepage: ::cairn::typed::take(&mut row, "homepage")?,
+            greeting: ::cairn::typed::take(&mut row, "greeting")?,
+            enabled: ::cairn::typed::take(&mut row, "enabled")?,
+            hidden: ::cairn::typed::take(&mut row, "hidden")?,
+            retries: ::cairn::typed::take(&mut row, "retries")?,
+            offset: ::cairn::typed::take(&mut row, "offset")?,
+            ratio: ::cairn::typed::take(&mut row, "ratio")?,
+            epsilon: ::cairn::typed::take(&mut row, "epsilon")?,
+            level: ::cairn::typed::take(&mut row, "level")?,
+            note: ::cairn::typed::take(&mut row, "note")?,
+            limit: ::cairn::typed::take(&mut row, "limit")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["key", "label", "homepage", "greeting", "enabled", "hidden", "retries", "offset", "ratio", "epsilon", "level", "note", "limit"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Setting {
             id: SettingId::from(id),
-            enabled: fields.take("enabled")?,
-            epsilon: fields.take("epsilon")?,
-            greeting: fields.take("greeting")?,
-            hidden: fields.take("hidden")?,
-            homepage: fields.take("homepage")?,
-            key: fields.take("key")?,
-            label: fields.take("label")?,
-            level: fields.take("level")?,
-            limit: fields.take("limit")?,
-            note: fields.take("note")?,
-            offset: fields.take("offset")?,
-            ratio: fields.take("ratio")?,
-            retries: fields.take("retries")?,
+            key: values.read()?,
+            label: values.read()?,
+            homepage: values.read()?,
+            greeting: values.read()?,
+            enabled: values.read()?,
+            hidden: values.read()?,
+            retries: values.read()?,
+            offset: values.read()?,
+            ratio: values.read()?,
+            epsilon: values.read()?,
+            level: values.read()?,
+            note: values.read()?,
+            limit: values.read()?,
         })
     }
 }

@@ -136,13 +136,25 @@ impl ::cairn::Projection for Comment {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Comment")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Comment")?;
+        Ok(Comment {
+            id: CommentId::from(row.id),
+            parent: ::cairn::typed::take(&mut row, "parent")?,
+            author: ::cairn::typed::take(&mut row, "author")?,
+            body: ::cairn::typed::take(&mut row, "body")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["parent", "author", "body"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Comment {
             id: CommentId::from(id),
-            author: fields.take("author")?,
-            body: fields.take("body")?,
-            parent: fields.take("parent")?,
+            parent: values.read()?,
+            author: values.read()?,
+            body: values.read()?,
         })
     }
 }
@@ -252,15 +264,29 @@ impl ::cairn::Projection for Project {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Project")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Project")?;
+        Ok(Project {
+            id: ProjectId::from(row.id),
+            name: ::cairn::typed::take(&mut row, "name")?,
+            owner: ::cairn::typed::take(&mut row, "owner")?,
+            hq: ::cairn::typed::take(&mut row, "hq")?,
+            contacts: ::cairn::typed::take(&mut row, "contacts")?,
+            sites: ::cairn::typed::take(&mut row, "sites")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["name", "owner", "hq", "contacts", "sites"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Project {
             id: ProjectId::from(id),
-            contacts: fields.take("contacts")?,
-            hq: fields.take("hq")?,
-            name: fields.take("name")?,
-            owner: fields.take("owner")?,
-            sites: fields.take("sites")?,
+            name: values.read()?,
+            owner: values.read()?,
+            hq: values.read()?,
+            contacts: values.read()?,
+            sites: values.read()?,
         })
     }
 }
@@ -387,14 +413,27 @@ impl ::cairn::Projection for Task {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Task")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Task")?;
+        Ok(Task {
+            id: TaskId::from(row.id),
+            parent: ::cairn::typed::take(&mut row, "parent")?,
+            title: ::cairn::typed::take(&mut row, "title")?,
+            blocked_by: ::cairn::typed::take(&mut row, "blocked_by")?,
+            assignee: ::cairn::typed::take(&mut row, "assignee")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["parent", "title", "blocked_by", "assignee"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Task {
             id: TaskId::from(id),
-            assignee: fields.take("assignee")?,
-            blocked_by: fields.take("blocked_by")?,
-            parent: fields.take("parent")?,
-            title: fields.take("title")?,
+            parent: values.read()?,
+            title: values.read()?,
+            blocked_by: values.read()?,
+            assignee: values.read()?,
         })
     }
 }
@@ -505,12 +544,23 @@ impl ::cairn::Projection for Watch {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Watch")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Watch")?;
+        Ok(Watch {
+            id: WatchId::from(row.id),
+            task: ::cairn::typed::take(&mut row, "task")?,
+            watcher: ::cairn::typed::take(&mut row, "watcher")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["task", "watcher"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Watch {
             id: WatchId::from(id),
-            task: fields.take("task")?,
-            watcher: fields.take("watcher")?,
+            task: values.read()?,
+            watcher: values.read()?,
         })
     }
 }

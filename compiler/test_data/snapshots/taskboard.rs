@@ -200,15 +200,29 @@ impl ::cairn::Projection for Attachment {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Attachment")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Attachment")?;
+        Ok(Attachment {
+            id: AttachmentId::from(row.id),
+            task: ::cairn::typed::take(&mut row, "task")?,
+            uploader: ::cairn::typed::take(&mut row, "uploader")?,
+            file_name: ::cairn::typed::take(&mut row, "file_name")?,
+            media_type: ::cairn::typed::take(&mut row, "media_type")?,
+            content: ::cairn::typed::take(&mut row, "content")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["task", "uploader", "file_name", "media_type", "content"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Attachment {
             id: AttachmentId::from(id),
-            content: fields.take("content")?,
-            file_name: fields.take("file_name")?,
-            media_type: fields.take("media_type")?,
-            task: fields.take("task")?,
-            uploader: fields.take("uploader")?,
+            task: values.read()?,
+            uploader: values.read()?,
+            file_name: values.read()?,
+            media_type: values.read()?,
+            content: values.read()?,
         })
     }
 }
@@ -339,14 +353,27 @@ impl ::cairn::Projection for Board {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Board")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Board")?;
+        Ok(Board {
+            id: BoardId::from(row.id),
+            title: ::cairn::typed::take(&mut row, "title")?,
+            owner: ::cairn::typed::take(&mut row, "owner")?,
+            description: ::cairn::typed::take(&mut row, "description")?,
+            archived: ::cairn::typed::take(&mut row, "archived")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["title", "owner", "description", "archived"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Board {
             id: BoardId::from(id),
-            archived: fields.take("archived")?,
-            description: fields.take("description")?,
-            owner: fields.take("owner")?,
-            title: fields.take("title")?,
+            title: values.read()?,
+            owner: values.read()?,
+            description: values.read()?,
+            archived: values.read()?,
         })
     }
 }
@@ -472,15 +499,29 @@ impl ::cairn::Projection for Grant {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Grant")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Grant")?;
+        Ok(Grant {
+            id: GrantId::from(row.id),
+            board: ::cairn::typed::take(&mut row, "board")?,
+            grantee: ::cairn::typed::take(&mut row, "grantee")?,
+            capability: ::cairn::typed::take(&mut row, "capability")?,
+            granted_by: ::cairn::typed::take(&mut row, "granted_by")?,
+            note: ::cairn::typed::take(&mut row, "note")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["board", "grantee", "capability", "granted_by", "note"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Grant {
             id: GrantId::from(id),
-            board: fields.take("board")?,
-            capability: fields.take("capability")?,
-            granted_by: fields.take("granted_by")?,
-            grantee: fields.take("grantee")?,
-            note: fields.take("note")?,
+            board: values.read()?,
+            grantee: values.read()?,
+            capability: values.read()?,
+            granted_by: values.read()?,
+            note: values.read()?,
         })
     }
 }
@@ -604,14 +645,27 @@ impl ::cairn::Projection for Milestone {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Milestone")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Milestone")?;
+        Ok(Milestone {
+            id: MilestoneId::from(row.id),
+            board: ::cairn::typed::take(&mut row, "board")?,
+            name: ::cairn::typed::take(&mut row, "name")?,
+            starts: ::cairn::typed::take(&mut row, "starts")?,
+            ends: ::cairn::typed::take(&mut row, "ends")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["board", "name", "starts", "ends"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Milestone {
             id: MilestoneId::from(id),
-            board: fields.take("board")?,
-            ends: fields.take("ends")?,
-            name: fields.take("name")?,
-            starts: fields.take("starts")?,
+            board: values.read()?,
+            name: values.read()?,
+            starts: values.read()?,
+            ends: values.read()?,
         })
     }
 }
@@ -772,25 +826,49 @@ impl ::cairn::Projection for Task {
         })
     }
 
-    fn from_owned_row(row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
-        let (id, mut fields) = ::cairn::typed::OwnedFields::of(row, "Task")?;
+    fn from_owned_row(mut row: ::cairn::Row) -> Result<Self, ::cairn::RowDecodeError> {
+        ::cairn::typed::expect_collection(&row, "Task")?;
+        Ok(Task {
+            id: TaskId::from(row.id),
+            board: ::cairn::typed::take(&mut row, "board")?,
+            created_by: ::cairn::typed::take(&mut row, "created_by")?,
+            title: ::cairn::typed::take(&mut row, "title")?,
+            notes: ::cairn::typed::take(&mut row, "notes")?,
+            status: ::cairn::typed::take(&mut row, "status")?,
+            priority: ::cairn::typed::take(&mut row, "priority")?,
+            progress: ::cairn::typed::take(&mut row, "progress")?,
+            estimate: ::cairn::typed::take(&mut row, "estimate")?,
+            milestone: ::cairn::typed::take(&mut row, "milestone")?,
+            due: ::cairn::typed::take(&mut row, "due")?,
+            assignee: ::cairn::typed::take(&mut row, "assignee")?,
+            checklist: ::cairn::typed::take(&mut row, "checklist")?,
+            labels: ::cairn::typed::take(&mut row, "labels")?,
+            watchers: ::cairn::typed::take(&mut row, "watchers")?,
+            votes: ::cairn::typed::take(&mut row, "votes")?,
+        })
+    }
+
+    const FIELDS: &'static [&'static str] = &["board", "created_by", "title", "notes", "status", "priority", "progress", "estimate", "milestone", "due", "assignee", "checklist", "labels", "watchers", "votes"];
+
+    fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
+        let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
         Ok(Task {
             id: TaskId::from(id),
-            assignee: fields.take("assignee")?,
-            board: fields.take("board")?,
-            checklist: fields.take("checklist")?,
-            created_by: fields.take("created_by")?,
-            due: fields.take("due")?,
-            estimate: fields.take("estimate")?,
-            labels: fields.take("labels")?,
-            milestone: fields.take("milestone")?,
-            notes: fields.take("notes")?,
-            priority: fields.take("priority")?,
-            progress: fields.take("progress")?,
-            status: fields.take("status")?,
-            title: fields.take("title")?,
-            votes: fields.take("votes")?,
-            watchers: fields.take("watchers")?,
+            board: values.read()?,
+            created_by: values.read()?,
+            title: values.read()?,
+            notes: values.read()?,
+            status: values.read()?,
+            priority: values.read()?,
+            progress: values.read()?,
+            estimate: values.read()?,
+            milestone: values.read()?,
+            due: values.read()?,
+            assignee: values.read()?,
+            checklist: values.read()?,
+            labels: values.read()?,
+            watchers: values.read()?,
+            votes: values.read()?,
         })
     }
 }

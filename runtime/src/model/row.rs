@@ -89,6 +89,16 @@ impl RowState {
         self.fields.get(name).map_or(Value::Null, FieldState::value)
     }
 
+    /// Whether the field `name` holds `value` (false for a field the row does not have), without
+    /// copying a register's value.
+    pub fn field_equals(&self, name: &str, value: &Value) -> bool {
+        match self.fields.get(name) {
+            Some(FieldState::Register { value: held, .. }) => held == value,
+            Some(state) => state.value() == *value,
+            None => false,
+        }
+    }
+
     /// Every field's value, by name.
     pub fn values(&self) -> BTreeMap<String, Value> {
         self.fields.iter().map(|(name, state)| (name.clone(), state.value())).collect()

@@ -117,6 +117,12 @@ impl Query<'_> {
         self.replica.run(self)
     }
 
+    /// The matching rows, in order, each as its id and the values of `fields` in that order
+    /// (typed queries: [`crate::typed::TypedQuery`]).
+    pub(crate) fn values(&self, fields: &[&str]) -> Result<Vec<(RowId, Vec<Value>)>, QueryError> {
+        self.replica.run_values(self, fields)
+    }
+
     /// The first matching row, in order.
     pub fn first(&self) -> Result<Option<Row>, QueryError> {
         Ok(self.clone().limit(1).rows()?.into_iter().next())
@@ -191,6 +197,22 @@ impl Replica {
     }
 
     fn run(&self, query: &Query) -> Result<Vec<Row>, QueryError> {
+        let found = self.find(query)?;
+        Ok(found
+            .into_iter()
+            .map(|(id, row)| Row { id, collection: query.collection.clone(), fields: row.values() })
+            .collect())
+    }
+
+    /// The matching rows, in order, each as its id and the values of `fields` in that order:
+    /// what typed reads take, without building a map of every field by name for each row.
+    pub(crate) fn run_values(&self, query: &Query, fields: &[&str]) -> Result<Vec<(RowId, Vec<Value>)>, QueryError> {
+        let found = self.find(query)?;
+        Ok(found.into_iter().map(|(id, row)| (id, fields.iter().map(|name| row.field(name)).collect())).collect())
+    }
+
+    /// The visible rows a query keeps, in its order and within its limit.
+    fn find(&self, query: &Query) -> Result<Vec<(RowId, Rc<RowState>)>, QueryError> {
         let definition = self.collection(&query.collection)?;
         let order_field = match &query.order {
             Order::Field { name, .. } => Some(name),
@@ -216,24 +238,16 @@ impl Replica {
         let mut found = Vec::new();
         world.scan(collection, &probe, &mut |id| {
             if let Some(row) = visible_row(&world, &id, Use::Bound)?.filter(|row| row.collection == collection) {
-                let fields = row.values();
-                if query.filters.iter().all(|(name, value)| fields.get(name) == Some(value)) {
-                    found.push(Row { id, collection: collection.to_owned(), fields });
+                if query.filters.iter().all(|(name, value)| row.field_equals(name, value)) {
+                    found.push((id, row));
                 }
             }
             Ok(false)
         })?;
         match &query.order {
-            Order::Id => found.sort_by_key(|row| row.id),
-            Order::Inserted => sort_by_insertion(&tables, &mut found, |_, _| Ordering::Equal)?,
-            Order::Field { name, descending } => sort_by_insertion(&tables, &mut found, |left, right| {
-                let ordering = compare_values(&left[name.as_str()], &right[name.as_str()]);
-                if *descending {
-                    ordering.reverse()
-                } else {
-                    ordering
-                }
-            })?,
+            Order::Id => found.sort_by_key(|(id, _)| *id),
+            Order::Inserted => sort_by_insertion(&tables, &mut found, None)?,
+            Order::Field { name, descending } => sort_by_insertion(&tables, &mut found, Some((name, *descending)))?,
         }
         if let Some(limit) = query.limit {
             found.truncate(limit);
@@ -269,24 +283,32 @@ impl Replica {
     }
 }
 
-/// Sorts rows by `first`, then in the order their inserts happened: (depth, op hash, change
-/// index) of the inserting op, the same on every replica.
+/// Sorts rows by a field's value (greatest first when `descending`), if one is given, then in
+/// the order their inserts happened: (depth, op hash, change index) of the inserting op, the
+/// same on every replica.
 fn sort_by_insertion(
     tables: &ReadTables,
-    rows: &mut Vec<Row>,
-    first: impl Fn(&Row, &Row) -> Ordering,
+    rows: &mut Vec<(RowId, Rc<RowState>)>,
+    by_field: Option<(&str, bool)>,
 ) -> Result<(), StorageError> {
     let mut keyed = Vec::with_capacity(rows.len());
-    for row in rows.drain(..) {
-        let number = store::row_number(&tables.rows, &tables.row_ids, &row.id)?
-            .ok_or_else(|| StorageError::Corrupt(format!("row {} has no record", row.id)))?;
+    for (id, row) in rows.drain(..) {
+        let number = store::row_number(&tables.rows, &tables.row_ids, &id)?
+            .ok_or_else(|| StorageError::Corrupt(format!("row {id} has no record")))?;
         let inserter = tables
             .info(number.inserter())?
-            .ok_or_else(|| StorageError::Corrupt(format!("the op that inserted row {} is missing", row.id)))?;
+            .ok_or_else(|| StorageError::Corrupt(format!("the op that inserted row {id} is missing")))?;
         let RowNumber(number) = number;
-        keyed.push(((inserter.depth, inserter.hash, number & 0xffff), row));
+        // Read once per row, not once per comparison.
+        let field = by_field.map_or(Value::Null, |(name, _)| row.field(name));
+        keyed.push(((field, (inserter.depth, inserter.hash, number & 0xffff)), (id, row)));
     }
-    keyed.sort_by(|(left_key, left), (right_key, right)| first(left, right).then(left_key.cmp(right_key)));
+    let descending = by_field.is_some_and(|(_, descending)| descending);
+    keyed.sort_by(|((left_field, left_key), _), ((right_field, right_key), _)| {
+        let by_field = compare_values(left_field, right_field);
+        let by_field = if descending { by_field.reverse() } else { by_field };
+        by_field.then(left_key.cmp(right_key))
+    });
     rows.extend(keyed.into_iter().map(|(_, row)| row));
     Ok(())
 }

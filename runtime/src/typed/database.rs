@@ -321,17 +321,17 @@ impl<'r, P: Projection> TypedQuery<'r, P> {
 
     /// The matching rows, in order.
     pub fn rows(&self) -> Result<Vec<P>, QueryError> {
-        let rows = self.query.rows()?;
-        let mut read = Vec::with_capacity(rows.len());
-        for row in rows {
-            read.push(P::from_owned_row(row)?);
+        if P::FIELDS.is_empty() {
+            let rows = self.query.rows()?;
+            return Ok(rows.into_iter().map(P::from_owned_row).collect::<Result<_, _>>()?);
         }
-        Ok(read)
+        let rows = self.query.values(P::FIELDS)?;
+        Ok(rows.into_iter().map(|(id, values)| P::from_values(id, values)).collect::<Result<_, _>>()?)
     }
 
     /// The first matching row, in order.
     pub fn first(&self) -> Result<Option<P>, QueryError> {
-        Ok(self.query.first()?.map(P::from_owned_row).transpose()?)
+        Ok(TypedQuery::<P>::new(self.query.clone().limit(1)).rows()?.into_iter().next())
     }
 
     /// How many rows match.

@@ -45,6 +45,7 @@ pub trait FieldValue: Sized {
     }
 }
 
+#[cold]
 fn mismatch<T>(expected: &'static str, value: &Value) -> Result<T, ValueMismatch> {
     Err(ValueMismatch { expected, found: describe(value) })
 }
@@ -88,14 +89,15 @@ macro_rules! scalar {
                 into(self)
             }
 
+            #[inline]
             fn from_value(value: &Value) -> Result<Self, ValueMismatch> {
-                match value {
-                    Value::$variant(inner) => {
-                        let from: fn(&_) -> Option<$type> = $from;
-                        from(inner).map_or_else(|| mismatch($expected, value), Ok)
+                // Called directly, not through a function pointer, so that it inlines.
+                if let Value::$variant(inner) = value {
+                    if let Some(read) = ($from)(inner) {
+                        return Ok(read);
                     }
-                    _ => mismatch($expected, value),
                 }
+                mismatch($expected, value)
             }
 
             $(scalar!(@$owned $variant, $expected);)?

@@ -29,40 +29,56 @@ pub trait Projection: Sized {
     /// Reads a row of [`Projection::COLLECTION`].
     fn from_row(row: &Row) -> Result<Self, RowDecodeError>;
 
-    /// Reads a row it may take apart (what queries use: strings and collections are moved).
+    /// Reads a row it may take apart (strings and collections are moved).
     fn from_owned_row(row: Row) -> Result<Self, RowDecodeError> {
         Self::from_row(&row)
     }
+
+    /// The fields [`Projection::from_values`] reads, in its order; empty for a projection that
+    /// reads rows by name only.
+    const FIELDS: &'static [&'static str] = &[];
+
+    /// Reads a row from its id and the values of [`Projection::FIELDS`], in that order: what
+    /// typed queries use when `FIELDS` is not empty, so that no map of the row's fields by name
+    /// is built for each row.
+    fn from_values(id: crate::RowId, values: Vec<crate::cbor::Value>) -> Result<Self, RowDecodeError> {
+        let fields = Self::FIELDS.iter().map(|name| (*name).to_owned()).zip(values).collect();
+        Self::from_owned_row(Row { id, collection: Self::COLLECTION.to_owned(), fields })
+    }
 }
 
-/// A row taken apart field by field, in one pass over its fields (for
-/// [`Projection::from_owned_row`]): strings and collections are moved out, and no field is
-/// looked up. Generated row structs ask for their fields in name order, as the row holds them.
+/// The values of a row's fields in [`Projection::FIELDS`] order, read one after the other (for
+/// [`Projection::from_values`]): each is moved out, and a mismatch names its field.
 #[derive(Debug)]
-pub struct OwnedFields {
-    collection: String,
-    fields: std::iter::Peekable<std::collections::btree_map::IntoIter<String, crate::cbor::Value>>,
+pub struct Values {
+    collection: &'static str,
+    names: std::slice::Iter<'static, &'static str>,
+    values: std::vec::IntoIter<crate::cbor::Value>,
 }
 
-impl OwnedFields {
-    /// The fields of `row`, once its collection is `collection`.
-    pub fn of(row: Row, collection: &str) -> Result<(crate::RowId, OwnedFields), RowDecodeError> {
-        expect_collection(&row, collection)?;
-        Ok((row.id, OwnedFields { collection: row.collection, fields: row.fields.into_iter().peekable() }))
+impl Values {
+    /// The values of `names`, in that order, of a row of `collection`.
+    pub fn new(collection: &'static str, names: &'static [&'static str], values: Vec<crate::cbor::Value>) -> Values {
+        Values { collection, names: names.iter(), values: values.into_iter() }
     }
 
-    /// The field `name`, read as `T`; a field the row lacks reads as null. Names must be asked
-    /// in ascending order: the fields before `name` are passed over for good.
-    pub fn take<T: FieldValue>(&mut self, name: &str) -> Result<T, RowDecodeError> {
-        while self.fields.next_if(|(key, _)| key.as_str() < name).is_some() {}
-        let value = self.fields.next_if(|(key, _)| key == name).map_or(crate::cbor::Value::Null, |(_, value)| value);
-        T::from_owned(value).map_err(|mismatch| RowDecodeError::Field {
-            collection: self.collection.clone(),
-            field: name.to_owned(),
-            expected: mismatch.expected,
-            found: mismatch.found,
-        })
+    /// The next field's value, read as `T`; past the values given, null.
+    pub fn read<T: FieldValue>(&mut self) -> Result<T, RowDecodeError> {
+        let name = self.names.next().copied().unwrap_or_default();
+        let value = self.values.next().unwrap_or(crate::cbor::Value::Null);
+        T::from_owned(value).map_err(|mismatch| field_error(self.collection, name, mismatch))
     }
+}
+
+/// Takes a field out of a row, read as `T` (for [`Projection::from_owned_row`]): strings and
+/// collections are moved, not copied. A field the row lacks reads as null.
+pub fn take<T: FieldValue>(row: &mut Row, name: &str) -> Result<T, RowDecodeError> {
+    // Replaced in place, not removed: a lookup costs less than a rebalancing removal.
+    let value = row
+        .fields
+        .get_mut(name)
+        .map_or(crate::cbor::Value::Null, |value| std::mem::replace(value, crate::cbor::Value::Null));
+    T::from_owned(value).map_err(|mismatch| field_error(&row.collection, name, mismatch))
 }
 
 impl crate::Replica {
@@ -127,12 +143,20 @@ pub mod compare {
 /// A field of a row, read as `T`; a field the row lacks reads as null.
 pub fn field<T: FieldValue>(row: &Row, name: &str) -> Result<T, RowDecodeError> {
     let value = row.fields.get(name).unwrap_or(&crate::cbor::Value::Null);
-    T::from_value(value).map_err(|mismatch| RowDecodeError::Field {
-        collection: row.collection.clone(),
-        field: name.to_owned(),
+    T::from_value(value).map_err(|mismatch| field_error(&row.collection, name, mismatch))
+}
+
+/// The error of a field that does not read as its Rust type: out of the way of the reads that
+/// succeed.
+#[cold]
+#[inline(never)]
+fn field_error(collection: &str, field: &str, mismatch: ValueMismatch) -> RowDecodeError {
+    RowDecodeError::Field {
+        collection: collection.to_owned(),
+        field: field.to_owned(),
         expected: mismatch.expected,
         found: mismatch.found,
-    })
+    }
 }
 
 /// A field an update event says changed, read as `T`; `None` when it did not change.
@@ -198,7 +222,7 @@ mod tests {
     use crate::cbor::Value;
     use crate::RowId;
 
-    fn row(fields: &[(&str, Value)]) -> Row {
+    fn message(fields: &[(&str, Value)]) -> Row {
         Row {
             id: RowId([7; 32]),
             collection: "Message".into(),
@@ -207,30 +231,67 @@ mod tests {
     }
 
     #[test]
-    fn owned_fields_are_read_in_one_pass_and_a_missing_one_is_null() {
-        let message = row(&[("body", Value::Text("hi".into())), ("likes", Value::Int(3)), ("zeta", Value::Int(1))]);
-        let (id, mut fields) = OwnedFields::of(message, "Message").expect("a message");
-        assert_eq!(id, RowId([7; 32]));
-        assert_eq!(fields.take::<String>("body"), Ok("hi".to_owned()));
-        // `channel` sorts between `body` and `likes` and the row lacks it: null.
-        assert_eq!(fields.take::<Option<i64>>("channel"), Ok(None));
-        assert_eq!(fields.take::<i64>("likes"), Ok(3));
-        // Past the end, or a name the row skipped over: null.
-        assert_eq!(fields.take::<Option<i64>>("zz"), Ok(None));
+    fn a_taken_field_is_moved_out_and_a_missing_one_is_null() {
+        let mut row = message(&[("body", Value::Text("hi".into())), ("likes", Value::Int(3))]);
+        assert_eq!(take::<String>(&mut row, "body"), Ok("hi".to_owned()));
+        assert_eq!(row.fields.get("body"), Some(&Value::Null), "moved out, the field left as null");
+        assert_eq!(take::<Option<i64>>(&mut row, "channel"), Ok(None));
+        assert_eq!(take::<i64>(&mut row, "likes"), Ok(3));
     }
 
     #[test]
-    fn owned_fields_refuse_another_collection_and_name_a_mismatched_field() {
-        assert!(matches!(
-            OwnedFields::of(row(&[]), "Channel"),
-            Err(RowDecodeError::Collection { expected, found }) if expected == "Channel" && found == "Message"
-        ));
-        let (_, mut fields) = OwnedFields::of(row(&[("body", Value::Int(1))]), "Message").expect("a message");
-        match fields.take::<String>("body") {
+    fn values_are_read_in_order_and_a_mismatch_names_its_field() {
+        let mut values =
+            Values::new("Message", &["body", "likes", "topic"], vec![Value::Text("hi".into()), Value::Int(3)]);
+        assert_eq!(values.read::<String>(), Ok("hi".to_owned()));
+        assert_eq!(values.read::<i64>(), Ok(3));
+        // Past the values given: null.
+        assert_eq!(values.read::<Option<String>>(), Ok(None));
+        let mut values = Values::new("Message", &["body"], vec![Value::Int(1)]);
+        match values.read::<String>() {
+            Err(RowDecodeError::Field { collection, field, .. }) => {
+                assert_eq!((collection.as_str(), field.as_str()), ("Message", "body"))
+            }
+            other => panic!("expected a field mismatch, got {other:?}"),
+        }
+    }
+
+    /// A projection written by hand, with `FIELDS` and only `from_row`: `from_values` builds the
+    /// row it reads.
+    #[derive(Debug, PartialEq)]
+    struct Likes {
+        body: String,
+        likes: i64,
+    }
+
+    impl Projection for Likes {
+        const COLLECTION: &'static str = "Message";
+        const FIELDS: &'static [&'static str] = &["body", "likes"];
+
+        fn from_row(row: &Row) -> Result<Self, RowDecodeError> {
+            expect_collection(row, Self::COLLECTION)?;
+            Ok(Likes { body: field(row, "body")?, likes: field(row, "likes")? })
+        }
+    }
+
+    #[test]
+    fn from_values_defaults_to_reading_the_row_by_name() {
+        let read = Likes::from_values(RowId([7; 32]), vec![Value::Text("hi".into()), Value::Int(2)]);
+        assert_eq!(read, Ok(Likes { body: "hi".into(), likes: 2 }));
+    }
+
+    #[test]
+    fn a_mismatched_field_is_named_and_another_collection_refused() {
+        let mut row = message(&[("body", Value::Int(1))]);
+        match take::<String>(&mut row, "body") {
             Err(RowDecodeError::Field { collection, field, expected, .. }) => {
                 assert_eq!((collection.as_str(), field.as_str(), expected), ("Message", "body", "a string"));
             }
             other => panic!("expected a field mismatch, got {other:?}"),
         }
+        assert!(matches!(
+            expect_collection(&row, "Channel"),
+            Err(RowDecodeError::Collection { expected, found }) if expected == "Channel" && found == "Message"
+        ));
     }
 }
