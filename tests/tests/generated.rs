@@ -182,3 +182,16 @@ fn an_insert_carries_only_the_fields_that_were_set() {
     let topical = db.channel().insert(topical).expect("topical");
     assert_eq!(db.channel().get(topical).expect("get").expect("visible").topic.as_deref(), Some("Today"));
 }
+
+#[test]
+fn a_typed_query_over_another_collection_is_refused() {
+    let key = Keypair::generate(&Ed25519Blake3);
+    let db = Db::create_in_memory(key.clone()).expect("create");
+    db.channel().insert(NewChannel::new("general", key.identity)).expect("channel");
+    let wrong = cairn::typed::TypedQuery::<chat::Message>::new(db.replica().query("Channel")).rows();
+    assert!(
+        matches!(&wrong, Err(cairn::QueryError::Row(cairn::RowDecodeError::Collection { expected, found }))
+            if expected == "Message" && found == "Channel"),
+        "{wrong:?}"
+    );
+}

@@ -9,7 +9,7 @@
 //! Row structs call every check; insert structs call those they can decide (a field left to
 //! its default, or a `ref` to a row of the same transaction, leaves the check to the runtime).
 
-use super::names::{ident, snake};
+use super::names::{ident, snake, Names};
 use super::types::row_type;
 use super::{Context, GenError};
 use crate::ir::{self, Comparison, Expr, RowRef, Type};
@@ -149,11 +149,12 @@ fn collect_reads(expr: &Expr, names: &mut BTreeSet<String>) {
 }
 
 /// A function per `check`, over the views of the fields it reads.
-pub fn generate(cx: &Context, out: &mut String) -> Result<(), GenError> {
+pub fn generate(cx: &Context, names: &mut Names, out: &mut String) -> Result<(), GenError> {
     for (name, collection) in &cx.schema.collections {
         for field in &collection.fields {
             let Some(check) = &field.check else { continue };
             let function = function_name(name, &field.name);
+            names.take(&function, format!("the compiled check of {name}.{}", field.name))?;
             let parameters = reads(collection, check)
                 .iter()
                 .map(|read| format!("{}: Option<{}>", parameter(&read.name), view_type(cx, &read.ty)))

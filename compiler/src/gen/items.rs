@@ -14,6 +14,9 @@ pub fn generate(cx: &Context, names: &mut Names, out: &mut String) -> Result<(),
             continue;
         }
         names.take(name, format!("enum {name}"))?;
+        if definition.variants.is_empty() {
+            return Err(GenError::EmptyEnum { name: name.clone() });
+        }
         enumeration(cx, name, definition, out)?;
     }
     for (name, record) in &cx.schema.records {
@@ -91,7 +94,7 @@ fn enumeration(cx: &Context, name: &str, definition: &ir::Enum, out: &mut String
     for (variant, schema_name, literal) in &variants {
         emit!(out, "    /// `{schema_name}`.\n    #[serde(rename = {literal})]\n    {variant},\n");
     }
-    out.push_str("}\n");
+    close_block(out, "", '}');
     let count = variants.len();
     let all = variants.iter().map(|(variant, ..)| format!("{type_name}::{variant}")).collect::<Vec<_>>().join(", ");
     item!(
@@ -103,15 +106,16 @@ impl {type_name} {{
 
     /// The variant's name in the schema.
     pub fn as_str(&self) -> &'static str {{
-        match self {{
+        match *self {{
 "
     );
     for (variant, _, literal) in &variants {
         emit!(out, "            {type_name}::{variant} => {literal},\n");
     }
+    close_block(out, "        ", '}');
     emit!(
         out,
-        "        }}
+        "
     }}
 }}
 
@@ -344,7 +348,8 @@ pub struct {type_name} {{
                 ir::Type::Counter => format!("self.{member} != 0"),
                 _ => format!("!self.{member}.is_empty()"),
             };
-            unless_unset.push(format!("({set}).then(|| {})", pair(&format!("self.{member}"))));
+            // `then_some`, not a closure: a closure would take all of `self` before edition 2021.
+            unless_unset.push(format!("({set}).then_some({})", pair(&format!("self.{member}"))));
         } else {
             parameters.push(format!("{member}: impl Into<{}>", new_type(cx, &field.ty)));
             emit!(&mut initial, "            {member}: {member}.into(),\n");

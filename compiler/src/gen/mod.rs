@@ -93,6 +93,13 @@ pub enum GenError {
         /// What the generator made of it.
         generated: String,
     },
+    /// An enum without variants: a field of it could hold no value, and Rust code over it would
+    /// be unreachable.
+    #[error("enum `{name}` has no variants, so generated code could hold no value of it; give it a variant")]
+    EmptyEnum {
+        /// The enum.
+        name: String,
+    },
     /// An option holds text that is not Rust of the kind it must be.
     #[error("the {what} `{text}` is not valid Rust: {reason}")]
     InvalidOption {
@@ -138,6 +145,7 @@ const PRELUDE: &[&str] = &[
     "Default",
     "IntoIterator",
     "FnOnce",
+    "Sink",
 ];
 
 /// What every part of the generator reads: the schema and the options, checked.
@@ -204,12 +212,18 @@ fn attribute(text: &str) -> Result<String, GenError> {
     Ok(format!("#[{}]", checked_rust::<syn::Meta>("attribute", inner)?))
 }
 
-/// `text`, trimmed, once syn has parsed it as a `T`.
+/// `text`, trimmed, once syn has parsed it as a `T`. It is written into the module as it is,
+/// so a comment in it (which syn skips) is refused: it could comment out the rest of a line.
 fn checked_rust<T: syn::parse::Parse>(what: &'static str, text: &str) -> Result<String, GenError> {
-    match syn::parse_str::<T>(text) {
-        Ok(_) => Ok(text.trim().to_owned()),
-        Err(error) => Err(GenError::InvalidOption { what, text: text.to_owned(), reason: error.to_string() }),
+    let invalid = |reason: String| GenError::InvalidOption { what, text: text.to_owned(), reason };
+    syn::parse_str::<T>(text).map_err(|error| invalid(error.to_string()))?;
+    // The lexer drops comments: what it gives back, spacing aside, is the text unless it had one.
+    let tokens = text.parse::<proc_macro2::TokenStream>().map_err(|error| invalid(error.to_string()))?.to_string();
+    let without_space = |text: &str| text.chars().filter(|character| !character.is_whitespace()).collect::<String>();
+    if without_space(&tokens) != without_space(text) {
+        return Err(invalid("it holds a comment".into()));
     }
+    Ok(text.trim().to_owned())
 }
 
 /// The module for `schema`, as the text of a Rust file.
@@ -260,7 +274,7 @@ pub fn schema() -> Result<{rt}::Schema, {rt}::OpenError> {{
     );
     items::generate(&cx, &mut names, &mut out)?;
     handle::generate(&cx, &mut names, &mut out)?;
-    checks::generate(&cx, &mut out)?;
+    checks::generate(&cx, &mut names, &mut out)?;
     Ok(out)
 }
 
@@ -324,8 +338,17 @@ pub(crate) fn docs(out: &mut String, docs: &Option<String>, fallback: &str, inde
     for line in docs.as_deref().unwrap_or(fallback).lines() {
         if line.is_empty() {
             emit!(out, "{indent}///\n");
+        } else if line.chars().any(|character| character.is_control() || is_bidi_control(character)) {
+            // A comment may not hold a carriage return or a text-direction control; a string
+            // literal holds them escaped.
+            emit!(out, "{indent}#[doc = {}]\n", string_literal(&format!(" {line}")));
         } else {
             emit!(out, "{indent}/// {line}\n");
         }
     }
+}
+
+/// The characters that change the direction of text, which rustc refuses in comments.
+fn is_bidi_control(character: char) -> bool {
+    matches!(character, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }

@@ -35,7 +35,7 @@ impl Role {
 
     /// The variant's name in the schema.
     pub fn as_str(&self) -> &'static str {
-        match self {
+        match *self {
             Role::Reader => "reader",
             Role::Writer => "writer",
             Role::Admin => "admin",
@@ -544,8 +544,8 @@ impl ::cairn::typed::Insert for NewMessage {
             Some(("channel", ::cairn::FieldValue::into_value(self.channel))),
             Some(("body", ::cairn::FieldValue::into_value(self.body))),
             self.sender.map(|value| ("sender", ::cairn::FieldValue::into_value(value))),
-            (!self.reactions.is_empty()).then(|| ("reactions", ::cairn::FieldValue::into_value(self.reactions))),
-            (self.likes != 0).then(|| ("likes", ::cairn::FieldValue::into_value(self.likes))),
+            (!self.reactions.is_empty()).then_some(("reactions", ::cairn::FieldValue::into_value(self.reactions))),
+            (self.likes != 0).then_some(("likes", ::cairn::FieldValue::into_value(self.likes))),
         ]
         .into_iter()
         .flatten()

@@ -35,7 +35,7 @@ impl Size {
 
     /// The variant's name in the schema.
     pub fn as_str(&self) -> &'static str {
-        match self {
+        match *self {
             Size::Small => "small",
             Size::Medium => "medium",
             Size::Large => "large",
@@ -424,9 +424,9 @@ impl ::cairn::typed::Insert for NewItem {
             self.visible.map(|value| ("visible", ::cairn::FieldValue::into_value(value))),
             self.ratio.map(|value| ("ratio", ::cairn::FieldValue::into_value(value))),
             self.ends.map(|value| ("ends", ::cairn::FieldValue::into_value(value))),
-            (!self.tags.is_empty()).then(|| ("tags", ::cairn::FieldValue::into_value(self.tags))),
-            (!self.steps.is_empty()).then(|| ("steps", ::cairn::FieldValue::into_value(self.steps))),
-            (!self.notes.is_empty()).then(|| ("notes", ::cairn::FieldValue::into_value(self.notes))),
+            (!self.tags.is_empty()).then_some(("tags", ::cairn::FieldValue::into_value(self.tags))),
+            (!self.steps.is_empty()).then_some(("steps", ::cairn::FieldValue::into_value(self.steps))),
+            (!self.notes.is_empty()).then_some(("notes", ::cairn::FieldValue::into_value(self.notes))),
         ]
         .into_iter()
         .flatten()

@@ -38,7 +38,7 @@ impl ParagraphKind {
 
     /// The variant's name in the schema.
     pub fn as_str(&self) -> &'static str {
-        match self {
+        match *self {
             ParagraphKind::Normal => "normal",
             ParagraphKind::Heading => "heading",
             ParagraphKind::Quote => "quote",
@@ -99,7 +99,7 @@ impl Role {
 
     /// The variant's name in the schema.
     pub fn as_str(&self) -> &'static str {
-        match self {
+        match *self {
             Role::Viewer => "viewer",
             Role::Commenter => "commenter",
             Role::Writer => "writer",

@@ -35,7 +35,7 @@ impl Role {
 
     /// The variant's name in the schema.
     pub fn as_str(&self) -> &'static str {
-        match self {
+        match *self {
             Role::Viewer => "viewer",
             Role::Editor => "editor",
             Role::Owner => "owner",
@@ -91,7 +91,7 @@ impl Stage {
 
     /// The variant's name in the schema.
     pub fn as_str(&self) -> &'static str {
-        match self {
+        match *self {
             Stage::Draft => "draft",
             Stage::Review => "review",
             Stage::Published => "published",
@@ -260,10 +260,10 @@ impl ::cairn::typed::Insert for NewDocument {
             Some(("title", ::cairn::FieldValue::into_value(self.title))),
             self.author.map(|value| ("author", ::cairn::FieldValue::into_value(value))),
             self.stage.map(|value| ("stage", ::cairn::FieldValue::into_value(value))),
-            (!self.tags.is_empty()).then(|| ("tags", ::cairn::FieldValue::into_value(self.tags))),
-            (!self.history.is_empty()).then(|| ("history", ::cairn::FieldValue::into_value(self.history))),
-            (!self.labels.is_empty()).then(|| ("labels", ::cairn::FieldValue::into_value(self.labels))),
-            (self.views != 0).then(|| ("views", ::cairn::FieldValue::into_value(self.views))),
+            (!self.tags.is_empty()).then_some(("tags", ::cairn::FieldValue::into_value(self.tags))),
+            (!self.history.is_empty()).then_some(("history", ::cairn::FieldValue::into_value(self.history))),
+            (!self.labels.is_empty()).then_some(("labels", ::cairn::FieldValue::into_value(self.labels))),
+            (self.views != 0).then_some(("views", ::cairn::FieldValue::into_value(self.views))),
         ]
         .into_iter()
         .flatten()

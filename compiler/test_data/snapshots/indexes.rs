@@ -35,7 +35,7 @@ impl Status {
 
     /// The variant's name in the schema.
     pub fn as_str(&self) -> &'static str {
-        match self {
+        match *self {
             Status::Available => "Available",
             Status::Lent => "Lent",
             Status::Lost => "Lost",
@@ -196,7 +196,7 @@ impl ::cairn::typed::Insert for NewBook {
             Some(("title", ::cairn::FieldValue::into_value(self.title))),
             self.status.map(|value| ("status", ::cairn::FieldValue::into_value(value))),
             self.borrower.map(|value| ("borrower", ::cairn::FieldValue::into_value(value))),
-            (!self.tags.is_empty()).then(|| ("tags", ::cairn::FieldValue::into_value(self.tags))),
+            (!self.tags.is_empty()).then_some(("tags", ::cairn::FieldValue::into_value(self.tags))),
         ]
         .into_iter()
         .flatten()

@@ -32,7 +32,7 @@ impl Level {
 
     /// The variant's name in the schema.
     pub fn as_str(&self) -> &'static str {
-        match self {
+        match *self {
             Level::Low => "low",
             Level::High => "high",
         }

@@ -346,8 +346,8 @@ impl ::cairn::typed::Insert for NewProject {
             Some(("name", ::cairn::FieldValue::into_value(self.name))),
             Some(("hq", ::cairn::FieldValue::into_value(self.hq))),
             self.owner.map(|value| ("owner", ::cairn::FieldValue::into_value(value))),
-            (!self.contacts.is_empty()).then(|| ("contacts", ::cairn::FieldValue::into_value(self.contacts))),
-            (!self.sites.is_empty()).then(|| ("sites", ::cairn::FieldValue::into_value(self.sites))),
+            (!self.contacts.is_empty()).then_some(("contacts", ::cairn::FieldValue::into_value(self.contacts))),
+            (!self.sites.is_empty()).then_some(("sites", ::cairn::FieldValue::into_value(self.sites))),
         ]
         .into_iter()
         .flatten()

@@ -38,7 +38,7 @@ impl Capability {
 
     /// The variant's name in the schema.
     pub fn as_str(&self) -> &'static str {
-        match self {
+        match *self {
             Capability::View => "view",
             Capability::Edit => "edit",
             Capability::Assign => "assign",
@@ -99,7 +99,7 @@ impl Status {
 
     /// The variant's name in the schema.
     pub fn as_str(&self) -> &'static str {
-        match self {
+        match *self {
             Status::Todo => "todo",
             Status::Doing => "doing",
             Status::Blocked => "blocked",
@@ -1005,10 +1005,10 @@ impl ::cairn::typed::Insert for NewTask {
             self.milestone.map(|value| ("milestone", ::cairn::FieldValue::into_value(value))),
             self.due.map(|value| ("due", ::cairn::FieldValue::into_value(value))),
             self.assignee.map(|value| ("assignee", ::cairn::FieldValue::into_value(value))),
-            (!self.checklist.is_empty()).then(|| ("checklist", ::cairn::FieldValue::into_value(self.checklist))),
-            (!self.labels.is_empty()).then(|| ("labels", ::cairn::FieldValue::into_value(self.labels))),
-            (!self.watchers.is_empty()).then(|| ("watchers", ::cairn::FieldValue::into_value(self.watchers))),
-            (self.votes != 0).then(|| ("votes", ::cairn::FieldValue::into_value(self.votes))),
+            (!self.checklist.is_empty()).then_some(("checklist", ::cairn::FieldValue::into_value(self.checklist))),
+            (!self.labels.is_empty()).then_some(("labels", ::cairn::FieldValue::into_value(self.labels))),
+            (!self.watchers.is_empty()).then_some(("watchers", ::cairn::FieldValue::into_value(self.watchers))),
+            (self.votes != 0).then_some(("votes", ::cairn::FieldValue::into_value(self.votes))),
         ]
         .into_iter()
         .flatten()

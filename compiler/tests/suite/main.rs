@@ -7,6 +7,7 @@ mod build;
 mod cli;
 mod data_driven;
 mod explain_examples;
+mod gen;
 mod properties;
 mod spec;
 

@@ -130,7 +130,12 @@ impl Query<'_> {
 
     /// How many rows match.
     pub fn count(&self) -> Result<usize, QueryError> {
-        Ok(self.clone().order(Order::Id).rows()?.len())
+        Ok(self.replica.find(&self.clone().order(Order::Id))?.len())
+    }
+
+    /// The collection it reads.
+    pub(crate) fn collection(&self) -> &str {
+        &self.collection
     }
 }
 
