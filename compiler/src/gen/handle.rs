@@ -86,7 +86,10 @@ pub struct Db {{
 impl Db {{
     /// Creates a new database in a store file at `path`; `key` founds it (signs its
     /// genesis op) and writes as its author.
-    pub fn create(path: impl AsRef<::std::path::Path>, key: {rt}::Keypair) -> Result<Db, {rt}::OpenError> {{
+    pub fn create(
+        path: impl AsRef<::std::path::Path>,
+        key: {rt}::Keypair,
+    ) -> Result<Db, {rt}::OpenError> {{
         let replica = {rt}::Replica::create({rt}::Storage::File(path.as_ref()), &key, schema()?)?;
         Db::from_replica(replica, key)
     }}
@@ -115,7 +118,10 @@ impl Db {{
     }}
 
     /// Opens a store; refused if it holds another schema than this module's.
-    pub fn open(path: impl AsRef<::std::path::Path>, key: {rt}::Keypair) -> Result<Db, {rt}::OpenError> {{
+    pub fn open(
+        path: impl AsRef<::std::path::Path>,
+        key: {rt}::Keypair,
+    ) -> Result<Db, {rt}::OpenError> {{
         Db::from_replica({rt}::Replica::open({rt}::Storage::File(path.as_ref()))?, key)
     }}
 
@@ -150,7 +156,10 @@ impl Db {{
     }}
 
     /// Why an op is or is not effective.
-    pub fn explain(&self, op: &{rt}::OpHash) -> Result<Option<{rt}::Explanation>, {rt}::StorageError> {{
+    pub fn explain(
+        &self,
+        op: &{rt}::OpHash,
+    ) -> Result<Option<{rt}::Explanation>, {rt}::StorageError> {{
         self.inner.explain(op)
     }}
 

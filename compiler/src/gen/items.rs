@@ -53,14 +53,8 @@ pub fn generate(cx: &Context, names: &mut Names, out: &mut String) -> Result<(),
     Ok(())
 }
 
-/// The derive list's serde part and the `#[serde(crate)]` line, through the runtime's re-export.
-fn serde_derives(cx: &Context) -> (String, String) {
-    let rt = &cx.rt;
-    let path = string_literal(&format!("{rt}::__serde"));
-    (format!("{rt}::__serde::Serialize, {rt}::__serde::Deserialize"), format!("#[serde(crate = {path})]"))
-}
-
-/// A type's docs, derives and attributes, up to its `pub struct` or `pub enum` line.
+/// A serialized type's docs, derives (the standard ones, then serde's through the runtime's
+/// re-export) and attributes, up to its `pub struct` or `pub enum` line.
 fn type_header(
     cx: &Context,
     out: &mut String,
@@ -69,13 +63,30 @@ fn type_header(
     fallback: &str,
     derives: &str,
 ) {
+    let rt = &cx.rt;
     super::blank_line(out);
     docs(out, documentation, fallback, "");
-    emit!(out, "#[derive({derives})]\n");
-    if derives.contains("__serde") {
-        emit!(out, "{}\n", serde_derives(cx).1);
-    }
+    let path = string_literal(&format!("{rt}::__serde"));
+    emit!(
+        out,
+        "#[derive({derives})]\n#[derive({rt}::__serde::Serialize, {rt}::__serde::Deserialize)]\n#[serde(crate = {path})]\n"
+    );
     out.push_str(&cx.type_attributes(name, ""));
+}
+
+/// `items` as the inside of a list: on the line when it fits in `width`, else one per line at
+/// `indent` plus four spaces, with the closing bracket's line at `indent`.
+fn list(items: &[String], width: usize, indent: &str) -> String {
+    let inline = items.join(", ");
+    if inline.len() <= width {
+        return inline;
+    }
+    let mut out = String::from("\n");
+    for item in items {
+        emit!(&mut out, "{indent}    {item},\n");
+    }
+    out.push_str(indent);
+    out
 }
 
 fn enumeration(cx: &Context, name: &str, definition: &ir::Enum, out: &mut String) -> Result<(), GenError> {
@@ -88,15 +99,16 @@ fn enumeration(cx: &Context, name: &str, definition: &ir::Enum, out: &mut String
         taken.take(&generated, format!("variant {variant} of enum {name}"))?;
         variants.push((generated, variant, string_literal(variant)));
     }
-    let derives = format!("Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, {}", serde_derives(cx).0);
-    type_header(cx, out, name, &definition.docs, &format!("The schema's enum `{name}`."), &derives);
+    let derives = "Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash";
+    type_header(cx, out, name, &definition.docs, &format!("The schema's enum `{name}`."), derives);
     emit!(out, "pub enum {type_name} {{\n");
     for (variant, schema_name, literal) in &variants {
         emit!(out, "    /// `{schema_name}`.\n    #[serde(rename = {literal})]\n    {variant},\n");
     }
     close_block(out, "", '}');
     let count = variants.len();
-    let all = variants.iter().map(|(variant, ..)| format!("{type_name}::{variant}")).collect::<Vec<_>>().join(", ");
+    let all = variants.iter().map(|(variant, ..)| format!("{type_name}::{variant}")).collect::<Vec<_>>();
+    let all = list(&all, 60, "    ");
     item!(
         out,
         "\
@@ -164,19 +176,19 @@ fn field_list(cx: &Context, owner: &str, fields: &[ir::Field], ty: impl Fn(&ir::
     }
 }
 
-/// `Eq, ` when no field holds a float.
+/// `, Eq` when no field holds a float.
 fn eq_derive<'f>(cx: &Context, mut fields: impl Iterator<Item = &'f ir::Field>) -> &'static str {
     if fields.any(|field| has_float(cx, &field.ty)) {
         ""
     } else {
-        "Eq, "
+        ", Eq"
     }
 }
 
 fn record_struct(cx: &Context, name: &str, record: &ir::Record, out: &mut String) {
     let rt = &cx.rt;
     let type_name = ident(name);
-    let derives = format!("Debug, Clone, PartialEq, {}{}", eq_derive(cx, record.fields.iter()), serde_derives(cx).0);
+    let derives = format!("Debug, Clone, PartialEq{}", eq_derive(cx, record.fields.iter()));
     type_header(cx, out, name, &record.docs, &format!("The schema's record `{name}`."), &derives);
     emit!(out, "pub struct {type_name} {{\n");
     field_list(cx, name, &record.fields, |field| row_type(cx, &field.ty), out);
@@ -224,8 +236,7 @@ fn row_struct(cx: &Context, name: &str, collection: &ir::Collection, out: &mut S
     let rt = &cx.rt;
     let type_name = ident(name);
     let id = id_type(name);
-    let derives =
-        format!("Debug, Clone, PartialEq, {}{}", eq_derive(cx, collection.fields.iter()), serde_derives(cx).0);
+    let derives = format!("Debug, Clone, PartialEq{}", eq_derive(cx, collection.fields.iter()));
     type_header(cx, out, name, &collection.docs, &format!("A row of the collection `{name}`."), &derives);
     emit!(out, "pub struct {type_name} {{\n    /// The row's id.\n    pub id: {id},\n");
     field_list(cx, name, &collection.fields, |field| row_type(cx, &field.ty), out);
@@ -264,7 +275,8 @@ impl {rt}::Projection for {type_name} {{
         let (member, key) = (ident(&field.name), string_literal(&field.name));
         emit!(out, "            {member}: {rt}::typed::take(&mut row, {key})?,\n");
     }
-    let names = collection.fields.iter().map(|field| string_literal(&field.name)).collect::<Vec<_>>().join(", ");
+    let names = collection.fields.iter().map(|field| string_literal(&field.name)).collect::<Vec<_>>();
+    let names = list(&names, 60, "    ");
     let values = if collection.fields.is_empty() { "_values" } else { "values" };
     emit!(
         out,
@@ -366,7 +378,8 @@ pub struct {type_name} {{
         out,
         "
 impl {type_name} {{
-    /// A new `{name}` row with the fields that have no default; the others start empty or take their default.
+    /// A new `{name}` row with the fields that have no default; the others start empty or
+    /// take their default.
 {many}    pub fn new({parameters}) -> {type_name} {{
         {type_name} {{
 {initial}"
@@ -419,7 +432,7 @@ fn changes_struct(cx: &Context, name: &str, collection: &ir::Collection, out: &m
         out,
         "\
 /// The fields of a `{name}` row that an update changed, with their new values.
-#[derive(Debug, Clone, PartialEq, {eq}Default)]
+#[derive(Debug, Clone, PartialEq{eq}, Default)]
 pub struct {type_name} {{
 "
     );

@@ -15,7 +15,8 @@ pub fn schema() -> Result<::cairn::Schema, ::cairn::OpenError> {
 }
 
 /// The schema's enum `Role`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub enum Role {
     /// `reader`.
@@ -74,7 +75,8 @@ impl ::cairn::typed::Holds<::cairn::typed::kinds::Enum> for Role {}
 pub type BanId = ::cairn::typed::Id<Ban>;
 
 /// A row of the collection `Ban`.
-#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Ban {
     /// The row's id.
@@ -135,7 +137,8 @@ pub struct NewBan {
 }
 
 impl NewBan {
-    /// A new `Ban` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Ban` row with the fields that have no default; the others start empty or
+    /// take their default.
     pub fn new(
         channel: impl Into<::cairn::typed::Ref<ChannelId>>,
         user: impl Into<::cairn::Identity>,
@@ -179,7 +182,8 @@ impl BanChanges {
 pub type ChannelId = ::cairn::typed::Id<Channel>;
 
 /// A chat channel.
-#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Channel {
     /// The row's id.
@@ -243,7 +247,8 @@ pub struct NewChannel {
 }
 
 impl NewChannel {
-    /// A new `Channel` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Channel` row with the fields that have no default; the others start empty or
+    /// take their default.
     pub fn new(name: impl Into<String>, owner: impl Into<::cairn::Identity>) -> NewChannel {
         NewChannel {
             name: name.into(),
@@ -292,7 +297,8 @@ impl ChannelChanges {
 pub type MembershipId = ::cairn::typed::Id<Membership>;
 
 /// A row of the collection `Membership`.
-#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Membership {
     /// The row's id.
@@ -360,7 +366,8 @@ pub struct NewMembership {
 }
 
 impl NewMembership {
-    /// A new `Membership` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Membership` row with the fields that have no default; the others start empty or
+    /// take their default.
     pub fn new(
         channel: impl Into<::cairn::typed::Ref<ChannelId>>,
         member: impl Into<::cairn::Identity>,
@@ -412,7 +419,8 @@ impl MembershipChanges {
 pub type MessageId = ::cairn::typed::Id<Message>;
 
 /// A row of the collection `Message`.
-#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Message {
     /// The row's id.
@@ -504,7 +512,8 @@ pub struct NewMessage {
 }
 
 impl NewMessage {
-    /// A new `Message` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Message` row with the fields that have no default; the others start empty or
+    /// take their default.
     pub fn new(
         channel: impl Into<::cairn::typed::Ref<ChannelId>>,
         text: impl Into<String>,
@@ -1278,7 +1287,10 @@ pub struct Db {
 impl Db {
     /// Creates a new database in a store file at `path`; `key` founds it (signs its
     /// genesis op) and writes as its author.
-    pub fn create(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+    pub fn create(
+        path: impl AsRef<::std::path::Path>,
+        key: ::cairn::Keypair,
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::create(::cairn::Storage::File(path.as_ref()), &key, schema()?)?;
         Db::from_replica(replica, key)
     }
@@ -1307,7 +1319,10 @@ impl Db {
     }
 
     /// Opens a store; refused if it holds another schema than this module's.
-    pub fn open(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+    pub fn open(
+        path: impl AsRef<::std::path::Path>,
+        key: ::cairn::Keypair,
+    ) -> Result<Db, ::cairn::OpenError> {
         Db::from_replica(::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?, key)
     }
 
@@ -1361,7 +1376,10 @@ impl Db {
     }
 
     /// Why an op is or is not effective.
-    pub fn explain(&self, op: &::cairn::OpHash) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
+    pub fn explain(
+        &self,
+        op: &::cairn::OpHash,
+    ) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
         self.inner.explain(op)
     }
 

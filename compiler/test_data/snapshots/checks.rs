@@ -15,7 +15,8 @@ pub fn schema() -> Result<::cairn::Schema, ::cairn::OpenError> {
 }
 
 /// The schema's enum `Size`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub enum Size {
     /// `small`.
@@ -71,7 +72,8 @@ impl ::cairn::FieldValue for Size {
 impl ::cairn::typed::Holds<::cairn::typed::kinds::Enum> for Size {}
 
 /// The schema's record `Span`.
-#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Span {
     /// The `start` field.
@@ -102,7 +104,8 @@ impl ::cairn::typed::Holds<::cairn::typed::kinds::Record> for Span {}
 pub type ItemId = ::cairn::typed::Id<Item>;
 
 /// A row of the collection `Item`.
-#[derive(Debug, Clone, PartialEq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Item {
     /// The row's id.
@@ -194,7 +197,25 @@ impl ::cairn::Projection for Item {
         })
     }
 
-    const FIELDS: &'static [&'static str] = &["name", "nickname", "size", "label", "enabled", "visible", "weight", "ratio", "count", "starts", "ends", "span", "tags", "steps", "notes", "blob", "word"];
+    const FIELDS: &'static [&'static str] = &[
+        "name",
+        "nickname",
+        "size",
+        "label",
+        "enabled",
+        "visible",
+        "weight",
+        "ratio",
+        "count",
+        "starts",
+        "ends",
+        "span",
+        "tags",
+        "steps",
+        "notes",
+        "blob",
+        "word",
+    ];
 
     fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
         let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
@@ -316,7 +337,8 @@ pub struct NewItem {
 }
 
 impl NewItem {
-    /// A new `Item` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Item` row with the fields that have no default; the others start empty or
+    /// take their default.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: impl Into<String>,
@@ -906,7 +928,10 @@ pub struct Db {
 impl Db {
     /// Creates a new database in a store file at `path`; `key` founds it (signs its
     /// genesis op) and writes as its author.
-    pub fn create(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+    pub fn create(
+        path: impl AsRef<::std::path::Path>,
+        key: ::cairn::Keypair,
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::create(::cairn::Storage::File(path.as_ref()), &key, schema()?)?;
         Db::from_replica(replica, key)
     }
@@ -935,7 +960,10 @@ impl Db {
     }
 
     /// Opens a store; refused if it holds another schema than this module's.
-    pub fn open(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+    pub fn open(
+        path: impl AsRef<::std::path::Path>,
+        key: ::cairn::Keypair,
+    ) -> Result<Db, ::cairn::OpenError> {
         Db::from_replica(::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?, key)
     }
 
@@ -974,7 +1002,10 @@ impl Db {
     }
 
     /// Why an op is or is not effective.
-    pub fn explain(&self, op: &::cairn::OpHash) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
+    pub fn explain(
+        &self,
+        op: &::cairn::OpHash,
+    ) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
         self.inner.explain(op)
     }
 

@@ -15,7 +15,8 @@ pub fn schema() -> Result<::cairn::Schema, ::cairn::OpenError> {
 }
 
 /// The schema's enum `ParagraphKind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub enum ParagraphKind {
     /// `normal`.
@@ -34,7 +35,12 @@ pub enum ParagraphKind {
 
 impl ParagraphKind {
     /// Every variant, in the schema's order.
-    pub const ALL: [ParagraphKind; 4] = [ParagraphKind::Normal, ParagraphKind::Heading, ParagraphKind::Quote, ParagraphKind::Code];
+    pub const ALL: [ParagraphKind; 4] = [
+        ParagraphKind::Normal,
+        ParagraphKind::Heading,
+        ParagraphKind::Quote,
+        ParagraphKind::Code,
+    ];
 
     /// The variant's name in the schema.
     pub fn as_str(&self) -> &'static str {
@@ -76,7 +82,8 @@ impl ::cairn::FieldValue for ParagraphKind {
 impl ::cairn::typed::Holds<::cairn::typed::kinds::Enum> for ParagraphKind {}
 
 /// What a collaborator may do with a document. The owner may do everything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub enum Role {
     /// `viewer`.
@@ -137,7 +144,8 @@ impl ::cairn::FieldValue for Role {
 impl ::cairn::typed::Holds<::cairn::typed::kinds::Enum> for Role {}
 
 /// The schema's enum `SuggestionState`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub enum SuggestionState {
     /// `open`.
@@ -153,7 +161,11 @@ pub enum SuggestionState {
 
 impl SuggestionState {
     /// Every variant, in the schema's order.
-    pub const ALL: [SuggestionState; 3] = [SuggestionState::Open, SuggestionState::Accepted, SuggestionState::Rejected];
+    pub const ALL: [SuggestionState; 3] = [
+        SuggestionState::Open,
+        SuggestionState::Accepted,
+        SuggestionState::Rejected,
+    ];
 
     /// The variant's name in the schema.
     pub fn as_str(&self) -> &'static str {
@@ -193,7 +205,8 @@ impl ::cairn::FieldValue for SuggestionState {
 impl ::cairn::typed::Holds<::cairn::typed::kinds::Enum> for SuggestionState {}
 
 /// Where a comment points: a range of characters in one paragraph.
-#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Anchor {
     /// The `paragraph` field.
@@ -228,7 +241,8 @@ impl ::cairn::typed::Holds<::cairn::typed::kinds::Record> for Anchor {}
 pub type CollaboratorId = ::cairn::typed::Id<Collaborator>;
 
 /// Someone other than the owner who may work on a document.
-#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Collaborator {
     /// The row's id.
@@ -303,7 +317,8 @@ pub struct NewCollaborator {
 }
 
 impl NewCollaborator {
-    /// A new `Collaborator` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Collaborator` row with the fields that have no default; the others start empty or
+    /// take their default.
     pub fn new(
         document: impl Into<::cairn::typed::Ref<DocumentId>>,
         user: impl Into<::cairn::Identity>,
@@ -360,7 +375,8 @@ impl CollaboratorChanges {
 pub type CommentId = ::cairn::typed::Id<Comment>;
 
 /// A remark on a range of text. A reply points at the comment it answers.
-#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Comment {
     /// The row's id.
@@ -412,7 +428,15 @@ impl ::cairn::Projection for Comment {
         })
     }
 
-    const FIELDS: &'static [&'static str] = &["document", "author", "anchor", "body", "reply_to", "resolved", "pinned"];
+    const FIELDS: &'static [&'static str] = &[
+        "document",
+        "author",
+        "anchor",
+        "body",
+        "reply_to",
+        "resolved",
+        "pinned",
+    ];
 
     fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
         let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
@@ -462,7 +486,8 @@ pub struct NewComment {
 }
 
 impl NewComment {
-    /// A new `Comment` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Comment` row with the fields that have no default; the others start empty or
+    /// take their default.
     pub fn new(
         document: impl Into<::cairn::typed::Ref<DocumentId>>,
         anchor: impl Into<Anchor>,
@@ -543,7 +568,8 @@ impl CommentChanges {
 pub type DocumentId = ::cairn::typed::Id<Document>;
 
 /// A document. Its owner may do anything with it; anyone else needs a `Collaborator` row.
-#[derive(Debug, Clone, PartialEq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Document {
     /// The row's id.
@@ -634,7 +660,8 @@ pub struct NewDocument {
 }
 
 impl NewDocument {
-    /// A new `Document` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Document` row with the fields that have no default; the others start empty or
+    /// take their default.
     pub fn new(title: impl Into<String>) -> NewDocument {
         NewDocument {
             title: title.into(),
@@ -711,7 +738,8 @@ impl DocumentChanges {
 pub type ParagraphId = ::cairn::typed::Id<Paragraph>;
 
 /// A block of text. Its implicit `parent` field is the section.
-#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Paragraph {
     /// The row's id.
@@ -792,7 +820,8 @@ pub struct NewParagraph {
 }
 
 impl NewParagraph {
-    /// A new `Paragraph` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Paragraph` row with the fields that have no default; the others start empty or
+    /// take their default.
     pub fn new(
         parent: impl Into<::cairn::typed::Ref<SectionId>>,
         text: impl Into<String>,
@@ -861,7 +890,8 @@ impl ParagraphChanges {
 pub type SectionId = ::cairn::typed::Id<Section>;
 
 /// A titled part of a document. Its implicit `parent` field is the document.
-#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Section {
     /// The row's id.
@@ -935,7 +965,8 @@ pub struct NewSection {
 }
 
 impl NewSection {
-    /// A new `Section` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Section` row with the fields that have no default; the others start empty or
+    /// take their default.
     pub fn new(
         parent: impl Into<::cairn::typed::Ref<DocumentId>>,
         title: impl Into<String>,
@@ -996,7 +1027,8 @@ impl SectionChanges {
 pub type SuggestionId = ::cairn::typed::Id<Suggestion>;
 
 /// A proposed replacement for a paragraph's text. A writer accepts or rejects it.
-#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Suggestion {
     /// The row's id.
@@ -1074,7 +1106,8 @@ pub struct NewSuggestion {
 }
 
 impl NewSuggestion {
-    /// A new `Suggestion` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Suggestion` row with the fields that have no default; the others start empty or
+    /// take their default.
     pub fn new(
         paragraph: impl Into<::cairn::typed::Ref<ParagraphId>>,
         replacement: impl Into<String>,
@@ -2311,7 +2344,10 @@ pub struct Db {
 impl Db {
     /// Creates a new database in a store file at `path`; `key` founds it (signs its
     /// genesis op) and writes as its author.
-    pub fn create(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+    pub fn create(
+        path: impl AsRef<::std::path::Path>,
+        key: ::cairn::Keypair,
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::create(::cairn::Storage::File(path.as_ref()), &key, schema()?)?;
         Db::from_replica(replica, key)
     }
@@ -2340,7 +2376,10 @@ impl Db {
     }
 
     /// Opens a store; refused if it holds another schema than this module's.
-    pub fn open(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+    pub fn open(
+        path: impl AsRef<::std::path::Path>,
+        key: ::cairn::Keypair,
+    ) -> Result<Db, ::cairn::OpenError> {
         Db::from_replica(::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?, key)
     }
 
@@ -2404,7 +2443,10 @@ impl Db {
     }
 
     /// Why an op is or is not effective.
-    pub fn explain(&self, op: &::cairn::OpHash) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
+    pub fn explain(
+        &self,
+        op: &::cairn::OpHash,
+    ) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
         self.inner.explain(op)
     }
 

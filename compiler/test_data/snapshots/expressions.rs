@@ -15,7 +15,8 @@ pub fn schema() -> Result<::cairn::Schema, ::cairn::OpenError> {
 }
 
 /// The schema's enum `Role`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub enum Role {
     /// `viewer`.
@@ -71,7 +72,8 @@ impl ::cairn::FieldValue for Role {
 impl ::cairn::typed::Holds<::cairn::typed::kinds::Enum> for Role {}
 
 /// The schema's enum `Stage`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub enum Stage {
     /// `draft`.
@@ -130,7 +132,8 @@ impl ::cairn::typed::Holds<::cairn::typed::kinds::Enum> for Stage {}
 pub type DocumentId = ::cairn::typed::Id<Document>;
 
 /// A row of the collection `Document`.
-#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Document {
     /// The row's id.
@@ -182,7 +185,15 @@ impl ::cairn::Projection for Document {
         })
     }
 
-    const FIELDS: &'static [&'static str] = &["title", "author", "stage", "tags", "history", "labels", "views"];
+    const FIELDS: &'static [&'static str] = &[
+        "title",
+        "author",
+        "stage",
+        "tags",
+        "history",
+        "labels",
+        "views",
+    ];
 
     fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
         let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
@@ -229,7 +240,8 @@ pub struct NewDocument {
 }
 
 impl NewDocument {
-    /// A new `Document` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Document` row with the fields that have no default; the others start empty or
+    /// take their default.
     pub fn new(title: impl Into<String>) -> NewDocument {
         NewDocument {
             title: title.into(),
@@ -306,7 +318,8 @@ impl DocumentChanges {
 pub type GrantId = ::cairn::typed::Id<Grant>;
 
 /// A row of the collection `Grant`.
-#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Grant {
     /// The row's id.
@@ -374,7 +387,8 @@ pub struct NewGrant {
 }
 
 impl NewGrant {
-    /// A new `Grant` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Grant` row with the fields that have no default; the others start empty or
+    /// take their default.
     pub fn new(
         document: impl Into<::cairn::typed::Ref<DocumentId>>,
         grantee: impl Into<::cairn::Identity>,
@@ -820,7 +834,10 @@ pub struct Db {
 impl Db {
     /// Creates a new database in a store file at `path`; `key` founds it (signs its
     /// genesis op) and writes as its author.
-    pub fn create(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+    pub fn create(
+        path: impl AsRef<::std::path::Path>,
+        key: ::cairn::Keypair,
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::create(::cairn::Storage::File(path.as_ref()), &key, schema()?)?;
         Db::from_replica(replica, key)
     }
@@ -849,7 +866,10 @@ impl Db {
     }
 
     /// Opens a store; refused if it holds another schema than this module's.
-    pub fn open(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+    pub fn open(
+        path: impl AsRef<::std::path::Path>,
+        key: ::cairn::Keypair,
+    ) -> Result<Db, ::cairn::OpenError> {
         Db::from_replica(::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?, key)
     }
 
@@ -893,7 +913,10 @@ impl Db {
     }
 
     /// Why an op is or is not effective.
-    pub fn explain(&self, op: &::cairn::OpHash) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
+    pub fn explain(
+        &self,
+        op: &::cairn::OpHash,
+    ) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
         self.inner.explain(op)
     }
 

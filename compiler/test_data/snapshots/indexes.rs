@@ -15,7 +15,8 @@ pub fn schema() -> Result<::cairn::Schema, ::cairn::OpenError> {
 }
 
 /// The schema's enum `Status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub enum Status {
     /// `Available`.
@@ -74,7 +75,8 @@ impl ::cairn::typed::Holds<::cairn::typed::kinds::Enum> for Status {}
 pub type BookId = ::cairn::typed::Id<Book>;
 
 /// A row of the collection `Book`.
-#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Book {
     /// The row's id.
@@ -163,7 +165,8 @@ pub struct NewBook {
 }
 
 impl NewBook {
-    /// A new `Book` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Book` row with the fields that have no default; the others start empty or
+    /// take their default.
     pub fn new(
         shelf: impl Into<::cairn::typed::Ref<ShelfId>>,
         isbn: impl Into<String>,
@@ -236,7 +239,8 @@ impl BookChanges {
 pub type ShelfId = ::cairn::typed::Id<Shelf>;
 
 /// A row of the collection `Shelf`.
-#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Shelf {
     /// The row's id.
@@ -290,7 +294,8 @@ pub struct NewShelf {
 }
 
 impl NewShelf {
-    /// A new `Shelf` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Shelf` row with the fields that have no default; the others start empty or
+    /// take their default.
     pub fn new(label: impl Into<String>) -> NewShelf {
         NewShelf {
             label: label.into(),
@@ -706,7 +711,10 @@ pub struct Db {
 impl Db {
     /// Creates a new database in a store file at `path`; `key` founds it (signs its
     /// genesis op) and writes as its author.
-    pub fn create(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+    pub fn create(
+        path: impl AsRef<::std::path::Path>,
+        key: ::cairn::Keypair,
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::create(::cairn::Storage::File(path.as_ref()), &key, schema()?)?;
         Db::from_replica(replica, key)
     }
@@ -735,7 +743,10 @@ impl Db {
     }
 
     /// Opens a store; refused if it holds another schema than this module's.
-    pub fn open(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+    pub fn open(
+        path: impl AsRef<::std::path::Path>,
+        key: ::cairn::Keypair,
+    ) -> Result<Db, ::cairn::OpenError> {
         Db::from_replica(::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?, key)
     }
 
@@ -779,7 +790,10 @@ impl Db {
     }
 
     /// Why an op is or is not effective.
-    pub fn explain(&self, op: &::cairn::OpHash) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
+    pub fn explain(
+        &self,
+        op: &::cairn::OpHash,
+    ) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
         self.inner.explain(op)
     }
 

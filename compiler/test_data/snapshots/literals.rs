@@ -15,7 +15,8 @@ pub fn schema() -> Result<::cairn::Schema, ::cairn::OpenError> {
 }
 
 /// The schema's enum `Level`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub enum Level {
     /// `low`.
@@ -69,7 +70,8 @@ impl ::cairn::typed::Holds<::cairn::typed::kinds::Enum> for Level {}
 pub type SettingId = ::cairn::typed::Id<Setting>;
 
 /// A row of the collection `Setting`.
-#[derive(Debug, Clone, PartialEq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Setting {
     /// The row's id.
@@ -145,7 +147,21 @@ impl ::cairn::Projection for Setting {
         })
     }
 
-    const FIELDS: &'static [&'static str] = &["key", "label", "homepage", "greeting", "enabled", "hidden", "retries", "offset", "ratio", "epsilon", "level", "note", "limit"];
+    const FIELDS: &'static [&'static str] = &[
+        "key",
+        "label",
+        "homepage",
+        "greeting",
+        "enabled",
+        "hidden",
+        "retries",
+        "offset",
+        "ratio",
+        "epsilon",
+        "level",
+        "note",
+        "limit",
+    ];
 
     fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
         let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
@@ -222,7 +238,8 @@ pub struct NewSetting {
 }
 
 impl NewSetting {
-    /// A new `Setting` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Setting` row with the fields that have no default; the others start empty or
+    /// take their default.
     pub fn new(key: impl Into<String>) -> NewSetting {
         NewSetting {
             key: key.into(),
@@ -702,7 +719,10 @@ pub struct Db {
 impl Db {
     /// Creates a new database in a store file at `path`; `key` founds it (signs its
     /// genesis op) and writes as its author.
-    pub fn create(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+    pub fn create(
+        path: impl AsRef<::std::path::Path>,
+        key: ::cairn::Keypair,
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::create(::cairn::Storage::File(path.as_ref()), &key, schema()?)?;
         Db::from_replica(replica, key)
     }
@@ -731,7 +751,10 @@ impl Db {
     }
 
     /// Opens a store; refused if it holds another schema than this module's.
-    pub fn open(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+    pub fn open(
+        path: impl AsRef<::std::path::Path>,
+        key: ::cairn::Keypair,
+    ) -> Result<Db, ::cairn::OpenError> {
         Db::from_replica(::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?, key)
     }
 
@@ -770,7 +793,10 @@ impl Db {
     }
 
     /// Why an op is or is not effective.
-    pub fn explain(&self, op: &::cairn::OpHash) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
+    pub fn explain(
+        &self,
+        op: &::cairn::OpHash,
+    ) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
         self.inner.explain(op)
     }
 

@@ -15,7 +15,8 @@ pub fn schema() -> Result<::cairn::Schema, ::cairn::OpenError> {
 }
 
 /// The schema's record `Address`.
-#[derive(Debug, Clone, PartialEq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Address {
     /// The `street` field.
@@ -47,7 +48,8 @@ impl ::cairn::FieldValue for Address {
 impl ::cairn::typed::Holds<::cairn::typed::kinds::Record> for Address {}
 
 /// The schema's record `Contact`.
-#[derive(Debug, Clone, PartialEq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Contact {
     /// The `name` field.
@@ -79,7 +81,8 @@ impl ::cairn::FieldValue for Contact {
 impl ::cairn::typed::Holds<::cairn::typed::kinds::Record> for Contact {}
 
 /// The schema's record `Geo`.
-#[derive(Debug, Clone, PartialEq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Geo {
     /// The `lat` field.
@@ -110,7 +113,8 @@ impl ::cairn::typed::Holds<::cairn::typed::kinds::Record> for Geo {}
 pub type CommentId = ::cairn::typed::Id<Comment>;
 
 /// A row of the collection `Comment`.
-#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Comment {
     /// The row's id.
@@ -178,7 +182,8 @@ pub struct NewComment {
 }
 
 impl NewComment {
-    /// A new `Comment` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Comment` row with the fields that have no default; the others start empty or
+    /// take their default.
     pub fn new(
         parent: impl Into<::cairn::typed::Ref<TaskId>>,
         body: impl Into<String>,
@@ -232,7 +237,8 @@ impl CommentChanges {
 pub type ProjectId = ::cairn::typed::Id<Project>;
 
 /// A row of the collection `Project`.
-#[derive(Debug, Clone, PartialEq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Project {
     /// The row's id.
@@ -317,7 +323,8 @@ pub struct NewProject {
 }
 
 impl NewProject {
-    /// A new `Project` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Project` row with the fields that have no default; the others start empty or
+    /// take their default.
     pub fn new(name: impl Into<String>, hq: impl Into<Address>) -> NewProject {
         NewProject {
             name: name.into(),
@@ -384,7 +391,8 @@ impl ProjectChanges {
 pub type TaskId = ::cairn::typed::Id<Task>;
 
 /// A task of a project; it has an implicit `parent: ref Project`.
-#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Task {
     /// The row's id.
@@ -459,7 +467,8 @@ pub struct NewTask {
 }
 
 impl NewTask {
-    /// A new `Task` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Task` row with the fields that have no default; the others start empty or
+    /// take their default.
     pub fn new(
         parent: impl Into<::cairn::typed::Ref<ProjectId>>,
         title: impl Into<String>,
@@ -521,7 +530,8 @@ impl TaskChanges {
 pub type WatchId = ::cairn::typed::Id<Watch>;
 
 /// A row of the collection `Watch`.
-#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Watch {
     /// The row's id.
@@ -582,7 +592,8 @@ pub struct NewWatch {
 }
 
 impl NewWatch {
-    /// A new `Watch` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Watch` row with the fields that have no default; the others start empty or
+    /// take their default.
     pub fn new(task: impl Into<::cairn::typed::Ref<TaskId>>) -> NewWatch {
         NewWatch {
             task: task.into(),
@@ -1348,7 +1359,10 @@ pub struct Db {
 impl Db {
     /// Creates a new database in a store file at `path`; `key` founds it (signs its
     /// genesis op) and writes as its author.
-    pub fn create(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+    pub fn create(
+        path: impl AsRef<::std::path::Path>,
+        key: ::cairn::Keypair,
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::create(::cairn::Storage::File(path.as_ref()), &key, schema()?)?;
         Db::from_replica(replica, key)
     }
@@ -1377,7 +1391,10 @@ impl Db {
     }
 
     /// Opens a store; refused if it holds another schema than this module's.
-    pub fn open(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+    pub fn open(
+        path: impl AsRef<::std::path::Path>,
+        key: ::cairn::Keypair,
+    ) -> Result<Db, ::cairn::OpenError> {
         Db::from_replica(::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?, key)
     }
 
@@ -1431,7 +1448,10 @@ impl Db {
     }
 
     /// Why an op is or is not effective.
-    pub fn explain(&self, op: &::cairn::OpHash) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
+    pub fn explain(
+        &self,
+        op: &::cairn::OpHash,
+    ) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
         self.inner.explain(op)
     }
 

@@ -15,7 +15,8 @@ pub fn schema() -> Result<::cairn::Schema, ::cairn::OpenError> {
 }
 
 /// What a grant lets its holder do on one board.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub enum Capability {
     /// `view`.
@@ -34,7 +35,12 @@ pub enum Capability {
 
 impl Capability {
     /// Every variant, in the schema's order.
-    pub const ALL: [Capability; 4] = [Capability::View, Capability::Edit, Capability::Assign, Capability::Admin];
+    pub const ALL: [Capability; 4] = [
+        Capability::View,
+        Capability::Edit,
+        Capability::Assign,
+        Capability::Admin,
+    ];
 
     /// The variant's name in the schema.
     pub fn as_str(&self) -> &'static str {
@@ -76,7 +82,8 @@ impl ::cairn::FieldValue for Capability {
 impl ::cairn::typed::Holds<::cairn::typed::kinds::Enum> for Capability {}
 
 /// The schema's enum `Status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub enum Status {
     /// `todo`.
@@ -137,7 +144,8 @@ impl ::cairn::FieldValue for Status {
 impl ::cairn::typed::Holds<::cairn::typed::kinds::Enum> for Status {}
 
 /// A rough size for a task.
-#[derive(Debug, Clone, PartialEq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Estimate {
     /// Story points.
@@ -168,7 +176,8 @@ impl ::cairn::typed::Holds<::cairn::typed::kinds::Record> for Estimate {}
 pub type AttachmentId = ::cairn::typed::Id<Attachment>;
 
 /// A file attached to a task, stored inline in the row.
-#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Attachment {
     /// The row's id.
@@ -256,7 +265,8 @@ pub struct NewAttachment {
 }
 
 impl NewAttachment {
-    /// A new `Attachment` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Attachment` row with the fields that have no default; the others start empty or
+    /// take their default.
     pub fn new(
         task: impl Into<::cairn::typed::Ref<TaskId>>,
         file_name: impl Into<String>,
@@ -324,7 +334,8 @@ impl AttachmentChanges {
 pub type BoardId = ::cairn::typed::Id<Board>;
 
 /// A board: the unit of ownership and of sharing.
-#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Board {
     /// The row's id.
@@ -402,7 +413,8 @@ pub struct NewBoard {
 }
 
 impl NewBoard {
-    /// A new `Board` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Board` row with the fields that have no default; the others start empty or
+    /// take their default.
     pub fn new(title: impl Into<String>) -> NewBoard {
         NewBoard {
             title: title.into(),
@@ -467,7 +479,8 @@ pub type GrantId = ::cairn::typed::Id<Grant>;
 ///
 /// The board owner may grant anything; a holder of `admin` may grant anything too, including
 /// `admin`. Deleting a grant defeats the grants its holder made concurrently with the deletion.
-#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Grant {
     /// The row's id.
@@ -552,7 +565,8 @@ pub struct NewGrant {
 }
 
 impl NewGrant {
-    /// A new `Grant` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Grant` row with the fields that have no default; the others start empty or
+    /// take their default.
     pub fn new(
         board: impl Into<::cairn::typed::Ref<BoardId>>,
         grantee: impl Into<::cairn::Identity>,
@@ -616,7 +630,8 @@ impl GrantChanges {
 pub type MilestoneId = ::cairn::typed::Id<Milestone>;
 
 /// A period that tasks can be planned into.
-#[derive(Debug, Clone, PartialEq, Eq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Milestone {
     /// The row's id.
@@ -697,7 +712,8 @@ pub struct NewMilestone {
 }
 
 impl NewMilestone {
-    /// A new `Milestone` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Milestone` row with the fields that have no default; the others start empty or
+    /// take their default.
     pub fn new(
         board: impl Into<::cairn::typed::Ref<BoardId>>,
         name: impl Into<String>,
@@ -764,7 +780,8 @@ impl MilestoneChanges {
 pub type TaskId = ::cairn::typed::Id<Task>;
 
 /// One card on a board.
-#[derive(Debug, Clone, PartialEq, ::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[derive(::cairn::__serde::Serialize, ::cairn::__serde::Deserialize)]
 #[serde(crate = "::cairn::__serde")]
 pub struct Task {
     /// The row's id.
@@ -848,7 +865,23 @@ impl ::cairn::Projection for Task {
         })
     }
 
-    const FIELDS: &'static [&'static str] = &["board", "created_by", "title", "notes", "status", "priority", "progress", "estimate", "milestone", "due", "assignee", "checklist", "labels", "watchers", "votes"];
+    const FIELDS: &'static [&'static str] = &[
+        "board",
+        "created_by",
+        "title",
+        "notes",
+        "status",
+        "priority",
+        "progress",
+        "estimate",
+        "milestone",
+        "due",
+        "assignee",
+        "checklist",
+        "labels",
+        "watchers",
+        "votes",
+    ];
 
     fn from_values(id: ::cairn::RowId, values: Vec<::cairn::Value>) -> Result<Self, ::cairn::RowDecodeError> {
         let mut values = ::cairn::typed::Values::new(Self::COLLECTION, Self::FIELDS, values);
@@ -934,7 +967,8 @@ pub struct NewTask {
 }
 
 impl NewTask {
-    /// A new `Task` row with the fields that have no default; the others start empty or take their default.
+    /// A new `Task` row with the fields that have no default; the others start empty or
+    /// take their default.
     pub fn new(
         board: impl Into<::cairn::typed::Ref<BoardId>>,
         title: impl Into<String>,
@@ -2196,7 +2230,10 @@ pub struct Db {
 impl Db {
     /// Creates a new database in a store file at `path`; `key` founds it (signs its
     /// genesis op) and writes as its author.
-    pub fn create(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+    pub fn create(
+        path: impl AsRef<::std::path::Path>,
+        key: ::cairn::Keypair,
+    ) -> Result<Db, ::cairn::OpenError> {
         let replica = ::cairn::Replica::create(::cairn::Storage::File(path.as_ref()), &key, schema()?)?;
         Db::from_replica(replica, key)
     }
@@ -2225,7 +2262,10 @@ impl Db {
     }
 
     /// Opens a store; refused if it holds another schema than this module's.
-    pub fn open(path: impl AsRef<::std::path::Path>, key: ::cairn::Keypair) -> Result<Db, ::cairn::OpenError> {
+    pub fn open(
+        path: impl AsRef<::std::path::Path>,
+        key: ::cairn::Keypair,
+    ) -> Result<Db, ::cairn::OpenError> {
         Db::from_replica(::cairn::Replica::open(::cairn::Storage::File(path.as_ref()))?, key)
     }
 
@@ -2284,7 +2324,10 @@ impl Db {
     }
 
     /// Why an op is or is not effective.
-    pub fn explain(&self, op: &::cairn::OpHash) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
+    pub fn explain(
+        &self,
+        op: &::cairn::OpHash,
+    ) -> Result<Option<::cairn::Explanation>, ::cairn::StorageError> {
         self.inner.explain(op)
     }
 
