@@ -6,7 +6,7 @@
 //! The module is written as text, laid out as a person would lay it out (one item per block,
 //! a blank line between items, four-space indents), rather than built as tokens and printed by
 //! syn and prettyplease: on the 10,000-line benchmark schema those two alone took 0.97 s of a
-//! 1.1 s generation, ten times the budget, where writing the text takes 26 ms
+//! 1.1 s generation, ten times the budget, where writing the text takes under 30 ms
 //! (`cargo bench -p schemac --bench front_end`). Tests parse every generated module with syn
 //! and compile the modules of `schemas/` warning-free under clippy.
 //!
