@@ -36,7 +36,9 @@ impl Engine<'_> {
             let number = RowNumber::new(op.info.local, index as u32);
             store::insert_row(&mut tables.rows, &mut tables.row_ids, &target, number)?;
             self.forget_materialized(&target);
-            tables.row_index.insert((&collection_key(collection), number.0), &target.0)?;
+            let key = collection_key(collection);
+            tables.row_index.insert((&key, number.0), &target.0)?;
+            self.forget_rule_index(&key);
             let indexes = self.plan.indexes(collection);
             if indexes.is_empty() {
                 continue;
@@ -48,6 +50,7 @@ impl Engine<'_> {
                 let values: Vec<(String, Value)> = fields.iter().map(|name| (name.clone(), row.field(name))).collect();
                 let key = index_key(collection, values.iter().map(|(name, value)| (name.as_str(), value)));
                 tables.row_index.insert((&key, number.0), &target.0)?;
+                self.forget_rule_index(&key);
             }
         }
         Ok(())

@@ -78,6 +78,9 @@ pub(crate) struct Engine<'r> {
     materialized: RefCell<HashMap<RowId, Option<Rc<RowState>>>>,
     /// Each author's latest sequence number in the log, read on first use in the transaction.
     latest: RefCell<Option<HashMap<u32, u64>>>,
+    /// Rule-index keys the judge read in this transaction, each with its rows in order (keys
+    /// with a few rows only); the engine's own insert under a key drops it.
+    rule_index: RefCell<HashMap<[u8; 32], Rc<[RowId]>>>,
 }
 
 /// An op not yet in the log, as the engine sees it while judging it.
@@ -113,6 +116,7 @@ impl<'r> Engine<'r> {
             round: RefCell::default(),
             materialized: RefCell::default(),
             latest: RefCell::default(),
+            rule_index: RefCell::default(),
         }
     }
 }

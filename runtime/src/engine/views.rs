@@ -8,9 +8,13 @@ use crate::ids::RowId;
 use crate::model::row::{Folding, RowState};
 use crate::model::world::World;
 use crate::op::Change;
-use crate::plan::{Probe, Use};
+use crate::plan::{Lookup, Probe, Use};
 use crate::store::{self, WriteTables};
 use std::rc::Rc;
+
+/// The most rows of one rule-index key the engine keeps for the rest of a transaction; a key
+/// with more is read from the index each time, as far as the judge needs.
+const CACHED_INDEX_ROWS: usize = 64;
 
 impl Engine<'_> {
     /// Whether a view is the state before this round: it excludes nothing the log held then.
@@ -82,6 +86,49 @@ impl Engine<'_> {
     /// Forgets a row's decoded state: the engine is about to write it.
     pub(super) fn forget_materialized(&self, id: &RowId) {
         self.materialized.borrow_mut().remove(id);
+    }
+
+    /// Calls `visit` with the rows of a rule-index key, in order, until it returns true. A key
+    /// with at most [`CACHED_INDEX_ROWS`] rows is read once per transaction: a batch of ops
+    /// whose rules look up the same rows (one member's messages) reads the index once.
+    fn visit_rule_index(
+        &self,
+        tables: &WriteTables,
+        key: &[u8; 32],
+        visit: &mut dyn FnMut(RowId) -> Result<bool, StorageError>,
+    ) -> Result<(), StorageError> {
+        let cached = self.rule_index.borrow().get(key).cloned();
+        let rows = match cached {
+            Some(rows) => rows,
+            None => {
+                let lookup = Lookup::RuleIndex(*key);
+                let mut rows = Vec::new();
+                let mut few = true;
+                store::visit_lookup(&tables.row_index, &tables.field_index, &lookup, &mut |id| {
+                    few = rows.len() < CACHED_INDEX_ROWS;
+                    rows.push(id);
+                    Ok(!few)
+                })?;
+                if !few {
+                    return store::visit_lookup(&tables.row_index, &tables.field_index, &lookup, visit);
+                }
+                let rows: Rc<[RowId]> = rows.into();
+                self.rule_index.borrow_mut().insert(*key, rows.clone());
+                rows
+            }
+        };
+        // The cache is not borrowed while `visit` runs: it may judge, and read rows.
+        for id in rows.iter() {
+            if visit(*id)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets a rule-index key's rows: the engine is inserting a row under it.
+    pub(super) fn forget_rule_index(&self, key: &[u8; 32]) {
+        self.rule_index.borrow_mut().remove(key);
     }
 
     /// Whether an op updates or deletes a row in a way that `used` reads.
@@ -159,8 +206,10 @@ impl World for ViewWorld<'_, '_> {
     ) -> Result<(), StorageError> {
         // Views differ from the current state, so only the rule index (every row ever
         // inserted, keyed by readonly values) serves them.
-        let lookup = self.engine.plan.lookup(collection, probe, false);
-        store::visit_lookup(&self.tables.row_index, &self.tables.field_index, &lookup, visit)
+        match self.engine.plan.lookup(collection, probe, false) {
+            Lookup::RuleIndex(key) => self.engine.visit_rule_index(self.tables, &key, visit),
+            lookup => store::visit_lookup(&self.tables.row_index, &self.tables.field_index, &lookup, visit),
+        }
     }
 }
 /// A row's materialized state, if any op inserted it and effective ops make it exist.

@@ -417,3 +417,19 @@ fn s33_a_row_and_a_row_that_refers_to_it_in_one_op() {
     let post = chat.sim.op(&newcomer, &[both], vec![in_new_channel]);
     assert_eq!(effectiveness(&chat.sim, &[post]), [true]);
 }
+
+#[test]
+fn s34_a_ban_within_one_batch_stops_the_deletes_after_it() {
+    let mut chat = Chat::new();
+    let (writer, admin) = (chat.writer.clone(), chat.admin.clone());
+    let first = chat.post(&writer, &[chat.setup], "one");
+    let second = chat.post(&writer, &[first], "two");
+    // The delete looks the writer's ban up and finds none. Delivered in one batch, the engine
+    // may remember that lookup for the transaction: the ban must make it forget.
+    let allowed = chat.sim.op(&writer, &[second], vec![delete("Message", chat.sim.row(first))]);
+    let ban = insert("Ban", &[("channel", reference(chat.channel)), ("user", id(&writer))]);
+    let ban = chat.sim.op(&admin, &[allowed], vec![ban]);
+    let refused = chat.sim.op(&writer, &[ban], vec![delete("Message", chat.sim.row(second))]);
+    assert_eq!(effectiveness(&chat.sim, &[allowed, ban]), [true, true]);
+    assert_eq!(chat.sim.history().admissible(&refused), Some(false));
+}

@@ -93,3 +93,28 @@ fn every_generator_reaches_every_verdict() {
         );
     }
 }
+
+/// An `exists` over a rule-index key with more rows than the engine keeps for a transaction
+/// (64) is read from the index each time, delivered alone or in one batch.
+#[test]
+fn an_exists_over_many_rows_of_one_key_finds_the_last_one() {
+    use crate::{effectiveness, insert, reference, text};
+    use cairn::Value;
+    let mut sim = Sim::new(
+        "schema hall;
+        collection Room { name: string, allow insert if true; }
+        collection Seat { room: ref Room readonly, taken: bool, allow insert if true; }
+        collection Talk { room: ref Room readonly, allow insert if exists Seat s where s.room = room and s.taken = true; }",
+    );
+    let founder = sim.founder.clone();
+    let room = sim.op(&founder, &[], vec![insert("Room", &[("name", text("main"))])]);
+    let room_row = sim.row(room);
+    let seat = |taken: bool| insert("Seat", &[("room", reference(room_row)), ("taken", Value::Bool(taken))]);
+    let free = sim.op(&founder, &[room], (0..70).map(|_| seat(false)).collect());
+    let talk = insert("Talk", &[("room", reference(room_row))]);
+    let early = sim.op(&founder, &[free], vec![talk.clone()]);
+    let taken = sim.op(&founder, &[early], vec![seat(true)]);
+    let late = sim.op(&founder, &[taken], vec![talk]);
+    assert_eq!(effectiveness(&sim, &[free, taken, late]), [true, true, true]);
+    assert_eq!(sim.history().admissible(&early), Some(false));
+}

@@ -160,19 +160,41 @@ impl Sim {
         replica
     }
 
+    /// The ops in log order as one batch: one transaction, as sync and import deliver them,
+    /// so that what the engine caches for a transaction serves (and must not mislead) every op
+    /// after the first.
+    pub fn deliver_batch(&self) -> Replica {
+        let replica =
+            Replica::join(Storage::Memory, DatabaseId(self.genesis.0), self.schema.clone()).expect("a replica joins");
+        let ops: Vec<&[u8]> = self.ops.iter().map(VerifiedOp::bytes).collect();
+        for (index, result) in replica.ingest_batch(&ops).into_iter().enumerate() {
+            match result {
+                Ok(_)
+                | Err(
+                    cairn::IngestError::Denied { .. }
+                    | cairn::IngestError::RejectedParent { .. }
+                    | cairn::IngestError::Payload { .. },
+                ) => {}
+                Err(other) => panic!("op {index}: {other}"),
+            }
+        }
+        replica
+    }
+
     /// Checks the engine against the reference evaluator on this history, delivered in log
-    /// order and in reverse: the same ops accepted (exactly those whose whole past is
-    /// admissible), the same verdicts, the same digest, and events that rebuild the state.
+    /// order and in reverse one op at a time, and in log order as one batch: the same ops
+    /// accepted (exactly those whose whole past is admissible), the same verdicts, the same
+    /// digest, and events that rebuild the state.
     pub fn check_engine(&self) {
         let forward: Vec<usize> = (0..self.ops.len()).collect();
         let backward: Vec<usize> = forward.iter().rev().copied().collect();
         let mut digests = Vec::new();
-        for order in [forward, backward] {
-            let replica = self.deliver(&order);
+        for replica in [self.deliver(&forward), self.deliver(&backward), self.deliver_batch()] {
             digests.push(self.compare(&replica));
             self.compare_explanations(&replica);
         }
         assert_eq!(digests[0], digests[1], "the delivery order changed the state");
+        assert_eq!(digests[0], digests[2], "delivery in one batch changed the state");
     }
 
     /// Compares the engine's explanations with the reference's: the verdict, the failing change,
