@@ -144,18 +144,9 @@ impl Sim {
     /// A replica that joined this database and ingested its ops in the given order (indexes
     /// into the history; ops whose parents are missing wait for them).
     pub fn deliver(&self, order: &[usize]) -> Replica {
-        let replica =
-            Replica::join(Storage::Memory, DatabaseId(self.genesis.0), self.schema.clone()).expect("a replica joins");
+        let replica = self.joined();
         for index in order {
-            match replica.ingest(self.ops[*index].bytes()) {
-                Ok(_)
-                | Err(
-                    cairn::IngestError::Denied { .. }
-                    | cairn::IngestError::RejectedParent { .. }
-                    | cairn::IngestError::Payload { .. },
-                ) => {}
-                Err(other) => panic!("op {index}: {other}"),
-            }
+            expect_judged(*index, replica.ingest(self.ops[*index].bytes()));
         }
         replica
     }
@@ -164,21 +155,16 @@ impl Sim {
     /// so that what the engine caches for a transaction serves (and must not mislead) every op
     /// after the first.
     pub fn deliver_batch(&self) -> Replica {
-        let replica =
-            Replica::join(Storage::Memory, DatabaseId(self.genesis.0), self.schema.clone()).expect("a replica joins");
+        let replica = self.joined();
         let ops: Vec<&[u8]> = self.ops.iter().map(VerifiedOp::bytes).collect();
         for (index, result) in replica.ingest_batch(&ops).into_iter().enumerate() {
-            match result {
-                Ok(_)
-                | Err(
-                    cairn::IngestError::Denied { .. }
-                    | cairn::IngestError::RejectedParent { .. }
-                    | cairn::IngestError::Payload { .. },
-                ) => {}
-                Err(other) => panic!("op {index}: {other}"),
-            }
+            expect_judged(index, result);
         }
         replica
+    }
+
+    fn joined(&self) -> Replica {
+        Replica::join(Storage::Memory, DatabaseId(self.genesis.0), self.schema.clone()).expect("a replica joins")
     }
 
     /// Checks the engine against the reference evaluator on this history, delivered in log
@@ -315,6 +301,20 @@ pub fn delete(collection: &str, row: RowId) -> Change {
 }
 
 /// The effectiveness of several ops at once, for readable assertions.
+/// An ingest's outcome is a verdict: the op is taken, or refused for what it does or for a
+/// refused parent. Anything else (a malformed op, a storage error) fails the test.
+fn expect_judged<T>(index: usize, result: Result<T, cairn::IngestError>) {
+    match result {
+        Ok(_)
+        | Err(
+            cairn::IngestError::Denied { .. }
+            | cairn::IngestError::RejectedParent { .. }
+            | cairn::IngestError::Payload { .. },
+        ) => {}
+        Err(other) => panic!("op {index}: {other}"),
+    }
+}
+
 pub fn effectiveness(sim: &Sim, ops: &[OpHash]) -> Vec<bool> {
     sim.check_engine();
     let all: BTreeMap<OpHash, bool> = sim.history().effectiveness();
