@@ -554,16 +554,9 @@ fn check_indexed(
     field: &str,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> bool {
-    fn scalar(ty: &Type) -> bool {
-        match ty {
-            Type::Optional(inner) => scalar(inner),
-            Type::List(_) | Type::Set(_) | Type::Map(_) | Type::Counter | Type::Record(_) => false,
-            _ => true,
-        }
-    }
     let why = if collection.is_none() {
         "a record type's fields live inside a row's value, where no index reaches"
-    } else if !scalar(ty) {
+    } else if !ty.is_scalar() {
         "an index holds one value per row; lists, sets, maps, counters and records hold several"
     } else {
         return true;

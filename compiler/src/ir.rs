@@ -112,6 +112,16 @@ pub enum Type {
 }
 
 impl Type {
+    /// Whether a field of this type holds a single value (optional or not): what an index
+    /// keys and a query filters by equality. Lists, sets, maps, counters and records do not.
+    pub fn is_scalar(&self) -> bool {
+        match self {
+            Type::Optional(inner) => inner.is_scalar(),
+            Type::List(_) | Type::Set(_) | Type::Map(_) | Type::Counter | Type::Record(_) => false,
+            _ => true,
+        }
+    }
+
     /// The type as written in a schema (`ref Channel`, `set<string>`, `int?`).
     pub fn display(&self) -> String {
         match self {

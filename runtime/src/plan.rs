@@ -7,7 +7,7 @@
 use crate::cbor::{Value, Writer};
 use crate::ids::RowId;
 use crate::op::Change;
-use schemac::ir::{self, Expr, RowRef, Type};
+use schemac::ir::{self, Expr, RowRef};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How a rule reads a row, which decides which of its writes matter (see [`ReadFields`]).
@@ -151,7 +151,7 @@ impl Plan {
                 queryable.extend(
                     changing
                         .into_iter()
-                        .filter(|name| definition.field(name).is_some_and(|field| is_scalar(&field.ty))),
+                        .filter(|name| definition.field(name).is_some_and(|field| field.ty.is_scalar())),
                 );
                 if !readonly.is_empty() && !keyed.contains(&readonly) {
                     keyed.push(readonly);
@@ -220,14 +220,6 @@ impl Plan {
             }
             None => Lookup::RuleIndex(collection_key(collection)),
         }
-    }
-}
-
-fn is_scalar(ty: &Type) -> bool {
-    match ty {
-        Type::Optional(inner) => is_scalar(inner),
-        Type::Set(_) | Type::Map(_) | Type::List(_) | Type::Counter | Type::Record(_) => false,
-        _ => true,
     }
 }
 

@@ -5,8 +5,8 @@
 //! `cairn::typed`, which calls the dynamic API.
 
 use super::names::{self, ident, snake, Names};
-use super::types::{id_type, is_filterable, new_type, row_type};
-use super::{string_literal, Context, GenError};
+use super::types::{id_type, new_type, row_type};
+use super::{close_block, string_literal, Context, GenError};
 use crate::ir::{self, Type};
 
 pub fn generate(cx: &Context, names: &mut Names, out: &mut String) -> Result<(), GenError> {
@@ -387,7 +387,7 @@ impl {name}Query<'_> {{
     let mut orderable = Vec::new();
     for field in &collection.fields {
         let field_name = &field.name;
-        if is_filterable(&field.ty) {
+        if field.ty.is_scalar() {
             let method = format!("where_{field_name}");
             methods.take(&method, format!("the filter on {name}.{field_name}"))?;
             let (ty, key) = (row_type(cx, &field.ty), string_literal(field_name));
@@ -401,7 +401,7 @@ impl {name}Query<'_> {{
 "
             );
         }
-        if is_filterable(&field.ty) || matches!(field.ty, Type::Counter) {
+        if field.ty.is_scalar() || matches!(field.ty, Type::Counter) {
             let variant = names::variant(field_name)?;
             variants.take(&variant, format!("the field {name}.{field_name}"))?;
             orderable.push((variant, field_name));
@@ -459,19 +459,16 @@ impl {name}Query<'_> {{
 pub enum {name}Field {{
 "
     );
-    if orderable.is_empty() {
-        out.truncate(out.len() - 1);
-        out.push_str("}\n");
-        return Ok(());
-    }
     for (variant, field_name) in &orderable {
         emit!(out, "    /// `{field_name}`.\n    {variant},\n");
     }
+    close_block(out, "", '}');
+    if orderable.is_empty() {
+        return Ok(());
+    }
     emit!(
         out,
-        "\
-}}
-
+        "
 impl {name}Field {{
     /// The field's name in the schema.
     pub fn as_str(&self) -> &'static str {{
@@ -500,12 +497,13 @@ fn events(cx: &Context, out: &mut String) -> Result<(), GenError> {
 pub enum Event {{
 "
     );
-    const WHY: &str = "        /// The op whose effect (or whose undoing) it is.
-        op: OP,
+    let why = format!(
+        "        /// The op whose effect (or whose undoing) it is.
+        op: {rt}::OpHash,
         /// Why: the op was written, rolled back or reinstated.
-        cause: CAUSE,
-";
-    let why = WHY.replace("OP", &format!("{rt}::OpHash")).replace("CAUSE", &format!("{rt}::Cause"));
+        cause: {rt}::Cause,
+"
+    );
     let mut arms = String::new();
     for name in cx.schema.collections.keys() {
         let (row, id, literal) = (ident(name), id_type(name), string_literal(name));

@@ -5,7 +5,7 @@
 use super::checks::check_calls;
 use super::names::{self, ident, Names};
 use super::types::{has_float, id_type, new_type, row_type, starts_empty};
-use super::{docs, string_literal, Context, GenError};
+use super::{close_block, docs, string_literal, Context, GenError};
 use crate::ir;
 
 pub fn generate(cx: &Context, names: &mut Names, out: &mut String) -> Result<(), GenError> {
@@ -457,18 +457,4 @@ impl {type_name} {{
     }
     close_block(out, "        ", '}');
     out.push_str(")\n    }\n}\n");
-}
-
-/// Closes a block whose lines were just written at `indent` plus four spaces (fields, list
-/// elements) with `closing`; an empty one on its opening line (`{}`, `[]`).
-fn close_block(out: &mut String, indent: &str, closing: char) {
-    if out.ends_with("{\n") || out.ends_with("[\n") {
-        out.pop();
-    } else {
-        out.push_str(indent);
-    }
-    out.push(closing);
-    if indent.is_empty() {
-        out.push('\n');
-    }
 }

@@ -291,6 +291,20 @@ pub(crate) fn blank_line(out: &mut String) {
     }
 }
 
+/// Closes a block whose lines were just written at `indent` plus four spaces (fields, list
+/// elements) with `closing`; an empty one on its opening line (`{}`, `[]`).
+pub(crate) fn close_block(out: &mut String, indent: &str, closing: char) {
+    if out.ends_with("{\n") || out.ends_with("[\n") {
+        out.pop();
+    } else {
+        out.push_str(indent);
+    }
+    out.push(closing);
+    if indent.is_empty() {
+        out.push('\n');
+    }
+}
+
 /// A raw string literal (`r#"…"#`) holding `text`, with enough `#`s.
 fn raw_string(text: &str) -> String {
     let mut hashes = String::from("#");

@@ -1,6 +1,6 @@
 //! Rust types for schema types: in a row (`ref Channel` is `ChannelId`, `set<string>` a
 //! `BTreeSet<String>`, `T?` an `Option<T>`), in a new row (a `ref` may also be a row inserted
-//! earlier in the same transaction), and which types are ordered, comparable or filterable.
+//! earlier in the same transaction), and which types are ordered or comparable.
 
 use super::names::ident;
 use super::Context;
@@ -84,21 +84,4 @@ pub fn has_float(cx: &Context, ty: &Type) -> bool {
 /// Whether a field may be left out of an insert: it starts null, empty or at zero.
 pub fn starts_empty(ty: &Type) -> bool {
     matches!(ty, Type::Optional(_) | Type::Set(_) | Type::Map(_) | Type::List(_) | Type::Counter)
-}
-
-/// Whether queries may filter on a field of this type by equality.
-pub fn is_filterable(ty: &Type) -> bool {
-    match ty {
-        Type::Optional(inner) => is_filterable(inner),
-        Type::Bool
-        | Type::Int
-        | Type::Float
-        | Type::String
-        | Type::Bytes
-        | Type::Timestamp
-        | Type::Identity
-        | Type::Ref(_)
-        | Type::Enum(_) => true,
-        Type::Record(_) | Type::List(_) | Type::Set(_) | Type::Map(_) | Type::Counter => false,
-    }
 }

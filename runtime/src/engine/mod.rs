@@ -78,10 +78,13 @@ pub(crate) struct Engine<'r> {
     materialized: RefCell<HashMap<RowId, Option<Rc<RowState>>>>,
     /// Each author's latest sequence number in the log, read on first use in the transaction.
     latest: RefCell<Option<HashMap<u32, u64>>>,
-    /// Rule-index keys the judge read in this transaction, each with its rows in order (keys
-    /// with a few rows only); the engine's own insert under a key drops it.
-    rule_index: RefCell<HashMap<[u8; 32], Rc<[RowId]>>>,
+    /// Rule-index keys the judge read in this transaction, each with its rows in order, or
+    /// `None` for a key with too many to keep; the engine's own insert under a key drops it.
+    rule_index: RefCell<HashMap<[u8; 32], IndexRows>>,
 }
+
+/// The rows of a rule-index key, in order; `None` when there are too many to keep.
+type IndexRows = Option<Rc<[RowId]>>;
 
 /// An op not yet in the log, as the engine sees it while judging it.
 pub(crate) struct Unstored<'a> {

@@ -97,11 +97,13 @@ impl Engine<'_> {
         key: &[u8; 32],
         visit: &mut dyn FnMut(RowId) -> Result<bool, StorageError>,
     ) -> Result<(), StorageError> {
+        let lookup = Lookup::RuleIndex(*key);
         let cached = self.rule_index.borrow().get(key).cloned();
         let rows = match cached {
-            Some(rows) => rows,
+            Some(Some(rows)) => rows,
+            // Known to have too many: read as far as the judge needs.
+            Some(None) => return store::visit_lookup(&tables.row_index, &tables.field_index, &lookup, visit),
             None => {
-                let lookup = Lookup::RuleIndex(*key);
                 let mut rows = Vec::new();
                 let mut few = true;
                 store::visit_lookup(&tables.row_index, &tables.field_index, &lookup, &mut |id| {
@@ -110,10 +112,11 @@ impl Engine<'_> {
                     Ok(!few)
                 })?;
                 if !few {
+                    self.rule_index.borrow_mut().insert(*key, None);
                     return store::visit_lookup(&tables.row_index, &tables.field_index, &lookup, visit);
                 }
                 let rows: Rc<[RowId]> = rows.into();
-                self.rule_index.borrow_mut().insert(*key, rows.clone());
+                self.rule_index.borrow_mut().insert(*key, Some(rows.clone()));
                 rows
             }
         };

@@ -305,13 +305,16 @@ fn sort_by_insertion(
             .ok_or_else(|| StorageError::Corrupt(format!("the op that inserted row {id} is missing")))?;
         let RowNumber(number) = number;
         // Read once per row, not once per comparison.
-        let field = by_field.map_or(Value::Null, |(name, _)| row.field(name));
+        let field = by_field.map(|(name, _)| row.field(name));
         keyed.push(((field, (inserter.depth, inserter.hash, number & 0xffff)), (id, row)));
     }
     let descending = by_field.is_some_and(|(_, descending)| descending);
     keyed.sort_by(|((left_field, left_key), _), ((right_field, right_key), _)| {
-        let by_field = compare_values(left_field, right_field);
-        let by_field = if descending { by_field.reverse() } else { by_field };
+        let by_field = match (left_field, right_field) {
+            (Some(left), Some(right)) if descending => compare_values(left, right).reverse(),
+            (Some(left), Some(right)) => compare_values(left, right),
+            _ => Ordering::Equal,
+        };
         by_field.then(left_key.cmp(right_key))
     });
     rows.extend(keyed.into_iter().map(|(_, row)| row));

@@ -77,19 +77,21 @@ pub(crate) fn insert_row(
     Ok(())
 }
 
-/// A row's number and stored record from its id, if any op inserted it. Ids that share their
-/// first 8 bytes are told apart by the id each record holds.
-fn find_row(
+/// A row's number from its id, if any op inserted it, with what `read` makes of its stored
+/// record (read in place, not copied). Ids that share their first 8 bytes are told apart by
+/// the id each record holds.
+fn find_row<T>(
     rows: &impl RowsTable,
     row_ids: &impl RowIdsTable,
     id: &RowId,
-) -> Result<Option<(RowNumber, Vec<u8>)>, StorageError> {
+    read: impl FnOnce(u64, &[u8]) -> Result<T, StorageError>,
+) -> Result<Option<(RowNumber, T)>, StorageError> {
     let prefix = id_prefix(id);
     for entry in row_ids.range((prefix, 0)..=(prefix, u64::MAX))? {
         let number = entry?.0.value().1;
         let record = rows.get(number)?.ok_or_else(|| corrupt(format!("row number {number} has no record")))?;
         if record_id(number, record.value())? == *id {
-            return Ok(Some((RowNumber(number), record.value().to_vec())));
+            return Ok(Some((RowNumber(number), read(number, record.value())?)));
         }
     }
     Ok(None)
@@ -101,7 +103,7 @@ pub(crate) fn row_number(
     row_ids: &impl RowIdsTable,
     id: &RowId,
 ) -> Result<Option<RowNumber>, StorageError> {
-    Ok(find_row(rows, row_ids, id)?.map(|(number, _)| number))
+    Ok(find_row(rows, row_ids, id, |_, _| Ok(()))?.map(|(number, ())| number))
 }
 
 /// A row's number and materialized state, if any op inserted it.
@@ -110,9 +112,7 @@ pub(crate) fn read_record(
     row_ids: &impl RowIdsTable,
     id: &RowId,
 ) -> Result<Option<(RowNumber, Option<RowState>)>, StorageError> {
-    let Some((number, record)) = find_row(rows, row_ids, id)? else { return Ok(None) };
-    let (_, row) = decode_row_record(number.0, &record)?;
-    Ok(Some((number, row)))
+    find_row(rows, row_ids, id, |number, record| Ok(decode_row_record(number, record)?.1))
 }
 
 /// Calls `visit` with the id of every row any op inserted, in id order.

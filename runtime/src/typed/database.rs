@@ -326,13 +326,7 @@ impl<'r, P: Projection> TypedQuery<'r, P> {
             return Ok(rows.into_iter().map(P::from_owned_row).collect::<Result<_, _>>()?);
         }
         // Values carry no collection: the query's must be the projection's.
-        if self.query.collection() != P::COLLECTION {
-            return Err(RowDecodeError::Collection {
-                expected: P::COLLECTION.to_owned(),
-                found: self.query.collection().to_owned(),
-            }
-            .into());
-        }
+        super::same_collection(self.query.collection(), P::COLLECTION)?;
         let rows = self.query.values(P::FIELDS)?;
         Ok(rows.into_iter().map(|(id, values)| P::from_values(id, values)).collect::<Result<_, _>>()?)
     }

@@ -178,10 +178,15 @@ pub fn event_row(event: &crate::Event) -> Result<Row, RowDecodeError> {
 
 /// Fails unless `row` is in `collection`.
 pub fn expect_collection(row: &Row, collection: &str) -> Result<(), RowDecodeError> {
-    if row.collection == collection {
+    same_collection(&row.collection, collection)
+}
+
+/// Fails unless `found` is `expected`.
+pub(crate) fn same_collection(found: &str, expected: &str) -> Result<(), RowDecodeError> {
+    if found == expected {
         Ok(())
     } else {
-        Err(RowDecodeError::Collection { expected: collection.to_owned(), found: row.collection.clone() })
+        Err(RowDecodeError::Collection { expected: expected.to_owned(), found: found.to_owned() })
     }
 }
 

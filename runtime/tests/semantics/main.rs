@@ -300,7 +300,6 @@ pub fn delete(collection: &str, row: RowId) -> Change {
     Change::Delete { collection: collection.into(), row }
 }
 
-/// The effectiveness of several ops at once, for readable assertions.
 /// An ingest's outcome is a verdict: the op is taken, or refused for what it does or for a
 /// refused parent. Anything else (a malformed op, a storage error) fails the test.
 fn expect_judged<T>(index: usize, result: Result<T, cairn::IngestError>) {
@@ -315,6 +314,7 @@ fn expect_judged<T>(index: usize, result: Result<T, cairn::IngestError>) {
     }
 }
 
+/// The effectiveness of several ops at once, for readable assertions.
 pub fn effectiveness(sim: &Sim, ops: &[OpHash]) -> Vec<bool> {
     sim.check_engine();
     let all: BTreeMap<OpHash, bool> = sim.history().effectiveness();
