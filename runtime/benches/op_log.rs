@@ -203,6 +203,17 @@ fn main() {
         usage.fragmented_bytes,
         file_size(&batch_dir.store("store")),
     );
+    let mut tables: Vec<_> = usage.tables.iter().filter(|table| table.page_bytes > 0).collect();
+    tables.sort_by_key(|table| std::cmp::Reverse(table.page_bytes));
+    for table in tables {
+        println!(
+            "  {:<12} {:>6.1} MB of pages: {:>6.1} B/op stored, {:>6.1} B/op unused in its pages",
+            table.name,
+            table.page_bytes as f64 / 1e6,
+            table.stored_bytes as f64 / log.len() as f64,
+            table.fragmented_bytes as f64 / log.len() as f64,
+        );
+    }
     println!("storage: the file is {file_ratio:.2}x the encoded ops (target <= 3x)");
     println!(
         "target: ingest_stream at >= 0.50x the bare batch-verify rate, the state engine included (every op \

@@ -150,7 +150,7 @@ pub use model::reference;
 pub use op::{Attestation, Change, Edit, Limits, Op, Payload, VerifiedOp, Witness};
 pub use replica::{
     Allowance, ConcurrentOp, Consumer, Explanation, Follow, IngestResult, Ingested, LoggedOp, NewRow, Options, Order,
-    PeerRecord, Query, Replica, Row, StorageUsage, Transaction, WatchId, DEFAULT_CACHE_BYTES, MAX_CHANGES,
+    PeerRecord, Query, Replica, Row, StorageUsage, TableUsage, Transaction, WatchId, DEFAULT_CACHE_BYTES, MAX_CHANGES,
     MAX_DEFERRED,
 };
 pub use schemac::ir::Schema;

@@ -11,7 +11,6 @@ use crate::model::row::{Folding, RowState};
 use crate::op::Change;
 use crate::plan::{collection_key, index_key};
 use crate::store::{self, RowNumber, WriteTables};
-use redb::ReadableTable;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -128,11 +127,9 @@ impl Engine<'_> {
             let after = self.fold(tables, &id, &writers)?;
             self.store_row(tables, &id, (number, before), after, blamed, &mut events)?;
         }
-        let mut seq = tables.events.last()?.map_or(0, |(seq, _)| seq.value());
         for mut event in events {
-            seq += 1;
-            event.seq = seq;
-            tables.events.insert(seq, event.encode().as_slice())?;
+            event.seq = tables.next_event_seq()?;
+            tables.events.insert(event.seq, event.encode().as_slice())?;
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use super::{Engine, Loaded, PAST_WALK_BUDGET};
 use crate::dag::{Causality, Clock, OpInfo};
 use crate::error::StorageError;
 use crate::store::WriteTables;
-use redb::{ReadableTable, ReadableTableMetadata};
+use redb::ReadableTableMetadata;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
@@ -104,8 +104,7 @@ impl Engine<'_> {
     /// its parents are the log's heads (the usual case), it does, since a head that is not a
     /// parent is in no parent's past.
     pub(crate) fn has_concurrent(&self, tables: &WriteTables, parents: &[OpInfo]) -> Result<bool, StorageError> {
-        for entry in tables.heads.iter()? {
-            let head = entry?.0.value();
+        for head in tables.heads() {
             if !parents.iter().any(|parent| parent.local == head) {
                 return Ok(true);
             }
@@ -134,10 +133,7 @@ impl Engine<'_> {
         if !self.has_concurrent(tables, parents)? {
             return Ok(Some(Vec::new()));
         }
-        let mut stack: Vec<u64> = Vec::new();
-        for entry in tables.heads.iter()? {
-            stack.push(entry?.0.value());
-        }
+        let mut stack: Vec<u64> = tables.heads().collect();
         let mut seen = BTreeSet::new();
         let mut concurrent = Vec::new();
         while let Some(local) = stack.pop() {

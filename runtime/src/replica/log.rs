@@ -111,33 +111,33 @@ impl Replica {
         Ok(flagged)
     }
 
-    /// How much space the store uses: pages allocated, and the bytes of keys and values in them.
+    /// How much space the store uses: pages allocated, the bytes of keys and values in them,
+    /// and the same per table.
     pub fn storage_usage(&self) -> Result<StorageUsage, StorageError> {
         let transaction = self.database.begin_write()?;
         let stats = transaction.stats()?;
-        let mut state_bytes = 0;
-        {
-            use redb::ReadableTableMetadata;
+        let page_size = stats.page_size() as u64;
+        let tables = {
             let tables = WriteTables::open(&transaction)?;
-            let state_tables = [
-                tables.rows.stats()?,
-                tables.row_ids.stats()?,
-                tables.row_writers.stats()?,
-                tables.row_index.stats()?,
-                tables.field_index.stats()?,
-                tables.ineffective.stats()?,
-                tables.events.stats()?,
-            ];
-            for table in state_tables {
-                state_bytes += (table.leaf_pages() + table.branch_pages()) * stats.page_size() as u64;
-            }
-        }
+            tables
+                .stats()?
+                .into_iter()
+                .map(|(name, state, table)| TableUsage {
+                    name,
+                    state,
+                    page_bytes: (table.leaf_pages() + table.branch_pages()) * page_size,
+                    stored_bytes: table.stored_bytes(),
+                    fragmented_bytes: table.fragmented_bytes(),
+                })
+                .collect::<Vec<_>>()
+        };
         let usage = StorageUsage {
-            allocated_bytes: stats.allocated_pages() * stats.page_size() as u64,
-            state_bytes,
+            allocated_bytes: stats.allocated_pages() * page_size,
+            state_bytes: tables.iter().filter(|table| table.state).map(|table| table.page_bytes).sum(),
             stored_bytes: stats.stored_bytes(),
             metadata_bytes: stats.metadata_bytes(),
             fragmented_bytes: stats.fragmented_bytes(),
+            tables,
         };
         transaction.abort()?;
         Ok(usage)
@@ -161,7 +161,7 @@ impl Replica {
 }
 
 /// The space a store takes (see [`Replica::storage_usage`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageUsage {
     /// Pages allocated to tables, whole.
     pub allocated_bytes: u64,
@@ -172,6 +172,23 @@ pub struct StorageUsage {
     /// Bytes of B-tree structure.
     pub metadata_bytes: u64,
     /// Unused bytes inside allocated pages.
+    pub fragmented_bytes: u64,
+    /// The same figures for each table, in the store's order.
+    pub tables: Vec<TableUsage>,
+}
+
+/// The space one table takes (see [`StorageUsage`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableUsage {
+    /// The table's name in the store.
+    pub name: &'static str,
+    /// Whether it holds state (rows, their indexes, verdicts and events) rather than the log.
+    pub state: bool,
+    /// Its pages (leaves and branches), whole.
+    pub page_bytes: u64,
+    /// Bytes of its keys and values.
+    pub stored_bytes: u64,
+    /// Unused bytes inside its pages.
     pub fragmented_bytes: u64,
 }
 

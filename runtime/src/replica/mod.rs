@@ -20,7 +20,7 @@ pub use deferred::MAX_DEFERRED;
 pub use events::{Consumer, Follow};
 pub use explain::{Allowance, ConcurrentOp, Explanation};
 pub use ingest::{IngestResult, Ingested};
-pub use log::{LoggedOp, StorageUsage};
+pub use log::{LoggedOp, StorageUsage, TableUsage};
 pub use options::{Options, DEFAULT_CACHE_BYTES};
 pub use peers::PeerRecord;
 pub use query::{Order, Query, Row};

@@ -15,7 +15,6 @@ use crate::model::rules::Verdict;
 use crate::model::validate;
 use crate::op::{self, Change, Op, Payload, VerifiedOp};
 use crate::store::{WriteTables, OPS};
-use redb::ReadableTable;
 
 impl Replica {
     /// Writes a batch of changes as one op signed by `author`, after checking it against the
@@ -99,8 +98,7 @@ impl Replica {
             None => None,
         };
         let mut heads: Vec<OpInfo> = Vec::new();
-        for entry in tables.heads.iter().map_err(StorageError::from)? {
-            let local = entry.map_err(StorageError::from)?.0.value();
+        for local in tables.heads() {
             if Some(local) != previous.map(|(_, previous)| previous) {
                 heads.push(
                     tables.info(local)?.ok_or_else(|| StorageError::Corrupt(format!("head #{local} has no info")))?,

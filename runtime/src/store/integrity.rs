@@ -4,7 +4,7 @@
 use super::transaction::ReadTables;
 use crate::dag::{Causality, Clock, OpInfo};
 use crate::error::{corrupt, StorageError};
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{Database, ReadableDatabase, ReadableTable};
 
 /// Checks that the tables agree with each other; returns a description of the first problem.
 pub(crate) fn check_integrity(database: &Database) -> Result<(), StorageError> {

@@ -8,6 +8,7 @@
 
 mod digests;
 mod integrity;
+mod prefix_index;
 mod records;
 mod rows;
 mod tables;

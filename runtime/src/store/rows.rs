@@ -2,6 +2,7 @@
 //! row's number from its id in `row_ids`, the ops that write a row, and the index lookups that
 //! list a collection's rows.
 
+use super::prefix_index::{PrefixIndex, PrefixKey};
 use crate::error::{corrupt, StorageError};
 use crate::ids::RowId;
 use crate::model::row::RowState;
@@ -58,8 +59,10 @@ fn id_prefix(id: &RowId) -> u64 {
 /// The tables of rows, from a read or a write transaction.
 pub(crate) trait RowsTable: ReadableTable<u64, &'static [u8]> {}
 impl<T: ReadableTable<u64, &'static [u8]>> RowsTable for T {}
-pub(crate) trait RowIdsTable: ReadableTable<(u64, u64), ()> {}
-impl<T: ReadableTable<(u64, u64), ()>> RowIdsTable for T {}
+/// The row-id index, from a read or a write transaction.
+pub(crate) type RowIds<T> = PrefixIndex<T>;
+pub(crate) trait RowIdsTable: ReadableTable<PrefixKey, ()> {}
+impl<T: ReadableTable<PrefixKey, ()>> RowIdsTable for T {}
 
 /// An index table (rule or query index), from a read or a write transaction.
 pub(crate) trait IndexTable: ReadableTable<(&'static [u8; 32], u64), &'static [u8; 32]> {}
@@ -68,11 +71,11 @@ impl<T: ReadableTable<(&'static [u8; 32], u64), &'static [u8; 32]>> IndexTable f
 /// Records a new row: its number under its id, and an empty record (no state yet).
 pub(crate) fn insert_row(
     rows: &mut redb::Table<u64, &'static [u8]>,
-    row_ids: &mut redb::Table<(u64, u64), ()>,
+    row_ids: &mut RowIds<redb::Table<PrefixKey, ()>>,
     id: &RowId,
     number: RowNumber,
 ) -> Result<(), StorageError> {
-    row_ids.insert((id_prefix(id), number.0), ())?;
+    row_ids.insert((id_prefix(id), number.0))?;
     rows.insert(number.0, encode_row_record(id, None).as_slice())?;
     Ok(())
 }
@@ -82,13 +85,11 @@ pub(crate) fn insert_row(
 /// the id each record holds.
 fn find_row<T>(
     rows: &impl RowsTable,
-    row_ids: &impl RowIdsTable,
+    row_ids: &RowIds<impl RowIdsTable>,
     id: &RowId,
     read: impl FnOnce(u64, &[u8]) -> Result<T, StorageError>,
 ) -> Result<Option<(RowNumber, T)>, StorageError> {
-    let prefix = id_prefix(id);
-    for entry in row_ids.range((prefix, 0)..=(prefix, u64::MAX))? {
-        let number = entry?.0.value().1;
+    for number in row_ids.numbers(id_prefix(id))? {
         let record = rows.get(number)?.ok_or_else(|| corrupt(format!("row number {number} has no record")))?;
         if record_id(number, record.value())? == *id {
             return Ok(Some((RowNumber(number), read(number, record.value())?)));
@@ -100,7 +101,7 @@ fn find_row<T>(
 /// A row's number from its id, if any op inserted it.
 pub(crate) fn row_number(
     rows: &impl RowsTable,
-    row_ids: &impl RowIdsTable,
+    row_ids: &RowIds<impl RowIdsTable>,
     id: &RowId,
 ) -> Result<Option<RowNumber>, StorageError> {
     Ok(find_row(rows, row_ids, id, |_, _| Ok(()))?.map(|(number, ())| number))
@@ -109,7 +110,7 @@ pub(crate) fn row_number(
 /// A row's number and materialized state, if any op inserted it.
 pub(crate) fn read_record(
     rows: &impl RowsTable,
-    row_ids: &impl RowIdsTable,
+    row_ids: &RowIds<impl RowIdsTable>,
     id: &RowId,
 ) -> Result<Option<(RowNumber, Option<RowState>)>, StorageError> {
     find_row(rows, row_ids, id, |number, record| Ok(decode_row_record(number, record)?.1))
@@ -118,14 +119,13 @@ pub(crate) fn read_record(
 /// Calls `visit` with the id of every row any op inserted, in id order.
 pub(crate) fn for_each_row_id(
     rows: &impl RowsTable,
-    row_ids: &impl RowIdsTable,
+    row_ids: &RowIds<impl RowIdsTable>,
     visit: &mut dyn FnMut(RowId) -> Result<(), StorageError>,
 ) -> Result<(), StorageError> {
     // `row_ids` is in order of the ids' first 8 bytes; ids that share them are sorted apart.
     let mut group: Vec<RowId> = Vec::new();
     let mut group_prefix = None;
-    for entry in row_ids.iter()? {
-        let (prefix, number) = entry?.0.value();
+    row_ids.for_each(&mut |(prefix, number)| {
         if group_prefix != Some(prefix) {
             group.sort();
             group.drain(..).try_for_each(&mut *visit)?;
@@ -133,7 +133,8 @@ pub(crate) fn for_each_row_id(
         }
         let record = rows.get(number)?.ok_or_else(|| corrupt(format!("row number {number} has no record")))?;
         group.push(record_id(number, record.value())?);
-    }
+        Ok(())
+    })?;
     group.sort();
     group.into_iter().try_for_each(visit)
 }
@@ -141,7 +142,7 @@ pub(crate) fn for_each_row_id(
 /// The ops that write a row, in log order: its insert, then its updates and deletes.
 pub(crate) fn row_writers(
     rows: &impl RowsTable,
-    row_ids: &impl RowIdsTable,
+    row_ids: &RowIds<impl RowIdsTable>,
     writers: &impl ReadableTable<(&'static [u8; 32], u64), ()>,
     id: &RowId,
 ) -> Result<Vec<u64>, StorageError> {
@@ -193,7 +194,7 @@ pub(crate) fn visit_lookup(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ROWS, ROW_IDS};
+    use crate::store::{ROWS, ROW_IDS, ROW_IDS_RECENT};
 
     #[test]
     fn ids_that_share_their_first_bytes_are_told_apart_and_listed_in_order() {
@@ -202,7 +203,10 @@ mod tests {
             .expect("an in-memory store");
         let transaction = database.begin_write().expect("write");
         let mut rows = transaction.open_table(ROWS).expect("rows");
-        let mut row_ids = transaction.open_table(ROW_IDS).expect("row ids");
+        let mut row_ids = PrefixIndex {
+            settled: transaction.open_table(ROW_IDS).expect("row ids"),
+            recent: transaction.open_table(ROW_IDS_RECENT).expect("recent row ids"),
+        };
         let mut late = [7u8; 32];
         late[31] = 1;
         let (early, other, missing) = (RowId([7; 32]), RowId([3; 32]), RowId([7; 32].map(|byte| byte ^ 1)));

@@ -5,7 +5,7 @@
 //! | `meta` | name → bytes: database id, suite name, layout version, next local number |
 //! | `schemas` | schema hash → IR (JSON) |
 //! | `ops` | local of a chunk's first op → the chunk: records of consecutive ops (see `records`) |
-//! | `hashes` | (first 8 bytes of the op hash, local) → () |
+//! | `hashes`, `hashes_recent` | (first 8 bytes of the op hash, local) → (), in two tables (see `prefix_index`) |
 //! | `heads` | local → (), for the ops without children |
 //! | `children` | (parent local, child local) → () |
 //! | `authors`, `author_keys` | identity ↔ author number |
@@ -16,7 +16,7 @@
 //! | `rejected` | op hash → reason, for ops whose signed content is invalid |
 //! | `parked`, `parked_queue`, `waiting` | ops whose parents have not arrived (arrival number, bytes), their arrival order (the oldest is evicted when full), and what they wait for |
 //! | `rows` | row number → row id and, while effective ops make it exist, the row (see `rows`) |
-//! | `row_ids` | (first 8 bytes of the row id, row number) → (): finds a row's number from its id |
+//! | `row_ids`, `row_ids_recent` | (first 8 bytes of the row id, row number) → (): finds a row's number from its id (see `prefix_index`) |
 //! | `row_writers` | (row id, op local) → (), for the ops that update or delete the row |
 //! | `readers` | (collection key, author number, seq, local) → (), for the ops whose verdict reads the collection |
 //! | `row_index` | (key, row number) → row id: the rule indexes |
@@ -32,6 +32,7 @@ pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta
 pub(crate) const SCHEMAS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("schemas");
 pub(crate) const OPS: TableDefinition<u64, &[u8]> = TableDefinition::new("ops");
 pub(crate) const HASHES: TableDefinition<(u64, u64), ()> = TableDefinition::new("hashes");
+pub(crate) const HASHES_RECENT: TableDefinition<(u64, u64), ()> = TableDefinition::new("hashes_recent");
 pub(crate) const HEADS: TableDefinition<u64, ()> = TableDefinition::new("heads");
 pub(crate) const CHILDREN: TableDefinition<(u64, u64), ()> = TableDefinition::new("children");
 pub(crate) const AUTHORS: TableDefinition<&[u8; 32], u32> = TableDefinition::new("authors");
@@ -50,8 +51,10 @@ pub(crate) const WAITING: MultimapTableDefinition<&[u8; 32], &[u8; 32]> = Multim
 /// numbers grow with the log, so rows are appended at the table's end.
 pub(crate) const ROWS: TableDefinition<u64, &[u8]> = TableDefinition::new("rows");
 /// A row's number from its id: (first 8 bytes of the id, row number) → (). Row ids are
-/// random, so this small table is the one every insert writes at a random place.
+/// random, so this index is kept in two tables (see `super::prefix_index`), with the recent
+/// entries in `ROW_IDS_RECENT`.
 pub(crate) const ROW_IDS: TableDefinition<(u64, u64), ()> = TableDefinition::new("row_ids");
+pub(crate) const ROW_IDS_RECENT: TableDefinition<(u64, u64), ()> = TableDefinition::new("row_ids_recent");
 /// The ops that update or delete a row, effective or not: (row, op local). (A row's insert is
 /// named by its row number.)
 pub(crate) const ROW_WRITERS: TableDefinition<(&[u8; 32], u64), ()> = TableDefinition::new("row_writers");
@@ -81,4 +84,4 @@ pub(crate) const META_SUITE: &str = "suite";
 pub(crate) const META_NEXT_LOCAL: &str = "next_local";
 pub(crate) const META_FORMAT: &str = "format";
 /// The store layout version; bump on incompatible table changes.
-pub(crate) const STORE_FORMAT: u64 = 7;
+pub(crate) const STORE_FORMAT: u64 = 8;

@@ -7,6 +7,7 @@
 //! it ends), because random keys are what a B-tree writes slowest.
 
 use super::digests::{Items, PendingSums};
+use super::prefix_index::{open_prefix_index, PrefixIndex, PrefixKey};
 use super::records::{
     chunk_records, encode_record, find_record, hash_prefix, parse_record, Record, CHUNK_BUDGET, RECORD_HEADER,
 };
@@ -102,9 +103,7 @@ macro_rules! impl_lookups {
         impl $type {
             /// Looks a hash up in the index, confirming the full hash in the op's record.
             fn indexed_local(&self, hash: &OpHash) -> Result<Option<u64>, StorageError> {
-                let prefix = hash_prefix(hash);
-                for entry in self.hashes.range((prefix, 0)..=(prefix, u64::MAX))? {
-                    let local = entry?.0.value().1;
+                for local in self.hashes.numbers(hash_prefix(hash))? {
                     if self.info(local)?.is_some_and(|info| info.hash == *hash) {
                         return Ok(Some(local));
                     }
@@ -121,12 +120,12 @@ pub(crate) type ReadItems<'t> =
 /// The tables a read transaction looks at.
 pub(crate) struct ReadTables {
     pub ops: redb::ReadOnlyTable<u64, &'static [u8]>,
-    pub hashes: redb::ReadOnlyTable<(u64, u64), ()>,
+    pub hashes: PrefixIndex<redb::ReadOnlyTable<PrefixKey, ()>>,
     pub equivocators: redb::ReadOnlyTable<u32, u64>,
     pub heads: redb::ReadOnlyTable<u64, ()>,
     pub author_keys: redb::ReadOnlyTable<u32, &'static [u8; 32]>,
     pub rows: redb::ReadOnlyTable<u64, &'static [u8]>,
-    pub row_ids: redb::ReadOnlyTable<(u64, u64), ()>,
+    pub row_ids: PrefixIndex<redb::ReadOnlyTable<PrefixKey, ()>>,
     pub field_index: redb::ReadOnlyTable<(&'static [u8; 32], u64), &'static [u8; 32]>,
     pub row_index: redb::ReadOnlyTable<(&'static [u8; 32], u64), &'static [u8; 32]>,
     pub ineffective: redb::ReadOnlyTable<u64, ()>,
@@ -139,12 +138,12 @@ impl ReadTables {
     pub fn open(transaction: &redb::ReadTransaction) -> Result<ReadTables, StorageError> {
         Ok(ReadTables {
             ops: transaction.open_table(OPS)?,
-            hashes: transaction.open_table(HASHES)?,
+            hashes: open_prefix_index!(transaction, HASHES, HASHES_RECENT),
             equivocators: transaction.open_table(EQUIVOCATORS)?,
             heads: transaction.open_table(HEADS)?,
             author_keys: transaction.open_table(AUTHOR_KEYS)?,
             rows: transaction.open_table(ROWS)?,
-            row_ids: transaction.open_table(ROW_IDS)?,
+            row_ids: open_prefix_index!(transaction, ROW_IDS, ROW_IDS_RECENT),
             field_index: transaction.open_table(FIELD_INDEX)?,
             row_index: transaction.open_table(ROW_INDEX)?,
             ineffective: transaction.open_table(INEFFECTIVE)?,
@@ -160,7 +159,7 @@ impl ReadTables {
     }
 
     pub fn op_count(&self) -> Result<u64, StorageError> {
-        Ok(self.hashes.len()?)
+        self.hashes.len()
     }
 
     /// Calls `visit` with every op's record, in local order (parents first).
@@ -218,8 +217,8 @@ pub(crate) struct WriteTables<'txn> {
     pub meta: redb::Table<'txn, &'static str, &'static [u8]>,
     pub schemas: redb::Table<'txn, &'static [u8; 32], &'static [u8]>,
     pub ops: redb::Table<'txn, u64, &'static [u8]>,
-    pub hashes: redb::Table<'txn, (u64, u64), ()>,
-    pub heads: redb::Table<'txn, u64, ()>,
+    pub hashes: PrefixIndex<redb::Table<'txn, PrefixKey, ()>>,
+    heads: redb::Table<'txn, u64, ()>,
     pub children: redb::Table<'txn, (u64, u64), ()>,
     pub authors: redb::Table<'txn, &'static [u8; 32], u32>,
     pub author_keys: redb::Table<'txn, u32, &'static [u8; 32]>,
@@ -232,7 +231,7 @@ pub(crate) struct WriteTables<'txn> {
     pub parked_queue: redb::Table<'txn, u64, &'static [u8; 32]>,
     pub waiting: redb::MultimapTable<'txn, &'static [u8; 32], &'static [u8; 32]>,
     pub rows: redb::Table<'txn, u64, &'static [u8]>,
-    pub row_ids: redb::Table<'txn, (u64, u64), ()>,
+    pub row_ids: PrefixIndex<redb::Table<'txn, PrefixKey, ()>>,
     pub row_writers: redb::Table<'txn, (&'static [u8; 32], u64), ()>,
     pub readers: redb::Table<'txn, (&'static [u8; 32], u32, u64, u64), ()>,
     pub row_index: redb::Table<'txn, (&'static [u8; 32], u64), &'static [u8; 32]>,
@@ -248,6 +247,13 @@ pub(crate) struct WriteTables<'txn> {
     /// The chunk new records go into: its first local and its bytes. Written by
     /// [`WriteTables::finish`] (or when it fills up).
     open_chunk: Option<(u64, Vec<u8>)>,
+    /// The heads as this transaction leaves them, and as it found them: a batch's ops mostly
+    /// replace the head the op before added, so only the difference is written, by
+    /// [`WriteTables::finish`].
+    heads_now: std::collections::BTreeSet<u64>,
+    heads_found: std::collections::BTreeSet<u64>,
+    /// The last event's sequence number, once this transaction has read it.
+    last_event: Option<u64>,
 }
 
 impl WriteTables<'_> {
@@ -289,12 +295,17 @@ impl_lookups!(WriteTables<'_>);
 
 impl<'txn> WriteTables<'txn> {
     pub fn open(transaction: &'txn redb::WriteTransaction) -> Result<WriteTables<'txn>, StorageError> {
+        let heads = transaction.open_table(HEADS)?;
+        let mut heads_found = std::collections::BTreeSet::new();
+        for entry in heads.iter()? {
+            heads_found.insert(entry?.0.value());
+        }
         Ok(WriteTables {
             meta: transaction.open_table(META)?,
             schemas: transaction.open_table(SCHEMAS)?,
             ops: transaction.open_table(OPS)?,
-            hashes: transaction.open_table(HASHES)?,
-            heads: transaction.open_table(HEADS)?,
+            hashes: open_prefix_index!(transaction, HASHES, HASHES_RECENT),
+            heads,
             children: transaction.open_table(CHILDREN)?,
             authors: transaction.open_table(AUTHORS)?,
             author_keys: transaction.open_table(AUTHOR_KEYS)?,
@@ -307,7 +318,7 @@ impl<'txn> WriteTables<'txn> {
             parked_queue: transaction.open_table(PARKED_QUEUE)?,
             waiting: transaction.open_multimap_table(WAITING)?,
             rows: transaction.open_table(ROWS)?,
-            row_ids: transaction.open_table(ROW_IDS)?,
+            row_ids: open_prefix_index!(transaction, ROW_IDS, ROW_IDS_RECENT),
             row_writers: transaction.open_table(ROW_WRITERS)?,
             readers: transaction.open_table(READERS)?,
             row_index: transaction.open_table(ROW_INDEX)?,
@@ -318,10 +329,62 @@ impl<'txn> WriteTables<'txn> {
             pending_sums: PendingSums::default(),
             next_local: None,
             open_chunk: None,
+            heads_now: heads_found.clone(),
+            heads_found,
+            last_event: None,
         })
     }
 
-    /// Inserts the transaction's new hash-index entries, in key order. Call before commit.
+    /// The ops without children, in local order.
+    pub fn heads(&self) -> impl Iterator<Item = u64> + '_ {
+        self.heads_now.iter().copied()
+    }
+
+    /// The sequence number for a new event (one more than the last); read once per transaction.
+    pub fn next_event_seq(&mut self) -> Result<u64, StorageError> {
+        let last = match self.last_event {
+            Some(last) => last,
+            None => self.events.last()?.map_or(0, |(seq, _)| seq.value()),
+        };
+        self.last_event = Some(last + 1);
+        Ok(last + 1)
+    }
+
+    /// Each table's name, whether it holds state (rows, their indexes, verdicts and events)
+    /// rather than the log, and redb's figures for it.
+    pub fn stats(&self) -> Result<Vec<(&'static str, bool, redb::TableStats)>, StorageError> {
+        Ok(vec![
+            ("meta", false, self.meta.stats()?),
+            ("schemas", false, self.schemas.stats()?),
+            ("ops", false, self.ops.stats()?),
+            ("hashes", false, self.hashes.settled.stats()?),
+            ("hashes_recent", false, self.hashes.recent.stats()?),
+            ("heads", false, self.heads.stats()?),
+            ("children", false, self.children.stats()?),
+            ("authors", false, self.authors.stats()?),
+            ("author_keys", false, self.author_keys.stats()?),
+            ("chains", false, self.chains.stats()?),
+            ("depths", false, self.depths.stats()?),
+            ("depth_sums", false, self.depth_sums.stats()?),
+            ("equivocators", false, self.equivocators.stats()?),
+            ("rejected", false, self.rejected.stats()?),
+            ("parked", false, self.parked.stats()?),
+            ("parked_queue", false, self.parked_queue.stats()?),
+            ("waiting", false, self.waiting.stats()?),
+            ("rows", true, self.rows.stats()?),
+            ("row_ids", true, self.row_ids.settled.stats()?),
+            ("row_ids_recent", true, self.row_ids.recent.stats()?),
+            ("row_writers", true, self.row_writers.stats()?),
+            ("readers", true, self.readers.stats()?),
+            ("row_index", true, self.row_index.stats()?),
+            ("field_index", true, self.field_index.stats()?),
+            ("ineffective", true, self.ineffective.stats()?),
+            ("events", true, self.events.stats()?),
+        ])
+    }
+
+    /// Writes what the transaction buffered: the open chunk, the next local number, the heads
+    /// that changed, and the new hash-index entries, in key order. Call before commit.
     pub fn finish(mut self) -> Result<(), StorageError> {
         if let Some((start, chunk)) = self.open_chunk.take() {
             self.ops.insert(start, chunk.as_slice())?;
@@ -333,9 +396,17 @@ impl<'txn> WriteTables<'txn> {
             self.pending_hashes.drain().map(|(hash, local)| (hash_prefix(&hash), local)).collect();
         entries.sort_unstable();
         for key in entries {
-            self.hashes.insert(key, ())?;
+            self.hashes.insert(key)?;
         }
+        self.hashes.settle()?;
+        self.row_ids.settle()?;
         std::mem::take(&mut self.pending_sums).write(&mut self.depth_sums)?;
+        for gone in self.heads_found.difference(&self.heads_now) {
+            self.heads.remove(*gone)?;
+        }
+        for new in self.heads_now.difference(&self.heads_found) {
+            self.heads.insert(*new, ())?;
+        }
         Ok(())
     }
 
@@ -404,14 +475,14 @@ impl<'txn> WriteTables<'txn> {
         for parent in parents {
             clock.merge(&self.clock(*parent)?);
             self.children.insert((*parent, local), ())?;
-            self.heads.remove(*parent)?;
+            self.heads_now.remove(parent);
         }
         clock.set(author, seq);
         let mut record = Vec::with_capacity(RECORD_HEADER + 4 + bytes.len() + clock.0.len() * 4);
         encode_record(&mut record, hash, depth, author, seq, &clock.encode(), bytes);
         self.push_record(local, &record)?;
         self.pending_hashes.insert(*hash, local);
-        self.heads.insert(local, ())?;
+        self.heads_now.insert(local);
         self.chains.insert((author, seq, local), ())?;
         self.depths.insert((depth, local), &hash.0)?;
         self.pending_sums.add(depth, hash);
