@@ -210,7 +210,7 @@ impl Replica {
         payload: Result<(), IngestError>,
     ) -> Result<Ingested, IngestError> {
         let hash = op.hash();
-        if tables.local_of(&hash)?.is_some() {
+        if holds(tables, &op)? {
             return Ok(Ingested::Duplicate(hash));
         }
         if !tables.parked.is_empty()? && tables.parked.get(&hash.0)?.is_some() {
@@ -290,7 +290,15 @@ impl Replica {
         let hash = verified.hash();
         checks::database(op, hash, self.id)?;
         // Parents present, or the op waits for them (unless one was rejected for good).
-        let missing = self.missing_parents(tables, op)?;
+        let mut parents: Vec<OpInfo> = Vec::with_capacity(op.parents.len());
+        let mut missing = Vec::new();
+        for parent in &op.parents {
+            match tables.local_of(parent)? {
+                Some(local) => parents
+                    .push(tables.info(local)?.ok_or_else(|| StorageError::Corrupt("parent without info".into()))?),
+                None => missing.push(*parent),
+            }
+        }
         if !missing.is_empty() {
             if !tables.rejected.is_empty()? {
                 for parent in &missing {
@@ -304,11 +312,6 @@ impl Replica {
                 tables.waiting.insert(&parent.0, &hash.0)?;
             }
             return Ok(Ingested::Parked { op: hash, missing });
-        }
-        let mut parents: Vec<OpInfo> = Vec::with_capacity(op.parents.len());
-        for parent in &op.parents {
-            let local = tables.local_of(parent)?.ok_or_else(|| StorageError::Corrupt("parent vanished".into()))?;
-            parents.push(tables.info(local)?.ok_or_else(|| StorageError::Corrupt("parent without info".into()))?);
         }
         checks::depth(op, hash, &parents)?;
         let author = match tables.known_author(&op.author)? {
@@ -368,6 +371,17 @@ impl Replica {
             }
         })
     }
+}
+
+/// Whether the log holds an op. Every stored op is filed under its author and sequence number,
+/// so unless its author has an op with that number (the op itself, or one it equivocates
+/// with), the hash index, keyed at random, need not be read.
+fn holds(tables: &WriteTables, op: &VerifiedOp) -> Result<bool, StorageError> {
+    let Some(author) = tables.known_author(&op.op().author)? else { return Ok(false) };
+    if tables.chain_entries(author, op.op().seq)?.is_empty() {
+        return Ok(false);
+    }
+    Ok(tables.local_of(&op.hash())?.is_some())
 }
 
 /// How many bytes of ops `ingest_stream` decodes into one batch at most: a decoded op takes
