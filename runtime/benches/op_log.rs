@@ -207,7 +207,7 @@ fn main() {
     tables.sort_by_key(|table| std::cmp::Reverse(table.page_bytes));
     for table in tables {
         println!(
-            "  {:<12} {:>6.1} MB of pages: {:>6.1} B/op stored, {:>6.1} B/op unused in its pages",
+            "  {:<14} {:>6.1} MB of pages: {:>6.1} B/op stored, {:>6.1} B/op unused in its pages",
             table.name,
             table.page_bytes as f64 / 1e6,
             table.stored_bytes as f64 / log.len() as f64,

@@ -15,8 +15,15 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 impl Engine<'_> {
-    /// Records which rows an op writes, and indexes the rows it inserts.
-    pub(super) fn index_writers(&self, tables: &mut WriteTables, op: &Loaded) -> Result<(), StorageError> {
+    /// Records which rows an op writes, and indexes the rows it inserts. With `record`, each
+    /// inserted row also gets its record, without state; without it, [`Engine::apply`] must
+    /// write them (it does for an effective op).
+    pub(super) fn index_writers(
+        &self,
+        tables: &mut WriteTables,
+        op: &Loaded,
+        record: bool,
+    ) -> Result<(), StorageError> {
         let unseen = |_: u64| Ok(false);
         let folding = Folding {
             hash: op.info.hash,
@@ -33,7 +40,7 @@ impl Engine<'_> {
                 continue;
             };
             let number = RowNumber::new(op.info.local, index as u32);
-            store::insert_row(&mut tables.rows, &mut tables.row_ids, &target, number)?;
+            store::insert_row(&mut tables.rows, &mut tables.row_ids, &target, number, record)?;
             self.forget_materialized(&target);
             let key = collection_key(collection);
             tables.row_index.insert((&key, number.0), &target.0)?;
@@ -114,7 +121,12 @@ impl Engine<'_> {
                 None => self.record(tables, &id)?,
             };
             let after = self.fold_writer(tables, &id, new, before.clone())?;
-            self.store_row(tables, &id, (number, before), after, (new.info.hash, Cause::Written), &mut events)?;
+            let written =
+                self.store_row(tables, &id, (number, before), after, (new.info.hash, Cause::Written), &mut events)?;
+            if !written && inserted.is_some() {
+                // A row without state yet: its record, in case `index_writers` left it out.
+                tables.rows.insert(number.0, store::encode_row_record(&id, None).as_slice())?;
+            }
         }
         for (id, blamed) in refold {
             let (number, before) = self.record(tables, &id)?;
@@ -145,7 +157,8 @@ impl Engine<'_> {
     }
 
     /// Writes a row's new state, keeps its query index entries in step, and notes the event.
-    /// `before` is the row's record: its number and its state before the round.
+    /// `before` is the row's record: its number and its state before the round. Returns whether
+    /// the state changed (and so was written).
     pub(super) fn store_row(
         &self,
         tables: &mut WriteTables,
@@ -154,9 +167,9 @@ impl Engine<'_> {
         after: Option<RowState>,
         (op, cause): (OpHash, Cause),
         events: &mut Vec<Event>,
-    ) -> Result<(), StorageError> {
+    ) -> Result<bool, StorageError> {
         if before == after {
-            return Ok(());
+            return Ok(false);
         }
         let live = |row: &Option<RowState>| row.as_ref().filter(|row| !row.deleted).map(RowState::values);
         let (old_values, new_values) = (live(&before), live(&after));
@@ -205,6 +218,6 @@ impl Engine<'_> {
                 by: None,
             });
         }
-        Ok(())
+        Ok(true)
     }
 }

@@ -171,10 +171,13 @@ impl Engine<'_> {
         concurrent: bool,
     ) -> Result<(), StorageError> {
         let new = self.load(tables, local)?;
-        self.index_writers(tables, &new)?;
+        let author_forked = self.forked_from(tables, new.info.author)?.is_some_and(|from| new.info.seq >= from);
+        // With nothing concurrent, an admitted op is effective and nothing reads the rows it
+        // inserts before `apply` writes them: their records are written once, with their state.
+        let settled_at_once = admitted && !concurrent && !author_forked;
+        self.index_writers(tables, &new, !settled_at_once)?;
         self.note_appended(tables, &new)?;
         self.reset_round(Some(local));
-        let author_forked = self.forked_from(tables, new.info.author)?.is_some_and(|from| new.info.seq >= from);
         let effective = if !admitted {
             false
         } else if author_forked || concurrent {

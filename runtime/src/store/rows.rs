@@ -68,15 +68,19 @@ impl<T: ReadableTable<PrefixKey, ()>> RowIdsTable for T {}
 pub(crate) trait IndexTable: ReadableTable<(&'static [u8; 32], u64), &'static [u8; 32]> {}
 impl<T: ReadableTable<(&'static [u8; 32], u64), &'static [u8; 32]>> IndexTable for T {}
 
-/// Records a new row: its number under its id, and an empty record (no state yet).
+/// Records a new row: its number under its id and, with `record`, its record without state
+/// (a caller that leaves it out writes the record before anything reads the row).
 pub(crate) fn insert_row(
     rows: &mut redb::Table<u64, &'static [u8]>,
     row_ids: &mut RowIds<redb::Table<PrefixKey, ()>>,
     id: &RowId,
     number: RowNumber,
+    record: bool,
 ) -> Result<(), StorageError> {
     row_ids.insert((id_prefix(id), number.0))?;
-    rows.insert(number.0, encode_row_record(id, None).as_slice())?;
+    if record {
+        rows.insert(number.0, encode_row_record(id, None).as_slice())?;
+    }
     Ok(())
 }
 
@@ -215,7 +219,7 @@ mod tests {
         for (id, number) in
             [(RowId(late), 1 << 16), (early, 2 << 16), (other, 3 << 16), (RowId(shares_prefix), 4 << 16)]
         {
-            insert_row(&mut rows, &mut row_ids, &id, RowNumber(number)).expect("insert");
+            insert_row(&mut rows, &mut row_ids, &id, RowNumber(number), true).expect("insert");
         }
         assert_eq!(row_number(&rows, &row_ids, &RowId(late)).expect("read"), Some(RowNumber(1 << 16)));
         assert_eq!(row_number(&rows, &row_ids, &early).expect("read"), Some(RowNumber(2 << 16)));

@@ -7,7 +7,6 @@
 //! | `ops` | local of a chunk's first op → the chunk: records of consecutive ops (see `records`) |
 //! | `hashes`, `hashes_recent` | (first 8 bytes of the op hash, local) → (), in two tables (see `prefix_index`) |
 //! | `heads` | local → (), for the ops without children |
-//! | `children` | (parent local, child local) → () |
 //! | `authors`, `author_keys` | identity ↔ author number |
 //! | `chains` | (author number, seq, local) → () (two locals for one seq: an equivocation) |
 //! | `depths` | (depth, local) → op hash: the items sync reconciles, in order (see `digests`) |
@@ -34,7 +33,6 @@ pub(crate) const OPS: TableDefinition<u64, &[u8]> = TableDefinition::new("ops");
 pub(crate) const HASHES: TableDefinition<(u64, u64), ()> = TableDefinition::new("hashes");
 pub(crate) const HASHES_RECENT: TableDefinition<(u64, u64), ()> = TableDefinition::new("hashes_recent");
 pub(crate) const HEADS: TableDefinition<u64, ()> = TableDefinition::new("heads");
-pub(crate) const CHILDREN: TableDefinition<(u64, u64), ()> = TableDefinition::new("children");
 pub(crate) const AUTHORS: TableDefinition<&[u8; 32], u32> = TableDefinition::new("authors");
 pub(crate) const AUTHOR_KEYS: TableDefinition<u32, &[u8; 32]> = TableDefinition::new("author_keys");
 pub(crate) const CHAINS: TableDefinition<(u32, u64, u64), ()> = TableDefinition::new("chains");

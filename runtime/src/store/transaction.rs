@@ -219,7 +219,6 @@ pub(crate) struct WriteTables<'txn> {
     pub ops: redb::Table<'txn, u64, &'static [u8]>,
     pub hashes: PrefixIndex<redb::Table<'txn, PrefixKey, ()>>,
     heads: redb::Table<'txn, u64, ()>,
-    pub children: redb::Table<'txn, (u64, u64), ()>,
     pub authors: redb::Table<'txn, &'static [u8; 32], u32>,
     pub author_keys: redb::Table<'txn, u32, &'static [u8; 32]>,
     pub chains: redb::Table<'txn, (u32, u64, u64), ()>,
@@ -306,7 +305,6 @@ impl<'txn> WriteTables<'txn> {
             ops: transaction.open_table(OPS)?,
             hashes: open_prefix_index!(transaction, HASHES, HASHES_RECENT),
             heads,
-            children: transaction.open_table(CHILDREN)?,
             authors: transaction.open_table(AUTHORS)?,
             author_keys: transaction.open_table(AUTHOR_KEYS)?,
             chains: transaction.open_table(CHAINS)?,
@@ -360,7 +358,6 @@ impl<'txn> WriteTables<'txn> {
             ("hashes", false, self.hashes.settled.stats()?),
             ("hashes_recent", false, self.hashes.recent.stats()?),
             ("heads", false, self.heads.stats()?),
-            ("children", false, self.children.stats()?),
             ("authors", false, self.authors.stats()?),
             ("author_keys", false, self.author_keys.stats()?),
             ("chains", false, self.chains.stats()?),
@@ -459,7 +456,7 @@ impl<'txn> WriteTables<'txn> {
         }
     }
 
-    /// Appends a verified op whose parents are all present. Updates heads, children, chains,
+    /// Appends a verified op whose parents are all present. Updates heads, chains,
     /// clocks and the hash index.
     pub fn append(
         &mut self,
@@ -474,7 +471,6 @@ impl<'txn> WriteTables<'txn> {
         let mut clock = Clock::default();
         for parent in parents {
             clock.merge(&self.clock(*parent)?);
-            self.children.insert((*parent, local), ())?;
             self.heads_now.remove(parent);
         }
         clock.set(author, seq);
