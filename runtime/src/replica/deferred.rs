@@ -1,10 +1,13 @@
 //! Deferred durability: local writes that return before they are on disk, for workloads of many
 //! small writes that can afford to lose the last moments of them in a crash.
 //!
-//! A deferred write is judged, stored and materialized like any other, in a transaction that
-//! redb commits without syncing, but it is stored *unsigned*: its signature is made inside the
-//! durable commit that flushes it ([`Replica::flush`], or any durable commit of the replica).
-//! Two guarantees follow:
+//! A deferred write is judged, stored and materialized like any other, but it is stored
+//! *unsigned*: its signature is made inside the durable commit that flushes it
+//! ([`Replica::flush`], or any durable commit of the replica). Deferred writes share one write
+//! transaction, left open between them: a commit per write cost more than the write itself.
+//! Whatever else the replica does (a read, another write, an ingest) first commits that
+//! transaction without a disk sync, so every path sees the deferred writes. Two guarantees
+//! follow:
 //!
 //! - a crash loses only ops that were never signed, so after it the replica never signs a
 //!   second op with a sequence number it signed before (that would be an equivocation, and its
@@ -33,6 +36,9 @@ pub const MAX_DEFERRED: usize = 10_000;
 /// Ops stored unsigned, waiting for the durable commit that signs them.
 pub(crate) struct Deferred {
     pending: Mutex<Vec<PendingOp>>,
+    /// The write transaction deferred writes share, while no one else needs the store, with
+    /// the number of waiting ops when it began (those after it are lost if it is).
+    open: Mutex<Option<(redb::WriteTransaction, usize)>>,
     /// The last event of the last durable commit: readers of the stream stop there while
     /// deferred writes wait.
     durable_events: AtomicU64,
@@ -48,7 +54,7 @@ struct PendingOp {
 impl Deferred {
     /// For a store whose events up to `last_event` are on disk.
     pub fn new(last_event: u64) -> Deferred {
-        Deferred { pending: Mutex::new(Vec::new()), durable_events: AtomicU64::new(last_event) }
+        Deferred { pending: Mutex::new(Vec::new()), open: Mutex::new(None), durable_events: AtomicU64::new(last_event) }
     }
 
     /// The last event a reader may be given now (read after its read transaction began):
@@ -60,6 +66,10 @@ impl Deferred {
 
     fn lock(&self) -> MutexGuard<'_, Vec<PendingOp>> {
         self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lock_open(&self) -> MutexGuard<'_, Option<(redb::WriteTransaction, usize)>> {
+        self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -95,43 +105,98 @@ impl Replica {
     /// op, while queries on this replica do. At most [`MAX_DEFERRED`] writes wait: the write
     /// after that number commits durably, with every waiting one.
     pub fn write_deferred(&self, author: &Keypair, changes: Vec<Change>) -> Result<OpHash, WriteError> {
-        let (mut transaction, batches) = self.begin_local_write(author, vec![changes])?;
-        // This transaction excludes every other writer, and only writers add to or clear the
-        // waiting ops: the count is exact until it commits.
-        let at_bound = self.deferred_count() >= MAX_DEFERRED;
-        if !at_bound {
-            transaction
-                .set_durability(redb::Durability::None)
-                .map_err(|error| StorageError::Transaction(error.to_string()))?;
-        }
-        let written = self.append_batches(&transaction, author, batches)?;
-        {
-            // Recorded before the commit, so that a durable commit signs the op. Kept if the
-            // commit fails, which may still have applied it; the signing skips an entry whose
-            // op is not in the log under its hash.
+        let batches = self.checked_batches(author, vec![changes])?;
+        // Held to the end: writers that want the store wait here, then commit what is open.
+        let mut open = self.deferred.lock_open();
+        let (transaction, waiting_before) = match open.take() {
+            Some(open) => open,
+            None => (self.database.begin_write().map_err(StorageError::from)?, self.deferred_count()),
+        };
+        let written = match self.append_batches(&transaction, author, batches) {
+            Ok(written) => written,
+            Err(WriteError::Storage(error)) => {
+                // The transaction is dropped, and with it the deferred writes it held, as a
+                // crash would drop them: none was signed.
+                drop(transaction);
+                self.deferred.lock().truncate(waiting_before);
+                return Err(error.into());
+            }
+            Err(refused) => {
+                // Refused before anything was written (see `append_batches`).
+                *open = Some((transaction, waiting_before));
+                return Err(refused);
+            }
+        };
+        let hash = written.last().map(|(_, hash, _)| *hash).ok_or_else(|| corrupt("no op written"))?;
+        let at_bound = {
             let mut pending = self.deferred.lock();
             pending.extend(written.iter().map(|(local, hash, _)| PendingOp {
                 local: *local,
                 hash: *hash,
                 author: author.clone(),
             }));
-        }
+            pending.len() > MAX_DEFERRED
+        };
         if at_bound {
             self.commit(transaction)?;
         } else {
-            transaction.commit().map_err(StorageError::from)?;
+            *open = Some((transaction, waiting_before));
         }
-        written.last().map(|(_, hash, _)| *hash).ok_or_else(|| corrupt("no op written").into())
+        Ok(hash)
     }
 
     /// Makes every deferred write durable: signs them and syncs the store. Returns how many
     /// ops it signed (0 when none waited, and then it costs no disk sync).
     pub fn flush(&self) -> Result<usize, StorageError> {
+        let mut open = self.deferred.lock_open();
         if self.deferred.lock().is_empty() {
             return Ok(0);
         }
-        let transaction = self.database.begin_write()?;
+        let transaction = match open.take() {
+            Some((transaction, _)) => transaction,
+            None => self.database.begin_write()?,
+        };
+        drop(open);
         self.commit(transaction)
+    }
+
+    /// A read transaction that sees every write, deferred ones included.
+    pub(crate) fn begin_read(&self) -> Result<redb::ReadTransaction, StorageError> {
+        let open = self.deferred.lock_open();
+        let transaction = self.commit_open(open)?;
+        drop(transaction);
+        Ok(redb::ReadableDatabase::begin_read(&self.database)?)
+    }
+
+    /// A write transaction of its own; deferred writes are committed first. A holder of a write
+    /// transaction must not call this, nor [`Replica::begin_read`]: a deferred write that waits
+    /// for the store holds the lock they take.
+    pub(crate) fn begin_write(&self) -> Result<redb::WriteTransaction, StorageError> {
+        let open = self.deferred.lock_open();
+        let open = self.commit_open(open)?;
+        // Begun before the lock is released, so that no deferred write opens a transaction
+        // (and keeps it) in between.
+        let transaction = self.database.begin_write()?;
+        drop(open);
+        Ok(transaction)
+    }
+
+    /// Commits the deferred writes' open transaction, if any, without a disk sync.
+    fn commit_open<'g>(
+        &self,
+        mut open: MutexGuard<'g, Option<(redb::WriteTransaction, usize)>>,
+    ) -> Result<MutexGuard<'g, Option<(redb::WriteTransaction, usize)>>, StorageError> {
+        if let Some((mut transaction, waiting_before)) = open.take() {
+            let committed = transaction
+                .set_durability(redb::Durability::None)
+                .map_err(|error| StorageError::Transaction(error.to_string()))
+                .and_then(|()| transaction.commit().map_err(StorageError::from));
+            if let Err(error) = committed {
+                self.deferred.lock().truncate(waiting_before);
+                return Err(error);
+            }
+        }
+        Ok(open)
     }
 
     /// How many deferred writes wait for a flush.

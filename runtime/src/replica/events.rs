@@ -5,14 +5,14 @@ use super::Replica;
 use crate::error::StorageError;
 use crate::model::event::Event;
 use crate::store::{self, ReadTables};
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 
 impl Replica {
     /// Up to `limit` events after sequence number `after`, in order. Deferred writes are
     /// flushed first: a reader is never given an event that a crash may take back.
     pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Event>, StorageError> {
         self.flush()?;
-        let transaction = self.database.begin_read()?;
+        let transaction = self.begin_read()?;
         let bound = self.deferred.event_bound().unwrap_or(u64::MAX);
         let tables = ReadTables::open(&transaction)?;
         let mut events = Vec::new();
@@ -29,7 +29,7 @@ impl Replica {
     /// The sequence number of the latest durable event (0 before the first): while deferred
     /// writes wait for their flush, their events are not counted.
     pub fn last_event(&self) -> Result<u64, StorageError> {
-        let transaction = self.database.begin_read()?;
+        let transaction = self.begin_read()?;
         let bound = self.deferred.event_bound().unwrap_or(u64::MAX);
         let tables = ReadTables::open(&transaction)?;
         let last = tables.events.last()?.map_or(0, |(seq, _)| seq.value());
@@ -44,7 +44,7 @@ impl Replica {
 
     /// A named consumer of the event stream, resuming after its stored checkpoint.
     pub fn consumer(&self, name: &str) -> Result<Consumer<'_>, StorageError> {
-        let transaction = self.database.begin_read()?;
+        let transaction = self.begin_read()?;
         let table = transaction.open_table(store::CONSUMERS)?;
         let checkpoint = table.get(name)?.map_or(0, |seq| seq.value());
         Ok(Consumer { replica: self, name: name.to_owned(), checkpoint })
@@ -99,7 +99,7 @@ impl Consumer<'_> {
     /// Durably records that every event up to `seq` is processed. A checkpoint never moves
     /// back, nor past the last event.
     pub fn commit(&mut self, seq: u64) -> Result<(), StorageError> {
-        let transaction = self.replica.database.begin_write()?;
+        let transaction = self.replica.begin_write()?;
         {
             let last = transaction.open_table(store::EVENTS)?.last()?.map_or(0, |(seq, _)| seq.value());
             let mut table = transaction.open_table(store::CONSUMERS)?;

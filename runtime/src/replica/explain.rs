@@ -104,7 +104,7 @@ impl Replica {
     /// Why an op is or is not effective; `None` if the log does not hold it. Judging needs the
     /// engine's write-side view, so this takes (and abandons) a write transaction.
     pub fn explain(&self, op: &OpHash) -> Result<Option<Explanation>, StorageError> {
-        let transaction = self.database.begin_write()?;
+        let transaction = self.begin_write()?;
         let explanation = {
             let tables = WriteTables::open(&transaction)?;
             let Some(local) = tables.local_of(op)? else { return Ok(None) };

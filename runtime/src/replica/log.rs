@@ -9,14 +9,14 @@ use crate::error::{ExportError, StorageError};
 use crate::ids::{Identity, OpHash};
 use crate::op::Op;
 use crate::store::{self, ReadTables, WriteTables};
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 
 impl Replica {
     /// Every op, parents first (the order this replica stored them in), as verified ops.
     /// Deferred writes are flushed first (see [`Replica::write_deferred`]).
     pub fn log(&self) -> Result<Vec<LoggedOp>, StorageError> {
         self.flush()?;
-        let transaction = self.database.begin_read()?;
+        let transaction = self.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
         let mut log = Vec::new();
         tables.for_each_record(|record| {
@@ -37,7 +37,7 @@ impl Replica {
     /// first.
     pub fn export(&self, since: &[OpHash]) -> Result<Vec<Vec<u8>>, ExportError> {
         self.flush()?;
-        let transaction = self.database.begin_read().map_err(StorageError::from)?;
+        let transaction = self.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
         let mut known = Vec::new();
         for hash in since {
@@ -62,7 +62,7 @@ impl Replica {
 
     /// The hashes of the ops without children.
     pub fn heads(&self) -> Result<Vec<OpHash>, StorageError> {
-        let transaction = self.database.begin_read()?;
+        let transaction = self.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
         let mut heads: Vec<OpHash> = store::read_heads(&tables)?.into_iter().map(|info| info.hash).collect();
         heads.sort();
@@ -71,20 +71,20 @@ impl Replica {
 
     /// Whether the log holds an op.
     pub fn contains(&self, hash: &OpHash) -> Result<bool, StorageError> {
-        let transaction = self.database.begin_read()?;
+        let transaction = self.begin_read()?;
         Ok(ReadTables::open(&transaction)?.local_of(hash)?.is_some())
     }
 
     /// How many ops the log holds.
     pub fn op_count(&self) -> Result<u64, StorageError> {
-        let transaction = self.database.begin_read()?;
+        let transaction = self.begin_read()?;
         ReadTables::open(&transaction)?.op_count()
     }
 
     /// Whether op `ancestor` is in the causal past of op `descendant`; `None` if either is
     /// unknown.
     pub fn is_ancestor(&self, ancestor: &OpHash, descendant: &OpHash) -> Result<Option<bool>, StorageError> {
-        let transaction = self.database.begin_read()?;
+        let transaction = self.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
         let (Some(a), Some(d)) = (tables.local_of(ancestor)?, tables.local_of(descendant)?) else {
             return Ok(None);
@@ -97,7 +97,7 @@ impl Replica {
 
     /// Authors that signed two ops with one sequence number, with the lowest such number.
     pub fn equivocators(&self) -> Result<Vec<(Identity, u64)>, StorageError> {
-        let transaction = self.database.begin_read()?;
+        let transaction = self.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
         let mut flagged = Vec::new();
         for entry in tables.equivocators.iter()? {
@@ -114,7 +114,7 @@ impl Replica {
     /// How much space the store uses: pages allocated, the bytes of keys and values in them,
     /// and the same per table.
     pub fn storage_usage(&self) -> Result<StorageUsage, StorageError> {
-        let transaction = self.database.begin_write()?;
+        let transaction = self.begin_write()?;
         let stats = transaction.stats()?;
         let page_size = stats.page_size() as u64;
         let tables = {
@@ -148,7 +148,7 @@ impl Replica {
     pub fn check_integrity(&self) -> Result<(), StorageError> {
         self.flush()?;
         store::check_integrity(&self.database)?;
-        let transaction = self.database.begin_write()?;
+        let transaction = self.begin_write()?;
         {
             let tables = WriteTables::open(&transaction)?;
             if let Some(founder) = self.founder(&tables)? {

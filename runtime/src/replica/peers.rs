@@ -6,7 +6,7 @@ use crate::cbor::{Reader, Value, Writer};
 use crate::error::StorageError;
 use crate::ids::Identity;
 use crate::store::PEERS;
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 
 /// The last sync with one peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +72,7 @@ impl PeerRecord {
 impl Replica {
     /// Remembers the last sync with a peer (replacing what was remembered of it).
     pub fn record_peer(&self, record: &PeerRecord) -> Result<(), StorageError> {
-        let transaction = self.database.begin_write()?;
+        let transaction = self.begin_write()?;
         transaction.open_table(PEERS)?.insert(&record.identity.0, record.encode().as_slice())?;
         self.commit(transaction)?;
         Ok(())
@@ -80,7 +80,7 @@ impl Replica {
 
     /// The peers this replica synced with, and how the last session with each went.
     pub fn peers(&self) -> Result<Vec<PeerRecord>, StorageError> {
-        let transaction = self.database.begin_read()?;
+        let transaction = self.begin_read()?;
         let table = match transaction.open_table(PEERS) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),

@@ -12,7 +12,6 @@ use crate::model::row::RowState;
 use crate::model::world::{visible_row, World};
 use crate::plan::{Plan, Probe, Use};
 use crate::store::{self, ReadTables, RowNumber};
-use redb::ReadableDatabase;
 use schemac::ir;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -167,7 +166,7 @@ impl Replica {
     /// deleted, rolled back, or a row of another collection).
     pub fn get(&self, collection: &str, id: &RowId) -> Result<Option<Row>, QueryError> {
         self.collection(collection)?;
-        let transaction = self.database.begin_read().map_err(StorageError::from)?;
+        let transaction = self.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
         let world = Materialized { tables: &tables, plan: &self.plan };
         let row = visible_row(&world, id, Use::Bound)?.filter(|row| row.collection == collection);
@@ -233,7 +232,7 @@ impl Replica {
             }
         }
         let collection = query.collection.as_str();
-        let transaction = self.database.begin_read().map_err(StorageError::from)?;
+        let transaction = self.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
         let world = Materialized { tables: &tables, plan: &self.plan };
         let probe = match query.filters.iter().find(|(name, _)| self.plan.is_queryable(collection, name)) {
@@ -263,7 +262,7 @@ impl Replica {
     /// A hash of the visible state, equal on every replica that holds the same ops
     /// (docs/SPEC.md §3).
     pub fn digest(&self) -> Result<StateDigest, StorageError> {
-        let transaction = self.database.begin_read()?;
+        let transaction = self.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
         let world = Materialized { tables: &tables, plan: &self.plan };
         let mut digest = Digest::default();
@@ -278,7 +277,7 @@ impl Replica {
 
     /// Whether an op is effective now; `None` if the log does not hold it.
     pub fn is_effective(&self, op: &OpHash) -> Result<Option<bool>, StorageError> {
-        let transaction = self.database.begin_read()?;
+        let transaction = self.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
         let Some(local) = tables.local_of(op)? else { return Ok(None) };
         if *op == OpHash(self.id.0) {

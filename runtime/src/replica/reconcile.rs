@@ -8,7 +8,6 @@ use crate::dag::{Causality, OpInfo};
 use crate::error::StorageError;
 use crate::ids::OpHash;
 use crate::store::{read_heads, Bound, InfoLookup, ReadTables, SetSum};
-use redb::ReadableDatabase;
 use std::collections::HashSet;
 
 /// An op as sync sends it: its local number (the order this replica stored it, parents first),
@@ -29,7 +28,7 @@ pub(crate) struct Summary {
 impl Replica {
     /// How many ops the replica holds, their fingerprint, and its heads.
     pub(crate) fn sync_summary(&self) -> Result<Summary, StorageError> {
-        let transaction = self.database.begin_read()?;
+        let transaction = self.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
         let sum = tables.items().sum(Bound::START, Bound::END)?;
         let mut heads: Vec<OpHash> = read_heads(&tables)?.into_iter().map(|info| info.hash).collect();
@@ -39,7 +38,7 @@ impl Replica {
 
     /// Whether the replica holds every one of these ops.
     pub(crate) fn holds_all(&self, hashes: &[OpHash]) -> Result<bool, StorageError> {
-        let transaction = self.database.begin_read()?;
+        let transaction = self.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
         for hash in hashes {
             if tables.local_of(hash)?.is_none() {
@@ -51,13 +50,13 @@ impl Replica {
 
     /// The count and hash sum of the ops in a range.
     pub(crate) fn range_sum(&self, lower: Bound, upper: Bound) -> Result<SetSum, StorageError> {
-        let transaction = self.database.begin_read()?;
+        let transaction = self.begin_read()?;
         ReadTables::open(&transaction)?.items().sum(lower, upper)
     }
 
     /// The hashes of the ops in a range, in order.
     pub(crate) fn range_hashes(&self, lower: Bound, upper: Bound) -> Result<Vec<OpHash>, StorageError> {
-        let transaction = self.database.begin_read()?;
+        let transaction = self.begin_read()?;
         let items = ReadTables::open(&transaction)?.items().list(lower, upper)?;
         Ok(items.into_iter().map(|(_, hash)| hash).collect())
     }
@@ -71,7 +70,7 @@ impl Replica {
         upper: Bound,
         parts: u64,
     ) -> Result<Vec<(Bound, Bound)>, StorageError> {
-        let transaction = self.database.begin_read()?;
+        let transaction = self.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
         let items = tables.items();
         let end_depth = upper.depth.min(items.max_depth()?.saturating_add(1));
@@ -104,7 +103,7 @@ impl Replica {
     /// `heads` (nor among them), parents first: what a peer whose heads these are lacks. Every
     /// head must be held here. With no heads, every op.
     pub(crate) fn locals_missing_from(&self, heads: &[OpHash]) -> Result<Vec<u64>, StorageError> {
-        let transaction = self.database.begin_read()?;
+        let transaction = self.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
         if heads.is_empty() {
             return Ok((0..tables.op_count()?).collect());
@@ -143,7 +142,7 @@ impl Replica {
 
     /// The local numbers of those of these ops that the replica holds, in order.
     pub(crate) fn locals_of(&self, hashes: &[OpHash]) -> Result<Vec<u64>, StorageError> {
-        let transaction = self.database.begin_read()?;
+        let transaction = self.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
         let mut locals = Vec::with_capacity(hashes.len());
         for hash in hashes {
@@ -166,7 +165,7 @@ impl Replica {
     }
 
     fn stored_ops(&self, locals: &[u64]) -> Result<Vec<StoredOp>, StorageError> {
-        let transaction = self.database.begin_read()?;
+        let transaction = self.begin_read()?;
         let tables = ReadTables::open(&transaction)?;
         let (Some(first), Some(last)) = (locals.first(), locals.last()) else { return Ok(Vec::new()) };
         let mut ops = Vec::with_capacity(locals.len());
@@ -195,7 +194,7 @@ impl Replica {
 
     /// The local number the next op stored here will get: ops with a smaller one are held.
     pub(crate) fn next_local(&self) -> Result<u64, StorageError> {
-        let transaction = self.database.begin_read()?;
+        let transaction = self.begin_read()?;
         ReadTables::open(&transaction)?.op_count()
     }
 }

@@ -27,7 +27,8 @@ impl Replica {
     /// Writes several ops in one transaction, each on top of the previous one: all are stored
     /// or none is.
     pub fn write_ops(&self, author: &Keypair, batches: Vec<Vec<Change>>) -> Result<Vec<VerifiedOp>, WriteError> {
-        let (transaction, batches) = self.begin_local_write(author, batches)?;
+        let batches = self.checked_batches(author, batches)?;
+        let transaction = self.begin_write()?;
         let written = self.append_batches(&transaction, author, batches)?;
         let items: Vec<ToSign> = written
             .iter()
@@ -45,24 +46,25 @@ impl Replica {
             .collect())
     }
 
-    /// The write transaction of a local write, and its batches with their defaults filled in,
-    /// checked against the schema.
-    pub(super) fn begin_local_write(
+    /// A local write's batches with their defaults filled in, checked against the schema.
+    pub(super) fn checked_batches(
         &self,
         author: &Keypair,
         batches: Vec<Vec<Change>>,
-    ) -> Result<(redb::WriteTransaction, Vec<Vec<Change>>), WriteError> {
+    ) -> Result<Vec<Vec<Change>>, WriteError> {
         let schema = self.schema();
         let batches: Vec<Vec<Change>> =
             batches.into_iter().map(|changes| validate::with_defaults(schema, changes, &author.identity)).collect();
         for changes in &batches {
             validate::validate_changes(schema, changes, &self.limits)?;
         }
-        Ok((self.database.begin_write().map_err(StorageError::from)?, batches))
+        Ok(batches)
     }
 
     /// Appends one op per batch, each on top of the previous one, with a blank signature (see
-    /// `signing`): for each, its local number, its hash and the op.
+    /// `signing`): for each, its local number, its hash and the op. Every error but a storage
+    /// error comes before the transaction is written to (the first batch is judged before the
+    /// author is numbered), which the deferred writes' shared transaction relies on.
     pub(super) fn append_batches(
         &self,
         transaction: &redb::WriteTransaction,
@@ -74,10 +76,14 @@ impl Replica {
         if tables.local_of(&OpHash(self.id.0))?.is_none() {
             return Err(WriteError::NoGenesis);
         }
-        let author_number = tables.author_number(&author.identity)?;
-        refuse_equivocated(&tables, &author.identity, author_number)?;
+        let mut author_number = tables.known_author(&author.identity)?;
+        if let Some(number) = author_number {
+            refuse_equivocated(&tables, &author.identity, number)?;
+        }
         for changes in batches {
-            written.push(self.append_local(&mut tables, author, author_number, changes)?);
+            let (number, op) = self.append_local(&mut tables, author, author_number, changes)?;
+            author_number = Some(number);
+            written.push(op);
         }
         tables.finish()?;
         Ok(written)
@@ -147,14 +153,16 @@ impl Replica {
         }
     }
 
+    /// Drafts, judges and appends one op; returns the author's number (assigned once the op is
+    /// judged, for a new author) and the op's local number, hash and content.
     fn append_local(
         &self,
         tables: &mut WriteTables,
         author: &Keypair,
-        author_number: u32,
+        author_number: Option<u32>,
         changes: Vec<Change>,
-    ) -> Result<(u64, OpHash, Op), WriteError> {
-        let (unsigned, parents) = self.draft(tables, &author.identity, Some(author_number), changes)?;
+    ) -> Result<(u32, (u64, OpHash, Op)), WriteError> {
+        let (unsigned, parents) = self.draft(tables, &author.identity, author_number, changes)?;
         let founder = self.founder(tables)?.ok_or(WriteError::NoGenesis)?;
         let engine = Engine::new(self.schema(), &self.plan, self.suite.as_ref(), founder);
         // The attestations are signed with the op, so they are found with a provisional hash;
@@ -180,9 +188,13 @@ impl Replica {
         }
         let concurrent = engine.has_concurrent(tables, &parents)?;
         let parent_locals: Vec<u64> = parents.iter().map(|info| info.local).collect();
+        let author_number = match author_number {
+            Some(number) => number,
+            None => tables.author_number(&author.identity)?,
+        };
         let local = tables.append(&hash, &bytes, op.depth, author_number, op.seq, &parent_locals)?;
         engine.settle(tables, local, true, concurrent)?;
-        Ok((local, hash, op))
+        Ok((author_number, (local, hash, op)))
     }
 
     /// Whether `author` may write these changes now, without writing them: for each change,
@@ -192,7 +204,7 @@ impl Replica {
     pub fn authorize(&self, author: &Identity, changes: Vec<Change>) -> Result<Vec<op::Attestation>, WriteError> {
         let changes = validate::with_defaults(self.schema(), changes, author);
         validate::validate_changes(self.schema(), &changes, &self.limits)?;
-        let transaction = self.database.begin_write().map_err(StorageError::from)?;
+        let transaction = self.begin_write()?;
         let verdict = {
             let tables = WriteTables::open(&transaction)?;
             let author_number = tables.known_author(author)?;

@@ -58,3 +58,68 @@ fn a_durable_write_signs_the_deferred_ones_before_it_and_the_queue_is_bounded() 
     assert_eq!(fixture.replica.deferred_count(), 0, "the write beyond the bound is durable, with the others");
     fixture.replica.check_integrity().expect("integrity");
 }
+
+/// A schema where only the founder (the first op's author) may insert a `Ledger` row.
+const GUARDED: &str = r#"
+schema guarded;
+
+collection Note {
+    text: string,
+    allow insert if true;
+}
+
+collection Ledger {
+    entry: string,
+    allow insert if op.author = db.founder;
+}
+"#;
+
+#[test]
+fn a_refused_deferred_write_leaves_the_ones_before_it_in_place() {
+    let checked = schemac::check_source(GUARDED, Some(&schemac::Priors::new()));
+    let schema = checked.ir.unwrap_or_else(|| panic!("the schema compiles: {:?}", checked.diagnostics));
+    let founder = cairn::Keypair::generate(&Ed25519Blake3);
+    let replica = cairn::Replica::create(cairn::Storage::Memory, &founder, schema).expect("create");
+    let stranger = cairn::Keypair::generate(&Ed25519Blake3);
+    for index in 0..2 {
+        replica.write_deferred(&stranger, vec![insert(&format!("note {index}"))]).expect("write");
+    }
+    // Judged (and denied) in the transaction the deferred writes share, after they were written.
+    let ledger = cairn::op::Change::Insert {
+        collection: "Ledger".into(),
+        fields: vec![("entry".into(), cairn::Value::Text("forged".into()))],
+    };
+    let refused = replica.write_deferred(&stranger, vec![ledger]);
+    assert!(matches!(refused, Err(cairn::WriteError::Denied(_))), "unexpected: {refused:?}");
+    replica.write_deferred(&stranger, vec![insert("after the refusal")]).expect("write");
+    assert_eq!(replica.rows("Note", &[]).expect("rows").len(), 3);
+    assert_eq!(replica.rows("Ledger", &[]).expect("rows").len(), 0);
+    assert_eq!(replica.flush().expect("flush"), 3);
+    replica.check_integrity().expect("integrity");
+}
+
+#[test]
+fn deferred_writes_on_one_thread_and_reads_and_durable_writes_on_another_see_each_other() {
+    let fixture = Fixture::new(Arc::new(Ed25519Blake3));
+    let (deferred_author, durable_author) = (fixture.keypair(), fixture.keypair());
+    let replica = &fixture.replica;
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for index in 0..2_000 {
+                replica.write_deferred(&deferred_author, vec![insert(&format!("d{index}"))]).expect("deferred");
+            }
+        });
+        scope.spawn(|| {
+            let mut seen = 0;
+            for index in 0..50 {
+                replica.write(&durable_author, vec![insert(&format!("w{index}"))]).expect("durable");
+                let now = replica.rows("Note", &[]).expect("rows").len();
+                assert!(now > seen, "every read sees at least the writes before it");
+                seen = now;
+            }
+        });
+    });
+    replica.flush().expect("flush");
+    assert_eq!((replica.rows("Note", &[]).expect("rows").len(), replica.deferred_count()), (2_050, 0));
+    replica.check_integrity().expect("integrity");
+}

@@ -154,7 +154,7 @@ impl Replica {
     }
 
     fn ingest_verified(&self, candidates: Vec<Candidate>) -> Result<Vec<(usize, IngestResult)>, StorageError> {
-        let transaction = self.database.begin_write()?;
+        let transaction = self.begin_write()?;
         let mut outcomes = Vec::with_capacity(candidates.len());
         {
             let mut tables = WriteTables::open(&transaction)?;
