@@ -133,11 +133,17 @@ pub(crate) struct Plan {
     queryable: BTreeMap<String, BTreeSet<String>>,
     /// The fields rules and checks read.
     pub read: ReadFields,
+    /// Each collection's key in the rule index, computed once (see [`collection_key`]).
+    collection_keys: BTreeMap<String, [u8; 32]>,
 }
 
 impl Plan {
     pub fn new(schema: &ir::Schema) -> Plan {
-        let mut plan = Plan { read: ReadFields::new(schema), ..Plan::default() };
+        let mut plan = Plan {
+            read: ReadFields::new(schema),
+            collection_keys: schema.collections.keys().map(|name| (name.clone(), collection_key(name))).collect(),
+            ..Plan::default()
+        };
         for (collection, fields) in ir::walk::exists_equality_keys(schema) {
             let Some(definition) = schema.collections.get(&collection) else { continue };
             let mut keyed: Vec<Vec<String>> = Vec::new();
@@ -197,7 +203,7 @@ impl Plan {
     pub fn lookup(&self, collection: &str, probe: &Probe, current: bool) -> Lookup {
         let equal = match probe {
             Probe::Rows(rows) => return Lookup::Rows(rows.clone()),
-            Probe::All => return Lookup::RuleIndex(collection_key(collection)),
+            Probe::All => return Lookup::RuleIndex(self.collection_key(collection)),
             Probe::Equal(equal) => equal,
         };
         if current {
@@ -218,8 +224,13 @@ impl Plan {
                 });
                 Lookup::RuleIndex(index_key(collection, values))
             }
-            None => Lookup::RuleIndex(collection_key(collection)),
+            None => Lookup::RuleIndex(self.collection_key(collection)),
         }
+    }
+
+    /// The rule-index key of every row of a collection (see [`collection_key`]).
+    pub fn collection_key(&self, collection: &str) -> [u8; 32] {
+        self.collection_keys.get(collection).copied().unwrap_or_else(|| collection_key(collection))
     }
 }
 

@@ -9,7 +9,7 @@ use crate::ids::{OpHash, RowId};
 use crate::model::event::{Cause, Event, EventKind};
 use crate::model::row::{Folding, RowState};
 use crate::op::Change;
-use crate::plan::{collection_key, index_key};
+use crate::plan::index_key;
 use crate::store::{self, RowNumber, WriteTables};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -42,7 +42,7 @@ impl Engine<'_> {
             let number = RowNumber::new(op.info.local, index as u32);
             store::insert_row(&mut tables.rows, &mut tables.row_ids, &target, number, record)?;
             self.forget_materialized(&target);
-            let key = collection_key(collection);
+            let key = self.plan.collection_key(collection);
             tables.row_index.insert((&key, number.0), &target.0)?;
             self.forget_rule_index(&key);
             let indexes = self.plan.indexes(collection);

@@ -13,7 +13,6 @@ use super::{Engine, Loaded};
 use crate::error::StorageError;
 use crate::ids::RowId;
 use crate::op::Change;
-use crate::plan::collection_key;
 use crate::store::WriteTables;
 use redb::{ReadableTable, ReadableTableMetadata};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -102,19 +101,22 @@ impl Engine<'_> {
                 }
             }
             Key::Collection(collection) => {
-                let key = collection_key(collection);
+                let key = self.plan.collection_key(collection);
                 for (author, from) in self.authors_past(tables, new)? {
-                    let range = (&key, author, from, 0)..=(&key, author, u64::MAX, u64::MAX);
-                    for entry in tables.readers.range(range)? {
-                        let (_, _, _, local) = entry?.0.value();
-                        if local == new.info.local {
-                            continue;
-                        }
-                        // Past the clock, an op of an author that did not fork is concurrent;
-                        // a forked author's may be on the branch the new op descends from.
-                        let info = self.stamp(tables, local)?.0;
-                        if !self.precedes(tables, &info, new)? {
-                            found.push(local);
+                    for (first, last) in tables.readers.runs_from(&key, author, from)? {
+                        for seq in first.max(from)..=last {
+                            for local in tables.chain_entries(author, seq)? {
+                                if local == new.info.local {
+                                    continue;
+                                }
+                                // Past the clock, an op of an author that did not fork is
+                                // concurrent; a forked author's may be on the branch the new op
+                                // descends from.
+                                let info = self.stamp(tables, local)?.0;
+                                if !self.precedes(tables, &info, new)? {
+                                    found.push(local);
+                                }
+                            }
                         }
                     }
                 }
@@ -163,9 +165,7 @@ impl Engine<'_> {
         }
         for key in self.footprint(op) {
             if let Key::Collection(collection) = key {
-                tables
-                    .readers
-                    .insert((&collection_key(&collection), op.info.author, op.info.seq, op.info.local), ())?;
+                tables.readers.note(&self.plan.collection_key(&collection), op.info.author, op.info.seq)?;
             }
         }
         Ok(())

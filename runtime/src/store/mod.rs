@@ -9,6 +9,7 @@
 mod digests;
 mod integrity;
 mod prefix_index;
+mod readers;
 mod records;
 mod rows;
 mod tables;

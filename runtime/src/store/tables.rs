@@ -17,7 +17,7 @@
 //! | `rows` | row number → row id and, while effective ops make it exist, the row (see `rows`) |
 //! | `row_ids`, `row_ids_recent` | (first 8 bytes of the row id, row number) → (): finds a row's number from its id (see `prefix_index`) |
 //! | `row_writers` | (row id, op local) → (), for the ops that update or delete the row |
-//! | `readers` | (collection key, author number, seq, local) → (), for the ops whose verdict reads the collection |
+//! | `reader_runs` | (collection key, author number, first seq) → last seq: runs of an author's ops whose verdict reads the collection (see `readers`) |
 //! | `row_index` | (key, row number) → row id: the rule indexes |
 //! | `field_index` | (key, row number) → row id: the query indexes (`indexed` fields, and those rules compare) |
 //! | `ineffective` | local → (), for the ops that are not effective now |
@@ -56,11 +56,6 @@ pub(crate) const ROW_IDS_RECENT: TableDefinition<(u64, u64), ()> = TableDefiniti
 /// The ops that update or delete a row, effective or not: (row, op local). (A row's insert is
 /// named by its row number.)
 pub(crate) const ROW_WRITERS: TableDefinition<(&[u8; 32], u64), ()> = TableDefinition::new("row_writers");
-/// The ops whose verdict can depend on a collection's rows (their rules look into it, or it
-/// holds an ancestor of a row they write): (collection key, author number, seq, local) → ().
-/// Per author and in chain order, so the engine finds the ones concurrent with a new op (past
-/// the new op's version vector) without reading the others.
-pub(crate) const READERS: TableDefinition<(&[u8; 32], u32, u64, u64), ()> = TableDefinition::new("readers");
 /// Rule indexes: (key, row number) → row. A key is a collection (every row ever inserted into
 /// it) or a collection, readonly fields and their values (see `crate::plan::index_key`). RowState
 /// numbers grow with the log, so each key's entries are appended at its end.

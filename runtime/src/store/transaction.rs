@@ -8,6 +8,7 @@
 
 use super::digests::{Items, PendingSums};
 use super::prefix_index::{open_prefix_index, PrefixIndex, PrefixKey};
+use super::readers::ReaderRuns;
 use super::records::{
     chunk_records, encode_record, find_record, hash_prefix, parse_record, Record, CHUNK_BUDGET, RECORD_HEADER,
 };
@@ -232,7 +233,7 @@ pub(crate) struct WriteTables<'txn> {
     pub rows: redb::Table<'txn, u64, &'static [u8]>,
     pub row_ids: PrefixIndex<redb::Table<'txn, PrefixKey, ()>>,
     pub row_writers: redb::Table<'txn, (&'static [u8; 32], u64), ()>,
-    pub readers: redb::Table<'txn, (&'static [u8; 32], u32, u64, u64), ()>,
+    pub readers: ReaderRuns<'txn>,
     pub row_index: redb::Table<'txn, (&'static [u8; 32], u64), &'static [u8; 32]>,
     pub field_index: redb::Table<'txn, (&'static [u8; 32], u64), &'static [u8; 32]>,
     pub ineffective: redb::Table<'txn, u64, ()>,
@@ -318,7 +319,7 @@ impl<'txn> WriteTables<'txn> {
             rows: transaction.open_table(ROWS)?,
             row_ids: open_prefix_index!(transaction, ROW_IDS, ROW_IDS_RECENT),
             row_writers: transaction.open_table(ROW_WRITERS)?,
-            readers: transaction.open_table(READERS)?,
+            readers: ReaderRuns::open(transaction)?,
             row_index: transaction.open_table(ROW_INDEX)?,
             field_index: transaction.open_table(FIELD_INDEX)?,
             ineffective: transaction.open_table(INEFFECTIVE)?,
@@ -372,7 +373,7 @@ impl<'txn> WriteTables<'txn> {
             ("row_ids", true, self.row_ids.settled.stats()?),
             ("row_ids_recent", true, self.row_ids.recent.stats()?),
             ("row_writers", true, self.row_writers.stats()?),
-            ("readers", true, self.readers.stats()?),
+            ("reader_runs", true, self.readers.table.stats()?),
             ("row_index", true, self.row_index.stats()?),
             ("field_index", true, self.field_index.stats()?),
             ("ineffective", true, self.ineffective.stats()?),
@@ -396,6 +397,7 @@ impl<'txn> WriteTables<'txn> {
             self.hashes.insert(key)?;
         }
         self.hashes.settle()?;
+        self.readers.finish()?;
         self.row_ids.settle()?;
         std::mem::take(&mut self.pending_sums).write(&mut self.depth_sums)?;
         for gone in self.heads_found.difference(&self.heads_now) {
