@@ -195,8 +195,18 @@ impl Replica {
                 self.deferred.lock().truncate(waiting_before);
                 return Err(error);
             }
+            self.prune_recent();
         }
         Ok(open)
+    }
+
+    /// After a commit, drops the recent index entries it may have moved from memory (see
+    /// `store::prefix_index`). The commit stands whatever happens here: a failed read only
+    /// leaves entries in memory, which lookups confirm anyway, until the next commit.
+    fn prune_recent(&self) {
+        if let Ok(transaction) = redb::ReadableDatabase::begin_read(&self.database) {
+            let _ = self.recent.prune(&transaction);
+        }
     }
 
     /// How many deferred writes wait for a flush.
@@ -217,6 +227,7 @@ impl Replica {
         }
         let last_event = transaction.open_table(store::EVENTS)?.last()?.map_or(0, |(seq, _)| seq.value());
         transaction.commit()?;
+        self.prune_recent();
         self.deferred.durable_events.store(last_event, Ordering::Release);
         pending.clear();
         drop(pending);

@@ -14,7 +14,7 @@ impl Replica {
         self.flush()?;
         let transaction = self.begin_read()?;
         let bound = self.deferred.event_bound().unwrap_or(u64::MAX);
-        let tables = ReadTables::open(&transaction)?;
+        let tables = ReadTables::open(&transaction, &self.recent)?;
         let mut events = Vec::new();
         if bound <= after {
             return Ok(events);
@@ -31,7 +31,7 @@ impl Replica {
     pub fn last_event(&self) -> Result<u64, StorageError> {
         let transaction = self.begin_read()?;
         let bound = self.deferred.event_bound().unwrap_or(u64::MAX);
-        let tables = ReadTables::open(&transaction)?;
+        let tables = ReadTables::open(&transaction, &self.recent)?;
         let last = tables.events.last()?.map_or(0, |(seq, _)| seq.value());
         Ok(last.min(bound))
     }

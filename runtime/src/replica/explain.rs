@@ -106,7 +106,7 @@ impl Replica {
     pub fn explain(&self, op: &OpHash) -> Result<Option<Explanation>, StorageError> {
         let transaction = self.begin_write()?;
         let explanation = {
-            let tables = WriteTables::open(&transaction)?;
+            let tables = WriteTables::open(&transaction, &self.recent)?;
             let Some(local) = tables.local_of(op)? else { return Ok(None) };
             let founder =
                 self.founder(&tables)?.ok_or_else(|| StorageError::Corrupt("an op without a genesis".into()))?;

@@ -17,7 +17,7 @@ impl Replica {
     pub fn log(&self) -> Result<Vec<LoggedOp>, StorageError> {
         self.flush()?;
         let transaction = self.begin_read()?;
-        let tables = ReadTables::open(&transaction)?;
+        let tables = ReadTables::open(&transaction, &self.recent)?;
         let mut log = Vec::new();
         tables.for_each_record(|record| {
             if is_unsigned(record.bytes) {
@@ -38,7 +38,7 @@ impl Replica {
     pub fn export(&self, since: &[OpHash]) -> Result<Vec<Vec<u8>>, ExportError> {
         self.flush()?;
         let transaction = self.begin_read()?;
-        let tables = ReadTables::open(&transaction)?;
+        let tables = ReadTables::open(&transaction, &self.recent)?;
         let mut known = Vec::new();
         for hash in since {
             let local = tables.local_of(hash)?.ok_or(ExportError::UnknownSince { op: *hash })?;
@@ -63,7 +63,7 @@ impl Replica {
     /// The hashes of the ops without children.
     pub fn heads(&self) -> Result<Vec<OpHash>, StorageError> {
         let transaction = self.begin_read()?;
-        let tables = ReadTables::open(&transaction)?;
+        let tables = ReadTables::open(&transaction, &self.recent)?;
         let mut heads: Vec<OpHash> = store::read_heads(&tables)?.into_iter().map(|info| info.hash).collect();
         heads.sort();
         Ok(heads)
@@ -72,20 +72,20 @@ impl Replica {
     /// Whether the log holds an op.
     pub fn contains(&self, hash: &OpHash) -> Result<bool, StorageError> {
         let transaction = self.begin_read()?;
-        Ok(ReadTables::open(&transaction)?.local_of(hash)?.is_some())
+        Ok(ReadTables::open(&transaction, &self.recent)?.local_of(hash)?.is_some())
     }
 
     /// How many ops the log holds.
     pub fn op_count(&self) -> Result<u64, StorageError> {
         let transaction = self.begin_read()?;
-        ReadTables::open(&transaction)?.op_count()
+        ReadTables::open(&transaction, &self.recent)?.op_count()
     }
 
     /// Whether op `ancestor` is in the causal past of op `descendant`; `None` if either is
     /// unknown.
     pub fn is_ancestor(&self, ancestor: &OpHash, descendant: &OpHash) -> Result<Option<bool>, StorageError> {
         let transaction = self.begin_read()?;
-        let tables = ReadTables::open(&transaction)?;
+        let tables = ReadTables::open(&transaction, &self.recent)?;
         let (Some(a), Some(d)) = (tables.local_of(ancestor)?, tables.local_of(descendant)?) else {
             return Ok(None);
         };
@@ -98,7 +98,7 @@ impl Replica {
     /// Authors that signed two ops with one sequence number, with the lowest such number.
     pub fn equivocators(&self) -> Result<Vec<(Identity, u64)>, StorageError> {
         let transaction = self.begin_read()?;
-        let tables = ReadTables::open(&transaction)?;
+        let tables = ReadTables::open(&transaction, &self.recent)?;
         let mut flagged = Vec::new();
         for entry in tables.equivocators.iter()? {
             let (author, seq) = entry?;
@@ -118,7 +118,7 @@ impl Replica {
         let stats = transaction.stats()?;
         let page_size = stats.page_size() as u64;
         let tables = {
-            let tables = WriteTables::open(&transaction)?;
+            let tables = WriteTables::open(&transaction, &self.recent)?;
             tables
                 .stats()?
                 .into_iter()
@@ -147,10 +147,10 @@ impl Replica {
     /// materialized rows against the ops that write them (this reads every row).
     pub fn check_integrity(&self) -> Result<(), StorageError> {
         self.flush()?;
-        store::check_integrity(&self.database)?;
+        store::check_integrity(&self.database, &self.recent)?;
         let transaction = self.begin_write()?;
         {
-            let tables = WriteTables::open(&transaction)?;
+            let tables = WriteTables::open(&transaction, &self.recent)?;
             if let Some(founder) = self.founder(&tables)? {
                 Engine::new(self.schema(), &self.plan, self.suite.as_ref(), founder).verify(&tables)?;
             }

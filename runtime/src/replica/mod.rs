@@ -58,6 +58,8 @@ pub struct Replica {
     watchers: watch::Watchers,
     /// Local writes stored but not yet signed nor durable (see `deferred`).
     deferred: deferred::Deferred,
+    /// The recent entries of the hash and row-id indexes, in memory (see `store::prefix_index`).
+    recent: store::Recent,
 }
 
 impl std::fmt::Debug for Replica {
@@ -132,9 +134,10 @@ impl Replica {
         if let (Some(existing), _) = store::read_meta(&database)? {
             return Err(OpenError::AlreadyInitialised(existing));
         }
+        let recent = store::Recent::default();
         let transaction = database.begin_write().map_err(StorageError::from)?;
         {
-            let mut tables = WriteTables::open(&transaction)?;
+            let mut tables = WriteTables::open(&transaction, &recent)?;
             store::write_meta(&mut tables, &id, suite.as_ref())?;
             transaction.open_table(store::CONSUMERS).map_err(StorageError::from)?;
             store_schema(&mut tables, &schema)?;
@@ -155,6 +158,7 @@ impl Replica {
             limits,
             watchers: watch::Watchers::default(),
             deferred: deferred::Deferred::new(0),
+            recent,
         })
     }
 
@@ -187,8 +191,11 @@ impl Replica {
             return Err(OpenError::Schema { hash: "(none)".into(), reason: "the store holds no schema".into() });
         };
         let plan = Plan::new(schema);
+        let recent = store::Recent::default();
         let last_event = {
             let transaction = database.begin_read().map_err(StorageError::from)?;
+            recent.hashes.load(&transaction.open_table(store::HASHES_RECENT).map_err(StorageError::from)?)?;
+            recent.row_ids.load(&transaction.open_table(store::ROW_IDS_RECENT).map_err(StorageError::from)?)?;
             let events = transaction.open_table(store::EVENTS).map_err(StorageError::from)?;
             let last = events.last().map_err(StorageError::from)?.map_or(0, |(seq, _)| seq.value());
             last
@@ -203,6 +210,7 @@ impl Replica {
             limits,
             watchers: watch::Watchers::default(),
             deferred: deferred::Deferred::new(last_event),
+            recent,
         })
     }
 

@@ -140,7 +140,7 @@ impl Query<'_> {
 
 /// The materialized state, as a read transaction sees it.
 struct Materialized<'t> {
-    tables: &'t ReadTables,
+    tables: &'t ReadTables<'t>,
     plan: &'t Plan,
 }
 
@@ -167,7 +167,7 @@ impl Replica {
     pub fn get(&self, collection: &str, id: &RowId) -> Result<Option<Row>, QueryError> {
         self.collection(collection)?;
         let transaction = self.begin_read()?;
-        let tables = ReadTables::open(&transaction)?;
+        let tables = ReadTables::open(&transaction, &self.recent)?;
         let world = Materialized { tables: &tables, plan: &self.plan };
         let row = visible_row(&world, id, Use::Bound)?.filter(|row| row.collection == collection);
         Ok(row.map(|row| Row { id: *id, collection: row.collection.clone(), fields: row.values() }))
@@ -233,7 +233,7 @@ impl Replica {
         }
         let collection = query.collection.as_str();
         let transaction = self.begin_read()?;
-        let tables = ReadTables::open(&transaction)?;
+        let tables = ReadTables::open(&transaction, &self.recent)?;
         let world = Materialized { tables: &tables, plan: &self.plan };
         let probe = match query.filters.iter().find(|(name, _)| self.plan.is_queryable(collection, name)) {
             Some(indexed) => Probe::Equal(vec![indexed.clone()]),
@@ -263,7 +263,7 @@ impl Replica {
     /// (docs/SPEC.md §3).
     pub fn digest(&self) -> Result<StateDigest, StorageError> {
         let transaction = self.begin_read()?;
-        let tables = ReadTables::open(&transaction)?;
+        let tables = ReadTables::open(&transaction, &self.recent)?;
         let world = Materialized { tables: &tables, plan: &self.plan };
         let mut digest = Digest::default();
         store::for_each_row_id(&tables.rows, &tables.row_ids, &mut |id| {
@@ -278,7 +278,7 @@ impl Replica {
     /// Whether an op is effective now; `None` if the log does not hold it.
     pub fn is_effective(&self, op: &OpHash) -> Result<Option<bool>, StorageError> {
         let transaction = self.begin_read()?;
-        let tables = ReadTables::open(&transaction)?;
+        let tables = ReadTables::open(&transaction, &self.recent)?;
         let Some(local) = tables.local_of(op)? else { return Ok(None) };
         if *op == OpHash(self.id.0) {
             return Ok(Some(true));

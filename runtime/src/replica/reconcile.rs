@@ -29,7 +29,7 @@ impl Replica {
     /// How many ops the replica holds, their fingerprint, and its heads.
     pub(crate) fn sync_summary(&self) -> Result<Summary, StorageError> {
         let transaction = self.begin_read()?;
-        let tables = ReadTables::open(&transaction)?;
+        let tables = ReadTables::open(&transaction, &self.recent)?;
         let sum = tables.items().sum(Bound::START, Bound::END)?;
         let mut heads: Vec<OpHash> = read_heads(&tables)?.into_iter().map(|info| info.hash).collect();
         heads.sort();
@@ -39,7 +39,7 @@ impl Replica {
     /// Whether the replica holds every one of these ops.
     pub(crate) fn holds_all(&self, hashes: &[OpHash]) -> Result<bool, StorageError> {
         let transaction = self.begin_read()?;
-        let tables = ReadTables::open(&transaction)?;
+        let tables = ReadTables::open(&transaction, &self.recent)?;
         for hash in hashes {
             if tables.local_of(hash)?.is_none() {
                 return Ok(false);
@@ -51,13 +51,13 @@ impl Replica {
     /// The count and hash sum of the ops in a range.
     pub(crate) fn range_sum(&self, lower: Bound, upper: Bound) -> Result<SetSum, StorageError> {
         let transaction = self.begin_read()?;
-        ReadTables::open(&transaction)?.items().sum(lower, upper)
+        ReadTables::open(&transaction, &self.recent)?.items().sum(lower, upper)
     }
 
     /// The hashes of the ops in a range, in order.
     pub(crate) fn range_hashes(&self, lower: Bound, upper: Bound) -> Result<Vec<OpHash>, StorageError> {
         let transaction = self.begin_read()?;
-        let items = ReadTables::open(&transaction)?.items().list(lower, upper)?;
+        let items = ReadTables::open(&transaction, &self.recent)?.items().list(lower, upper)?;
         Ok(items.into_iter().map(|(_, hash)| hash).collect())
     }
 
@@ -71,7 +71,7 @@ impl Replica {
         parts: u64,
     ) -> Result<Vec<(Bound, Bound)>, StorageError> {
         let transaction = self.begin_read()?;
-        let tables = ReadTables::open(&transaction)?;
+        let tables = ReadTables::open(&transaction, &self.recent)?;
         let items = tables.items();
         let end_depth = upper.depth.min(items.max_depth()?.saturating_add(1));
         let first_whole = if lower.hash == [0; 32] { lower.depth } else { lower.depth + 1 };
@@ -104,7 +104,7 @@ impl Replica {
     /// head must be held here. With no heads, every op.
     pub(crate) fn locals_missing_from(&self, heads: &[OpHash]) -> Result<Vec<u64>, StorageError> {
         let transaction = self.begin_read()?;
-        let tables = ReadTables::open(&transaction)?;
+        let tables = ReadTables::open(&transaction, &self.recent)?;
         if heads.is_empty() {
             return Ok((0..tables.op_count()?).collect());
         }
@@ -143,7 +143,7 @@ impl Replica {
     /// The local numbers of those of these ops that the replica holds, in order.
     pub(crate) fn locals_of(&self, hashes: &[OpHash]) -> Result<Vec<u64>, StorageError> {
         let transaction = self.begin_read()?;
-        let tables = ReadTables::open(&transaction)?;
+        let tables = ReadTables::open(&transaction, &self.recent)?;
         let mut locals = Vec::with_capacity(hashes.len());
         for hash in hashes {
             if let Some(local) = tables.local_of(hash)? {
@@ -166,7 +166,7 @@ impl Replica {
 
     fn stored_ops(&self, locals: &[u64]) -> Result<Vec<StoredOp>, StorageError> {
         let transaction = self.begin_read()?;
-        let tables = ReadTables::open(&transaction)?;
+        let tables = ReadTables::open(&transaction, &self.recent)?;
         let (Some(first), Some(last)) = (locals.first(), locals.last()) else { return Ok(Vec::new()) };
         let mut ops = Vec::with_capacity(locals.len());
         // Few ops spread over much of the log (a peer's scattered wants): one lookup each,
@@ -195,6 +195,6 @@ impl Replica {
     /// The local number the next op stored here will get: ops with a smaller one are held.
     pub(crate) fn next_local(&self) -> Result<u64, StorageError> {
         let transaction = self.begin_read()?;
-        ReadTables::open(&transaction)?.op_count()
+        ReadTables::open(&transaction, &self.recent)?.op_count()
     }
 }

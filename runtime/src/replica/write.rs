@@ -72,7 +72,7 @@ impl Replica {
         batches: Vec<Vec<Change>>,
     ) -> Result<Vec<(u64, OpHash, Op)>, WriteError> {
         let mut written = Vec::with_capacity(batches.len());
-        let mut tables = WriteTables::open(transaction)?;
+        let mut tables = WriteTables::open(transaction, &self.recent)?;
         if tables.local_of(&OpHash(self.id.0))?.is_none() {
             return Err(WriteError::NoGenesis);
         }
@@ -206,7 +206,7 @@ impl Replica {
         validate::validate_changes(self.schema(), &changes, &self.limits)?;
         let transaction = self.begin_write()?;
         let verdict = {
-            let tables = WriteTables::open(&transaction)?;
+            let tables = WriteTables::open(&transaction, &self.recent)?;
             let author_number = tables.known_author(author)?;
             if let Some(number) = author_number {
                 refuse_equivocated(&tables, author, number)?;

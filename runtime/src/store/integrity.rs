@@ -7,9 +7,9 @@ use crate::error::{corrupt, StorageError};
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 /// Checks that the tables agree with each other; returns a description of the first problem.
-pub(crate) fn check_integrity(database: &Database) -> Result<(), StorageError> {
+pub(crate) fn check_integrity(database: &Database, recent: &super::Recent) -> Result<(), StorageError> {
     let transaction = database.begin_read()?;
-    let tables = ReadTables::open(&transaction)?;
+    let tables = ReadTables::open(&transaction, recent)?;
     let mut expected_heads = std::collections::BTreeSet::new();
     let mut with_children = std::collections::BTreeSet::new();
     let mut next_local = 0;

@@ -8,7 +8,7 @@
 
 mod digests;
 mod integrity;
-mod prefix_index;
+pub(crate) mod prefix_index;
 mod readers;
 mod records;
 mod rows;
@@ -18,6 +18,7 @@ mod transaction;
 pub use digests::Bound;
 pub(crate) use digests::SetSum;
 pub(crate) use integrity::{check_integrity, read_heads};
+pub(crate) use prefix_index::Recent;
 pub(crate) use records::{set_signature, Patched};
 pub(crate) use rows::{
     decode_row_record, encode_row_record, for_each_row_id, insert_row, read_record, row_number, row_writers,

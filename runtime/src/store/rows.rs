@@ -59,10 +59,11 @@ fn id_prefix(id: &RowId) -> u64 {
 /// The tables of rows, from a read or a write transaction.
 pub(crate) trait RowsTable: ReadableTable<u64, &'static [u8]> {}
 impl<T: ReadableTable<u64, &'static [u8]>> RowsTable for T {}
-/// The row-id index, from a read or a write transaction.
-pub(crate) type RowIds<T> = PrefixIndex<T>;
+/// The row-id index's tables, from a read or a write transaction.
 pub(crate) trait RowIdsTable: ReadableTable<PrefixKey, ()> {}
 impl<T: ReadableTable<PrefixKey, ()>> RowIdsTable for T {}
+pub(crate) trait RecentRowIdsTable: ReadableTable<u64, u64> {}
+impl<T: ReadableTable<u64, u64>> RecentRowIdsTable for T {}
 
 /// An index table (rule or query index), from a read or a write transaction.
 pub(crate) trait IndexTable: ReadableTable<(&'static [u8; 32], u64), &'static [u8; 32]> {}
@@ -72,7 +73,7 @@ impl<T: ReadableTable<(&'static [u8; 32], u64), &'static [u8; 32]>> IndexTable f
 /// (a caller that leaves it out writes the record before anything reads the row).
 pub(crate) fn insert_row(
     rows: &mut redb::Table<u64, &'static [u8]>,
-    row_ids: &mut RowIds<redb::Table<PrefixKey, ()>>,
+    row_ids: &mut PrefixIndex<'_, redb::Table<PrefixKey, ()>, redb::Table<u64, u64>>,
     id: &RowId,
     number: RowNumber,
     record: bool,
@@ -89,12 +90,13 @@ pub(crate) fn insert_row(
 /// the id each record holds.
 fn find_row<T>(
     rows: &impl RowsTable,
-    row_ids: &RowIds<impl RowIdsTable>,
+    row_ids: &PrefixIndex<'_, impl RowIdsTable, impl RecentRowIdsTable>,
     id: &RowId,
     read: impl FnOnce(u64, &[u8]) -> Result<T, StorageError>,
 ) -> Result<Option<(RowNumber, T)>, StorageError> {
     for number in row_ids.numbers(id_prefix(id))? {
-        let record = rows.get(number)?.ok_or_else(|| corrupt(format!("row number {number} has no record")))?;
+        // A recent number may be one this transaction cannot see (see `prefix_index`).
+        let Some(record) = rows.get(number)? else { continue };
         if record_id(number, record.value())? == *id {
             return Ok(Some((RowNumber(number), read(number, record.value())?)));
         }
@@ -105,7 +107,7 @@ fn find_row<T>(
 /// A row's number from its id, if any op inserted it.
 pub(crate) fn row_number(
     rows: &impl RowsTable,
-    row_ids: &RowIds<impl RowIdsTable>,
+    row_ids: &PrefixIndex<'_, impl RowIdsTable, impl RecentRowIdsTable>,
     id: &RowId,
 ) -> Result<Option<RowNumber>, StorageError> {
     Ok(find_row(rows, row_ids, id, |_, _| Ok(()))?.map(|(number, ())| number))
@@ -114,7 +116,7 @@ pub(crate) fn row_number(
 /// A row's number and materialized state, if any op inserted it.
 pub(crate) fn read_record(
     rows: &impl RowsTable,
-    row_ids: &RowIds<impl RowIdsTable>,
+    row_ids: &PrefixIndex<'_, impl RowIdsTable, impl RecentRowIdsTable>,
     id: &RowId,
 ) -> Result<Option<(RowNumber, Option<RowState>)>, StorageError> {
     find_row(rows, row_ids, id, |number, record| Ok(decode_row_record(number, record)?.1))
@@ -123,7 +125,7 @@ pub(crate) fn read_record(
 /// Calls `visit` with the id of every row any op inserted, in id order.
 pub(crate) fn for_each_row_id(
     rows: &impl RowsTable,
-    row_ids: &RowIds<impl RowIdsTable>,
+    row_ids: &PrefixIndex<'_, impl RowIdsTable, impl RecentRowIdsTable>,
     visit: &mut dyn FnMut(RowId) -> Result<(), StorageError>,
 ) -> Result<(), StorageError> {
     // `row_ids` is in order of the ids' first 8 bytes; ids that share them are sorted apart.
@@ -146,7 +148,7 @@ pub(crate) fn for_each_row_id(
 /// The ops that write a row, in log order: its insert, then its updates and deletes.
 pub(crate) fn row_writers(
     rows: &impl RowsTable,
-    row_ids: &RowIds<impl RowIdsTable>,
+    row_ids: &PrefixIndex<'_, impl RowIdsTable, impl RecentRowIdsTable>,
     writers: &impl ReadableTable<(&'static [u8; 32], u64), ()>,
     id: &RowId,
 ) -> Result<Vec<u64>, StorageError> {
@@ -207,10 +209,12 @@ mod tests {
             .expect("an in-memory store");
         let transaction = database.begin_write().expect("write");
         let mut rows = transaction.open_table(ROWS).expect("rows");
-        let mut row_ids = PrefixIndex {
-            settled: transaction.open_table(ROW_IDS).expect("row ids"),
-            recent: transaction.open_table(ROW_IDS_RECENT).expect("recent row ids"),
-        };
+        let recent = crate::store::prefix_index::RecentEntries::default();
+        let mut row_ids = PrefixIndex::new(
+            transaction.open_table(ROW_IDS).expect("row ids"),
+            transaction.open_table(ROW_IDS_RECENT).expect("recent row ids"),
+            &recent,
+        );
         let mut late = [7u8; 32];
         late[31] = 1;
         let (early, other, missing) = (RowId([7; 32]), RowId([3; 32]), RowId([7; 32].map(|byte| byte ^ 1)));

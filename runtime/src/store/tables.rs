@@ -5,7 +5,7 @@
 //! | `meta` | name → bytes: database id, suite name, layout version, next local number |
 //! | `schemas` | schema hash → IR (JSON) |
 //! | `ops` | local of a chunk's first op → the chunk: records of consecutive ops (see `records`) |
-//! | `hashes`, `hashes_recent` | (first 8 bytes of the op hash, local) → (), in two tables (see `prefix_index`) |
+//! | `hashes`, `recent_hashes` | (first 8 bytes of the op hash, local) → (); the recent ones local → first 8 bytes (see `prefix_index`) |
 //! | `heads` | local → (), for the ops without children |
 //! | `authors`, `author_keys` | identity ↔ author number |
 //! | `chains` | (author number, seq, local) → () (two locals for one seq: an equivocation) |
@@ -15,7 +15,7 @@
 //! | `rejected` | op hash → reason, for ops whose signed content is invalid |
 //! | `parked`, `parked_queue`, `waiting` | ops whose parents have not arrived (arrival number, bytes), their arrival order (the oldest is evicted when full), and what they wait for |
 //! | `rows` | row number → row id and, while effective ops make it exist, the row (see `rows`) |
-//! | `row_ids`, `row_ids_recent` | (first 8 bytes of the row id, row number) → (): finds a row's number from its id (see `prefix_index`) |
+//! | `row_ids`, `recent_row_ids` | (first 8 bytes of the row id, row number) → (): finds a row's number from its id; the recent ones row number → first 8 bytes (see `prefix_index`) |
 //! | `row_writers` | (row id, op local) → (), for the ops that update or delete the row |
 //! | `reader_runs` | (collection key, author number, first seq) → last seq: runs of an author's ops whose verdict reads the collection (see `readers`) |
 //! | `row_index` | (key, row number) → row id: the rule indexes |
@@ -31,7 +31,7 @@ pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta
 pub(crate) const SCHEMAS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("schemas");
 pub(crate) const OPS: TableDefinition<u64, &[u8]> = TableDefinition::new("ops");
 pub(crate) const HASHES: TableDefinition<(u64, u64), ()> = TableDefinition::new("hashes");
-pub(crate) const HASHES_RECENT: TableDefinition<(u64, u64), ()> = TableDefinition::new("hashes_recent");
+pub(crate) const HASHES_RECENT: TableDefinition<u64, u64> = TableDefinition::new("recent_hashes");
 pub(crate) const HEADS: TableDefinition<u64, ()> = TableDefinition::new("heads");
 pub(crate) const AUTHORS: TableDefinition<&[u8; 32], u32> = TableDefinition::new("authors");
 pub(crate) const AUTHOR_KEYS: TableDefinition<u32, &[u8; 32]> = TableDefinition::new("author_keys");
@@ -52,7 +52,7 @@ pub(crate) const ROWS: TableDefinition<u64, &[u8]> = TableDefinition::new("rows"
 /// random, so this index is kept in two tables (see `super::prefix_index`), with the recent
 /// entries in `ROW_IDS_RECENT`.
 pub(crate) const ROW_IDS: TableDefinition<(u64, u64), ()> = TableDefinition::new("row_ids");
-pub(crate) const ROW_IDS_RECENT: TableDefinition<(u64, u64), ()> = TableDefinition::new("row_ids_recent");
+pub(crate) const ROW_IDS_RECENT: TableDefinition<u64, u64> = TableDefinition::new("recent_row_ids");
 /// The ops that update or delete a row, effective or not: (row, op local). (A row's insert is
 /// named by its row number.)
 pub(crate) const ROW_WRITERS: TableDefinition<(&[u8; 32], u64), ()> = TableDefinition::new("row_writers");

@@ -2,12 +2,12 @@
 //!
 //! Ops are stored by a *local sequence number* (the order this replica accepted them, always
 //! parents first), so the hot tables are appended to in key order. Only the hash index is keyed
-//! by op hash, and it is kept small (the first 8 bytes of the hash and the local number, 16
-//! bytes a row) and batched (a transaction's new entries are inserted together, sorted, when
-//! it ends), because random keys are what a B-tree writes slowest.
+//! by op hash: it is small (the first 8 bytes of the hash and the local number, 16 bytes a
+//! row), batched (a transaction's new entries are inserted together when it ends), and kept as
+//! a prefix index (see `prefix_index`), because random keys are what a B-tree writes slowest.
 
 use super::digests::{Items, PendingSums};
-use super::prefix_index::{open_prefix_index, PrefixIndex, PrefixKey};
+use super::prefix_index::{PrefixIndex, PrefixKey, Recent};
 use super::readers::ReaderRuns;
 use super::records::{
     chunk_records, encode_record, find_record, hash_prefix, parse_record, Record, CHUNK_BUDGET, RECORD_HEADER,
@@ -119,14 +119,14 @@ pub(crate) type ReadItems<'t> =
     Items<'t, redb::ReadOnlyTable<(u64, u64), &'static [u8; 32]>, redb::ReadOnlyTable<(u8, u64), &'static [u8]>>;
 
 /// The tables a read transaction looks at.
-pub(crate) struct ReadTables {
+pub(crate) struct ReadTables<'m> {
     pub ops: redb::ReadOnlyTable<u64, &'static [u8]>,
-    pub hashes: PrefixIndex<redb::ReadOnlyTable<PrefixKey, ()>>,
+    pub hashes: PrefixIndex<'m, redb::ReadOnlyTable<PrefixKey, ()>, redb::ReadOnlyTable<u64, u64>>,
     pub equivocators: redb::ReadOnlyTable<u32, u64>,
     pub heads: redb::ReadOnlyTable<u64, ()>,
     pub author_keys: redb::ReadOnlyTable<u32, &'static [u8; 32]>,
     pub rows: redb::ReadOnlyTable<u64, &'static [u8]>,
-    pub row_ids: PrefixIndex<redb::ReadOnlyTable<PrefixKey, ()>>,
+    pub row_ids: PrefixIndex<'m, redb::ReadOnlyTable<PrefixKey, ()>, redb::ReadOnlyTable<u64, u64>>,
     pub field_index: redb::ReadOnlyTable<(&'static [u8; 32], u64), &'static [u8; 32]>,
     pub row_index: redb::ReadOnlyTable<(&'static [u8; 32], u64), &'static [u8; 32]>,
     pub ineffective: redb::ReadOnlyTable<u64, ()>,
@@ -135,16 +135,24 @@ pub(crate) struct ReadTables {
     pub depth_sums: redb::ReadOnlyTable<(u8, u64), &'static [u8]>,
 }
 
-impl ReadTables {
-    pub fn open(transaction: &redb::ReadTransaction) -> Result<ReadTables, StorageError> {
+impl<'m> ReadTables<'m> {
+    pub fn open(transaction: &redb::ReadTransaction, recent: &'m Recent) -> Result<ReadTables<'m>, StorageError> {
         Ok(ReadTables {
             ops: transaction.open_table(OPS)?,
-            hashes: open_prefix_index!(transaction, HASHES, HASHES_RECENT),
+            hashes: PrefixIndex::new(
+                transaction.open_table(HASHES)?,
+                transaction.open_table(HASHES_RECENT)?,
+                &recent.hashes,
+            ),
             equivocators: transaction.open_table(EQUIVOCATORS)?,
             heads: transaction.open_table(HEADS)?,
             author_keys: transaction.open_table(AUTHOR_KEYS)?,
             rows: transaction.open_table(ROWS)?,
-            row_ids: open_prefix_index!(transaction, ROW_IDS, ROW_IDS_RECENT),
+            row_ids: PrefixIndex::new(
+                transaction.open_table(ROW_IDS)?,
+                transaction.open_table(ROW_IDS_RECENT)?,
+                &recent.row_ids,
+            ),
             field_index: transaction.open_table(FIELD_INDEX)?,
             row_index: transaction.open_table(ROW_INDEX)?,
             ineffective: transaction.open_table(INEFFECTIVE)?,
@@ -205,20 +213,20 @@ impl ReadTables {
     }
 }
 
-impl ReadTables {
+impl ReadTables<'_> {
     fn local_of_hash(&self, hash: &OpHash) -> Result<Option<u64>, StorageError> {
         self.indexed_local(hash)
     }
 }
 
-impl_lookups!(ReadTables);
+impl_lookups!(ReadTables<'_>);
 
 /// The tables a write transaction changes.
 pub(crate) struct WriteTables<'txn> {
     pub meta: redb::Table<'txn, &'static str, &'static [u8]>,
     pub schemas: redb::Table<'txn, &'static [u8; 32], &'static [u8]>,
     pub ops: redb::Table<'txn, u64, &'static [u8]>,
-    pub hashes: PrefixIndex<redb::Table<'txn, PrefixKey, ()>>,
+    pub hashes: PrefixIndex<'txn, redb::Table<'txn, PrefixKey, ()>, redb::Table<'txn, u64, u64>>,
     heads: redb::Table<'txn, u64, ()>,
     pub authors: redb::Table<'txn, &'static [u8; 32], u32>,
     pub author_keys: redb::Table<'txn, u32, &'static [u8; 32]>,
@@ -231,7 +239,7 @@ pub(crate) struct WriteTables<'txn> {
     pub parked_queue: redb::Table<'txn, u64, &'static [u8; 32]>,
     pub waiting: redb::MultimapTable<'txn, &'static [u8; 32], &'static [u8; 32]>,
     pub rows: redb::Table<'txn, u64, &'static [u8]>,
-    pub row_ids: PrefixIndex<redb::Table<'txn, PrefixKey, ()>>,
+    pub row_ids: PrefixIndex<'txn, redb::Table<'txn, PrefixKey, ()>, redb::Table<'txn, u64, u64>>,
     pub row_writers: redb::Table<'txn, (&'static [u8; 32], u64), ()>,
     pub readers: ReaderRuns<'txn>,
     pub row_index: redb::Table<'txn, (&'static [u8; 32], u64), &'static [u8; 32]>,
@@ -294,7 +302,10 @@ impl WriteTables<'_> {
 impl_lookups!(WriteTables<'_>);
 
 impl<'txn> WriteTables<'txn> {
-    pub fn open(transaction: &'txn redb::WriteTransaction) -> Result<WriteTables<'txn>, StorageError> {
+    pub fn open(
+        transaction: &'txn redb::WriteTransaction,
+        recent: &'txn Recent,
+    ) -> Result<WriteTables<'txn>, StorageError> {
         let heads = transaction.open_table(HEADS)?;
         let mut heads_found = std::collections::BTreeSet::new();
         for entry in heads.iter()? {
@@ -304,7 +315,11 @@ impl<'txn> WriteTables<'txn> {
             meta: transaction.open_table(META)?,
             schemas: transaction.open_table(SCHEMAS)?,
             ops: transaction.open_table(OPS)?,
-            hashes: open_prefix_index!(transaction, HASHES, HASHES_RECENT),
+            hashes: PrefixIndex::new(
+                transaction.open_table(HASHES)?,
+                transaction.open_table(HASHES_RECENT)?,
+                &recent.hashes,
+            ),
             heads,
             authors: transaction.open_table(AUTHORS)?,
             author_keys: transaction.open_table(AUTHOR_KEYS)?,
@@ -317,7 +332,11 @@ impl<'txn> WriteTables<'txn> {
             parked_queue: transaction.open_table(PARKED_QUEUE)?,
             waiting: transaction.open_multimap_table(WAITING)?,
             rows: transaction.open_table(ROWS)?,
-            row_ids: open_prefix_index!(transaction, ROW_IDS, ROW_IDS_RECENT),
+            row_ids: PrefixIndex::new(
+                transaction.open_table(ROW_IDS)?,
+                transaction.open_table(ROW_IDS_RECENT)?,
+                &recent.row_ids,
+            ),
             row_writers: transaction.open_table(ROW_WRITERS)?,
             readers: ReaderRuns::open(transaction)?,
             row_index: transaction.open_table(ROW_INDEX)?,
@@ -382,7 +401,7 @@ impl<'txn> WriteTables<'txn> {
     }
 
     /// Writes what the transaction buffered: the open chunk, the next local number, the heads
-    /// that changed, and the new hash-index entries, in key order. Call before commit.
+    /// that changed, the new hash-index entries and the reader runs. Call before commit.
     pub fn finish(mut self) -> Result<(), StorageError> {
         if let Some((start, chunk)) = self.open_chunk.take() {
             self.ops.insert(start, chunk.as_slice())?;
@@ -392,7 +411,8 @@ impl<'txn> WriteTables<'txn> {
         }
         let mut entries: Vec<(u64, u64)> =
             self.pending_hashes.drain().map(|(hash, local)| (hash_prefix(&hash), local)).collect();
-        entries.sort_unstable();
+        // In local order: the small table of recent entries is keyed by it.
+        entries.sort_unstable_by_key(|(_, local)| *local);
         for key in entries {
             self.hashes.insert(key)?;
         }

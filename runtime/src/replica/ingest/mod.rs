@@ -157,7 +157,7 @@ impl Replica {
         let transaction = self.begin_write()?;
         let mut outcomes = Vec::with_capacity(candidates.len());
         {
-            let mut tables = WriteTables::open(&transaction)?;
+            let mut tables = WriteTables::open(&transaction, &self.recent)?;
             // One engine for the whole transaction, so its caches serve every op in it.
             let mut engine = None;
             for Candidate { index, op, payload } in candidates {
