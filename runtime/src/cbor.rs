@@ -155,20 +155,21 @@ impl Writer {
                 }
                 self
             }
-            Value::Map(entries) => {
-                // Canonical order: shorter keys first, then bytewise (the order of the
-                // encoded keys for text).
-                let mut sorted: Vec<&(String, Value)> = entries.iter().collect();
-                sorted
-                    .sort_by(|left, right| (left.0.len(), left.0.as_bytes()).cmp(&(right.0.len(), right.0.as_bytes())));
-                self.head(MAP, sorted.len() as u64);
-                for (key, entry) in sorted {
-                    self.text(key);
-                    self.value(entry);
-                }
-                self
-            }
+            Value::Map(entries) => self.text_map(entries.iter().map(|(key, entry)| (key.as_str(), entry))),
         }
+    }
+
+    /// A map with text keys, from borrowed entries, in canonical order: shorter keys first,
+    /// then bytewise (the order of the encoded keys for text).
+    pub fn text_map<'v>(&mut self, entries: impl IntoIterator<Item = (&'v str, &'v Value)>) -> &mut Writer {
+        let mut sorted: Vec<(&str, &Value)> = entries.into_iter().collect();
+        sorted.sort_by(|left, right| (left.0.len(), left.0.as_bytes()).cmp(&(right.0.len(), right.0.as_bytes())));
+        self.head(MAP, sorted.len() as u64);
+        for (key, entry) in sorted {
+            self.text(key);
+            self.value(entry);
+        }
+        self
     }
 }
 

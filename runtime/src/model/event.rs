@@ -34,16 +34,21 @@ impl EventKind {
         }
     }
 
-    fn from_name(name: &str) -> Option<EventKind> {
-        [
-            EventKind::RowInserted,
-            EventKind::RowUpdated,
-            EventKind::RowDeleted,
-            EventKind::OpRolledBack,
-            EventKind::OpReinstated,
-        ]
-        .into_iter()
-        .find(|kind| kind.name() == name)
+    /// Every kind, in the order of the numbers they are stored as.
+    const ALL: [EventKind; 5] = [
+        EventKind::RowInserted,
+        EventKind::RowUpdated,
+        EventKind::RowDeleted,
+        EventKind::OpRolledBack,
+        EventKind::OpReinstated,
+    ];
+
+    fn number(self) -> u64 {
+        EventKind::ALL.iter().position(|kind| *kind == self).unwrap_or(0) as u64
+    }
+
+    fn from_number(number: u64) -> Option<EventKind> {
+        usize::try_from(number).ok().and_then(|index| EventKind::ALL.get(index).copied())
     }
 }
 
@@ -69,8 +74,15 @@ impl Cause {
         }
     }
 
-    fn from_name(name: &str) -> Option<Cause> {
-        [Cause::Written, Cause::RolledBack, Cause::Reinstated].into_iter().find(|cause| cause.name() == name)
+    /// Every cause, in the order of the numbers they are stored as.
+    const ALL: [Cause; 3] = [Cause::Written, Cause::RolledBack, Cause::Reinstated];
+
+    fn number(self) -> u64 {
+        Cause::ALL.iter().position(|cause| *cause == self).unwrap_or(0) as u64
+    }
+
+    fn from_number(number: u64) -> Option<Cause> {
+        usize::try_from(number).ok().and_then(|index| Cause::ALL.get(index).copied())
     }
 }
 
@@ -105,8 +117,8 @@ pub struct Event {
 impl Event {
     /// The stored encoding: `[kind, collection, row, op, fields, cause, rows, by]`.
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut writer = Writer::new();
-        writer.array(8).text(self.kind.name());
+        let mut writer = Writer { bytes: Vec::with_capacity(160) };
+        writer.array(8).unsigned(self.kind.number());
         match &self.collection {
             Some(collection) => writer.text(collection),
             None => writer.null(),
@@ -116,8 +128,8 @@ impl Event {
             None => writer.null(),
         };
         writer.bytes(&self.op.0);
-        writer.value(&Value::Map(self.fields.iter().map(|(name, value)| (name.clone(), value.clone())).collect()));
-        writer.text(self.cause.name()).array(self.rows.len());
+        writer.text_map(self.fields.iter().map(|(name, value)| (name.as_str(), value)));
+        writer.unsigned(self.cause.number()).array(self.rows.len());
         for (collection, row) in &self.rows {
             writer.array(2).text(collection).bytes(&row.0);
         }
@@ -135,7 +147,7 @@ impl Event {
         if reader.array().map_err(corrupt)? != 8 {
             return Err(StorageError::Corrupt(format!("event {seq} is not an array of 8 items")));
         }
-        let kind = EventKind::from_name(reader.text().map_err(corrupt)?).ok_or_else(|| unknown("kind"))?;
+        let kind = EventKind::from_number(reader.unsigned().map_err(corrupt)?).ok_or_else(|| unknown("kind"))?;
         let collection =
             if reader.null().map_err(corrupt)? { None } else { Some(reader.text().map_err(corrupt)?.to_owned()) };
         let row =
@@ -145,7 +157,7 @@ impl Event {
             Value::Map(entries) => entries.into_iter().collect(),
             _ => return Err(StorageError::Corrupt(format!("event {seq} has no field map"))),
         };
-        let cause = Cause::from_name(reader.text().map_err(corrupt)?).ok_or_else(|| unknown("cause"))?;
+        let cause = Cause::from_number(reader.unsigned().map_err(corrupt)?).ok_or_else(|| unknown("cause"))?;
         let count = reader.array().map_err(corrupt)?;
         let mut rows = Vec::with_capacity(count.min(1024));
         for _ in 0..count {
