@@ -12,21 +12,23 @@ impl RowState {
     /// `[collection, parent, deleted, writers, fields]`, where `writers` lists each distinct
     /// (depth, op hash) the row's versions name (the row's own version first) and a field's
     /// version is `[writer index, change, edit]`, so a row written by one op names it once.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut writers: Vec<(u64, OpHash)> = vec![self.version];
+    /// Appended to `prefix` (the store puts the row's id first).
+    pub fn encode_after(&self, prefix: Vec<u8>) -> Vec<u8> {
+        let mut writers: Vec<(u64, OpHash)> = Vec::with_capacity(2);
+        writers.push(self.version);
+        let mut note = |version: &Version| {
+            if !writers.contains(&(version.0, version.1)) {
+                writers.push((version.0, version.1));
+            }
+        };
         for state in self.fields.values() {
-            let versions: Vec<&Version> = match state {
-                FieldState::Register { version, .. } => vec![version],
-                FieldState::Map(entries) => entries.values().map(|(_, version)| version).collect(),
-                FieldState::Set(_) | FieldState::Counter(_) => Vec::new(),
-            };
-            for version in versions {
-                if !writers.contains(&(version.0, version.1)) {
-                    writers.push((version.0, version.1));
-                }
+            match state {
+                FieldState::Register { version, .. } => note(version),
+                FieldState::Map(entries) => entries.values().for_each(|(_, version)| note(version)),
+                FieldState::Set(_) | FieldState::Counter(_) => {}
             }
         }
-        let mut writer = Writer::new();
+        let mut writer = Writer { bytes: prefix };
         writer.array(5).text(&self.collection);
         match &self.parent {
             Some(parent) => writer.bytes(&parent.0),

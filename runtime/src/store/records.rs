@@ -109,8 +109,8 @@ fn record_span(chunk: &[u8], start: u64, local: u64) -> Result<Option<std::ops::
 }
 
 /// The record of `local` in a chunk starting at `start`, if the chunk holds it.
-pub(crate) fn find_record(chunk: &[u8], start: u64, local: u64) -> Result<Option<Vec<u8>>, StorageError> {
-    Ok(record_span(chunk, start, local)?.map(|span| chunk[span].to_vec()))
+pub(crate) fn find_record(chunk: &[u8], start: u64, local: u64) -> Result<Option<&[u8]>, StorageError> {
+    Ok(record_span(chunk, start, local)?.map(|span| &chunk[span]))
 }
 
 /// What [`set_signature`] found.

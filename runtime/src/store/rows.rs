@@ -28,11 +28,14 @@ impl RowNumber {
 
 /// A `rows` value: the row's id (32 bytes), then the row's encoding if it exists.
 pub(crate) fn encode_row_record(id: &RowId, row: Option<&RowState>) -> Vec<u8> {
-    let mut bytes = id.0.to_vec();
-    if let Some(row) = row {
-        bytes.extend_from_slice(&row.encode());
+    match row {
+        Some(row) => {
+            let mut bytes = Vec::with_capacity(160);
+            bytes.extend_from_slice(&id.0);
+            row.encode_after(bytes)
+        }
+        None => id.0.to_vec(),
     }
-    bytes
 }
 
 /// The id a `rows` value starts with.

@@ -21,29 +21,29 @@ use redb::{ReadableTable, ReadableTableMetadata};
 
 /// Reading ops, from a read or a write transaction.
 pub(crate) trait InfoLookup: Causality {
-    /// The record of an op (see [`encode_record`]), copied out of its chunk.
-    fn record_bytes(&self, local: u64) -> Result<Option<Vec<u8>>, StorageError>;
+    /// Calls `read` with an op's record (see [`encode_record`]), read in place in its chunk.
+    fn with_record<T>(
+        &self,
+        local: u64,
+        read: impl FnOnce(Record) -> Result<T, StorageError>,
+    ) -> Result<Option<T>, StorageError>;
 
     /// An op's metadata, version vector and decoded op.
     fn load(&self, local: u64) -> Result<Option<(OpInfo, Clock, Op)>, StorageError> {
-        let Some(record) = self.record_bytes(local)? else { return Ok(None) };
-        let record = parse_record(local, &record)?;
-        let op = Op::decode_stored(record.bytes).map_err(|error| corrupt(format!("op #{local}: {error}")))?;
-        Ok(Some((record.info, Clock::decode(record.clock)?, op)))
+        self.with_record(local, |record| {
+            let op = Op::decode_stored(record.bytes).map_err(|error| corrupt(format!("op #{local}: {error}")))?;
+            Ok((record.info, Clock::decode(record.clock)?, op))
+        })
     }
 
     /// An op's metadata and canonical bytes, without decoding it.
     fn op_record(&self, local: u64) -> Result<Option<(OpInfo, Vec<u8>)>, StorageError> {
-        let Some(record) = self.record_bytes(local)? else { return Ok(None) };
-        let record = parse_record(local, &record)?;
-        Ok(Some((record.info, record.bytes.to_vec())))
+        self.with_record(local, |record| Ok((record.info, record.bytes.to_vec())))
     }
 
     /// An op's metadata and version vector, without decoding the op.
     fn stamp(&self, local: u64) -> Result<Option<(OpInfo, Clock)>, StorageError> {
-        let Some(record) = self.record_bytes(local)? else { return Ok(None) };
-        let record = parse_record(local, &record)?;
-        Ok(Some((record.info, Clock::decode(record.clock)?)))
+        self.with_record(local, |record| Ok((record.info, Clock::decode(record.clock)?)))
     }
 }
 
@@ -56,21 +56,20 @@ macro_rules! impl_lookups {
             }
 
             fn info(&self, local: u64) -> Result<Option<OpInfo>, StorageError> {
-                match self.record_bytes(local)? {
-                    Some(record) => Ok(Some(parse_record(local, &record)?.info)),
-                    None => Ok(None),
-                }
+                self.with_record(local, |record| Ok(record.info))
             }
 
             fn clock(&self, local: u64) -> Result<Clock, StorageError> {
-                let record = self.record_bytes(local)?.ok_or_else(|| corrupt(format!("op #{local} is missing")))?;
-                Clock::decode(parse_record(local, &record)?.clock)
+                self.with_record(local, |record| Clock::decode(record.clock))?
+                    .ok_or_else(|| corrupt(format!("op #{local} is missing")))
             }
 
             fn parents(&self, local: u64) -> Result<Vec<u64>, StorageError> {
-                let record = self.record_bytes(local)?.ok_or_else(|| corrupt(format!("op #{local} is missing")))?;
-                let bytes = parse_record(local, &record)?.bytes;
-                let op = Op::decode(bytes).map_err(|error| corrupt(format!("op #{local}: {error}")))?;
+                let op = self
+                    .with_record(local, |record| {
+                        Op::decode(record.bytes).map_err(|error| corrupt(format!("op #{local}: {error}")))
+                    })?
+                    .ok_or_else(|| corrupt(format!("op #{local} is missing")))?;
                 let mut locals = Vec::with_capacity(op.parents.len());
                 for parent in &op.parents {
                     let parent_local =
@@ -86,15 +85,25 @@ macro_rules! impl_lookups {
         }
 
         impl InfoLookup for $type {
-            fn record_bytes(&self, local: u64) -> Result<Option<Vec<u8>>, StorageError> {
-                if let Some(found) = self.record_in_open_chunk(local)? {
-                    return Ok(Some(found));
+            fn with_record<T>(
+                &self,
+                local: u64,
+                read: impl FnOnce(Record) -> Result<T, StorageError>,
+            ) -> Result<Option<T>, StorageError> {
+                if let Some((start, chunk)) = self.open_chunk_holding(local) {
+                    return match find_record(chunk, start, local)? {
+                        Some(record) => Ok(Some(read(parse_record(local, record)?)?)),
+                        None => Ok(None),
+                    };
                 }
                 let mut range = self.ops.range(..=local)?;
                 match range.next_back() {
                     Some(entry) => {
                         let (start, chunk) = entry?;
-                        find_record(chunk.value(), start.value(), local)
+                        match find_record(chunk.value(), start.value(), local)? {
+                            Some(record) => Ok(Some(read(parse_record(local, record)?)?)),
+                            None => Ok(None),
+                        }
                     }
                     None => Ok(None),
                 }
@@ -208,8 +217,8 @@ impl<'m> ReadTables<'m> {
         Ok(())
     }
 
-    fn record_in_open_chunk(&self, _local: u64) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(None)
+    fn open_chunk_holding(&self, _local: u64) -> Option<(u64, &[u8])> {
+        None
     }
 }
 
@@ -265,27 +274,38 @@ pub(crate) struct WriteTables<'txn> {
 }
 
 impl WriteTables<'_> {
-    fn record_in_open_chunk(&self, local: u64) -> Result<Option<Vec<u8>>, StorageError> {
+    /// The open chunk, if it would hold `local`: its first local and its bytes.
+    fn open_chunk_holding(&self, local: u64) -> Option<(u64, &[u8])> {
         match &self.open_chunk {
-            Some((start, chunk)) if local >= *start => find_record(chunk, *start, local),
-            _ => Ok(None),
+            Some((start, chunk)) if local >= *start => Some((*start, chunk.as_slice())),
+            _ => None,
         }
     }
 
     /// Adds a record to the open chunk, starting a new chunk when it would overflow.
-    fn push_record(&mut self, local: u64, record: &[u8]) -> Result<(), StorageError> {
+    /// `write` appends the record, of `length` bytes, to the chunk it is given.
+    fn push_record(&mut self, local: u64, length: usize, write: impl FnOnce(&mut Vec<u8>)) -> Result<(), StorageError> {
         if self.open_chunk.is_none() {
             // Reopen the last chunk if it has room: chunks fill across transactions.
-            let last = self.ops.last()?.map(|(start, chunk)| (start.value(), chunk.value().to_vec()));
-            self.open_chunk = last.filter(|(_, chunk)| chunk.len() + record.len() <= CHUNK_BUDGET);
+            let last = self.ops.last()?.and_then(|(start, chunk)| {
+                let chunk = chunk.value();
+                (chunk.len() + length <= CHUNK_BUDGET).then(|| {
+                    let mut open = Vec::with_capacity(CHUNK_BUDGET);
+                    open.extend_from_slice(chunk);
+                    (start.value(), open)
+                })
+            });
+            self.open_chunk = last;
         }
         match &mut self.open_chunk {
-            Some((_, chunk)) if chunk.len() + record.len() <= CHUNK_BUDGET => chunk.extend_from_slice(record),
+            Some((_, chunk)) if chunk.len() + length <= CHUNK_BUDGET => write(chunk),
             open => {
                 if let Some((start, chunk)) = open.take() {
                     self.ops.insert(start, chunk.as_slice())?;
                 }
-                self.open_chunk = Some((local, record.to_vec()));
+                let mut chunk = Vec::with_capacity(CHUNK_BUDGET.max(length));
+                write(&mut chunk);
+                self.open_chunk = Some((local, chunk));
             }
         }
         Ok(())
@@ -496,9 +516,9 @@ impl<'txn> WriteTables<'txn> {
             self.heads_now.remove(parent);
         }
         clock.set(author, seq);
-        let mut record = Vec::with_capacity(RECORD_HEADER + 4 + bytes.len() + clock.0.len() * 4);
-        encode_record(&mut record, hash, depth, author, seq, &clock.encode(), bytes);
-        self.push_record(local, &record)?;
+        let clock = clock.encode();
+        let length = 4 + RECORD_HEADER + clock.len() + bytes.len();
+        self.push_record(local, length, |chunk| encode_record(chunk, hash, depth, author, seq, &clock, bytes))?;
         self.pending_hashes.insert(*hash, local);
         self.heads_now.insert(local);
         self.chains.insert((author, seq, local), ())?;
