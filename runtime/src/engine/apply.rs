@@ -139,9 +139,8 @@ impl Engine<'_> {
             let after = self.fold(tables, &id, &writers)?;
             self.store_row(tables, &id, (number, before), after, blamed, &mut events)?;
         }
-        for mut event in events {
-            event.seq = tables.next_event_seq()?;
-            tables.events.insert(event.seq, event.encode().as_slice())?;
+        for event in events {
+            tables.push_event(|_, bytes| event.encode_into(bytes))?;
         }
         Ok(())
     }

@@ -108,12 +108,14 @@ impl Engine<'_> {
                 return Err(StorageError::Corrupt(format!("row {id} differs from the fold of its effective writers")));
             }
         }
-        for (expected, entry) in (1..).zip(tables.events.iter()?) {
-            let seq = entry?.0.value();
+        let mut expected = 1;
+        store::visit_events(&tables.events, 1, &mut |seq, _| {
             if seq != expected {
                 return Err(StorageError::Corrupt(format!("event {expected} is missing (found {seq})")));
             }
-        }
+            expected += 1;
+            Ok(true)
+        })?;
         Ok(())
     }
 }

@@ -116,8 +116,10 @@ pub struct Event {
 
 impl Event {
     /// The stored encoding: `[kind, collection, row, op, fields, cause, rows, by]`.
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut writer = Writer { bytes: Vec::with_capacity(160) };
+    /// The stored encoding (without the sequence number, which the store keeps), appended to
+    /// `bytes`.
+    pub(crate) fn encode_into(&self, bytes: &mut Vec<u8>) {
+        let mut writer = Writer { bytes: std::mem::take(bytes) };
         writer.array(8).unsigned(self.kind.number());
         match &self.collection {
             Some(collection) => writer.text(collection),
@@ -137,7 +139,7 @@ impl Event {
             Some(by) => writer.bytes(&by.0),
             None => writer.null(),
         };
-        writer.bytes
+        *bytes = writer.bytes;
     }
 
     pub(crate) fn decode(seq: u64, bytes: &[u8]) -> Result<Event, StorageError> {
@@ -177,6 +179,12 @@ impl Event {
 mod tests {
     use super::*;
 
+    fn encoded(event: &Event) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        event.encode_into(&mut bytes);
+        bytes
+    }
+
     #[test]
     fn events_round_trip() {
         let event = Event {
@@ -190,7 +198,7 @@ mod tests {
             rows: vec![("Message".into(), RowId([2; 32]))],
             by: Some(OpHash([3; 32])),
         };
-        assert_eq!(Event::decode(7, &event.encode()).expect("decodes"), event);
+        assert_eq!(Event::decode(7, &encoded(&event)).expect("decodes"), event);
         let row = Event {
             kind: EventKind::RowDeleted,
             collection: Some("Message".into()),
@@ -200,7 +208,7 @@ mod tests {
             by: None,
             ..event
         };
-        assert_eq!(Event::decode(7, &row.encode()).expect("decodes"), row);
-        assert!(Event::decode(7, &row.encode()[..10]).is_err());
+        assert_eq!(Event::decode(7, &encoded(&row)).expect("decodes"), row);
+        assert!(Event::decode(7, &encoded(&row)[..10]).is_err());
     }
 }

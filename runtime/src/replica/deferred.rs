@@ -25,7 +25,6 @@ use crate::ids::OpHash;
 use crate::keys::Keypair;
 use crate::op::Change;
 use crate::store;
-use redb::ReadableTable;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -225,7 +224,7 @@ impl Replica {
                 pending.iter().map(|op| ToSign { local: op.local, hash: op.hash, secret: &op.author.secret }).collect();
             signed = sign_records(&mut ops, &items, self.suite.as_ref(), Missing::Skip)?.patched;
         }
-        let last_event = transaction.open_table(store::EVENTS)?.last()?.map_or(0, |(seq, _)| seq.value());
+        let last_event = store::last_event(&transaction.open_table(store::EVENTS)?)?;
         transaction.commit()?;
         self.prune_recent();
         self.deferred.durable_events.store(last_event, Ordering::Release);

@@ -19,10 +19,13 @@ impl Replica {
         if bound <= after {
             return Ok(events);
         }
-        for entry in tables.events.range(after.saturating_add(1)..=bound)?.take(limit) {
-            let (seq, bytes) = entry?;
-            events.push(Event::decode(seq.value(), bytes.value())?);
-        }
+        store::visit_events(&tables.events, after.saturating_add(1), &mut |seq, bytes| {
+            if seq > bound || events.len() >= limit {
+                return Ok(false);
+            }
+            events.push(Event::decode(seq, bytes)?);
+            Ok(true)
+        })?;
         Ok(events)
     }
 
@@ -32,8 +35,7 @@ impl Replica {
         let transaction = self.begin_read()?;
         let bound = self.deferred.event_bound().unwrap_or(u64::MAX);
         let tables = ReadTables::open(&transaction, &self.recent)?;
-        let last = tables.events.last()?.map_or(0, |(seq, _)| seq.value());
-        Ok(last.min(bound))
+        Ok(store::last_event(&tables.events)?.min(bound))
     }
 
     /// A blocking iterator over the events after `after`: it yields each event in order and,
@@ -101,7 +103,7 @@ impl Consumer<'_> {
     pub fn commit(&mut self, seq: u64) -> Result<(), StorageError> {
         let transaction = self.replica.begin_write()?;
         {
-            let last = transaction.open_table(store::EVENTS)?.last()?.map_or(0, |(seq, _)| seq.value());
+            let last = store::last_event(&transaction.open_table(store::EVENTS)?)?;
             let mut table = transaction.open_table(store::CONSUMERS)?;
             let stored = table.get(self.name.as_str())?.map_or(0, |seq| seq.value());
             let next = seq.min(last).max(stored);

@@ -196,9 +196,7 @@ impl Replica {
             let transaction = database.begin_read().map_err(StorageError::from)?;
             recent.hashes.load(&transaction.open_table(store::HASHES_RECENT).map_err(StorageError::from)?)?;
             recent.row_ids.load(&transaction.open_table(store::ROW_IDS_RECENT).map_err(StorageError::from)?)?;
-            let events = transaction.open_table(store::EVENTS).map_err(StorageError::from)?;
-            let last = events.last().map_err(StorageError::from)?.map_or(0, |(seq, _)| seq.value());
-            last
+            store::last_event(&transaction.open_table(store::EVENTS).map_err(StorageError::from)?)?
         };
         Ok(Replica {
             database,

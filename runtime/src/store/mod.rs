@@ -7,6 +7,7 @@
 //! lookups on them, and `integrity` the check that they agree with each other.
 
 mod digests;
+mod events;
 mod integrity;
 pub(crate) mod prefix_index;
 mod readers;
@@ -17,6 +18,7 @@ mod transaction;
 
 pub use digests::Bound;
 pub(crate) use digests::SetSum;
+pub(crate) use events::{last_event, visit_events};
 pub(crate) use integrity::{check_integrity, read_heads};
 pub(crate) use prefix_index::Recent;
 pub(crate) use records::{set_signature, Patched};

@@ -21,7 +21,7 @@
 //! | `row_index` | (key, row number) → row id: the rule indexes |
 //! | `field_index` | (key, row number) → row id: the query indexes (`indexed` fields, and those rules compare) |
 //! | `ineffective` | local → (), for the ops that are not effective now |
-//! | `events` | sequence number → encoded event |
+//! | `events` | sequence number of a chunk's first event → the chunk: events in order (see `events`) |
 //! | `consumers` | consumer name → the last sequence number it processed |
 //! | `peers` | identity → the last sync with that peer |
 
@@ -65,7 +65,7 @@ pub(crate) const FIELD_INDEX: TableDefinition<(&[u8; 32], u64), &[u8; 32]> = Tab
 /// The ops that are not effective now (by local); every other op is. Most ops are effective,
 /// so the exceptions are what is stored.
 pub(crate) const INEFFECTIVE: TableDefinition<u64, ()> = TableDefinition::new("ineffective");
-/// The event stream: sequence number → encoded event.
+/// The event stream, in chunks: first sequence number → events (see `super::events`).
 pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 /// The peers this replica synced with: identity → the last session (see `replica::peers`).
 pub(crate) const PEERS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("peers");

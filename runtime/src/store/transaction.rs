@@ -7,6 +7,7 @@
 //! a prefix index (see `prefix_index`), because random keys are what a B-tree writes slowest.
 
 use super::digests::{Items, PendingSums};
+use super::events::OpenEvents;
 use super::prefix_index::{PrefixIndex, PrefixKey, Recent};
 use super::readers::ReaderRuns;
 use super::records::{
@@ -269,8 +270,8 @@ pub(crate) struct WriteTables<'txn> {
     /// [`WriteTables::finish`].
     heads_now: std::collections::BTreeSet<u64>,
     heads_found: std::collections::BTreeSet<u64>,
-    /// The last event's sequence number, once this transaction has read it.
-    last_event: Option<u64>,
+    /// The events this transaction adds, in their open chunk.
+    open_events: OpenEvents,
 }
 
 impl WriteTables<'_> {
@@ -369,7 +370,7 @@ impl<'txn> WriteTables<'txn> {
             open_chunk: None,
             heads_now: heads_found.clone(),
             heads_found,
-            last_event: None,
+            open_events: OpenEvents::default(),
         })
     }
 
@@ -378,14 +379,10 @@ impl<'txn> WriteTables<'txn> {
         self.heads_now.iter().copied()
     }
 
-    /// The sequence number for a new event (one more than the last); read once per transaction.
-    pub fn next_event_seq(&mut self) -> Result<u64, StorageError> {
-        let last = match self.last_event {
-            Some(last) => last,
-            None => self.events.last()?.map_or(0, |(seq, _)| seq.value()),
-        };
-        self.last_event = Some(last + 1);
-        Ok(last + 1)
+    /// Adds an event, which `encode` writes after the bytes it is given; returns its sequence
+    /// number (one more than the last).
+    pub fn push_event(&mut self, encode: impl FnOnce(u64, &mut Vec<u8>)) -> Result<u64, StorageError> {
+        self.open_events.push(&mut self.events, encode)
     }
 
     /// Each table's name, whether it holds state (rows, their indexes, verdicts and events)
@@ -438,6 +435,7 @@ impl<'txn> WriteTables<'txn> {
         }
         self.hashes.settle()?;
         self.readers.finish()?;
+        self.open_events.finish(&mut self.events)?;
         self.row_ids.settle()?;
         std::mem::take(&mut self.pending_sums).write(&mut self.depth_sums)?;
         for gone in self.heads_found.difference(&self.heads_now) {
