@@ -62,9 +62,7 @@ impl Engine<'_> {
         // judged in now holds both forks.
         if author_forked {
             let from = self.forked_from(tables, new.info.author)?.unwrap_or(0);
-            let range = (new.info.author, from, 0)..=(new.info.author, u64::MAX, u64::MAX);
-            for entry in tables.chains.range(range)? {
-                let local = entry?.0.value().2;
+            for (_, local) in tables.chains.from(new.info.author, from)? {
                 if local != new.info.local && !touched.contains_key(&local) {
                     let op = self.load(tables, local)?;
                     self.add_writes(&mut dirty, &op);

@@ -114,9 +114,8 @@ impl Engine<'_> {
         }
         let others = view;
         let mut by_seq: BTreeMap<u64, usize> = BTreeMap::new();
-        let range = (op.info.author, from, 0)..=(op.info.author, op.info.seq, u64::MAX);
-        for entry in tables.chains.range(range)? {
-            let (_, seq, local) = entry?.0.value();
+        let chain = tables.chains.from(op.info.author, from)?;
+        for (seq, local) in chain.into_iter().take_while(|(seq, _)| *seq <= op.info.seq) {
             let candidate = self.load(tables, local)?;
             if local == op.info.local || self.in_view(tables, others, &candidate)? {
                 *by_seq.entry(seq).or_default() += 1;

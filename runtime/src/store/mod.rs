@@ -6,6 +6,7 @@
 //! into them, `rows` how the state is kept, `transaction` the tables of one transaction and the
 //! lookups on them, and `integrity` the check that they agree with each other.
 
+mod chains;
 mod digests;
 mod events;
 mod integrity;

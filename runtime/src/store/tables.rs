@@ -8,7 +8,7 @@
 //! | `hashes`, `recent_hashes` | (first 8 bytes of the op hash, local) → (); the recent ones local → first 8 bytes (see `prefix_index`) |
 //! | `heads` | local → (), for the ops without children |
 //! | `authors`, `author_keys` | identity ↔ author number |
-//! | `chains` | (author number, seq, local) → () (two locals for one seq: an equivocation) |
+//! | `chain_runs`, `chain_forks` | (author number, first seq) → (last seq, first local): runs of an author's ops; (author number, seq, local) → () for the others (see `chains`) |
 //! | `depths` | (depth, local) → op hash: the items sync reconciles, in order (see `digests`) |
 //! | `depth_sums` | (level, bucket) → count and hash sum of the ops of 64^level depths |
 //! | `equivocators` | author number → lowest seq it equivocated at |
@@ -35,7 +35,6 @@ pub(crate) const HASHES_RECENT: TableDefinition<u64, u64> = TableDefinition::new
 pub(crate) const HEADS: TableDefinition<u64, ()> = TableDefinition::new("heads");
 pub(crate) const AUTHORS: TableDefinition<&[u8; 32], u32> = TableDefinition::new("authors");
 pub(crate) const AUTHOR_KEYS: TableDefinition<u32, &[u8; 32]> = TableDefinition::new("author_keys");
-pub(crate) const CHAINS: TableDefinition<(u32, u64, u64), ()> = TableDefinition::new("chains");
 pub(crate) const DEPTHS: TableDefinition<(u64, u64), &[u8; 32]> = TableDefinition::new("depths");
 pub(crate) const DEPTH_SUMS: TableDefinition<(u8, u64), &[u8]> = TableDefinition::new("depth_sums");
 pub(crate) const EQUIVOCATORS: TableDefinition<u32, u64> = TableDefinition::new("equivocators");

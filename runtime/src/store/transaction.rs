@@ -6,6 +6,7 @@
 //! row), batched (a transaction's new entries are inserted together when it ends), and kept as
 //! a prefix index (see `prefix_index`), because random keys are what a B-tree writes slowest.
 
+use super::chains::Chains;
 use super::digests::{Items, PendingSums};
 use super::events::OpenEvents;
 use super::prefix_index::{PrefixIndex, PrefixKey, Recent};
@@ -240,7 +241,7 @@ pub(crate) struct WriteTables<'txn> {
     heads: redb::Table<'txn, u64, ()>,
     pub authors: redb::Table<'txn, &'static [u8; 32], u32>,
     pub author_keys: redb::Table<'txn, u32, &'static [u8; 32]>,
-    pub chains: redb::Table<'txn, (u32, u64, u64), ()>,
+    pub chains: Chains<'txn>,
     pub depths: redb::Table<'txn, (u64, u64), &'static [u8; 32]>,
     pub depth_sums: redb::Table<'txn, (u8, u64), &'static [u8]>,
     pub equivocators: redb::Table<'txn, u32, u64>,
@@ -344,7 +345,7 @@ impl<'txn> WriteTables<'txn> {
             heads,
             authors: transaction.open_table(AUTHORS)?,
             author_keys: transaction.open_table(AUTHOR_KEYS)?,
-            chains: transaction.open_table(CHAINS)?,
+            chains: Chains::open(transaction)?,
             depths: transaction.open_table(DEPTHS)?,
             depth_sums: transaction.open_table(DEPTH_SUMS)?,
             equivocators: transaction.open_table(EQUIVOCATORS)?,
@@ -388,6 +389,7 @@ impl<'txn> WriteTables<'txn> {
     /// Each table's name, whether it holds state (rows, their indexes, verdicts and events)
     /// rather than the log, and redb's figures for it.
     pub fn stats(&self) -> Result<Vec<(&'static str, bool, redb::TableStats)>, StorageError> {
+        let [chain_runs, chain_forks] = self.chains.stats()?;
         Ok(vec![
             ("meta", false, self.meta.stats()?),
             ("schemas", false, self.schemas.stats()?),
@@ -397,7 +399,8 @@ impl<'txn> WriteTables<'txn> {
             ("heads", false, self.heads.stats()?),
             ("authors", false, self.authors.stats()?),
             ("author_keys", false, self.author_keys.stats()?),
-            ("chains", false, self.chains.stats()?),
+            ("chain_runs", false, chain_runs),
+            ("chain_forks", false, chain_forks),
             ("depths", false, self.depths.stats()?),
             ("depth_sums", false, self.depth_sums.stats()?),
             ("equivocators", false, self.equivocators.stats()?),
@@ -435,6 +438,7 @@ impl<'txn> WriteTables<'txn> {
         }
         self.hashes.settle()?;
         self.readers.finish()?;
+        self.chains.finish()?;
         self.open_events.finish(&mut self.events)?;
         self.row_ids.settle()?;
         std::mem::take(&mut self.pending_sums).write(&mut self.depth_sums)?;
@@ -477,23 +481,12 @@ impl<'txn> WriteTables<'txn> {
 
     /// Locals of an author's ops with one sequence number (two or more: equivocation).
     pub fn chain_entries(&self, author: u32, seq: u64) -> Result<Vec<u64>, StorageError> {
-        let mut locals = Vec::new();
-        for entry in self.chains.range((author, seq, 0)..=(author, seq, u64::MAX))? {
-            locals.push(entry?.0.value().2);
-        }
-        Ok(locals)
+        self.chains.entries(author, seq)
     }
 
     /// The latest op an author has in this log: (seq, local).
     pub fn latest_by(&self, author: u32) -> Result<Option<(u64, u64)>, StorageError> {
-        let mut range = self.chains.range((author, 0, 0)..=(author, u64::MAX, u64::MAX))?;
-        match range.next_back() {
-            Some(entry) => {
-                let (_, seq, local) = entry?.0.value();
-                Ok(Some((seq, local)))
-            }
-            None => Ok(None),
-        }
+        self.chains.latest(author)
     }
 
     /// Appends a verified op whose parents are all present. Updates heads, chains,
@@ -519,7 +512,7 @@ impl<'txn> WriteTables<'txn> {
         self.push_record(local, length, |chunk| encode_record(chunk, hash, depth, author, seq, &clock, bytes))?;
         self.pending_hashes.insert(*hash, local);
         self.heads_now.insert(local);
-        self.chains.insert((author, seq, local), ())?;
+        self.chains.note(author, seq, local)?;
         self.depths.insert((depth, local), &hash.0)?;
         self.pending_sums.add(depth, hash);
         Ok(local)
