@@ -161,16 +161,21 @@ impl Engine<'_> {
     }
 
     /// Brings the state up to date after an op was appended to the log: its rows, indexes and
-    /// verdict, and every verdict it flips. `concurrent` is what [`Engine::has_concurrent`]
-    /// said of it before it was appended.
+    /// verdict, and every verdict it flips. `op` is the op appended as `local` (decoded
+    /// already, so it is not read back); `concurrent` is what [`Engine::has_concurrent`] said
+    /// of it before it was appended.
     pub(crate) fn settle(
         &self,
         tables: &mut WriteTables,
         local: u64,
+        op: Op,
         admitted: bool,
         concurrent: bool,
     ) -> Result<(), StorageError> {
-        let new = self.load(tables, local)?;
+        let (info, clock) =
+            tables.stamp(local)?.ok_or_else(|| StorageError::Corrupt(format!("op #{local} is missing")))?;
+        let new = Rc::new(Loaded { info, clock, op });
+        self.loaded.borrow_mut().insert(local, new.clone());
         let author_forked = self.forked_from(tables, new.info.author)?.is_some_and(|from| new.info.seq >= from);
         // With nothing concurrent, an admitted op is effective and nothing reads the rows it
         // inserts before `apply` writes them: their records are written once, with their state.

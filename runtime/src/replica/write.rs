@@ -193,7 +193,7 @@ impl Replica {
             None => tables.author_number(&author.identity)?,
         };
         let local = tables.append(&hash, &bytes, op.depth, author_number, op.seq, &parent_locals)?;
-        engine.settle(tables, local, true, concurrent)?;
+        engine.settle(tables, local, op.clone(), true, concurrent)?;
         Ok((author_number, (local, hash, op)))
     }
 

@@ -221,7 +221,7 @@ impl Replica {
                 return Err(IngestError::PreviouslyRejected { op: hash, reason: reason.value().to_owned() });
             }
         }
-        let outcome = self.check_and_append(tables, engine, &op, payload)?;
+        let outcome = self.check_and_append(tables, engine, op, payload)?;
         if matches!(outcome, Ingested::Accepted(_) | Ingested::Equivocation { .. }) {
             self.release_waiting(tables, engine, hash)?;
         }
@@ -255,13 +255,15 @@ impl Replica {
                 }
                 let Some(Ok(verified)) = op::verify(self.suite.as_ref(), vec![(op, bytes)]).pop() else { continue };
                 let payload = self.check_payload(&verified);
-                match self.check_and_append(tables, engine, &verified, payload) {
+                // Kept to park it again: the op itself goes to the engine when it is stored.
+                let bytes = verified.bytes().to_vec();
+                match self.check_and_append(tables, engine, verified, payload) {
                     Ok(Ingested::Accepted(hash) | Ingested::Equivocation { op: hash, .. }) => queue.push(hash),
                     Ok(_) => {}
                     Err(IngestError::Storage(error)) => return Err(error.into()),
                     Err(error) if error.is_permanent() => reject(tables, child, &error.to_string())?,
                     // Refused for now (an unknown schema, say): it waits again, until evicted.
-                    Err(_) => park(tables, &child, verified.bytes(), self.limits.max_parked)?,
+                    Err(_) => park(tables, &child, &bytes, self.limits.max_parked)?,
                 }
             }
         }
@@ -283,7 +285,7 @@ impl Replica {
         &'r self,
         tables: &mut WriteTables,
         engine: &mut Option<Engine<'r>>,
-        verified: &VerifiedOp,
+        verified: VerifiedOp,
         payload: Result<(), IngestError>,
     ) -> Result<Ingested, IngestError> {
         let op = verified.op();
@@ -350,7 +352,8 @@ impl Replica {
             outcome = Ingested::Equivocation { op: hash, other: other.hash, author: op.author, seq: op.seq };
         }
         if let (Some(concurrent), Some(engine)) = (concurrent, engine.as_ref()) {
-            engine.settle(tables, local, true, concurrent)?;
+            // The engine takes the op, decoded already, rather than read it back.
+            engine.settle(tables, local, verified.into_parts().0, true, concurrent)?;
         }
         Ok(outcome)
     }
