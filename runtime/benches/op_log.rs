@@ -3,7 +3,8 @@
 //! `cargo bench -p cairn --bench op_log` prints: bare ed25519 signing and batch verification
 //! (the baselines), local writes in transactions of 1 (sequential, durable) and 1,000 ops,
 //! sequential single-op writes deferred with one flush, ingest in transactions of 1 and 1,000 ops,
-//! the storage used per encoded byte, and the time to reopen a large store. Writes and ingest
+//! the storage used per encoded byte (and per table, in bytes per op), and the time to reopen a
+//! large store. Writes and ingest
 //! include the state engine (every op here is a rule-free insert that it materializes and
 //! reports as an event); the storage figure separates the log's pages from the state's. It
 //! ends with a `summary:` line for tools that track it.

@@ -1,10 +1,13 @@
 //! The store: a replica's redb file, its tables, and the transactions over them.
 //!
 //! Every change to the log and its state is one redb write transaction: a crash keeps every op
-//! of a durable commit and nothing half-written (deferred writes, see `replica::deferred`,
-//! commit without a disk sync and may be lost). `tables` lists the tables, `records` how ops are packed
-//! into them, `rows` how the state is kept, `transaction` the tables of one transaction and the
-//! lookups on them, and `integrity` the check that they agree with each other.
+//! of a durable commit and nothing half-written (deferred writes, see `replica::deferred`, share
+//! a transaction committed without a disk sync, and may be lost). `tables` lists the tables,
+//! `records` how ops are packed into them, `rows` how the state is kept, `transaction` the
+//! tables of one transaction and the lookups on them, and `integrity` the check that they
+//! agree with each other. What most ops add is appended, or packed, or kept as runs, rather
+//! than inserted one B-tree entry per op: `prefix_index` (hash and row-id indexes), `chains`,
+//! `readers` and `events`.
 
 mod chains;
 mod digests;
