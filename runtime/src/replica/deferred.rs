@@ -18,6 +18,7 @@
 //!
 //! Queries and rule checks see deferred writes at once (read your writes).
 
+use super::presign::Presigner;
 use super::signing::{sign_records, Missing, ToSign};
 use super::Replica;
 use crate::error::{corrupt, StorageError, WriteError};
@@ -41,6 +42,8 @@ pub(crate) struct Deferred {
     /// The last event of the last durable commit: readers of the stream stop there while
     /// deferred writes wait.
     durable_events: AtomicU64,
+    /// Signs deferred writes in the background, started by the first one (see `presign`).
+    presigner: std::sync::OnceLock<Presigner>,
 }
 
 /// An unsigned op in the log, with the key that signs it.
@@ -53,7 +56,12 @@ struct PendingOp {
 impl Deferred {
     /// For a store whose events up to `last_event` are on disk.
     pub fn new(last_event: u64) -> Deferred {
-        Deferred { pending: Mutex::new(Vec::new()), open: Mutex::new(None), durable_events: AtomicU64::new(last_event) }
+        Deferred {
+            pending: Mutex::new(Vec::new()),
+            open: Mutex::new(None),
+            durable_events: AtomicU64::new(last_event),
+            presigner: std::sync::OnceLock::new(),
+        }
     }
 
     /// The last event a reader may be given now (read after its read transaction began):
@@ -136,6 +144,10 @@ impl Replica {
             }));
             pending.len() > MAX_DEFERRED
         };
+        let presigner = self.deferred.presigner.get_or_init(|| Presigner::start(self.suite.clone()));
+        for (_, hash, _) in &written {
+            presigner.request(*hash, &author.secret);
+        }
         if at_bound {
             self.commit(transaction)?;
         } else {
@@ -220,8 +232,15 @@ impl Replica {
         let mut signed = 0;
         if !pending.is_empty() {
             let mut ops = transaction.open_table(store::OPS)?;
-            let items: Vec<ToSign> =
-                pending.iter().map(|op| ToSign { local: op.local, hash: op.hash, secret: &op.author.secret }).collect();
+            let items: Vec<ToSign> = pending
+                .iter()
+                .map(|op| ToSign {
+                    local: op.local,
+                    hash: op.hash,
+                    secret: &op.author.secret,
+                    signature: self.deferred.presigner.get().and_then(|presigner| presigner.take(&op.hash)),
+                })
+                .collect();
             signed = sign_records(&mut ops, &items, self.suite.as_ref(), Missing::Skip)?.patched;
         }
         let last_event = store::last_event(&transaction.open_table(store::EVENTS)?)?;
@@ -229,6 +248,9 @@ impl Replica {
         self.prune_recent();
         self.deferred.durable_events.store(last_event, Ordering::Release);
         pending.clear();
+        if let Some(presigner) = self.deferred.presigner.get() {
+            presigner.clear();
+        }
         drop(pending);
         if signed > 0 {
             self.watchers.notify();

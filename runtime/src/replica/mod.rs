@@ -10,6 +10,7 @@ mod ingest;
 mod log;
 mod options;
 mod peers;
+mod presign;
 mod query;
 mod reconcile;
 mod signing;

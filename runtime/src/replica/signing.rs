@@ -9,11 +9,13 @@ use crate::ids::OpHash;
 use crate::store::{set_signature, Patched};
 use redb::ReadableTable;
 
-/// An op of the log to sign: its local number, its hash and its author's key.
+/// An op of the log to sign: its local number, its hash and its author's key, and its
+/// signature if it was made already (a deferred write's, by the background signer).
 pub(crate) struct ToSign<'k> {
     pub local: u64,
     pub hash: OpHash,
     pub secret: &'k SecretKey,
+    pub signature: Option<[u8; 64]>,
 }
 
 /// What to do with an op that is not in the log under its hash.
@@ -45,7 +47,12 @@ pub(crate) fn sign_records(
     missing: Missing,
 ) -> Result<Signed, StorageError> {
     let sign = |slice: &[ToSign]| -> Vec<[u8; 64]> {
-        slice.iter().map(|item| suite.sign(item.secret, &crate::op::signed_message(&item.hash))).collect()
+        slice
+            .iter()
+            .map(|item| {
+                item.signature.unwrap_or_else(|| suite.sign(item.secret, &crate::op::signed_message(&item.hash)))
+            })
+            .collect()
     };
     let signatures = if items.len() >= PARALLEL_FROM {
         let (first, second) = items.split_at(items.len() / 2);

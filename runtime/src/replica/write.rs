@@ -32,7 +32,7 @@ impl Replica {
         let written = self.append_batches(&transaction, author, batches)?;
         let items: Vec<ToSign> = written
             .iter()
-            .map(|(local, hash, _)| ToSign { local: *local, hash: *hash, secret: &author.secret })
+            .map(|(local, hash, _)| ToSign { local: *local, hash: *hash, secret: &author.secret, signature: None })
             .collect();
         let mut ops = transaction.open_table(OPS).map_err(StorageError::from)?;
         let signatures = sign_records(&mut ops, &items, self.suite.as_ref(), Missing::Fail)?.signatures;
