@@ -176,13 +176,15 @@ impl Engine<'_> {
             tables.stamp(local)?.ok_or_else(|| StorageError::Corrupt(format!("op #{local} is missing")))?;
         let new = Rc::new(Loaded { info, clock, op });
         self.loaded.borrow_mut().insert(local, new.clone());
+        // A new round first: judging the op before it was appended cached what the store said
+        // then, and appending it may have flagged its author an equivocator.
+        self.reset_round(Some(local));
         let author_forked = self.forked_from(tables, new.info.author)?.is_some_and(|from| new.info.seq >= from);
         // With nothing concurrent, an admitted op is effective and nothing reads the rows it
         // inserts before `apply` writes them: their records are written once, with their state.
         let settled_at_once = admitted && !concurrent && !author_forked;
         self.index_writers(tables, &new, !settled_at_once)?;
         self.note_appended(tables, &new)?;
-        self.reset_round(Some(local));
         let effective = if !admitted {
             false
         } else if author_forked || concurrent {

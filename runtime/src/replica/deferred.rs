@@ -149,6 +149,8 @@ impl Replica {
             presigner.request(*hash, &author.secret);
         }
         if at_bound {
+            // Released first: the commit calls watchers, which may read the replica.
+            drop(open);
             self.commit(transaction)?;
         } else {
             *open = Some((transaction, waiting_before));

@@ -62,9 +62,11 @@ impl Replica {
     }
 
     /// Appends one op per batch, each on top of the previous one, with a blank signature (see
-    /// `signing`): for each, its local number, its hash and the op. Every error but a storage
-    /// error comes before the transaction is written to (the first batch is judged before the
-    /// author is numbered), which the deferred writes' shared transaction relies on.
+    /// `signing`): for each, its local number, its hash and the op. For a single batch, every
+    /// error but a storage error comes before the transaction is written to (the op is judged
+    /// before a new author is numbered), which the deferred writes' shared transaction relies
+    /// on; with more, a later batch's refusal leaves the earlier ones written, and the caller
+    /// drops the transaction.
     pub(super) fn append_batches(
         &self,
         transaction: &redb::WriteTransaction,

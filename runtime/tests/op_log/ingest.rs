@@ -240,6 +240,37 @@ fn equivocation_keeps_both_ops_as_evidence_and_flags_the_author() {
     });
 }
 
+#[test]
+fn an_equivocation_voids_both_ops_whichever_arrives_first() {
+    let suite: Arc<dyn CryptoSuite> = Arc::new(cairn::Ed25519Blake3);
+    let fixture = Fixture::new(suite.clone());
+    let author = fixture.keypair();
+    let genesis = fixture.genesis();
+    let fork = |text: &str| {
+        let mut draft = Draft::new(fixture.replica.id(), 1, vec![genesis], 2);
+        draft.payload = Payload::Changes(vec![insert(text)]);
+        draft.sign(suite.as_ref(), &author)
+    };
+    let (left, right) = (fork("left"), fork("right"));
+    let other = fixture.join();
+    for entry in fixture.replica.log().expect("the genesis") {
+        other.ingest(&entry.bytes).expect("genesis");
+    }
+    for (replica, order) in [(&fixture.replica, [&left, &right]), (&other, [&right, &left])] {
+        for op in order {
+            ingest(replica, op).expect("ingest");
+        }
+        // The author signed two ops with one sequence number: neither takes effect, and the
+        // state does not depend on which came first.
+        for op in [&left, &right] {
+            assert_eq!(replica.is_effective(&op.hash()).expect("verdict"), Some(false));
+        }
+        assert!(replica.rows("Note", &[]).expect("rows").is_empty());
+        replica.check_integrity().expect("integrity");
+    }
+    assert_eq!(fixture.replica.digest().expect("digest"), other.digest().expect("digest"));
+}
+
 /// Builds a random DAG: each op has its author's previous op and a random sample of earlier
 /// ops as parents.
 fn random_dag(fixture: &Fixture, dice: &mut Dice, count: usize) -> Vec<VerifiedOp> {

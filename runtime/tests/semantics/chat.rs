@@ -282,6 +282,25 @@ fn s16_an_equivocating_author_loses_its_ops_from_the_fork_on() {
     assert_eq!(effectiveness(&chat.sim, &[before, fork_a, fork_b]), [true, false, false]);
 }
 
+#[test]
+fn s16b_an_equivocation_found_past_a_long_concurrent_branch_voids_that_branch_too() {
+    let mut chat = Chat::new();
+    let writer = chat.writer.clone();
+    let before = chat.post(&writer, &[chat.setup], "honest");
+    // More ops after the fork than the engine walks one by one (it reads the authors' chains
+    // instead, and must not keep what they said before the second fork was stored).
+    let mut branch = vec![chat.post(&writer, &[before], "fork a")];
+    for index in 0..300 {
+        let last = *branch.last().expect("a branch");
+        branch.push(chat.post(&writer, &[last], &format!("after fork a, {index}")));
+    }
+    chat.sim.rewind(&writer, before);
+    let fork_b = chat.post(&writer, &[before], "fork b");
+    let mut ops = vec![before, fork_b];
+    ops.extend([branch[0], branch[150], branch[300]]);
+    assert_eq!(effectiveness(&chat.sim, &ops), [true, false, false, false, false]);
+}
+
 impl Sim {
     /// Makes the author's next op reuse a sequence number, as an equivocating author would.
     pub fn rewind(&mut self, author: &Keypair, to: OpHash) {
