@@ -29,15 +29,27 @@ pub(crate) type PrefixKey = (u64, u64);
 
 /// A replica's recent entries of one index, by prefix, shared by its transactions.
 #[derive(Debug, Default)]
-pub(crate) struct RecentEntries(RwLock<BTreeSet<PrefixKey>>);
+pub(crate) struct RecentEntries(RwLock<Entries>);
+
+/// The entries, and the number below which they were pruned: a read transaction begun before
+/// that prune may still hold entries below it in its own small table.
+#[derive(Debug, Default)]
+struct Entries {
+    by_prefix: BTreeSet<PrefixKey>,
+    pruned_below: u64,
+}
 
 impl RecentEntries {
-    fn read(&self) -> RwLockReadGuard<'_, BTreeSet<PrefixKey>> {
+    fn read(&self) -> RwLockReadGuard<'_, Entries> {
         self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, BTreeSet<PrefixKey>> {
+    fn write(&self) -> RwLockWriteGuard<'_, Entries> {
         self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn insert(&self, key: PrefixKey) {
+        self.write().by_prefix.insert(key);
     }
 
     /// Takes the entries of a small table (when the replica opens).
@@ -45,18 +57,20 @@ impl RecentEntries {
         let mut entries = self.write();
         for entry in table.iter()? {
             let (number, prefix) = entry?;
-            entries.insert((prefix.value(), number.value()));
+            entries.by_prefix.insert((prefix.value(), number.value()));
         }
         Ok(())
     }
 
     /// Drops the entries below `bound`, which a committed transaction moved into the large table.
     fn prune_below(&self, bound: u64) {
-        self.write().retain(|(_, number)| *number >= bound);
+        let mut entries = self.write();
+        entries.by_prefix.retain(|(_, number)| *number >= bound);
+        entries.pruned_below = entries.pruned_below.max(bound);
     }
 
     fn len(&self) -> usize {
-        self.read().len()
+        self.read().by_prefix.len()
     }
 }
 
@@ -112,10 +126,22 @@ impl<S: ReadableTable<PrefixKey, ()>, R: ReadableTable<u64, u64>> PrefixIndex<'_
     /// The numbers filed under a prefix, in order. Some may not be in this transaction's view
     /// (see the module docs): confirm each.
     pub fn numbers(&self, prefix: u64) -> Result<Vec<u64>, StorageError> {
-        let mut numbers: Vec<u64> =
-            self.memory.read().range((prefix, 0)..=(prefix, u64::MAX)).map(|(_, number)| *number).collect();
+        let (mut numbers, pruned_below) = {
+            let entries = self.memory.read();
+            let numbers: Vec<u64> =
+                entries.by_prefix.range((prefix, 0)..=(prefix, u64::MAX)).map(|(_, number)| *number).collect();
+            (numbers, entries.pruned_below)
+        };
         for entry in self.settled.range((prefix, 0)..=(prefix, u64::MAX))? {
             numbers.push(entry?.0.value().1);
+        }
+        // A transaction begun before the last prune may hold, in its own small table, entries
+        // that memory dropped and that its large table does not have yet: read those there.
+        for entry in self.recent.range(..pruned_below)? {
+            let (number, entry_prefix) = entry?;
+            if entry_prefix.value() == prefix {
+                numbers.push(number.value());
+            }
         }
         // Memory keeps moved entries until a commit prunes them: both sides may hold one.
         if numbers.len() > 1 {
@@ -154,7 +180,7 @@ impl PrefixIndex<'_, redb::Table<'_, PrefixKey, ()>, redb::Table<'_, u64, u64>> 
     /// Files a number under a prefix (in the small table, and in memory).
     pub fn insert(&mut self, (prefix, number): PrefixKey) -> Result<(), StorageError> {
         self.recent.insert(number, prefix)?;
-        self.memory.write().insert((prefix, number));
+        self.memory.insert((prefix, number));
         Ok(())
     }
 
@@ -215,6 +241,41 @@ mod tests {
     }
 
     #[test]
+    fn a_reader_from_before_a_move_and_its_prune_still_finds_the_moved_entries() {
+        let database = redb::Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .expect("an in-memory store");
+        let memory = RecentEntries::default();
+        let write = |numbers: std::ops::Range<u64>| {
+            let transaction = database.begin_write().expect("write");
+            {
+                let mut index = PrefixIndex::new(
+                    transaction.open_table(SETTLED).expect("settled"),
+                    transaction.open_table(RECENT).expect("recent"),
+                    &memory,
+                );
+                for number in numbers {
+                    index.insert((number % 977, number)).expect("insert");
+                }
+                index.settle().expect("settle");
+            }
+            transaction.commit().expect("commit");
+        };
+        write(0..1_000);
+        let stale = database.begin_read().expect("read");
+        // The move, committed, then pruned from memory as a commit does.
+        write(1_000..RECENT_LIMIT);
+        memory.prune_below(RECENT_LIMIT);
+        assert_eq!(memory.len(), 0);
+        let index = PrefixIndex::new(
+            stale.open_table(SETTLED).expect("settled"),
+            stale.open_table(RECENT).expect("recent"),
+            &memory,
+        );
+        assert_eq!(index.numbers(5).expect("numbers"), vec![5, 982]);
+    }
+
+    #[test]
     fn entries_are_found_and_listed_in_order_on_both_sides_of_a_move_and_after_a_reopen() {
         let database = redb::Database::builder()
             .create_with_backend(redb::backends::InMemoryBackend::new())
@@ -239,7 +300,7 @@ mod tests {
             transaction.commit().expect("commit");
         }
         // A transaction that inserts and then aborts leaves its entries in memory.
-        memory.write().insert((key(0).0, total + 7));
+        memory.insert((key(0).0, total + 7));
 
         let prefixes: Vec<u64> = [0, 1, RECENT_LIMIT - 1, RECENT_LIMIT, total - 1].iter().map(|n| key(*n).0).collect();
         let expected_numbers: Vec<Vec<u64>> =
