@@ -8,7 +8,8 @@
 //! rule-free ingest. A sequence number already covered adds nothing, so an author's second op
 //! at one number (an equivocation) shares the run, and the chains table gives every op at a
 //! number; the engine checks each of them, so including an op of the other fork costs a check,
-//! never a verdict. (Runs extended in memory may come to overlap a later one; reads merge them.)
+//! never a verdict. (A run extended in memory may reach a later one; it takes it in when it
+//! is written, so stored runs never overlap, and reads merge the one in memory.)
 
 use crate::error::StorageError;
 use redb::{ReadableTable, TableDefinition};
@@ -44,7 +45,7 @@ impl<'txn> ReaderRuns<'txn> {
                 self.pending.insert(owner, (first, seq));
                 return Ok(());
             }
-            self.table.insert((key, author, first), last)?;
+            self.store_run(key, author, first, last)?;
             self.pending.remove(&owner);
         }
         // The table is all there is for this owner now.
@@ -99,8 +100,25 @@ impl<'txn> ReaderRuns<'txn> {
     /// Writes the runs this transaction extended.
     pub fn finish(&mut self) -> Result<(), StorageError> {
         for ((key, author), (first, last)) in std::mem::take(&mut self.pending) {
-            self.table.insert((&key, author, first), last)?;
+            self.store_run(&key, author, first, last)?;
         }
+        Ok(())
+    }
+
+    /// Writes a run, taking in the stored runs it reaches (a run extended in memory may have
+    /// grown into a later one), so that stored runs never overlap: a number's run is then the
+    /// one with the greatest first number at or below it.
+    fn store_run(&mut self, key: &[u8; 32], author: u32, first: u64, mut last: u64) -> Result<(), StorageError> {
+        let mut reached = Vec::new();
+        for entry in self.table.range((key, author, first.saturating_add(1))..=(key, author, last.saturating_add(1)))? {
+            let (guard, other_last) = entry?;
+            reached.push((guard.value().2, other_last.value()));
+        }
+        for (other_first, other_last) in reached {
+            self.table.remove((key, author, other_first))?;
+            last = last.max(other_last);
+        }
+        self.table.insert((key, author, first), last)?;
         Ok(())
     }
 }
@@ -146,7 +164,14 @@ mod tests {
         let transaction = database.begin_write().expect("write");
         let runs = ReaderRuns::open(&transaction).expect("open");
         assert_eq!(covered(&runs, 0), noted.into_iter().collect::<Vec<_>>());
-        // 1-13 joined up as they came, 20 alone: a handful of entries for 15 ops.
+        // 1-13 joined up as they came, 20 alone: a handful of entries for 15 ops, none
+        // overlapping another.
         assert!(runs.table.len().expect("len") <= 6);
+        let mut stored: Vec<(u64, u64)> = Vec::new();
+        for entry in runs.table.iter().expect("iterate") {
+            let (key, last) = entry.expect("entry");
+            stored.push((key.value().2, last.value()));
+        }
+        assert!(stored.windows(2).all(|pair| pair[0].1 < pair[1].0), "stored runs overlap: {stored:?}");
     }
 }
