@@ -217,9 +217,7 @@ impl Replica {
     /// `store::prefix_index`). The commit stands whatever happens here: a failed read only
     /// leaves entries in memory, which lookups confirm anyway, until the next commit.
     fn prune_recent(&self) {
-        if let Ok(transaction) = redb::ReadableDatabase::begin_read(&self.database) {
-            let _ = self.recent.prune(&transaction);
-        }
+        let _ = self.recent.prune(&self.database);
     }
 
     /// How many deferred writes wait for a flush.

@@ -73,9 +73,9 @@ impl<'txn> Chains<'txn> {
     /// Records that the author's op with this sequence number is at `local`.
     pub fn note(&mut self, author: u32, seq: u64, local: u64) -> Result<(), StorageError> {
         let last = self.last_run(author)?;
-        let highest = last.map(|run| run.last);
-        let fork_highest = self.last_fork(author)?.map(|(seq, _)| seq);
-        if highest.max(fork_highest).is_some_and(|highest| seq <= highest) {
+        // The author's highest number is its last run's: an op goes to the forks only at a
+        // number no higher than that.
+        if last.is_some_and(|run| seq <= run.last) {
             self.forks.insert((author, seq, local), ())?;
             return Ok(());
         }

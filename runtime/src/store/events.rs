@@ -5,14 +5,12 @@
 //!
 //! Events are written once, in order, and read in order, so a chunk of them costs one B-tree
 //! insert where an entry per event cost one each (ingest writes an event per op). A write
-//! transaction adds to the last chunk in memory and writes it when it ends, like op records.
+//! transaction adds to the last chunk in memory and writes it when it ends, as op records are
+//! (`records::OpenChunk`, whose budget applies: an event larger than it gets a chunk of its own).
 
+use super::records::OpenChunk;
 use crate::error::{corrupt, StorageError};
 use redb::ReadableTable;
-
-/// A chunk takes events until it would pass this many bytes (an event larger than that gets a
-/// chunk of its own).
-const CHUNK_BUDGET: usize = 3_900;
 
 /// The entries of a chunk, in order: each event's bytes.
 fn entries(chunk: &[u8]) -> impl Iterator<Item = Result<&[u8], StorageError>> {
@@ -73,12 +71,11 @@ pub(crate) fn visit_events(
     Ok(())
 }
 
-/// The events a write transaction adds: the last chunk, open, and written by
+/// The events a write transaction adds, in the last chunk, open, and written by
 /// [`OpenEvents::finish`].
 #[derive(Default)]
 pub(crate) struct OpenEvents {
-    /// The chunk: its first event's number, its bytes and its number of events.
-    open: Option<(u64, Vec<u8>, u64)>,
+    chunk: OpenChunk,
     /// The last event's number, once read.
     last: Option<u64>,
 }
@@ -90,44 +87,23 @@ impl OpenEvents {
         table: &mut redb::Table<u64, &'static [u8]>,
         encode: impl FnOnce(u64, &mut Vec<u8>),
     ) -> Result<u64, StorageError> {
-        if self.last.is_none() {
-            let last = last_event(table)?;
-            // Reopen the last chunk if it has room: chunks fill across transactions.
-            if let Some((first, chunk)) = table.last()? {
-                let chunk = chunk.value();
-                if chunk.len() < CHUNK_BUDGET {
-                    let mut bytes = Vec::with_capacity(CHUNK_BUDGET);
-                    bytes.extend_from_slice(chunk);
-                    self.open = Some((first.value(), bytes, last + 1 - first.value()));
-                }
-            }
-            self.last = Some(last);
-        }
-        let seq = self.last.unwrap_or(0) + 1;
+        let seq = match self.last {
+            Some(last) => last + 1,
+            None => last_event(table)? + 1,
+        };
         let mut event = Vec::with_capacity(160);
         encode(seq, &mut event);
-        let fits = matches!(&self.open, Some((_, bytes, _)) if bytes.len() + 4 + event.len() <= CHUNK_BUDGET);
-        if !fits {
-            if let Some((first, bytes, _)) = self.open.take() {
-                table.insert(first, bytes.as_slice())?;
-            }
-            self.open = Some((seq, Vec::with_capacity(CHUNK_BUDGET.max(4 + event.len())), 0));
-        }
-        if let Some((_, bytes, count)) = &mut self.open {
-            bytes.extend_from_slice(&(event.len() as u32).to_be_bytes());
-            bytes.extend_from_slice(&event);
-            *count += 1;
-        }
+        self.chunk.push(table, seq, 4 + event.len(), |chunk| {
+            chunk.extend_from_slice(&(event.len() as u32).to_be_bytes());
+            chunk.extend_from_slice(&event);
+        })?;
         self.last = Some(seq);
         Ok(seq)
     }
 
     /// Writes the open chunk.
     pub fn finish(&mut self, table: &mut redb::Table<u64, &'static [u8]>) -> Result<(), StorageError> {
-        if let Some((first, bytes, _)) = self.open.take() {
-            table.insert(first, bytes.as_slice())?;
-        }
-        Ok(())
+        self.chunk.finish(table)
     }
 }
 

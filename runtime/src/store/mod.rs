@@ -111,6 +111,16 @@ pub(crate) fn write_meta(
     Ok(())
 }
 
+/// The next local number, as the `meta` table records it (0 in a new store).
+pub(crate) fn read_next_local(
+    meta: &impl redb::ReadableTable<&'static str, &'static [u8]>,
+) -> Result<u64, StorageError> {
+    match meta.get(META_NEXT_LOCAL)? {
+        Some(bytes) => read_u64(bytes.value()),
+        None => Ok(0),
+    }
+}
+
 pub(crate) fn read_u64(bytes: &[u8]) -> Result<u64, StorageError> {
     let array: [u8; 8] = bytes.try_into().map_err(|_| corrupt("a counter is not 8 bytes"))?;
     Ok(u64::from_be_bytes(array))

@@ -83,17 +83,15 @@ pub(crate) struct Recent {
 
 impl Recent {
     /// After a commit: drops from memory the entries that committed transactions moved into the
-    /// large tables, read from the committed state (`transaction` is a read transaction begun
-    /// after the commit). Cheap until the memory part outgrows the limit.
-    pub fn prune(&self, transaction: &redb::ReadTransaction) -> Result<(), StorageError> {
+    /// large tables, read from the committed state (in a read transaction begun now, after the
+    /// commit). Costs nothing until the memory part outgrows the limit.
+    pub fn prune(&self, database: &redb::Database) -> Result<(), StorageError> {
         let limit = RECENT_LIMIT as usize;
         if self.hashes.len() <= limit && self.row_ids.len() <= limit {
             return Ok(());
         }
-        let next_local = match transaction.open_table(super::META)?.get(super::META_NEXT_LOCAL)? {
-            Some(bytes) => super::read_u64(bytes.value())?,
-            None => 0,
-        };
+        let transaction = redb::ReadableDatabase::begin_read(database)?;
+        let next_local = super::read_next_local(&transaction.open_table(super::META)?)?;
         // Everything below the small table's first entry (all of it when the table is empty)
         // is in the large table.
         let first = |table: redb::ReadOnlyTable<u64, u64>| -> Result<Option<u64>, StorageError> {

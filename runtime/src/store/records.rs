@@ -8,14 +8,74 @@
 use crate::dag::OpInfo;
 use crate::error::{corrupt, StorageError};
 use crate::ids::OpHash;
+use redb::ReadableTable;
 
 /// The fixed part of a record: hash, depth, author number, seq, length of the clock (u32: a
 /// clock holds one entry per author in the op's past, which peers control).
 pub(crate) const RECORD_HEADER: usize = 32 + 8 + 4 + 8 + 4;
 
-/// How many bytes of records a chunk holds before a new one starts: a chunk and its leaf's
-/// bookkeeping fit one 4 KiB page.
+/// How many bytes of entries a chunk (of op records, of events) holds before a new one starts:
+/// a chunk and its leaf's bookkeeping fit one 4 KiB page.
 pub(crate) const CHUNK_BUDGET: usize = 3_900;
+
+/// The chunk a write transaction appends to, in a table of chunks keyed by their first entry's
+/// number (op records, events): the table's last chunk, reopened if the next entry fits, or a
+/// new one; written when the next entry does not fit and by [`OpenChunk::finish`]. Chunks fill
+/// across transactions.
+#[derive(Default)]
+pub(crate) struct OpenChunk {
+    open: Option<(u64, Vec<u8>)>,
+}
+
+impl OpenChunk {
+    /// The open chunk, if it would hold the entry numbered `number`: its first number and bytes.
+    pub fn holding(&self, number: u64) -> Option<(u64, &[u8])> {
+        match &self.open {
+            Some((start, chunk)) if number >= *start => Some((*start, chunk.as_slice())),
+            _ => None,
+        }
+    }
+
+    /// Appends the entry numbered `number`, of `length` bytes, which `write` adds to the chunk.
+    pub fn push(
+        &mut self,
+        table: &mut redb::Table<u64, &'static [u8]>,
+        number: u64,
+        length: usize,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<(), StorageError> {
+        if self.open.is_none() {
+            self.open = table.last()?.and_then(|(start, chunk)| {
+                let chunk = chunk.value();
+                (chunk.len() + length <= CHUNK_BUDGET).then(|| {
+                    let mut open = Vec::with_capacity(CHUNK_BUDGET);
+                    open.extend_from_slice(chunk);
+                    (start.value(), open)
+                })
+            });
+        }
+        match &mut self.open {
+            Some((_, chunk)) if chunk.len() + length <= CHUNK_BUDGET => write(chunk),
+            open => {
+                if let Some((start, chunk)) = open.take() {
+                    table.insert(start, chunk.as_slice())?;
+                }
+                let mut chunk = Vec::with_capacity(CHUNK_BUDGET.max(length));
+                write(&mut chunk);
+                *open = Some((number, chunk));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the open chunk.
+    pub fn finish(&mut self, table: &mut redb::Table<u64, &'static [u8]>) -> Result<(), StorageError> {
+        if let Some((start, chunk)) = self.open.take() {
+            table.insert(start, chunk.as_slice())?;
+        }
+        Ok(())
+    }
+}
 
 /// One op as the log keeps it.
 pub(crate) struct Record<'a> {

@@ -12,7 +12,7 @@ use super::events::OpenEvents;
 use super::prefix_index::{PrefixIndex, PrefixKey, Recent};
 use super::readers::ReaderRuns;
 use super::records::{
-    chunk_records, encode_record, find_record, hash_prefix, parse_record, Record, CHUNK_BUDGET, RECORD_HEADER,
+    chunk_records, encode_record, find_record, hash_prefix, parse_record, OpenChunk, Record, RECORD_HEADER,
 };
 use super::tables::*;
 use crate::dag::{Causality, Clock, OpInfo};
@@ -263,9 +263,8 @@ pub(crate) struct WriteTables<'txn> {
     pending_sums: PendingSums,
     /// The next local number, once this transaction has read it.
     next_local: Option<u64>,
-    /// The chunk new records go into: its first local and its bytes. Written by
-    /// [`WriteTables::finish`] (or when it fills up).
-    open_chunk: Option<(u64, Vec<u8>)>,
+    /// The chunk new records go into, written by [`WriteTables::finish`] (or when it fills up).
+    open_chunk: OpenChunk,
     /// The heads as this transaction leaves them, and as it found them: a batch's ops mostly
     /// replace the head the op before added, so only the difference is written, by
     /// [`WriteTables::finish`].
@@ -276,41 +275,8 @@ pub(crate) struct WriteTables<'txn> {
 }
 
 impl WriteTables<'_> {
-    /// The open chunk, if it would hold `local`: its first local and its bytes.
     fn open_chunk_holding(&self, local: u64) -> Option<(u64, &[u8])> {
-        match &self.open_chunk {
-            Some((start, chunk)) if local >= *start => Some((*start, chunk.as_slice())),
-            _ => None,
-        }
-    }
-
-    /// Adds a record to the open chunk, starting a new chunk when it would overflow.
-    /// `write` appends the record, of `length` bytes, to the chunk it is given.
-    fn push_record(&mut self, local: u64, length: usize, write: impl FnOnce(&mut Vec<u8>)) -> Result<(), StorageError> {
-        if self.open_chunk.is_none() {
-            // Reopen the last chunk if it has room: chunks fill across transactions.
-            let last = self.ops.last()?.and_then(|(start, chunk)| {
-                let chunk = chunk.value();
-                (chunk.len() + length <= CHUNK_BUDGET).then(|| {
-                    let mut open = Vec::with_capacity(CHUNK_BUDGET);
-                    open.extend_from_slice(chunk);
-                    (start.value(), open)
-                })
-            });
-            self.open_chunk = last;
-        }
-        match &mut self.open_chunk {
-            Some((_, chunk)) if chunk.len() + length <= CHUNK_BUDGET => write(chunk),
-            open => {
-                if let Some((start, chunk)) = open.take() {
-                    self.ops.insert(start, chunk.as_slice())?;
-                }
-                let mut chunk = Vec::with_capacity(CHUNK_BUDGET.max(length));
-                write(&mut chunk);
-                self.open_chunk = Some((local, chunk));
-            }
-        }
-        Ok(())
+        self.open_chunk.holding(local)
     }
 
     fn local_of_hash(&self, hash: &OpHash) -> Result<Option<u64>, StorageError> {
@@ -368,7 +334,7 @@ impl<'txn> WriteTables<'txn> {
             pending_hashes: std::collections::HashMap::new(),
             pending_sums: PendingSums::default(),
             next_local: None,
-            open_chunk: None,
+            open_chunk: OpenChunk::default(),
             heads_now: heads_found.clone(),
             heads_found,
             open_events: OpenEvents::default(),
@@ -423,9 +389,7 @@ impl<'txn> WriteTables<'txn> {
     /// Writes what the transaction buffered: the open chunk, the next local number, the heads
     /// that changed, the new hash-index entries and the reader runs. Call before commit.
     pub fn finish(mut self) -> Result<(), StorageError> {
-        if let Some((start, chunk)) = self.open_chunk.take() {
-            self.ops.insert(start, chunk.as_slice())?;
-        }
+        self.open_chunk.finish(&mut self.ops)?;
         if let Some(next) = self.next_local {
             self.meta.insert(META_NEXT_LOCAL, next.to_be_bytes().as_slice())?;
         }
@@ -455,10 +419,7 @@ impl<'txn> WriteTables<'txn> {
     pub fn next_local(&mut self) -> Result<u64, StorageError> {
         let next = match self.next_local {
             Some(next) => next,
-            None => match self.meta.get(META_NEXT_LOCAL)? {
-                Some(bytes) => super::read_u64(bytes.value())?,
-                None => 0,
-            },
+            None => super::read_next_local(&self.meta)?,
         };
         self.next_local = Some(next.saturating_add(1));
         Ok(next)
@@ -509,7 +470,9 @@ impl<'txn> WriteTables<'txn> {
         clock.set(author, seq);
         let clock = clock.encode();
         let length = 4 + RECORD_HEADER + clock.len() + bytes.len();
-        self.push_record(local, length, |chunk| encode_record(chunk, hash, depth, author, seq, &clock, bytes))?;
+        self.open_chunk.push(&mut self.ops, local, length, |chunk| {
+            encode_record(chunk, hash, depth, author, seq, &clock, bytes)
+        })?;
         self.pending_hashes.insert(*hash, local);
         self.heads_now.insert(local);
         self.chains.note(author, seq, local)?;
