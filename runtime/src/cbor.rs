@@ -89,6 +89,11 @@ impl Writer {
         Writer::default()
     }
 
+    /// A writer whose buffer holds `capacity` bytes before it grows.
+    pub fn with_capacity(capacity: usize) -> Writer {
+        Writer { bytes: Vec::with_capacity(capacity) }
+    }
+
     fn head(&mut self, major: u8, argument: u64) {
         schemac::hash::write_head(&mut self.bytes, major, argument);
     }

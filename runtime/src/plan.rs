@@ -78,7 +78,7 @@ impl ReadFields {
                         visit(condition, subject, &inner, read);
                     }
                 }
-                _ => expr.operands().into_iter().for_each(|inner| visit(inner, subject, bound, read)),
+                _ => expr.operands().for_each(|inner| visit(inner, subject, bound, read)),
             }
         }
         let mut read = ReadFields::default();
@@ -245,7 +245,8 @@ pub(crate) fn collection_key(collection: &str) -> [u8; 32] {
 /// (readonly fields) and the query index (one field).
 pub(crate) fn index_key<'v>(collection: &str, fields: impl IntoIterator<Item = (&'v str, &'v Value)>) -> [u8; 32] {
     let fields: Vec<(&str, &Value)> = fields.into_iter().collect();
-    let mut writer = Writer::new();
+    // Sized for the usual key (a collection and an id or two) so it is allocated once.
+    let mut writer = Writer::with_capacity(128);
     writer.array(2 + fields.len() * 2).text("index").text(collection);
     for (name, value) in fields {
         writer.text(name);

@@ -5,15 +5,21 @@ use super::{Comparison, Expr, RowRef, Schema};
 use std::collections::{BTreeMap, BTreeSet};
 
 impl Expr {
-    /// The expression's direct operands (an `exists`'s condition included).
-    pub fn operands(&self) -> Vec<&Expr> {
-        match self {
-            Expr::Not(inner) | Expr::Len(inner) => vec![inner],
-            Expr::And(left, right) | Expr::Or(left, right) | Expr::Compare { left, right, .. } => vec![left, right],
-            Expr::In { value, options } => std::iter::once(value.as_ref()).chain(options).collect(),
-            Expr::Exists { condition, .. } => condition.as_deref().into_iter().collect(),
-            Expr::Literal(_) | Expr::Field { .. } | Expr::RowId(_) | Expr::OpAuthor | Expr::DbFounder => Vec::new(),
-        }
+    /// The expression's direct operands (an `exists`'s condition included), without allocating:
+    /// rule judges walk these on every evaluation.
+    pub fn operands(&self) -> impl Iterator<Item = &Expr> {
+        let (first, second, rest): (Option<&Expr>, Option<&Expr>, &[Expr]) = match self {
+            Expr::Not(inner) | Expr::Len(inner) => (Some(inner), None, &[]),
+            Expr::And(left, right) | Expr::Or(left, right) | Expr::Compare { left, right, .. } => {
+                (Some(left), Some(right), &[])
+            }
+            Expr::In { value, options } => (Some(value), None, options),
+            Expr::Exists { condition, .. } => (condition.as_deref(), None, &[]),
+            Expr::Literal(_) | Expr::Field { .. } | Expr::RowId(_) | Expr::OpAuthor | Expr::DbFounder => {
+                (None, None, &[])
+            }
+        };
+        first.into_iter().chain(second).chain(rest)
     }
 
     /// The operands of a chain of `and`: `a and (b and c)` gives `[a, b, c]`; anything else is
@@ -35,7 +41,7 @@ impl Expr {
     pub fn reads_variable(&self, variable: &str) -> bool {
         match self {
             Expr::Field { row: RowRef::Bound(name), .. } | Expr::RowId(RowRef::Bound(name)) => name == variable,
-            _ => self.operands().into_iter().any(|inner| inner.reads_variable(variable)),
+            _ => self.operands().any(|inner| inner.reads_variable(variable)),
         }
     }
 
@@ -45,7 +51,7 @@ impl Expr {
             if let Expr::Exists { collection, .. } = expr {
                 into.insert(collection.clone());
             }
-            expr.operands().into_iter().for_each(|inner| visit(inner, into));
+            expr.operands().for_each(|inner| visit(inner, into));
         }
         let mut into = BTreeSet::new();
         visit(self, &mut into);
@@ -110,7 +116,7 @@ pub fn exists_equality_keys(schema: &Schema) -> BTreeMap<String, Vec<Vec<String>
                 }
             }
         }
-        expr.operands().into_iter().for_each(|inner| visit(inner, keys));
+        expr.operands().for_each(|inner| visit(inner, keys));
     }
     let mut keys = BTreeMap::new();
     for collection in schema.collections.values() {

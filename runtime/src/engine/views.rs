@@ -33,14 +33,14 @@ impl Engine<'_> {
         id: &RowId,
         used: Use,
     ) -> Result<Option<Rc<RowState>>, StorageError> {
+        // Nothing writes rows during a round (`apply` runs after it), so the materialized rows
+        // are this view's rows for the whole round.
+        if self.is_materialized(view) {
+            return self.materialized_row(tables, id);
+        }
         let key = (view.iter().map(|info| info.local).collect::<Vec<_>>(), *id, used);
         if let Some(known) = self.round.borrow().rows.get(&key) {
             return Ok(known.clone());
-        }
-        if self.is_materialized(view) {
-            let row = self.materialized_row(tables, id)?;
-            self.round.borrow_mut().rows.insert(key, row.clone());
-            return Ok(row);
         }
         // Only the writers that `used` can see matter here: the insert, deletes, and updates of
         // fields that use reads. (Judging many concurrent writers of other fields, such as

@@ -13,6 +13,7 @@ use crate::ids::{OpHash, RowId};
 use crate::op::{self, Change, Edit};
 use crate::plan::{ReadFields, Use};
 use schemac::ir::{self, Type};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// A version of a register or map key: later (depth, op hash) wins; within one op, the later
@@ -87,6 +88,16 @@ pub struct Folding<'a> {
 impl RowState {
     pub fn field(&self, name: &str) -> Value {
         self.fields.get(name).map_or(Value::Null, FieldState::value)
+    }
+
+    /// A field's value, borrowed when the row holds it as it is (a register), null when the row
+    /// does not have it.
+    pub fn field_value(&self, name: &str) -> Cow<'_, Value> {
+        match self.fields.get(name) {
+            Some(FieldState::Register { value, .. }) => Cow::Borrowed(value),
+            Some(state) => Cow::Owned(state.value()),
+            None => Cow::Owned(Value::Null),
+        }
     }
 
     /// Whether the field `name` holds `value` (false for a field the row does not have), without

@@ -175,7 +175,7 @@ fn judge_change(
         subject: new.or(before.as_deref()),
         old: before.as_deref(),
         new,
-        bound: Vec::new(),
+        bound: None,
         witnesses: &witnesses,
     };
     let mut failed = Vec::new();

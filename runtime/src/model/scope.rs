@@ -10,6 +10,7 @@ use crate::ids::{Identity, RowId};
 use crate::op::Witness;
 use crate::plan::{Probe, Use};
 use schemac::ir::{Expr, RowRef};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -26,14 +27,31 @@ pub(super) struct Scope<'s> {
     pub(super) subject: Option<&'s RowState>,
     pub(super) old: Option<&'s RowState>,
     pub(super) new: Option<&'s RowState>,
-    pub(super) bound: Vec<(String, RowId, Rc<RowState>)>,
+    /// The innermost row an `exists` bound, if any, with the ones around it.
+    pub(super) bound: Option<&'s Binding<'s>>,
     /// The rows `exists` found, with their versions.
     pub(super) witnesses: &'s RefCell<Vec<Witness>>,
 }
 
+/// A row an `exists` bound to its variable while its condition is evaluated for that row,
+/// linked to the bindings of the `exists` around it (kept on the stack: no copy per row).
+pub(super) struct Binding<'b> {
+    variable: &'b str,
+    id: RowId,
+    row: Rc<RowState>,
+    outer: Option<&'b Binding<'b>>,
+}
+
 impl Scope<'_> {
-    fn bound(&self, name: &str) -> Option<&(String, RowId, Rc<RowState>)> {
-        self.bound.iter().rev().find(|(bound, _, _)| bound == name)
+    fn bound(&self, name: &str) -> Option<&Binding<'_>> {
+        let mut binding = self.bound;
+        while let Some(current) = binding {
+            if current.variable == name {
+                return Some(current);
+            }
+            binding = current.outer;
+        }
+        None
     }
 
     fn row_of(&self, reference: &RowRef) -> Option<&RowState> {
@@ -41,8 +59,19 @@ impl Scope<'_> {
             RowRef::Subject => self.subject,
             RowRef::Old => self.old,
             RowRef::New => self.new,
-            RowRef::Bound(name) => self.bound(name).map(|(_, _, row)| row.as_ref()),
+            RowRef::Bound(name) => self.bound(name).map(|binding| binding.row.as_ref()),
         }
+    }
+
+    /// An operand's value, borrowed when it is a field the row holds as it is: comparisons read
+    /// fields without copying them.
+    fn operand(&self, expr: &Expr) -> Result<Cow<'_, Value>, StorageError> {
+        if let Expr::Field { row, path } = expr {
+            if let (Some(row), [field]) = (self.row_of(row), path.as_slice()) {
+                return Ok(row.field_value(field));
+            }
+        }
+        Ok(Cow::Owned(self.evaluate(expr)?))
     }
 
     pub(super) fn evaluate(&self, expr: &Expr) -> Result<Value, StorageError> {
@@ -55,7 +84,7 @@ impl Scope<'_> {
             }
             Expr::RowId(RowRef::Subject | RowRef::Old | RowRef::New) => Value::Bytes(self.subject_id.0.to_vec()),
             Expr::RowId(RowRef::Bound(name)) => match self.bound(name) {
-                Some((_, id, _)) => Value::Bytes(id.0.to_vec()),
+                Some(binding) => Value::Bytes(binding.id.0.to_vec()),
                 None => Value::Null,
             },
             Expr::OpAuthor => Value::Bytes(self.author.0.to_vec()),
@@ -64,13 +93,13 @@ impl Scope<'_> {
             Expr::And(left, right) => Value::Bool(truthy(&self.evaluate(left)?) && truthy(&self.evaluate(right)?)),
             Expr::Or(left, right) => Value::Bool(truthy(&self.evaluate(left)?) || truthy(&self.evaluate(right)?)),
             Expr::Compare { op, left, right } => {
-                Value::Bool(super::check::compare(*op, &self.evaluate(left)?, &self.evaluate(right)?))
+                Value::Bool(super::check::compare(*op, &*self.operand(left)?, &*self.operand(right)?))
             }
             Expr::In { value, options } => {
-                let value = self.evaluate(value)?;
+                let value = self.operand(value)?;
                 let mut found = false;
                 for option in options {
-                    if self.evaluate(option)? == value {
+                    if *self.operand(option)? == *value {
                         found = true;
                         break;
                     }
@@ -89,10 +118,10 @@ impl Scope<'_> {
     /// own probe, and `I` is not evaluated per row.
     fn exists(&self, collection: &str, variable: &str, condition: Option<&Expr>) -> Result<bool, StorageError> {
         let Some(condition) = condition else { return self.exists_where(collection, variable, None) };
-        let disjuncts = condition.disjuncts();
-        if disjuncts.len() == 1 {
+        if !matches!(condition, Expr::Or(..)) {
             return self.exists_where(collection, variable, Some(condition));
         }
+        let disjuncts = condition.disjuncts();
         let (dependent, independent): (Vec<&Expr>, Vec<&Expr>) =
             disjuncts.into_iter().partition(|disjunct| disjunct.reads_variable(variable));
         for disjunct in dependent {
@@ -123,9 +152,8 @@ impl Scope<'_> {
             let holds = match condition {
                 None => true,
                 Some(condition) => {
-                    let mut bound = self.bound.clone();
-                    bound.push((variable.to_owned(), id, row.clone()));
-                    let inner = Scope { bound, ..*self };
+                    let binding = Binding { variable, id, row: row.clone(), outer: self.bound };
+                    let inner = Scope { bound: Some(&binding), ..*self };
                     truthy(&inner.evaluate(condition)?)
                 }
             };
@@ -153,30 +181,43 @@ impl Scope<'_> {
     fn probe(&self, condition: &Expr, variable: &str) -> Result<Option<Probe>, StorageError> {
         let mut rows = None;
         let mut equal = Vec::new();
-        for conjunct in condition.conjuncts() {
-            if !conjunct.reads_variable(variable) {
-                if !truthy(&self.evaluate(conjunct)?) {
-                    return Ok(None);
-                }
-                continue;
-            }
-            if let Some(other) = conjunct.bound_row_equality(variable) {
-                rows = Some(match self.evaluate(other)? {
-                    Value::Bytes(bytes) => match <[u8; 32]>::try_from(bytes.as_slice()) {
-                        Ok(id) => vec![RowId(id)],
-                        Err(_) => Vec::new(),
-                    },
-                    _ => Vec::new(),
-                });
-            } else if let Some((field, other)) = conjunct.bound_field_equality(variable) {
-                equal.push((field.to_owned(), self.evaluate(other)?));
-            }
+        if !self.narrow(condition, variable, &mut rows, &mut equal)? {
+            return Ok(None);
         }
         Ok(Some(match (rows, equal.is_empty()) {
             (Some(rows), _) => Probe::Rows(rows),
             (None, false) => Probe::Equal(equal),
             (None, true) => Probe::All,
         }))
+    }
+
+    /// Walks the conjuncts of `condition` for [`Scope::probe`], collecting the rows `x = e` names
+    /// and the values `x.f = e` keys on; false when a clause that does not read `x` is false.
+    fn narrow(
+        &self,
+        condition: &Expr,
+        variable: &str,
+        rows: &mut Option<Vec<RowId>>,
+        equal: &mut Vec<(String, Value)>,
+    ) -> Result<bool, StorageError> {
+        if let Expr::And(left, right) = condition {
+            return Ok(self.narrow(left, variable, rows, equal)? && self.narrow(right, variable, rows, equal)?);
+        }
+        if !condition.reads_variable(variable) {
+            return Ok(truthy(&self.evaluate(condition)?));
+        }
+        if let Some(other) = condition.bound_row_equality(variable) {
+            *rows = Some(match self.evaluate(other)? {
+                Value::Bytes(bytes) => match <[u8; 32]>::try_from(bytes.as_slice()) {
+                    Ok(id) => vec![RowId(id)],
+                    Err(_) => Vec::new(),
+                },
+                _ => Vec::new(),
+            });
+        } else if let Some((field, other)) = condition.bound_field_equality(variable) {
+            equal.push((field.to_owned(), self.evaluate(other)?));
+        }
+        Ok(true)
     }
 
     /// The first clause of a false condition that is false: descending into `and`.
