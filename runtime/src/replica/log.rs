@@ -20,12 +20,13 @@ impl Replica {
         let tables = ReadTables::open(&transaction, &self.recent)?;
         let mut log = Vec::new();
         tables.for_each_record(|record| {
-            if is_unsigned(record.bytes) {
+            if is_unsigned(record.stored) {
                 return Ok(());
             }
-            let op = Op::decode(record.bytes).map_err(|error| StorageError::Corrupt(error.to_string()))?;
+            let bytes = record.op_bytes(&tables)?.into_owned();
+            let op = Op::decode(&bytes).map_err(|error| StorageError::Corrupt(error.to_string()))?;
             let effective = tables.ineffective.get(record.info.local)?.is_none();
-            log.push(LoggedOp { hash: record.info.hash, op, bytes: record.bytes.to_vec(), effective });
+            log.push(LoggedOp { hash: record.info.hash, op, bytes, effective });
             Ok(())
         })?;
         Ok(log)
@@ -46,7 +47,7 @@ impl Replica {
         }
         let mut exported = Vec::new();
         tables.for_each_record(|record| {
-            if is_unsigned(record.bytes) {
+            if is_unsigned(record.stored) {
                 return Ok(());
             }
             for head in &known {
@@ -54,7 +55,7 @@ impl Replica {
                     return Ok(());
                 }
             }
-            exported.push(record.bytes.to_vec());
+            exported.push(record.op_bytes(&tables)?.into_owned());
             Ok(())
         })?;
         Ok(exported)

@@ -185,7 +185,8 @@ impl Replica {
                 wanted.next();
             }
             if wanted.peek() == Some(&&record.info.local) {
-                ops.push(StoredOp { local: record.info.local, hash: record.info.hash, bytes: record.bytes.to_vec() });
+                let bytes = record.op_bytes(&tables)?.into_owned();
+                ops.push(StoredOp { local: record.info.local, hash: record.info.hash, bytes });
             }
             Ok(())
         })?;

@@ -19,7 +19,7 @@ pub(crate) fn check_integrity(database: &Database, recent: &super::Recent) -> Re
             return Err(corrupt(format!("op #{next_local} is missing from the chunks")));
         }
         next_local += 1;
-        let op = crate::op::Op::decode(record.bytes)
+        let op = crate::op::Op::decode(&record.op_bytes(&tables)?)
             .map_err(|error| corrupt(format!("op #{local} does not decode: {error}")))?;
         if tables.local_of(&record.info.hash)? != Some(local) {
             return Err(corrupt(format!("op #{local} is missing from the hash index")));

@@ -111,6 +111,14 @@ pub(crate) fn write_meta(
     Ok(())
 }
 
+/// The database id, as the `meta` table records it.
+pub(crate) fn read_database_id(
+    meta: &impl redb::ReadableTable<&'static str, &'static [u8]>,
+) -> Result<[u8; 32], StorageError> {
+    let bytes = meta.get(META_DATABASE)?.ok_or_else(|| corrupt("the database id is missing"))?;
+    bytes.value().try_into().map_err(|_| corrupt("the database id is not 32 bytes"))
+}
+
 /// The next local number, as the `meta` table records it (0 in a new store).
 pub(crate) fn read_next_local(
     meta: &impl redb::ReadableTable<&'static str, &'static [u8]>,

@@ -4,6 +4,7 @@
 //! | --- | --- |
 //! | `meta` | name → bytes: database id, suite name, layout version, next local number |
 //! | `schemas` | schema hash → IR (JSON) |
+//! | `schema_numbers` | number → schema hash, for the schemas of the ops compact records hold (see `records`) |
 //! | `ops` | local of a chunk's first op → the chunk: records of consecutive ops (see `records`) |
 //! | `hashes`, `recent_hashes` | (first 8 bytes of the op hash, local) → (); the recent ones local → first 8 bytes (see `prefix_index`) |
 //! | `heads` | local → (), for the ops without children |
@@ -29,6 +30,7 @@ use redb::{MultimapTableDefinition, TableDefinition};
 
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub(crate) const SCHEMAS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("schemas");
+pub(crate) const SCHEMA_NUMBERS: TableDefinition<u32, &[u8; 32]> = TableDefinition::new("schema_numbers");
 pub(crate) const OPS: TableDefinition<u64, &[u8]> = TableDefinition::new("ops");
 pub(crate) const HASHES: TableDefinition<(u64, u64), ()> = TableDefinition::new("hashes");
 pub(crate) const HASHES_RECENT: TableDefinition<u64, u64> = TableDefinition::new("recent_hashes");
@@ -76,4 +78,4 @@ pub(crate) const META_SUITE: &str = "suite";
 pub(crate) const META_NEXT_LOCAL: &str = "next_local";
 pub(crate) const META_FORMAT: &str = "format";
 /// The store layout version; bump on incompatible table changes.
-pub(crate) const STORE_FORMAT: u64 = 8;
+pub(crate) const STORE_FORMAT: u64 = 9;

@@ -12,7 +12,8 @@ use super::events::OpenEvents;
 use super::prefix_index::{PrefixIndex, PrefixKey, Recent};
 use super::readers::ReaderRuns;
 use super::records::{
-    chunk_records, encode_record, find_record, hash_prefix, parse_record, OpenChunk, Record, RECORD_HEADER,
+    chunk_records, compact, compactable, encode_record, find_record, hash_prefix, parse_record, ElidedKeys,
+    ElidedLookup, OpenChunk, Record, COMPACT_HEAD, RECORD_HEADER,
 };
 use super::tables::*;
 use crate::dag::{Causality, Clock, OpInfo};
@@ -22,7 +23,7 @@ use crate::op::Op;
 use redb::{ReadableTable, ReadableTableMetadata};
 
 /// Reading ops, from a read or a write transaction.
-pub(crate) trait InfoLookup: Causality {
+pub(crate) trait InfoLookup: Causality + ElidedLookup {
     /// Calls `read` with an op's record (see [`encode_record`]), read in place in its chunk.
     fn with_record<T>(
         &self,
@@ -33,20 +34,30 @@ pub(crate) trait InfoLookup: Causality {
     /// An op's metadata, version vector and decoded op.
     fn load(&self, local: u64) -> Result<Option<(OpInfo, Clock, Op)>, StorageError> {
         self.with_record(local, |record| {
-            let op = Op::decode_stored(record.bytes).map_err(|error| corrupt(format!("op #{local}: {error}")))?;
+            let op =
+                Op::decode_stored(&record.op_bytes(self)?).map_err(|error| corrupt(format!("op #{local}: {error}")))?;
             Ok((record.info, Clock::decode(record.clock)?, op))
         })
     }
 
     /// An op's metadata and canonical bytes, without decoding it.
     fn op_record(&self, local: u64) -> Result<Option<(OpInfo, Vec<u8>)>, StorageError> {
-        self.with_record(local, |record| Ok((record.info, record.bytes.to_vec())))
+        self.with_record(local, |record| Ok((record.info, record.op_bytes(self)?.into_owned())))
     }
 
     /// An op's metadata and version vector, without decoding the op.
     fn stamp(&self, local: u64) -> Result<Option<(OpInfo, Clock)>, StorageError> {
         self.with_record(local, |record| Ok((record.info, Clock::decode(record.clock)?)))
     }
+}
+
+/// The keys compact records leave out, as a transaction read them: the database id, and the
+/// last author key and schema hash (records in a row mostly share them).
+#[derive(Default)]
+struct ElidedMemo {
+    database: std::cell::Cell<Option<[u8; 32]>>,
+    last_author: std::cell::Cell<Option<(u32, [u8; 32])>>,
+    last_schema: std::cell::Cell<Option<(u32, [u8; 32])>>,
 }
 
 /// Implements the lookups both kinds of transaction share.
@@ -69,7 +80,7 @@ macro_rules! impl_lookups {
             fn parents(&self, local: u64) -> Result<Vec<u64>, StorageError> {
                 let op = self
                     .with_record(local, |record| {
-                        Op::decode(record.bytes).map_err(|error| corrupt(format!("op #{local}: {error}")))
+                        Op::decode(&record.op_bytes(self)?).map_err(|error| corrupt(format!("op #{local}: {error}")))
                     })?
                     .ok_or_else(|| corrupt(format!("op #{local} is missing")))?;
                 let mut locals = Vec::with_capacity(op.parents.len());
@@ -83,6 +94,52 @@ macro_rules! impl_lookups {
 
             fn equivocated_from(&self, author: u32) -> Result<Option<u64>, StorageError> {
                 Ok(self.equivocators.get(author)?.map(|seq| seq.value()))
+            }
+        }
+
+        impl ElidedLookup for $type {
+            fn elided_keys(&self, schema: u32, author: u32) -> Result<ElidedKeys, StorageError> {
+                let schema_hash = match self.elided.last_schema.get() {
+                    Some((number, hash)) if number == schema => hash,
+                    _ => {
+                        let hash = *self
+                            .schema_numbers
+                            .get(schema)?
+                            .ok_or_else(|| corrupt(format!("schema number {schema} is missing")))?
+                            .value();
+                        self.elided.last_schema.set(Some((schema, hash)));
+                        hash
+                    }
+                };
+                Ok(ElidedKeys { database: self.database_id()?, schema: schema_hash, author: self.author_key(author)? })
+            }
+        }
+
+        impl $type {
+            /// The store's database id, read once.
+            fn database_id(&self) -> Result<[u8; 32], StorageError> {
+                if let Some(database) = self.elided.database.get() {
+                    return Ok(database);
+                }
+                let database = super::read_database_id(&self.meta)?;
+                self.elided.database.set(Some(database));
+                Ok(database)
+            }
+
+            /// An author's key by number (records in a row mostly share their author).
+            fn author_key(&self, author: u32) -> Result<[u8; 32], StorageError> {
+                if let Some((number, key)) = self.elided.last_author.get() {
+                    if number == author {
+                        return Ok(key);
+                    }
+                }
+                let key = *self
+                    .author_keys
+                    .get(author)?
+                    .ok_or_else(|| corrupt(format!("author number {author} is missing")))?
+                    .value();
+                self.elided.last_author.set(Some((author, key)));
+                Ok(key)
             }
         }
 
@@ -131,6 +188,8 @@ pub(crate) type ReadItems<'t> =
 
 /// The tables a read transaction looks at.
 pub(crate) struct ReadTables<'m> {
+    meta: redb::ReadOnlyTable<&'static str, &'static [u8]>,
+    schema_numbers: redb::ReadOnlyTable<u32, &'static [u8; 32]>,
     pub ops: redb::ReadOnlyTable<u64, &'static [u8]>,
     pub hashes: PrefixIndex<'m, redb::ReadOnlyTable<PrefixKey, ()>, redb::ReadOnlyTable<u64, u64>>,
     pub equivocators: redb::ReadOnlyTable<u32, u64>,
@@ -144,11 +203,15 @@ pub(crate) struct ReadTables<'m> {
     pub events: redb::ReadOnlyTable<u64, &'static [u8]>,
     pub depths: redb::ReadOnlyTable<(u64, u64), &'static [u8; 32]>,
     pub depth_sums: redb::ReadOnlyTable<(u8, u64), &'static [u8]>,
+    /// What compact records leave out, as far as read (see [`ElidedLookup`]).
+    elided: ElidedMemo,
 }
 
 impl<'m> ReadTables<'m> {
     pub fn open(transaction: &redb::ReadTransaction, recent: &'m Recent) -> Result<ReadTables<'m>, StorageError> {
         Ok(ReadTables {
+            meta: transaction.open_table(META)?,
+            schema_numbers: transaction.open_table(SCHEMA_NUMBERS)?,
             ops: transaction.open_table(OPS)?,
             hashes: PrefixIndex::new(
                 transaction.open_table(HASHES)?,
@@ -170,6 +233,7 @@ impl<'m> ReadTables<'m> {
             events: transaction.open_table(EVENTS)?,
             depths: transaction.open_table(DEPTHS)?,
             depth_sums: transaction.open_table(DEPTH_SUMS)?,
+            elided: ElidedMemo::default(),
         })
     }
 
@@ -236,6 +300,7 @@ impl_lookups!(ReadTables<'_>);
 pub(crate) struct WriteTables<'txn> {
     pub meta: redb::Table<'txn, &'static str, &'static [u8]>,
     pub schemas: redb::Table<'txn, &'static [u8; 32], &'static [u8]>,
+    schema_numbers: redb::Table<'txn, u32, &'static [u8; 32]>,
     pub ops: redb::Table<'txn, u64, &'static [u8]>,
     pub hashes: PrefixIndex<'txn, redb::Table<'txn, PrefixKey, ()>, redb::Table<'txn, u64, u64>>,
     heads: redb::Table<'txn, u64, ()>,
@@ -272,6 +337,10 @@ pub(crate) struct WriteTables<'txn> {
     heads_found: std::collections::BTreeSet<u64>,
     /// The events this transaction adds, in their open chunk.
     open_events: OpenEvents,
+    /// What compact records leave out, as far as read (see [`ElidedLookup`]).
+    elided: ElidedMemo,
+    /// The numbered schemas by number, once read: compact records name their schema by it.
+    numbered_schemas: Option<Vec<[u8; 32]>>,
 }
 
 impl WriteTables<'_> {
@@ -302,6 +371,7 @@ impl<'txn> WriteTables<'txn> {
         Ok(WriteTables {
             meta: transaction.open_table(META)?,
             schemas: transaction.open_table(SCHEMAS)?,
+            schema_numbers: transaction.open_table(SCHEMA_NUMBERS)?,
             ops: transaction.open_table(OPS)?,
             hashes: PrefixIndex::new(
                 transaction.open_table(HASHES)?,
@@ -338,6 +408,8 @@ impl<'txn> WriteTables<'txn> {
             heads_now: heads_found.clone(),
             heads_found,
             open_events: OpenEvents::default(),
+            elided: ElidedMemo::default(),
+            numbered_schemas: None,
         })
     }
 
@@ -359,6 +431,7 @@ impl<'txn> WriteTables<'txn> {
         Ok(vec![
             ("meta", false, self.meta.stats()?),
             ("schemas", false, self.schemas.stats()?),
+            ("schema_numbers", false, self.schema_numbers.stats()?),
             ("ops", false, self.ops.stats()?),
             ("hashes", false, self.hashes.settled.stats()?),
             ("recent_hashes", false, self.hashes.recent.stats()?),
@@ -450,6 +523,30 @@ impl<'txn> WriteTables<'txn> {
         self.chains.latest(author)
     }
 
+    /// The number of the schema of an op that a record can keep compact (its database id is
+    /// the store's, its author key author `author`'s), numbering the schema on first sight;
+    /// `None` for an op that must be kept whole (the genesis).
+    fn compact_schema_number(&mut self, bytes: &[u8], author: u32) -> Result<Option<u32>, StorageError> {
+        let Some(schema) = compactable(bytes, &self.database_id()?, &self.author_key(author)?) else { return Ok(None) };
+        let numbered = match &mut self.numbered_schemas {
+            Some(numbered) => numbered,
+            None => {
+                let mut numbered = Vec::new();
+                for entry in self.schema_numbers.iter()? {
+                    numbered.push(*entry?.1.value());
+                }
+                self.numbered_schemas.insert(numbered)
+            }
+        };
+        if let Some(number) = numbered.iter().position(|known| known == schema) {
+            return Ok(Some(number as u32));
+        }
+        let number = u32::try_from(numbered.len()).map_err(|_| corrupt("more than 2^32 schemas"))?;
+        numbered.push(*schema);
+        self.schema_numbers.insert(number, schema)?;
+        Ok(Some(number))
+    }
+
     /// Appends a verified op whose parents are all present. Updates heads, chains,
     /// clocks and the hash index.
     pub fn append(
@@ -469,9 +566,14 @@ impl<'txn> WriteTables<'txn> {
         }
         clock.set(author, seq);
         let clock = clock.encode();
-        let length = 4 + RECORD_HEADER + clock.len() + bytes.len();
+        let stored = match self.compact_schema_number(bytes, author)? {
+            Some(schema) => compact(bytes, schema),
+            None => ([0; COMPACT_HEAD], bytes),
+        };
+        let head: &[u8] = if stored.1.len() < bytes.len() { &stored.0 } else { &[] };
+        let length = 4 + RECORD_HEADER + clock.len() + head.len() + stored.1.len();
         self.open_chunk.push(&mut self.ops, local, length, |chunk| {
-            encode_record(chunk, hash, depth, author, seq, &clock, bytes)
+            encode_record(chunk, hash, depth, author, seq, &clock, [head, stored.1])
         })?;
         self.pending_hashes.insert(*hash, local);
         self.heads_now.insert(local);
