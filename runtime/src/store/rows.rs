@@ -203,7 +203,7 @@ pub(crate) fn visit_lookup(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ROWS, ROW_IDS, ROW_IDS_RECENT};
+    use crate::store::{ROWS, ROW_IDS, ROW_IDS_MIDDLE, ROW_IDS_RECENT};
 
     #[test]
     fn ids_that_share_their_first_bytes_are_told_apart_and_listed_in_order() {
@@ -215,6 +215,7 @@ mod tests {
         let recent = crate::store::prefix_index::RecentEntries::default();
         let mut row_ids = PrefixIndex::new(
             transaction.open_table(ROW_IDS).expect("row ids"),
+            transaction.open_table(ROW_IDS_MIDDLE).expect("middle row ids"),
             transaction.open_table(ROW_IDS_RECENT).expect("recent row ids"),
             &recent,
         );

@@ -6,7 +6,7 @@
 //! | `schemas` | schema hash → IR (JSON) |
 //! | `schema_numbers` | number → schema hash, for the schemas of the ops compact records hold (see `records`) |
 //! | `ops` | local of a chunk's first op → the chunk: records of consecutive ops (see `records`) |
-//! | `hashes`, `recent_hashes` | (first 8 bytes of the op hash, local) → (); the recent ones local → first 8 bytes (see `prefix_index`) |
+//! | `hashes`, `middle_hashes`, `recent_hashes` | (first 8 bytes of the op hash, local) → (); the recent ones local → first 8 bytes (see `prefix_index`) |
 //! | `heads` | local → (), for the ops without children |
 //! | `authors`, `author_keys` | identity ↔ author number |
 //! | `chain_runs`, `chain_forks` | (author number, first seq) → (last seq, first local): runs of an author's ops; (author number, seq, local) → () for the others (see `chains`) |
@@ -16,7 +16,7 @@
 //! | `rejected` | op hash → reason, for ops whose signed content is invalid |
 //! | `parked`, `parked_queue`, `waiting` | ops whose parents have not arrived (arrival number, bytes), their arrival order (the oldest is evicted when full), and what they wait for |
 //! | `rows` | row number → row id and, while effective ops make it exist, the row (see `rows`) |
-//! | `row_ids`, `recent_row_ids` | (first 8 bytes of the row id, row number) → (): finds a row's number from its id; the recent ones row number → first 8 bytes (see `prefix_index`) |
+//! | `row_ids`, `middle_row_ids`, `recent_row_ids` | (first 8 bytes of the row id, row number) → (): finds a row's number from its id; the recent ones row number → first 8 bytes (see `prefix_index`) |
 //! | `row_writers` | (row id, op local) → (), for the ops that update or delete the row |
 //! | `reader_runs` | (collection key, author number, first seq) → last seq: runs of an author's ops whose verdict reads the collection (see `readers`) |
 //! | `row_index` | (key, row number) → row id: the rule indexes |
@@ -33,6 +33,7 @@ pub(crate) const SCHEMAS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::n
 pub(crate) const SCHEMA_NUMBERS: TableDefinition<u32, &[u8; 32]> = TableDefinition::new("schema_numbers");
 pub(crate) const OPS: TableDefinition<u64, &[u8]> = TableDefinition::new("ops");
 pub(crate) const HASHES: TableDefinition<(u64, u64), ()> = TableDefinition::new("hashes");
+pub(crate) const HASHES_MIDDLE: TableDefinition<(u64, u64), ()> = TableDefinition::new("middle_hashes");
 pub(crate) const HASHES_RECENT: TableDefinition<u64, u64> = TableDefinition::new("recent_hashes");
 pub(crate) const HEADS: TableDefinition<u64, ()> = TableDefinition::new("heads");
 pub(crate) const AUTHORS: TableDefinition<&[u8; 32], u32> = TableDefinition::new("authors");
@@ -50,9 +51,10 @@ pub(crate) const WAITING: MultimapTableDefinition<&[u8; 32], &[u8; 32]> = Multim
 /// numbers grow with the log, so rows are appended at the table's end.
 pub(crate) const ROWS: TableDefinition<u64, &[u8]> = TableDefinition::new("rows");
 /// A row's number from its id: (first 8 bytes of the id, row number) → (). Row ids are
-/// random, so this index is kept in two tables (see `super::prefix_index`), with the recent
+/// random, so this index is kept in three tables (see `super::prefix_index`), with the recent
 /// entries in `ROW_IDS_RECENT`.
 pub(crate) const ROW_IDS: TableDefinition<(u64, u64), ()> = TableDefinition::new("row_ids");
+pub(crate) const ROW_IDS_MIDDLE: TableDefinition<(u64, u64), ()> = TableDefinition::new("middle_row_ids");
 pub(crate) const ROW_IDS_RECENT: TableDefinition<u64, u64> = TableDefinition::new("recent_row_ids");
 /// The ops that update or delete a row, effective or not: (row, op local). (A row's insert is
 /// named by its row number.)
@@ -78,4 +80,4 @@ pub(crate) const META_SUITE: &str = "suite";
 pub(crate) const META_NEXT_LOCAL: &str = "next_local";
 pub(crate) const META_FORMAT: &str = "format";
 /// The store layout version; bump on incompatible table changes.
-pub(crate) const STORE_FORMAT: u64 = 9;
+pub(crate) const STORE_FORMAT: u64 = 10;

@@ -215,6 +215,7 @@ impl<'m> ReadTables<'m> {
             ops: transaction.open_table(OPS)?,
             hashes: PrefixIndex::new(
                 transaction.open_table(HASHES)?,
+                transaction.open_table(HASHES_MIDDLE)?,
                 transaction.open_table(HASHES_RECENT)?,
                 &recent.hashes,
             ),
@@ -224,6 +225,7 @@ impl<'m> ReadTables<'m> {
             rows: transaction.open_table(ROWS)?,
             row_ids: PrefixIndex::new(
                 transaction.open_table(ROW_IDS)?,
+                transaction.open_table(ROW_IDS_MIDDLE)?,
                 transaction.open_table(ROW_IDS_RECENT)?,
                 &recent.row_ids,
             ),
@@ -375,6 +377,7 @@ impl<'txn> WriteTables<'txn> {
             ops: transaction.open_table(OPS)?,
             hashes: PrefixIndex::new(
                 transaction.open_table(HASHES)?,
+                transaction.open_table(HASHES_MIDDLE)?,
                 transaction.open_table(HASHES_RECENT)?,
                 &recent.hashes,
             ),
@@ -392,6 +395,7 @@ impl<'txn> WriteTables<'txn> {
             rows: transaction.open_table(ROWS)?,
             row_ids: PrefixIndex::new(
                 transaction.open_table(ROW_IDS)?,
+                transaction.open_table(ROW_IDS_MIDDLE)?,
                 transaction.open_table(ROW_IDS_RECENT)?,
                 &recent.row_ids,
             ),
@@ -434,6 +438,7 @@ impl<'txn> WriteTables<'txn> {
             ("schema_numbers", false, self.schema_numbers.stats()?),
             ("ops", false, self.ops.stats()?),
             ("hashes", false, self.hashes.settled.stats()?),
+            ("middle_hashes", false, self.hashes.middle.stats()?),
             ("recent_hashes", false, self.hashes.recent.stats()?),
             ("heads", false, self.heads.stats()?),
             ("authors", false, self.authors.stats()?),
@@ -449,6 +454,7 @@ impl<'txn> WriteTables<'txn> {
             ("waiting", false, self.waiting.stats()?),
             ("rows", true, self.rows.stats()?),
             ("row_ids", true, self.row_ids.settled.stats()?),
+            ("middle_row_ids", true, self.row_ids.middle.stats()?),
             ("recent_row_ids", true, self.row_ids.recent.stats()?),
             ("row_writers", true, self.row_writers.stats()?),
             ("reader_runs", true, self.readers.table.stats()?),
