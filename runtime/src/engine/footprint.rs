@@ -161,9 +161,14 @@ impl Engine<'_> {
             let seq = latest.entry(op.info.author).or_insert(op.info.seq);
             *seq = (*seq).max(op.info.seq);
         }
-        for key in self.footprint(op) {
-            if let Key::Collection(collection) = key {
-                tables.readers.note(&self.plan.collection_key(&collection), op.info.author, op.info.seq)?;
+        // The collections of the op's footprint (see `footprint`), without collecting them:
+        // noting a collection twice is harmless.
+        for change in op.changes() {
+            let collection = change.collection();
+            let read = self.plan.reads.get(collection).into_iter().flatten();
+            let ancestors = self.plan.ancestors.get(collection).into_iter().flatten();
+            for collection in read.chain(ancestors) {
+                tables.readers.note(&self.plan.collection_key(collection), op.info.author, op.info.seq)?;
             }
         }
         Ok(())
