@@ -126,7 +126,9 @@ impl Replica {
                 .map(|(name, state, table)| TableUsage {
                     name,
                     state,
-                    page_bytes: (table.leaf_pages() + table.branch_pages()) * page_size,
+                    // What its pages hold, used and not: redb counts a page of two or more
+                    // pages' size (a leaf grown past one page) as one in `leaf_pages`.
+                    page_bytes: table.stored_bytes() + table.metadata_bytes() + table.fragmented_bytes(),
                     stored_bytes: table.stored_bytes(),
                     fragmented_bytes: table.fragmented_bytes(),
                 })

@@ -55,9 +55,9 @@ fn a_store_of_another_layout_version_is_refused_with_how_to_move_it() {
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 
-/// More ops than the hash and row-id indexes keep apart as recent (32,768): the move into the
-/// large tables, lookups on both sides of it, and a reopened store that reads the recent ones
-/// back from the file.
+/// More ops than the hash and row-id indexes keep apart as recent (32,768): the move out of the
+/// recent tables, lookups on both sides of it, and a reopened store that reads the recent ones
+/// back from the file. Also: op records and events fill one page per chunk.
 #[test]
 fn lookups_hold_across_the_move_of_recent_index_entries_and_a_reopen() {
     use cairn::op::{Change, Edit};
@@ -71,6 +71,17 @@ fn lookups_hold_across_the_move_of_recent_index_entries_and_a_reopen() {
     for batch in 0..34 {
         let changes = (0..1_000).map(|index| vec![crate::support::insert(&format!("{batch}/{index}"))]).collect();
         written.extend(replica.write_ops(&founder, changes).expect("write"));
+    }
+    // A chunk that outgrew its page would take two, and its table about twice its bytes.
+    let usage = replica.storage_usage().expect("usage");
+    for name in ["ops", "events"] {
+        let table = usage.tables.iter().find(|table| table.name == name).expect("the table");
+        assert!(
+            table.page_bytes * 10 < table.stored_bytes * 11,
+            "{name}: {} bytes of pages for {} bytes stored",
+            table.page_bytes,
+            table.stored_bytes
+        );
     }
     let peer = Replica::join(Storage::Memory, replica.id(), crate::support::schema()).expect("join");
     let check = |replica: &Replica| {
