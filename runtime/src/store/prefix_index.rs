@@ -12,7 +12,9 @@
 //! [`MIDDLE_LIMIT`], it moves into the large table the same way. A move writes about every
 //! leaf of the table it goes into, so moving every [`RECENT_LIMIT`] entries straight into the
 //! large table cost more and more as the log grew (a third of ingest's time per op at a
-//! million ops); the middle table makes the large table's moves eight times rarer.
+//! million ops); the middle table makes the large table's moves eight times rarer. And a move
+//! into the large table is spread over [`SLICES`] transactions, one slice of the prefixes
+//! each, so that no one commit pays for the whole table (half a second at a million ops).
 //!
 //! The memory part may hold more than the committed small table (entries of a transaction not
 //! yet committed, or aborted, or moved by a commit since): a lookup confirms every number it
@@ -31,6 +33,10 @@ pub(crate) const RECENT_LIMIT: u64 = 32_768;
 /// How many entries the middle table takes before they move into the large one.
 pub(crate) const MIDDLE_LIMIT: u64 = 8 * RECENT_LIMIT;
 
+/// Into how many slices of the prefixes (by their top bits) a move of the middle table into
+/// the large one is cut, one per transaction.
+pub(crate) const SLICES: u64 = 8;
+
 /// A key of the large table: the prefix, then the number it leads to.
 pub(crate) type PrefixKey = (u64, u64);
 
@@ -44,6 +50,11 @@ pub(crate) struct RecentEntries(RwLock<Entries>);
 struct Entries {
     by_prefix: BTreeSet<PrefixKey>,
     pruned_below: u64,
+    /// While the middle table moves into the large one: the slice the next transaction moves.
+    /// Kept in memory only: a transaction that aborts after moving a slice, or a reopen in the
+    /// middle of a move, leaves entries in the middle table for the next move, where lookups
+    /// find them all the same.
+    next_slice: Option<u64>,
 }
 
 impl RecentEntries {
@@ -78,6 +89,14 @@ impl RecentEntries {
 
     fn len(&self) -> usize {
         self.read().by_prefix.len()
+    }
+
+    fn next_slice(&self) -> Option<u64> {
+        self.read().next_slice
+    }
+
+    fn set_next_slice(&self, slice: Option<u64>) {
+        self.write().next_slice = slice;
     }
 }
 
@@ -197,30 +216,35 @@ impl PrefixIndex<'_, redb::Table<'_, PrefixKey, ()>, redb::Table<'_, u64, u64>> 
     }
 
     /// Moves the small table's entries into the middle one once it holds [`RECENT_LIMIT`], and
-    /// the middle table's into the large one once it holds [`MIDDLE_LIMIT`]: sorted, so each
-    /// leaf is written once. Memory keeps the small table's entries until the transaction has
-    /// committed (see [`Recent::prune`]).
+    /// the middle table's into the large one once it holds [`MIDDLE_LIMIT`], a slice per
+    /// transaction: sorted, so each leaf is written once. Memory keeps the small table's
+    /// entries until the transaction has committed (see [`Recent::prune`]).
     pub fn settle(&mut self) -> Result<(), StorageError> {
-        if self.recent.len()? < RECENT_LIMIT {
-            return Ok(());
+        if self.recent.len()? >= RECENT_LIMIT {
+            let mut keys = Vec::with_capacity(RECENT_LIMIT as usize);
+            for entry in self.recent.iter()? {
+                let (number, prefix) = entry?;
+                keys.push((prefix.value(), number.value()));
+            }
+            keys.sort_unstable();
+            for key in keys {
+                self.middle.insert(key, ())?;
+            }
+            self.recent.retain(|_, _| false)?;
         }
-        let mut keys = Vec::with_capacity(RECENT_LIMIT as usize);
-        for entry in self.recent.iter()? {
-            let (number, prefix) = entry?;
-            keys.push((prefix.value(), number.value()));
-        }
-        keys.sort_unstable();
-        for key in keys {
-            self.middle.insert(key, ())?;
-        }
-        self.recent.retain(|_, _| false)?;
-        if self.middle.len()? < MIDDLE_LIMIT {
-            return Ok(());
-        }
-        for entry in self.middle.iter()? {
+        let slice = match self.memory.next_slice() {
+            Some(slice) => slice,
+            None if self.middle.len()? >= MIDDLE_LIMIT => 0,
+            None => return Ok(()),
+        };
+        let width = u64::MAX / SLICES + 1;
+        let first = slice * width;
+        let last = first + (width - 1);
+        for entry in self.middle.range((first, 0)..=(last, u64::MAX))? {
             self.settled.insert(entry?.0.value(), ())?;
         }
-        self.middle.retain(|_, _| false)?;
+        self.middle.retain_in((first, 0)..=(last, u64::MAX), |_, _| false)?;
+        self.memory.set_next_slice((slice + 1 < SLICES).then_some(slice + 1));
         Ok(())
     }
 }
@@ -350,5 +374,60 @@ mod tests {
         let reopened = RecentEntries::default();
         reopened.load(&database.begin_read().expect("read").open_table(RECENT).expect("recent")).expect("load");
         assert_eq!(listing(&database, &reopened, &prefixes), (expected_numbers, expected_listing));
+    }
+
+    #[test]
+    fn the_middle_table_moves_into_the_large_one_a_slice_per_transaction() {
+        let database = redb::Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .expect("an in-memory store");
+        let memory = RecentEntries::default();
+        // Prefixes spread over every slice.
+        let key = |number: u64| (number.wrapping_mul(0x9e37_79b9_7f4a_7c15), number);
+        let sizes = |database: &redb::Database| {
+            let read = database.begin_read().expect("read");
+            let settled = read.open_table(SETTLED).expect("settled").len().expect("len");
+            (settled, read.open_table(MIDDLE).expect("middle").len().expect("len"))
+        };
+        let write = |numbers: std::ops::Range<u64>| {
+            let transaction = database.begin_write().expect("write");
+            {
+                let mut index = PrefixIndex::new(
+                    transaction.open_table(SETTLED).expect("settled"),
+                    transaction.open_table(MIDDLE).expect("middle"),
+                    transaction.open_table(RECENT).expect("recent"),
+                    &memory,
+                );
+                for number in numbers {
+                    index.insert(key(number)).expect("insert");
+                }
+                index.settle().expect("settle");
+            }
+            transaction.commit().expect("commit");
+        };
+        for start in (0..MIDDLE_LIMIT).step_by(RECENT_LIMIT as usize) {
+            write(start..start + RECENT_LIMIT);
+        }
+        // The transaction that filled the middle table moved one slice of it, about an eighth.
+        let (settled, middle) = sizes(&database);
+        assert_eq!(settled + middle, MIDDLE_LIMIT);
+        assert!(settled > MIDDLE_LIMIT / 16 && settled < MIDDLE_LIMIT * 3 / 16, "{settled} moved at once");
+        // Each of the next transactions moves one more, with or without entries of its own.
+        let mut moved = vec![settled];
+        for _ in 1..SLICES {
+            write(0..0);
+            moved.push(sizes(&database).0);
+        }
+        assert!(moved.windows(2).all(|pair| pair[0] < pair[1]), "{moved:?}");
+        assert_eq!(sizes(&database), (MIDDLE_LIMIT, 0));
+        // The next transaction has nothing to move.
+        write(0..0);
+        assert_eq!(sizes(&database), (MIDDLE_LIMIT, 0));
+        let prefixes: Vec<u64> = [0, 1, MIDDLE_LIMIT / 2, MIDDLE_LIMIT - 1].iter().map(|n| key(*n).0).collect();
+        let (found, listed) = listing(&database, &RecentEntries::default(), &prefixes);
+        assert_eq!(found, vec![vec![0], vec![1], vec![MIDDLE_LIMIT / 2], vec![MIDDLE_LIMIT - 1]]);
+        let mut expected: Vec<PrefixKey> = (0..MIDDLE_LIMIT).map(key).collect();
+        expected.sort_unstable();
+        assert_eq!(listed, expected);
     }
 }
