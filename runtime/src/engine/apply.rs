@@ -5,8 +5,8 @@
 use super::{Engine, Loaded};
 use crate::cbor::Value;
 use crate::error::StorageError;
-use crate::ids::{OpHash, RowId};
-use crate::model::event::{Cause, Event, EventKind};
+use crate::ids::RowId;
+use crate::model::event::{Cause, EventKind, StoredEvent};
 use crate::model::row::{Folding, RowState};
 use crate::op::Change;
 use crate::plan::index_key;
@@ -74,8 +74,9 @@ impl Engine<'_> {
         if !new_effective {
             tables.ineffective.insert(new.info.local, ())?;
         }
-        // Rows to fold again from scratch, and the flip each change is blamed on.
-        let mut refold: BTreeMap<RowId, (OpHash, Cause)> = BTreeMap::new();
+        // Rows to fold again from scratch, and the flip (the op's local number) each change is
+        // blamed on.
+        let mut refold: BTreeMap<RowId, (u64, Cause)> = BTreeMap::new();
         for (op, effective) in flipped {
             let (kind, cause) = if *effective {
                 tables.ineffective.remove(op.info.local)?;
@@ -88,18 +89,17 @@ impl Engine<'_> {
             for (index, change) in op.changes().iter().enumerate() {
                 let target = crate::model::row::target(self.suite, &op.info.hash, index as u32, change);
                 rows.push((change.collection().to_owned(), target));
-                refold.entry(target).or_insert((op.info.hash, cause));
+                refold.entry(target).or_insert((op.info.local, cause));
             }
-            events.push(Event {
-                seq: 0,
+            events.push(StoredEvent {
                 kind,
                 collection: None,
                 row: None,
-                op: op.info.hash,
+                op: op.info.local,
                 fields: BTreeMap::new(),
                 cause: Cause::Written,
                 rows,
-                by: Some(new.info.hash),
+                by: Some(new.info.local),
             });
         }
         // Rows the new op writes, folded forward from their stored state; a row it inserts has
@@ -122,7 +122,7 @@ impl Engine<'_> {
             };
             let after = self.fold_writer(tables, &id, new, before.clone())?;
             let written =
-                self.store_row(tables, &id, (number, before), after, (new.info.hash, Cause::Written), &mut events)?;
+                self.store_row(tables, &id, (number, before), after, (new.info.local, Cause::Written), &mut events)?;
             if !written && inserted.is_some() {
                 // A row without state yet: its record, in case `index_writers` left it out.
                 tables.rows.insert(number.0, store::encode_row_record(&id, None).as_slice())?;
@@ -164,8 +164,8 @@ impl Engine<'_> {
         id: &RowId,
         (number, before): (RowNumber, Option<RowState>),
         after: Option<RowState>,
-        (op, cause): (OpHash, Cause),
-        events: &mut Vec<Event>,
+        (op, cause): (u64, Cause),
+        events: &mut Vec<StoredEvent>,
     ) -> Result<bool, StorageError> {
         if before == after {
             return Ok(false);
@@ -205,11 +205,10 @@ impl Engine<'_> {
             (None, None) => None,
         };
         if let Some((kind, fields)) = kind_and_fields {
-            events.push(Event {
-                seq: 0,
+            events.push(StoredEvent {
                 kind,
                 collection: Some(collection),
-                row: Some(*id),
+                row: Some(number.0),
                 op,
                 fields,
                 cause,

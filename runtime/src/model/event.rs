@@ -114,10 +114,27 @@ pub struct Event {
     pub by: Option<OpHash>,
 }
 
-impl Event {
-    /// The stored encoding: `[kind, collection, row, op, fields, cause, rows, by]`.
-    /// The stored encoding (without the sequence number, which the store keeps), appended to
-    /// `bytes`.
+/// An event as the store keeps it: the ops it names by their local numbers and its row by its
+/// row number (8 or 9 bytes where a hash or an id takes 34), which [`StoredEvent::resolve`]
+/// turns back into hashes and ids when the event is read.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StoredEvent {
+    pub kind: EventKind,
+    pub collection: Option<String>,
+    /// The row's number (row events).
+    pub row: Option<u64>,
+    /// The local number of the op the event is about (see [`Event::op`]).
+    pub op: u64,
+    pub fields: BTreeMap<String, Value>,
+    pub cause: Cause,
+    pub rows: Vec<(String, RowId)>,
+    /// The local number of the op whose arrival flipped an op (op events).
+    pub by: Option<u64>,
+}
+
+impl StoredEvent {
+    /// The stored encoding, `[kind, collection, row number, op local, fields, cause, rows, by
+    /// local]` (the sequence number is the store's), appended to `bytes`.
     pub(crate) fn encode_into(&self, bytes: &mut Vec<u8>) {
         let mut writer = Writer { bytes: std::mem::take(bytes) };
         writer.array(8).unsigned(self.kind.number());
@@ -125,24 +142,24 @@ impl Event {
             Some(collection) => writer.text(collection),
             None => writer.null(),
         };
-        match &self.row {
-            Some(row) => writer.bytes(&row.0),
+        match self.row {
+            Some(row) => writer.unsigned(row),
             None => writer.null(),
         };
-        writer.bytes(&self.op.0);
+        writer.unsigned(self.op);
         writer.text_map(self.fields.iter().map(|(name, value)| (name.as_str(), value)));
         writer.unsigned(self.cause.number()).array(self.rows.len());
         for (collection, row) in &self.rows {
             writer.array(2).text(collection).bytes(&row.0);
         }
-        match &self.by {
-            Some(by) => writer.bytes(&by.0),
+        match self.by {
+            Some(by) => writer.unsigned(by),
             None => writer.null(),
         };
         *bytes = writer.bytes;
     }
 
-    pub(crate) fn decode(seq: u64, bytes: &[u8]) -> Result<Event, StorageError> {
+    pub(crate) fn decode(seq: u64, bytes: &[u8]) -> Result<StoredEvent, StorageError> {
         let corrupt = |error: DecodeError| StorageError::Corrupt(format!("event {seq}: {error}"));
         let unknown = |what: &str| StorageError::Corrupt(format!("event {seq} has an unknown {what}"));
         let mut reader = Reader::new(bytes);
@@ -152,9 +169,8 @@ impl Event {
         let kind = EventKind::from_number(reader.unsigned().map_err(corrupt)?).ok_or_else(|| unknown("kind"))?;
         let collection =
             if reader.null().map_err(corrupt)? { None } else { Some(reader.text().map_err(corrupt)?.to_owned()) };
-        let row =
-            if reader.null().map_err(corrupt)? { None } else { Some(RowId(reader.fixed_bytes().map_err(corrupt)?)) };
-        let op = OpHash(reader.fixed_bytes().map_err(corrupt)?);
+        let row = if reader.null().map_err(corrupt)? { None } else { Some(reader.unsigned().map_err(corrupt)?) };
+        let op = reader.unsigned().map_err(corrupt)?;
         let fields = match reader.value(0).map_err(corrupt)? {
             Value::Map(entries) => entries.into_iter().collect(),
             _ => return Err(StorageError::Corrupt(format!("event {seq} has no field map"))),
@@ -168,10 +184,30 @@ impl Event {
             }
             rows.push((reader.text().map_err(corrupt)?.to_owned(), RowId(reader.fixed_bytes().map_err(corrupt)?)));
         }
-        let by =
-            if reader.null().map_err(corrupt)? { None } else { Some(OpHash(reader.fixed_bytes().map_err(corrupt)?)) };
+        let by = if reader.null().map_err(corrupt)? { None } else { Some(reader.unsigned().map_err(corrupt)?) };
         reader.finish().map_err(corrupt)?;
-        Ok(Event { seq, kind, collection, row, op, fields, cause, rows, by })
+        Ok(StoredEvent { kind, collection, row, op, fields, cause, rows, by })
+    }
+
+    /// The event as readers see it, numbered `seq`: `op_hash` gives an op's hash from its local
+    /// number, `row_id` a row's id from its row number.
+    pub(crate) fn resolve(
+        self,
+        seq: u64,
+        op_hash: &dyn Fn(u64) -> Result<OpHash, StorageError>,
+        row_id: &dyn Fn(u64) -> Result<RowId, StorageError>,
+    ) -> Result<Event, StorageError> {
+        Ok(Event {
+            seq,
+            kind: self.kind,
+            collection: self.collection,
+            row: self.row.map(row_id).transpose()?,
+            op: op_hash(self.op)?,
+            fields: self.fields,
+            cause: self.cause,
+            rows: self.rows,
+            by: self.by.map(op_hash).transpose()?,
+        })
     }
 }
 
@@ -179,36 +215,48 @@ impl Event {
 mod tests {
     use super::*;
 
-    fn encoded(event: &Event) -> Vec<u8> {
+    fn encoded(event: &StoredEvent) -> Vec<u8> {
         let mut bytes = Vec::new();
         event.encode_into(&mut bytes);
         bytes
     }
 
     #[test]
-    fn events_round_trip() {
-        let event = Event {
-            seq: 7,
+    fn events_round_trip_and_resolve_their_numbers() {
+        let event = StoredEvent {
             kind: EventKind::OpRolledBack,
             collection: None,
             row: None,
-            op: OpHash([1; 32]),
+            op: 12,
             fields: BTreeMap::new(),
             cause: Cause::Written,
             rows: vec![("Message".into(), RowId([2; 32]))],
-            by: Some(OpHash([3; 32])),
+            by: Some(40),
         };
-        assert_eq!(Event::decode(7, &encoded(&event)).expect("decodes"), event);
-        let row = Event {
-            kind: EventKind::RowDeleted,
+        assert_eq!(StoredEvent::decode(7, &encoded(&event)).expect("decodes"), event);
+        let row = StoredEvent {
+            kind: EventKind::RowInserted,
             collection: Some("Message".into()),
-            row: Some(RowId([2; 32])),
+            row: Some(12 << 16),
+            fields: BTreeMap::from([("body".to_owned(), Value::Text("hi".into()))]),
             cause: Cause::RolledBack,
             rows: Vec::new(),
             by: None,
-            ..event
+            ..event.clone()
         };
-        assert_eq!(Event::decode(7, &encoded(&row)).expect("decodes"), row);
-        assert!(Event::decode(7, &encoded(&row)[..10]).is_err());
+        assert_eq!(StoredEvent::decode(7, &encoded(&row)).expect("decodes"), row);
+        assert!(StoredEvent::decode(7, &encoded(&row)[..10]).is_err());
+        let op_hash = |local: u64| Ok(OpHash([local as u8; 32]));
+        let row_id = |number: u64| Ok(RowId([(number >> 16) as u8 + 100; 32]));
+        let resolved = row.resolve(7, &op_hash, &row_id).expect("resolves");
+        assert_eq!(
+            (resolved.seq, resolved.op, resolved.row, resolved.by),
+            (7, OpHash([12; 32]), Some(RowId([112; 32])), None)
+        );
+        let resolved = event.clone().resolve(8, &op_hash, &row_id).expect("resolves");
+        assert_eq!((resolved.op, resolved.by, resolved.row), (OpHash([12; 32]), Some(OpHash([40; 32])), None));
+        let missing = |_: u64| Err(StorageError::Corrupt("missing".into()));
+        // An op the store cannot name is an error, not a made-up hash.
+        assert!(event.clone().resolve(9, &missing, &row_id).is_err());
     }
 }

@@ -2,10 +2,64 @@
 //! consumers whose checkpoints are durable.
 
 use super::Replica;
-use crate::error::StorageError;
-use crate::model::event::Event;
+use crate::dag::Causality;
+use crate::error::{corrupt, StorageError};
+use crate::ids::{OpHash, RowId};
+use crate::model::event::{Event, StoredEvent};
 use crate::store::{self, ReadTables};
 use redb::ReadableTable;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Whether numbers spread over `span` are close enough together to read the whole span in
+/// order rather than each one on its own.
+fn dense(count: usize, span: u64) -> bool {
+    span <= 2 * count as u64 + 64
+}
+
+/// The hashes of ops by local number: read in one pass over their records when the numbers lie
+/// close together (events name ops in the order they were stored, mostly), one by one if not.
+fn op_hashes(tables: &ReadTables, locals: BTreeSet<u64>) -> Result<BTreeMap<u64, OpHash>, StorageError> {
+    let mut hashes = BTreeMap::new();
+    let (Some(&first), Some(&last)) = (locals.first(), locals.last()) else { return Ok(hashes) };
+    if dense(locals.len(), last - first) {
+        tables.for_each_record_in(first..=last, |record| {
+            if locals.contains(&record.info.local) {
+                hashes.insert(record.info.local, record.info.hash);
+            }
+            Ok(())
+        })?;
+    } else {
+        for local in locals {
+            if let Some(info) = tables.info(local)? {
+                hashes.insert(local, info.hash);
+            }
+        }
+    }
+    Ok(hashes)
+}
+
+/// The ids of rows by row number, read as [`op_hashes`] reads hashes. Either leaves out what
+/// the store does not have.
+fn row_ids(tables: &ReadTables, numbers: BTreeSet<u64>) -> Result<BTreeMap<u64, RowId>, StorageError> {
+    let mut ids = BTreeMap::new();
+    let (Some(&first), Some(&last)) = (numbers.first(), numbers.last()) else { return Ok(ids) };
+    // Row numbers are an op's local number and a change index: the span counts ops.
+    if dense(numbers.len(), (last >> 16) - (first >> 16)) {
+        for entry in tables.rows.range(first..=last)? {
+            let (number, record) = entry?;
+            if numbers.contains(&number.value()) {
+                ids.insert(number.value(), store::record_id(number.value(), record.value())?);
+            }
+        }
+    } else {
+        for number in numbers {
+            if let Some(record) = tables.rows.get(number)? {
+                ids.insert(number, store::record_id(number, record.value())?);
+            }
+        }
+    }
+    Ok(ids)
+}
 
 impl Replica {
     /// Up to `limit` events after sequence number `after`, in order. Deferred writes are
@@ -15,18 +69,28 @@ impl Replica {
         let transaction = self.begin_read()?;
         let bound = self.deferred.event_bound().unwrap_or(u64::MAX);
         let tables = ReadTables::open(&transaction, &self.recent)?;
-        let mut events = Vec::new();
         if bound <= after {
-            return Ok(events);
+            return Ok(Vec::new());
         }
+        let mut stored = Vec::new();
         store::visit_events(&tables.events, after.saturating_add(1), &mut |seq, bytes| {
-            if seq > bound || events.len() >= limit {
+            if seq > bound || stored.len() >= limit {
                 return Ok(false);
             }
-            events.push(Event::decode(seq, bytes)?);
+            stored.push((seq, StoredEvent::decode(seq, bytes)?));
             Ok(true)
         })?;
-        Ok(events)
+        // Stored events name ops and rows by number: look the numbers up together, in order.
+        let locals = stored.iter().flat_map(|(_, event)| [Some(event.op), event.by]).flatten();
+        let hashes = op_hashes(&tables, locals.collect())?;
+        let row_ids = row_ids(&tables, stored.iter().filter_map(|(_, event)| event.row).collect())?;
+        let op_hash = |local: u64| {
+            hashes.get(&local).copied().ok_or_else(|| corrupt(format!("an event names op #{local}, missing")))
+        };
+        let row_id = |number: u64| {
+            row_ids.get(&number).copied().ok_or_else(|| corrupt(format!("an event names row {number}, missing")))
+        };
+        stored.into_iter().map(|(seq, event)| event.resolve(seq, &op_hash, &row_id)).collect()
     }
 
     /// The sequence number of the latest durable event (0 before the first): while deferred
@@ -138,5 +202,47 @@ impl Iterator for Follow<'_> {
                 Err(error) => return Some(Err(error)),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::Change;
+    use crate::{Ed25519Blake3, Keypair, Storage, Value};
+
+    /// Numbers looked up together, close together and far apart, give what one-by-one lookups do.
+    #[test]
+    fn numbers_resolve_the_same_read_together_or_one_by_one() {
+        let text = "schema s;\ncollection Note { text: string, allow insert if true; }\n";
+        let schema = schemac::check_source(text, None).ir.expect("the schema checks");
+        let founder = Keypair::generate(&Ed25519Blake3);
+        let replica = Replica::create(Storage::Memory, &founder, schema).expect("create");
+        let note = |index: usize| {
+            vec![Change::Insert {
+                collection: "Note".into(),
+                fields: vec![("text".into(), Value::Text(index.to_string()))],
+            }]
+        };
+        replica.write_ops(&founder, (0..300).map(note).collect()).expect("write");
+        let transaction = replica.begin_read().expect("read");
+        let tables = ReadTables::open(&transaction, &replica.recent).expect("tables");
+        for locals in [BTreeSet::from([1, 2, 3, 5, 8]), BTreeSet::from([1, 300]), (1..=300).collect()] {
+            let hashes = op_hashes(&tables, locals.clone()).expect("hashes");
+            let one_by_one: BTreeMap<u64, OpHash> =
+                locals.iter().map(|local| (*local, tables.info(*local).expect("info").expect("an op").hash)).collect();
+            assert_eq!(hashes, one_by_one);
+            // Each of these ops inserted one row, change 0.
+            let numbers: BTreeSet<u64> = locals.iter().map(|local| store::RowNumber::new(*local, 0).0).collect();
+            let ids = row_ids(&tables, numbers.clone()).expect("ids");
+            let expected: BTreeMap<u64, RowId> =
+                numbers.iter().map(|number| (*number, replica.row_id(&one_by_one[&(number >> 16)], 0))).collect();
+            assert_eq!(ids, expected);
+        }
+        // What the store does not have is left out, read together or not.
+        let (early, missing) = (store::RowNumber::new(1, 0).0, store::RowNumber::new(400, 0).0);
+        assert_eq!(row_ids(&tables, BTreeSet::from([missing])).expect("ids"), BTreeMap::new());
+        assert_eq!(row_ids(&tables, BTreeSet::from([early, missing])).expect("ids").len(), 1);
+        assert_eq!(op_hashes(&tables, BTreeSet::from([1, 400])).expect("hashes").len(), 1);
     }
 }

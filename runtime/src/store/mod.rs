@@ -27,7 +27,7 @@ pub(crate) use integrity::{check_integrity, read_heads};
 pub(crate) use prefix_index::Recent;
 pub(crate) use records::{set_signature, Patched};
 pub(crate) use rows::{
-    decode_row_record, encode_row_record, for_each_row_id, insert_row, read_record, row_number, row_writers,
+    decode_row_record, encode_row_record, for_each_row_id, insert_row, read_record, record_id, row_number, row_writers,
     visit_lookup, RowNumber,
 };
 pub(crate) use tables::*;

@@ -39,7 +39,7 @@ pub(crate) fn encode_row_record(id: &RowId, row: Option<&RowState>) -> Vec<u8> {
 }
 
 /// The id a `rows` value starts with.
-fn record_id(number: u64, bytes: &[u8]) -> Result<RowId, StorageError> {
+pub(crate) fn record_id(number: u64, bytes: &[u8]) -> Result<RowId, StorageError> {
     let id = bytes.get(..32).and_then(|id| id.try_into().ok());
     id.map(RowId).ok_or_else(|| corrupt(format!("row record {number} is too short")))
 }
