@@ -14,7 +14,9 @@
 //! large table cost more and more as the log grew (a third of ingest's time per op at a
 //! million ops); the middle table makes the large table's moves eight times rarer. And a move
 //! into the large table is spread over [`SLICES`] transactions, one slice of the prefixes
-//! each, so that no one commit pays for the whole table (half a second at a million ops).
+//! each, so that no one commit pays for the whole table (half a second at a million ops). The
+//! slice a move is at is stored with the tables (the caller keeps it in `meta`), so an aborted
+//! transaction takes its step back and a store opened anew goes on where the move stopped.
 //!
 //! The memory part may hold more than the committed small table (entries of a transaction not
 //! yet committed, or aborted, or moved by a commit since): a lookup confirms every number it
@@ -50,11 +52,6 @@ pub(crate) struct RecentEntries(RwLock<Entries>);
 struct Entries {
     by_prefix: BTreeSet<PrefixKey>,
     pruned_below: u64,
-    /// While the middle table moves into the large one: the slice the next transaction moves.
-    /// Kept in memory only: a transaction that aborts after moving a slice, or a reopen in the
-    /// middle of a move, leaves entries in the middle table for the next move, where lookups
-    /// find them all the same.
-    next_slice: Option<u64>,
 }
 
 impl RecentEntries {
@@ -89,14 +86,6 @@ impl RecentEntries {
 
     fn len(&self) -> usize {
         self.read().by_prefix.len()
-    }
-
-    fn next_slice(&self) -> Option<u64> {
-        self.read().next_slice
-    }
-
-    fn set_next_slice(&self, slice: Option<u64>) {
-        self.write().next_slice = slice;
     }
 }
 
@@ -219,7 +208,10 @@ impl PrefixIndex<'_, redb::Table<'_, PrefixKey, ()>, redb::Table<'_, u64, u64>> 
     /// the middle table's into the large one once it holds [`MIDDLE_LIMIT`], a slice per
     /// transaction: sorted, so each leaf is written once. Memory keeps the small table's
     /// entries until the transaction has committed (see [`Recent::prune`]).
-    pub fn settle(&mut self) -> Result<(), StorageError> {
+    ///
+    /// `next_slice` is where a move of the middle table is (`None` when there is none); the
+    /// caller stores what this returns in the same transaction.
+    pub fn settle(&mut self, next_slice: Option<u64>) -> Result<Option<u64>, StorageError> {
         if self.recent.len()? >= RECENT_LIMIT {
             let mut keys = Vec::with_capacity(RECENT_LIMIT as usize);
             for entry in self.recent.iter()? {
@@ -232,10 +224,10 @@ impl PrefixIndex<'_, redb::Table<'_, PrefixKey, ()>, redb::Table<'_, u64, u64>> 
             }
             self.recent.retain(|_, _| false)?;
         }
-        let slice = match self.memory.next_slice() {
-            Some(slice) => slice,
-            None if self.middle.len()? >= MIDDLE_LIMIT => 0,
-            None => return Ok(()),
+        let slice = match next_slice {
+            Some(slice) if slice < SLICES => slice,
+            _ if self.middle.len()? >= MIDDLE_LIMIT => 0,
+            _ => return Ok(None),
         };
         let width = u64::MAX / SLICES + 1;
         let first = slice * width;
@@ -244,8 +236,7 @@ impl PrefixIndex<'_, redb::Table<'_, PrefixKey, ()>, redb::Table<'_, u64, u64>> 
             self.settled.insert(entry?.0.value(), ())?;
         }
         self.middle.retain_in((first, 0)..=(last, u64::MAX), |_, _| false)?;
-        self.memory.set_next_slice((slice + 1 < SLICES).then_some(slice + 1));
-        Ok(())
+        Ok((slice + 1 < SLICES).then_some(slice + 1))
     }
 }
 
@@ -292,6 +283,8 @@ mod tests {
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .expect("an in-memory store");
         let memory = RecentEntries::default();
+        // Where a move of the middle table is, as `meta` keeps it.
+        let cursor = std::cell::Cell::new(None);
         let write = |numbers: std::ops::Range<u64>| {
             let transaction = database.begin_write().expect("write");
             {
@@ -304,7 +297,7 @@ mod tests {
                 for number in numbers {
                     index.insert((number % 977, number)).expect("insert");
                 }
-                index.settle().expect("settle");
+                cursor.set(index.settle(cursor.get()).expect("settle"));
             }
             transaction.commit().expect("commit");
         };
@@ -333,6 +326,7 @@ mod tests {
         let key = |number: u64| (number.wrapping_mul(0x9e37_79b9_7f4a_7c15) % 50_000, number);
         // Past a move of the middle table into the large one, and one more into the middle.
         let total = MIDDLE_LIMIT + 40_000;
+        let mut cursor = None;
         for start in (0..total).step_by(1_000) {
             let transaction = database.begin_write().expect("write");
             {
@@ -345,7 +339,7 @@ mod tests {
                 for number in start..(start + 1_000).min(total) {
                     index.insert(key(number)).expect("insert");
                 }
-                index.settle().expect("settle");
+                cursor = index.settle(cursor).expect("settle");
             }
             transaction.commit().expect("commit");
         }
@@ -382,6 +376,8 @@ mod tests {
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .expect("an in-memory store");
         let memory = RecentEntries::default();
+        // Where a move of the middle table is, as `meta` keeps it.
+        let cursor = std::cell::Cell::new(None);
         // Prefixes spread over every slice.
         let key = |number: u64| (number.wrapping_mul(0x9e37_79b9_7f4a_7c15), number);
         let sizes = |database: &redb::Database| {
@@ -401,7 +397,7 @@ mod tests {
                 for number in numbers {
                     index.insert(key(number)).expect("insert");
                 }
-                index.settle().expect("settle");
+                cursor.set(index.settle(cursor.get()).expect("settle"));
             }
             transaction.commit().expect("commit");
         };
@@ -412,6 +408,18 @@ mod tests {
         let (settled, middle) = sizes(&database);
         assert_eq!(settled + middle, MIDDLE_LIMIT);
         assert!(settled > MIDDLE_LIMIT / 16 && settled < MIDDLE_LIMIT * 3 / 16, "{settled} moved at once");
+        // A transaction that moves the next slice and aborts takes its step back with it.
+        {
+            let transaction = database.begin_write().expect("write");
+            let mut index = PrefixIndex::new(
+                transaction.open_table(SETTLED).expect("settled"),
+                transaction.open_table(MIDDLE).expect("middle"),
+                transaction.open_table(RECENT).expect("recent"),
+                &memory,
+            );
+            assert_eq!(index.settle(cursor.get()).expect("settle"), Some(2));
+        }
+        assert_eq!((sizes(&database).0, cursor.get()), (settled, Some(1)));
         // Each of the next transactions moves one more, with or without entries of its own.
         let mut moved = vec![settled];
         for _ in 1..SLICES {
@@ -419,7 +427,7 @@ mod tests {
             moved.push(sizes(&database).0);
         }
         assert!(moved.windows(2).all(|pair| pair[0] < pair[1]), "{moved:?}");
-        assert_eq!(sizes(&database), (MIDDLE_LIMIT, 0));
+        assert_eq!((sizes(&database), cursor.get()), ((MIDDLE_LIMIT, 0), None));
         // The next transaction has nothing to move.
         write(0..0);
         assert_eq!(sizes(&database), (MIDDLE_LIMIT, 0));

@@ -2,7 +2,7 @@
 //!
 //! | table | key → value |
 //! | --- | --- |
-//! | `meta` | name → bytes: database id, suite name, layout version, next local number |
+//! | `meta` | name → bytes: database id, suite name, layout version, next local number, where the prefix indexes' moves are |
 //! | `schemas` | schema hash → IR (JSON) |
 //! | `schema_numbers` | number → schema hash, for the schemas of the ops compact records hold (see `records`) |
 //! | `ops` | local of a chunk's first op → the chunk: records of consecutive ops (see `records`) |
@@ -79,5 +79,9 @@ pub(crate) const META_DATABASE: &str = "database";
 pub(crate) const META_SUITE: &str = "suite";
 pub(crate) const META_NEXT_LOCAL: &str = "next_local";
 pub(crate) const META_FORMAT: &str = "format";
+/// Where a move of the hash index's middle table into its large one is (see `prefix_index`).
+pub(crate) const META_HASHES_SLICE: &str = "hashes_slice";
+/// The same for the row-id index.
+pub(crate) const META_ROW_IDS_SLICE: &str = "row_ids_slice";
 /// The store layout version; bump on incompatible table changes.
 pub(crate) const STORE_FORMAT: u64 = 11;

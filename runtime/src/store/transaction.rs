@@ -51,6 +51,31 @@ pub(crate) trait InfoLookup: Causality + ElidedLookup {
     }
 }
 
+/// Where a move of a prefix index's middle table into its large one is (see
+/// `prefix_index`), as `meta` keeps it under `key`: `None` when no move is under way.
+fn read_slice(meta: &redb::Table<&'static str, &'static [u8]>, key: &str) -> Result<Option<u64>, StorageError> {
+    meta.get(key)?.map(|bytes| super::read_u64(bytes.value())).transpose()
+}
+
+/// Stores where a move is now, if that changed.
+fn write_slice(
+    meta: &mut redb::Table<&'static str, &'static [u8]>,
+    key: &str,
+    was: Option<u64>,
+    now: Option<u64>,
+) -> Result<(), StorageError> {
+    match now {
+        _ if now == was => {}
+        Some(slice) => {
+            meta.insert(key, slice.to_be_bytes().as_slice())?;
+        }
+        None => {
+            meta.remove(key)?;
+        }
+    }
+    Ok(())
+}
+
 /// The keys compact records leave out, as a transaction read them: the database id, and the
 /// last author key and schema hash (records in a row mostly share them).
 #[derive(Default)]
@@ -479,11 +504,13 @@ impl<'txn> WriteTables<'txn> {
         for key in entries {
             self.hashes.insert(key)?;
         }
-        self.hashes.settle()?;
+        let moving = read_slice(&self.meta, META_HASHES_SLICE)?;
+        write_slice(&mut self.meta, META_HASHES_SLICE, moving, self.hashes.settle(moving)?)?;
         self.readers.finish()?;
         self.chains.finish()?;
         self.open_events.finish(&mut self.events)?;
-        self.row_ids.settle()?;
+        let moving = read_slice(&self.meta, META_ROW_IDS_SLICE)?;
+        write_slice(&mut self.meta, META_ROW_IDS_SLICE, moving, self.row_ids.settle(moving)?)?;
         std::mem::take(&mut self.pending_sums).write(&mut self.depth_sums)?;
         for gone in self.heads_found.difference(&self.heads_now) {
             self.heads.remove(*gone)?;
