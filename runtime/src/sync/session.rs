@@ -88,7 +88,8 @@ pub struct SyncStats {
     pub ops_duplicate: u64,
     /// Ops from the peer that wait for parents.
     pub ops_waiting: u64,
-    /// Ops from the peer that were refused (the session ends at the first).
+    /// Ops from the peer that were refused: the session ends at the first, unless it names a
+    /// schema this replica does not know (skipped, and offered again by a later session).
     pub ops_rejected: u64,
     /// Bytes of frames sent.
     pub bytes_sent: u64,

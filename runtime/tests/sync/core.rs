@@ -165,3 +165,22 @@ fn deferred_writes_reach_a_peer_signed() {
     assert_eq!((run.initiator.ops_rejected, run.acceptor.ops_sent), (0, 6));
     assert_converged(&ours, &theirs);
 }
+
+#[test]
+fn ops_under_a_schema_this_replica_does_not_know_are_skipped_and_offered_again() {
+    let (ours, founder) = database();
+    write_notes(&ours, &founder, 5, "ours");
+    // A replica of the same database given another schema: every op names one it lacks.
+    let other = NOTES.replace("stars: counter,", "stars: counter,\n    pinned: bool?,");
+    let other = schemac::check_source(&other, Some(&schemac::Priors::new())).ir.expect("the other schema compiles");
+    let theirs = Replica::join(Storage::Memory, ours.id(), other).expect("join");
+    for _ in 0..2 {
+        // The genesis is skipped, not held against the peer; the notes built on it wait for it.
+        // Nothing is stored, the session completes, and the next one offers the same again.
+        let outcome = lockstep(&ours, &theirs, SessionOptions::default());
+        let stats = &outcome.acceptor;
+        assert_eq!((stats.ops_received, stats.ops_rejected, stats.ops_waiting), (0, 1, 5));
+        assert_eq!(theirs.op_count().expect("count"), 0);
+    }
+    assert_eq!(ours.op_count().expect("count"), 6);
+}
