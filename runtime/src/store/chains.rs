@@ -169,9 +169,7 @@ mod tests {
 
     #[test]
     fn chains_answer_as_one_entry_per_op_would_across_transactions_forks_and_interleaving() {
-        let database = redb::Database::builder()
-            .create_with_backend(redb::backends::InMemoryBackend::new())
-            .expect("an in-memory store");
+        let database = crate::store::in_memory();
         // (author, seq, local) in the order a log appends them: two authors interleaved, a run
         // that continues in the next transaction, an op at a number already taken (an
         // equivocation), and a fork that goes on from an earlier number.

@@ -128,9 +128,7 @@ mod tests {
 
     #[test]
     fn events_are_numbered_without_gaps_across_chunks_and_transactions() {
-        let database = redb::Database::builder()
-            .create_with_backend(redb::backends::InMemoryBackend::new())
-            .expect("an in-memory store");
+        let database = crate::store::in_memory();
         // Small and large events (one larger than a chunk), over transactions of various sizes.
         let event = |seq: u64| vec![seq as u8; if seq.is_multiple_of(97) { 5_000 } else { (seq % 300) as usize }];
         let mut expected = Vec::new();

@@ -133,3 +133,9 @@ pub(crate) fn read_u64(bytes: &[u8]) -> Result<u64, StorageError> {
     let array: [u8; 8] = bytes.try_into().map_err(|_| corrupt("a counter is not 8 bytes"))?;
     Ok(u64::from_be_bytes(array))
 }
+
+/// A store in memory, for the tables' unit tests.
+#[cfg(test)]
+pub(crate) fn in_memory() -> Database {
+    Database::builder().create_with_backend(redb::backends::InMemoryBackend::new()).expect("an in-memory store")
+}

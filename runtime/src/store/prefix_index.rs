@@ -249,15 +249,52 @@ mod tests {
     const MIDDLE: TableDefinition<PrefixKey, ()> = TableDefinition::new("middle");
     const RECENT: TableDefinition<u64, u64> = TableDefinition::new("recent");
 
-    /// What the index says, read in a read transaction with this memory part.
-    fn listing(database: &redb::Database, memory: &RecentEntries, prefixes: &[u64]) -> (Vec<Vec<u64>>, Vec<PrefixKey>) {
-        let transaction = database.begin_read().expect("read");
-        let index = PrefixIndex::new(
+    type Reading<'m> = PrefixIndex<'m, redb::ReadOnlyTable<PrefixKey, ()>, redb::ReadOnlyTable<u64, u64>>;
+    type Writing<'t> = PrefixIndex<'t, redb::Table<'t, PrefixKey, ()>, redb::Table<'t, u64, u64>>;
+
+    /// The index as a read transaction sees it, with this memory part.
+    fn reading<'m>(transaction: &redb::ReadTransaction, memory: &'m RecentEntries) -> Reading<'m> {
+        PrefixIndex::new(
             transaction.open_table(SETTLED).expect("settled"),
             transaction.open_table(MIDDLE).expect("middle"),
             transaction.open_table(RECENT).expect("recent"),
             memory,
-        );
+        )
+    }
+
+    /// The index in a write transaction.
+    fn writing<'t>(transaction: &'t redb::WriteTransaction, memory: &'t RecentEntries) -> Writing<'t> {
+        PrefixIndex::new(
+            transaction.open_table(SETTLED).expect("settled"),
+            transaction.open_table(MIDDLE).expect("middle"),
+            transaction.open_table(RECENT).expect("recent"),
+            memory,
+        )
+    }
+
+    /// Commits a transaction that files `keys` and settles, keeping where a move of the middle
+    /// table is in `slice`, as `meta` does.
+    fn commit(
+        database: &redb::Database,
+        memory: &RecentEntries,
+        slice: &std::cell::Cell<Option<u64>>,
+        keys: impl IntoIterator<Item = PrefixKey>,
+    ) {
+        let transaction = database.begin_write().expect("write");
+        {
+            let mut index = writing(&transaction, memory);
+            for key in keys {
+                index.insert(key).expect("insert");
+            }
+            slice.set(index.settle(slice.get()).expect("settle"));
+        }
+        transaction.commit().expect("commit");
+    }
+
+    /// What the index says, read in a read transaction with this memory part.
+    fn listing(database: &redb::Database, memory: &RecentEntries, prefixes: &[u64]) -> (Vec<Vec<u64>>, Vec<PrefixKey>) {
+        let transaction = database.begin_read().expect("read");
+        let index = reading(&transaction, memory);
         let found = prefixes
             .iter()
             .map(|prefix| {
@@ -279,69 +316,31 @@ mod tests {
 
     #[test]
     fn a_reader_from_before_a_move_and_its_prune_still_finds_the_moved_entries() {
-        let database = redb::Database::builder()
-            .create_with_backend(redb::backends::InMemoryBackend::new())
-            .expect("an in-memory store");
+        let database = super::super::in_memory();
         let memory = RecentEntries::default();
-        // Where a move of the middle table is, as `meta` keeps it.
-        let cursor = std::cell::Cell::new(None);
-        let write = |numbers: std::ops::Range<u64>| {
-            let transaction = database.begin_write().expect("write");
-            {
-                let mut index = PrefixIndex::new(
-                    transaction.open_table(SETTLED).expect("settled"),
-                    transaction.open_table(MIDDLE).expect("middle"),
-                    transaction.open_table(RECENT).expect("recent"),
-                    &memory,
-                );
-                for number in numbers {
-                    index.insert((number % 977, number)).expect("insert");
-                }
-                cursor.set(index.settle(cursor.get()).expect("settle"));
-            }
-            transaction.commit().expect("commit");
-        };
+        let slice = std::cell::Cell::new(None);
+        let write = |numbers: std::ops::Range<u64>| commit(&database, &memory, &slice, numbers.map(|n| (n % 977, n)));
         write(0..1_000);
         let stale = database.begin_read().expect("read");
         // The move, committed, then pruned from memory as a commit does.
         write(1_000..RECENT_LIMIT);
         memory.prune_below(RECENT_LIMIT);
         assert_eq!(memory.len(), 0);
-        let index = PrefixIndex::new(
-            stale.open_table(SETTLED).expect("settled"),
-            stale.open_table(MIDDLE).expect("middle"),
-            stale.open_table(RECENT).expect("recent"),
-            &memory,
-        );
+        let index = reading(&stale, &memory);
         assert_eq!(index.numbers(5).expect("numbers"), vec![5, 982]);
     }
 
     #[test]
     fn entries_are_found_and_listed_in_order_across_moves_through_all_three_tables_and_after_a_reopen() {
-        let database = redb::Database::builder()
-            .create_with_backend(redb::backends::InMemoryBackend::new())
-            .expect("an in-memory store");
+        let database = super::super::in_memory();
         let memory = RecentEntries::default();
         // Scattered prefixes, a few of them shared, in transactions of 1,000 as ingest writes them.
         let key = |number: u64| (number.wrapping_mul(0x9e37_79b9_7f4a_7c15) % 50_000, number);
         // Past a move of the middle table into the large one, and one more into the middle.
         let total = MIDDLE_LIMIT + 40_000;
-        let mut cursor = None;
+        let slice = std::cell::Cell::new(None);
         for start in (0..total).step_by(1_000) {
-            let transaction = database.begin_write().expect("write");
-            {
-                let mut index = PrefixIndex::new(
-                    transaction.open_table(SETTLED).expect("settled"),
-                    transaction.open_table(MIDDLE).expect("middle"),
-                    transaction.open_table(RECENT).expect("recent"),
-                    &memory,
-                );
-                for number in start..(start + 1_000).min(total) {
-                    index.insert(key(number)).expect("insert");
-                }
-                cursor = index.settle(cursor).expect("settle");
-            }
-            transaction.commit().expect("commit");
+            commit(&database, &memory, &slice, (start..(start + 1_000).min(total)).map(key));
         }
         // A transaction that inserts and then aborts leaves its entries in memory.
         memory.insert((key(0).0, total + 7));
@@ -372,11 +371,8 @@ mod tests {
 
     #[test]
     fn the_middle_table_moves_into_the_large_one_a_slice_per_transaction() {
-        let database = redb::Database::builder()
-            .create_with_backend(redb::backends::InMemoryBackend::new())
-            .expect("an in-memory store");
+        let database = super::super::in_memory();
         let memory = RecentEntries::default();
-        // Where a move of the middle table is, as `meta` keeps it.
         let cursor = std::cell::Cell::new(None);
         // Prefixes spread over every slice.
         let key = |number: u64| (number.wrapping_mul(0x9e37_79b9_7f4a_7c15), number);
@@ -385,22 +381,7 @@ mod tests {
             let settled = read.open_table(SETTLED).expect("settled").len().expect("len");
             (settled, read.open_table(MIDDLE).expect("middle").len().expect("len"))
         };
-        let write = |numbers: std::ops::Range<u64>| {
-            let transaction = database.begin_write().expect("write");
-            {
-                let mut index = PrefixIndex::new(
-                    transaction.open_table(SETTLED).expect("settled"),
-                    transaction.open_table(MIDDLE).expect("middle"),
-                    transaction.open_table(RECENT).expect("recent"),
-                    &memory,
-                );
-                for number in numbers {
-                    index.insert(key(number)).expect("insert");
-                }
-                cursor.set(index.settle(cursor.get()).expect("settle"));
-            }
-            transaction.commit().expect("commit");
-        };
+        let write = |numbers: std::ops::Range<u64>| commit(&database, &memory, &cursor, numbers.map(key));
         for start in (0..MIDDLE_LIMIT).step_by(RECENT_LIMIT as usize) {
             write(start..start + RECENT_LIMIT);
         }
@@ -411,13 +392,7 @@ mod tests {
         // A transaction that moves the next slice and aborts takes its step back with it.
         {
             let transaction = database.begin_write().expect("write");
-            let mut index = PrefixIndex::new(
-                transaction.open_table(SETTLED).expect("settled"),
-                transaction.open_table(MIDDLE).expect("middle"),
-                transaction.open_table(RECENT).expect("recent"),
-                &memory,
-            );
-            assert_eq!(index.settle(cursor.get()).expect("settle"), Some(2));
+            assert_eq!(writing(&transaction, &memory).settle(cursor.get()).expect("settle"), Some(2));
         }
         assert_eq!((sizes(&database).0, cursor.get()), (settled, Some(1)));
         // Each of the next transactions moves one more, with or without entries of its own.

@@ -136,9 +136,7 @@ mod tests {
 
     #[test]
     fn runs_cover_exactly_the_noted_numbers_across_transactions_and_out_of_order() {
-        let database = redb::Database::builder()
-            .create_with_backend(redb::backends::InMemoryBackend::new())
-            .expect("an in-memory store");
+        let database = crate::store::in_memory();
         // In order, in gaps, back in the past (a fork), and repeated, over three transactions.
         let transactions: [&[u64]; 3] = [&[1, 2, 3, 7, 8], &[9, 10, 4, 12, 2], &[5, 6, 7, 8, 13, 11, 20]];
         let mut noted = std::collections::BTreeSet::new();

@@ -157,7 +157,8 @@ pub(crate) fn compactable<'b>(bytes: &'b [u8], database: &[u8; 32], author: &[u8
 }
 
 /// The op's bytes as a compact record stores them, in two parts: a head (array head and
-/// version, the mark, the schema number) and the rest of the canonical bytes.
+/// version, the mark, the schema number) and the rest of the canonical bytes. For bytes that
+/// [`compactable`] accepted (so at least the keys long).
 pub(crate) fn compact(bytes: &[u8], schema: u32) -> ([u8; COMPACT_HEAD], &[u8]) {
     let mut head = [0u8; COMPACT_HEAD];
     head[..2].copy_from_slice(&bytes[..2]);

@@ -207,9 +207,7 @@ mod tests {
 
     #[test]
     fn ids_that_share_their_first_bytes_are_told_apart_and_listed_in_order() {
-        let database = redb::Database::builder()
-            .create_with_backend(redb::backends::InMemoryBackend::new())
-            .expect("an in-memory store");
+        let database = crate::store::in_memory();
         let transaction = database.begin_write().expect("write");
         let mut rows = transaction.open_table(ROWS).expect("rows");
         let recent = crate::store::prefix_index::RecentEntries::default();

@@ -13,7 +13,7 @@ use super::prefix_index::{PrefixIndex, PrefixKey, Recent};
 use super::readers::ReaderRuns;
 use super::records::{
     chunk_records, compact, compactable, encode_record, find_record, hash_prefix, parse_record, ElidedKeys,
-    ElidedLookup, OpenChunk, Record, COMPACT_HEAD, RECORD_HEADER,
+    ElidedLookup, OpenChunk, Record, RECORD_HEADER,
 };
 use super::tables::*;
 use crate::dag::{Causality, Clock, OpInfo};
@@ -85,6 +85,24 @@ struct ElidedMemo {
     last_schema: std::cell::Cell<Option<(u32, [u8; 32])>>,
 }
 
+/// A key by its number in `table` (`author_keys`, `schema_numbers`), remembering the last one
+/// in `last`: records in a row mostly share their author and schema.
+fn key_by_number(
+    last: &std::cell::Cell<Option<(u32, [u8; 32])>>,
+    table: &impl ReadableTable<u32, &'static [u8; 32]>,
+    number: u32,
+    what: &str,
+) -> Result<[u8; 32], StorageError> {
+    if let Some((known, key)) = last.get() {
+        if known == number {
+            return Ok(key);
+        }
+    }
+    let key = *table.get(number)?.ok_or_else(|| corrupt(format!("{what} number {number} is missing")))?.value();
+    last.set(Some((number, key)));
+    Ok(key)
+}
+
 /// Implements the lookups both kinds of transaction share.
 macro_rules! impl_lookups {
     ($type:ty) => {
@@ -124,19 +142,11 @@ macro_rules! impl_lookups {
 
         impl ElidedLookup for $type {
             fn elided_keys(&self, schema: u32, author: u32) -> Result<ElidedKeys, StorageError> {
-                let schema_hash = match self.elided.last_schema.get() {
-                    Some((number, hash)) if number == schema => hash,
-                    _ => {
-                        let hash = *self
-                            .schema_numbers
-                            .get(schema)?
-                            .ok_or_else(|| corrupt(format!("schema number {schema} is missing")))?
-                            .value();
-                        self.elided.last_schema.set(Some((schema, hash)));
-                        hash
-                    }
-                };
-                Ok(ElidedKeys { database: self.database_id()?, schema: schema_hash, author: self.author_key(author)? })
+                Ok(ElidedKeys {
+                    database: self.database_id()?,
+                    schema: key_by_number(&self.elided.last_schema, &self.schema_numbers, schema, "schema")?,
+                    author: self.author_key(author)?,
+                })
             }
         }
 
@@ -151,20 +161,8 @@ macro_rules! impl_lookups {
                 Ok(database)
             }
 
-            /// An author's key by number (records in a row mostly share their author).
             fn author_key(&self, author: u32) -> Result<[u8; 32], StorageError> {
-                if let Some((number, key)) = self.elided.last_author.get() {
-                    if number == author {
-                        return Ok(key);
-                    }
-                }
-                let key = *self
-                    .author_keys
-                    .get(author)?
-                    .ok_or_else(|| corrupt(format!("author number {author} is missing")))?
-                    .value();
-                self.elided.last_author.set(Some((author, key)));
-                Ok(key)
+                key_by_number(&self.elided.last_author, &self.author_keys, author, "author")
             }
         }
 
@@ -599,14 +597,14 @@ impl<'txn> WriteTables<'txn> {
         }
         clock.set(author, seq);
         let clock = clock.encode();
-        let stored = match self.compact_schema_number(bytes, author)? {
-            Some(schema) => compact(bytes, schema),
-            None => ([0; COMPACT_HEAD], bytes),
+        let compacted = self.compact_schema_number(bytes, author)?.map(|schema| compact(bytes, schema));
+        let (head, tail): (&[u8], &[u8]) = match &compacted {
+            Some((head, tail)) => (head, tail),
+            None => (&[], bytes),
         };
-        let head: &[u8] = if stored.1.len() < bytes.len() { &stored.0 } else { &[] };
-        let length = 4 + RECORD_HEADER + clock.len() + head.len() + stored.1.len();
+        let length = 4 + RECORD_HEADER + clock.len() + head.len() + tail.len();
         self.open_chunk.push(&mut self.ops, local, length, |chunk| {
-            encode_record(chunk, hash, depth, author, seq, &clock, [head, stored.1])
+            encode_record(chunk, hash, depth, author, seq, &clock, [head, tail])
         })?;
         self.pending_hashes.insert(*hash, local);
         self.heads_now.insert(local);
