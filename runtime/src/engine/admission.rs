@@ -41,7 +41,7 @@ impl Engine<'_> {
         if let Some(error) = self.false_attestation(&world, candidate, attestations)? {
             return Err(Inadmissible::Attestation(error));
         }
-        match self.judge_unstored_in(&world, candidate)? {
+        match self.judge_unstored_in(&world, candidate, attestations, false)? {
             Verdict::Allowed(_) => Ok(()),
             Verdict::Denied(denial) => Err(Inadmissible::Denied(Box::new(denial))),
         }
@@ -51,10 +51,18 @@ impl Engine<'_> {
     /// change the rule and witnesses, which the write signs as its attestations, or the denial.
     pub(crate) fn judge_unstored(&self, tables: &WriteTables, candidate: &Unstored) -> Result<Verdict, StorageError> {
         let view = self.past_view(tables, candidate.parents)?;
-        self.judge_unstored_in(&ViewWorld { engine: self, tables, view: &view }, candidate)
+        self.judge_unstored_in(&ViewWorld { engine: self, tables, view: &view }, candidate, &[], true)
     }
 
-    fn judge_unstored_in(&self, world: &ViewWorld, candidate: &Unstored) -> Result<Verdict, StorageError> {
+    /// Judges `candidate` in `world`, its `exists` trying the rows `attestations` name first;
+    /// `attest`: whether the verdict names the rule and witnesses of each change.
+    fn judge_unstored_in(
+        &self,
+        world: &ViewWorld,
+        candidate: &Unstored,
+        attestations: &[Attestation],
+        attest: bool,
+    ) -> Result<Verdict, StorageError> {
         // Rounds end with an empty memo (see `settle`), and nothing is written between rounds:
         // what this judgment reads stays valid for the next one until an op is appended.
         let tables = world.tables;
@@ -77,6 +85,8 @@ impl Engine<'_> {
             check_references: true,
             tag: UNSTORED_TAG,
             seen: &seen,
+            hints: attestations,
+            attest,
         };
         rules::judge(world, &judged)
     }

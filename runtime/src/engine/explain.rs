@@ -38,7 +38,7 @@ impl Engine<'_> {
                 judged_with: Vec::new(),
             });
         };
-        let judge_in = |view: &[OpInfo]| self.judge_stored(tables, &op, changes, view);
+        let judge_in = |view: &[OpInfo]| self.judge_stored(tables, &op, changes, view, true);
         let verdict = judge_in(&[op.info])?;
         // The concurrent ops: not in the op's past, not in its future.
         let mut concurrent = Vec::new();
@@ -68,7 +68,7 @@ impl Engine<'_> {
                     None
                 } else {
                     let view = self.judging_view(tables, &[op.info], other)?;
-                    Some(self.judge_stored(tables, other, other.changes(), &view)?)
+                    Some(self.judge_stored(tables, other, other.changes(), &view, true)?)
                 };
                 judged_with.push((other.info.hash, why));
             }

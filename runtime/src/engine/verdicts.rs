@@ -69,18 +69,20 @@ impl Engine<'_> {
         }
         // The set judged in is `judging` without the op itself; the op's future is excluded
         // from it by `judging` already.
-        let effective = self.judge_stored(tables, &op, changes, &judging)?.is_allowed();
+        let effective = self.judge_stored(tables, &op, changes, &judging, false)?.is_allowed();
         self.round.borrow_mut().verdicts.insert(key, effective);
         Ok(effective)
     }
 
-    /// Judges an op of the log in a view (which excludes the op's future).
+    /// Judges an op of the log in a view (which excludes the op's future); `attest`: whether
+    /// the verdict names the rule and witnesses of each change.
     pub(super) fn judge_stored(
         &self,
         tables: &WriteTables,
         op: &Loaded,
         changes: &[Change],
         view: &[OpInfo],
+        attest: bool,
     ) -> Result<Verdict, StorageError> {
         let world = ViewWorld { engine: self, tables, view };
         let seen = |tag: u64| self.seen_by(tables, op, tag);
@@ -96,6 +98,8 @@ impl Engine<'_> {
             check_references: false,
             tag: op.info.local,
             seen: &seen,
+            hints: &op.op.attestations,
+            attest,
         };
         rules::judge(&world, &judged)
     }

@@ -31,6 +31,21 @@ pub fn literal(value: &ir::Value) -> Value {
     }
 }
 
+/// Whether a value equals an IR constant, as `literal(constant) == *value` says, without
+/// building the constant's value: rules compare fields with enum variants and strings per row.
+pub(crate) fn literal_is(constant: &ir::Value, value: &Value) -> bool {
+    match (constant, value) {
+        (ir::Value::Null, Value::Null) => true,
+        (ir::Value::Bool(constant), Value::Bool(value)) => constant == value,
+        (ir::Value::Int(constant), Value::Int(value)) => constant == value,
+        (ir::Value::Float(constant), Value::Float(value)) => constant == value,
+        (ir::Value::String(constant) | ir::Value::EnumVariant { variant: constant, .. }, Value::Text(value)) => {
+            constant == value
+        }
+        _ => false,
+    }
+}
+
 fn truthy(value: &Value) -> bool {
     matches!(value, Value::Bool(true))
 }
@@ -107,6 +122,47 @@ pub(crate) fn compare(op: Comparison, left: &Value, right: &Value) -> bool {
                 Comparison::Greater => ordering == Ordering::Greater,
                 Comparison::GreaterOrEqual => ordering != Ordering::Less,
                 Comparison::Equal | Comparison::NotEqual => false,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{literal, literal_is};
+    use crate::cbor::Value;
+    use schemac::ir;
+
+    #[test]
+    fn a_constant_equals_a_value_exactly_when_its_converted_value_does() {
+        let variant = |name: &str| ir::Value::EnumVariant { r#enum: "Role".into(), variant: name.into() };
+        let constants = [
+            ir::Value::Null,
+            ir::Value::Bool(true),
+            ir::Value::Int(3),
+            ir::Value::Float(0.5),
+            ir::Value::Float(-0.0),
+            ir::Value::String("writer".into()),
+            variant("writer"),
+            variant("admin"),
+        ];
+        let values = [
+            Value::Null,
+            Value::Bool(true),
+            Value::Bool(false),
+            Value::Int(3),
+            Value::Int(0),
+            Value::Float(0.5),
+            Value::Float(0.0),
+            Value::Float(3.0),
+            Value::Text("writer".into()),
+            Value::Text("admin".into()),
+            Value::Bytes(b"writer".to_vec()),
+            Value::Array(vec![Value::Text("writer".into())]),
+        ];
+        for constant in &constants {
+            for value in &values {
+                assert_eq!(literal_is(constant, value), literal(constant) == *value, "{constant:?} and {value:?}");
             }
         }
     }

@@ -323,6 +323,8 @@ impl<'a> History<'a> {
             check_references: past,
             tag: position as u64,
             seen: &seen,
+            hints: &[],
+            attest: true,
         };
         // Reading the reference state cannot fail.
         match rules::judge(state, &judged) {

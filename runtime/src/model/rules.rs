@@ -13,7 +13,7 @@
 
 use super::refs;
 use super::row::{self, Folding, RowState};
-use super::scope::{truthy, Scope};
+use super::scope::{truthy, Actors, Scope};
 use super::world::{visible_row, World};
 use crate::cbor::Value;
 use crate::crypto::CryptoSuite;
@@ -66,6 +66,14 @@ pub struct Judged<'a> {
     /// The op's tag in set fields, and which tags it has seen (see [`Folding`]).
     pub tag: u64,
     pub seen: &'a dyn Fn(u64) -> Result<bool, StorageError>,
+    /// Attestations to try first: an `exists` checks the witnesses they name for its change
+    /// before it looks rows up. A witness that is visible and satisfies the condition settles
+    /// the `exists` as a lookup would have, so the verdict is the same with or without them;
+    /// an op's own attestations save its judge the lookup.
+    pub hints: &'a [Attestation],
+    /// Whether an allowed verdict names each change's rule and witnesses (a write signs them,
+    /// `explain` shows them); admission and effectiveness need only allowed or denied.
+    pub attest: bool,
 }
 
 /// Judges every change of an op in order, each seeing the changes before it.
@@ -73,12 +81,15 @@ pub fn judge(world: &dyn World, op: &Judged) -> Result<Verdict, StorageError> {
     let overlay = Overlay { base: world, rows: RefCell::new(BTreeMap::new()) };
     let folding =
         Folding { hash: op.hash, depth: op.depth, tag: op.tag, seen: op.seen, read: op.read, suite: op.suite };
-    let mut attestations = Vec::with_capacity(op.changes.len());
+    let actors = Actors::new(op.author, op.founder);
+    let mut attestations = Vec::with_capacity(if op.attest { op.changes.len() } else { 0 });
     for (index, change) in op.changes.iter().enumerate() {
         let index = index as u32;
-        match judge_change(&overlay, op, &folding, index, change)? {
+        match judge_change(&overlay, op, &actors, &folding, index, change)? {
             ChangeVerdict::Allowed { attestation, target, after } => {
-                attestations.push(attestation);
+                if op.attest {
+                    attestations.push(attestation);
+                }
                 overlay.rows.borrow_mut().insert(target, Rc::new(after));
             }
             ChangeVerdict::Denied(reason) => {
@@ -98,6 +109,7 @@ pub fn judge(world: &dyn World, op: &Judged) -> Result<Verdict, StorageError> {
 fn judge_change(
     world: &Overlay,
     op: &Judged,
+    actors: &Actors,
     folding: &Folding,
     index: u32,
     change: &Change,
@@ -169,14 +181,15 @@ fn judge_change(
     let witnesses = RefCell::new(Vec::new());
     let scope = Scope {
         world,
-        author: op.author,
-        founder: op.founder,
+        actors,
         subject_id: target,
         subject: new.or(before.as_deref()),
         old: before.as_deref(),
         new,
         bound: None,
-        witnesses: &witnesses,
+        witnesses: op.attest.then_some(&witnesses),
+        hints: op.hints,
+        change: index,
     };
     let mut failed = Vec::new();
     for (rule_index, rule) in collection.rules.iter().enumerate() {

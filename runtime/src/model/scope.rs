@@ -7,11 +7,11 @@ use super::world::{visible_row, World};
 use crate::cbor::Value;
 use crate::error::StorageError;
 use crate::ids::{Identity, RowId};
-use crate::op::Witness;
+use crate::op::{Attestation, Witness};
 use crate::plan::{Probe, Use};
-use schemac::ir::{Expr, RowRef};
+use schemac::ir::{Comparison, Expr, RowRef};
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 
 pub(super) fn truthy(value: &Value) -> bool {
@@ -21,16 +21,42 @@ pub(super) fn truthy(value: &Value) -> bool {
 /// What a rule's expression can see.
 pub(super) struct Scope<'s> {
     pub(super) world: &'s dyn World,
-    pub(super) author: Identity,
-    pub(super) founder: Identity,
+    pub(super) actors: &'s Actors,
     pub(super) subject_id: RowId,
     pub(super) subject: Option<&'s RowState>,
     pub(super) old: Option<&'s RowState>,
     pub(super) new: Option<&'s RowState>,
     /// The innermost row an `exists` bound, if any, with the ones around it.
     pub(super) bound: Option<&'s Binding<'s>>,
-    /// The rows `exists` found, with their versions.
-    pub(super) witnesses: &'s RefCell<Vec<Witness>>,
+    /// Where to record the rows `exists` found, with their versions; `None` when the verdict
+    /// need not name them.
+    pub(super) witnesses: Option<&'s RefCell<Vec<Witness>>>,
+    /// Attestations whose witnesses for change `change` are tried before a lookup
+    /// (see [`super::rules::Judged::hints`]).
+    pub(super) hints: &'s [Attestation],
+    pub(super) change: u32,
+}
+
+/// `op.author` and `db.founder`, each turned into a value on its first read and kept for the op.
+pub(super) struct Actors {
+    author: Identity,
+    founder: Identity,
+    author_value: OnceCell<Value>,
+    founder_value: OnceCell<Value>,
+}
+
+impl Actors {
+    pub(super) fn new(author: Identity, founder: Identity) -> Actors {
+        Actors { author, founder, author_value: OnceCell::new(), founder_value: OnceCell::new() }
+    }
+
+    fn author(&self) -> &Value {
+        self.author_value.get_or_init(|| Value::Bytes(self.author.0.to_vec()))
+    }
+
+    fn founder(&self) -> &Value {
+        self.founder_value.get_or_init(|| Value::Bytes(self.founder.0.to_vec()))
+    }
 }
 
 /// A row an `exists` bound to its variable while its condition is evaluated for that row,
@@ -63,15 +89,30 @@ impl Scope<'_> {
         }
     }
 
-    /// An operand's value, borrowed when it is a field the row holds as it is: comparisons read
-    /// fields without copying them.
+    /// An operand's value, borrowed when it is a field the row holds as it is, or the author or
+    /// founder: comparisons read them without copying.
     fn operand(&self, expr: &Expr) -> Result<Cow<'_, Value>, StorageError> {
-        if let Expr::Field { row, path } = expr {
-            if let (Some(row), [field]) = (self.row_of(row), path.as_slice()) {
-                return Ok(row.field_value(field));
+        match expr {
+            Expr::Field { row, path } => {
+                if let (Some(row), [field]) = (self.row_of(row), path.as_slice()) {
+                    return Ok(row.field_value(field));
+                }
             }
+            Expr::OpAuthor => return Ok(Cow::Borrowed(self.actors.author())),
+            Expr::DbFounder => return Ok(Cow::Borrowed(self.actors.founder())),
+            _ => {}
         }
         Ok(Cow::Owned(self.evaluate(expr)?))
+    }
+
+    /// Whether two operands are equal; a constant is compared as the IR holds it.
+    fn equal(&self, left: &Expr, right: &Expr) -> Result<bool, StorageError> {
+        Ok(match (left, right) {
+            (Expr::Literal(constant), other) | (other, Expr::Literal(constant)) => {
+                super::check::literal_is(constant, &*self.operand(other)?)
+            }
+            _ => *self.operand(left)? == *self.operand(right)?,
+        })
     }
 
     pub(super) fn evaluate(&self, expr: &Expr) -> Result<Value, StorageError> {
@@ -87,11 +128,13 @@ impl Scope<'_> {
                 Some(binding) => Value::Bytes(binding.id.0.to_vec()),
                 None => Value::Null,
             },
-            Expr::OpAuthor => Value::Bytes(self.author.0.to_vec()),
-            Expr::DbFounder => Value::Bytes(self.founder.0.to_vec()),
+            Expr::OpAuthor => self.actors.author().clone(),
+            Expr::DbFounder => self.actors.founder().clone(),
             Expr::Not(inner) => Value::Bool(!truthy(&self.evaluate(inner)?)),
             Expr::And(left, right) => Value::Bool(truthy(&self.evaluate(left)?) && truthy(&self.evaluate(right)?)),
             Expr::Or(left, right) => Value::Bool(truthy(&self.evaluate(left)?) || truthy(&self.evaluate(right)?)),
+            Expr::Compare { op: Comparison::Equal, left, right } => Value::Bool(self.equal(left, right)?),
+            Expr::Compare { op: Comparison::NotEqual, left, right } => Value::Bool(!self.equal(left, right)?),
             Expr::Compare { op, left, right } => {
                 Value::Bool(super::check::compare(*op, &*self.operand(left)?, &*self.operand(right)?))
             }
@@ -99,7 +142,11 @@ impl Scope<'_> {
                 let value = self.operand(value)?;
                 let mut found = false;
                 for option in options {
-                    if *self.operand(option)? == *value {
+                    let equal = match option {
+                        Expr::Literal(constant) => super::check::literal_is(constant, &value),
+                        option => *self.operand(option)? == *value,
+                    };
+                    if equal {
                         found = true;
                         break;
                     }
@@ -138,6 +185,17 @@ impl Scope<'_> {
     }
 
     fn exists_where(&self, collection: &str, variable: &str, condition: Option<&Expr>) -> Result<bool, StorageError> {
+        let hinted = self
+            .hints
+            .iter()
+            .filter(|attestation| attestation.change == self.change)
+            .flat_map(|attestation| &attestation.witnesses)
+            .filter(|witness| witness.collection == collection);
+        for witness in hinted {
+            if let Some(row) = self.satisfies(collection, variable, condition, witness.row)? {
+                return Ok(self.witnessed(collection, witness.row, &row));
+            }
+        }
         let probe = match condition {
             None => Some(Probe::All),
             Some(condition) => self.probe(condition, variable)?,
@@ -145,34 +203,45 @@ impl Scope<'_> {
         let Some(probe) = probe else { return Ok(false) };
         let mut found: Option<(RowId, Rc<RowState>)> = None;
         self.world.scan(collection, &probe, &mut |id| {
-            let Some(row) = visible_row(self.world, &id, Use::Bound)? else { return Ok(false) };
-            if row.collection != collection {
-                return Ok(false);
-            }
-            let holds = match condition {
-                None => true,
-                Some(condition) => {
-                    let binding = Binding { variable, id, row: row.clone(), outer: self.bound };
-                    let inner = Scope { bound: Some(&binding), ..*self };
-                    truthy(&inner.evaluate(condition)?)
-                }
-            };
-            if holds {
-                found = Some((id, row));
-            }
-            Ok(holds)
+            found = self.satisfies(collection, variable, condition, id)?.map(|row| (id, row));
+            Ok(found.is_some())
         })?;
-        match found {
-            Some((id, row)) => {
-                self.witnesses.borrow_mut().push(Witness {
-                    collection: collection.to_owned(),
-                    row: id,
-                    version: row.version.1,
-                });
-                Ok(true)
-            }
-            None => Ok(false),
+        Ok(match found {
+            Some((id, row)) => self.witnessed(collection, id, &row),
+            None => false,
+        })
+    }
+
+    /// The row `id`, if it is a visible row of `collection` that satisfies `condition` with
+    /// `variable` bound to it.
+    fn satisfies(
+        &self,
+        collection: &str,
+        variable: &str,
+        condition: Option<&Expr>,
+        id: RowId,
+    ) -> Result<Option<Rc<RowState>>, StorageError> {
+        let Some(row) = visible_row(self.world, &id, Use::Bound)? else { return Ok(None) };
+        if row.collection != collection {
+            return Ok(None);
         }
+        let holds = match condition {
+            None => true,
+            Some(condition) => {
+                let binding = Binding { variable, id, row: row.clone(), outer: self.bound };
+                let inner = Scope { bound: Some(&binding), ..*self };
+                truthy(&inner.evaluate(condition)?)
+            }
+        };
+        Ok(holds.then_some(row))
+    }
+
+    /// Records the row that witnessed an `exists`, if the verdict names witnesses; true.
+    fn witnessed(&self, collection: &str, id: RowId, row: &RowState) -> bool {
+        if let Some(witnesses) = self.witnesses {
+            witnesses.borrow_mut().push(Witness { collection: collection.to_owned(), row: id, version: row.version.1 });
+        }
+        true
     }
 
     /// The rows an `exists` over `variable` must look at for `condition` (a conjunction; an

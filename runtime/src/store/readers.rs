@@ -37,14 +37,16 @@ impl<'txn> ReaderRuns<'txn> {
     /// Notes that the author's op with this sequence number reads the collection.
     pub fn note(&mut self, key: &[u8; 32], author: u32, seq: u64) -> Result<(), StorageError> {
         let owner = (*key, author);
-        if let Some((first, last)) = self.pending.get(&owner).copied() {
-            if (first..=last).contains(&seq) {
+        let ended = match self.pending.get_mut(&owner) {
+            Some((first, last)) if (*first..=*last).contains(&seq) => return Ok(()),
+            Some((_, last)) if last.checked_add(1) == Some(seq) => {
+                *last = seq;
                 return Ok(());
             }
-            if last.checked_add(1) == Some(seq) {
-                self.pending.insert(owner, (first, seq));
-                return Ok(());
-            }
+            Some(run) => Some(*run),
+            None => None,
+        };
+        if let Some((first, last)) = ended {
             self.store_run(key, author, first, last)?;
             self.pending.remove(&owner);
         }

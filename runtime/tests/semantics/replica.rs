@@ -80,6 +80,31 @@ fn ingest_refuses_ops_that_break_rules_or_carry_false_attestations() {
     assert!(matches!(replica.ingest(genuine.bytes()), Ok(cairn::Ingested::Accepted(_))));
 }
 
+#[test]
+fn an_attested_witness_settles_an_exists_only_when_it_satisfies_the_condition() {
+    let (chat, replica) = chat_replica();
+    let mut sim = chat.sim;
+    let stranger = sim.key();
+    let witnessed_by =
+        |author: &Keypair| replica.authorize(&author.identity, vec![post_in(chat.channel, author)]).expect("allowed");
+    let (writers, admins) = (witnessed_by(&chat.writer), witnessed_by(&chat.admin));
+    assert_eq!(admins[0].witnesses[0].row, chat.admin_membership);
+    // A post on the setup, re-signed with the attestations given.
+    let mut attested = |author: &Keypair, attestations: Vec<cairn::Attestation>| {
+        let hash = sim.op(author, &[chat.setup], vec![post_in(chat.channel, author)]);
+        let op = cairn::op::Op::decode(&sim.op_bytes(hash)).expect("decodes");
+        cairn::op::Op { attestations, signature: [0; 64], ..op }.sign(&sim.suite, &author.secret)
+    };
+    // The writer's membership is a visible row at that version, so the attestation holds, but
+    // it is not the stranger's: the rule fails.
+    let result = replica.ingest(attested(&stranger, writers).bytes());
+    assert!(matches!(result, Err(IngestError::Denied { .. })), "{result:?}");
+    // The admin's membership is not the writer's either, but the writer's own is found.
+    let result = replica.ingest(attested(&chat.writer, admins).bytes());
+    assert!(matches!(result, Ok(cairn::Ingested::Accepted(_))), "{result:?}");
+    replica.check_integrity().expect("the materialized state matches the log");
+}
+
 fn post_in(channel: RowId, author: &Keypair) -> Change {
     insert("Message", &[("channel", reference(channel)), ("sender", id(author)), ("body", text("hello"))])
 }
