@@ -135,6 +135,10 @@ pub(crate) struct Plan {
     pub read: ReadFields,
     /// Each collection's key in the rule index, computed once (see [`collection_key`]).
     collection_keys: BTreeMap<String, [u8; 32]>,
+    /// For each collection, the rule-index keys of the collections a change to one of its rows
+    /// has its verdict depend on (`reads` and `ancestors`), without repeats: what the reader
+    /// runs note for every op.
+    footprint_keys: BTreeMap<String, Vec<[u8; 32]>>,
 }
 
 impl Plan {
@@ -182,10 +186,24 @@ impl Plan {
             }
             plan.scope.entry(name.clone()).or_default().insert(name.clone());
             plan.ancestors.insert(name.clone(), ancestors);
+            let mut keys: Vec<[u8; 32]> = Vec::new();
+            for collection in plan.reads[name].iter().chain(&plan.ancestors[name]) {
+                let key = plan.collection_key(collection);
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+            plan.footprint_keys.insert(name.clone(), keys);
             let declared = definition.fields.iter().filter(|field| field.indexed).map(|field| field.name.clone());
             plan.queryable.entry(name.clone()).or_default().extend(declared);
         }
         plan
+    }
+
+    /// The rule-index keys of the collections a change to a row of `collection` has its verdict
+    /// depend on.
+    pub fn footprint_keys(&self, collection: &str) -> &[[u8; 32]] {
+        self.footprint_keys.get(collection).map_or(&[], Vec::as_slice)
     }
 
     /// The readonly field sets indexed for a collection.

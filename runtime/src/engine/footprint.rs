@@ -164,11 +164,8 @@ impl Engine<'_> {
         // The collections of the op's footprint (see `footprint`), without collecting them:
         // noting a collection twice is harmless.
         for change in op.changes() {
-            let collection = change.collection();
-            let read = self.plan.reads.get(collection).into_iter().flatten();
-            let ancestors = self.plan.ancestors.get(collection).into_iter().flatten();
-            for collection in read.chain(ancestors) {
-                tables.readers.note(&self.plan.collection_key(collection), op.info.author, op.info.seq)?;
+            for key in self.plan.footprint_keys(change.collection()) {
+                tables.readers.note(key, op.info.author, op.info.seq)?;
             }
         }
         Ok(())

@@ -13,7 +13,7 @@
 
 use crate::error::StorageError;
 use redb::{ReadableTable, TableDefinition};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 /// The runs: (collection key, author number, first seq) → last seq.
 pub(crate) const READER_RUNS: TableDefinition<(&[u8; 32], u32, u64), u64> = TableDefinition::new("reader_runs");
@@ -26,12 +26,12 @@ type Owner = ([u8; 32], u32);
 /// with the same first number, if any.
 pub(crate) struct ReaderRuns<'txn> {
     pub table: redb::Table<'txn, (&'static [u8; 32], u32, u64), u64>,
-    pending: HashMap<Owner, (u64, u64)>,
+    pending: BTreeMap<Owner, (u64, u64)>,
 }
 
 impl<'txn> ReaderRuns<'txn> {
     pub fn open(transaction: &'txn redb::WriteTransaction) -> Result<ReaderRuns<'txn>, StorageError> {
-        Ok(ReaderRuns { table: transaction.open_table(READER_RUNS)?, pending: HashMap::new() })
+        Ok(ReaderRuns { table: transaction.open_table(READER_RUNS)?, pending: BTreeMap::new() })
     }
 
     /// Notes that the author's op with this sequence number reads the collection.
