@@ -361,6 +361,40 @@ proptest! {
 }
 
 #[test]
+fn a_large_batch_gives_each_op_its_own_result_in_its_place() {
+    // Large enough that `ingest_batch` verifies it a slice at a time while it stores.
+    let fixture = Fixture::new(suites()[0].clone());
+    let mut dice = Dice(7);
+    let ops = random_dag(&fixture, &mut dice, 700);
+    let mut delivery: Vec<Vec<u8>> = ops.iter().map(|op| op.bytes().to_vec()).collect();
+    // Children before parents, across slices: they wait, and are released within the batch.
+    delivery.reverse();
+    let mut forged = ops[5].op().clone();
+    forged.signature[0] ^= 1;
+    delivery.insert(300, forged.encode());
+    delivery.insert(520, b"not cbor at all".to_vec());
+    delivery.push(ops[0].bytes().to_vec());
+    // The genesis last: until it comes, every op waits for it.
+    delivery.push(fixture.replica.log().expect("log").remove(0).bytes);
+    let slices: Vec<&[u8]> = delivery.iter().map(Vec::as_slice).collect();
+    let replica = fixture.join();
+    let results = replica.ingest_batch(&slices);
+    assert_eq!(results.len(), delivery.len());
+    assert!(matches!(results[300], Err(IngestError::BadSignature { .. })), "{:?}", results[300]);
+    assert!(matches!(results[520], Err(IngestError::Decode(_))), "{:?}", results[520]);
+    assert!(matches!(results.last(), Some(Ok(Ingested::Accepted(_)))));
+    assert_eq!(replica.op_count().expect("count"), 701, "the genesis and every valid op");
+    replica.check_integrity().expect("integrity");
+    // Each result is the one ingesting the ops one at a time gives, in its place.
+    let one_by_one = fixture.join();
+    for (bytes, result) in slices.iter().zip(&results) {
+        assert_eq!(format!("{:?}", one_by_one.ingest(bytes)), format!("{result:?}"));
+    }
+    assert_eq!(replica.heads().expect("heads"), one_by_one.heads().expect("heads"));
+    assert_eq!(replica.digest().expect("digest"), one_by_one.digest().expect("digest"));
+}
+
+#[test]
 fn local_writes_respect_the_limits_peers_enforce() {
     let fixture = Fixture::new(suites()[0].clone());
     // Seventy concurrent authors leave seventy heads.
