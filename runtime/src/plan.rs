@@ -268,18 +268,48 @@ pub(crate) fn index_key<'v>(collection: &str, fields: impl IntoIterator<Item = (
     writer.array(2 + fields.len() * 2).text("index").text(collection);
     for (name, value) in fields {
         writer.text(name);
-        match value {
-            // `-0.0 = 0.0` in rules and queries, so both get one key.
-            Value::Float(float) if *float == 0.0 => writer.float(0.0),
-            value => writer.value(value),
+        // `-0.0 = 0.0` in rules and queries, so both get one key, wherever the zero is.
+        match has_negative_zero(value) {
+            true => writer.value(&positive_zeros(value)),
+            false => writer.value(value),
         };
     }
     *blake3::hash(&writer.bytes).as_bytes()
 }
 
+fn has_negative_zero(value: &Value) -> bool {
+    match value {
+        Value::Float(float) => *float == 0.0 && float.is_sign_negative(),
+        Value::Array(items) => items.iter().any(has_negative_zero),
+        Value::Map(entries) => entries.iter().any(|(_, entry)| has_negative_zero(entry)),
+        _ => false,
+    }
+}
+
+fn positive_zeros(value: &Value) -> Value {
+    match value {
+        Value::Float(float) if *float == 0.0 => Value::Float(0.0),
+        Value::Array(items) => Value::Array(items.iter().map(positive_zeros).collect()),
+        Value::Map(entries) => {
+            Value::Map(entries.iter().map(|(key, entry)| (key.clone(), positive_zeros(entry))).collect())
+        }
+        value => value.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Plan;
+    use super::{index_key, Plan};
+    use crate::cbor::Value;
+
+    #[test]
+    fn values_equal_under_rules_get_one_index_key_whatever_their_zeros() {
+        let record = |zero: f64| Value::Map(vec![("at".into(), Value::Array(vec![Value::Float(zero), Value::Int(1)]))]);
+        let key = |value: &Value| index_key("Place", [("spot", value)]);
+        assert_eq!(key(&Value::Float(-0.0)), key(&Value::Float(0.0)));
+        assert_eq!(key(&record(-0.0)), key(&record(0.0)));
+        assert_ne!(key(&record(0.5)), key(&record(0.0)));
+    }
 
     #[test]
     fn the_query_index_holds_declared_fields_and_those_rules_compare() {

@@ -38,8 +38,9 @@ impl Engine<'_> {
                 judged_with: Vec::new(),
             });
         };
-        let judge_in = |view: &[OpInfo]| self.judge_stored(tables, &op, changes, view, true);
-        let verdict = judge_in(&[op.info])?;
+        // Only the op's own verdict shows its witnesses; the others are read for allowed or why not.
+        let judge_in = |view: &[OpInfo], attest: bool| self.judge_stored(tables, &op, changes, view, attest);
+        let verdict = judge_in(&[op.info], true)?;
         // The concurrent ops: not in the op's past, not in its future.
         let mut concurrent = Vec::new();
         let mut parents = Vec::new();
@@ -68,13 +69,13 @@ impl Engine<'_> {
                     None
                 } else {
                     let view = self.judging_view(tables, &[op.info], other)?;
-                    Some(self.judge_stored(tables, other, other.changes(), &view, true)?)
+                    Some(self.judge_stored(tables, other, other.changes(), &view, false)?)
                 };
                 judged_with.push((other.info.hash, why));
             }
         } else {
             for other in &concurrent {
-                if judge_in(&[op.info, other.info])?.is_allowed() {
+                if judge_in(&[op.info, other.info], false)?.is_allowed() {
                     defeated_by.push(other.info.hash);
                 }
             }

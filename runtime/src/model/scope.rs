@@ -18,6 +18,10 @@ pub(super) fn truthy(value: &Value) -> bool {
     matches!(value, Value::Bool(true))
 }
 
+/// The most attested witnesses an `exists` tries before it looks rows up. Attestations come
+/// from peers and may name one row thousands of times; the lookup finds any row they would.
+const HINTS_TRIED: usize = 4;
+
 /// What a rule's expression can see.
 pub(super) struct Scope<'s> {
     pub(super) world: &'s dyn World,
@@ -190,7 +194,8 @@ impl Scope<'_> {
             .iter()
             .filter(|attestation| attestation.change == self.change)
             .flat_map(|attestation| &attestation.witnesses)
-            .filter(|witness| witness.collection == collection);
+            .filter(|witness| witness.collection == collection)
+            .take(HINTS_TRIED);
         for witness in hinted {
             if let Some(row) = self.satisfies(collection, variable, condition, witness.row)? {
                 return Ok(self.witnessed(collection, witness.row, &row));

@@ -1,7 +1,8 @@
 //! Ingest: ops from peers through every check of docs/SPEC.md §2.4, in order, one write
-//! transaction per batch. Size, decoding, hash and signature need no store and run first (on a
-//! second thread for a stream or a large batch, while the ops before are stored); the checks of the op against its parents are pure functions
-//! (`checks`); ops that wait for parents and ops rejected for good are kept apart (`parking`).
+//! transaction per batch. Size, decoding, hash and signature need no store and run first (for
+//! a stream or a large batch, on a second thread, while the ops before are stored); the checks
+//! of the op against its parents are pure functions (`checks`); ops that wait for parents and
+//! ops rejected for good are kept apart (`parking`).
 
 mod checks;
 mod parking;
@@ -63,45 +64,45 @@ impl Replica {
     /// the slices before it, in the one transaction: verifying all of it first, even on every
     /// core, left the storing thread idle for a third of the time.
     pub fn ingest_batch(&self, batch: &[&[u8]]) -> Vec<IngestResult> {
-        let threads = std::thread::available_parallelism().map_or(1, |count| count.get());
-        if threads < 2 || batch.len() < 2 * VERIFY_SLICE {
+        let threads = || std::thread::available_parallelism().map_or(1, |count| count.get());
+        if batch.len() < 2 * VERIFY_SLICE || threads() < 2 {
             let prepared = self.prepare(batch, true);
             return self.store_prepared(prepared);
         }
-        std::thread::scope(|scope| {
-            let (sender, receiver) = std::sync::mpsc::sync_channel::<Prepared>(1);
-            scope.spawn(move || {
-                for (number, slice) in batch.chunks(VERIFY_SLICE).enumerate() {
-                    let prepared = Prepared { offset: number * VERIFY_SLICE, ..self.prepare(slice, false) };
-                    if sender.send(prepared).is_err() {
-                        break;
-                    }
-                }
-            });
-            self.store_parts(batch.len(), receiver.into_iter())
-        })
+        // With more than two cores, the cores this thread leaves verify each slice together.
+        let slices = batch.chunks(VERIFY_SLICE).collect();
+        self.verifying_ahead(slices, threads() > 2, |parts| self.store_parts(batch.len(), parts))
     }
 
     /// Ingests a long sequence of ops in transactions of `batch_size`, verifying the next batch
     /// on a second thread while the current one is stored. Same results as calling
     /// [`Replica::ingest_batch`] on each batch in turn.
     pub fn ingest_stream(&self, ops: &[&[u8]], batch_size: usize) -> Vec<IngestResult> {
-        let batch_size = batch_size.max(1);
-        let mut results = Vec::with_capacity(ops.len());
+        let batches = byte_bounded_batches(ops, batch_size.max(1));
+        self.verifying_ahead(batches, false, |batches| batches.flat_map(|batch| self.store_prepared(batch)).collect())
+    }
+
+    /// Runs `store` on this thread with the parts of `ops` prepared, in order, on a second
+    /// thread, which works one part ahead. Each part's `offset` is where it starts in `ops`.
+    fn verifying_ahead<T>(
+        &self,
+        parts: Vec<&[&[u8]]>,
+        parallel: bool,
+        store: impl FnOnce(&mut dyn Iterator<Item = Prepared>) -> T,
+    ) -> T {
         std::thread::scope(|scope| {
             let (sender, receiver) = std::sync::mpsc::sync_channel::<Prepared>(1);
             scope.spawn(move || {
-                for chunk in byte_bounded_batches(ops, batch_size) {
-                    if sender.send(self.prepare(chunk, false)).is_err() {
+                let mut offset = 0;
+                for part in parts {
+                    if sender.send(Prepared { offset, ..self.prepare(part, parallel) }).is_err() {
                         break;
                     }
+                    offset += part.len();
                 }
             });
-            for prepared in receiver {
-                results.extend(self.store_prepared(prepared));
-            }
-        });
-        results
+            store(&mut receiver.into_iter())
+        })
     }
 
     /// Size limits, decoding, hash and signature: everything before the store is touched.
@@ -150,24 +151,33 @@ impl Replica {
 
     /// Everything after the signature, in one write transaction.
     fn store_prepared(&self, prepared: Prepared) -> Vec<IngestResult> {
-        self.store_parts(prepared.results.len(), std::iter::once(prepared))
+        self.store_parts(prepared.results.len(), &mut std::iter::once(Prepared { offset: 0, ..prepared }))
     }
 
     /// Stores the parts of a batch of `count` ops, in order, in one write transaction, taking
-    /// each part as it comes.
-    fn store_parts(&self, count: usize, mut parts: impl Iterator<Item = Prepared>) -> Vec<IngestResult> {
+    /// each part as it comes. Parts that end before the batch does (their thread failed)
+    /// leave the transaction uncommitted.
+    fn store_parts(&self, count: usize, parts: &mut dyn Iterator<Item = Prepared>) -> Vec<IngestResult> {
         let mut results: Vec<Option<IngestResult>> = (0..count).map(|_| None).collect();
         let note_refused = |results: &mut Vec<Option<IngestResult>>, offset: usize, part: Vec<Option<IngestResult>>| {
             for (index, result) in part.into_iter().enumerate().filter(|(_, result)| result.is_some()) {
                 results[offset + index] = result;
             }
         };
+        let covered = std::cell::Cell::new(0);
         let stored = {
-            let candidates = parts.by_ref().flat_map(|Prepared { offset, results: part, candidates }| {
+            let candidates = (&mut *parts).flat_map(|Prepared { offset, results: part, candidates }| {
+                covered.set(offset + part.len());
                 note_refused(&mut results, offset, part);
-                candidates.into_iter().map(move |candidate| Candidate { index: offset + candidate.index, ..candidate })
+                candidates
+                    .into_iter()
+                    .map(move |candidate| Ok(Candidate { index: offset + candidate.index, ..candidate }))
             });
-            self.ingest_verified(candidates)
+            let short = std::iter::once_with(|| {
+                (covered.get() < count)
+                    .then(|| Err(StorageError::Transaction("the batch's verification stopped short".into())))
+            });
+            self.ingest_verified(candidates.chain(short.flatten()))
         };
         // Parts a failed transaction did not reach still say why their ops were refused.
         for Prepared { offset, results: part, .. } in parts {
@@ -194,9 +204,10 @@ impl Replica {
             .collect()
     }
 
+    /// Checks and stores candidates in one write transaction; an `Err` among them abandons it.
     fn ingest_verified(
         &self,
-        candidates: impl Iterator<Item = Candidate>,
+        candidates: impl Iterator<Item = Result<Candidate, StorageError>>,
     ) -> Result<Vec<(usize, IngestResult)>, StorageError> {
         let transaction = self.begin_write()?;
         let mut outcomes = Vec::with_capacity(candidates.size_hint().0);
@@ -204,7 +215,8 @@ impl Replica {
             let mut tables = WriteTables::open(&transaction, &self.recent)?;
             // One engine for the whole transaction, so its caches serve every op in it.
             let mut engine = None;
-            for Candidate { index, op, payload } in candidates {
+            for candidate in candidates {
+                let Candidate { index, op, payload } = candidate?;
                 let hash = op.hash();
                 let outcome = self.ingest_one(&mut tables, &mut engine, op, payload);
                 if let Err(error) = &outcome {
@@ -230,7 +242,7 @@ impl Replica {
     }
 
     /// Whether the op's schema is known and its payload valid against it. Needs no store, so it
-    /// runs before the write transaction (on the verifying thread, for `ingest_stream`).
+    /// runs with the signature checks (on the verifying thread, for a stream or a large batch).
     fn check_payload(&self, verified: &VerifiedOp) -> Result<(), IngestError> {
         let op = verified.op();
         let hash = verified.hash();
@@ -498,4 +510,39 @@ struct Candidate {
     index: usize,
     op: VerifiedOp,
     payload: Result<(), IngestError>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::Change;
+    use crate::{Ed25519Blake3, Keypair, Storage, Value};
+
+    /// A batch whose verifying thread stops short (it failed) stores nothing of it.
+    #[test]
+    fn a_batch_whose_parts_stop_short_is_not_committed() {
+        let text = "schema s;\ncollection Note { text: string, allow insert if true; }\n";
+        let schema = || schemac::check_source(text, None).ir.expect("the schema checks");
+        let founder = Keypair::generate(&Ed25519Blake3);
+        let source = Replica::create(Storage::Memory, &founder, schema()).expect("create");
+        let note = |index: usize| {
+            vec![Change::Insert {
+                collection: "Note".into(),
+                fields: vec![("text".into(), Value::Text(index.to_string()))],
+            }]
+        };
+        source.write_ops(&founder, (0..3).map(note).collect()).expect("write");
+        let ops = source.export(&[]).expect("export");
+        let slices: Vec<&[u8]> = ops.iter().map(Vec::as_slice).collect();
+        let target = Replica::join(Storage::Memory, source.id(), schema()).expect("join");
+        let first_half = target.prepare(&slices[..2], false);
+        let results = target.store_parts(slices.len(), &mut std::iter::once(first_half));
+        assert_eq!(target.op_count().expect("count"), 0);
+        assert!(results.iter().all(|result| matches!(result, Err(IngestError::Storage(_)))), "{results:?}");
+        // The whole batch is stored as one.
+        let whole = target.prepare(&slices, false);
+        let results = target.store_parts(slices.len(), &mut std::iter::once(whole));
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert_eq!(target.op_count().expect("count"), 4);
+    }
 }
