@@ -62,7 +62,7 @@ impl Replica {
     ///
     /// A large batch is verified a slice at a time on a second thread while this one stores
     /// the slices before it, in the one transaction: verifying all of it first, even on every
-    /// core, left the storing thread idle for a third of the time.
+    /// core, kept the storing thread waiting until the last signature was checked.
     pub fn ingest_batch(&self, batch: &[&[u8]]) -> Vec<IngestResult> {
         let threads = || std::thread::available_parallelism().map_or(1, |count| count.get());
         if batch.len() < 2 * VERIFY_SLICE || threads() < 2 {
