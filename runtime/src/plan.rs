@@ -269,10 +269,11 @@ pub(crate) fn index_key<'v>(collection: &str, fields: impl IntoIterator<Item = (
     for (name, value) in fields {
         writer.text(name);
         // `-0.0 = 0.0` in rules and queries, so both get one key, wherever the zero is.
-        match has_negative_zero(value) {
-            true => writer.value(&positive_zeros(value)),
-            false => writer.value(value),
-        };
+        if has_negative_zero(value) {
+            writer.value(&positive_zeros(value));
+        } else {
+            writer.value(value);
+        }
     }
     *blake3::hash(&writer.bytes).as_bytes()
 }

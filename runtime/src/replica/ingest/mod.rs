@@ -64,14 +64,16 @@ impl Replica {
     /// the slices before it, in the one transaction: verifying all of it first, even on every
     /// core, kept the storing thread waiting until the last signature was checked.
     pub fn ingest_batch(&self, batch: &[&[u8]]) -> Vec<IngestResult> {
-        let threads = || std::thread::available_parallelism().map_or(1, |count| count.get());
-        if batch.len() < 2 * VERIFY_SLICE || threads() < 2 {
-            let prepared = self.prepare(batch, true);
-            return self.store_prepared(prepared);
+        if batch.len() >= 2 * VERIFY_SLICE {
+            let threads = std::thread::available_parallelism().map_or(1, |count| count.get());
+            if threads >= 2 {
+                // With more than two cores, each slice is verified on all of them.
+                let slices = batch.chunks(VERIFY_SLICE).collect();
+                return self.verifying_ahead(slices, threads > 2, |parts| self.store_parts(batch.len(), parts));
+            }
         }
-        // With more than two cores, the cores this thread leaves verify each slice together.
-        let slices = batch.chunks(VERIFY_SLICE).collect();
-        self.verifying_ahead(slices, threads() > 2, |parts| self.store_parts(batch.len(), parts))
+        let prepared = self.prepare(batch, true);
+        self.store_prepared(prepared)
     }
 
     /// Ingests a long sequence of ops in transactions of `batch_size`, verifying the next batch
