@@ -147,7 +147,7 @@ pub use model::event::{Cause, Event, EventKind};
 pub use model::json;
 #[doc(hidden)]
 pub use model::reference;
-pub use op::{Attestation, Change, Edit, Limits, Op, Payload, VerifiedOp, Witness};
+pub use op::{Attestation, Attestations, Change, Edit, Limits, Op, Payload, VerifiedOp, Witness, Witnesses};
 pub use replica::{
     Allowance, ConcurrentOp, Consumer, Explanation, Follow, IngestResult, Ingested, LoggedOp, NewRow, Options, Order,
     PeerRecord, Query, Replica, Row, StorageUsage, TableUsage, Transaction, WatchId, DEFAULT_CACHE_BYTES, MAX_CHANGES,

@@ -15,6 +15,8 @@ use crate::cbor::{self, Reader, Value, Writer};
 use crate::crypto::{CryptoSuite, SecretKey, Signature, SignedMessage};
 use crate::error::{LimitError, OpDecodeError, VerifyError};
 use crate::ids::{DatabaseId, Identity, OpHash, RowId};
+use smallvec::SmallVec;
+use smol_str::SmolStr;
 
 /// The signature a local op is stored with until it is signed: never valid (see [`verify`]).
 pub(crate) const BLANK_SIGNATURE: [u8; 64] = [0; 64];
@@ -208,11 +210,19 @@ pub enum Payload {
     Changes(Vec<Change>),
 }
 
+/// An op's attestations, one per change. The first (as most ops make one change) and its
+/// first witness are held inline: ingest decodes ops on one thread and stores them on another,
+/// and each allocation an op carries across costs the storing thread a cold read and a cold free.
+pub type Attestations = SmallVec<[Attestation; 1]>;
+
+/// The rows that witnessed one change's rule, the first inline (see [`Attestations`]).
+pub type Witnesses = SmallVec<[Witness; 1]>;
+
 /// A row version a rule relied on: the row and the op that last wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Witness {
-    /// The row's collection.
-    pub collection: String,
+    /// The row's collection (held inline when short, as collection names are).
+    pub collection: SmolStr,
     /// The row.
     pub row: RowId,
     /// The op that last wrote what rules read of it (see docs/SPEC.md §2.4, step 9).
@@ -228,7 +238,7 @@ pub struct Attestation {
     /// The rule's index among the rules of the change's collection.
     pub rule: u32,
     /// The rows the rule's `exists` found.
-    pub witnesses: Vec<Witness>,
+    pub witnesses: Witnesses,
 }
 
 /// An op as decoded, not yet verified.
@@ -250,7 +260,7 @@ pub struct Op {
     /// The genesis, or a batch of changes.
     pub payload: Payload,
     /// For each change, the rule its author relied on and the rows that witnessed it.
-    pub attestations: Vec<Attestation>,
+    pub attestations: Attestations,
     /// The author's signature over the hash.
     pub signature: Signature,
 }
@@ -388,7 +398,7 @@ impl Op {
         let depth = reader.unsigned()?;
         let payload = read_payload(&mut reader)?;
         let attestation_count = reader.array()?;
-        let mut attestations = Vec::new();
+        let mut attestations = Attestations::new();
         for _ in 0..attestation_count {
             if reader.array()? != 3 {
                 return Err(structure("attestation", "expected [change, rule, witnesses]"));
@@ -398,13 +408,13 @@ impl Op {
             let rule =
                 u32::try_from(reader.unsigned()?).map_err(|_| structure("attestation", "rule index too large"))?;
             let witness_count = reader.array()?;
-            let mut witnesses = Vec::new();
+            let mut witnesses = Witnesses::new();
             for _ in 0..witness_count {
                 if reader.array()? != 3 {
                     return Err(structure("witness", "expected [collection, row, version]"));
                 }
                 witnesses.push(Witness {
-                    collection: reader.text()?.to_owned(),
+                    collection: reader.text()?.into(),
                     row: RowId(reader.fixed_bytes()?),
                     version: OpHash(reader.fixed_bytes()?),
                 });

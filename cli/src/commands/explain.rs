@@ -21,7 +21,7 @@ pub fn explain(cx: &Context, dir: &Path, op: &str) -> Result<(), Failure> {
                 "rule": allowance.rule,
                 "text": allowance.text,
                 "witnesses": allowance.witnesses.iter().map(|witness| json!({
-                    "collection": witness.collection,
+                    "collection": witness.collection.as_str(),
                     "row": witness.row.to_string(),
                     "version": witness.version.to_string(),
                 })).collect::<Vec<_>>(),

@@ -126,7 +126,7 @@ impl Engine<'_> {
                     .is_some_and(|row| row.collection == witness.collection && row.version.1 == witness.version);
                 if !holds {
                     return Ok(Some(AttestationError::WitnessNotInPast {
-                        collection: witness.collection.clone(),
+                        collection: witness.collection.to_string(),
                         row: witness.row,
                         version: witness.version,
                     }));

@@ -33,7 +33,7 @@ impl Engine<'_> {
             return Ok(Explained {
                 effective,
                 equivocated,
-                verdict: Verdict::Allowed(Vec::new()),
+                verdict: Verdict::Allowed(Default::default()),
                 defeated_by: Vec::new(),
                 judged_with: Vec::new(),
             });

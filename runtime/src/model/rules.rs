@@ -19,7 +19,7 @@ use crate::cbor::Value;
 use crate::crypto::CryptoSuite;
 use crate::error::{Denial, DenialReason, FailedRule, StorageError};
 use crate::ids::{Identity, OpHash, RowId};
-use crate::op::{Attestation, Change, Edit};
+use crate::op::{Attestation, Attestations, Change, Edit, Witnesses};
 use crate::plan::{Probe, ReadFields, Use};
 use schemac::ir;
 use std::cell::RefCell;
@@ -30,7 +30,7 @@ use std::rc::Rc;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Every change is allowed: for each, the rule that allows it and the rows that witnessed it.
-    Allowed(Vec<Attestation>),
+    Allowed(Attestations),
     /// The first change that no rule allows, and why.
     Denied(Denial),
 }
@@ -82,7 +82,7 @@ pub fn judge(world: &dyn World, op: &Judged) -> Result<Verdict, StorageError> {
     let folding =
         Folding { hash: op.hash, depth: op.depth, tag: op.tag, seen: op.seen, read: op.read, suite: op.suite };
     let actors = Actors::new(op.author, op.founder);
-    let mut attestations = Vec::with_capacity(if op.attest { op.changes.len() } else { 0 });
+    let mut attestations = Attestations::with_capacity(if op.attest { op.changes.len() } else { 0 });
     for (index, change) in op.changes.iter().enumerate() {
         let index = index as u32;
         match judge_change(&overlay, op, &actors, &folding, index, change)? {
@@ -178,7 +178,7 @@ fn judge_change(
         Change::Update { edits, .. } => edits.iter().map(Edit::field).collect(),
         _ => Vec::new(),
     };
-    let witnesses = RefCell::new(Vec::new());
+    let witnesses = RefCell::new(Witnesses::new());
     let scope = Scope {
         world,
         actors,

@@ -7,7 +7,7 @@ use super::world::{visible_row, World};
 use crate::cbor::Value;
 use crate::error::StorageError;
 use crate::ids::{Identity, RowId};
-use crate::op::{Attestation, Witness};
+use crate::op::{Attestation, Witness, Witnesses};
 use crate::plan::{Probe, Use};
 use schemac::ir::{Comparison, Expr, RowRef};
 use std::borrow::Cow;
@@ -34,7 +34,7 @@ pub(super) struct Scope<'s> {
     pub(super) bound: Option<&'s Binding<'s>>,
     /// Where to record the rows `exists` found, with their versions; `None` when the verdict
     /// need not name them.
-    pub(super) witnesses: Option<&'s RefCell<Vec<Witness>>>,
+    pub(super) witnesses: Option<&'s RefCell<Witnesses>>,
     /// Attestations whose witnesses for change `change` are tried before a lookup
     /// (see [`super::rules::Judged::hints`]).
     pub(super) hints: &'s [Attestation],
@@ -244,7 +244,7 @@ impl Scope<'_> {
     /// Records the row that witnessed an `exists`, if the verdict names witnesses; true.
     fn witnessed(&self, collection: &str, id: RowId, row: &RowState) -> bool {
         if let Some(witnesses) = self.witnesses {
-            witnesses.borrow_mut().push(Witness { collection: collection.to_owned(), row: id, version: row.version.1 });
+            witnesses.borrow_mut().push(Witness { collection: collection.into(), row: id, version: row.version.1 });
         }
         true
     }

@@ -147,7 +147,7 @@ impl Replica {
                                 collection,
                                 rule: attestation.rule,
                                 text,
-                                witnesses: attestation.witnesses,
+                                witnesses: attestation.witnesses.into_vec(),
                             }
                         })
                         .collect();

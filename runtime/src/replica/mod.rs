@@ -115,7 +115,7 @@ impl Replica {
             parents: Vec::new(),
             depth: 1,
             payload: Payload::Genesis { nonce },
-            attestations: Vec::new(),
+            attestations: Default::default(),
             signature: [0; 64],
         }
         .sign(suite.as_ref(), &founder.secret);

@@ -131,7 +131,7 @@ impl Replica {
             parents,
             depth: depth + 1,
             payload: Payload::Changes(changes),
-            attestations: Vec::new(),
+            attestations: Default::default(),
             signature: [0; 64],
         };
         Ok((op, chosen))
@@ -146,8 +146,8 @@ impl Replica {
         op: &Op,
         hash: OpHash,
         parents: &[OpInfo],
-    ) -> Result<Vec<op::Attestation>, WriteError> {
-        let Payload::Changes(changes) = &op.payload else { return Ok(Vec::new()) };
+    ) -> Result<op::Attestations, WriteError> {
+        let Payload::Changes(changes) = &op.payload else { return Ok(op::Attestations::new()) };
         let unstored = Unstored { hash, author: op.author, depth: op.depth, changes, parents };
         match engine.judge_unstored(tables, &unstored)? {
             Verdict::Allowed(attestations) => Ok(attestations),
@@ -203,7 +203,7 @@ impl Replica {
     /// the rule that allows it and the rows that witness it, or why it is denied (a typed
     /// error naming the rule and its failing clause). A write judges exactly so. Judging
     /// reads the engine's write-side tables, so this takes (and abandons) a write transaction.
-    pub fn authorize(&self, author: &Identity, changes: Vec<Change>) -> Result<Vec<op::Attestation>, WriteError> {
+    pub fn authorize(&self, author: &Identity, changes: Vec<Change>) -> Result<op::Attestations, WriteError> {
         let changes = validate::with_defaults(self.schema(), changes, author);
         validate::validate_changes(self.schema(), &changes, &self.limits)?;
         let transaction = self.begin_write()?;

@@ -61,7 +61,8 @@ prop_compose! {
         depth in any::<u64>(),
         genesis in any::<Option<[u8; 16]>>(),
         changes in proptest::collection::vec(change(), 0..4),
-        witnesses in proptest::collection::vec(("[A-Z][a-z]{0,5}", any::<[u8; 32]>(), any::<[u8; 32]>()), 0..3),
+        // Names past 23 bytes and more than one witness leave the inline storage.
+        witnesses in proptest::collection::vec(("[A-Z][a-z]{0,30}", any::<[u8; 32]>(), any::<[u8; 32]>()), 0..3),
         signature in proptest::collection::vec(any::<u8>(), 64),
     ) -> Op {
         let payload = match genesis {
@@ -70,7 +71,7 @@ prop_compose! {
         };
         let witnesses = witnesses
             .into_iter()
-            .map(|(collection, row, version)| Witness { collection, row: RowId(row), version: OpHash(version) })
+            .map(|(collection, row, version)| Witness { collection: collection.into(), row: RowId(row), version: OpHash(version) })
             .collect();
         let mut signature_bytes = [0u8; 64];
         signature_bytes.copy_from_slice(&signature);
@@ -82,7 +83,7 @@ prop_compose! {
             parents: parents.into_iter().map(OpHash).collect(),
             depth,
             payload,
-            attestations: vec![Attestation { change: 0, rule: 1, witnesses }],
+            attestations: [Attestation { change: 0, rule: 1, witnesses }].into_iter().collect(),
             signature: signature_bytes,
         }
     }

@@ -21,7 +21,7 @@ fn vectors() -> Vec<(&'static str, Vec<u8>, String)> {
         parents: vec![],
         depth: 1,
         payload: Payload::Genesis { nonce: [0; 16] },
-        attestations: vec![],
+        attestations: Default::default(),
         signature: [0; 64],
     }
     .sign(&suite, &key.secret);
@@ -36,7 +36,7 @@ fn vectors() -> Vec<(&'static str, Vec<u8>, String)> {
             collection: "Tag".into(),
             fields: vec![("name".into(), Value::Text("urgent".into())), ("color".into(), Value::Text("red".into()))],
         }]),
-        attestations: vec![],
+        attestations: Default::default(),
         signature: [0; 64],
     }
     .sign(&suite, &key.secret);
@@ -65,7 +65,7 @@ fn related_vectors(key: &Keypair) -> (VerifiedOp, VerifiedOp) {
         parents: vec![],
         depth: 1,
         payload: Payload::Genesis { nonce: [0; 16] },
-        attestations: vec![],
+        attestations: Default::default(),
         signature: [0; 64],
     }
     .sign(&suite, &key.secret);
@@ -83,7 +83,7 @@ fn related_vectors(key: &Keypair) -> (VerifiedOp, VerifiedOp) {
                 fields: vec![("folder".into(), Value::Array(vec![Value::Int(0)]))],
             },
         ]),
-        attestations: vec![],
+        attestations: Default::default(),
         signature: [0; 64],
     }
     .sign(&suite, &key.secret);

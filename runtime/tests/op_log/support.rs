@@ -140,7 +140,7 @@ impl Draft {
             parents: self.parents,
             depth: self.depth,
             payload: self.payload,
-            attestations: Vec::new(),
+            attestations: Default::default(),
             signature: [0; 64],
         }
         .sign(suite, &key.secret)

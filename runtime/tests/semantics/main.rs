@@ -41,7 +41,7 @@ impl Sim {
             parents: vec![],
             depth: 1,
             payload: Payload::Genesis { nonce: [7; 16] },
-            attestations: vec![],
+            attestations: Default::default(),
             signature: [0; 64],
         }
         .sign(&suite, &founder.secret);
@@ -91,7 +91,7 @@ impl Sim {
             parents: all_parents,
             depth,
             payload: Payload::Changes(changes),
-            attestations: vec![],
+            attestations: Default::default(),
             signature: [0; 64],
         }
         .sign(&self.suite, &author.secret);

@@ -90,7 +90,7 @@ fn an_attested_witness_settles_an_exists_only_when_it_satisfies_the_condition() 
     let (writers, admins) = (witnessed_by(&chat.writer), witnessed_by(&chat.admin));
     assert_eq!(admins[0].witnesses[0].row, chat.admin_membership);
     // A post on the setup, re-signed with the attestations given.
-    let mut attested = |author: &Keypair, attestations: Vec<cairn::Attestation>| {
+    let mut attested = |author: &Keypair, attestations: cairn::Attestations| {
         let hash = sim.op(author, &[chat.setup], vec![post_in(chat.channel, author)]);
         let op = cairn::op::Op::decode(&sim.op_bytes(hash)).expect("decodes");
         cairn::op::Op { attestations, signature: [0; 64], ..op }.sign(&sim.suite, &author.secret)
