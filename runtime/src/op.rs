@@ -221,7 +221,7 @@ pub type Witnesses = SmallVec<[Witness; 1]>;
 /// A row version a rule relied on: the row and the op that last wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Witness {
-    /// The row's collection (held inline when short, as collection names are).
+    /// The row's collection (held inline up to 23 bytes).
     pub collection: SmolStr,
     /// The row.
     pub row: RowId,

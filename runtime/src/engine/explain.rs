@@ -6,7 +6,7 @@ use crate::dag::{Causality, OpInfo};
 use crate::error::StorageError;
 use crate::ids::OpHash;
 use crate::model::rules::Verdict;
-use crate::op::Payload;
+use crate::op::{Attestations, Payload};
 use crate::store::{self, WriteTables};
 use redb::ReadableTable;
 
@@ -33,7 +33,7 @@ impl Engine<'_> {
             return Ok(Explained {
                 effective,
                 equivocated,
-                verdict: Verdict::Allowed(Default::default()),
+                verdict: Verdict::Allowed(Attestations::new()),
                 defeated_by: Vec::new(),
                 judged_with: Vec::new(),
             });

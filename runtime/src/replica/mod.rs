@@ -32,7 +32,7 @@ use crate::crypto::CryptoSuite;
 use crate::error::{OpenError, StorageError};
 use crate::ids::{DatabaseId, Identity, OpHash};
 use crate::keys::Keypair;
-use crate::op::{Limits, Op, Payload, VerifiedOp};
+use crate::op::{Attestations, Limits, Op, Payload, VerifiedOp};
 use crate::plan::Plan;
 use crate::store::{self, InfoLookup, Storage, WriteTables};
 use redb::{ReadableDatabase, ReadableTable};
@@ -115,7 +115,7 @@ impl Replica {
             parents: Vec::new(),
             depth: 1,
             payload: Payload::Genesis { nonce },
-            attestations: Default::default(),
+            attestations: Attestations::new(),
             signature: [0; 64],
         }
         .sign(suite.as_ref(), &founder.secret);

@@ -131,7 +131,7 @@ impl Replica {
             parents,
             depth: depth + 1,
             payload: Payload::Changes(changes),
-            attestations: Default::default(),
+            attestations: op::Attestations::new(),
             signature: [0; 64],
         };
         Ok((op, chosen))

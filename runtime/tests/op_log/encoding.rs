@@ -61,17 +61,28 @@ prop_compose! {
         depth in any::<u64>(),
         genesis in any::<Option<[u8; 16]>>(),
         changes in proptest::collection::vec(change(), 0..4),
-        // Names past 23 bytes and more than one witness leave the inline storage.
-        witnesses in proptest::collection::vec(("[A-Z][a-z]{0,30}", any::<[u8; 32]>(), any::<[u8; 32]>()), 0..3),
+        // Collection names longer than a SmolStr holds inline (23 bytes), and more than one
+        // attestation or witness, leave the inline storage of a decoded op.
+        attestations in proptest::collection::vec(
+            (any::<u32>(), any::<u32>(), proptest::collection::vec(("[A-Z][a-z]{0,30}", any::<[u8; 32]>(), any::<[u8; 32]>()), 0..3)),
+            0..3,
+        ),
         signature in proptest::collection::vec(any::<u8>(), 64),
     ) -> Op {
         let payload = match genesis {
             Some(nonce) => Payload::Genesis { nonce },
             None => Payload::Changes(changes),
         };
-        let witnesses = witnesses
+        let attestations = attestations
             .into_iter()
-            .map(|(collection, row, version)| Witness { collection: collection.into(), row: RowId(row), version: OpHash(version) })
+            .map(|(change, rule, witnesses)| Attestation {
+                change,
+                rule,
+                witnesses: witnesses
+                    .into_iter()
+                    .map(|(collection, row, version)| Witness { collection: collection.into(), row: RowId(row), version: OpHash(version) })
+                    .collect(),
+            })
             .collect();
         let mut signature_bytes = [0u8; 64];
         signature_bytes.copy_from_slice(&signature);
@@ -83,7 +94,7 @@ prop_compose! {
             parents: parents.into_iter().map(OpHash).collect(),
             depth,
             payload,
-            attestations: [Attestation { change: 0, rule: 1, witnesses }].into_iter().collect(),
+            attestations,
             signature: signature_bytes,
         }
     }
