@@ -211,8 +211,11 @@ pub enum Payload {
 }
 
 /// An op's attestations, one per change. The first (as most ops make one change) and its
-/// first witness are held inline: ingest decodes ops on one thread and stores them on another,
-/// and each allocation an op carries across costs the storing thread a cold read and a cold free.
+/// first witness are held inline. Ingest decodes ops on one thread and stores them on another;
+/// with the attestation's three heap blocks gone, rule-checked ingest went from 0.88-0.90x to
+/// 0.92-0.94x of the same ops under `if true` rules (runtime/benches/state.rs). The same for an
+/// op's parents, change list and collection names measured no change, so they stay `Vec`s and
+/// `String`s.
 pub type Attestations = SmallVec<[Attestation; 1]>;
 
 /// The rows that witnessed one change's rule, the first inline (see [`Attestations`]).
