@@ -109,13 +109,19 @@ impl Scope<'_> {
         Ok(Cow::Owned(self.evaluate(expr)?))
     }
 
-    /// Whether two operands are equal; a constant is compared as the IR holds it.
+    /// Whether two operands are equal.
     fn equal(&self, left: &Expr, right: &Expr) -> Result<bool, StorageError> {
-        Ok(match (left, right) {
-            (Expr::Literal(constant), other) | (other, Expr::Literal(constant)) => {
-                super::check::literal_is(constant, &*self.operand(other)?)
-            }
-            _ => *self.operand(left)? == *self.operand(right)?,
+        match left {
+            Expr::Literal(_) => self.equals(left, &*self.operand(right)?),
+            _ => self.equals(right, &*self.operand(left)?),
+        }
+    }
+
+    /// Whether an operand equals a value; a constant is compared as the IR holds it.
+    fn equals(&self, expr: &Expr, value: &Value) -> Result<bool, StorageError> {
+        Ok(match expr {
+            Expr::Literal(constant) => super::check::literal_is(constant, value),
+            expr => *self.operand(expr)? == *value,
         })
     }
 
@@ -146,11 +152,7 @@ impl Scope<'_> {
                 let value = self.operand(value)?;
                 let mut found = false;
                 for option in options {
-                    let equal = match option {
-                        Expr::Literal(constant) => super::check::literal_is(constant, &value),
-                        option => *self.operand(option)? == *value,
-                    };
-                    if equal {
+                    if self.equals(option, &value)? {
                         found = true;
                         break;
                     }

@@ -64,13 +64,10 @@ impl Replica {
     /// the slices before it, in the one transaction: verifying all of it first, even on every
     /// core, kept the storing thread waiting until the last signature was checked.
     pub fn ingest_batch(&self, batch: &[&[u8]]) -> Vec<IngestResult> {
-        if batch.len() >= 2 * VERIFY_SLICE {
-            let threads = std::thread::available_parallelism().map_or(1, |count| count.get());
-            if threads >= 2 {
-                // With more than two cores, each slice is verified on all of them.
-                let slices = batch.chunks(VERIFY_SLICE).collect();
-                return self.verifying_ahead(slices, threads > 2, |parts| self.store_parts(batch.len(), parts));
-            }
+        if batch.len() >= 2 * VERIFY_SLICE && cores() >= 2 {
+            // With more than two cores, each slice is verified on all of them.
+            let slices = batch.chunks(VERIFY_SLICE).collect();
+            return self.verifying_ahead(slices, cores() > 2, |parts| self.store_parts(batch.len(), parts));
         }
         let prepared = self.prepare(batch, true);
         self.store_prepared(prepared)
@@ -151,7 +148,8 @@ impl Replica {
         Prepared { offset: 0, results, candidates }
     }
 
-    /// Everything after the signature, in one write transaction.
+    /// Everything after the signature, in one write transaction. The batch is a whole (a
+    /// stream's batches are each their own), so its ops are numbered from 0.
     fn store_prepared(&self, prepared: Prepared) -> Vec<IngestResult> {
         self.store_parts(prepared.results.len(), &mut std::iter::once(Prepared { offset: 0, ..prepared }))
     }
@@ -470,6 +468,13 @@ fn byte_bounded_batches<'o>(ops: &'o [&'o [u8]], count: usize) -> Vec<&'o [&'o [
 /// How many ops `ingest_batch` verifies at a time while it stores the ones before them.
 const VERIFY_SLICE: usize = 128;
 
+/// The cores this process may use, asked of the OS once (on Linux, that reads the cgroup's
+/// quota): every ingest would ask otherwise.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |count| count.get()))
+}
+
 /// Below this many ops, one thread verifies them all: splitting costs more than it saves.
 const PARALLEL_VERIFY_THRESHOLD: usize = 64;
 
@@ -477,10 +482,10 @@ const PARALLEL_VERIFY_THRESHOLD: usize = 64;
 /// their order. Each batch uses the suite's batch verification; the result for each op is the
 /// same as verifying it alone.
 fn verify_in_parallel(suite: &dyn CryptoSuite, ops: Vec<(Op, Vec<u8>)>) -> Vec<Result<VerifiedOp, VerifyError>> {
-    let threads = std::thread::available_parallelism().map_or(1, |count| count.get());
-    if threads < 2 || ops.len() < PARALLEL_VERIFY_THRESHOLD {
+    if ops.len() < PARALLEL_VERIFY_THRESHOLD || cores() < 2 {
         return op::verify(suite, ops);
     }
+    let threads = cores();
     let chunk_size = ops.len().div_ceil(threads);
     let mut chunks = Vec::with_capacity(threads);
     let mut rest = ops;
